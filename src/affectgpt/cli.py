@@ -36,6 +36,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Keep an AffectGPT emotion model fresh (see `affectgpt COMMAND --help`)."""
+
+
 @app.command()
 def version() -> None:
     """Print the affectgpt version."""
