@@ -1,0 +1,103 @@
+"""The `manifest.json` every step writes: what went in, with which parameters, what was kept
+and what was skipped (with reasons), which code produced it and how long it took.
+
+Downstream steps and the registry read these to trace a score back to data and code, so the
+shape is one pydantic model used by every step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, Field
+
+from affectgpt import __version__
+from affectgpt.paths import REPO_ROOT
+
+MANIFEST_NAME = "manifest.json"
+
+
+class SkippedRecord(BaseModel):
+    """One record a step did not keep, and why (a quarantine entry)."""
+
+    record_id: str
+    reason: str
+    detail: str = ""
+
+
+class StepManifest(BaseModel):
+    step: str
+    inputs: dict[str, str] = Field(default_factory=dict, description="input name -> content hash, DVC rev or path")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    kept: int = 0
+    skipped: list[SkippedRecord] = Field(default_factory=list)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    code_version: str = Field(default_factory=lambda: code_version())
+    timings_s: dict[str, float] = Field(default_factory=dict)
+    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(Counter(record.reason for record in self.skipped))
+
+    def write(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        payload = self.model_dump(mode="json")
+        payload["skipped_by_reason"] = self.skipped_by_reason
+        path = out / MANIFEST_NAME
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+        tmp.replace(path)  # atomic: a reader never sees half a manifest
+        return path
+
+
+def read_manifest(step_dir: str | Path) -> StepManifest:
+    path = Path(step_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no manifest; was this folder written by an affectgpt step?")
+    payload = json.loads(path.read_text())
+    payload.pop("skipped_by_reason", None)
+    return StepManifest.model_validate(payload)
+
+
+def hash_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_bytes), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_tree(root: str | Path, ignore: Iterable[str] = (MANIFEST_NAME,)) -> str:
+    """Content hash of a folder: relative paths and file hashes, order-independent of the walk."""
+    root = Path(root)
+    ignored = set(ignore)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in ignored):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(hash_file(path).encode())
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """Package version plus the git commit (and `-dirty`) when running from a clone."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        return f"{__version__}+g{commit}{'-dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
