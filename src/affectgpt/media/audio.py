@@ -1,0 +1,105 @@
+"""Audio as the audio encoder wants it: 16 kHz mono float32, at least 2 s, cut into 8 windows.
+
+Windows follow the official loader (a constant-clips-per-video sampler): 8 two-second windows
+whose starts are evenly spaced from 0 to duration - 2 s, so they overlap on short clips and
+leave gaps on long ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile
+import soxr
+
+from affectgpt.media.errors import MediaError
+from affectgpt.media.probe import open_container, require_file
+
+TARGET_SAMPLE_RATE_HZ = 16_000
+WINDOW_S = 2.0
+
+
+def _to_mono_float32(samples: np.ndarray) -> np.ndarray:
+    """[n] or [n, channels] -> [n] float32 (channels averaged)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    return samples.mean(axis=1) if samples.ndim == 2 else samples
+
+
+def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
+    """Fast path for wav/flac/ogg; None when libsndfile does not know the format."""
+    try:
+        samples, sample_rate_hz = soundfile.read(str(path), dtype="float32", always_2d=False)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        return None
+    return _to_mono_float32(samples), int(sample_rate_hz)
+
+
+def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
+    """Any container ffmpeg reads (mp4/AAC, mkv, mp3...): first audio stream, channels averaged."""
+    with open_container(path, "bad_audio") as container:
+        if not container.streams.audio:
+            raise MediaError(path, "no_audio", "container has no audio stream")
+        stream = container.streams.audio[0]
+        sample_rate_hz = int(stream.rate or stream.codec_context.sample_rate or 0)
+        # Planar float keeps samples exact and gives a [channels, n] array whatever the codec's format.
+        resampler = av.AudioResampler(format="fltp")
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                for planar in resampler.resample(frame):
+                    chunks.append(planar.to_ndarray())
+            for planar in resampler.resample(None):
+                chunks.append(planar.to_ndarray())
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise MediaError(path, "bad_audio", f"audio decoding failed: {exc}") from None
+    if not chunks or sample_rate_hz <= 0:
+        raise MediaError(path, "empty_audio", "audio stream decoded to no samples")
+    return np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32), sample_rate_hz
+
+
+def load_audio(path: str | Path, target_sr: int = TARGET_SAMPLE_RATE_HZ) -> np.ndarray:
+    """Mono float32 samples at `target_sr` from an audio file or a video's first audio stream.
+
+    Raises MediaError: missing_file, no_audio (no audio stream), bad_audio (undecodable),
+    empty_audio (zero samples)."""
+    path = require_file(path, empty_reason="bad_audio")
+    decoded = _read_with_soundfile(path)
+    samples, sample_rate_hz = decoded if decoded is not None else _read_with_pyav(path)
+    if samples.size == 0:
+        raise MediaError(path, "empty_audio", "audio holds no samples")
+    if not np.isfinite(samples).all():
+        raise MediaError(path, "bad_audio", "audio holds NaN or infinite samples")
+    if sample_rate_hz != target_sr:
+        samples = soxr.resample(samples, sample_rate_hz, target_sr, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def pad_audio(samples: np.ndarray, sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ,
+              min_duration_s: float = WINDOW_S) -> np.ndarray:
+    """Zero-pad at the end to at least `min_duration_s` so every window is full."""
+    min_samples = round(min_duration_s * sample_rate_hz)
+    if samples.shape[0] >= min_samples:
+        return samples
+    return np.pad(samples, (0, min_samples - samples.shape[0])).astype(np.float32)
+
+
+def window_starts(n_samples: int, n_windows: int = 8, window_samples: int = 32_000) -> np.ndarray:
+    """Start sample of each window: evenly spaced over [0, n_samples - window_samples]."""
+    if n_samples < window_samples:
+        raise ValueError(f"{n_samples} samples is shorter than one {window_samples}-sample window; pad first")
+    last_start = n_samples - window_samples
+    if n_windows == 1:
+        return np.zeros(1, dtype=np.int64)
+    return np.round(np.arange(n_windows) * (last_start / (n_windows - 1))).astype(np.int64)
+
+
+def cut_windows(samples: np.ndarray, sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ, n_windows: int = 8,
+                window_s: float = WINDOW_S) -> tuple[np.ndarray, np.ndarray]:
+    """(windows [n_windows, window_s * sr] float32, start times in seconds [n_windows]).
+    `samples` must already be padded to at least one window."""
+    window_samples = round(window_s * sample_rate_hz)
+    starts = window_starts(samples.shape[0], n_windows, window_samples)
+    windows = np.stack([samples[start:start + window_samples] for start in starts]).astype(np.float32)
+    return windows, starts / sample_rate_hz
