@@ -1,0 +1,279 @@
+"""The 9 MER-UniBench test sets (and a `local` set from a clip manifest) as gold samples.
+
+Each adapter reads the public label format (MERBench `label*.csv`, the CSV equivalent of its
+`label*.npz`: `split,name,emo,val`; OV-MERD `name,openset`), selects the test split the
+AffectGPT evaluation uses, joins transcripts, and reports what is missing (label file,
+transcripts, media) instead of failing later. Bad rows are quarantined with a reason.
+
+Paths are relative to a labels root: the research reference data (`AFFECTGPT_REFERENCE_DATA`)
+by default, whose layout mirrors the MERTools repository.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affectgpt.manifest import SkippedRecord
+from affectgpt.paths import reference_data_dir
+
+MERBENCH = "zeroQiaoba-MERTools/MERBench/dataset"
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be read; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    display_name: str
+    task: str  # "hit" | "sentiment" | "ov"
+    label_file: str  # relative to the labels root
+    split: str | None = None  # value of the `split` column that is the test set
+    transcript_file: str | None = None
+    emotion_names: tuple[str, ...] | None = None  # integer `emo` -> name
+    paper_value: float | None = None  # AffectGPT, paper Table 2 (fraction)
+    note: str = ""
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in [
+        DatasetSpec("mer2023", "MER2023", "hit", f"{MERBENCH}/mer2023-dataset-process/label-6way.csv", "test1",
+                    f"{MERBENCH}/mer2023-dataset-process/transcription-engchi-polish.csv", paper_value=0.7854),
+        DatasetSpec("mer2024", "MER2024", "hit", f"{MERBENCH}/mer2024-dataset-process/label-6way.csv", "test1",
+                    f"{MERBENCH}/mer2024-dataset-process/transcription-engchi-polish.csv", paper_value=0.7880),
+        DatasetSpec("meld", "MELD", "hit", f"{MERBENCH}/meld-process/label.csv", "test",
+                    f"{MERBENCH}/meld-process/transcription-engchi-polish.csv",
+                    emotion_names=("anger", "joy", "sadness", "neutral", "disgust", "fear", "surprise"),
+                    paper_value=0.5565),
+        DatasetSpec("iemocapfour", "IEMOCAP", "hit", f"{MERBENCH}/iemocap-process/label_4way.csv", None,
+                    f"{MERBENCH}/iemocap-process/transcription-engchi-polish.csv",
+                    emotion_names=("happy", "sad", "neutral", "anger"), paper_value=0.6054,
+                    note="test set = Session 5 of the 4-class labels"),
+        DatasetSpec("cmumosi", "CMU-MOSI", "sentiment", f"{MERBENCH}/cmumosi-process/label.csv", "test",
+                    f"{MERBENCH}/cmumosi-process/transcription-engchi-polish.csv", paper_value=0.8130),
+        DatasetSpec("cmumosei", "CMU-MOSEI", "sentiment", f"{MERBENCH}/cmumosei-process/label.csv", "test",
+                    f"{MERBENCH}/cmumosei-process/transcription-engchi-polish.csv", paper_value=0.8090),
+        DatasetSpec("sims", "CH-SIMS", "sentiment", f"{MERBENCH}/sims-process/label.csv", "test",
+                    f"{MERBENCH}/sims-process/transcription-engchi-polish.csv", paper_value=0.8849),
+        DatasetSpec("simsv2", "CH-SIMS v2", "sentiment", f"{MERBENCH}/simsv2-process/label.csv", "test",
+                    f"{MERBENCH}/simsv2-process/transcription-engchi-polish.csv", paper_value=0.8618),
+        DatasetSpec("ovmerdplus", "OV-MERD+", "ov", "zeroQiaoba-MERTools/MER2024/ov_store/check-openset.csv",
+                    paper_value=0.6252,
+                    note="default labels: the 332-sample OV-MERD check set; point at OV-MERD+ to reproduce"),
+    ]
+}
+PAPER_MEAN = 0.7477
+LOCAL = "local"
+
+
+@dataclass
+class GoldSample:
+    clip_id: str
+    gt: Any  # str (basic emotion), float (valence) or list[str] (OV labels)
+    subtitle: str | None = None
+
+
+@dataclass
+class BenchDataset:
+    name: str
+    display_name: str
+    task: str
+    samples: list[GoldSample]
+    label_path: Path
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    paper_value: float | None = None
+
+    @property
+    def gold(self) -> dict[str, GoldSample]:
+        return {sample.clip_id: sample for sample in self.samples}
+
+
+def dataset_names() -> list[str]:
+    return [*DATASETS, LOCAL]
+
+
+def check_dataset_name(name: str) -> str:
+    base = name.split("=", 1)[0]
+    if base not in DATASETS and base != LOCAL:
+        raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(dataset_names())} (local=PATH.parquet)")
+    return base
+
+
+def load_dataset(name: str, labels_root: str | Path | None = None, label_path: str | Path | None = None,
+                 media_dir: str | Path | None = None, local_task: str | None = None) -> BenchDataset:
+    """Gold test samples of one dataset. `name` may be `local=PATH` for a clip manifest."""
+    base = check_dataset_name(name)
+    if base == LOCAL:
+        path = label_path or (name.split("=", 1)[1] if "=" in name else None)
+        if not path:
+            raise DatasetError("dataset 'local' needs a clip-manifest Parquet: write it as local=PATH.parquet")
+        dataset = load_local(path, task=local_task)
+    else:
+        spec = DATASETS[base]
+        if label_path is None:
+            root = Path(labels_root) if labels_root else reference_data_dir(required=False)
+            if root is None:
+                raise DatasetError(
+                    f"{base}: no labels root; set AFFECTGPT_REFERENCE_DATA or pass --labels DIR "
+                    f"(expects {spec.label_file} inside it)"
+                )
+            label_path = root / spec.label_file
+            transcript_path = root / spec.transcript_file if spec.transcript_file else None
+        else:
+            transcript_path = None
+        dataset = _load_merbench(spec, Path(label_path), transcript_path)
+    if media_dir is not None:
+        _check_media(dataset, Path(media_dir))
+    return dataset
+
+
+def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DatasetError(f"label file {path} not found")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in required if column not in (reader.fieldnames or [])]
+        if missing:
+            raise DatasetError(f"{path}: missing column {missing[0]!r} (expected columns: {', '.join(required)})")
+        return list(reader)
+
+
+def _load_merbench(spec: DatasetSpec, label_path: Path, transcript_path: Path | None) -> BenchDataset:
+    if not label_path.is_file():
+        raise DatasetError(
+            f"{spec.name}: label file {label_path} not found; put the MERBench label CSV "
+            f"({'name,openset' if spec.task == 'ov' else 'split,name,emo,val'}) there, or pass --labels DIR"
+        )
+    dataset = BenchDataset(spec.name, spec.display_name, spec.task, [], label_path, paper_value=spec.paper_value)
+    if spec.note:
+        dataset.notes.append(spec.note)
+    if spec.task == "ov":
+        for line, row in enumerate(_read_rows(label_path, ("name", "openset")), start=2):
+            if not row["name"]:
+                dataset.skipped.append(SkippedRecord(record_id=f"{label_path.name}:{line}", reason="missing_name"))
+                continue
+            dataset.samples.append(GoldSample(row["name"], row["openset"]))
+    else:
+        for line, row in enumerate(_read_rows(label_path, ("split", "name", "emo", "val")), start=2):
+            if not _in_test_split(spec, row):
+                continue
+            record = f"{label_path.name}:{line}"
+            try:
+                gt = _gold_value(spec, row)
+            except ValueError as exc:
+                dataset.skipped.append(SkippedRecord(record_id=record, reason="bad_label", detail=str(exc)))
+                continue
+            dataset.samples.append(GoldSample(row["name"], gt))
+        if not dataset.samples:
+            raise DatasetError(f"{label_path}: no rows in the test split ({spec.split or 'Session 5'})")
+    _join_transcripts(dataset, transcript_path)
+    return dataset
+
+
+def _in_test_split(spec: DatasetSpec, row: dict[str, str]) -> bool:
+    if spec.name == "iemocapfour":  # the AffectGPT split: Sessions 1-4 train, Session 5 test
+        return len(row["name"]) > 4 and row["name"][4] == "5"
+    return row["split"] == spec.split
+
+
+def _gold_value(spec: DatasetSpec, row: dict[str, str]) -> Any:
+    if spec.task == "sentiment":
+        try:
+            value = float(row["val"])
+        except ValueError:
+            raise ValueError(f"column 'val' is not a number: {row['val']!r}") from None
+        if math.isnan(value):
+            raise ValueError("column 'val' is NaN")
+        return value
+    emo = row["emo"].strip()
+    if spec.emotion_names is not None:
+        try:
+            return spec.emotion_names[int(float(emo))]
+        except (ValueError, IndexError):
+            raise ValueError(f"column 'emo' is not a class index 0..{len(spec.emotion_names) - 1}: {emo!r}") from None
+    if not emo:
+        raise ValueError("column 'emo' is empty")
+    return emo
+
+
+def _join_transcripts(dataset: BenchDataset, transcript_path: Path | None) -> None:
+    if transcript_path is None:
+        return
+    if not transcript_path.is_file():
+        dataset.notes.append(f"transcripts missing: {transcript_path} not found (labels are still scored)")
+        return
+    with open(transcript_path, newline="", encoding="utf-8") as handle:
+        subtitles = {row["name"]: row.get("english") or "" for row in csv.DictReader(handle)}
+    missing = 0
+    for sample in dataset.samples:
+        sample.subtitle = subtitles.get(sample.clip_id)
+        missing += sample.subtitle is None
+    if missing:
+        dataset.notes.append(f"{missing} of {len(dataset.samples)} test samples have no transcript")
+
+
+def _check_media(dataset: BenchDataset, media_dir: Path) -> None:
+    missing = [
+        s.clip_id for s in dataset.samples
+        if not any((media_dir / f"{s.clip_id}{ext}").is_file() for ext in (".mp4", ".avi", ".mkv", ".wav"))
+    ]
+    if missing:
+        dataset.notes.append(
+            f"{len(missing)} of {len(dataset.samples)} test samples have no media in {media_dir} "
+            f"(first: {', '.join(missing[:3])})"
+        )
+
+
+# --- local clip manifest -----------------------------------------------------------------
+
+_LOCAL_TASK_COLUMNS = {"ov": "ov_labels", "hit": "emotion", "sentiment": "valence"}
+
+
+def load_local(path: str | Path, task: str | None = None, split: str = "test") -> BenchDataset:
+    """Gold samples from a clip-manifest Parquet (DESIGN.md): rows of `split` with a label in the
+    task's column (`ov_labels` -> ov, `emotion` -> hit, `valence` -> sentiment; auto picks the
+    first present in that order). Rows without a label are quarantined as `no_label`."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"local dataset: clip manifest {path} not found")
+    table = pq.read_table(path)
+    columns = set(table.column_names)
+    for required in ("clip_id",):
+        if required not in columns:
+            raise DatasetError(f"{path}: missing column {required!r}; is this a clip manifest?")
+    rows = table.to_pylist()
+    if "split" in columns:
+        rows = [row for row in rows if row.get("split") == split]
+        if not rows:
+            raise DatasetError(f"{path}: no rows with split={split!r}")
+    if task is None:
+        task = next((t for t, c in _LOCAL_TASK_COLUMNS.items()
+                     if c in columns and any(row.get(c) is not None for row in rows)), None)
+        if task is None:
+            raise DatasetError(f"{path}: no label column (ov_labels, emotion or valence) has values")
+    if task not in _LOCAL_TASK_COLUMNS:
+        raise DatasetError(f"local dataset: unknown task {task!r}; use ov, hit or sentiment")
+    column = _LOCAL_TASK_COLUMNS[task]
+    if column not in columns:
+        raise DatasetError(f"{path}: task {task} needs column {column!r}")
+    dataset = BenchDataset(LOCAL, f"local ({path.name})", task, [], path)
+    for row in rows:
+        value = row.get(column)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            dataset.skipped.append(SkippedRecord(record_id=str(row["clip_id"]), reason="no_label",
+                                                 detail=f"column {column!r} is empty"))
+            continue
+        dataset.samples.append(GoldSample(str(row["clip_id"]), list(value) if task == "ov" else value,
+                                          row.get("subtitle")))
+    if not dataset.samples:
+        raise DatasetError(f"{path}: no {split} rows have a value in {column!r}")
+    return dataset

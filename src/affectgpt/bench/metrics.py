@@ -1,0 +1,450 @@
+"""MER-UniBench metrics: fine-grained OV F-score, HIT rate for basic emotions, sentiment F1.
+
+`official` mode computes exactly what the AffectGPT scorer computes, quirks included (NaN where
+its arithmetic gives NaN); `corrected` mode fixes those quirks (see docs/bench.md). Both modes
+share one code path and differ only where a quirk is fixed, so the two can be compared.
+
+    from affectgpt.bench.metrics import score_ov
+    result = score_ov([{"name": "a", "gt": "['happy']", "pred": "['joyful', 'sad']"}])
+    result.score, result.per_wheel["wheel1"].f
+
+Ring words are held as bits of one int per wheel, so a sample's set intersection is an AND
+and its size a popcount: 100k samples score in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, NamedTuple
+
+from affectgpt.bench.parsing import check_mode, parser_for
+from affectgpt.bench.wheels import WHEEL_NAMES, EmotionWheels, load_wheels
+
+NAN = float("nan")
+TASKS: tuple[str, ...] = ("ov", "hit", "sentiment")
+PRIMARY_METRIC = {"ov": "fscore", "hit": "hit_rate", "sentiment": "weighted_f1"}
+
+
+class Sample(NamedTuple):
+    """One scored item: ground truth and prediction as given (list, list-like string or number)."""
+
+    name: str
+    gt: Any
+    pred: Any
+
+
+def default_wheels_version(mode: str) -> str:
+    """The official scorer shipped the MER2025 word-form table; corrected mode uses MER2026's,
+    which no longer maps e.g. "help" to "helpless" or "fear" to "fearless"."""
+    return "mer2025" if check_mode(mode) == "official" else "mer2026"
+
+
+def resolve_wheels(wheels: EmotionWheels | str | None, mode: str) -> EmotionWheels:
+    if isinstance(wheels, EmotionWheels):
+        return wheels
+    return load_wheels(wheels or default_wheels_version(mode))
+
+
+@dataclass
+class WheelResult:
+    """Per-wheel numbers; fields that do not apply to the task stay None."""
+
+    n_scored: int = 0
+    precision: float | None = None
+    recall: float | None = None
+    f: float | None = None
+    hit: float | None = None
+    mscore: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: _json_number(v) for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class MetricResult:
+    task: str
+    mode: str
+    score: float
+    metric: str
+    level: int | None = None
+    wheels: str | None = None
+    n_samples: int = 0
+    n_scored: int = 0
+    per_wheel: dict[str, WheelResult] = field(default_factory=dict)
+    secondary: dict[str, float] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self, include_samples: bool = True) -> dict[str, Any]:
+        """JSON-ready dict; NaN becomes null."""
+        payload: dict[str, Any] = {
+            "task": self.task,
+            "mode": self.mode,
+            "metric": self.metric,
+            "score": _json_number(self.score),
+            "level": self.level,
+            "wheels": self.wheels,
+            "n_samples": self.n_samples,
+            "n_scored": self.n_scored,
+            "per_wheel": {name: wheel.to_json() for name, wheel in self.per_wheel.items()},
+            "secondary": {k: _json_number(v) for k, v in self.secondary.items()},
+        }
+        if include_samples:
+            payload["samples"] = _json_clean(self.samples)
+        return payload
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _json_clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return _json_number(value)
+    if isinstance(value, dict):
+        return {k: _json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_clean(v) for v in value]
+    return value
+
+
+def as_sample(item: Any, index: int = 0) -> Sample:
+    if type(item) is dict and "gt" in item and "pred" in item:  # the common case, kept cheap
+        return Sample(str(item.get("name", index)), item["gt"], item["pred"])
+    if isinstance(item, Sample):
+        return item
+    if isinstance(item, Mapping):
+        missing = [key for key in ("gt", "pred") if key not in item]
+        if missing:
+            raise ValueError(f"sample {index}: missing field {missing[0]!r}")
+        return Sample(str(item.get("name", index)), item["gt"], item["pred"])
+    if isinstance(item, (tuple, list)) and len(item) == 3:
+        return Sample(str(item[0]), item[1], item[2])
+    raise TypeError(f"sample {index}: expected a mapping with name/gt/pred, got {type(item).__name__}")
+
+
+# --- bit tables -------------------------------------------------------------------------
+
+_FIELD = 64  # bits per wheel in a packed mask (a wheel has at most 48 ring words)
+_FIELD_MASK = (1 << _FIELD) - 1
+_SHIFTS = tuple(_FIELD * w for w in range(5))
+
+
+@cache
+def _bit_tables(version: str, level: int) -> tuple[dict[str, int], tuple[tuple[str, ...], ...]]:
+    """label -> one int holding a 64-bit ring-word mask per wheel, and per wheel the ring word
+    of each bit. Packing the 5 wheels into one int makes a label list one OR per label."""
+    wheels = load_wheels(version)
+    ring_words = tuple(tuple(wheels.ring_words(name, level)) for name in WHEEL_NAMES)
+    bit_of = [{word: 1 << i for i, word in enumerate(words)} for words in ring_words]
+    table = {}
+    for label in wheels.format_to_bases:
+        mapped = wheels.map_label_all(label, level)
+        table[label] = sum(bit_of[w][m] << _SHIFTS[w] for w, m in enumerate(mapped) if m is not None)
+    return table, ring_words
+
+
+def _packed(labels: list[str], table: dict[str, int]) -> int:
+    mask = 0
+    for label in labels:
+        mask |= table.get(label, 0)
+    return mask
+
+
+def _masks(labels: list[str], table: dict[str, int]) -> list[int]:
+    packed = _packed(labels, table)
+    return [packed >> shift & _FIELD_MASK for shift in _SHIFTS]
+
+
+def _words(mask: int, words: tuple[str, ...]) -> list[str]:
+    return [word for i, word in enumerate(words) if mask >> i & 1]
+
+
+def _mean(values_sum: float, count: int) -> float:
+    return values_sum / count if count else NAN
+
+
+# --- fine-grained OV --------------------------------------------------------------------
+
+def score_ov(
+    samples: Iterable[Any],
+    mode: str = "official",
+    level: int = 1,
+    wheels: EmotionWheels | str | None = None,
+    keep_samples: bool = True,
+) -> MetricResult:
+    """Fine-grained (OV-MERD+) score: per wheel, precision and recall averaged over samples with
+    a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
+    check_mode(mode)
+    table_version = resolve_wheels(wheels, mode).version
+    table, ring_words = _bit_tables(table_version, level)
+    parse = parser_for(mode)
+    precision_sum = [0.0] * 5
+    recall_sum = [0.0] * 5
+    counts = [0] * 5
+    n_samples = n_scored = 0
+    details: list[dict[str, Any]] = []
+    for index, item in enumerate(samples):
+        sample = as_sample(item, index)
+        n_samples += 1
+        gt_labels = parse(sample.gt)
+        pred_labels = parse(sample.pred)
+        gt_packed = _packed(gt_labels, table)
+        pred_packed = _packed(pred_labels, table)
+        per_wheel: dict[str, Any] = {}
+        scored = False
+        for w, shift in enumerate(_SHIFTS):
+            g = gt_packed >> shift & _FIELD_MASK
+            if not g:
+                if keep_samples:
+                    per_wheel[WHEEL_NAMES[w]] = None
+                continue
+            p = pred_packed >> shift & _FIELD_MASK
+            scored = True
+            counts[w] += 1
+            if p:
+                common = (g & p).bit_count()
+                precision, recall = common / p.bit_count(), common / g.bit_count()
+            else:
+                precision = recall = 0.0
+            precision_sum[w] += precision
+            recall_sum[w] += recall
+            if keep_samples:
+                per_wheel[WHEEL_NAMES[w]] = {
+                    "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]),
+                    "precision": precision, "recall": recall,
+                }
+        n_scored += scored
+        if keep_samples:
+            details.append({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
+
+    per_wheel_results: dict[str, WheelResult] = {}
+    fs, ps, rs = [], [], []
+    for w, name in enumerate(WHEEL_NAMES):
+        precision = _mean(precision_sum[w], counts[w])
+        recall = _mean(recall_sum[w], counts[w])
+        f = _f_score(precision, recall, mode)
+        per_wheel_results[name] = WheelResult(n_scored=counts[w], precision=precision, recall=recall, f=f)
+        if mode == "official" or counts[w]:
+            fs.append(f), ps.append(precision), rs.append(recall)
+    return MetricResult(
+        task="ov", mode=mode, metric=PRIMARY_METRIC["ov"], level=level, wheels=table_version,
+        score=_plain_mean(fs), n_samples=n_samples, n_scored=n_scored, per_wheel=per_wheel_results,
+        secondary={"precision": _plain_mean(ps), "recall": _plain_mean(rs)}, samples=details,
+    )
+
+
+def _f_score(precision: float, recall: float, mode: str) -> float:
+    if math.isnan(precision) or math.isnan(recall):
+        return NAN
+    if precision + recall == 0:
+        return NAN if mode == "official" else 0.0  # official: 0/0 in numpy gives NaN
+    return 2 * precision * recall / (precision + recall)
+
+
+def _plain_mean(values: list[float]) -> float:
+    """np.mean semantics: NaN if empty or if any value is NaN."""
+    if not values or any(math.isnan(v) for v in values):
+        return NAN
+    return sum(values) / len(values)
+
+
+# --- HIT rate ---------------------------------------------------------------------------
+
+def score_hit(
+    samples: Iterable[Any],
+    mode: str = "official",
+    level: int = 1,
+    wheels: EmotionWheels | str | None = None,
+    keep_samples: bool = True,
+) -> MetricResult:
+    """HIT rate for basic-emotion sets: per wheel, the mean of 1[mapped gt in mapped prediction]
+    over samples whose ground truth maps to something (so `neutral` is never scored), averaged
+    over the 5 wheels. Official mode counts |G∩P| (the same for a one-word ground truth)."""
+    check_mode(mode)
+    table_version = resolve_wheels(wheels, mode).version
+    table, ring_words = _bit_tables(table_version, level)
+    items = [as_sample(item, index) for index, item in enumerate(samples)]
+    parse = parser_for(mode)
+    parsed = [(s, parse(s.gt), parse(s.pred)) for s in items]
+    candidate_masks = [0] * 5  # every ground-truth class of the set, for the secondary M-score
+    for _, gt_labels, _ in parsed:
+        for w, mask in enumerate(_masks(gt_labels, table)):
+            candidate_masks[w] |= mask
+    hit_sum = [0.0] * 5
+    mscore_sum = [0.0] * 5
+    counts = [0] * 5
+    n_scored = 0
+    details: list[dict[str, Any]] = []
+    for sample, gt_labels, pred_labels in parsed:
+        gt_masks = _masks(gt_labels, table)
+        pred_masks = _masks(pred_labels, table)
+        per_wheel: dict[str, Any] = {}
+        scored = False
+        for w in range(5):
+            g, p = gt_masks[w], pred_masks[w]
+            if not g:
+                if keep_samples:
+                    per_wheel[WHEEL_NAMES[w]] = None
+                continue
+            scored = True
+            counts[w] += 1
+            common = (g & p).bit_count()
+            hit = float(common) if mode == "official" else float(common > 0)
+            in_candidates = (p & candidate_masks[w]).bit_count()
+            mscore = common / in_candidates if in_candidates else 0.0
+            hit_sum[w] += hit
+            mscore_sum[w] += mscore
+            if keep_samples:
+                per_wheel[WHEEL_NAMES[w]] = {
+                    "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]), "hit": hit,
+                }
+        n_scored += scored
+        if keep_samples:
+            details.append({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
+    per_wheel_results: dict[str, WheelResult] = {}
+    hits, mscores = [], []
+    for w, name in enumerate(WHEEL_NAMES):
+        hit = _mean(hit_sum[w], counts[w])
+        mscore = _mean(mscore_sum[w], counts[w])
+        per_wheel_results[name] = WheelResult(n_scored=counts[w], hit=hit, mscore=mscore)
+        if mode == "official" or counts[w]:
+            hits.append(hit), mscores.append(mscore)
+    return MetricResult(
+        task="hit", mode=mode, metric=PRIMARY_METRIC["hit"], level=level, wheels=table_version,
+        score=_plain_mean(hits), n_samples=len(items), n_scored=n_scored, per_wheel=per_wheel_results,
+        secondary={"mscore": _plain_mean(mscores)}, samples=details,
+    )
+
+
+# --- sentiment --------------------------------------------------------------------------
+
+_SENTIMENT_EDGE = " \t\r\n.;:!?\"'[]()`*"
+
+
+def sentiment_is_positive(pred: Any, mode: str = "official") -> bool:
+    """Official: only the exact string "positive" counts. Corrected: case, surrounding
+    whitespace/punctuation and a one-item list ("[Positive]") are forgiven."""
+    if mode == "official":
+        return pred == "positive"
+    if isinstance(pred, (list, tuple)):
+        pred = pred[0] if len(pred) == 1 else ""
+    return isinstance(pred, str) and pred.strip(_SENTIMENT_EDGE).lower() == "positive"
+
+
+def as_valence(value: Any, name: str = "") -> float:
+    """Ground-truth valence as a float; a clear error for anything else."""
+    if isinstance(value, bool):
+        raise ValueError(f"sample {name!r}: sentiment ground truth must be a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"sample {name!r}: sentiment ground truth must be a number, got {value!r}")
+
+
+def weighted_f1(y_true: list[bool], y_pred: list[bool]) -> float:
+    """sklearn's f1_score(average="weighted") for two classes: per-class F1 weighted by support."""
+    total = len(y_true)
+    if not total:
+        return NAN
+    score = 0.0
+    for positive in (False, True):
+        if positive not in y_true and positive not in y_pred:
+            continue
+        tp = sum(1 for t, p in zip(y_true, y_pred) if t == positive and p == positive)
+        fp = sum(1 for t, p in zip(y_true, y_pred) if t != positive and p == positive)
+        fn = sum(1 for t, p in zip(y_true, y_pred) if t == positive and p != positive)
+        denominator = 2 * tp + fp + fn
+        f1 = 2 * tp / denominator if denominator else 0.0
+        support = tp + fn
+        score += f1 * support
+    return score / total
+
+
+def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples: bool = True) -> MetricResult:
+    """Binary sentiment: samples with ground truth 0 are dropped; y = gt > 0; a prediction is
+    positive only if it is "positive"; weighted F1 (primary) and accuracy."""
+    check_mode(mode)
+    y_true: list[bool] = []
+    y_pred: list[bool] = []
+    details: list[dict[str, Any]] = []
+    n_samples = 0
+    for index, item in enumerate(samples):
+        sample = as_sample(item, index)
+        n_samples += 1
+        valence = as_valence(sample.gt, sample.name)
+        dropped = valence == 0 or (mode == "corrected" and math.isnan(valence))
+        positive = sentiment_is_positive(sample.pred, mode)
+        if not dropped:
+            y_true.append(valence > 0)
+            y_pred.append(positive)
+        if keep_samples:
+            details.append({
+                "name": sample.name, "gt": valence, "pred": sample.pred, "scored": not dropped,
+                "y_true": None if dropped else int(valence > 0), "y_pred": int(positive),
+            })
+    accuracy = sum(t == p for t, p in zip(y_true, y_pred)) / len(y_true) if y_true else NAN
+    return MetricResult(
+        task="sentiment", mode=mode, metric=PRIMARY_METRIC["sentiment"], score=weighted_f1(y_true, y_pred),
+        n_samples=n_samples, n_scored=len(y_true), secondary={"accuracy": accuracy}, samples=details,
+    )
+
+
+def score_task(task: str, samples: Iterable[Any], mode: str = "official", level: int = 1,
+               wheels: EmotionWheels | str | None = None, keep_samples: bool = True) -> MetricResult:
+    """Dispatch on the task name ("ov", "hit", "sentiment")."""
+    if task == "ov":
+        return score_ov(samples, mode, level, wheels, keep_samples)
+    if task == "hit":
+        return score_hit(samples, mode, level, wheels, keep_samples)
+    if task == "sentiment":
+        return score_sentiment(samples, mode, keep_samples)
+    raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+
+
+# --- MER2024 set-level metric with per-sample synonym clusters --------------------------
+
+def mer2024_cluster_string_to_list(text: str) -> list[list[str]]:
+    """The MER2024 `listlist_to_list`: "[['a', 'b'], ['c']]" -> [['a', 'b'], ['c']]."""
+    import re
+
+    groups = [part for part in re.split(r"[\[\]]", text) if part.strip() not in ("", ",")]
+    return [[w for w in re.split("['\"]", group) if w.strip() not in ("", ",")] for group in groups]
+
+
+def _mer2024_string_to_list(value: Any) -> list[str]:
+    import re
+
+    if not isinstance(value, str) or value == "":
+        return []
+    inner = value.split("[")[1].split("]")[0] if "[" in value else value
+    return [w for w in re.split("['\"]", inner) if w.strip() not in ("", ",")]
+
+
+def score_ov_clusters(name_to_gt: Mapping[str, Any], name_to_pred: Mapping[str, Any],
+                      name_to_clusters: Mapping[str, str]) -> dict[str, float]:
+    """MER2024 set-level accuracy/recall: gt and prediction labels are replaced by the first word
+    of their synonym cluster (GPT-grouped per sample), then |G∩P|/|P| and |G∩P|/|G| averaged
+    over the samples that have clusters. Reproduces MERTools `calculate_openset_overlap_rate_mer2024`."""
+    accuracy, recall = [], []
+    for name, clusters in name_to_clusters.items():
+        synonym = {}
+        for group in mer2024_cluster_string_to_list(clusters):
+            for word in group:
+                synonym[word] = group[0]
+        gt = {synonym.get(w, w) for w in (x.lower() for x in _mer2024_string_to_list(name_to_gt[name]))}
+        pred = {synonym.get(w, w) for w in (x.lower() for x in _mer2024_string_to_list(name_to_pred[name]))}
+        if not pred:
+            accuracy.append(0.0), recall.append(0.0)
+        else:
+            accuracy.append(len(gt & pred) / len(pred)), recall.append(len(gt & pred) / len(gt))
+    acc, rec = _plain_mean(accuracy), _plain_mean(recall)
+    return {"accuracy": acc, "recall": rec, "avg": (acc + rec) / 2, "n_scored": len(accuracy)}

@@ -1,0 +1,252 @@
+"""Score a folder of prediction files on MER-UniBench and write the report.
+
+    affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --report out/
+
+Predictions are one JSONL file per dataset (`<dataset>.jsonl`, lines as in DESIGN.md:
+clip_id, dataset, prompt_type, output, extracted_labels, extractor). Lines with
+`extracted_labels` are scored as given; the others go through the extractor. Bad lines are
+quarantined with a reason; a gold clip without a prediction is scored as an empty answer
+(never dropped, so a model cannot gain by skipping hard clips).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from affectgpt.bench.datasets import PAPER_MEAN, BenchDataset, DatasetError, check_dataset_name, load_dataset
+from affectgpt.bench.extract import LabelExtractor, get_extractor
+from affectgpt.bench.metrics import MetricResult, default_wheels_version, score_task
+from affectgpt.bench.parsing import check_mode
+from affectgpt.manifest import SkippedRecord, StepManifest, code_version, hash_file, hash_tree
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
+
+@dataclass
+class DatasetReport:
+    dataset: str
+    display_name: str
+    task: str
+    status: str  # scored | missing_predictions | missing_labels
+    metric: str | None = None
+    value: float | None = None
+    n_scored: int = 0
+    n_gold: int = 0
+    n_predictions: int = 0
+    n_missing_predictions: int = 0
+    n_skipped: int = 0
+    secondary: dict[str, Any] = field(default_factory=dict)
+    per_wheel: dict[str, Any] = field(default_factory=dict)
+    paper_value: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BenchReport:
+    mode: str
+    level: int
+    wheels: str
+    extractor: dict[str, str]
+    datasets: dict[str, DatasetReport]
+    mean: float | None
+    mean_over: list[str]
+    complete: bool
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    report_dir: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _clean({
+            "mode": self.mode,
+            "level": self.level,
+            "wheels": self.wheels,
+            "extractor": self.extractor,
+            "datasets": {name: d.__dict__ for name, d in self.datasets.items()},
+            "mean": self.mean,
+            "mean_over": self.mean_over,
+            "complete": self.complete,
+            "paper": {"mean": PAPER_MEAN, **{n: d.paper_value for n, d in self.datasets.items()}},
+            "n_skipped_lines": len(self.skipped),
+            "code_version": code_version(),
+            "created_at": datetime.now(UTC).isoformat(),
+        })
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@dataclass
+class Prediction:
+    clip_id: str
+    labels: list[str]
+    sentiment: str | None
+
+
+def read_predictions(path: Path, dataset: BenchDataset, extractor: LabelExtractor,
+                     re_extract: bool = False) -> tuple[dict[str, Prediction], list[SkippedRecord]]:
+    """Predictions of one file keyed by clip_id, and the quarantined lines."""
+    gold = dataset.gold
+    predictions: dict[str, Prediction] = {}
+    skipped: list[SkippedRecord] = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            record_id = f"{path.name}:{line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                skipped.append(SkippedRecord(record_id=record_id, reason="malformed_json", detail=str(exc)))
+                continue
+            if not isinstance(record, dict):
+                skipped.append(SkippedRecord(record_id=record_id, reason="malformed_json", detail="not an object"))
+                continue
+            clip_id = record.get("clip_id")
+            if not isinstance(clip_id, str) or not clip_id:
+                skipped.append(SkippedRecord(record_id=record_id, reason="missing_field", detail="clip_id"))
+                continue
+            if record.get("dataset") not in (None, dataset.name):
+                skipped.append(SkippedRecord(record_id=record_id, reason="wrong_dataset",
+                                             detail=f"dataset={record.get('dataset')!r} in {dataset.name}.jsonl"))
+                continue
+            if clip_id not in gold:
+                skipped.append(SkippedRecord(record_id=record_id, reason="unknown_clip", detail=clip_id))
+                continue
+            if clip_id in predictions:
+                skipped.append(SkippedRecord(record_id=record_id, reason="duplicate_clip", detail=clip_id))
+                continue
+            labels = record.get("extracted_labels")
+            output = record.get("output")
+            if labels is None or re_extract:
+                if not isinstance(output, str):
+                    skipped.append(SkippedRecord(record_id=record_id, reason="missing_field",
+                                                 detail="output (and no extracted_labels)"))
+                    continue
+                labels = extractor.extract_labels(output)
+            elif not isinstance(labels, (list, str)):
+                skipped.append(SkippedRecord(record_id=record_id, reason="bad_field",
+                                             detail="extracted_labels must be a list or a string"))
+                continue
+            if isinstance(labels, list):
+                labels = [str(label) for label in labels]
+            sentiment = extractor.extract_sentiment(labels) if dataset.task == "sentiment" else None
+            predictions[clip_id] = Prediction(clip_id, labels, sentiment)
+    return predictions, skipped
+
+
+def score_dataset(dataset: BenchDataset, predictions: dict[str, Prediction], mode: str, level: int,
+                  wheels: str) -> MetricResult:
+    samples = []
+    for gold in dataset.samples:
+        prediction = predictions.get(gold.clip_id)
+        if dataset.task == "sentiment":
+            pred: Any = prediction.sentiment if prediction else ""
+        else:
+            pred = prediction.labels if prediction else []
+        samples.append({"name": gold.clip_id, "gt": gold.gt, "pred": pred})
+    return score_task(dataset.task, samples, mode=mode, level=level, wheels=wheels, keep_samples=False)
+
+
+def run_bench(
+    predictions_dir: str | Path,
+    datasets: list[str],
+    report_dir: str | Path,
+    mode: str = "official",
+    extractor: LabelExtractor | str | None = None,
+    labels: str | Path | None = None,
+    level: int = 1,
+    wheels: str | None = None,
+    re_extract: bool = False,
+    write_report: bool = True,
+) -> BenchReport:
+    """Score `<predictions_dir>/<dataset>.jsonl` for each dataset and write report.json,
+    report.html, PNG charts and manifest.json into `report_dir`. `labels` is the labels root
+    (default: the reference data); a dataset may be given as `local=PATH.parquet`."""
+    started = time.perf_counter()
+    check_mode(mode)
+    for name in datasets:
+        check_dataset_name(name)
+    wheels = wheels or default_wheels_version(mode)
+    if extractor is None or isinstance(extractor, str):
+        extractor = get_extractor(extractor or "lexicon")
+    predictions_dir = Path(predictions_dir)
+    if not predictions_dir.is_dir():
+        raise DatasetError(f"predictions folder {predictions_dir} not found")
+    reports: dict[str, DatasetReport] = {}
+    all_skipped: list[SkippedRecord] = []
+    inputs: dict[str, str] = {"predictions": hash_tree(predictions_dir)}
+    kept = 0
+    for spec_name in datasets:
+        base = spec_name.split("=", 1)[0]
+        try:
+            dataset = load_dataset(spec_name, labels_root=labels)
+        except DatasetError as exc:
+            reports[base] = DatasetReport(base, base, "", "missing_labels", notes=[str(exc)])
+            continue
+        inputs[f"labels:{base}"] = hash_file(dataset.label_path)
+        report = DatasetReport(dataset.name, dataset.display_name, dataset.task, "scored",
+                               n_gold=len(dataset.samples), paper_value=dataset.paper_value,
+                               notes=list(dataset.notes))
+        all_skipped.extend(dataset.skipped)
+        prediction_path = predictions_dir / f"{dataset.name}.jsonl"
+        if not prediction_path.is_file():
+            report.status = "missing_predictions"
+            report.notes.append(f"{prediction_path} not found")
+            reports[dataset.name] = report
+            continue
+        predictions, skipped = read_predictions(prediction_path, dataset, extractor, re_extract)
+        all_skipped.extend(skipped)
+        kept += len(predictions)
+        result = score_dataset(dataset, predictions, mode, level, wheels)
+        report.metric = result.metric
+        report.value = result.score
+        report.n_scored = result.n_scored
+        report.n_predictions = len(predictions)
+        report.n_missing_predictions = len(dataset.samples) - len(predictions)
+        report.n_skipped = len(skipped)
+        report.secondary = result.secondary
+        report.per_wheel = {k: v.to_json() for k, v in result.per_wheel.items()}
+        if report.n_missing_predictions:
+            report.notes.append(f"{report.n_missing_predictions} gold clips had no prediction (scored as empty)")
+        reports[dataset.name] = report
+    values = {n: r.value for n, r in reports.items() if r.status == "scored" and r.value is not None}
+    mean = sum(values.values()) / len(values) if values and not any(math.isnan(v) for v in values.values()) else None
+    from affectgpt.bench.datasets import DATASETS
+
+    bench = BenchReport(
+        mode=mode, level=level, wheels=wheels, extractor=extractor.info(), datasets=reports, mean=mean,
+        mean_over=sorted(values), complete=set(DATASETS) <= set(values), skipped=all_skipped,
+        report_dir=Path(report_dir),
+    )
+    if write_report:
+        from affectgpt.bench.report import write_report_files
+
+        out = Path(report_dir)
+        outputs = write_report_files(bench, out)
+        StepManifest(
+            step="bench",
+            inputs=inputs,
+            parameters={"datasets": datasets, "mode": mode, "level": level, "wheels": wheels,
+                        "extractor": extractor.info(), "re_extract": re_extract},
+            kept=kept,
+            skipped=all_skipped,
+            outputs={name: str(path) for name, path in outputs.items()},
+            timings_s={"total": round(time.perf_counter() - started, 3)},
+            extra={"mean": mean, "complete": bench.complete},
+        ).write(out)
+    return bench

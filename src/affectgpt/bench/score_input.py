@@ -1,0 +1,58 @@
+"""Read the `bench score` input: JSONL lines `{"name": str, "gt": list|str|number, "pred": list|str}`.
+
+Scoring a file with a broken line would give a wrong number silently, so any bad line stops
+the read with an error naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from affectgpt.bench.metrics import Sample, as_valence
+
+
+class ScoreInputError(ValueError):
+    """A bad input line: the message names file, line and field."""
+
+
+def read_score_input(path: str | Path, task: str) -> list[Sample]:
+    path = Path(path)
+    if not path.is_file():
+        raise ScoreInputError(f"{path}: file not found")
+    samples: list[Sample] = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path} line {line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ScoreInputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(record, dict):
+                raise ScoreInputError(f"{where}: expected a JSON object with name, gt, pred")
+            for key in ("name", "gt", "pred"):
+                if key not in record:
+                    raise ScoreInputError(f"{where}: missing field {key!r}")
+            name = record["name"]
+            if not isinstance(name, (str, int)):
+                raise ScoreInputError(f"{where}: field 'name' must be a string")
+            gt, pred = record["gt"], record["pred"]
+            if task == "sentiment":
+                try:
+                    gt = as_valence(gt, str(name))
+                except ValueError:
+                    raise ScoreInputError(
+                        f"{where}: field 'gt' must be a number for --task sentiment, got {record['gt']!r}"
+                    ) from None
+                if not isinstance(pred, str):
+                    raise ScoreInputError(f"{where}: field 'pred' must be the sentiment string for --task sentiment")
+            else:
+                for key, value in (("gt", gt), ("pred", pred)):
+                    if value is not None and not isinstance(value, (list, str)):
+                        raise ScoreInputError(f"{where}: field {key!r} must be a list or a string, got {value!r}")
+                    if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+                        raise ScoreInputError(f"{where}: field {key!r} must be a list of strings")
+            samples.append(Sample(str(name), gt, pred))
+    return samples

@@ -1,0 +1,94 @@
+"""`affectgpt bench score|run` and `affectgpt demo`: outputs, reports and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from affectgpt.cli import app
+
+runner = CliRunner()
+
+
+def _jsonl(path, lines):
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def test_score_writes_json_with_null_for_nan(tmp_path):
+    source = _jsonl(tmp_path / "ov.jsonl", [
+        {"name": "a", "gt": "['happy', 'joyful']", "pred": ["cheerful", "sad"]},
+        {"name": "b", "gt": ["angry"], "pred": "[]"},
+    ])
+    out = tmp_path / "scores.json"
+    result = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["mode"] == "official" and payload["wheels"] == "mer2025"
+    assert payload["score"] is None  # wheel4: P = R = 0 -> NaN in the official arithmetic
+    assert payload["per_wheel"]["wheel1"] == {"n_scored": 2, "precision": 0.25, "recall": 0.5,
+                                              "f": pytest.approx(1 / 3)}
+    assert payload["samples"][0]["wheels"]["wheel1"]["pred"] == ["happy", "sad"]
+    corrected = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source), "--mode", "corrected"])
+    assert json.loads(corrected.stdout)["score"] == pytest.approx(4 / 15)
+
+
+@pytest.mark.parametrize("lines,task,message", [
+    (['{"name": "a", "gt": 1, "pred": "positive"}', '{"name": "b" "gt": 1}'], "sentiment", "line 2: not valid JSON"),
+    ([{"name": "a", "gt": ["happy"]}], "ov", "line 1: missing field 'pred'"),
+    ([{"name": "a", "gt": "very", "pred": "positive"}], "sentiment", "line 1: field 'gt' must be a number"),
+    ([{"name": "a", "gt": 3, "pred": ["x"]}], "hit", "line 1: field 'gt' must be a list or a string"),
+])
+def test_score_bad_input_names_line_and_field_without_traceback(tmp_path, lines, task, message):
+    source = _jsonl(tmp_path / "bad.jsonl", lines)
+    result = runner.invoke(app, ["bench", "score", "--task", task, "--input", str(source)])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_run_scores_prediction_files_and_writes_the_report(reference_data, tmp_path):
+    predictions = tmp_path / "preds"
+    predictions.mkdir()
+    _jsonl(predictions / "mer2023.jsonl", [
+        {"clip_id": "sample_00003564", "dataset": "mer2023", "prompt_type": "description",
+         "output": "He looks happy and cheerful.", "extracted_labels": None, "extractor": None},
+        {"clip_id": "sample_00001998", "dataset": "mer2023", "output": "x", "extracted_labels": ["angry"]},
+        "{not json",
+        {"dataset": "mer2023", "output": "no clip id"},
+        {"clip_id": "not_a_clip", "output": "happy"},
+    ])
+    _jsonl(predictions / "cmumosi.jsonl", [{"clip_id": "k5Y_838nuGo_2", "output": "She is delighted."}])
+    report_dir = tmp_path / "report"
+    result = runner.invoke(app, ["bench", "run", "--predictions", str(predictions), "--datasets",
+                                 "mer2023,cmumosi,meld", "--report", str(report_dir), "--labels", str(reference_data)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["mode"] == "official" and report["extractor"]["name"] == "lexicon"
+    mer2023 = report["datasets"]["mer2023"]
+    assert mer2023["status"] == "scored" and mer2023["metric"] == "hit_rate"
+    assert mer2023["n_predictions"] == 2 and mer2023["n_skipped"] == 3 and mer2023["n_gold"] == 411
+    # one correct answer (happy), one wrong (angry for worried), the rest missing -> scored as empty
+    expected = sum(1 / wheel["n_scored"] for wheel in mer2023["per_wheel"].values()) / 5
+    assert mer2023["value"] == pytest.approx(expected)
+    assert report["datasets"]["cmumosi"]["metric"] == "weighted_f1"
+    assert report["datasets"]["meld"]["status"] == "missing_predictions"
+    assert report["mean_over"] == ["cmumosi", "mer2023"] and report["complete"] is False
+    manifest = json.loads((report_dir / "manifest.json").read_text())
+    assert manifest["skipped_by_reason"] == {"malformed_json": 1, "missing_field": 1, "unknown_clip": 1}
+    for name in ("report.html", "overview.png", "mer2023.png", "cmumosi.png"):
+        assert (report_dir / name).stat().st_size > 0
+    unknown = runner.invoke(app, ["bench", "run", "--predictions", str(predictions), "--datasets", "mer2030",
+                                  "--report", str(report_dir)])
+    assert unknown.exit_code == 2 and "unknown dataset 'mer2030'" in unknown.output
+
+
+def test_demo_runs_on_real_files(reference_data, tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "reference" / "results.json").read_text())
+    assert results["mer2024_clusters"]["accuracy"] == pytest.approx(0.581777108433735)
+    assert (tmp_path / "bundled" / "report" / "report.json").is_file()
+    assert (tmp_path / "reference" / "report-official" / "ovmerdplus.png").is_file()
