@@ -64,6 +64,8 @@ class BenchReport:
     def to_json(self) -> dict[str, Any]:
         return _clean({
             "mode": self.mode,
+            # Values are fractions in [0, 1]; the registry shows and gates them as percent.
+            "units": "fraction",
             "level": self.level,
             "wheels": self.wheels,
             "extractor": self.extractor,

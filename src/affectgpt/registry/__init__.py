@@ -1,1 +1,45 @@
-"""registry"""
+"""MLflow model registry for AffectGPT: register runs with lineage and MER-UniBench scores,
+judge them with an evaluation gate, require a second person's approval, and move the
+`champion` alias with a check-and-set, keeping an append-only audit log of all of it.
+"""
+
+from affectgpt.registry.audit import AuditEvent, read_audit_artifact, read_events
+from affectgpt.registry.connection import RegistryClient, RetryPolicy, default_tracking_uri
+from affectgpt.registry.decisions import Decision, approve, reject
+from affectgpt.registry.errors import InvalidInput, NotFound, Refused, RegistryError, RegistryUnavailable
+from affectgpt.registry.gate import GateResult, PromotionConfig, evaluate_gate, load_promotion_config
+from affectgpt.registry.promotion import AliasChange, promote, rollback
+from affectgpt.registry.records import VersionInfo, current_alias, load_version
+from affectgpt.registry.register import CandidateResult, register_candidate
+from affectgpt.registry.review import ReviewResult, review_version
+
+__all__ = [
+    "AliasChange",
+    "AuditEvent",
+    "CandidateResult",
+    "Decision",
+    "GateResult",
+    "InvalidInput",
+    "NotFound",
+    "PromotionConfig",
+    "Refused",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryUnavailable",
+    "RetryPolicy",
+    "ReviewResult",
+    "VersionInfo",
+    "approve",
+    "current_alias",
+    "default_tracking_uri",
+    "evaluate_gate",
+    "load_promotion_config",
+    "load_version",
+    "promote",
+    "read_audit_artifact",
+    "read_events",
+    "register_candidate",
+    "reject",
+    "review_version",
+    "rollback",
+]

@@ -1,0 +1,343 @@
+"""`affectgpt registry ...`: register, review, approve/reject, promote, roll back, show history.
+
+    affectgpt registry register --run-id RUN --model affectgpt --scores runs/bench/report.json \\
+        --data-rev $(git -C data rev-parse HEAD) --code-rev $(git rev-parse HEAD) --config-hash H
+    affectgpt registry review   --model affectgpt --version 3
+    affectgpt registry approve  --model affectgpt --version 3 --reviewer bob --comment "beats v2 on 8/9"
+    affectgpt registry promote  --model affectgpt --version 3
+    affectgpt registry rollback --model affectgpt --reason "complaints about MELD"
+    affectgpt registry history  --model affectgpt
+
+The MLflow store is `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `.affectgpt/mlflow.db`.
+Refusals print one line and exit non-zero: 2 bad input, 3 refused by a rule, 4 not found,
+5 MLflow unreachable.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from affectgpt.registry.errors import InvalidInput, NotFound, Refused, RegistryError, RegistryUnavailable
+
+console = Console()
+error_console = Console(stderr=True)
+
+EXIT_CODES = {InvalidInput: 2, Refused: 3, NotFound: 4, RegistryUnavailable: 5}
+
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking/registry URI.",
+        show_default=".affectgpt/mlflow.db",
+    ),
+]
+ModelName = Annotated[str, typer.Option("--model", "-m", help="Registered model name.")]
+Version = Annotated[str, typer.Option("--version", "-v", help="Model version number.")]
+Actor = Annotated[
+    str | None, typer.Option("--actor", help="Who is acting (audit log); default $AFFECTGPT_ACTOR or login.")
+]
+
+registry_app = typer.Typer(
+    name="registry",
+    help=(
+        "Model registry with an evaluation gate, four-eyes approval and an audited, "
+        "check-and-set promotion of the `champion` alias (MLflow)."
+    ),
+    epilog=(
+        "Flow: register (the gate judges the run's MER-UniBench scores against the champion) -> "
+        "review (table, lineage, HTML report; re-runs the gate if the champion moved) -> approve or "
+        "reject (by someone other than the run's mlflow.user) -> promote (moves @champion, keeps "
+        "@previous; refused if the champion changed since the review) -> rollback if needed. "
+        "history prints the audit log. Store: --tracking-uri, else MLFLOW_TRACKING_URI, else "
+        ".affectgpt/mlflow.db. Exit codes: 2 bad input, 3 refused, 4 not found, 5 MLflow unreachable."
+    ),
+    no_args_is_help=True,
+)
+
+
+def _friendly(command: Callable) -> Callable:
+    """Turn registry errors (and MLflow's own refusals) into one line and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return command(*args, **kwargs)
+        except RegistryError as error:
+            error_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1))
+        except MlflowException as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            error_console.print(
+                f"[red]error:[/red] MLflow refused the request: {first_line}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(1)
+
+    return wrapper
+
+
+def _parse_scores(score_items: list[str]) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for item in score_items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"--score {item!r}: expected DATASET=VALUE, e.g. --score MER2023=61.5")
+        try:
+            scores[name.strip()] = float(value)
+        except ValueError as error:
+            raise InvalidInput(f"--score {item!r}: {value!r} is not a number") from error
+    return scores
+
+
+@registry_app.command("register")
+@_friendly
+def register_command(
+    run_id: Annotated[
+        str, typer.Option("--run-id", help="Training run that logged the model under 'model'.")
+    ],
+    model: ModelName,
+    data_rev: Annotated[
+        str, typer.Option("--data-rev", help="DVC revision of data/ the model was trained on.")
+    ],
+    code_rev: Annotated[
+        str, typer.Option("--code-rev", help="Code revision (git commit) of the training code.")
+    ],
+    config_hash: Annotated[str, typer.Option("--config-hash", help="Content hash of the training config.")],
+    scores: Annotated[
+        Path | None, typer.Option("--scores", help="MER-UniBench report.json (or its folder).")
+    ] = None,
+    score: Annotated[
+        list[str], typer.Option("--score", help="DATASET=VALUE; repeat. Instead of --scores.")
+    ] = [],  # noqa: B006
+    scorer_mode: Annotated[
+        str | None, typer.Option("--scorer-mode", help="official or corrected; default: the report's mode.")
+    ] = None,
+    promotion_config: Annotated[
+        Path | None, typer.Option("--promotion-config", help="Gate rules (default configs/promotion.yaml).")
+    ] = None,
+    actor: Actor = None,
+    tracking_uri: TrackingUri = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create a version from a training run (idempotent on the run) and judge it with the gate."""
+    from affectgpt.registry.register import register_candidate
+    from affectgpt.registry.scores import load_scores
+
+    if (scores is None) == (not score):
+        raise InvalidInput("give the scores either as --scores report.json or as --score DATASET=VALUE ...")
+    score_source: dict[str, float] | Path = scores if scores is not None else _parse_scores(score)
+    mode = scorer_mode
+    if mode is None and scores is not None:
+        mode = load_scores(scores).mode
+    if not mode:
+        raise InvalidInput("--scorer-mode is required (the report does not name its mode)")
+    result = register_candidate(
+        run_id,
+        model,
+        score_source,
+        data_rev=data_rev,
+        code_rev=code_rev,
+        config_hash=config_hash,
+        scorer_mode=mode,
+        promotion_config=promotion_config,
+        tracking_uri=tracking_uri,
+        actor=actor,
+    )
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    state = "registered" if result.created else "already registered as"
+    console.print(f"{model}: run {run_id} {state} version [bold]{result.version}[/bold]")
+    console.print(f"gate: [bold]{result.verdict}[/bold]")
+    for reason in result.reasons:
+        console.print(f"  - {reason}", highlight=False)
+
+
+@registry_app.command("review")
+@_friendly
+def review_command(
+    model: ModelName,
+    version: Version,
+    promotion_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--promotion-config", help="Rules to judge with (default: those stored at registration)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the HTML report (default .affectgpt/reports/registry)."),
+    ] = None,
+    reviewer: Actor = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Show candidate vs champion per dataset, re-run the gate, print lineage, write an HTML report."""
+    from affectgpt.registry.review import review_version
+
+    result = review_version(
+        model,
+        version,
+        promotion_config=promotion_config,
+        out_dir=out,
+        reviewer=reviewer,
+        tracking_uri=tracking_uri,
+    )
+    champion_label = f"champion v{result.champion.version}" if result.champion else "champion (none)"
+    table = Table(title=f"{model} v{result.candidate.version} vs {champion_label}")
+    for column in ("dataset", f"v{result.candidate.version}", champion_label, "delta"):
+        table.add_column(column, justify="right" if column != "dataset" else "left")
+    for name, ours, theirs, delta in result.rows():
+        style = "red" if delta is not None and delta < 0 else ""
+        table.add_row(name, _num(ours), _num(theirs), _num(delta, True), style=style)
+    console.print(table)
+    gate = result.gate
+    console.print(
+        f"gate: [bold]{gate.verdict}[/bold] (mean {_num(gate.candidate_mean)} vs {_num(gate.champion_mean)})"
+        + (" [yellow]re-judged against the current champion[/yellow]" if result.verdict_changed else "")
+    )
+    for reason in gate.reasons:
+        console.print(f"  - {reason}", highlight=False)
+    info = result.candidate
+    console.print(
+        f"lineage: run {info.run_id}, author {info.author}, data {info.data_rev}, code {info.code_rev}, "
+        f"config {info.config_hash}, scorer {info.scorer_mode}",
+        highlight=False,
+    )
+    console.print(f"approval: {info.approval_status or 'none yet'}")
+    console.print(f"report: {result.report_path}")
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _decide(
+    approve: bool, model: str, version: str, reviewer: str, comment: str, tracking_uri: str | None
+) -> None:
+    from affectgpt.registry.decisions import decide
+
+    record = decide(
+        model, version, reviewer=reviewer, comment=comment, approve=approve, tracking_uri=tracking_uri
+    )
+    console.print(
+        f"{model} v{version} {record.decision} by {record.reviewer} at {record.at} "
+        f"(reviewed against champion v{record.reviewed_against})",
+        highlight=False,
+    )
+
+
+Reviewer = Annotated[str, typer.Option("--reviewer", help="Reviewer id; must not be the version's author.")]
+Comment = Annotated[str, typer.Option("--comment", help="Why; kept in the audit log.")]
+
+
+@registry_app.command("approve")
+@_friendly
+def approve_command(
+    model: ModelName, version: Version, reviewer: Reviewer, comment: Comment, tracking_uri: TrackingUri = None
+) -> None:
+    """Approve a version for promotion (four-eyes: not by its author)."""
+    _decide(True, model, version, reviewer, comment, tracking_uri)
+
+
+@registry_app.command("reject")
+@_friendly
+def reject_command(
+    model: ModelName, version: Version, reviewer: Reviewer, comment: Comment, tracking_uri: TrackingUri = None
+) -> None:
+    """Reject a version; a rejected version can never be promoted."""
+    _decide(False, model, version, reviewer, comment, tracking_uri)
+
+
+@registry_app.command("promote")
+@_friendly
+def promote_command(
+    model: ModelName, version: Version, actor: Actor = None, tracking_uri: TrackingUri = None
+) -> None:
+    """Move `champion` to VERSION (gate passed, approved, champion unchanged since the review)."""
+    from affectgpt.registry.promotion import promote
+
+    change = promote(model, version, actor=actor, tracking_uri=tracking_uri)
+    console.print(
+        f"{model}@champion: v{change.champion_before or '-'} -> v{change.champion}; "
+        f"@previous = v{change.previous or '-'}",
+        highlight=False,
+    )
+
+
+@registry_app.command("rollback")
+@_friendly
+def rollback_command(
+    model: ModelName,
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit log.")] = "",
+    actor: Actor = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Restore the `previous` champion; the rolled-back version loses its approval."""
+    from affectgpt.registry.promotion import rollback
+
+    change = rollback(model, actor=actor, reason=reason, tracking_uri=tracking_uri)
+    console.print(
+        f"{model}@champion: v{change.champion_before} -> v{change.champion}; "
+        f"@previous = v{change.previous or '-'}",
+        highlight=False,
+    )
+
+
+@registry_app.command("history")
+@_friendly
+def history_command(
+    model: ModelName,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Print the append-only audit log: registers, verdicts, decisions, promotions, rollbacks, refusals."""
+    from affectgpt.registry.audit import read_events
+    from affectgpt.registry.connection import RegistryClient
+    from affectgpt.registry.records import registered_model
+
+    client = RegistryClient(tracking_uri)
+    registered_model(client, model)
+    events = read_events(client, model)
+    if as_json:
+        for event in events:
+            typer.echo(event.to_json_line())
+        return
+    table = Table(title=f"{model}: audit log ({len(events)} events)")
+    for column in ("time (UTC)", "event", "version", "actor", "details"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            event.at[:19].replace("T", " "),
+            event.event,
+            event.version or "-",
+            event.actor,
+            _summary(event.details),
+        )
+    console.print(table)
+
+
+def _summary(details: dict) -> str:
+    keys = ("reason", "verdict", "from", "to", "comment", "run_id", "data_rev", "reviewed_against")
+    parts = [
+        f"{key}={json.dumps(details[key]) if not isinstance(details[key], str) else details[key]}"
+        for key in keys
+        if details.get(key) not in (None, "")
+    ]
+    return "; ".join(parts)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")

@@ -1,0 +1,148 @@
+"""Which MLflow the registry talks to, and how it survives a server that blinks.
+
+The tracking URI comes from the caller, else `MLFLOW_TRACKING_URI`, else the embedded default
+(a sqlite file plus an artifact folder under the workspace). Every remote call goes through
+`RegistryClient.call`, which retries transient failures (connection refused, timeouts, 5xx,
+a locked sqlite file) with exponential backoff and then raises one clear `RegistryUnavailable`.
+MLflow's own HTTP retries are turned down (unless the user set them) because they would wait
+minutes on a dead server before our clear message could be shown.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlparse
+
+from affectgpt.paths import workspace_dir
+from affectgpt.registry.errors import RegistryUnavailable
+
+T = TypeVar("T")
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+RETRIES_ENV = "AFFECTGPT_REGISTRY_RETRIES"
+RETRY_DELAY_ENV = "AFFECTGPT_REGISTRY_RETRY_DELAY_S"
+
+# Our retry loop owns the waiting; MLflow's inner loop would otherwise retry 7 times per call.
+for _key, _value in {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+
+def default_tracking_uri() -> str:
+    """The embedded store: `<workspace>/mlflow.db`, artifacts beside it in `mlartifacts/`."""
+    return f"sqlite:///{workspace_dir() / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    return tracking_uri or os.environ.get(TRACKING_URI_ENV) or default_tracking_uri()
+
+
+def artifact_root_for(tracking_uri: str) -> str | None:
+    """Where experiments created by the registry keep artifacts.
+
+    For a sqlite store the folder beside the database file, so artifacts never land in whatever
+    directory the command happened to run from; for a server, None (the server decides).
+    """
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme != "sqlite":
+        return None
+    db_path = Path(tracking_uri[len("sqlite:///") :]) if tracking_uri.startswith("sqlite:///") else None
+    if db_path is None or str(db_path) in ("", ":memory:"):
+        return None
+    return (db_path.expanduser().resolve().parent / "mlartifacts").as_uri()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts per remote call and the backoff between them (doubling, capped)."""
+
+    attempts: int = 5
+    first_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        attempts = int(os.environ.get(RETRIES_ENV, cls.attempts))
+        first_delay_s = float(os.environ.get(RETRY_DELAY_ENV, cls.first_delay_s))
+        return cls(attempts=max(1, attempts), first_delay_s=first_delay_s)
+
+    def delays_s(self) -> list[float]:
+        """Waits between attempts: attempts-1 of them."""
+        return [min(self.first_delay_s * 2**i, self.max_delay_s) for i in range(self.attempts - 1)]
+
+
+_TRANSIENT_TEXT = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Failed to establish a new connection",
+    "RemoteDisconnected",
+    "Connection aborted",
+    "Read timed out",
+    "timeout exception",
+    "database is locked",
+    "failed with error code 502",
+    "failed with error code 503",
+    "failed with error code 504",
+    "TEMPORARILY_UNAVAILABLE",
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures worth retrying: the server is unreachable or briefly overloaded."""
+    import requests
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return True
+        if isinstance(current, (ConnectionError, TimeoutError)):
+            return True
+        if any(text in str(current) for text in _TRANSIENT_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class RegistryClient:
+    """An `MlflowClient` bound to one tracking/registry URI, with retried calls."""
+
+    def __init__(self, tracking_uri: str | None = None, retry: RetryPolicy | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.retry = retry or RetryPolicy.from_env()
+        self.mlflow = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        self.audit_run_ids: dict[str, str] = {}  # model name -> run holding its JSONL audit copy
+
+    def call(self, what: str, fn: Callable[..., T], *args, **kwargs) -> T:
+        """Run `fn(*args, **kwargs)`; retry transient failures, then raise RegistryUnavailable.
+
+        Only idempotent operations (reads, tag/alias sets, check-then-create units) go through
+        here, so a retry after a lost response cannot write twice.
+        """
+        delays_s = self.retry.delays_s()
+        for attempt in range(len(delays_s) + 1):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                if attempt == len(delays_s):
+                    raise RegistryUnavailable(
+                        f"MLflow at {self.tracking_uri} did not answer while trying to {what} "
+                        f"({self.retry.attempts} attempts over {sum(delays_s):.1f} s); nothing was "
+                        "changed by this step. Check that the server is running (its /health "
+                        "endpoint) or set MLFLOW_TRACKING_URI, then run the command again."
+                    ) from error
+                time.sleep(delays_s[attempt])
+        raise AssertionError("unreachable")

@@ -1,0 +1,175 @@
+"""The evaluation gate: may a candidate's MER-UniBench scores replace the champion's?
+
+Pure functions over score dicts, so the rules are tested without MLflow. The rules come from
+`configs/promotion.yaml` (a `PromotionConfig`); the verdict and every reason are stored on the
+model version so a reviewer sees exactly why it passed or failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from affectgpt.paths import REPO_ROOT
+from affectgpt.registry.errors import InvalidInput
+
+DEFAULT_PROMOTION_CONFIG = REPO_ROOT / "configs" / "promotion.yaml"
+
+Verdict = Literal["pass", "fail", "no_scores"]
+
+
+class PromotionConfig(BaseModel):
+    """Promotion rules. Scores are in the units the scorer reports (MER-UniBench: percent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    required_datasets: list[str] = Field(
+        default_factory=list, description="every one must have a score; the mean is taken over these"
+    )
+    min_mean_improvement: float = Field(
+        0.0, description="candidate mean minus champion mean must be at least this"
+    )
+    max_regression: float = Field(
+        0.0, ge=0, description="no dataset may drop by more than this versus the champion"
+    )
+    min_scores: dict[str, float] = Field(
+        default_factory=dict, description="absolute floor per dataset, checked with or without a champion"
+    )
+    min_mean: float | None = Field(None, description="absolute floor for the mean over required datasets")
+    require_same_scorer_mode: bool = Field(
+        True, description="official and corrected scores are not comparable; refuse to compare across"
+    )
+
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def load_promotion_config(path: str | Path | None = None) -> PromotionConfig:
+    """Read and check the rules; a bad file names itself and the offending field."""
+    config_path = Path(path) if path is not None else DEFAULT_PROMOTION_CONFIG
+    if not config_path.is_file():
+        raise InvalidInput(f"{config_path}: promotion config not found; pass --promotion-config PATH")
+    try:
+        raw = yaml.safe_load(config_path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"{config_path}: not valid YAML ({error}); fix the file") from error
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{config_path}: expected a mapping of rule names to values")
+    try:
+        return PromotionConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise InvalidInput(f"{config_path}: field '{field}': {first['msg']}; fix the file") from error
+
+
+class GateResult(BaseModel):
+    """What the gate decided, against which champion, and why."""
+
+    verdict: Verdict
+    reasons: list[str]
+    champion_version: str | None = None
+    candidate_mean: float | None = None
+    champion_mean: float | None = None
+    deltas: dict[str, float] = Field(default_factory=dict)
+    config_hash: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+
+def _mean(scores: dict[str, float], datasets: list[str]) -> float | None:
+    values = [scores[name] for name in datasets if name in scores]
+    return sum(values) / len(values) if values else None
+
+
+def evaluate_gate(
+    candidate_scores: dict[str, float],
+    config: PromotionConfig,
+    *,
+    champion_scores: dict[str, float] | None = None,
+    champion_version: str | None = None,
+    candidate_mode: str | None = None,
+    champion_mode: str | None = None,
+) -> GateResult:
+    """Apply the rules. Without a champion (or a champion without scores) only the absolute rules
+    apply, and a reason says so, so nobody mistakes an absolute pass for a win over a champion."""
+    reasons: list[str] = []
+    failed = False
+    config_hash = config.content_hash()
+    if not candidate_scores:
+        return GateResult(
+            verdict="no_scores",
+            reasons=["no MER-UniBench scores are recorded on this version; it cannot be promoted"],
+            champion_version=champion_version,
+            config_hash=config_hash,
+        )
+    datasets = config.required_datasets or sorted(candidate_scores)
+    missing = [name for name in config.required_datasets if name not in candidate_scores]
+    for name in missing:
+        failed = True
+        reasons.append(f"required dataset {name} has no score")
+    for name, floor in sorted(config.min_scores.items()):
+        if name in candidate_scores and candidate_scores[name] < floor:
+            failed = True
+            reasons.append(f"{name} {candidate_scores[name]:.2f} is below the minimum {floor:.2f}")
+        elif name not in candidate_scores and name not in missing:
+            failed = True
+            reasons.append(f"{name} has a minimum score but no score")
+    candidate_mean = _mean(candidate_scores, datasets)
+    if config.min_mean is not None and candidate_mean is not None and candidate_mean < config.min_mean:
+        failed = True
+        reasons.append(f"mean {candidate_mean:.2f} is below the minimum mean {config.min_mean:.2f}")
+
+    deltas: dict[str, float] = {}
+    champion_mean = None
+    if champion_version is None:
+        reasons.append("no champion yet: judged on the absolute rules only")
+    elif not champion_scores:
+        reasons.append(
+            f"champion v{champion_version} has no recorded scores: judged on the absolute rules only"
+        )
+    elif config.require_same_scorer_mode and candidate_mode != champion_mode:
+        failed = True
+        reasons.append(
+            f"scorer mode {candidate_mode!r} differs from the champion's {champion_mode!r}; "
+            "re-score both in the same mode"
+        )
+    else:
+        for name in datasets:
+            if name in candidate_scores and name in champion_scores:
+                deltas[name] = candidate_scores[name] - champion_scores[name]
+                if -deltas[name] > config.max_regression:
+                    failed = True
+                    reasons.append(
+                        f"{name} regresses by {-deltas[name]:.2f} (allowed {config.max_regression:.2f})"
+                    )
+        champion_mean = _mean(champion_scores, datasets)
+        if candidate_mean is not None and champion_mean is not None:
+            improvement = candidate_mean - champion_mean
+            if improvement < config.min_mean_improvement:
+                failed = True
+                reasons.append(
+                    f"mean improves by {improvement:+.2f} over champion v{champion_version} "
+                    f"(needs at least {config.min_mean_improvement:+.2f})"
+                )
+            else:
+                reasons.append(f"mean improves by {improvement:+.2f} over champion v{champion_version}")
+    if not failed:
+        reasons.append("all rules passed")
+    return GateResult(
+        verdict="fail" if failed else "pass",
+        reasons=reasons,
+        champion_version=champion_version,
+        candidate_mean=candidate_mean,
+        champion_mean=champion_mean,
+        deltas=deltas,
+        config_hash=config_hash,
+    )

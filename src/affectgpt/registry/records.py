@@ -1,0 +1,164 @@
+"""What the registry knows about a model version, read back from MLflow tags.
+
+Tag names live here, once, so writers and readers cannot drift apart. A version registered by
+plain MLflow calls simply lacks the affectgpt tags: it reads as "no scores, no gate yet".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from affectgpt.registry.connection import RegistryClient
+from affectgpt.registry.errors import NotFound
+from affectgpt.registry.gate import GateResult, PromotionConfig
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+NO_CHAMPION = "none"
+
+TAG_DATA_REV = "affectgpt.data_rev"
+TAG_CODE_REV = "affectgpt.code_rev"
+TAG_CONFIG_HASH = "affectgpt.config_hash"
+TAG_SCORER_MODE = "affectgpt.scorer_mode"
+TAG_SCORES = "affectgpt.scores"
+TAG_SCORE_MEAN = "affectgpt.score_mean"
+TAG_REPORTED_MEAN = "affectgpt.reported_mean"
+TAG_AUTHOR = "affectgpt.author"
+TAG_REGISTERED_BY = "affectgpt.registered_by"
+TAG_GATE_VERDICT = "affectgpt.gate.verdict"
+TAG_GATE_REASONS = "affectgpt.gate.reasons"
+TAG_GATE_CHAMPION = "affectgpt.gate.champion_version"
+TAG_GATE_RESULT = "affectgpt.gate.result"
+TAG_GATE_CONFIG = "affectgpt.gate.config"
+TAG_APPROVAL_STATUS = "affectgpt.approval.status"
+TAG_APPROVAL_RECORD = "affectgpt.approval.record"
+TAG_LAST_REVIEW = "affectgpt.review.last"
+
+
+def _not_found(error: Exception) -> bool:
+    return getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower()
+
+
+class VersionInfo(BaseModel):
+    """One model version with its lineage, scores, gate verdict and approval state."""
+
+    model: str
+    version: str
+    run_id: str | None = None
+    source: str = ""
+    author: str | None = None
+    data_rev: str | None = None
+    code_rev: str | None = None
+    config_hash: str | None = None
+    scorer_mode: str | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    reported_mean: float | None = None
+    gate: GateResult | None = None
+    gate_config: PromotionConfig | None = None
+    approval_status: str | None = None
+    approval: dict[str, Any] | None = None
+    aliases: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+def registered_model(client: RegistryClient, model_name: str):
+    """The registered model, or NotFound naming it."""
+
+    def get():
+        try:
+            return client.mlflow.get_registered_model(model_name)
+        except Exception as error:
+            if _not_found(error):
+                raise NotFound(
+                    f"model '{model_name}' is not in the registry at {client.tracking_uri}; "
+                    "check the name or MLFLOW_TRACKING_URI"
+                ) from error
+            raise
+
+    return client.call(f"read model {model_name}", get)
+
+
+def current_aliases(client: RegistryClient, model_name: str) -> dict[str, str]:
+    """All aliases of a model in one read, versions as strings (sqlite gives int, REST str)."""
+    return {
+        str(alias): str(version)
+        for alias, version in (registered_model(client, model_name).aliases or {}).items()
+    }
+
+
+def current_alias(client: RegistryClient, model_name: str, alias: str = CHAMPION) -> str | None:
+    """The version one alias points to, or None."""
+    return current_aliases(client, model_name).get(alias)
+
+
+def run_author(client: RegistryClient, run_id: str | None) -> str | None:
+    """MLflow's own `mlflow.user` tag of the run that produced a version."""
+    if not run_id:
+        return None
+
+    def get() -> str | None:
+        try:
+            return client.mlflow.get_run(run_id).data.tags.get("mlflow.user")
+        except Exception as error:
+            if _not_found(error):
+                return None
+            raise
+
+    return client.call(f"read run {run_id}", get)
+
+
+def load_version(client: RegistryClient, model_name: str, version: str | int) -> VersionInfo:
+    """Read a version, or raise NotFound naming the model or the version."""
+
+    def get():
+        try:
+            return client.mlflow.get_model_version(model_name, str(version))
+        except Exception as error:
+            if _not_found(error) or "INVALID_PARAMETER_VALUE" in str(error):
+                registered_model(client, model_name)  # an unknown model gets its own message
+                raise NotFound(
+                    f"model '{model_name}' has no version {version}; "
+                    f"see `affectgpt registry history --model {model_name}`"
+                ) from error
+            raise
+
+    model_version = client.call(f"read {model_name} v{version}", get)
+    tags = dict(model_version.tags or {})
+    gate = GateResult.model_validate_json(tags[TAG_GATE_RESULT]) if TAG_GATE_RESULT in tags else None
+    gate_config = (
+        PromotionConfig.model_validate_json(tags[TAG_GATE_CONFIG]) if TAG_GATE_CONFIG in tags else None
+    )
+    author = run_author(client, model_version.run_id) or tags.get(TAG_AUTHOR)
+    return VersionInfo(
+        model=model_name,
+        version=str(model_version.version),
+        run_id=model_version.run_id or None,
+        source=model_version.source or "",
+        author=author,
+        data_rev=tags.get(TAG_DATA_REV),
+        code_rev=tags.get(TAG_CODE_REV),
+        config_hash=tags.get(TAG_CONFIG_HASH),
+        scorer_mode=tags.get(TAG_SCORER_MODE),
+        scores={k: float(v) for k, v in json.loads(tags.get(TAG_SCORES, "{}")).items()},
+        reported_mean=float(tags[TAG_REPORTED_MEAN]) if tags.get(TAG_REPORTED_MEAN) else None,
+        gate=gate,
+        gate_config=gate_config,
+        approval_status=tags.get(TAG_APPROVAL_STATUS),
+        approval=json.loads(tags[TAG_APPROVAL_RECORD]) if TAG_APPROVAL_RECORD in tags else None,
+        aliases=[str(alias) for alias in (model_version.aliases or [])],
+        tags=tags,
+    )
+
+
+def gate_tags(gate: GateResult, config: PromotionConfig) -> dict[str, str]:
+    """The tags that store a gate verdict on a version."""
+    return {
+        TAG_GATE_VERDICT: gate.verdict,
+        TAG_GATE_REASONS: json.dumps(gate.reasons),
+        TAG_GATE_CHAMPION: gate.champion_version or NO_CHAMPION,
+        TAG_GATE_RESULT: gate.model_dump_json(),
+        TAG_GATE_CONFIG: config.model_dump_json(),
+    }

@@ -1,0 +1,151 @@
+"""Registry fixtures: a real sqlite MLflow store, a real `mlflow server` process, and training
+runs that log a real (small) pyfunc model with an author, as the trainer does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from affectgpt.registry.connection import RegistryClient, RetryPolicy
+
+FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.2, max_delay_s=0.5)
+
+
+def _python_model():
+    import mlflow.pyfunc
+
+    class EmotionEcho(mlflow.pyfunc.PythonModel):
+        """Answers every clip with one fixed emotion: enough to load and call a served champion."""
+
+        def __init__(self, emotion: str) -> None:
+            self.emotion = emotion
+
+        def predict(self, context, model_input: list[str], params=None) -> list[str]:
+            return [self.emotion] * len(model_input)
+
+    return EmotionEcho
+
+
+def log_training_run(
+    tracking_uri: str, author: str, emotion: str = "happy", experiment: str = "train"
+) -> str:
+    """A finished run whose `mlflow.user` is `author`, with a pyfunc model under `model`."""
+    import mlflow
+
+    client = RegistryClient(tracking_uri, FAST_RETRY).mlflow
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = (
+        found.experiment_id
+        if found
+        else client.create_experiment(experiment, artifact_location=_artifact_location(tracking_uri))
+    )
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(experiment_id=experiment_id, tags={"mlflow.user": author}) as run:
+        mlflow.log_param("emotion", emotion)
+        mlflow.pyfunc.log_model(
+            name="model", python_model=_python_model()(emotion), pip_requirements=["mlflow"]
+        )
+    return run.info.run_id
+
+
+def _artifact_location(tracking_uri: str) -> str | None:
+    from affectgpt.registry.connection import artifact_root_for
+
+    return artifact_root_for(tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def sqlite_uri(tmp_path_factory) -> str:
+    db = tmp_path_factory.mktemp("mlflow-sqlite") / "mlflow.db"
+    return f"sqlite:///{db}"
+
+
+@pytest.fixture(scope="module")
+def sqlite_client(sqlite_uri: str) -> RegistryClient:
+    return RegistryClient(sqlite_uri, FAST_RETRY)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class MlflowServer:
+    """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        import requests
+
+        self.log = open(self.root / "server.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{self.root / 'srv.db'}",
+                "--artifacts-destination",
+                str(self.root / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: see {self.root / 'server.log'}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"mlflow server not healthy after {timeout_s} s: see {self.root / 'server.log'}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)  # our own process group only
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def server_client(mlflow_server: MlflowServer) -> RegistryClient:
+    return RegistryClient(mlflow_server.url, FAST_RETRY)

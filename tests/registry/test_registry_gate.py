@@ -1,0 +1,144 @@
+"""The gate rules, score parsing and the promotion config, without MLflow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from affectgpt.registry.errors import InvalidInput
+from affectgpt.registry.gate import PromotionConfig, evaluate_gate, load_promotion_config
+from affectgpt.registry.scores import load_scores, score_tag_key
+
+RULES = PromotionConfig(
+    required_datasets=["MER2023", "MELD", "SIMS"],
+    min_mean_improvement=0.5,
+    max_regression=2.0,
+    min_scores={"MER2023": 40.0},
+    min_mean=30.0,
+)
+CHAMPION = {"MER2023": 60.0, "MELD": 50.0, "SIMS": 70.0}
+
+
+def test_first_model_is_judged_on_absolute_rules_only():
+    passed = evaluate_gate({"MER2023": 45.0, "MELD": 30.0, "SIMS": 40.0}, RULES)
+    assert passed.verdict == "pass"
+    assert any("no champion yet" in reason for reason in passed.reasons)
+    failed = evaluate_gate({"MER2023": 39.0, "MELD": 30.0, "SIMS": 40.0}, RULES)
+    assert failed.verdict == "fail"
+    assert any("MER2023 39.00 is below the minimum 40.00" in reason for reason in failed.reasons)
+    low_mean = evaluate_gate({"MER2023": 41.0, "MELD": 10.0, "SIMS": 10.0}, RULES)
+    assert low_mean.verdict == "fail" and any("below the minimum mean" in r for r in low_mean.reasons)
+
+
+def test_candidate_must_beat_champion_without_large_regressions():
+    better = evaluate_gate(
+        {"MER2023": 61.0, "MELD": 51.0, "SIMS": 70.0},
+        RULES,
+        champion_scores=CHAMPION,
+        champion_version="3",
+        candidate_mode="corrected",
+        champion_mode="corrected",
+    )
+    assert better.verdict == "pass"
+    assert better.deltas == {"MER2023": 1.0, "MELD": 1.0, "SIMS": 0.0}
+    assert better.champion_version == "3"
+    too_small = evaluate_gate(
+        {"MER2023": 60.5, "MELD": 50.0, "SIMS": 70.0}, RULES, champion_scores=CHAMPION, champion_version="3"
+    )
+    assert too_small.verdict == "fail"
+    assert any("needs at least +0.50" in reason for reason in too_small.reasons)
+    regressed = evaluate_gate(
+        {"MER2023": 70.0, "MELD": 47.5, "SIMS": 75.0}, RULES, champion_scores=CHAMPION, champion_version="3"
+    )
+    assert regressed.verdict == "fail"
+    assert regressed.reasons[0] == "MELD regresses by 2.50 (allowed 2.00)"
+
+
+def test_missing_required_dataset_and_scorer_mode_mismatch_fail():
+    missing = evaluate_gate({"MER2023": 70.0, "MELD": 70.0}, RULES)
+    assert missing.verdict == "fail" and "required dataset SIMS has no score" in missing.reasons
+    other_mode = evaluate_gate(
+        {"MER2023": 90.0, "MELD": 90.0, "SIMS": 90.0},
+        RULES,
+        champion_scores=CHAMPION,
+        champion_version="1",
+        candidate_mode="official",
+        champion_mode="corrected",
+    )
+    assert other_mode.verdict == "fail"
+    assert any("scorer mode 'official' differs" in reason for reason in other_mode.reasons)
+
+
+def test_no_scores_and_champion_without_scores():
+    assert evaluate_gate({}, RULES).verdict == "no_scores"
+    unscored_champion = evaluate_gate(
+        {"MER2023": 45.0, "MELD": 30.0, "SIMS": 40.0}, RULES, champion_scores={}, champion_version="1"
+    )
+    assert unscored_champion.verdict == "pass"
+    assert any("champion v1 has no recorded scores" in reason for reason in unscored_champion.reasons)
+
+
+def test_shipped_config_loads_and_bad_configs_name_the_field(tmp_path):
+    shipped = load_promotion_config()
+    assert shipped.required_datasets and shipped.max_regression >= 0
+    bad = tmp_path / "promotion.yaml"
+    bad.write_text("max_regression: -1\n")
+    with pytest.raises(InvalidInput, match=r"promotion.yaml: field 'max_regression'"):
+        load_promotion_config(bad)
+    bad.write_text("min_mean_improvment: 1\n")
+    with pytest.raises(InvalidInput, match=r"field 'min_mean_improvment'"):
+        load_promotion_config(bad)
+    with pytest.raises(InvalidInput, match="not found"):
+        load_promotion_config(tmp_path / "absent.yaml")
+
+
+def test_bench_report_shapes_and_bad_values(tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text(
+        json.dumps(
+            {
+                "mode": "official",
+                "mean": 55.0,
+                "datasets": {
+                    "MER2023": {"metric": "WAF", "value": 60.0, "n_scored": 411},
+                    "OV-MERD+": {"metric": "F1_s", "value": 50.0, "n_scored": 332},
+                },
+            }
+        )
+    )
+    bench = load_scores(report)
+    assert bench.scores == {"MER2023": 60.0, "OV-MERD+": 50.0}
+    assert bench.mode == "official" and bench.reported_mean == 55.0
+    assert load_scores(tmp_path).scores == bench.scores  # the report's folder works too
+    report.write_text(json.dumps({"mode": "corrected", "datasets": [{"dataset": "MELD", "value": 41.5}]}))
+    assert load_scores(report).scores == {"MELD": 41.5}
+    report.write_text(json.dumps({"datasets": {"MELD": {"value": "n/a"}}}))
+    with pytest.raises(InvalidInput, match=r"report.json: datasets.MELD.value: expected a number"):
+        load_scores(report)
+    report.write_text('{"datasets": {"MELD": 1,}}')
+    with pytest.raises(InvalidInput, match=r"report.json: line 1: not valid JSON"):
+        load_scores(report)
+    with pytest.raises(InvalidInput, match="not a finite number"):
+        load_scores({"MELD": float("nan")})
+    assert score_tag_key("OV-MERD+") == "affectgpt.score.OV-MERD_"
+
+
+def test_bench_report_written_by_the_scorer_is_read_in_percent(tmp_path):
+    """The registry reads what `affectgpt bench run` writes: fractions become percent, and a
+    dataset without labels is listed as unscored rather than read as a number."""
+    from affectgpt.bench.report import write_report_files
+    from affectgpt.bench.runner import BenchReport, DatasetReport
+
+    scored = DatasetReport(dataset="mer2023", display_name="MER2023", task="hit", status="scored",
+                           metric="hit_rate", value=0.615, n_scored=323)
+    unlabelled = DatasetReport(dataset="mer2024", display_name="MER2024", task="hit",
+                               status="missing_labels", metric="hit_rate", value=None, n_scored=0)
+    report = BenchReport(mode="official", level=1, wheels="mer2025", extractor={"name": "lexicon"},
+                         datasets={"mer2023": scored, "mer2024": unlabelled}, mean=0.615,
+                         mean_over=["mer2023"], complete=False)
+    write_report_files(report, tmp_path)
+    bench = load_scores(tmp_path / "report.json")
+    assert bench.scores == {"mer2023": 61.5}
+    assert bench.unscored == {"mer2024": "missing_labels"}
+    assert bench.reported_mean == 61.5 and bench.mode == "official"

@@ -1,0 +1,132 @@
+"""The registry against a real `mlflow server` process: racing promotions, a server that goes
+down (clear error, nothing written) and an audit log that survives the restart."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import log_training_run
+
+from affectgpt.registry import (
+    Refused,
+    RegistryClient,
+    RegistryUnavailable,
+    approve,
+    current_alias,
+    promote,
+    read_audit_artifact,
+    read_events,
+    register_candidate,
+)
+from affectgpt.registry.connection import RetryPolicy
+from affectgpt.registry.lock import lock_model_name
+
+pytestmark = pytest.mark.integration
+
+SCORES = {"MER2023": 50.0, "MELD": 50.0, "SIMS": 50.0}
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rules") / "promotion.yaml"
+    path.write_text(
+        "required_datasets: [MER2023, MELD, SIMS]\nmin_mean_improvement: 0.5\nmax_regression: 2.0\n"
+    )
+    return path
+
+
+def _candidate(client, rules, model, level):
+    run_id = log_training_run(client.tracking_uri, "alice", experiment="train-server")
+    result = register_candidate(
+        run_id,
+        model,
+        {name: level for name in SCORES},
+        data_rev=f"dvc-{level}",
+        code_rev="c1",
+        config_hash="h1",
+        scorer_mode="corrected",
+        promotion_config=rules,
+        client=client,
+        actor="pipeline",
+    )
+    assert result.verdict == "pass", result.reasons
+    approve(model, result.version, reviewer="bob", comment="ok", client=client)
+    return result.version
+
+
+def test_two_concurrent_promotions_exactly_one_wins(server_client, rules, mlflow_server):
+    v1 = _candidate(server_client, rules, "race", 50.0)
+    promote("race", v1, actor="carol", client=server_client)
+    contenders = [
+        _candidate(server_client, rules, "race", 52.0),
+        _candidate(server_client, rules, "race", 53.0),
+    ]
+    start = threading.Barrier(len(contenders))
+    outcomes: dict[str, str] = {}
+
+    def race(version: str) -> None:
+        client = RegistryClient(mlflow_server.url, server_client.retry)  # one client per promoter
+        start.wait()
+        try:
+            promote("race", version, actor=f"promoter-{version}", client=client)
+            outcomes[version] = "won"
+        except Refused as error:
+            outcomes[version] = f"refused: {error}"
+
+    threads = [threading.Thread(target=race, args=(version,)) for version in contenders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    winners = [version for version, outcome in outcomes.items() if outcome == "won"]
+    assert len(outcomes) == 2 and len(winners) == 1, outcomes
+    loser = next(version for version in contenders if version not in winners)
+    assert "champion changed since the review (approved against v1" in outcomes[loser]
+    assert current_alias(server_client, "race") == winners[0]
+    assert current_alias(server_client, "race", "previous") == v1
+    events = read_events(server_client, "race")
+    final = [(event.event, event.version, event.actor) for event in events if "promotion" in event.event][-2:]
+    assert sorted(final) == sorted(
+        [
+            ("promotion", winners[0], f"promoter-{winners[0]}"),
+            ("promotion_refused", loser, f"promoter-{loser}"),
+        ]
+    )
+    assert read_audit_artifact(server_client, "race") == events
+    assert lock_model_name("race") not in {m.name for m in server_client.mlflow.search_registered_models()}
+
+
+def test_server_down_is_a_clear_error_and_the_log_survives_a_restart(server_client, rules, mlflow_server):
+    v1 = _candidate(server_client, rules, "durable", 50.0)
+    promote("durable", v1, actor="carol", client=server_client)
+    v2 = _candidate(server_client, rules, "durable", 52.0)
+    v2_run = server_client.mlflow.get_model_version("durable", v2).run_id
+    events_before = read_events(server_client, "durable")
+
+    mlflow_server.stop()
+    down = RegistryClient(mlflow_server.url, RetryPolicy(attempts=3, first_delay_s=0.1))
+    with pytest.raises(RegistryUnavailable, match=r"did not answer while trying to .*\(3 attempts"):
+        promote("durable", v2, actor="carol", client=down)
+    with pytest.raises(RegistryUnavailable, match="nothing was changed by this step"):
+        register_candidate(
+            v2_run,
+            "durable-copy",
+            SCORES,
+            data_rev="d",
+            code_rev="c",
+            config_hash="h",
+            scorer_mode="corrected",
+            promotion_config=rules,
+            client=down,
+        )
+
+    mlflow_server.start()
+    client = RegistryClient(mlflow_server.url, server_client.retry)
+    assert read_events(client, "durable") == events_before
+    assert read_audit_artifact(client, "durable") == events_before
+    assert current_alias(client, "durable") == v1
+    names = {registered.name for registered in client.mlflow.search_registered_models()}
+    assert "durable-copy" not in names and lock_model_name("durable") not in names
+    assert promote("durable", v2, actor="carol", client=client).champion == v2
+    assert [event.event for event in read_events(client, "durable")][-1] == "promotion"
