@@ -1,0 +1,78 @@
+"""MER-Caption build throughput: clips/s of a full build of N demo clips with 1 and 2 workers,
+and the cost of an incremental rebuild after adding 1% new clips, as a ratio of the full build
+(target <= 5%). Each build starts from an empty per-clip cache except the incremental one.
+
+    .venv/bin/python benchmarks/bench_build.py --n 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from affectgpt.data.build import build_dataset
+from affectgpt.data.config import BuildConfig
+from affectgpt.data.demo_corpus import make_demo_corpus
+
+
+def _config(cache_dir: Path) -> BuildConfig:
+    config = BuildConfig()
+    config.cache_dir = str(cache_dir)
+    config.postfilter.high_level.train_data = "clips"
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100, help="clips in the full build")
+    args = parser.parse_args()
+    n_new = max(1, round(args.n * 0.01))
+    work = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    try:
+        make_demo_corpus(work / "corpus", n_clips=args.n + n_new, seed=0)
+        raw_all = work / "corpus" / "raw"
+        raw_base = work / "base"
+        raw_base.mkdir()
+        ids = sorted(p.stem for p in raw_all.glob("*.mp4"))
+        base_ids = set(ids[: args.n])
+        for path in raw_all.iterdir():
+            if path.suffix in {".mp4", ".wav"} and path.stem in base_ids:
+                shutil.copy(path, raw_base / path.name)
+        for table_name in ("subtitles.csv", "labels.csv"):
+            lines = (raw_all / table_name).read_text().splitlines()
+            kept = [lines[0]] + [line for line in lines[1:] if line.split(",", 1)[0] in base_ids]
+            (raw_base / table_name).write_text("\n".join(kept) + "\n")
+
+        rows = []
+        for workers in (1, 2):
+            cache = work / f"cache-{workers}"
+            started = time.perf_counter()
+            result = build_dataset(raw_base, work / f"out-{workers}", config=_config(cache), workers=workers)
+            seconds = time.perf_counter() - started
+            rows.append((f"full build, {workers} worker(s)", args.n, result.computed_clips, seconds))
+        full_seconds = rows[0][3]
+        started = time.perf_counter()
+        result = build_dataset(raw_all, work / "out-incremental", config=_config(work / "cache-1"), workers=1)
+        incremental_seconds = time.perf_counter() - started
+        rows.append((f"incremental (+{n_new} clips)", args.n + n_new, result.computed_clips, incremental_seconds))
+
+        table = Table(title=f"MER-Caption build, {args.n} demo clips")
+        for column in ("run", "clips", "computed", "seconds", "clips/s", "vs full build (1 worker)"):
+            table.add_column(column, justify="right" if column != "run" else "left")
+        for name, clips, computed, seconds in rows:
+            table.add_row(name, str(clips), str(computed), f"{seconds:.1f}", f"{clips / seconds:.2f}",
+                          f"{seconds / full_seconds:.1%}")
+        Console().print(table)
+        print(f"incremental / full = {incremental_seconds / full_seconds:.1%} (target <= 5%)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""Build MER-Caption from raw clips: ingest -> pre-filter -> describers -> merger -> label
+extraction -> low-level filter (`mer-caption`) -> high-level filter (`mer-caption-plus`), with a
+data card, a quarantine table and a manifest; optionally `dvc add` + `dvc push` of `data/`.
+
+    from affectgpt.data.build import build_dataset
+    result = build_dataset("demo/raw", "data/mer-caption", workers=2, dvc_repo=".")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rich.progress import Progress
+
+from affectgpt.data import dvc as dvc_ops
+from affectgpt.data.cache import ClipCache
+from affectgpt.data.card import write_data_card
+from affectgpt.data.classifiers import (
+    TextClassifiers,
+    load_mer2023_text,
+    sentiment_from_valence,
+    train_text_classifiers,
+)
+from affectgpt.data.clipwork import ClipWorker, init_worker, process_shard
+from affectgpt.data.config import BuildConfig, load_build_config
+from affectgpt.data.ingest import IngestResult, ingest
+from affectgpt.data.merger import make_merger
+from affectgpt.data.postfilter import av_mismatch_decision, high_level_decisions, length_decisions
+from affectgpt.data.schema import write_caption_records, write_clip_manifest
+from affectgpt.data.signals import ClipSignals
+from affectgpt.manifest import SkippedRecord, StepManifest, hash_file, hash_tree
+from affectgpt.paths import reference_data_dir, workspace_dir
+
+LOW_LEVEL_STAGES = ("prefilter", "length", "av_mismatch")
+HIGH_LEVEL_STAGES = ("emotion_vote", "sentiment_vote")
+OUTPUT_FILES = {
+    "mer_caption": "mer-caption.parquet",
+    "mer_caption_plus": "mer-caption-plus.parquet",
+    "clip_manifest": "clip_manifest.parquet",
+    "quarantine": "quarantine.parquet",
+}
+
+
+class BuildError(ValueError):
+    """The build cannot start or finish (bad config, no training data, DVC layout)."""
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    paths: dict[str, Path]
+    counts: dict[str, int]
+    skipped_by_reason: dict[str, int]
+    computed_clips: int
+    cached_clips: int
+    timings_s: dict[str, float]
+    dvc_rev: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / "manifest.json"
+
+
+def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | Path | None = None, *,
+                  workers: int = 1, dvc_repo: str | Path | None = None, config: BuildConfig | None = None,
+                  show_progress: bool = False) -> BuildResult:
+    """Build MER-Caption and MER-Caption+ from `raw_dir` (a clip folder or a clip manifest) into
+    `out_dir`. With `dvc_repo`, `out_dir` must lie under `<dvc_repo>/data`, which is then
+    `dvc add`-ed and pushed to the default remote; the revision goes into the manifest."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    config = config or load_build_config(config_path)
+    out = Path(out_dir).resolve()
+    data_dir = _check_dvc_layout(out, dvc_repo)
+    cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else workspace_dir() / "build-cache"
+    extractor = _extractor(config)
+
+    tick = time.perf_counter()
+    ingested = ingest(raw_dir, config.ingest)
+    quarantine = [_quarantine_row(s, "ingest") for s in ingested.skipped]
+    timings["ingest"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    clip_results = _run_clip_work(ingested.clips, config, cache_dir, workers, show_progress)
+    timings["clips"] = time.perf_counter() - tick
+    computed = sum(1 for r in clip_results.values() if r["computed"])
+
+    tick = time.perf_counter()
+    records, signals = [], {}
+    merger = make_merger(config.merger, extractor)
+    merge_cache = ClipCache(cache_dir)
+    for clip in ingested.clips:
+        result = clip_results[clip["clip_id"]]
+        if result["error"]:
+            reason, detail = result["error"]
+            quarantine.append({"clip_id": clip["clip_id"], "stage": "decode", "reason": reason, "detail": detail})
+            continue
+        if not result["prefilter"]["kept"]:
+            quarantine.append({"clip_id": clip["clip_id"], "stage": "prefilter",
+                               "reason": result["prefilter"]["reason"], "detail": result["prefilter"]["detail"]})
+            continue
+        signals[clip["clip_id"]] = ClipSignals.from_json(result["signals"])
+        clues = {"audio": result["clues"]["audio"], "visual": result["clues"]["visual"], "text": clip["subtitle"]}
+        description = _merge(merger, clues, merge_cache)
+        records.append({
+            "clip_id": clip["clip_id"], "clues": clues, "description": description,
+            "ov_labels": extractor.extract_labels(description),
+            "sentiment": extractor.extract_sentiment(description),
+            "describers": {**result["describers"], f"merger:{merger.name}": merger.version,
+                           f"extractor:{extractor.name}": extractor.version},
+            "filters": {"prefilter": {"kept": True, "reason": ""}},
+            "subtitle": clip["subtitle"], "split": clip["split"],
+            "video_path": clip["video_path"], "audio_path": clip.get("audio_path"),
+        })
+    timings["merge_extract"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    length, length_bounds = length_decisions({r["clip_id"]: r["description"] for r in records},
+                                             config.postfilter.length_quantiles)
+    for record in records:
+        record["filters"]["length"] = length[record["clip_id"]]
+        record["filters"]["av_mismatch"] = (
+            av_mismatch_decision(signals[record["clip_id"]], config.postfilter.min_speech_face_overlap)
+            if config.postfilter.av_mismatch else {"kept": True, "reason": "disabled"})
+    caption = [r for r in records if all(r["filters"][s]["kept"] for s in LOW_LEVEL_STAGES)]
+    classifier_info: dict = {"enabled": config.postfilter.high_level.enabled}
+    if config.postfilter.high_level.enabled and caption:
+        classifiers = _classifiers(config, ingested, cache_dir)
+        classifier_info.update(trained_on=classifiers.trained_on, n_train=classifiers.n_train,
+                               emotion_classes=classifiers.emotion.classes)
+        from affectgpt.bench.wheels import labels_agree
+
+        decisions = high_level_decisions(caption, signals, classifiers,
+                                         config.postfilter.high_level.use_face_classifier, labels_agree)
+        for record in caption:
+            record["filters"].update(decisions[record["clip_id"]])
+    else:
+        for record in records:
+            for stage in HIGH_LEVEL_STAGES:
+                record["filters"][stage] = {"kept": True, "reason": "disabled"}
+    for record in records:
+        if record not in caption:
+            for stage in HIGH_LEVEL_STAGES:
+                record["filters"].setdefault(stage, {"kept": False, "reason": "not_run: dropped by a low-level filter"})
+    plus = [r for r in caption if all(r["filters"][s]["kept"] for s in HIGH_LEVEL_STAGES)]
+    for record in records:
+        for stage, decision in record["filters"].items():
+            if not decision["kept"] and not decision["reason"].startswith("not_run"):
+                quarantine.append({"clip_id": record["clip_id"], "stage": stage,
+                                   "reason": decision["reason"].split(":")[0], "detail": decision["reason"]})
+                break  # the first stage that dropped the clip is its reason
+    timings["postfilter"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "clip_manifest": write_clip_manifest(ingested.clips, out / OUTPUT_FILES["clip_manifest"]),
+        "mer_caption": write_caption_records(caption, out / OUTPUT_FILES["mer_caption"]),
+        "mer_caption_plus": write_caption_records(plus, out / OUTPUT_FILES["mer_caption_plus"]),
+        "quarantine": _write_quarantine(quarantine, out / OUTPUT_FILES["quarantine"]),
+    }
+    counts = {"ingested": len(ingested.clips) + len(ingested.skipped), "valid_clips": len(ingested.clips),
+              "described": len(records), "mer_caption": len(caption), "mer_caption_plus": len(plus)}
+    describer_versions = {name: version for r in records for name, version in r["describers"].items()}
+    card_paths = write_data_card(out, records, caption, plus, quarantine, counts, length_bounds,
+                                 describer_versions, classifier_info)
+    paths.update(card_paths)
+    timings["write"] = time.perf_counter() - tick
+    timings["total"] = time.perf_counter() - started
+
+    manifest = StepManifest(
+        step="build_dataset",
+        inputs={"raw": f"sha256:{hash_tree(raw_dir) if Path(raw_dir).is_dir() else hash_file(raw_dir)}",
+                "config": config.digest()},
+        parameters={"workers": workers, "config": config.model_dump(mode="json")},
+        kept=len(plus),
+        skipped=[SkippedRecord(record_id=row["clip_id"], reason=row["reason"], detail=f"{row['stage']}: {row['detail']}")
+                 for row in quarantine],
+        outputs={name: f"sha256:{hash_file(path)}" for name, path in sorted(paths.items())},
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        extra={"counts": counts, "describers": describer_versions, "high_level": classifier_info,
+               "length_bounds": length_bounds, "computed_clips": computed,
+               "cached_clips": len(clip_results) - computed, "notes": ingested.notes},
+    )
+    dvc_rev = None
+    if data_dir is not None:
+        tick = time.perf_counter()
+        dvc_rev = _version_with_dvc(Path(dvc_repo).resolve(), data_dir, out, manifest)
+        timings["dvc"] = time.perf_counter() - tick
+    else:
+        manifest.write(out)
+    return BuildResult(out_dir=out, paths=paths, counts=counts, skipped_by_reason=manifest.skipped_by_reason,
+                       computed_clips=computed, cached_clips=len(clip_results) - computed,
+                       timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
+                       extra={"high_level": classifier_info})
+
+
+def _check_dvc_layout(out: Path, dvc_repo: str | Path | None) -> Path | None:
+    if dvc_repo is None:
+        return None
+    repo = Path(dvc_repo).resolve()
+    if not (repo / ".dvc").is_dir():
+        raise BuildError(f"{repo}: not a DVC repository (no .dvc/); run `git init && dvc init` there first")
+    data_dir = repo / "data"
+    try:
+        out.relative_to(data_dir)
+    except ValueError:
+        raise BuildError(f"{out}: with --dvc the output folder must be under {data_dir} (tracked by data.dvc)") from None
+    return data_dir
+
+
+def _version_with_dvc(repo: Path, data_dir: Path, out: Path, manifest: StepManifest) -> str:
+    """`dvc add data` + push; the manifest records that revision (the build's outputs), then is
+    added and pushed too, so `data.dvc` ends at a revision that also holds the manifest."""
+    remote = dvc_ops.default_remote(repo)
+    parent_rev = dvc_ops.data_revision(repo, data_dir.name)
+    outputs_rev = dvc_ops.add_and_push(repo, data_dir.name, push=remote is not None)
+    manifest.inputs["dvc_parent_rev"] = parent_rev or "none"
+    manifest.extra["dvc"] = {"tracked": data_dir.name, "parent_rev": parent_rev, "outputs_rev": outputs_rev,
+                             "remote": remote, "pushed": remote is not None}
+    manifest.write(out)
+    return dvc_ops.add_and_push(repo, data_dir.name, push=remote is not None)
+
+
+def _extractor(config: BuildConfig):
+    from affectgpt.bench.extract import get_extractor
+
+    return get_extractor(config.extractor)
+
+
+def _run_clip_work(clips: list[dict], config: BuildConfig, cache_dir: Path, workers: int,
+                   show_progress: bool) -> dict[str, dict]:
+    """Per-clip work in `workers` processes (spawned: safe with torch/onnx threads), in shards so
+    each process keeps its models loaded; workers=1 runs in this process."""
+    if not clips:
+        return {}
+    results: dict[str, dict] = {}
+    with Progress(disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("clips", total=len(clips))
+        if workers <= 1:
+            worker = ClipWorker(config, str(cache_dir))
+            for clip in clips:
+                results[clip["clip_id"]] = worker.process(clip)
+                progress.advance(task)
+            return results
+        shard_size = max(1, min(16, len(clips) // (workers * 4) or 1))
+        shards = [clips[i:i + shard_size] for i in range(0, len(clips), shard_size)]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+                                 initargs=(config.model_dump(mode="json"), str(cache_dir))) as pool:
+            for future in as_completed([pool.submit(process_shard, shard) for shard in shards]):
+                for result in future.result():
+                    results[result["clip_id"]] = result
+                    progress.advance(task)
+    return results
+
+
+def _merge(merger, clues: dict[str, str], cache: ClipCache) -> str:
+    key = hashlib.sha256(json.dumps(clues, sort_keys=True).encode()).hexdigest()
+    cached = cache.get(f"merge-{merger.name}", merger.version, key)
+    if cached is None:
+        cached = {"text": merger.merge(clues)}
+        cache.put(f"merge-{merger.name}", merger.version, key, cached)
+    return cached["text"]
+
+
+def _classifiers(config: BuildConfig, ingested: IngestResult, cache_dir: Path) -> TextClassifiers:
+    settings = config.postfilter.high_level
+    reference = reference_data_dir(required=False)
+    source = settings.train_data
+    if source == "auto":
+        source = "reference" if reference is not None else "clips"
+    if source == "reference":
+        if reference is None:
+            raise BuildError("postfilter.high_level.train_data=reference but the reference data is missing; "
+                             "set AFFECTGPT_REFERENCE_DATA or use train_data: clips")
+        table = load_mer2023_text(reference)
+        table = table[table["split"] == "train"]
+        if len(table) > settings.max_train_rows:
+            table = table.sample(n=settings.max_train_rows, random_state=settings.seed)
+        trained_on = f"MERBench MER2023 train transcripts ({len(table)} rows)"
+    else:
+        labelled = [c for c in ingested.clips if c.get("emotion") and c.get("split") == "train"]
+        table = pd.DataFrame({"text": [c["subtitle"] for c in labelled], "emotion": [c["emotion"] for c in labelled],
+                              "sentiment": [sentiment_from_valence(c.get("valence")) for c in labelled]})
+        trained_on = f"labelled train split of the input clips ({len(table)} rows)"
+        if len(table) < 4:
+            raise BuildError("the high-level filter needs labelled training data: give clips with emotion/valence "
+                             "labels (labels.csv), point AFFECTGPT_REFERENCE_DATA at the reference data, or set "
+                             "postfilter.high_level.enabled: false")
+    try:
+        return train_text_classifiers(table, trained_on, cache_dir / "classifiers", settings.seed)
+    except ValueError as exc:
+        raise BuildError(f"high-level filter: {exc}") from None
+
+
+def _quarantine_row(skipped: SkippedRecord, stage: str) -> dict:
+    return {"clip_id": skipped.record_id, "stage": stage, "reason": skipped.reason, "detail": skipped.detail}
+
+
+def _write_quarantine(rows: list[dict], path: Path) -> Path:
+    frame = pd.DataFrame(rows, columns=["clip_id", "stage", "reason", "detail"])
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,47 @@
+"""Per-clip result cache: JSON files keyed by (clip content hash, component, component version).
+
+Writes are atomic (temp file + rename), so a killed build leaves only whole entries behind and
+the next run resumes from them; adding new clips recomputes only the new clips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from affectgpt.manifest import hash_file
+
+
+def clip_content_key(video_path: str, audio_path: str | None, subtitle: str) -> str:
+    """Hash of what a clip *is*: its video and audio bytes and its subtitle (not its id or path)."""
+    digest = hashlib.sha256()
+    digest.update(hash_file(video_path).encode())
+    digest.update(hash_file(audio_path).encode() if audio_path else b"-")
+    digest.update(subtitle.encode())
+    return digest.hexdigest()
+
+
+class ClipCache:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, component: str, version: str, key: str) -> Path:
+        return self.root / component / version / key[:2] / f"{key}.json"
+
+    def get(self, component: str, version: str, key: str) -> dict | None:
+        path = self._path(component, version, key)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # a damaged entry is recomputed
+
+    def put(self, component: str, version: str, key: str, value: dict) -> None:
+        path = self._path(component, version, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value, sort_keys=True))
+        tmp.replace(path)

@@ -1,0 +1,240 @@
+"""Ingest: a folder of raw clips (or a clip manifest) -> a validated clip manifest.
+
+Bad records are quarantined with a short reason and a detail that names the file and line,
+never silently dropped: corrupt or missing video, missing audio, empty subtitle, duplicate ids,
+paths outside the data root, undecodable subtitle text.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+
+from affectgpt.data.config import IngestConfig
+from affectgpt.data.schema import CLIP_MANIFEST_COLUMNS, SPLITS
+from affectgpt.manifest import SkippedRecord
+from affectgpt.media import MediaError, probe_video
+
+
+class IngestError(ValueError):
+    """The input as a whole cannot be read (no subtitle file, unreadable manifest)."""
+
+
+@dataclass
+class IngestResult:
+    clips: list[dict]
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    data_root: Path | None = None
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+def ingest(source: str | Path, config: IngestConfig | None = None, data_root: str | Path | None = None) -> IngestResult:
+    """Validate a raw folder (`*.mp4` + optional same-name `.wav` + `subtitles.csv`) or a clip
+    manifest (`.parquet`/`.csv`, relative paths resolve against its folder). `data_root` (default:
+    the folder itself / the manifest's folder) bounds where media may live."""
+    config = config or IngestConfig()
+    source = Path(source)
+    if source.is_dir():
+        root = Path(data_root or source).resolve()
+        candidates, skipped = _candidates_from_folder(source.resolve(), config)
+    elif source.is_file():
+        root = Path(data_root or source.parent).resolve()
+        candidates, skipped = _candidates_from_manifest(source.resolve())
+    else:
+        raise IngestError(f"{source}: no such folder or clip manifest; give a folder of clips or a .parquet/.csv manifest")
+    result = IngestResult(clips=[], skipped=skipped, data_root=root)
+    seen: dict[str, str] = {}
+    for candidate in candidates:
+        clip_id, where = candidate["clip_id"], candidate.pop("_where")
+        if clip_id in seen:
+            result.skipped.append(SkippedRecord(
+                record_id=clip_id, reason="duplicate_id",
+                detail=f"{where}: clip id already used at {seen[clip_id]}; rename one of them"))
+            continue
+        seen[clip_id] = where
+        problem = _validate(candidate, root, config, result.notes)
+        if problem is not None:
+            result.skipped.append(SkippedRecord(record_id=clip_id, reason=problem[0], detail=f"{where}: {problem[1]}"))
+            continue
+        result.clips.append(candidate)
+    return result
+
+
+def assign_split(clip_id: str, ratios: tuple[float, float, float]) -> str:
+    """Stable split from a hash of the clip id, so adding clips never moves old ones."""
+    bucket = int(hashlib.sha256(clip_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    edge_train, edge_val = ratios[0], ratios[0] + ratios[1]
+    return "train" if bucket < edge_train else "val" if bucket < edge_val else "test"
+
+
+def read_text_csv(path: Path) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
+    """Rows of a UTF-8 CSV, plus (line, problem) for rows holding bytes that are not UTF-8:
+    those rows are reported, the rest are used."""
+    raw_text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    reader = csv.DictReader(io.StringIO(raw_text, newline=""))
+    rows, bad_lines = [], []
+    for row in reader:
+        line = reader.line_num
+        values = [value for value in row.values() if isinstance(value, str)]
+        if any(_has_undecodable(value) for value in values):
+            bad_lines.append((line, "text is not UTF-8; re-save the file as UTF-8"))
+            continue
+        row["_line"] = str(line)
+        rows.append(row)
+    return rows, bad_lines
+
+
+def _has_undecodable(text: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def _candidates_from_folder(folder: Path, config: IngestConfig) -> tuple[list[dict], list[SkippedRecord]]:
+    subtitles_path = folder / config.subtitles_file
+    if not subtitles_path.is_file():
+        raise IngestError(f"{subtitles_path}: subtitle file missing; write a CSV with columns name,english[,chinese]")
+    subtitle_rows, bad_lines = read_text_csv(subtitles_path)
+    if subtitle_rows and not {"name", "english"} <= set(subtitle_rows[0]):
+        raise IngestError(f"{subtitles_path}: needs columns 'name' and 'english' (found {sorted(subtitle_rows[0])[:-1]})")
+    skipped = [
+        SkippedRecord(record_id=f"{subtitles_path.name}:{line}", reason="bad_encoding",
+                      detail=f"{subtitles_path} line {line}: {problem}")
+        for line, problem in bad_lines
+    ]
+    labels = _read_labels(folder / config.labels_file)
+    subtitles = {row["name"].strip(): row for row in subtitle_rows}
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in config.video_extensions)
+    candidates = []
+    for video in videos:
+        clip_id = video.stem
+        row = subtitles.get(clip_id)
+        wav = video.with_suffix(".wav")
+        candidates.append({
+            "clip_id": clip_id,
+            "video_path": str(video),
+            "audio_path": str(wav) if wav.is_file() else None,
+            "subtitle": (row or {}).get("english"),
+            "language": "en",
+            "duration_s": None,
+            "source": folder.name,
+            "split": labels.get(clip_id, {}).get("split"),
+            **{k: v for k, v in labels.get(clip_id, {}).items() if k != "split"},
+            "_where": f"{video}" + (f" / {subtitles_path.name} line {row['_line']}" if row else ""),
+        })
+    video_ids = {v.stem for v in videos}
+    for name, row in subtitles.items():
+        if name not in video_ids:
+            skipped.append(SkippedRecord(
+                record_id=name, reason="missing_file",
+                detail=f"{subtitles_path} line {row['_line']}: no video named {name}.* in {folder}"))
+    return candidates, skipped
+
+
+def _read_labels(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    rows, _ = read_text_csv(path)
+    labels = {}
+    for row in rows:
+        entry: dict = {}
+        if row.get("emotion"):
+            entry["emotion"] = row["emotion"].strip()
+        if row.get("valence") not in (None, ""):
+            try:
+                entry["valence"] = float(row["valence"])
+            except ValueError:
+                pass
+        if row.get("ov_labels"):
+            entry["ov_labels"] = [w.strip() for w in row["ov_labels"].split(",") if w.strip()]
+        if row.get("split") in SPLITS:
+            entry["split"] = row["split"]
+        labels[row["name"].strip()] = entry
+    return labels
+
+
+def _candidates_from_manifest(path: Path) -> tuple[list[dict], list[SkippedRecord]]:
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, encoding="utf-8")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise IngestError(f"{path}: cannot read clip manifest ({exc}); give a Parquet or UTF-8 CSV file") from None
+    missing = [c for c in ("clip_id", "video_path") if c not in frame.columns]
+    if missing:
+        raise IngestError(f"{path}: clip manifest lacks column(s) {missing}; see DESIGN.md 'Clip manifest'")
+    candidates = []
+    for position, row in enumerate(frame.to_dict("records")):
+        record = {column: _none_if_nan(row.get(column)) for column in CLIP_MANIFEST_COLUMNS}
+        for column in ("emotion", "valence", "ov_labels"):
+            if column in row:
+                value = row[column]
+                record[column] = list(value) if column == "ov_labels" and value is not None else _none_if_nan(value)
+        record["clip_id"] = str(record["clip_id"])
+        for column in ("video_path", "audio_path"):
+            if record[column]:
+                record[column] = str((path.parent / record[column]) if not Path(record[column]).is_absolute() else record[column])
+        record["_where"] = f"{path} row {position + 1}"
+        candidates.append(record)
+    return candidates, []
+
+
+def _none_if_nan(value):
+    try:
+        return None if value is None or (isinstance(value, float) and value != value) else value
+    except TypeError:
+        return value
+
+
+def _validate(clip: dict, root: Path, config: IngestConfig, notes: dict[str, int]) -> tuple[str, str] | None:
+    """(reason, detail) when the clip cannot be used; fills duration_s, language, split."""
+    for column in ("video_path", "audio_path"):
+        value = clip.get(column)
+        if value and not _inside(Path(value), root):
+            return "path_outside_root", f"{column} {value} is outside the data root {root}; move the file under it"
+    subtitle = (clip.get("subtitle") or "").strip()
+    if not subtitle:
+        return "empty_subtitle", "no English subtitle; add it to the subtitle CSV"
+    clip["subtitle"] = subtitle
+    try:
+        info = probe_video(clip["video_path"])
+    except MediaError as exc:
+        return exc.reason, str(exc)
+    if clip.get("audio_path"):
+        problem = _check_wav(Path(clip["audio_path"]), config, notes)
+        if problem:
+            return problem
+    elif not info.has_audio:
+        return "no_audio", f"{clip['video_path']}: no audio stream and no .wav beside it; add {Path(clip['video_path']).stem}.wav"
+    clip["duration_s"] = float(clip.get("duration_s") or info.duration_s)
+    clip["language"] = clip.get("language") or "en"
+    if clip.get("split") not in SPLITS:
+        clip["split"] = assign_split(clip["clip_id"], config.split_ratios)
+    return None
+
+
+def _check_wav(path: Path, config: IngestConfig, notes: dict[str, int]) -> tuple[str, str] | None:
+    if not path.is_file():
+        return "missing_file", f"{path}: audio file missing; fix audio_path or remove it to use the video's audio"
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        return "bad_audio", f"{path}: unreadable audio ({exc}); re-export as 16 kHz mono wav"
+    if info.frames == 0:
+        return "empty_audio", f"{path}: audio holds no samples"
+    if info.samplerate != config.wav_sample_rate_hz:
+        if config.other_sample_rate == "quarantine":
+            return "bad_sample_rate", (f"{path}: {info.samplerate} Hz, expected {config.wav_sample_rate_hz} Hz; "
+                                       f"re-export with `ffmpeg -i IN -ac 1 -ar {config.wav_sample_rate_hz} OUT.wav`")
+        notes["resampled_audio"] = notes.get("resampled_audio", 0) + 1
+    return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,124 @@
+"""Column contracts of the clip manifest and the MER-Caption records, and their Parquet I/O.
+
+Every reader and writer of these tables goes through here so the column names, types and the
+path convention (absolute paths, rebased when the data folder moved, e.g. after `dvc pull` in a
+fresh clone) live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CLIP_MANIFEST_COLUMNS: tuple[str, ...] = (
+    "clip_id", "video_path", "audio_path", "subtitle", "language", "duration_s", "source", "split",
+)
+CLIP_LABEL_COLUMNS: tuple[str, ...] = ("emotion", "valence", "ov_labels")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+CAPTION_COLUMNS: tuple[str, ...] = (
+    "clip_id", "clues", "description", "ov_labels", "sentiment", "describers", "filters",
+    "subtitle", "split", "video_path", "audio_path",
+)
+
+CLIP_MANIFEST_SCHEMA = pa.schema([
+    ("clip_id", pa.string()),
+    ("video_path", pa.string()),
+    ("audio_path", pa.string()),
+    ("subtitle", pa.string()),
+    ("language", pa.string()),
+    ("duration_s", pa.float64()),
+    ("source", pa.string()),
+    ("split", pa.string()),
+    ("emotion", pa.string()),
+    ("valence", pa.float64()),
+    ("ov_labels", pa.list_(pa.string())),
+])
+
+_FILTER_DECISION = pa.struct([("kept", pa.bool_()), ("reason", pa.string())])
+CAPTION_SCHEMA = pa.schema([
+    ("clip_id", pa.string()),
+    ("clues", pa.struct([("audio", pa.string()), ("visual", pa.string()), ("text", pa.string())])),
+    ("description", pa.string()),
+    ("ov_labels", pa.list_(pa.string())),
+    ("sentiment", pa.string()),
+    ("describers", pa.map_(pa.string(), pa.string())),
+    ("filters", pa.map_(pa.string(), _FILTER_DECISION)),
+    ("subtitle", pa.string()),
+    ("split", pa.string()),
+    ("video_path", pa.string()),
+    ("audio_path", pa.string()),
+])
+
+
+def write_clip_manifest(rows: Iterable[dict] | pd.DataFrame, path: str | Path) -> Path:
+    """Write a clip manifest with the fixed schema (labels may be missing: they become null)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    for column in CLIP_MANIFEST_SCHEMA.names:
+        if column not in frame.columns:
+            frame[column] = None
+    frame = frame[list(CLIP_MANIFEST_SCHEMA.names)]
+    table = pa.Table.from_pandas(frame, schema=CLIP_MANIFEST_SCHEMA, preserve_index=False)
+    return _write_table(table, path)
+
+
+def write_caption_records(records: list[dict], path: str | Path) -> Path:
+    """Write MER-Caption records; `describers` and `filters` are dicts in Python, maps in Parquet."""
+    prepared = []
+    for record in records:
+        row = {name: record.get(name) for name in CAPTION_SCHEMA.names}
+        row["describers"] = list((row["describers"] or {}).items())
+        row["filters"] = list((row["filters"] or {}).items())
+        prepared.append(row)
+    table = pa.Table.from_pylist(prepared, schema=CAPTION_SCHEMA)
+    return _write_table(table, path)
+
+
+def read_clip_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a clip manifest; paths that no longer exist are rebased onto the file's folder."""
+    frame = pq.read_table(path).to_pandas()
+    frame["ov_labels"] = frame["ov_labels"].map(lambda labels: [] if labels is None else list(labels))
+    return _rebase_paths(frame, Path(path))
+
+
+def read_caption_records(path: str | Path) -> pd.DataFrame:
+    """Read MER-Caption records with `describers` and `filters` back as plain dicts."""
+    frame = pq.read_table(path).to_pandas()
+    frame["describers"] = frame["describers"].map(lambda pairs: dict(pairs or []))
+    frame["filters"] = frame["filters"].map(lambda pairs: {stage: dict(d) for stage, d in (pairs or [])})
+    frame["ov_labels"] = frame["ov_labels"].map(lambda labels: [] if labels is None else list(labels))
+    return _rebase_paths(frame, Path(path))
+
+
+def _write_table(table: pa.Table, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)  # a reader never sees half a table
+    return path
+
+
+def _rebase_paths(frame: pd.DataFrame, table_path: Path) -> pd.DataFrame:
+    """Media paths are stored absolute. When the data folder was moved (a fresh clone after
+    `dvc pull`), re-anchor each missing path at the same relative place under the table's folder."""
+    root = table_path.resolve().parent
+    for column in ("video_path", "audio_path"):
+        if column in frame.columns:
+            frame[column] = frame[column].map(lambda value: _rebase_one(value, root))
+    return frame
+
+
+def _rebase_one(value: str | None, root: Path) -> str | None:
+    if not value or Path(value).exists():
+        return value
+    parts = Path(value).parts
+    for start in range(1, len(parts)):
+        candidate = root.joinpath(*parts[start:])
+        if candidate.exists():
+            return str(candidate)
+    return value
