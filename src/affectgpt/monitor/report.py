@@ -1,0 +1,296 @@
+"""`drift_report`: compare a current batch with the champion's reference set and decide whether
+retraining is due.
+
+    affectgpt drift report --reference train_features.parquet --current feast:clip_metadata,clip_embeddings \
+        --out reports/drift/2025-06-01
+
+Evidently (0.7 API) runs the column tests (metadata, predictions, text content and text
+descriptors) and renders drift.html. Embedding drift uses Evidently's embedding drift methods
+directly: its EmbeddingsDrift metric also fits a t-SNE for its plot, which costs tens of seconds
+per embedding on a CPU; instead the first principal components are added to the report as plots.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from affectgpt.manifest import SkippedRecord, StepManifest, hash_file
+from affectgpt.monitor.config import GROUPS, EmbeddingTest, MonitoringConfig, load_monitoring_config
+from affectgpt.monitor.inputs import FEAST_PREFIX, describe_source, load_batch
+from affectgpt.monitor.prepare import PreparedBatches, prepare_batches
+from affectgpt.monitor.summary import DRIFT_HTML, ColumnDrift, DriftSummary, GroupShare
+
+DESCRIPTOR_NAMES = {"length": "TextLength", "words": "WordCount", "sentences": "SentenceCount",
+                    "non_letter_share": "NonLetterCharacterPercentage"}
+
+
+def _descriptors(text_columns: list[str], names: list[str]) -> tuple[list, dict[str, str]]:
+    """Evidently descriptors per text column, and descriptor column -> source text column."""
+    from evidently import descriptors
+
+    built, source_of = [], {}
+    for column in text_columns:
+        for name in names:
+            alias = f"{column}.{name}"
+            built.append(getattr(descriptors, DESCRIPTOR_NAMES[name])(column, alias=alias))
+            source_of[alias] = column
+    return built, source_of
+
+
+def _embedding_components(prepared: PreparedBatches, config: EmbeddingTest, seed: int) -> dict[str, str]:
+    """Project each embedding on its first principal components (fit on the reference) and add
+    them as numeric columns, so the HTML shows how the clouds moved. Plot-only: not counted."""
+    from sklearn.decomposition import PCA
+
+    source_of: dict[str, str] = {}
+    for column, (ref_matrix, cur_matrix) in prepared.embeddings.items():
+        n_components = min(config.plot_components, ref_matrix.shape[1], ref_matrix.shape[0])
+        if n_components < 1 or len(ref_matrix) != len(prepared.reference) or len(cur_matrix) != len(prepared.current):
+            continue  # rows without a vector: the components would not align with the other columns
+        pca = PCA(n_components=n_components, random_state=seed).fit(ref_matrix)
+        for side, matrix in ((prepared.reference, ref_matrix), (prepared.current, cur_matrix)):
+            projected = pca.transform(matrix)
+            for index in range(n_components):
+                side[f"{column}.pc{index + 1}"] = projected[:, index]
+        for index in range(n_components):
+            source_of[f"{column}.pc{index + 1}"] = column
+    return source_of
+
+
+def _embedding_method(config: EmbeddingTest):
+    from evidently.metrics.embeddings import DistanceDriftMethod, ModelDriftMethod, RatioDriftMethod
+
+    if config.method == "distance":
+        return DistanceDriftMethod(dist=config.distance, threshold=config.threshold, bootstrap=config.bootstrap,
+                                   quantile_probability=config.quantile_probability,
+                                   pca_components=config.pca_components)
+    if config.method == "model":
+        return ModelDriftMethod(threshold=config.threshold, bootstrap=config.bootstrap,
+                                quantile_probability=config.quantile_probability,
+                                pca_components=config.pca_components)
+    return RatioDriftMethod(threshold=config.threshold, pca_components=config.pca_components)
+
+
+def _embedding_checks(prepared: PreparedBatches, config: EmbeddingTest) -> list[ColumnDrift]:
+    checks = []
+    for column, (ref_matrix, cur_matrix) in prepared.embeddings.items():
+        method = _embedding_method(config)
+        # Evidently's methods add a label column to the frames they get: hand them fresh ones.
+        score, drifted, name = method(pd.DataFrame(cur_matrix), pd.DataFrame(ref_matrix))
+        label = f"{name}({config.distance})" if config.method == "distance" else name
+        if config.bootstrap and config.method != "ratio":
+            label += f", bootstrap q={config.quantile_probability}"
+        checks.append(ColumnDrift(
+            column=column, source_column=column, group="embeddings", kind="embedding", test=label,
+            statistic=float(score), threshold=None if config.bootstrap else config.threshold, drifted=bool(drifted),
+        ))
+    return checks
+
+
+def _column_checks(snapshot_dict: dict, prepared: PreparedBatches, kinds: dict[str, str],
+                   source_of: dict[str, str]) -> list[ColumnDrift]:
+    """Per-column results from the snapshot: the metric's value and resolved method/threshold,
+    and the drift verdict from its test (Evidently knows which tests are p-values vs distances)."""
+    verdicts = {test["metric_config"]["metric_id"]: test["status"] == "FAIL" for test in snapshot_dict["tests"]}
+    checks = []
+    for metric in snapshot_dict["metrics"]:
+        params = metric["config"]
+        column = params.get("column")
+        if params.get("type") != "evidently:metric_v2:ValueDrift" or column not in kinds:
+            continue
+        kind = kinds[column]
+        source = source_of.get(column, column)
+        group = prepared.group_of.get(column) or prepared.group_of.get(source, "text")
+        checks.append(ColumnDrift(
+            column=column, source_column=source, group=group, kind=kind,  # type: ignore[arg-type]
+            test=str(params.get("method")), statistic=float(metric["value"]), threshold=params.get("threshold"),
+            drifted=bool(verdicts.get(metric["id"], False)), counted=kind != "embedding_component",
+        ))
+    return checks
+
+
+def _decide(checks: list[ColumnDrift], config: MonitoringConfig, n_current: int) -> tuple[dict, bool, list, list]:
+    groups: dict[str, GroupShare] = {}
+    reasons: list[str] = []
+    notes: list[str] = []
+    for group in GROUPS:
+        counted = [c for c in checks if c.group == group and c.counted]
+        drifted = [c for c in counted if c.drifted]
+        share = len(drifted) / len(counted) if counted else 0.0
+        threshold = getattr(config.retrain, f"{group}_drifted_share")
+        triggered = bool(counted) and threshold is not None and share >= threshold and len(drifted) > 0
+        groups[group] = GroupShare(drifted=len(drifted), usable=len(counted), share=round(share, 4),
+                                   threshold=threshold, triggered=triggered)
+        if triggered:
+            names = ", ".join(c.column for c in drifted[:8]) + (" ..." if len(drifted) > 8 else "")
+            reasons.append(f"{group}: {len(drifted)} of {len(counted)} checks drifted "
+                           f"({share:.0%} >= {threshold:.0%}): {names}")
+    retrain = bool(reasons)
+    if retrain and n_current < config.retrain.min_current_rows:
+        notes.append(f"drift seen but the current batch has {n_current} rows < min_current_rows "
+                     f"{config.retrain.min_current_rows}: retraining is not triggered")
+        retrain = False
+    if not reasons:
+        notes.append("no group reached its drift threshold")
+    return groups, retrain, reasons, notes
+
+
+def _banner(summary: DriftSummary) -> str:
+    """A decision block at the top of drift.html: what an analyst needs before the plots."""
+    verdict = "RETRAIN" if summary.retrain else "no retraining"
+    colour = "#b42318" if summary.retrain else "#067647"
+    rows = "".join(
+        f"<tr><td>{html.escape(c.column)}</td><td>{c.group}</td><td>{html.escape(c.test)}</td>"
+        f"<td>{c.statistic:.4g}</td><td>{'' if c.threshold is None else f'{c.threshold:.4g}'}</td>"
+        f"<td>{'drifted' if c.drifted else 'ok'}</td></tr>"
+        for c in summary.columns if c.counted
+    )
+    skipped = "".join(f"<li>{html.escape(s.column)}: {s.reason} {html.escape(s.detail)}</li>" for s in summary.skipped)
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in summary.reasons + summary.notes)
+    return (
+        '<div style="font-family:sans-serif;margin:16px;padding:12px;border:2px solid '
+        f'{colour}"><h2 style="color:{colour};margin-top:0">Drift decision: {verdict}</h2>'
+        f"<p>reference {html.escape(summary.reference)} ({summary.n_reference} rows) vs current "
+        f"{html.escape(summary.current)} ({summary.n_current} rows); drifted share {summary.drifted_share:.0%}</p>"
+        f"<ul>{reasons}</ul><details><summary>all checks</summary><table border=1 cellpadding=3>"
+        "<tr><th>column</th><th>group</th><th>test</th><th>statistic</th><th>threshold</th><th>verdict</th></tr>"
+        f"{rows}</table></details><details><summary>skipped columns ({len(summary.skipped)})</summary>"
+        f"<ul>{skipped}</ul></details></div>"
+    )
+
+
+def _input_id(source: str | Path | pd.DataFrame) -> str:
+    if isinstance(source, (str, Path)) and not str(source).startswith(FEAST_PREFIX) and Path(source).is_file():
+        return f"sha256:{hash_file(source)}"
+    return describe_source(source)
+
+
+def _log_to_mlflow(summary: DriftSummary, out_dir: Path, config: MonitoringConfig) -> str:
+    import mlflow
+
+    mlflow.set_experiment(config.mlflow_experiment)
+    with mlflow.start_run(run_name=f"drift-{datetime.now(UTC):%Y%m%d-%H%M%S}") as run:
+        mlflow.log_params({"reference": summary.reference[:500], "current": summary.current[:500],
+                           "n_reference": summary.n_reference, "n_current": summary.n_current})
+        mlflow.log_metrics({"drifted_share": summary.drifted_share, "retrain": float(summary.retrain),
+                            **{f"{g}_drifted_share": s.share for g, s in summary.groups.items()}})
+        mlflow.set_tags({"retrain": str(summary.retrain).lower(), "step": "drift_report"})
+        mlflow.log_artifacts(str(out_dir), artifact_path="drift")
+        return run.info.run_id
+
+
+def drift_report(
+    reference: str | Path | pd.DataFrame,
+    current: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    config_path: str | Path | None = None,
+) -> DriftSummary:
+    """Write drift.html, drift.json and manifest.json under `out_dir` and return the summary.
+
+    REF/CUR are Parquet/CSV paths, `feast:VIEW[,VIEW][@REPO][?start=&end=]` specs or DataFrames.
+    Logs the folder to MLflow when MLFLOW_TRACKING_URI is set. Raises DriftInputError for a batch
+    that cannot be compared at all (empty, from another model); unusable columns are skipped and
+    listed instead.
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    config, config_file = load_monitoring_config(config_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    reference_name, current_name = describe_source(reference), describe_source(current)
+    reference_df, current_df = load_batch(reference), load_batch(current)
+    timings["load"] = time.perf_counter() - started
+
+    prepared = prepare_batches(reference_df, current_df, config, reference_name, current_name)
+    # Imported only once the input is known to be usable: a bad batch fails in milliseconds.
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    kinds: dict[str, str] = {c: "numeric" for c in prepared.numeric}
+    kinds.update({c: "categorical" for c in prepared.categorical})
+    source_of = dict(prepared.source_of)
+    component_sources = _embedding_components(prepared, config.embeddings, config.seed)
+    kinds.update({c: "embedding_component" for c in component_sources})
+    source_of.update(component_sources)
+    descriptors, descriptor_sources = _descriptors(prepared.text, config.text.descriptors)
+    kinds.update({c: "text_descriptor" for c in descriptor_sources})
+    source_of.update(descriptor_sources)
+    if config.text.content_drift:
+        kinds.update({c: "text_content" for c in prepared.text})
+
+    t0 = time.perf_counter()
+    metrics = []
+    for column, kind in kinds.items():
+        if kind == "categorical":
+            method, threshold = config.tests.categorical_method, config.tests.categorical_threshold
+        elif kind == "text_content":
+            method, threshold = None, config.text.content_threshold
+        else:
+            method, threshold = config.tests.numeric_method, config.tests.numeric_threshold
+        metrics.append(ValueDrift(column=column, method=method, threshold=threshold))
+    definition = DataDefinition(
+        numerical_columns=prepared.numeric + list(component_sources),
+        categorical_columns=prepared.categorical,
+        text_columns=prepared.text,
+    )
+    checks: list[ColumnDrift] = []
+    if metrics:
+        # Evidently gets its own frames: descriptors are computed on them.
+        ref_ds = Dataset.from_pandas(prepared.reference.reset_index(drop=True), data_definition=definition,
+                                     descriptors=descriptors or None)
+        cur_ds = Dataset.from_pandas(prepared.current.reset_index(drop=True), data_definition=definition,
+                                     descriptors=descriptors or None)
+        snapshot = Report(metrics, include_tests=True).run(cur_ds, ref_ds)
+        checks = _column_checks(snapshot.dict(), prepared, kinds, source_of)
+    timings["evidently"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    checks += _embedding_checks(prepared, config.embeddings)
+    timings["embeddings"] = time.perf_counter() - t0
+
+    groups, retrain, reasons, notes = _decide(checks, config, len(current_df))
+    counted = [c for c in checks if c.counted]
+    summary = DriftSummary(
+        reference=reference_name, current=current_name, n_reference=len(reference_df), n_current=len(current_df),
+        columns=checks, drifted_share=round(sum(c.drifted for c in counted) / len(counted), 4) if counted else 0.0,
+        groups=groups, retrain=retrain, reasons=reasons, notes=notes, skipped=prepared.skipped,
+        config_path=str(config_file) if config_file else None, out_dir=str(out.resolve()),
+        created_at=datetime.now(UTC).isoformat(),
+    )
+    if not counted:
+        summary.notes.append("no column could be tested: see skipped")
+
+    t0 = time.perf_counter()
+    html_path = out / DRIFT_HTML
+    if metrics:
+        snapshot.save_html(str(html_path))
+        page = html_path.read_text(encoding="utf-8")
+        html_path.write_text(page.replace("<body>", "<body>" + _banner(summary), 1), encoding="utf-8")
+    else:
+        html_path.write_text(f"<html><body>{_banner(summary)}</body></html>", encoding="utf-8")
+    summary.write(out)
+    timings["write"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+
+    manifest = StepManifest(
+        step="drift_report",
+        inputs={"reference": _input_id(reference), "current": _input_id(current),
+                **({"config": f"sha256:{hash_file(config_file)}"} if config_file else {})},
+        parameters=config.model_dump(mode="json"),
+        kept=len(counted),
+        skipped=[SkippedRecord(record_id=s.column, reason=s.reason, detail=s.detail) for s in prepared.skipped],
+        outputs={"drift_html": str(html_path), "drift_json": str(out / "drift.json")},
+        timings_s={key: round(value, 3) for key, value in timings.items()},
+        extra={"retrain": retrain, "reasons": reasons, "drifted_share": summary.drifted_share},
+    )
+    manifest.write(out)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        summary.mlflow_run_id = _log_to_mlflow(summary, out, config)
+        summary.write(out)
+    return summary

@@ -1,0 +1,75 @@
+"""The shape of `drift.json`: per-check results, group shares, the retrain decision and what was
+skipped. The monitor pipeline branches on `retrain`; the notebook and reviewers read the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from affectgpt.monitor.prepare import SkippedColumn
+
+CheckKind = Literal["numeric", "categorical", "text_content", "text_descriptor", "embedding", "embedding_component"]
+DRIFT_JSON = "drift.json"
+DRIFT_HTML = "drift.html"
+
+
+class ColumnDrift(BaseModel):
+    """One drift check. `column` is what was tested (a descriptor or component may be derived:
+    `source_column` names the input column it came from)."""
+
+    column: str
+    source_column: str
+    group: str
+    kind: CheckKind
+    test: str
+    statistic: float
+    threshold: float | None = None
+    drifted: bool
+    counted: bool = Field(True, description="False for plot-only checks (embedding principal components)")
+
+
+class GroupShare(BaseModel):
+    drifted: int
+    usable: int
+    share: float
+    threshold: float | None
+    triggered: bool
+
+
+class DriftSummary(BaseModel):
+    reference: str
+    current: str
+    n_reference: int
+    n_current: int
+    columns: list[ColumnDrift]
+    drifted_share: float = Field(description="drifted counted checks / counted checks")
+    groups: dict[str, GroupShare]
+    retrain: bool
+    reasons: list[str] = Field(default_factory=list, description="why retraining is due (empty when not)")
+    notes: list[str] = Field(default_factory=list)
+    skipped: list[SkippedColumn] = Field(default_factory=list)
+    config_path: str | None = None
+    out_dir: str
+    mlflow_run_id: str | None = None
+    created_at: str
+
+    @property
+    def drifted_columns(self) -> list[ColumnDrift]:
+        return [check for check in self.columns if check.drifted and check.counted]
+
+    def write(self, out_dir: str | Path) -> Path:
+        path = Path(out_dir) / DRIFT_JSON
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2))
+        tmp.replace(path)
+        return path
+
+
+def read_summary(report_dir: str | Path) -> DriftSummary:
+    path = Path(report_dir) / DRIFT_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no drift summary; run `affectgpt drift report` first")
+    return DriftSummary.model_validate_json(path.read_text())
