@@ -119,3 +119,18 @@ def test_bad_manifest_and_missing_clip_name_the_file(tmp_path):
         extract_features(tmp_path / "clips.parquet", tmp_path / "out", EncoderConfig())
     with pytest.raises(FileNotFoundError, match="no features for clip 'a'"):
         load_clip_features(tmp_path / "out", "a")
+
+
+def test_extract_cli_reports_kept_and_quarantined(clip_folder):
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["features", "extract", str(clip_folder / "clips.parquet"),
+                                 "--out", str(clip_folder / "cli-features")])
+    assert result.exit_code == 0, result.output
+    assert "kept 1 clips, quarantined 4" in result.output
+    missing = runner.invoke(app, ["features", "extract", str(clip_folder / "nope.parquet"),
+                                  "--out", str(clip_folder / "x")])
+    assert missing.exit_code == 2 and "nope.parquet" in missing.output

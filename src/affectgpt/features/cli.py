@@ -1,5 +1,6 @@
 """`affectgpt features ...`: create the Feast repo, load tables into it, serve from it.
 
+    affectgpt features extract clip_manifest.parquet --out features/  # encoder embeddings per clip
     affectgpt features init --repo .affectgpt/feature_repo            # sqlite online store
     affectgpt features init --online redis --redis redis:6379          # cluster overlay
     affectgpt features apply
@@ -154,6 +155,34 @@ def online_command(
     for _, row in frame.iterrows():
         table.add_row(*[f"<{len(v)} values>" if isinstance(v, (list, tuple)) else str(v) for v in row])
     console.print(table)
+
+
+@features_app.command("extract")
+def extract_command(
+    clip_manifest: Path = typer.Argument(..., help="clip manifest Parquet (clip_id, video_path, audio_path, ...)"),
+    out: Path = typer.Option(..., "--out", help="folder for shards/, clip_features.parquet and manifest.json"),
+    config: Path | None = typer.Option(
+        None, "--config", help="model config whose `encoders` section to use (default: tiny random-init encoders)"
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="decoding threads feeding the encoders"),
+) -> None:
+    """Encode every clip once with the frozen encoders (frames, faces, audio windows) and cache
+    the result per clip, so training and the feature store read features instead of video."""
+    from affectgpt.features.extract import extract_features
+    from affectgpt.model.encoders import EncoderConfig
+
+    with _user_errors():
+        if config is not None:
+            from affectgpt.model.config import load_config
+
+            encoder_cfg = load_config(config).encoders
+        else:
+            encoder_cfg = EncoderConfig()
+        manifest = extract_features(clip_manifest, out, encoder_cfg, workers=workers)
+    console.print(
+        f"kept {manifest.kept} clips, quarantined {len(manifest.skipped)} "
+        f"{manifest.skipped_by_reason or ''} -> {escape(str(out))}"
+    )
 
 
 def register(app: typer.Typer) -> None:
