@@ -92,7 +92,7 @@ def _parse_scores(score_items: list[str]) -> dict[str, float]:
     for item in score_items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise InvalidInput(f"--score {item!r}: expected DATASET=VALUE, e.g. --score MER2023=61.5")
+            raise InvalidInput(f"--score {item!r}: expected DATASET=VALUE, e.g. --score mer2023=61.5")
         try:
             scores[name.strip()] = float(value)
         except ValueError as error:
