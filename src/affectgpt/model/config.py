@@ -1,0 +1,196 @@
+"""`AffectGPTConfig`: the one object the model, the trainer and inference read.
+
+A YAML file (configs/tiny.yaml, configs/affectgpt-7b.yaml) is validated into it, so a typo in a
+config fails at load time with the file and field named, not hours into a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from affectgpt.model.encoders import EncoderConfig
+
+Precision = Literal["fp32", "bf16", "fp16"]
+FusionKind = Literal["attention", "qformer", "none"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMConfig(_Strict):
+    """Which causal LM carries the language side.
+
+    `init: pretrained` loads `name_or_path` (a local folder or a hub id already in the cache);
+    `init: random` builds the architecture in `architecture` (Qwen2Config keyword arguments) with
+    random weights, which is what the tiny config and the meta-device summary use.
+    """
+
+    name_or_path: str | None = None
+    init: Literal["pretrained", "random"] = "pretrained"
+    architecture: dict[str, Any] | None = Field(
+        default=None, description="Qwen2Config kwargs; used for random init and for the meta-device summary"
+    )
+    tokenizer: Literal["pretrained", "train-bpe"] = "pretrained"
+    tokenizer_vocab_size: int = Field(default=2000, ge=300, description="target vocabulary of the in-process BPE")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LLMConfig:
+        if self.init == "pretrained" and not self.name_or_path:
+            raise ValueError("llm.init is 'pretrained' but llm.name_or_path is empty; give a local folder or model id")
+        if self.init == "random" and not self.architecture:
+            raise ValueError("llm.init is 'random' but llm.architecture is missing; give Qwen2Config values")
+        if self.tokenizer == "pretrained" and not self.name_or_path:
+            raise ValueError("llm.tokenizer is 'pretrained' but llm.name_or_path is empty; use 'train-bpe' instead")
+        return self
+
+
+class PoolingConfig(_Strict):
+    """Temporal attention pooling: s_t = w.z_t + b, z = sum_t s_t z_t (the official code does not
+    normalise the scores; `softmax` is offered for stability)."""
+
+    normalize: Literal["none", "softmax"] = "none"
+
+
+class FusionConfig(_Strict):
+    kind: FusionKind = "attention"
+    hidden_dim: int = Field(default=1024, ge=1, description="width both modalities are mapped to before fusing")
+    visual: Literal["face", "frame"] = "face"
+    qformer_queries: int = Field(default=4, ge=1)
+    qformer_layers: int = Field(default=2, ge=1)
+    qformer_heads: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> FusionConfig:
+        if self.kind == "qformer" and self.hidden_dim % self.qformer_heads:
+            raise ValueError(f"fusion.hidden_dim {self.hidden_dim} is not divisible by fusion.qformer_heads {self.qformer_heads}")
+        return self
+
+
+class LoRAConfig(_Strict):
+    r: int = Field(default=16, ge=1)
+    alpha: int = Field(default=32, ge=1)
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+
+
+class PromptConfig(_Strict):
+    """Which modality tokens the prompt carries. The paper's setup: fused, audio and face."""
+
+    modalities: list[Literal["multi", "audio", "face", "frame"]] = Field(
+        default_factory=lambda: ["multi", "audio", "face"]
+    )
+
+
+class TrainConfig(_Strict):
+    optimizer: Literal["adamw"] = "adamw"
+    lr: float = Field(default=1e-5, gt=0)
+    weight_decay: float = Field(default=0.05, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = Field(default=0, ge=0)
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1)
+    micro_batch_size: int = Field(default=3, ge=1)
+    grad_accumulation: int = Field(default=1, ge=1)
+    global_batch_size: int | None = Field(default=None, description="if set, must equal micro x accumulation x world size")
+    epochs: int = Field(default=1, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, description="optimizer steps; overrides epochs when set")
+    zero_stage: int = Field(default=0, ge=0, le=3)
+    precision: Precision = "fp32"
+    grad_clip: float = Field(default=1.0, ge=0)
+    seed: int = 42
+    checkpoint_every: int = Field(default=100, ge=1, description="optimizer steps between checkpoints")
+    keep_checkpoints: int = Field(default=2, ge=1)
+    eval_every: int | None = Field(default=None, ge=1, description="extra validation every N steps (always each epoch)")
+    max_length: int = Field(default=1024, ge=16)
+    mlflow_experiment: str = "affectgpt-train"
+
+
+class FeatureDims(_Strict):
+    """Widths of the cached encoder features. Derived from tiny encoder specs; for pretrained
+    encoders give them here (768 for CLIP ViT-L/14, 1024 for HuBERT-large) so the model can be
+    built, and summarised on the meta device, without loading the encoders."""
+
+    vision: int | None = Field(default=None, ge=1)
+    audio: int | None = Field(default=None, ge=1)
+
+
+class AffectGPTConfig(_Strict):
+    name: str = "affectgpt"
+    encoders: EncoderConfig = Field(default_factory=EncoderConfig)
+    feature_dims: FeatureDims = Field(default_factory=FeatureDims)
+    llm: LLMConfig
+    pooling: PoolingConfig = Field(default_factory=PoolingConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    lora: LoRAConfig = Field(default_factory=LoRAConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _prompt_matches_fusion(self) -> AffectGPTConfig:
+        if self.fusion.kind == "none" and "multi" in self.prompt.modalities:
+            raise ValueError("fusion.kind is 'none' but prompt.modalities lists 'multi'; drop 'multi' or pick a fusion")
+        self.modality_dims()  # fails early when a pretrained encoder has no declared width
+        return self
+
+    def modality_dims(self) -> tuple[int, int]:
+        """(vision_dim, audio_dim) of the features the model reads."""
+        vision = self.feature_dims.vision
+        if vision is None and self.encoders.vision.tiny is not None:
+            vision = self.encoders.vision.tiny.projection_dim
+        audio = self.feature_dims.audio
+        if audio is None and self.encoders.audio.tiny is not None:
+            audio = self.encoders.audio.tiny.hidden_size
+        if vision is None or audio is None:
+            raise ValueError("feature_dims.vision / feature_dims.audio must be set for pretrained encoders "
+                             "(768 for CLIP ViT-L/14, 1024 for HuBERT-large)")
+        return vision, audio
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+def load_config(path: str | Path) -> AffectGPTConfig:
+    """Read and validate a YAML config, naming the file and each bad field on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        payload = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return AffectGPTConfig.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def world_size() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_global_batch(train: TrainConfig, n_processes: int | None = None) -> int:
+    """The LLaVA invariant: global batch = micro batch x accumulation x world size. Returns it."""
+    n_processes = world_size() if n_processes is None else n_processes
+    derived = train.micro_batch_size * train.grad_accumulation * n_processes
+    if train.global_batch_size is not None and train.global_batch_size != derived:
+        raise ConfigError(
+            f"train.global_batch_size {train.global_batch_size} != micro_batch_size {train.micro_batch_size} "
+            f"x grad_accumulation {train.grad_accumulation} x world size {n_processes} (= {derived}); "
+            "change grad_accumulation or drop global_batch_size"
+        )
+    return derived

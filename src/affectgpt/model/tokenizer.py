@@ -1,0 +1,70 @@
+"""Tokenizers for AffectGPT: a pretrained LLM's tokenizer, or a byte-level BPE trained in-process.
+
+Either way the modality placeholders are added as special tokens, so each one is exactly one id
+that the model can find and replace with modality embeddings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from affectgpt.model.prompt import PLACEHOLDERS, prompt_corpus
+
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<pad>"
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-level BPE (GPT-2 style) trained on `texts` plus the prompt template text.
+    Deterministic for the same texts, so a resumed run rebuilds the same vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = [EOS_TOKEN, PAD_TOKEN, *PLACEHOLDERS.values()]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    corpus = [text for text in texts if text] + prompt_corpus()
+    backend.train_from_iterator(corpus, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(PLACEHOLDERS.values())})
+    return tokenizer
+
+
+def load_pretrained_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """The LLM's own tokenizer with the placeholders added (pad falls back to eos)."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"tokenizer '{name_or_path}': cannot load it offline; point llm.name_or_path at a "
+                         f"local folder with the tokenizer files ({exc})") from None
+    return add_placeholders(tokenizer)
+
+
+def add_placeholders(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    missing = [token for token in PLACEHOLDERS.values() if token not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_tokenizer_dir(path: str | Path) -> PreTrainedTokenizerBase:
+    """A tokenizer saved next to a model (always carries the placeholders already)."""
+    return add_placeholders(AutoTokenizer.from_pretrained(str(path)))
+
+
+def placeholder_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    """modality name -> token id of its placeholder."""
+    ids = {}
+    for name, token in PLACEHOLDERS.items():
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is None or token_id == tokenizer.unk_token_id:
+            raise ValueError(f"tokenizer lacks the placeholder token {token}")
+        ids[name] = int(token_id)
+    return ids

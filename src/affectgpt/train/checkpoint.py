@@ -1,0 +1,149 @@
+"""Training checkpoints that resume exactly and load with `torch.load(weights_only=True)`.
+
+DeepSpeed's own checkpoint loader unpickles arbitrary objects, so we keep our own layout:
+trainable weights (safetensors), the optimizer state with DeepSpeed's non-tensor helpers
+(loss scaler, slice mappings) taken out and re-supplied from the live engine on load, the
+scheduler, the RNG states and a JSON trainer state (step, data position, best-on-val).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+TRAINABLE_FILE = "trainable.safetensors"
+BEST_FILE = "best_trainable.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULER_FILE = "scheduler.pt"
+RNG_FILE = "rng.pt"
+STATE_FILE = "trainer_state.json"
+_SCALARS = (int, float, bool, str, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    """True when weights_only unpickling can restore `value` (tensors, numbers, containers)."""
+    if isinstance(value, torch.Tensor) or type(value) in _SCALARS:  # exact types: an IntEnum is not plain
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(type(key) in (str, int) and _is_plain(item) for key, item in value.items())
+    return False
+
+
+def live_trainable(engine) -> dict[str, torch.Tensor]:
+    """Trainable module weights as CPU tensors (gathered first under ZeRO-3)."""
+    module = engine.module
+    params = [(name, param) for name, param in module.named_parameters() if param.requires_grad]
+    if getattr(engine, "zero_optimization_stage", lambda: 0)() == 3:
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters([param for _, param in params], modifier_rank=None):
+            return {name: param.detach().cpu().clone().contiguous() for name, param in params}
+    return {name: param.detach().cpu().clone().contiguous() for name, param in params}
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def _rank_file(name: str, rank: int) -> str:
+    stem, suffix = name.rsplit(".", 1)
+    return f"{stem}-rank{rank}.{suffix}"
+
+
+def save_checkpoint(directory: Path, engine, scheduler, state: dict[str, Any],
+                    best_trainable: dict[str, torch.Tensor] | None, rank: int = 0) -> Path:
+    """Write a checkpoint atomically (to a temp folder, then renamed). Each rank writes its own
+    optimizer partition and RNG state; rank 0 writes the shared files and renames."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    barrier()
+    optimizer_state = engine.optimizer.state_dict()
+    kept = {key: value for key, value in optimizer_state.items() if _is_plain(value)}
+    torch.save(kept, tmp / _rank_file(OPTIMIZER_FILE, rank))
+    rng = {"torch": torch.get_rng_state(), "python": _python_rng_as_plain()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    torch.save(rng, tmp / _rank_file(RNG_FILE, rank))
+    trainable = live_trainable(engine)  # a collective under ZeRO-3: every rank takes part
+    if rank == 0:
+        save_file(trainable, str(tmp / TRAINABLE_FILE))
+        if best_trainable is not None:
+            save_file(best_trainable, str(tmp / BEST_FILE))
+        torch.save(scheduler.state_dict(), tmp / SCHEDULER_FILE)
+        state = {**state, "optimizer_keys_from_engine": sorted(set(optimizer_state) - set(kept))}
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True))
+    barrier()
+    if rank == 0:
+        shutil.rmtree(directory, ignore_errors=True)
+        tmp.rename(directory)
+    barrier()
+    return directory
+
+
+def _python_rng_as_plain() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    return json.loads((directory / STATE_FILE).read_text())
+
+
+def load_checkpoint(directory: Path, engine, scheduler,
+                    rank: int = 0) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+    """Restore weights, optimizer, scheduler and RNG into a freshly initialised engine."""
+    from affectgpt.model.store import load_trainable
+
+    state = read_state(directory)
+    load_trainable(engine.module, load_file(str(directory / TRAINABLE_FILE)), source=str(directory))
+    live = engine.optimizer.state_dict()
+    per_rank = []
+    for index in range(len(list(directory.glob(_rank_file(OPTIMIZER_FILE, 0).replace("rank0", "rank*"))))):
+        saved = torch.load(directory / _rank_file(OPTIMIZER_FILE, index), weights_only=True, map_location="cpu")
+        for key in state.get("optimizer_keys_from_engine", []):
+            saved[key] = live[key]
+        per_rank.append(saved)
+    saved = per_rank[rank]
+    if isinstance(engine.optimizer, torch.optim.Optimizer) and not hasattr(engine.optimizer, "loss_scaler"):
+        engine.optimizer.load_state_dict(saved)
+    elif "single_partition_of_fp32_groups" in saved:  # ZeRO 1/2: DeepSpeed indexes the list by rank
+        engine.optimizer.load_state_dict(per_rank, load_optimizer_states=True, load_from_fp32_weights=True)
+    else:
+        engine.optimizer.load_state_dict(saved)
+    scheduler.load_state_dict(torch.load(directory / SCHEDULER_FILE, weights_only=True))
+    rng = torch.load(directory / _rank_file(RNG_FILE, rank), weights_only=True)
+    torch.set_rng_state(rng["torch"])
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    engine.global_steps = state["global_step"]
+    engine.global_samples = state["global_samples"]
+    engine.micro_steps = state["micro_step"]
+    best = load_file(str(directory / BEST_FILE)) if (directory / BEST_FILE).is_file() else None
+    return state, best
+
+
+def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
+    candidates = sorted(p for p in checkpoints_dir.glob("step-*") if p.is_dir() and (p / STATE_FILE).is_file()
+                        and not p.name.endswith(".tmp"))
+    return candidates[-1] if candidates else None
+
+
+def prune_checkpoints(checkpoints_dir: Path, keep: int) -> None:
+    steps = sorted(p for p in checkpoints_dir.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    for old in steps[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,88 @@
+"""Saved model directory round trip, batched vs one-by-one greedy generation, and the MLflow
+pyfunc wrapper through a real sqlite-backed MLflow store."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from model_testkit import random_features
+from safetensors.torch import save_file
+
+from affectgpt.model.generation import generate_texts
+from affectgpt.model.prompt import PromptEncoder
+from affectgpt.model.store import LoadedModel, load_model_dir, save_model_dir
+
+SUBTITLES = ["Of course.", "I don't know! I, I, I don't have experience in this area.", "Don't talk to me.",
+             "Last night, I forgot to thank you properly.", "Look, Ouyang is getting married too."]
+
+
+def _per_clip_features(n: int) -> list[dict[str, torch.Tensor]]:
+    batch = random_features(n, seed=3)
+    return [{key: value[i] for key, value in batch.items()} for i in range(n)]
+
+
+@pytest.fixture()
+def saved_model(tiny_model, tiny_tokenizer, tmp_path):
+    with torch.no_grad():  # make the multimodal side non-trivial too
+        for param in tiny_model.projectors.parameters():
+            param.add_(0.1)
+    return save_model_dir(tiny_model, tiny_tokenizer, tmp_path / "model", metadata={"note": "test"})
+
+
+def test_model_dir_layout_and_reload_gives_identical_outputs(tiny_model, tiny_tokenizer, saved_model):
+    names = {p.name for p in saved_model.iterdir()}
+    assert {"config.json", "lora.safetensors", "multimodal.safetensors", "tokenizer", "llm_base"} <= names
+    loaded = load_model_dir(saved_model)
+    assert json.loads((saved_model / "config.json").read_text())["metadata"] == {"note": "test"}
+    encoder = PromptEncoder(tiny_tokenizer, tiny_model.modalities, tiny_model.tokens_per_modality, 256)
+    ids = torch.tensor([encoder.prompt_ids(SUBTITLES[1], "description")[0]])
+    mask, features = torch.ones_like(ids), random_features(1)
+    with torch.no_grad():
+        before = tiny_model(ids, mask, features).logits
+        after = loaded.model(ids, mask, features).logits
+    assert torch.equal(before, after)
+
+
+def test_batched_greedy_generation_matches_one_by_one(tiny_model, tiny_tokenizer, tiny_config):
+    loaded = LoadedModel(model=tiny_model, tokenizer=tiny_tokenizer, config=tiny_config, metadata={})
+    features = _per_clip_features(len(SUBTITLES))
+    batched = generate_texts(loaded, SUBTITLES, features, "ov", batch_size=8, max_new_tokens=12)
+    single = [generate_texts(loaded, [s], [f], "ov", batch_size=1, max_new_tokens=12)[0]
+              for s, f in zip(SUBTITLES, features)]
+    assert batched == single
+    assert len(set(batched)) > 1  # the clips really differ
+    assert all("###" not in text for text in batched)
+
+
+@pytest.mark.integration
+def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypatch):
+    import mlflow
+
+    from affectgpt.model.pyfunc import log_model_to_mlflow
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("pyfunc-test", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = log_model_to_mlflow(saved_model, artifact_path="model")
+    features = _per_clip_features(3)
+    shard = tmp_path / "clip1.safetensors"
+    save_file({key: value.contiguous() for key, value in features[1].items()}, str(shard))
+    frame = pd.DataFrame({"clip_id": ["c0", "c1", "c2"], "subtitle": SUBTITLES[:3], "features_path": ["", str(shard), ""]})
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    out = pyfunc.predict(frame, params={"prompt": "description", "max_new_tokens": 10})
+    assert list(out.columns) == ["clip_id", "prompt_type", "output"]
+    assert out["prompt_type"].tolist() == ["description"] * 3
+    direct = load_model_dir(saved_model)
+    zeros = {key: torch.zeros_like(value) for key, value in features[0].items()}
+    expected = generate_texts(direct, SUBTITLES[:3], [zeros, features[1], zeros], "description", max_new_tokens=10)
+    assert out["output"].tolist() == expected
+    assert mlflow.pyfunc.load_model(info.model_uri).predict(frame, params={"prompt": "description", "max_new_tokens": 10}
+                                                             )["output"].tolist() == expected
+    text_only = pyfunc.predict(frame[["clip_id", "subtitle"]].iloc[[0]], params={"prompt": "description",
+                                                                                 "max_new_tokens": 10})
+    assert text_only["output"].tolist() == expected[:1]  # features_path is optional
+    assert not list(tmp_path.rglob("*.pkl"))  # models-from-code: nothing pickled in the artifact
