@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from affectgpt.data.config import BuildConfig
 from affectgpt.data.demo_corpus import make_demo_corpus
 
 
@@ -31,13 +30,3 @@ def raw_copy(demo_corpus: Path, tmp_path: Path) -> Path:
 def shared_cache(tmp_path_factory) -> Path:
     """One per-clip cache for the session: later builds of the same clips reuse it."""
     return tmp_path_factory.mktemp("build-cache")
-
-
-def fast_config(cache_dir: Path, high_level: bool = True) -> BuildConfig:
-    """The default build with the high-level classifiers trained on the clips' own labels
-    (no reference data, no 2,000-row MiniLM training) and a test-local cache."""
-    config = BuildConfig()
-    config.cache_dir = str(cache_dir)
-    config.postfilter.high_level.enabled = high_level
-    config.postfilter.high_level.train_data = "clips"
-    return config

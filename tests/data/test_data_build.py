@@ -7,7 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
-from conftest import fast_config
+from data_testkit import fast_config
 
 from affectgpt.data.build import BuildError, build_dataset
 from affectgpt.data.clipwork import ClipWorker

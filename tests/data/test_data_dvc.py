@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import fast_config
+from data_testkit import fast_config
 
 from affectgpt.data import dvc as dvc_ops
 from affectgpt.data.build import BuildError, build_dataset

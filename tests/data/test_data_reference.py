@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fast_config
+from data_testkit import fast_config
 
 from affectgpt.bench.extract import get_extractor
 from affectgpt.bench.metrics import score_ov

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import log_training_run
+from registry_testkit import log_training_run
 
 from affectgpt.registry import (
     Refused,

@@ -7,7 +7,7 @@ import base64
 import json
 
 import pytest
-from conftest import FAST_RETRY, log_training_run
+from registry_testkit import FAST_RETRY, log_training_run
 
 from affectgpt.registry import (
     NotFound,
