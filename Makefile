@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml requirements.lock constraints.txt scripts/bootstrap.sh
 
 install: $(STAMP)
 
-## make run: the main job (see README)
+## make run: the main job (see README): the retrain pipeline under kfp.local on the demo corpus
 run: $(STAMP)
-	$(VENV)/bin/affectgpt demo
+	$(VENV)/bin/affectgpt pipeline run retrain --local
 
 ## make test: every test (unit, integration, e2e)
 test: $(STAMP)

@@ -1,0 +1,23 @@
+"""Step `register`: the trained model becomes a registry candidate with a gate verdict
+(`affectgpt.evaluate.register_trained_model` -> `affectgpt.registry.register_candidate`)."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Input, Model
+
+from components import step_image
+
+
+@dsl.component(base_image=step_image("register"), install_kfp_package=False)
+def register(model: Input[Model], bench_report: Input[HTML], model_name: str, data_rev: str,
+             scorer_mode: str = "official") -> NamedTuple("RegisterOutputs", [("version", str), ("verdict", str),
+                                                                              ("reasons", str), ("run_id", str)]):
+    from collections import namedtuple
+
+    from affectgpt.evaluate import register_trained_model
+
+    candidate = register_trained_model(model.path, bench_report.path, model_name, data_rev=data_rev,
+                                       scorer_mode=scorer_mode)
+    return namedtuple("RegisterOutputs", ["version", "verdict", "reasons", "run_id"])(
+        candidate.version, candidate.verdict, "; ".join(candidate.reasons), candidate.run_id)

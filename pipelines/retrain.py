@@ -1,0 +1,111 @@
+"""`retrain`: build_dataset -> extract_features -> train -> evaluate -> register.
+
+The DVC revision of the corpus (`data_rev`) is a pipeline input that reaches the first step,
+so a kfp cache hit can never reuse outputs built from other data. Two variants compile from
+this module: training inside the `train` step's pod on one GPU (`retrain.yaml`), or the `train`
+step launching a PyTorchJob on N GPUs and waiting for it (`retrain-k8s.yaml`).
+
+    affectgpt pipeline run retrain --local          # kfp.local, demo corpus, tiny config
+    affectgpt pipeline compile                      # -> pipelines/compiled/*.yaml
+"""
+
+
+from typing import Literal
+
+from kfp import dsl, kubernetes
+
+from components.build_dataset.component import build_dataset
+from components.evaluate.component import evaluate
+from components.extract_features.component import extract_features
+from components.register.component import register
+from components.train.component import train
+
+TrainBackend = Literal["local", "k8s"]
+PLATFORM_CONFIG_MAP = "affectgpt-platform"
+DATA_PVC = "affectgpt-data"
+# Steps that talk to MLflow read its address (and nothing secret) from the platform ConfigMap.
+MLFLOW_ENV = {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}
+
+
+def non_root(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Run as the image's user (uid 10001), so step pods meet the namespace's "restricted" Pod
+    Security Standard; kfp itself drops capabilities and sets RuntimeDefault seccomp."""
+    return kubernetes.set_security_context(task, run_as_user=10001, run_as_group=10001, run_as_non_root=True)
+
+
+def _mlflow_client(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    kubernetes.use_config_map_as_env(task, PLATFORM_CONFIG_MAP, MLFLOW_ENV)
+    kubernetes.add_pod_label(task, "affectgpt.io/mlflow-client", "true")
+    return task
+
+
+def _retry(task: dsl.PipelineTask, enabled: bool, num_retries: int, backoff: str) -> dsl.PipelineTask:
+    if enabled:
+        task.set_retry(num_retries=num_retries, backoff_duration=backoff, backoff_factor=2)
+    return task
+
+
+def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool = True):
+    """The retrain pipeline whose `train` step trains in its pod (`local`) or on the cluster
+    (`k8s`); resources differ, so the choice is made when compiling. `retries=False` is for
+    runs on one machine, where a failure is not transient and should be reported at once
+    (kfp.local honours the backoff, minutes per retry)."""
+
+    @dsl.pipeline(
+        name="affectgpt-retrain" if train_backend == "local" else "affectgpt-retrain-k8s",
+        description="Rebuild the MER-Caption dataset at a DVC revision, extract features, train AffectGPT "
+                    "with DeepSpeed, score on MER-UniBench and register a gated candidate in MLflow.",
+    )
+    def retrain(
+        raw_dir: str,
+        data_rev: str,
+        model_config: str = "/app/configs/affectgpt-7b.yaml",
+        build_config: str = "",
+        model_name: str = "affectgpt",
+        scorer_mode: str = "official",
+        workers: int = 4,
+        gpus_per_node: int = 8,
+        nodes: int = 1,
+    ) -> str:
+        built = build_dataset(raw_dir=raw_dir, data_rev=data_rev, config_path=build_config, workers=workers)
+        built.set_display_name("build dataset").set_cpu_request("4").set_memory_request("8G")
+        _retry(built, retries, 2, "60s")  # describer endpoints, DVC remote
+
+        features = extract_features(dataset=built.outputs["dataset"], model_config=model_config, workers=workers)
+        features.set_display_name("extract features").set_cpu_request("4").set_memory_request("16G")
+        features.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+        _retry(features, retries, 1, "60s")  # node preemption
+
+        trained = train(dataset=built.outputs["dataset"], features=features.outputs["features"],
+                        model_config=model_config, backend=train_backend, gpus_per_node=gpus_per_node, nodes=nodes)
+        trained.set_display_name("train").set_caching_options(True)
+        _mlflow_client(trained)
+        if train_backend == "local":
+            trained.set_cpu_request("8").set_memory_request("64G")
+            trained.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+        else:
+            # Stages data on the shared volume, submits the PyTorchJob and follows it; the job's pods
+            # hold the GPUs. A retry re-attaches to the job already running (names derive from content).
+            trained.set_cpu_request("1").set_memory_request("4G")
+            _retry(trained, retries, 3, "120s")
+            kubernetes.mount_pvc(trained, pvc_name=DATA_PVC, mount_path="/data")
+
+        scored = evaluate(model=trained.outputs["model"], dataset=built.outputs["dataset"],
+                          features=features.outputs["features"], mode=scorer_mode)
+        scored.set_display_name("evaluate").set_cpu_request("4").set_memory_request("32G")
+        scored.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+
+        registered = register(model=trained.outputs["model"], bench_report=scored.outputs["bench_report"],
+                              model_name=model_name, data_rev=data_rev, scorer_mode=scorer_mode)
+        registered.set_display_name("register").set_cpu_request("500m").set_memory_request("1G")
+        _retry(registered, retries, 3, "30s")  # MLflow server restarts
+        _mlflow_client(registered)
+        for task in (built, features, trained, scored, registered):
+            non_root(task)
+        return registered.outputs["version"]
+
+    return retrain
+
+
+retrain = make_retrain_pipeline("local")
+retrain_k8s = make_retrain_pipeline("k8s")

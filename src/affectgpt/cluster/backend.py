@@ -1,0 +1,162 @@
+"""Train in this process (`local`) or as a PyTorchJob on the cluster (`k8s`), same inputs and
+same output folder either way, so the `train` pipeline step has one call for both.
+
+For `k8s` the step's files are local to its pod, and the training pods cannot see them: the
+data and config are staged on the shared volume (mounted in both), the job trains there, and
+the model folder is copied back. The job name derives from the config and data content, so a
+retried step re-attaches to the job already running instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from affectgpt.cluster.pytorchjob import TrainJobSpec, build_pytorchjob
+from affectgpt.manifest import hash_file, hash_tree
+
+Backend = Literal["local", "k8s"]
+
+
+class K8sTrainOptions(BaseModel):
+    """Cluster settings for `backend="k8s"` (defaults match infra/base)."""
+
+    namespace: str = "affectgpt"
+    image: str = "ghcr.io/affectgpt/affectgpt:0.1.0"
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    cpu: str = "2"
+    memory: str = "8Gi"
+    memory_limit: str = "16Gi"
+    shared_dir: str = Field("/data", description="where the shared volume is mounted in THIS process")
+    pod_data_mount: str = Field("/data", description="where the same volume is mounted in the training pods")
+    data_pvc: str = "affectgpt-data"
+    timeout_s: float = 48 * 3600
+    poll_s: float = 15.0
+
+
+@dataclass
+class TrainOutcome:
+    backend: str
+    model_dir: Path
+    job_name: str | None = None
+
+    @property
+    def manifest(self) -> dict:
+        path = self.model_dir / "manifest.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def summary(self) -> dict[str, str]:
+        """Flat strings for artifact metadata: backend, job, MLflow run id."""
+        manifest = self.manifest
+        run_id = manifest.get("extra", {}).get("mlflow_run_id") or manifest.get("outputs", {}).get("mlflow_run_id", "")
+        return {"backend": self.backend, "job_name": self.job_name or "", "mlflow_run_id": str(run_id)}
+
+
+def training_data_dir(dataset_dir: Path, features_dir: Path | None, into: Path) -> Path:
+    """The folder `train_model` reads: the dataset's files plus `features/`, linked, not copied."""
+    if features_dir is None:
+        return dataset_dir
+    into.mkdir(parents=True, exist_ok=True)
+    for item in dataset_dir.iterdir():
+        if item.name != "features":
+            (into / item.name).symlink_to(item.resolve(), target_is_directory=item.is_dir())
+    (into / "features").symlink_to(features_dir.resolve(), target_is_directory=True)
+    return into
+
+
+def training_key(config_path: Path, data_dir: Path) -> str:
+    """Content key of a training run: same config and data -> same job."""
+    digest = hashlib.sha256()
+    digest.update(hash_file(config_path).encode())
+    for entry in sorted(data_dir.iterdir()):  # entries may be links into the step's inputs
+        target = entry.resolve()
+        digest.update(entry.name.encode())
+        digest.update((hash_tree(target, ignore=()) if target.is_dir() else hash_file(target)).encode())
+    return digest.hexdigest()[:12]
+
+
+def run_training_job(
+    spec: TrainJobSpec,
+    *,
+    api_client=None,
+    timeout_s: float = 48 * 3600,
+    poll_s: float = 15.0,
+    on_status: Callable | None = None,
+    on_log: Callable[[str], None] | None = None,
+):
+    """Build, check, submit and follow one PyTorchJob; returns its final JobStatus."""
+    from affectgpt.cluster.launcher import kube_api_client, submit_job, wait_for_job
+
+    job = build_pytorchjob(spec)
+    api_client = api_client or kube_api_client()
+    submit_job(job, api_client)
+    return wait_for_job(spec.name, spec.namespace, api_client, timeout_s=timeout_s, poll_s=poll_s,
+                        on_status=on_status, on_log=on_log)
+
+
+def train_on_backend(
+    config_path: str | Path,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    features_dir: str | Path | None = None,
+    backend: Backend = "local",
+    k8s: K8sTrainOptions | None = None,
+    api_client=None,
+    echo: Callable[[str], None] = print,
+) -> TrainOutcome:
+    """Train and leave the model folder (with its manifest.json) in `out_dir`. `features_dir`
+    (per-clip encoder features) joins the dataset as `features/` when given."""
+    if backend not in ("local", "k8s"):
+        raise ValueError(f"backend must be 'local' or 'k8s', got {backend!r}")
+    config_path, out_dir = Path(config_path), Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="affectgpt-train-data-") as scratch:
+        data_dir = training_data_dir(Path(data_dir), Path(features_dir) if features_dir else None,
+                                     Path(scratch) / "data")
+        if backend == "local":
+            from affectgpt.train.run import train_model
+
+            train_model(config_path, data_dir, out_dir)
+            return TrainOutcome("local", out_dir)
+        return _train_on_cluster(config_path, data_dir, out_dir, k8s or K8sTrainOptions(), api_client, echo)
+
+
+def _train_on_cluster(config_path: Path, data_dir: Path, out_dir: Path, options: K8sTrainOptions,
+                      api_client, echo: Callable[[str], None]) -> TrainOutcome:
+    shared = Path(options.shared_dir)
+    if not shared.is_dir():
+        raise FileNotFoundError(
+            f"{shared}: the shared data volume is not mounted here; the k8s backend stages data on it "
+            "(mount the PVC, e.g. kfp.kubernetes.mount_pvc, or set shared_dir)")
+    key = training_key(config_path, data_dir)
+    stage = shared / "train-jobs" / key
+    if not (stage / "data").is_dir():
+        shutil.copytree(data_dir, stage / "data.partial", dirs_exist_ok=True)
+        (stage / "data.partial").rename(stage / "data")
+    shutil.copy2(config_path, stage / "config.yaml")
+    pod_stage = f"{options.pod_data_mount.rstrip('/')}/train-jobs/{key}"
+    spec = TrainJobSpec(
+        name=f"affectgpt-train-{key}", namespace=options.namespace, image=options.image,
+        config_path=f"{pod_stage}/config.yaml", data_dir=f"{pod_stage}/data", out_dir=f"{pod_stage}/model",
+        nodes=options.nodes, gpus_per_node=options.gpus_per_node, cpu=options.cpu, memory=options.memory,
+        memory_limit=options.memory_limit, data_pvc=options.data_pvc, data_mount=options.pod_data_mount,
+    )
+    echo(f"submitting PyTorchJob {spec.namespace}/{spec.name}: {spec.nodes} pod(s) x "
+         f"{spec.gpus_per_node or 'CPU'} GPU(s), world size {spec.world_size}")
+    run_training_job(spec, api_client=api_client, timeout_s=options.timeout_s, poll_s=options.poll_s,
+                     on_status=lambda status: echo(status.line()), on_log=lambda line: echo(f"  | {line}"))
+    model_dir = stage / "model"
+    if not (model_dir / "manifest.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: the job succeeded but wrote no model manifest; "
+                                f"see `kubectl -n {spec.namespace} logs {spec.name}-master-0`")
+    shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
+    return TrainOutcome("k8s", out_dir, spec.name)

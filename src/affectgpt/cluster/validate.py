@@ -1,0 +1,162 @@
+"""Offline checks for the Kubernetes objects the platform creates or ships.
+
+The API server would validate built-in kinds for us, but no server is at hand when a job is
+built or a kustomize overlay is reviewed, and CRDs (PyTorchJob) have no schema in
+`kubernetes_validate`. So: built-in kinds against the published OpenAPI schemas, the
+PyTorchJob's own shape by hand (its pod templates again against the schemas, wrapped as
+`PodTemplate`), and the pod security rules the namespace enforces ("restricted").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+KUBERNETES_VERSION = "1.33.0"
+PYTORCHJOB_API_VERSION = "kubeflow.org/v1"
+PYTORCHJOB_REPLICA_TYPES = ("Master", "Worker")
+RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
+CUSTOM_KINDS = {"PyTorchJob"}
+
+
+class ManifestInvalid(ValueError):
+    """A Kubernetes object that the cluster would reject (or that breaks our security rules)."""
+
+
+def schema_problems(doc: dict[str, Any], k8s_version: str = KUBERNETES_VERSION) -> list[str]:
+    """Problems with one object per the published Kubernetes schema (strict: unknown fields fail)."""
+    import kubernetes_validate
+    from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
+
+    kind = doc.get("kind", "?")
+    name = doc.get("metadata", {}).get("name", "?")
+    if kind == "PyTorchJob":
+        return pytorchjob_problems(doc, k8s_version)
+    try:
+        kubernetes_validate.validate(doc, k8s_version, strict=True)
+    except ValidationError as exc:
+        return [f"{kind}/{name}: {exc.message} at {'.'.join(str(p) for p in exc.path) or '<root>'}"]
+    except SchemaNotFoundError:
+        return [f"{kind}/{name}: no schema for {doc.get('apiVersion')}/{kind} in Kubernetes {k8s_version}"]
+    return []
+
+
+def pytorchjob_problems(job: dict[str, Any], k8s_version: str = KUBERNETES_VERSION) -> list[str]:
+    """Shape of a Kubeflow Training Operator PyTorchJob (kubeflow.org/v1), checked by hand:
+    required fields, replica types, restart policies, nprocPerNode, and each replica's pod
+    template against the core `PodTemplate` schema."""
+    name = job.get("metadata", {}).get("name", "?")
+    where = f"PyTorchJob/{name}"
+    problems: list[str] = []
+    if job.get("apiVersion") != PYTORCHJOB_API_VERSION:
+        problems.append(f"{where}: apiVersion must be {PYTORCHJOB_API_VERSION}, got {job.get('apiVersion')!r}")
+    if not job.get("metadata", {}).get("name"):
+        problems.append(f"{where}: metadata.name is required")
+    spec = job.get("spec")
+    if not isinstance(spec, dict):
+        return problems + [f"{where}: spec is required"]
+    unknown = set(spec) - {"pytorchReplicaSpecs", "runPolicy", "nprocPerNode", "elasticPolicy"}
+    if unknown:
+        problems.append(f"{where}: unknown spec fields {sorted(unknown)}")
+    nproc = spec.get("nprocPerNode")
+    if nproc is not None and not (isinstance(nproc, str) and (nproc.isdigit() or nproc in ("auto", "cpu", "gpu"))):
+        problems.append(f"{where}: spec.nprocPerNode must be a string like \"8\" or \"auto\", got {nproc!r}")
+    replicas = spec.get("pytorchReplicaSpecs")
+    if not isinstance(replicas, dict) or "Master" not in replicas:
+        return problems + [f"{where}: spec.pytorchReplicaSpecs.Master is required"]
+    for replica_type, replica in replicas.items():
+        at = f"{where}: spec.pytorchReplicaSpecs.{replica_type}"
+        if replica_type not in PYTORCHJOB_REPLICA_TYPES:
+            problems.append(f"{at}: replica type must be one of {PYTORCHJOB_REPLICA_TYPES}")
+            continue
+        unknown = set(replica) - {"replicas", "restartPolicy", "template"}
+        if unknown:
+            problems.append(f"{at}: unknown fields {sorted(unknown)}")
+        count = replica.get("replicas", 1)
+        if not isinstance(count, int) or count < 1 or (replica_type == "Master" and count != 1):
+            problems.append(f"{at}.replicas must be a positive integer (exactly 1 for Master), got {count!r}")
+        if replica.get("restartPolicy", "OnFailure") not in RESTART_POLICIES:
+            problems.append(f"{at}.restartPolicy must be one of {RESTART_POLICIES}")
+        template = replica.get("template")
+        if not isinstance(template, dict) or "spec" not in template:
+            problems.append(f"{at}.template.spec is required")
+            continue
+        containers = template["spec"].get("containers", [])
+        if not any(c.get("name") == "pytorch" for c in containers):
+            problems.append(f"{at}: the training container must be named 'pytorch' (the operator injects the rendezvous into it)")
+        wrapped = {"apiVersion": "v1", "kind": "PodTemplate",
+                   "metadata": {"name": f"{name}-{replica_type.lower()}"}, "template": template}
+        problems += [p.replace("PodTemplate/", f"{at}.template: ") for p in schema_problems(wrapped, k8s_version)]
+    return problems
+
+
+def pod_specs(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, pod spec) for every pod template an object carries."""
+    kind, name = doc.get("kind"), doc.get("metadata", {}).get("name", "?")
+    spec = doc.get("spec", {})
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        yield f"{kind}/{name}", spec.get("template", {}).get("spec", {})
+    elif kind == "CronJob":
+        yield f"{kind}/{name}", spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
+    elif kind == "Pod":
+        yield f"{kind}/{name}", spec
+    elif kind == "PyTorchJob":
+        for replica_type, replica in spec.get("pytorchReplicaSpecs", {}).items():
+            yield f"{kind}/{name}[{replica_type}]", replica.get("template", {}).get("spec", {})
+
+
+def pod_security_problems(where: str, pod_spec: dict[str, Any]) -> list[str]:
+    """Our rules for every pod: non-root with RuntimeDefault seccomp, no host namespaces or host
+    paths, and per container no privilege escalation, read-only root filesystem, all
+    capabilities dropped, CPU and memory requests set."""
+    problems: list[str] = []
+    pod_ctx = pod_spec.get("securityContext", {})
+    if pod_ctx.get("runAsNonRoot") is not True:
+        problems.append(f"{where}: securityContext.runAsNonRoot must be true")
+    if pod_ctx.get("runAsUser", 1) == 0:
+        problems.append(f"{where}: securityContext.runAsUser must not be 0")
+    if pod_ctx.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        problems.append(f"{where}: securityContext.seccompProfile.type must be RuntimeDefault")
+    for host_field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod_spec.get(host_field):
+            problems.append(f"{where}: {host_field} must not be set")
+    for volume in pod_spec.get("volumes", []):
+        if "hostPath" in volume:
+            problems.append(f"{where}: volume {volume.get('name')!r} uses hostPath")
+    for container in pod_spec.get("initContainers", []) + pod_spec.get("containers", []):
+        at = f"{where} container {container.get('name')!r}"
+        ctx = container.get("securityContext", {})
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{at}: allowPrivilegeEscalation must be false")
+        if ctx.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{at}: readOnlyRootFilesystem must be true")
+        if ctx.get("privileged"):
+            problems.append(f"{at}: privileged must not be true")
+        if "ALL" not in ctx.get("capabilities", {}).get("drop", []):
+            problems.append(f"{at}: capabilities.drop must include ALL")
+        if ctx.get("capabilities", {}).get("add"):
+            problems.append(f"{at}: capabilities.add must be empty")
+        requests = container.get("resources", {}).get("requests", {})
+        for resource in ("cpu", "memory"):
+            if resource not in requests:
+                problems.append(f"{at}: resources.requests.{resource} must be set")
+        if "image" not in container:
+            problems.append(f"{at}: image is required")
+    return problems
+
+
+def check_objects(docs: list[dict[str, Any]], k8s_version: str = KUBERNETES_VERSION) -> list[str]:
+    """Every problem in a set of objects: schema, CRD shape, pod security."""
+    problems: list[str] = []
+    for doc in docs:
+        problems += schema_problems(doc, k8s_version)
+        for where, pod_spec in pod_specs(doc):
+            problems += pod_security_problems(where, pod_spec)
+    return problems
+
+
+def ensure_valid(docs: list[dict[str, Any]], k8s_version: str = KUBERNETES_VERSION) -> None:
+    """Raise ManifestInvalid listing every problem, so a bad job never reaches the cluster."""
+    problems = check_objects(docs, k8s_version)
+    if problems:
+        raise ManifestInvalid("invalid Kubernetes objects:\n  " + "\n  ".join(problems))

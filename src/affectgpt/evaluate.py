@@ -1,0 +1,160 @@
+"""Evaluate a trained model on the held-out split and hand it to the registry: the glue the
+`evaluate` and `register` pipeline steps call, usable from a notebook or a test alike.
+
+`evaluate_model` = batched generation (`affectgpt.train.infer.predict`) on the dataset's clips,
+then MER-UniBench scoring (`affectgpt.bench.runner.run_bench`) of the test split with the
+dataset's own labels (the `local` bench dataset: its clip manifest). `register_trained_model`
+reads the lineage (MLflow run, config hash, code version) from the model's manifest.json so
+the caller only says which model, which report and which data revision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from affectgpt.manifest import hash_file, read_manifest
+
+PREDICTIONS_NAME = "local.jsonl"  # run_bench reads <predictions_dir>/<dataset>.jsonl
+CLIP_MANIFEST = "clip_manifest.parquet"
+
+
+@dataclass
+class Evaluation:
+    scores: dict[str, float]
+    mean: float | None
+    undefined: list[str]  # scored, but the metric is undefined (e.g. F with precision = recall = 0)
+    mode: str
+    predictions_path: Path
+    report_dir: Path
+
+
+def model_folder(train_output: Path) -> Path:
+    """`train_model` writes the loadable model under `<out>/model`; accept either folder."""
+    return train_output / "model" if (train_output / "model" / "config.json").is_file() else train_output
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    dataset_dir: str | Path,
+    predictions_dir: str | Path,
+    report_dir: str | Path,
+    *,
+    features_dir: str | Path | None = None,
+    mode: str = "official",
+    prompt: str = "ov",
+    batch_size: int = 8,
+    split: str = "test",
+) -> Evaluation:
+    """Generate for every clip of the held-out split and score it; writes predictions JSONL and
+    the bench report (report.json/html/png + manifest.json) and returns the scores.
+
+    Every labelled clip of the split is scored, not only those that passed the caption
+    filters: a model must not look better because hard clips were filtered out of its test."""
+    from affectgpt.bench.runner import run_bench
+    from affectgpt.train.infer import predict
+
+    dataset_dir, predictions_dir = Path(dataset_dir), Path(predictions_dir)
+    clip_manifest = dataset_dir / CLIP_MANIFEST
+    if not clip_manifest.is_file():
+        raise FileNotFoundError(f"{clip_manifest}: the dataset folder has no clip manifest; "
+                                "was it written by `affectgpt build`?")
+    predictions_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="affectgpt-eval-data-") as scratch:
+        # The folder name is the dataset name predict() writes into each line (run_bench's `local`).
+        data_dir = Path(scratch) / "local"
+        data_dir.mkdir()
+        _write_test_records(clip_manifest, data_dir / "records.parquet", split)
+        if features_dir:
+            (data_dir / "features").symlink_to(Path(features_dir).resolve(), target_is_directory=True)
+        predictions_path = predict(model_folder(Path(model_dir)), data_dir, predictions_dir / PREDICTIONS_NAME,
+                                   prompt=prompt, batch_size=batch_size, splits=[split], progress=False)
+    report = run_bench(predictions_dir, [f"local={clip_manifest}"], report_dir, mode=mode)
+    scored = {name: entry for name, entry in report.datasets.items() if entry.status == "scored"}
+    if not scored:
+        notes = "; ".join(note for entry in report.datasets.values() for note in entry.notes)
+        raise ValueError(f"no dataset could be scored from {predictions_path}: {notes or 'no labelled test clips'}")
+    scores = {name: float(entry.value) for name, entry in scored.items() if _defined(entry.value)}
+    undefined = sorted(set(scored) - set(scores))
+    mean = report.mean if _defined(report.mean) else None
+    return Evaluation(scores, mean, undefined, mode, Path(predictions_path), Path(report_dir))
+
+
+def _defined(value: float | None) -> bool:
+    """The scorer reports an undefined metric (F with precision = recall = 0) as NaN or None."""
+    return value is not None and not math.isnan(value)
+
+
+def _write_test_records(clip_manifest: Path, out_path: Path, split: str) -> int:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(clip_manifest)
+    if "split" not in table.column_names:
+        raise ValueError(f"{clip_manifest}: no 'split' column, so there is no held-out {split!r} split to score")
+    held_out = table.filter(pc.equal(table["split"], split))
+    if held_out.num_rows == 0:
+        raise ValueError(f"{clip_manifest}: no clips with split={split!r}; add some (labels.csv column split) "
+                         "or build from more clips")
+    keep = [c for c in ("clip_id", "subtitle", "split", "language") if c in held_out.column_names]
+    pq.write_table(held_out.select(keep), out_path)
+    return held_out.num_rows
+
+
+def model_lineage(model_dir: str | Path) -> dict[str, str]:
+    """MLflow run id, config hash and code version of a trained model, from its manifest.json."""
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    places = (manifest.extra, manifest.outputs, manifest.parameters, manifest.inputs)
+    run_id = next((str(p[k]) for p in places for k in ("mlflow_run_id", "run_id") if p.get(k)), "")
+    if not run_id:
+        raise ValueError(f"{model_dir / 'manifest.json'}: no MLflow run id (extra.mlflow_run_id); "
+                         "was the model trained with MLflow tracking on?")
+    config_hash = next((str(p[k]) for p in places for k in ("config_hash",) if p.get(k)), "")
+    config_hash = config_hash or str(manifest.inputs.get("config", ""))  # train_model: hash of the config file
+    if not config_hash and (model_dir / "config.json").is_file():
+        config_hash = hash_file(model_dir / "config.json")
+    return {"run_id": run_id, "config_hash": config_hash, "code_rev": manifest.code_version}
+
+
+def register_trained_model(
+    model_dir: str | Path,
+    report_dir: str | Path,
+    model_name: str,
+    *,
+    data_rev: str,
+    scorer_mode: str = "official",
+    promotion_config: Path | None = None,
+):
+    """Register the model's MLflow run as a candidate version with its bench scores, data
+    revision, code and config lineage; returns the registry's CandidateResult (version, verdict)."""
+    from affectgpt.registry import register_candidate
+
+    lineage = model_lineage(model_dir)
+    report_json = Path(report_dir) / "report.json"
+    if not report_json.is_file():
+        raise FileNotFoundError(f"{report_json}: no bench report; run the evaluate step first")
+    with tempfile.TemporaryDirectory(prefix="affectgpt-register-") as scratch:
+        scores = _undefined_as_unscored(report_json, Path(scratch) / "report.json")
+        return register_candidate(lineage["run_id"], model_name, scores, data_rev=data_rev,
+                                  code_rev=lineage["code_rev"], config_hash=lineage["config_hash"],
+                                  scorer_mode=scorer_mode, promotion_config=promotion_config)
+
+
+def _undefined_as_unscored(report_json: Path, scratch_copy: Path) -> Path:
+    """A dataset whose metric is undefined (the official F when precision = recall = 0) has no
+    number to gate on: hand it to the registry as not scored (status `undefined_metric`), so
+    the candidate is still recorded and the gate judges it with that dataset missing, instead
+    of the step failing. Reports without such entries pass through unchanged."""
+    report = json.loads(report_json.read_text())
+    undefined = [name for name, entry in report.get("datasets", {}).items()
+                 if isinstance(entry, dict) and entry.get("status") == "scored" and not _defined(entry.get("value"))]
+    if not undefined:
+        return report_json
+    for name in undefined:
+        report["datasets"][name]["status"] = "undefined_metric"
+    scratch_copy.write_text(json.dumps(report))
+    return scratch_copy

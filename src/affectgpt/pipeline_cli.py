@@ -1,0 +1,370 @@
+"""`affectgpt pipeline ...` (run locally, compile, submit, schedule) and `affectgpt cluster ...`
+(the DeepSpeed PyTorchJob).
+
+The library never imports kfp: the pipelines and components are separate packages of the same
+distribution (`pipelines`, `components`), and these commands import them only when they run.
+
+    affectgpt pipeline run retrain --local                  # the main job: demo corpus, tiny config
+    affectgpt pipeline compile [--check]
+    affectgpt pipeline submit retrain --host URL --param raw_dir=/data/raw --param data_rev=...
+    affectgpt pipeline schedule monitor --host URL --cron "0 3 * * *" --param ...
+    affectgpt cluster train-job --config C --data D --out O --nodes 2 --gpus-per-node 8 [--submit]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from affectgpt.paths import REPO_ROOT, workspace_dir
+
+# soft_wrap: long paths stay on one line, so they can be copied (and grepped) whole.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+pipeline_app = typer.Typer(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule.",
+                           no_args_is_help=True)
+cluster_app = typer.Typer(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs.",
+                          no_args_is_help=True)
+
+PIPELINES = ("retrain", "retrain-k8s", "monitor")
+Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="pipeline input NAME=VALUE (repeatable)")]
+DEFAULT_EXPERIMENT = "affectgpt"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _parse_params(params: list[str] | None) -> dict[str, Any]:
+    """`--param name=value`; values that parse as JSON numbers/booleans are passed as such."""
+    parsed: dict[str, Any] = {}
+    for item in params or []:
+        if "=" not in item:
+            _fail(f"--param {item!r}: write it as NAME=VALUE")
+        name, value = item.split("=", 1)
+        try:
+            decoded = json.loads(value)
+            parsed[name] = decoded if isinstance(decoded, (int, float, bool)) else value
+        except json.JSONDecodeError:
+            parsed[name] = value
+    return parsed
+
+
+def _check_name(name: str) -> str:
+    if name not in PIPELINES:
+        _fail(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
+    return name
+
+
+def data_revision(raw_dir: Path) -> str:
+    """The data version a run is keyed on: the DVC md5 when the folder is DVC-tracked, else a
+    content hash of its files (so the kfp cache still can't mix up two versions). For a clip
+    manifest, the manifest and every media file it names are hashed."""
+    import hashlib
+
+    from affectgpt.manifest import hash_file, hash_tree
+
+    tracked = raw_dir.with_name(raw_dir.name + ".dvc")
+    if raw_dir.is_dir() and tracked.is_file():
+        from affectgpt.data.dvc import data_revision as dvc_revision
+
+        revision = dvc_revision(raw_dir.parent, raw_dir.name)
+        if revision:
+            return f"dvc:{revision}"
+    if raw_dir.is_dir():
+        return f"sha256:{hash_tree(raw_dir)[:16]}"
+    import pyarrow.parquet as pq
+
+    digest = hashlib.sha256(hash_file(raw_dir).encode())
+    table = pq.read_table(raw_dir)
+    for column in ("video_path", "audio_path"):
+        for value in table.column(column).to_pylist() if column in table.column_names else []:
+            media = Path(value) if Path(value).is_absolute() else raw_dir.parent / value
+            digest.update((hash_file(media) if media.is_file() else f"missing:{value}").encode())
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def _compiled_package(name: str) -> Path:
+    from pipelines import COMPILED_DIR
+
+    package = COMPILED_DIR / f"{name}.yaml"
+    if not package.is_file():
+        _fail(f"{package} not found; run `affectgpt pipeline compile`")
+    return package
+
+
+# ---------------------------------------------------------------- pipeline run --local
+
+
+def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> dict[str, Any]:
+    """Defaults for a run on one machine: the demo corpus, the tiny config, 1 worker."""
+    if "raw_dir" not in params:
+        corpus = home / "demo-corpus"
+        if not (corpus / "clip_manifest.parquet").is_file():
+            from affectgpt.data.demo_corpus import make_demo_corpus
+
+            console.print(f"making the demo corpus ({n_clips} clips) in {corpus} ...")
+            make_demo_corpus(corpus, n_clips=n_clips)
+        params["raw_dir"] = str(corpus / "raw")
+    raw_dir = Path(params["raw_dir"]).resolve()
+    if not raw_dir.is_dir() and not (raw_dir.is_file() and raw_dir.suffix == ".parquet"):
+        _fail(f"raw_dir {raw_dir}: expected a clip folder (media + subtitles.csv) or a clip-manifest .parquet")
+    params["raw_dir"] = str(raw_dir)
+    params.setdefault("data_rev", data_revision(raw_dir))
+    params.setdefault("model_config", str(REPO_ROOT / "configs" / "tiny.yaml"))
+    params.setdefault("workers", 1)
+    params.setdefault("gpus_per_node", 0)
+    return params
+
+
+def _local_environment(home: Path) -> str:
+    """Every step is a subprocess: give them one workspace and one MLflow store."""
+    os.environ["AFFECTGPT_HOME"] = str(home)
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
+    tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    return tracking_uri
+
+
+def _bench_table(report_json: Path) -> Table:
+    report = json.loads(report_json.read_text())
+    table = Table(title=f"MER-UniBench ({report.get('mode', '?')} mode)")
+    for column in ("dataset", "metric", "value", "secondary", "n scored"):
+        table.add_column(column, justify="right" if column in ("value", "n scored") else "left")
+    for name, entry in report.get("datasets", {}).items():
+        value = entry.get("value")
+        shown = f"{value:.4f}" if isinstance(value, (int, float)) else (
+            "undefined" if entry.get("status") == "scored" else entry.get("status", "-"))
+        secondary = ", ".join(f"{k} {v:.4f}" for k, v in (entry.get("secondary") or {}).items()
+                              if isinstance(v, (int, float)))
+        table.add_row(entry.get("display_name") or name, entry.get("metric") or "-", shown, secondary or "-",
+                      str(entry.get("n_scored", "-")))
+    if report.get("mean") is not None:
+        table.add_row("[bold]mean[/]", "", f"[bold]{report['mean']:.4f}[/]", "", "")
+    return table
+
+
+def _print_retrain_summary(run, tracking_uri: str, model_name: str) -> None:
+    report_dir = run.artifact_path("evaluate", "bench_report")
+    if report_dir and (report_dir / "report.json").is_file():
+        console.print(_bench_table(report_dir / "report.json"))
+    summary = Table(show_header=False, title="retrain run")
+    summary.add_column(style="bold", no_wrap=True)
+    summary.add_column(overflow="fold")
+    model_meta = run.artifact_metadata("train", "model")
+    summary.add_row("MLflow run", str(model_meta.get("mlflow_run_id") or run.parameter("register", "run_id") or "-"))
+    version, verdict = run.parameter("register", "version"), run.parameter("register", "verdict")
+    summary.add_row("registered version", f"{model_name} v{version}" if version else "-")
+    reasons = run.parameter("register", "reasons")
+    summary.add_row("promotion gate", f"{verdict}" + (f": {reasons}" if reasons else "") if verdict else "-")
+    dataset = run.artifact_path("build-dataset", "dataset")
+    for label, path in (("dataset", dataset), ("model", run.artifact_path("train", "model")),
+                        ("predictions", run.artifact_path("evaluate", "predictions")),
+                        ("bench report", report_dir and report_dir / "report.html")):
+        summary.add_row(label, str(path) if path else "-")
+    summary.add_row("step log", str(run.log_path))
+    console.print(summary)
+    if tracking_uri.startswith("sqlite:///"):
+        console.print(f"MLflow UI: [bold]mlflow ui --backend-store-uri {tracking_uri} --port 5000[/] "
+                      "then open http://127.0.0.1:5000")
+    else:
+        console.print(f"MLflow UI: {tracking_uri}")
+
+
+@pipeline_app.command("run")
+def run_command(
+    name: str = typer.Argument(..., help="retrain | monitor"),
+    local_run: bool = typer.Option(False, "--local", help="run here with kfp.local (no Docker, no cluster)"),
+    param: Params = None,
+    root: Annotated[Path | None, typer.Option(help="where step outputs go (default: <workspace>/pipeline-runs)")] = None,
+    n_clips: int = typer.Option(24, help="demo corpus size when no raw_dir is given"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show every step's output, not only the log file"),
+) -> None:
+    """Run a pipeline with kfp.local and print a summary (bench table, MLflow run and version, paths).
+
+    With no inputs, `retrain` runs on the demo corpus with configs/tiny.yaml (CPU, minutes)."""
+    _check_name(name)
+    if not local_run:
+        _fail("only --local runs here; for a cluster use `affectgpt pipeline submit NAME --host URL`")
+    home = workspace_dir().resolve()
+    tracking_uri = _local_environment(home)
+    params = _parse_params(param)
+    if name.startswith("retrain"):
+        params = _prepare_local_retrain(params, home, n_clips)
+    else:  # monitor: a retrain it launches runs at the local size too
+        params.setdefault("model_config", str(REPO_ROOT / "configs" / "tiny.yaml"))
+        params.setdefault("workers", 1)
+    from pipelines.local_run import StepFailed, run_local
+
+    pipeline = _pipeline_func(name)
+    console.print(f"running [bold]{pipeline.name}[/] with kfp.local: "
+                  + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
+    try:
+        run = run_local(pipeline, params, root or home / "pipeline-runs", echo=verbose)
+    except StepFailed as exc:
+        _fail(str(exc))
+    except TypeError as exc:  # missing or unknown pipeline input
+        _fail(f"{name}: {exc}; pass inputs as --param NAME=VALUE")
+    model_name = str(params.get("model_name", "affectgpt"))
+    if name.startswith("retrain"):
+        _print_retrain_summary(run, tracking_uri, model_name)
+    else:
+        drift = run.artifact_path("drift-report", "report")
+        retrain = bool(run.parameter("drift-report", "Output"))
+        reasons = run.artifact_metadata("drift-report", "report").get("reasons") or "no threshold crossed"
+        console.print(f"drift report: {drift / 'drift.html' if drift else '-'}\n"
+                      f"retrain launched: {'yes' if retrain else 'no'} ({reasons})")
+        if retrain:
+            _print_retrain_summary(run, tracking_uri, model_name)
+
+
+def _pipeline_func(name: str):
+    from pipelines.compile import pipelines_by_name
+
+    return pipelines_by_name(local=True)[name]
+
+
+# ---------------------------------------------------------------- compile / submit / schedule
+
+
+@pipeline_app.command("compile")
+def compile_command(
+    out: Annotated[Path | None, typer.Option(help="output folder (default: pipelines/compiled)")] = None,
+    check: bool = typer.Option(False, help="exit 1 if the checked-in YAML differs from a fresh compile"),
+) -> None:
+    """Compile every pipeline to Kubeflow IR YAML."""
+    import tempfile
+
+    from pipelines import COMPILED_DIR
+    from pipelines.compile import compile_all
+
+    if check:
+        with tempfile.TemporaryDirectory() as scratch:
+            stale = [p.name for p in compile_all(Path(scratch))
+                     if not (COMPILED_DIR / p.name).is_file() or (COMPILED_DIR / p.name).read_text() != p.read_text()]
+        if stale:
+            _fail(f"stale compiled pipelines: {', '.join(stale)}; run `affectgpt pipeline compile`")
+        console.print("compiled pipelines are up to date")
+        return
+    for path in compile_all(out or COMPILED_DIR):
+        console.print(f"wrote {path}")
+
+
+@pipeline_app.command("submit")
+def submit_command(
+    name: str = typer.Argument(..., help="retrain | retrain-k8s | monitor"),
+    host: str = typer.Option(..., help="Kubeflow Pipelines API, e.g. http://ml-pipeline.kubeflow:8888"),
+    param: Params = None,
+    experiment: str = typer.Option(DEFAULT_EXPERIMENT),
+    namespace: str | None = typer.Option(None, help="profile namespace (multi-user Kubeflow)"),
+    service_account: str | None = typer.Option(None),
+    run_name: str | None = typer.Option(None),
+) -> None:
+    """Start one run of a compiled pipeline. Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token."""
+    from pipelines.cluster_client import submit_run
+
+    arguments = _parse_params(param)
+    if "raw_dir" in arguments and "data_rev" not in arguments and Path(arguments["raw_dir"]).exists():
+        arguments["data_rev"] = data_revision(Path(arguments["raw_dir"]))  # the data volume is mounted here
+    try:
+        submitted = submit_run(host, _compiled_package(_check_name(name)), arguments,
+                               experiment=experiment, run_name=run_name, namespace=namespace,
+                               service_account=service_account)
+    except Exception as exc:  # noqa: BLE001 (connection refused, 401/403, bad inputs: one line, no traceback)
+        _fail(f"could not submit {name} to {host}: {_short(exc)}")
+    console.print(f"submitted {name}: run {submitted.id}\n{submitted.url}")
+
+
+@pipeline_app.command("schedule")
+def schedule_command(
+    name: str = typer.Argument(..., help="retrain | retrain-k8s | monitor"),
+    host: str = typer.Option(..., help="Kubeflow Pipelines API URL"),
+    cron: str = typer.Option(..., help="cron expression, 5 fields ('0 3 * * *') or 6 with seconds"),
+    param: Params = None,
+    experiment: str = typer.Option(DEFAULT_EXPERIMENT),
+    job_name: str | None = typer.Option(None, help="recurring run name (default: affectgpt-NAME)"),
+    namespace: str | None = typer.Option(None),
+    max_concurrency: int = typer.Option(1, min=1),
+    service_account: str | None = typer.Option(None),
+) -> None:
+    """Create a recurring run of a compiled pipeline."""
+    from pipelines.cluster_client import schedule_run
+
+    try:
+        submitted = schedule_run(host, _compiled_package(_check_name(name)), _parse_params(param), cron=cron,
+                                 experiment=experiment, job_name=job_name or f"affectgpt-{name}",
+                                 namespace=namespace, max_concurrency=max_concurrency,
+                                 service_account=service_account)
+    except ValueError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 (as in submit)
+        _fail(f"could not schedule {name} on {host}: {_short(exc)}")
+    console.print(f"scheduled {name} ({cron}): recurring run {submitted.id}\n{submitted.url}")
+
+
+def _short(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None)
+    if status:
+        return f"HTTP {status} {reason or ''}".strip()
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+
+
+# ---------------------------------------------------------------- cluster
+
+
+@cluster_app.command("train-job")
+def train_job_command(
+    config: str = typer.Option(..., help="model config path inside the pod (e.g. /app/configs/affectgpt-7b.yaml)"),
+    data: str = typer.Option(..., help="training data folder on the data volume (e.g. /data/datasets/v3)"),
+    out: str = typer.Option(..., help="output folder on the data volume"),
+    name: str = typer.Option("affectgpt-train", help="job name (DNS label)"),
+    nodes: int = typer.Option(1, min=1),
+    gpus_per_node: int = typer.Option(8, min=0, help="0 trains on CPU"),
+    namespace: str = typer.Option("affectgpt"),
+    image: str = typer.Option("ghcr.io/affectgpt/affectgpt:0.1.0"),
+    submit: bool = typer.Option(False, help="submit and follow it (kubeconfig or in-cluster token)"),
+    timeout_s: float = typer.Option(48 * 3600),
+) -> None:
+    """Print the PyTorchJob YAML for `affectgpt train` under DeepSpeed on NODES x GPUS, or submit it."""
+    import yaml
+    from pydantic import ValidationError
+
+    from affectgpt.cluster import ManifestInvalid, TrainJobSpec, build_pytorchjob, run_training_job
+
+    try:
+        spec = TrainJobSpec(name=name, namespace=namespace, image=image, config_path=config, data_dir=data,
+                            out_dir=out, nodes=nodes, gpus_per_node=gpus_per_node)
+        job = build_pytorchjob(spec)
+    except ValidationError as exc:
+        _fail("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()))
+    except ManifestInvalid as exc:
+        _fail(str(exc))
+    if not submit:
+        sys.stdout.write(yaml.safe_dump(job, sort_keys=False))
+        return
+    from affectgpt.cluster.launcher import TrainingJobFailed
+
+    try:
+        status = run_training_job(spec, timeout_s=timeout_s, on_status=lambda s: console.print(s.line()),
+                                  on_log=lambda line: console.print(f"  | {line}", highlight=False))
+    except TrainingJobFailed as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 (kubeconfig missing, API refused: one line, no traceback)
+        _fail(f"could not run the job: {_short(exc)}")
+    console.print(f"[green]{status.line()}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(pipeline_app, name="pipeline")
+    app.add_typer(cluster_app, name="cluster")

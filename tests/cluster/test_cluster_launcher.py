@@ -1,0 +1,236 @@
+"""The PyTorchJob launcher against a small HTTP server on 127.0.0.1 that answers the Kubernetes
+REST paths the launcher uses. No API server can run on this machine (no kube-apiserver, kind or
+k3s), so this server stands in for one; the real `kubernetes` client code path runs unchanged:
+URL building, JSON bodies, bearer-token auth header, error statuses."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from affectgpt.cluster import (
+    K8sTrainOptions,
+    ManifestInvalid,
+    TrainJobSpec,
+    build_pytorchjob,
+    ensure_valid,
+    train_on_backend,
+)
+from affectgpt.cluster.launcher import TrainingJobFailed, job_status, submit_job, wait_for_job
+
+JOBS = "/apis/kubeflow.org/v1/namespaces/affectgpt/pytorchjobs"
+TOKEN = "test-token-123"
+
+
+class FakeApiServer:
+    """Stores PyTorchJobs; each GET of a job moves it one step along `script` (its conditions),
+    as the Training Operator would; `on_finish(job)` runs when the job reaches its last step."""
+
+    def __init__(self, script: list[str], log_lines: list[str], on_finish=None):
+        self.jobs: dict[str, dict] = {}
+        self.requests: list[tuple[str, str, dict | None, str]] = []
+        self.script, self.log_lines, self.on_finish = script, log_lines, on_finish
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _send(self, code: int, payload, content_type="application/json"):
+                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _record(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                server.requests.append((self.command, self.path, body, self.headers.get("Authorization", "")))
+                return body
+
+            def do_POST(self):
+                body = self._record()
+                name = body["metadata"]["name"]
+                if name in server.jobs:
+                    return self._send(409, {"kind": "Status", "reason": "AlreadyExists", "code": 409})
+                body["status"] = {}
+                body["_step"] = 0
+                server.jobs[name] = body
+                self._send(201, body)
+
+            def do_DELETE(self):
+                self._record()
+                server.jobs.pop(self.path.rsplit("/", 1)[-1], None)
+                self._send(200, {"kind": "Status", "status": "Success"})
+
+            def do_GET(self):
+                self._record()
+                if "/pods/" in self.path:
+                    text = "".join(f"2026-01-01T00:00:{i:02d}Z {line}\n" for i, line in enumerate(server.log_lines))
+                    return self._send(200, text.encode(), "text/plain")
+                name = self.path.split("?")[0].rsplit("/", 1)[-1]
+                job = server.jobs.get(name)
+                if job is None:
+                    return self._send(404, {"kind": "Status", "reason": "NotFound", "code": 404})
+                step = min(job["_step"], len(server.script) - 1)
+                job["status"] = {
+                    "conditions": [{"type": t, "status": "True", "message": f"job is {t.lower()}"}
+                                   for t in server.script[: step + 1]],
+                    "replicaStatuses": {"Master": {"active": 1}},
+                }
+                if step == len(server.script) - 1 and server.on_finish and not job.get("_finished"):
+                    job["_finished"] = True
+                    server.on_finish(job)
+                job["_step"] += 1
+                self._send(200, job)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def api_client(self) -> client.ApiClient:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{self.httpd.server_port}"
+        configuration.api_key = {"authorization": TOKEN}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        return client.ApiClient(configuration)
+
+
+def spec(**overrides) -> TrainJobSpec:
+    values = {"name": "affectgpt-train-t1", "config_path": "/data/c.yaml", "data_dir": "/data/d", "out_dir": "/data/o"}
+    return TrainJobSpec(**(values | overrides))
+
+
+def test_build_sizes_the_job_for_n_gpus():
+    job = build_pytorchjob(spec(nodes=3, gpus_per_node=4))
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert replicas["Worker"]["replicas"] == 2 and job["spec"]["nprocPerNode"] == "4"
+    assert job["metadata"]["annotations"]["affectgpt.io/world-size"] == "12"
+    pod = replicas["Master"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    cpu_job = build_pytorchjob(spec())
+    cpu_container = cpu_job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+    assert "Worker" not in cpu_job["spec"]["pytorchReplicaSpecs"]
+    assert {"name": "DS_ACCELERATOR", "value": "cpu"} in cpu_container["env"]
+
+
+def test_bad_values_never_reach_the_cluster():
+    with pytest.raises(ValueError, match="lower-case"):
+        spec(name="Train_Job")
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        spec(nodes=0)
+    job = build_pytorchjob(spec())
+    job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["env"] = {"A": "1"}
+    job["spec"]["pytorchReplicaSpecs"]["Launcher"] = {}
+    with pytest.raises(ManifestInvalid, match="(?s)containers.0.env.*Launcher: replica type"):
+        ensure_valid([job])
+
+
+def test_submit_and_follow_to_success_streams_status_and_log():
+    with FakeApiServer(["Created", "Running", "Running", "Succeeded"], ["step 1 loss 2.0", "step 2 loss 1.5"]) as api:
+        api_client = api.api_client()
+        submit_job(build_pytorchjob(spec()), api_client)
+        statuses, logs = [], []
+        final = wait_for_job("affectgpt-train-t1", "affectgpt", api_client, poll_s=0.01,
+                             on_status=statuses.append, on_log=logs.append)
+    assert final.phase == "Succeeded"
+    assert [s.phase for s in statuses] == ["Created", "Running", "Succeeded"]
+    assert logs == ["step 1 loss 2.0", "step 2 loss 1.5"]  # each line once, although read on every poll
+    method, path, body, auth = api.requests[0]
+    assert (method, path, auth) == ("POST", JOBS, f"Bearer {TOKEN}")
+    assert body["kind"] == "PyTorchJob" and body["spec"]["pytorchReplicaSpecs"]["Master"]["replicas"] == 1
+    assert any(p.startswith("/api/v1/namespaces/affectgpt/pods/affectgpt-train-t1-master-0/log") for _, p, _, _ in api.requests)
+
+
+def test_failure_raises_with_reason_and_log_tail_and_resubmit_replaces_failed_job():
+    with FakeApiServer(["Created", "Failed"], ["Traceback: CUDA out of memory"]) as api:
+        api_client = api.api_client()
+        job = build_pytorchjob(spec())
+        submit_job(job, api_client)
+        with pytest.raises(TrainingJobFailed, match="(?s)job is failed.*CUDA out of memory"):
+            wait_for_job("affectgpt-train-t1", "affectgpt", api_client, poll_s=0.01)
+        submit_job(job, api_client)  # the failed job is deleted and created again
+    methods = [m for m, _, _, _ in api.requests]
+    assert methods.count("POST") == 3 and "DELETE" in methods
+
+
+def test_job_status_takes_the_latest_true_condition():
+    job = {"metadata": {"name": "j"}, "status": {"conditions": [
+        {"type": "Created", "status": "True"}, {"type": "Running", "status": "False"},
+        {"type": "Restarting", "status": "True", "message": "worker 1 restarted"}]}}
+    status = job_status(job)
+    assert (status.phase, status.message) == ("Restarting", "worker 1 restarted")
+
+
+def test_k8s_backend_stages_data_and_copies_the_model_back(tmp_path: Path):
+    shared, data, config = tmp_path / "pvc", tmp_path / "dataset", tmp_path / "tiny.yaml"
+    features = tmp_path / "features"
+    shared.mkdir(), data.mkdir(), features.mkdir()
+    (data / "records.parquet").write_bytes(b"PAR1 demo")
+    (features / "demo_00001.safetensors").write_bytes(b"tensor bytes")
+    config.write_text("llm: tiny\n")
+
+    def operator_finishes(job):
+        # What the training pods would leave on the shared volume.
+        pod_out = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["args"][2]
+        model = shared / Path(pod_out.removeprefix("--out=/data/"))
+        model.mkdir(parents=True)
+        (model / "manifest.json").write_text('{"step": "train"}')
+
+    lines: list[str] = []
+    with FakeApiServer(["Created", "Running", "Succeeded"], ["done"], on_finish=operator_finishes) as api:
+        outcome = train_on_backend(config, data, tmp_path / "model", features_dir=features, backend="k8s",
+                                   api_client=api.api_client(),
+                               k8s=K8sTrainOptions(shared_dir=str(shared), poll_s=0.01, gpus_per_node=8, nodes=2),
+                               echo=lines.append)
+    assert (outcome.model_dir / "manifest.json").read_text() == '{"step": "train"}'
+    assert outcome.job_name.startswith("affectgpt-train-") and outcome.backend == "k8s"
+    posted = api.requests[0][2]
+    args = posted["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["args"]
+    stage = next(shared.glob("train-jobs/*"))
+    assert args[1] == f"--data=/data/train-jobs/{stage.name}/data"
+    assert (stage / "data" / "records.parquet").read_bytes() == b"PAR1 demo"
+    staged_features = stage / "data" / "features" / "demo_00001.safetensors"
+    assert not staged_features.is_symlink() and staged_features.read_bytes() == b"tensor bytes"  # real copies
+    # Same content -> same job name (a retried step re-attaches); other features -> another job.
+    from affectgpt.cluster.backend import training_data_dir, training_key
+
+    key = training_key(config, training_data_dir(data, features, tmp_path / "view1"))
+    assert stage.name == key
+    (features / "demo_00001.safetensors").write_bytes(b"other tensor bytes")
+    assert training_key(config, training_data_dir(data, features, tmp_path / "view2")) != key
+    assert lines[0].startswith("submitting PyTorchJob affectgpt/affectgpt-train-") and "world size 16" in lines[0]
+    with pytest.raises(FileNotFoundError, match="shared data volume is not mounted"):
+        train_on_backend(config, data, tmp_path / "m2", backend="k8s", k8s=K8sTrainOptions(shared_dir=str(tmp_path / "nope")))
+
+
+def test_train_job_command_prints_the_job_or_one_line_errors():
+    import yaml
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+
+    result = CliRunner().invoke(app, ["cluster", "train-job", "--config", "/app/configs/affectgpt-7b.yaml",
+                                      "--data", "/data/d", "--out", "/data/o", "--nodes", "2", "--gpus-per-node", "8"])
+    assert result.exit_code == 0, result.output
+    job = yaml.safe_load(result.output)
+    assert job["kind"] == "PyTorchJob" and job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+    result = CliRunner().invoke(app, ["cluster", "train-job", "--config", "c", "--data", "d", "--out", "o",
+                                      "--name", "Bad_Name"])
+    assert result.exit_code == 1 and "--name: Value error, job name 'Bad_Name'" in result.output
+    assert "Traceback" not in result.output

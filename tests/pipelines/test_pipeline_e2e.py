@@ -1,0 +1,47 @@
+"""The main job end to end: `affectgpt pipeline run retrain --local` under kfp.local on demo
+clips, every step real (dataset build, frozen encoders, DeepSpeed training of the tiny model,
+generation + MER-UniBench, MLflow registration with the gate)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from affectgpt.cli import app
+from affectgpt.pipeline_cli import data_revision
+
+
+@pytest.mark.e2e
+def test_retrain_runs_locally_and_registers_a_scored_candidate(tmp_path: Path, monkeypatch, demo_clip_manifest,
+                                                               fast_configs):
+    home = tmp_path / "home"
+    monkeypatch.setenv("AFFECTGPT_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(app, [
+        "pipeline", "run", "retrain", "--local", "--param", f"raw_dir={demo_clip_manifest}",
+        "--param", f"build_config={fast_configs['build']}", "--param", f"model_config={fast_configs['model']}",
+        "--param", "model_name=affectgpt-e2e"])
+    assert result.exit_code == 0, result.output
+    assert "MER-UniBench (official mode)" in result.output and "affectgpt-e2e v1" in result.output
+
+    run_dir = max((home / "pipeline-runs").glob("affectgpt-retrain-*/"), key=lambda p: p.name)
+    report = json.loads((run_dir / "evaluate" / "bench_report" / "report.json").read_text())
+    local = report["datasets"]["local"]
+    assert report["mode"] == "official" and local["status"] == "scored"
+    assert 0.0 <= local["value"] <= 1.0 and local["n_scored"] >= 1
+    assert f"{local['value']:.4f}" in result.output  # the summary shows the run's real score
+
+    data_rev = data_revision(demo_clip_manifest)
+    build_meta = json.loads((run_dir / "build-dataset" / "executor_output.json").read_text())
+    assert build_meta["artifacts"]["dataset"]["artifacts"][0]["metadata"]["data_rev"] == data_rev
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    versions = MlflowClient().search_model_versions("name='affectgpt-e2e'")
+    assert len(versions) == 1
+    assert versions[0].tags["affectgpt.data_rev"] == data_rev
+    train_manifest = json.loads((run_dir / "train" / "model" / "manifest.json").read_text())
+    assert versions[0].run_id == train_manifest["extra"]["mlflow_run_id"]

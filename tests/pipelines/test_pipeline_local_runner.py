@@ -1,0 +1,82 @@
+"""kfp.local runs (SubprocessRunner, no Docker): outputs are collected per task, and a failing
+step stops the run with that step's own error rather than kfp's traceback."""
+
+
+from pathlib import Path
+
+import pytest
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output
+from typer.testing import CliRunner
+
+from affectgpt.cli import app
+from pipelines.local_run import StepFailed, run_local
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def write_rows(n: int, rows: Output[Dataset]):
+    with open(rows.path, "w") as handle:
+        handle.write("\n".join(str(i) for i in range(n)))
+    rows.metadata["n"] = n
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def check_rows(rows: Input[Dataset], minimum: int) -> int:
+    with open(rows.path) as handle:
+        count = len(handle.read().split())
+    if count < minimum:
+        raise ValueError(f"{rows.path}: {count} rows, need at least {minimum}; add rows or lower --minimum")
+    return count
+
+
+@dsl.pipeline(name="rows")
+def rows_pipeline(n: int, minimum: int) -> int:
+    return check_rows(rows=write_rows(n=n).outputs["rows"], minimum=minimum).output
+
+
+def test_a_run_collects_each_tasks_outputs(tmp_path: Path):
+    run = run_local(rows_pipeline, {"n": 5, "minimum": 3}, tmp_path)
+    assert run.output == 5
+    assert run.artifact_path("write-rows", "rows").read_text().split() == ["0", "1", "2", "3", "4"]
+    assert run.artifact_metadata("write-rows", "rows")["n"] == 5
+    assert run.parameter("check-rows", "Output") == 5
+    assert run.run_dir.name.startswith("rows-") and run.log_path.is_file()
+
+
+def test_a_failing_step_reports_its_own_error(tmp_path: Path):
+    with pytest.raises(StepFailed) as failure:
+        run_local(rows_pipeline, {"n": 2, "minimum": 3}, tmp_path)
+    assert failure.value.step == "check-rows"
+    assert failure.value.error.startswith("ValueError: ") and "2 rows, need at least 3" in failure.value.error
+    assert "Traceback" not in str(failure.value)
+    assert "Traceback" in failure.value.log_path.read_text()  # the full story stays in the log
+
+
+def test_cli_rejects_bad_inputs_in_one_line(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("AFFECTGPT_HOME", str(tmp_path / "home"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a corpus")
+    result = CliRunner().invoke(app, ["pipeline", "run", "retrain", "--local", "--param", f"raw_dir={notes}"])
+    assert result.exit_code == 1 and "expected a clip folder" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["pipeline", "run", "retrain"])
+    assert result.exit_code == 1 and "only --local runs here" in result.output
+    result = CliRunner().invoke(app, ["pipeline", "run", "retrain", "--local", "--param", "oops"])
+    assert result.exit_code == 1 and "NAME=VALUE" in result.output
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def read_master_port() -> str:
+    import os
+
+    return os.environ.get("MASTER_PORT", "unset")
+
+
+@dsl.pipeline(name="env-probe")
+def env_probe() -> str:
+    return read_master_port().output
+
+
+def test_a_rendezvous_of_this_process_does_not_leak_into_steps(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MASTER_PORT", "29511")  # as an in-process training run leaves it
+    assert run_local(env_probe, {}, tmp_path).output == "unset"
+    assert __import__("os").environ["MASTER_PORT"] == "29511"
