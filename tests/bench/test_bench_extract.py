@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -84,53 +81,27 @@ def test_llm_judge_on_a_local_model_is_greedy_and_cached(tiny_judge, tmp_path):
     assert first.model_id.startswith(tiny_judge.name + "@")
 
 
-class _Judge(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat endpoint on 127.0.0.1 standing in for a vLLM judge service
-    (no network service can exist in tests). It answers prompt 1 with the lexicon labels of the
-    text after the last "Input:" and prompt 2 with the lexicon sentiment."""
-
-    calls: list[dict] = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Judge.calls.append(body)
-        prompt = body["messages"][-1]["content"]
-        text = prompt.rsplit("Input:", 1)[1].rsplit("; Output:", 1)[0].strip()
-        lexicon = get_extractor("lexicon")
-        if "most likely sentiment" in prompt:
-            answer = "Output: " + lexicon.extract_sentiment(text.strip("[]").split(", "))
-        else:
-            answer = "[" + ", ".join(lexicon.extract_labels(text)) + "]"
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+def _judge_answer(body: dict) -> str:
+    """A judge that answers prompt 1 with the lexicon labels of the text after the last
+    "Input:" and prompt 2 with the lexicon sentiment."""
+    prompt = body["messages"][-1]["content"]
+    text = prompt.rsplit("Input:", 1)[1].rsplit("; Output:", 1)[0].strip()
+    lexicon = get_extractor("lexicon")
+    if "most likely sentiment" in prompt:
+        return "Output: " + lexicon.extract_sentiment(text.strip("[]").split(", "))
+    return "[" + ", ".join(lexicon.extract_labels(text)) + "]"
 
 
-@pytest.fixture()
-def judge_endpoint():
-    server = HTTPServer(("127.0.0.1", 0), _Judge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Judge.calls = []
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
-
-
-def test_llm_judge_over_an_openai_compatible_endpoint(judge_endpoint, tmp_path):
-    judge = get_extractor("llm", endpoint=judge_endpoint, endpoint_model="judge", cache_dir=tmp_path)
+def test_llm_judge_over_an_openai_compatible_endpoint(chat_endpoint, tmp_path):
+    server = chat_endpoint(_judge_answer)
+    judge = get_extractor("llm", endpoint=server.url, endpoint_model="judge", cache_dir=tmp_path)
     assert judge.extract_labels("She is not sad, she is cheerful and relaxed.") == ["cheerful", "relaxed"]
     assert judge.extract_sentiment(["cheerful", "relaxed"]) == "positive"
-    assert _Judge.calls[0]["temperature"] == 0 and _Judge.calls[0]["model"] == "judge"
-    again = get_extractor("llm", endpoint=judge_endpoint, endpoint_model="judge", cache_dir=tmp_path)
+    first_call = server.requests[0]["body"]
+    assert first_call["temperature"] == 0 and first_call["model"] == "judge"
+    again = get_extractor("llm", endpoint=server.url, endpoint_model="judge", cache_dir=tmp_path)
     assert again.extract_labels("She is not sad, she is cheerful and relaxed.") == ["cheerful", "relaxed"]
-    assert len(_Judge.calls) == 2  # the second extractor answered from the cache
+    assert len(server.requests) == 2  # the second extractor answered from the cache
 
 
 def test_llm_judge_errors_are_clear(tmp_path):

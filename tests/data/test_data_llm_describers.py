@@ -4,9 +4,6 @@ the OpenAI chat-completions protocol (it stands in for a vLLM server, which cann
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -58,38 +55,16 @@ def test_hf_describer_and_merger_generate_greedily(tiny_lm):
     assert merger.merge({"audio": first, "visual": "A smile.", "text": "hi"})
 
 
-class _ChatHandler(BaseHTTPRequestHandler):
-    requests: list[dict] = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        content = body["messages"][0]["content"]
-        kinds = [part["type"] for part in content] if isinstance(content, list) else ["text"]
-        answer = f"The person looks happy ({'+'.join(kinds)})."
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+def _describe_content_kinds(body: dict) -> str:
+    """Replies naming the content-part kinds it received, so the test sees what was sent."""
+    content = body["messages"][0]["content"]
+    kinds = [part["type"] for part in content] if isinstance(content, list) else ["text"]
+    return f"The person looks happy ({'+'.join(kinds)})."
 
 
-@pytest.fixture()
-def chat_server():
-    server = HTTPServer(("127.0.0.1", 0), _ChatHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _ChatHandler.requests = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-
-
-def test_endpoint_describer_sends_image_and_audio_parts(chat_server, demo_corpus, monkeypatch):
+def test_endpoint_describer_sends_image_and_audio_parts(chat_endpoint, demo_corpus, monkeypatch):
+    server = chat_endpoint(_describe_content_kinds)
+    chat_server = server.url
     monkeypatch.setenv("TEST_VLLM_KEY", "secret")
     media = load_clip(demo_corpus / "raw" / "demo_00000.mp4", demo_corpus / "raw" / "demo_00000.wav")
     config = DescribersConfig(endpoint=[
@@ -100,11 +75,11 @@ def test_endpoint_describer_sends_image_and_audio_parts(chat_server, demo_corpus
     audio = make_describer("aud", config).describe({}, _signals(), media)
     assert visual == "The person looks happy (text+image_url+image_url+image_url+image_url)."
     assert audio == "The person looks happy (text+input_audio)."
-    first, second = _ChatHandler.requests
+    first, second = server.requests
     assert first["path"] == "/v1/chat/completions" and first["auth"] == "Bearer secret"
     assert first["body"]["model"] == "m-v" and first["body"]["temperature"] == 0.0
     assert first["body"]["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
     assert second["body"]["messages"][0]["content"][1]["input_audio"]["format"] == "wav"
     merger = LLMMerger(MergerConfig(kind="endpoint", url=chat_server, model="m-merge"))
     assert merger.merge({"audio": audio, "visual": visual, "text": "hi"}).startswith("The person looks happy")
-    assert "emotion" in _ChatHandler.requests[-1]["body"]["messages"][0]["content"]
+    assert "emotion" in server.requests[-1]["body"]["messages"][0]["content"]

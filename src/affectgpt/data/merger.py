@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Protocol
 
 from affectgpt.data.config import MergerConfig
-from affectgpt.data.llm_client import complete_endpoint, complete_local
+from affectgpt.llm_client import complete_endpoint, complete_local
 
 EXPERT_PROMPT = (
     "Please act as an expert in the field of emotions. We provide acoustic and visual clues that may be "

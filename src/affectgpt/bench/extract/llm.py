@@ -13,12 +13,12 @@ cached on disk keyed by (text hash, model id, prompt version).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from affectgpt.bench.extract.cache import ExtractionCache
 from affectgpt.bench.parsing import official_string_to_list
+from affectgpt.llm_client import LLMCallError, complete_endpoint, complete_local
 from affectgpt.paths import workspace_dir
 
 PROMPT_VERSION = "affectgpt-v1"
@@ -84,8 +84,6 @@ class LLMExtractor:
             raise ExtractionError(f"{self.model_path}: no config.json; pass a transformers model folder")
         self.model_id = self._model_id()
         self.cache = ExtractionCache(Path(cache_dir or workspace_dir() / "cache") / "llm-extract.sqlite")
-        self._model = None
-        self._tokenizer = None
         self.generated = 0  # judge calls actually made (cache misses)
 
     @property
@@ -118,52 +116,19 @@ class LLMExtractor:
         return answer
 
     def _complete_local(self, prompt: str) -> str:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        if self._model is None:
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-            self._model = AutoModelForCausalLM.from_pretrained(self.model_path)
-            self._model.eval()
-        tokenizer = self._tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-        else:
-            text = prompt
-        inputs = tokenizer(text, return_tensors="pt")
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        with torch.no_grad():
-            output = self._model.generate(
-                **inputs, do_sample=False, max_new_tokens=self.max_new_tokens, pad_token_id=pad_id
-            )
-        new_tokens = output[0, inputs["input_ids"].shape[1]:]
-        return tokenizer.decode(new_tokens, skip_special_tokens=True)
+        try:
+            return complete_local(str(self.model_path), prompt, max_new_tokens=self.max_new_tokens)
+        except LLMCallError as exc:
+            raise ExtractionError(f"judge model: {exc}") from exc
 
     def _complete_endpoint(self, prompt: str) -> str:
-        import requests
-
-        url = f"{self.endpoint}/chat/completions"
-        headers = {"Content-Type": "application/json"}
-        if os.environ.get(self.api_key_env):
-            headers["Authorization"] = f"Bearer {os.environ[self.api_key_env]}"
-        body = {
-            "model": self.endpoint_model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0,
-            "max_tokens": self.max_new_tokens,
-        }
+        # The key is optional here: a local vLLM judge usually runs without one.
+        key_env = self.api_key_env if os.environ.get(self.api_key_env) else None
         try:
-            response = requests.post(url, headers=headers, data=json.dumps(body), timeout=self.timeout_s)
-        except requests.RequestException as exc:
-            raise ExtractionError(f"judge endpoint {url} unreachable: {exc}") from exc
-        if response.status_code != 200:
-            raise ExtractionError(f"judge endpoint {url} answered HTTP {response.status_code}: {response.text[:200]}")
-        try:
-            return response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ExtractionError(f"judge endpoint {url}: not an OpenAI chat-completions answer ({exc})") from exc
+            return complete_endpoint(self.endpoint, self.endpoint_model, prompt, max_tokens=self.max_new_tokens,
+                                     api_key_env=key_env, timeout_s=self.timeout_s)
+        except LLMCallError as exc:
+            raise ExtractionError(f"judge endpoint: {exc}") from exc
 
     # -- LabelExtractor -------------------------------------------------------------------
     def extract_labels(self, text: str) -> list[str]:

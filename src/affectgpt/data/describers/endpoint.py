@@ -11,7 +11,7 @@ import io
 import numpy as np
 
 from affectgpt.data.config import EndpointDescriberConfig
-from affectgpt.data.llm_client import complete_endpoint
+from affectgpt.llm_client import complete_endpoint
 
 PROMPTS = {
     "audio": "Describe the emotional state conveyed by this speaker's voice (tone, pitch, pace) in two sentences.",

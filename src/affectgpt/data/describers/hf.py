@@ -13,7 +13,7 @@ from pathlib import Path
 from affectgpt.data.config import HFDescriberConfig
 from affectgpt.data.describers.acoustic import AcousticDescriber
 from affectgpt.data.describers.visual import FaceExpressionDescriber
-from affectgpt.data.llm_client import complete_local
+from affectgpt.llm_client import complete_local
 
 PROMPTS = {
     "audio": ("Here are acoustic measurements of a person's speech: {evidence} "

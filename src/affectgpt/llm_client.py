@@ -1,6 +1,7 @@
-"""The two ways the builder talks to a language model: a transformers model from a local path
-(greedy, so a rebuild writes the same text) and an OpenAI-compatible chat endpoint (vLLM).
-Describers and the LLM merger share these so there is one place to get decoding right."""
+"""The two ways affectgpt talks to a language model: a transformers model from a local path
+(greedy, so a rebuild or a re-score writes the same text) and an OpenAI-compatible chat
+endpoint (vLLM). The dataset builder's describers and merger and the MER-UniBench judge share
+these, so there is one place to get decoding right."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def complete_endpoint(url: str, model: str, content: list[dict[str, Any]] | str,
     try:
         response = requests.post(endpoint, json=payload, headers=headers, timeout=timeout_s)
     except requests.RequestException as exc:
-        raise LLMCallError(f"{endpoint}: request failed ({exc})") from None
+        raise LLMCallError(f"{endpoint}: unreachable ({exc})") from None
     if response.status_code != 200:
         raise LLMCallError(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
     try:
