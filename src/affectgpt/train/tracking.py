@@ -17,18 +17,23 @@ def tracking_uri() -> str:
 
 
 def setup_experiment(name: str) -> str:
-    """Point MLflow at our store and return the experiment id (created on first use)."""
+    """Point MLflow at our store, make `name` the active experiment and return its id (created
+    on first use). Setting it active matters on resume: MLflow refuses to reopen a run when the
+    process's active experiment (left by earlier work in the same process) is another one."""
     import mlflow
 
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
-        return experiment.experiment_id
-    artifact_location = None
-    if uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI"):
-        artifact_location = (workspace_dir() / "mlartifacts" / name).resolve().as_uri()
-    return mlflow.create_experiment(name, artifact_location=artifact_location)
+        experiment_id = experiment.experiment_id
+    else:
+        artifact_location = None
+        if uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI"):
+            artifact_location = (workspace_dir() / "mlartifacts" / name).resolve().as_uri()
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifact_location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
 
 
 def flatten(prefix: str, payload: Any) -> dict[str, Any]:
