@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from train_testkit import build_reference_records, write_config
 
 from affectgpt.manifest import read_manifest
+from affectgpt.model.store import load_model_dir
 from affectgpt.train.infer import predict
 from affectgpt.train.run import train_model
 
@@ -61,7 +62,7 @@ def test_tiny_training_lowers_val_loss_and_writes_model_manifest_and_predictions
     assert read_manifest(out.parent).kept == 40
 
 
-@pytest.mark.parametrize("zero_stage,precision", [(0, "fp32"), (2, "bf16")])
+@pytest.mark.parametrize("zero_stage,precision", [(0, "fp32"), (2, "bf16"), (3, "bf16")])
 def test_four_steps_equal_two_steps_then_resume_then_two(reference_data, tmp_path, zero_stage, precision):
     data = tmp_path / "data"
     data.mkdir()
@@ -81,6 +82,14 @@ def test_four_steps_equal_two_steps_then_resume_then_two(reference_data, tmp_pat
         x = load_file(str(tmp_path / "straight" / "model" / name))
         y = load_file(str(tmp_path / "resumed" / "model" / name))
         assert all(torch.equal(x[k], y[k]) for k in x)
+    # the model folder holds the full step-4 weights (gathered, not a ZeRO-3 shard) and loads back
+    loaded = load_model_dir(tmp_path / "resumed" / "model", device="cpu")
+    assert loaded.metadata["chosen_step"] == 4
+    params = {name: param for name, param in loaded.model.named_parameters() if param.requires_grad}
+    assert params.keys() == b.keys()
+    for name, param in params.items():
+        assert param.shape == b[name].shape and b[name].numel() > 0
+        assert torch.equal(param.detach(), b[name].float()), name
 
 
 def test_resume_refuses_a_changed_config(reference_data, tmp_path):

@@ -41,7 +41,7 @@ def live_trainable(engine) -> dict[str, torch.Tensor]:
     """Trainable module weights as CPU tensors (gathered first under ZeRO-3)."""
     module = engine.module
     params = [(name, param) for name, param in module.named_parameters() if param.requires_grad]
-    if getattr(engine, "zero_optimization_stage", lambda: 0)() == 3:
+    if _is_zero3(engine):
         import deepspeed
 
         with deepspeed.zero.GatheredParameters([param for _, param in params], modifier_rank=None):
@@ -49,10 +49,35 @@ def live_trainable(engine) -> dict[str, torch.Tensor]:
     return {name: param.detach().cpu().clone().contiguous() for name, param in params}
 
 
+def _is_zero3(engine) -> bool:
+    return getattr(engine, "zero_optimization_stage", lambda: 0)() == 3
+
+
+def _load_live_trainable(engine, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy full trainable weights into the module. Under ZeRO-3 each parameter is a shard, so
+    it is gathered, written on rank 0 and re-partitioned to every rank on leaving the context."""
+    from affectgpt.model.store import load_trainable
+
+    if not _is_zero3(engine):
+        load_trainable(engine.module, state, source=source)
+        return
+    import deepspeed
+
+    params = [param for param in engine.module.parameters() if param.requires_grad]
+    with deepspeed.zero.GatheredParameters(params, modifier_rank=0):
+        load_trainable(engine.module, state, source=source)
+
+
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def barrier() -> None:
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if _world_size() > 1:
         dist.barrier()
 
 
@@ -105,10 +130,8 @@ def read_state(directory: Path) -> dict[str, Any]:
 def load_checkpoint(directory: Path, engine, scheduler,
                     rank: int = 0) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     """Restore weights, optimizer, scheduler and RNG into a freshly initialised engine."""
-    from affectgpt.model.store import load_trainable
-
     state = read_state(directory)
-    load_trainable(engine.module, load_file(str(directory / TRAINABLE_FILE)), source=str(directory))
+    _load_live_trainable(engine, load_file(str(directory / TRAINABLE_FILE)), str(directory))
     live = engine.optimizer.state_dict()
     per_rank = []
     for index in range(len(list(directory.glob(_rank_file(OPTIMIZER_FILE, 0).replace("rank0", "rank*"))))):
@@ -116,11 +139,19 @@ def load_checkpoint(directory: Path, engine, scheduler,
         for key in state.get("optimizer_keys_from_engine", []):
             saved[key] = live[key]
         per_rank.append(saved)
+    world = _world_size()
+    if len(per_rank) != world:  # optimizer shards and the data position are per process
+        from affectgpt.model.config import ConfigError
+
+        raise ConfigError(f"{directory}: written by {len(per_rank)} process(es), resumed with {world}; "
+                          "resume with the same process count, or use --no-resume")
     saved = per_rank[rank]
     if isinstance(engine.optimizer, torch.optim.Optimizer) and not hasattr(engine.optimizer, "loss_scaler"):
         engine.optimizer.load_state_dict(saved)
     elif "single_partition_of_fp32_groups" in saved:  # ZeRO 1/2: DeepSpeed indexes the list by rank
         engine.optimizer.load_state_dict(per_rank, load_optimizer_states=True, load_from_fp32_weights=True)
+    elif "fp32_flat_groups" in saved:  # ZeRO-3: this rank's fp32 master shard and its AdamW moments
+        engine.optimizer.load_state_dict(per_rank, load_optimizer_states=True)
     else:
         engine.optimizer.load_state_dict(saved)
     scheduler.load_state_dict(torch.load(directory / SCHEDULER_FILE, weights_only=True))

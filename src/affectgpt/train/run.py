@@ -161,9 +161,6 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
         if saved.get("config") != _config_fingerprint(config):
             raise ConfigError(f"{latest}: this checkpoint was written with a different config than {config_path}; "
                               "use a new --out folder, or --no-resume to start over")
-        if train_cfg.zero_stage == 3:
-            raise ConfigError("exact resume from our checkpoint format supports ZeRO stage 0-2; "
-                              "use stage 2 (or --no-resume) for runs you may need to resume")
     tokenizer_dir = checkpoints_dir / TOKENIZER_DIR
     if latest is not None and tokenizer_dir.is_dir():
         tokenizer = load_tokenizer_dir(tokenizer_dir)
