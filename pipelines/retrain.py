@@ -63,6 +63,7 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
         build_config: str = "",
         model_name: str = "affectgpt",
         scorer_mode: str = "official",
+        promotion_config: str = "",
         workers: int = 4,
         gpus_per_node: int = 8,
         nodes: int = 1,
@@ -96,7 +97,8 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
         scored.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
 
         registered = register(model=trained.outputs["model"], bench_report=scored.outputs["bench_report"],
-                              model_name=model_name, data_rev=data_rev, scorer_mode=scorer_mode)
+                              model_name=model_name, data_rev=data_rev, scorer_mode=scorer_mode,
+                              promotion_config=promotion_config)
         registered.set_display_name("register").set_cpu_request("500m").set_memory_request("1G")
         _retry(registered, retries, 3, "30s")  # MLflow server restarts
         _mlflow_client(registered)

@@ -115,6 +115,9 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> 
             console.print(f"making the demo corpus ({n_clips} clips) in {corpus} ...")
             make_demo_corpus(corpus, n_clips=n_clips)
         params["raw_dir"] = str(corpus / "raw")
+        # The demo model is scored on the demo corpus only, so the production gate (the nine
+        # MER-UniBench sets) cannot judge it; the demo gate lets a reviewer try the whole flow.
+        params.setdefault("promotion_config", str(REPO_ROOT / "configs" / "promotion-demo.yaml"))
     raw_dir = Path(params["raw_dir"]).resolve()
     if not raw_dir.is_dir() and not (raw_dir.is_file() and raw_dir.suffix == ".parquet"):
         _fail(f"raw_dir {raw_dir}: expected a clip folder (media + subtitles.csv) or a clip-manifest .parquet")
