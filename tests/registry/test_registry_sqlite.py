@@ -292,7 +292,7 @@ def test_cli_speaks_in_one_line_and_exit_codes(sqlite_uri, rules, tmp_path, monk
         == 0
     )
     promoted = runner.invoke(app, ["registry", "promote", "-m", "cli", "-v", "1", "--actor", "carol"])
-    assert promoted.exit_code == 0 and "cli@champion: v- -> v1" in promoted.output
+    assert promoted.exit_code == 0 and "cli@champion: none -> v1" in promoted.output
     history = runner.invoke(app, ["registry", "history", "-m", "cli", "--json"])
     lines = [json.loads(line) for line in history.output.splitlines()]
     assert [line["event"] for line in lines] == [

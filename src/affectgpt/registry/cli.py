@@ -234,7 +234,7 @@ def _decide(
     )
     console.print(
         f"{model} v{version} {record.decision} by {record.reviewer} at {record.at} "
-        f"(reviewed against champion v{record.reviewed_against})",
+        f"(reviewed against champion {_version_label(record.reviewed_against)})",
         highlight=False,
     )
 
@@ -271,8 +271,8 @@ def promote_command(
 
     change = promote(model, version, actor=actor, tracking_uri=tracking_uri)
     console.print(
-        f"{model}@champion: v{change.champion_before or '-'} -> v{change.champion}; "
-        f"@previous = v{change.previous or '-'}",
+        f"{model}@champion: {_version_label(change.champion_before)} -> {_version_label(change.champion)}; "
+        f"@previous = {_version_label(change.previous)}",
         highlight=False,
     )
 
@@ -290,8 +290,8 @@ def rollback_command(
 
     change = rollback(model, actor=actor, reason=reason, tracking_uri=tracking_uri)
     console.print(
-        f"{model}@champion: v{change.champion_before} -> v{change.champion}; "
-        f"@previous = v{change.previous or '-'}",
+        f"{model}@champion: {_version_label(change.champion_before)} -> {_version_label(change.champion)}; "
+        f"@previous = {_version_label(change.previous)}",
         highlight=False,
     )
 
@@ -337,6 +337,11 @@ def _summary(details: dict) -> str:
         if details.get(key) not in (None, "")
     ]
     return "; ".join(parts)
+
+
+def _version_label(version: str | None) -> str:
+    """`v3`, or `none` where there was no version (the first champion, no previous)."""
+    return f"v{version}" if version not in (None, "", "none") else "none"
 
 
 def register(app: typer.Typer) -> None:
