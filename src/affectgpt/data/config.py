@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from affectgpt.config import load_yaml_model
 from affectgpt.paths import REPO_ROOT
 
 
@@ -124,14 +124,4 @@ def load_build_config(path: str | Path | None = None) -> BuildConfig:
     path = Path(path)
     if not path.is_file():
         raise BuildConfigError(f"{path}: build config not found")
-    try:
-        payload = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise BuildConfigError(f"{path}: not valid YAML ({exc})") from None
-    try:
-        return BuildConfig.model_validate(payload)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise BuildConfigError(f"{path}: {problems}") from None
+    return load_yaml_model(path, BuildConfig, BuildConfigError)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from affectgpt.config import load_yaml_model
 from affectgpt.model.encoders import EncoderConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -162,19 +162,7 @@ def load_config(path: str | Path) -> AffectGPTConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    try:
-        payload = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(payload, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        return AffectGPTConfig.model_validate(payload)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+    return load_yaml_model(path, AffectGPTConfig, ConfigError)
 
 
 def world_size() -> int:

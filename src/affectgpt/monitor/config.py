@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from affectgpt.config import load_yaml_model
 from affectgpt.paths import REPO_ROOT
 
 DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "monitoring.yaml"
@@ -103,14 +103,4 @@ def load_monitoring_config(path: str | Path | None = None) -> tuple[MonitoringCo
         if path is not None:
             raise MonitoringConfigError(f"{candidate}: monitoring config not found")
         return MonitoringConfig(), None
-    try:
-        payload = yaml.safe_load(candidate.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise MonitoringConfigError(f"{candidate}: not valid YAML ({exc})") from None
-    try:
-        return MonitoringConfig.model_validate(payload), candidate
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise MonitoringConfigError(f"{candidate}: {problems}") from None
+    return load_yaml_model(candidate, MonitoringConfig, MonitoringConfigError), candidate

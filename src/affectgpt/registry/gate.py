@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from affectgpt.config import load_yaml_model
 from affectgpt.paths import REPO_ROOT
 from affectgpt.registry.errors import InvalidInput
 
@@ -55,18 +55,7 @@ def load_promotion_config(path: str | Path | None = None) -> PromotionConfig:
     config_path = Path(path) if path is not None else DEFAULT_PROMOTION_CONFIG
     if not config_path.is_file():
         raise InvalidInput(f"{config_path}: promotion config not found; pass --promotion-config PATH")
-    try:
-        raw = yaml.safe_load(config_path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise InvalidInput(f"{config_path}: not valid YAML ({error}); fix the file") from error
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{config_path}: expected a mapping of rule names to values")
-    try:
-        return PromotionConfig.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise InvalidInput(f"{config_path}: field '{field}': {first['msg']}; fix the file") from error
+    return load_yaml_model(config_path, PromotionConfig, InvalidInput)
 
 
 class GateResult(BaseModel):
