@@ -16,10 +16,23 @@ HOME_ENV = "AFFECTGPT_HOME"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # src/affectgpt -> src -> repo root (only meaningful for an editable install / a clone).
 REPO_ROOT = PACKAGE_DIR.parent.parent
+# The configs ship inside the package (the repo's `configs/` links here), so an installed
+# wheel finds the same defaults as a clone.
+PACKAGED_CONFIGS = PACKAGE_DIR / "configs"
 
 
 class ReferenceDataMissing(FileNotFoundError):
     """Raised when the shared research reference data cannot be found."""
+
+
+def packaged_config(name: str) -> Path:
+    """A config shipped with the package (`tiny.yaml`, `promotion.yaml`, ...): the default
+    when the user names none; it resolves the same in a clone and in an installed wheel."""
+    path = PACKAGED_CONFIGS / name
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in PACKAGED_CONFIGS.glob("*.yaml")))
+        raise FileNotFoundError(f"no packaged config {name!r}; the package ships: {known}")
+    return path
 
 
 def workspace_dir() -> Path:

@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from affectgpt.paths import REPO_ROOT, workspace_dir
+from affectgpt.paths import packaged_config, workspace_dir
 
 # soft_wrap: long paths stay on one line, so they can be copied (and grepped) whole.
 console = Console(soft_wrap=True)
@@ -117,13 +117,13 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> 
         params["raw_dir"] = str(corpus / "raw")
         # The demo model is scored on the demo corpus only, so the production gate (the nine
         # MER-UniBench sets) cannot judge it; the demo gate lets a reviewer try the whole flow.
-        params.setdefault("promotion_config", str(REPO_ROOT / "configs" / "promotion-demo.yaml"))
+        params.setdefault("promotion_config", str(packaged_config("promotion-demo.yaml")))
     raw_dir = Path(params["raw_dir"]).resolve()
     if not raw_dir.is_dir() and not (raw_dir.is_file() and raw_dir.suffix == ".parquet"):
         _fail(f"raw_dir {raw_dir}: expected a clip folder (media + subtitles.csv) or a clip-manifest .parquet")
     params["raw_dir"] = str(raw_dir)
     params.setdefault("data_rev", data_revision(raw_dir))
-    params.setdefault("model_config", str(REPO_ROOT / "configs" / "tiny.yaml"))
+    params.setdefault("model_config", str(packaged_config("tiny.yaml")))
     params.setdefault("workers", 1)
     params.setdefault("gpus_per_node", 0)
     return params
@@ -205,7 +205,7 @@ def run_command(
     if name.startswith("retrain"):
         params = _prepare_local_retrain(params, home, n_clips)
     else:  # monitor: a retrain it launches runs at the local size too
-        params.setdefault("model_config", str(REPO_ROOT / "configs" / "tiny.yaml"))
+        params.setdefault("model_config", str(packaged_config("tiny.yaml")))
         params.setdefault("workers", 1)
     from pipelines.local_run import StepFailed, run_local
 

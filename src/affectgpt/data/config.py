@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
-from affectgpt.paths import REPO_ROOT
+from affectgpt.paths import PACKAGED_CONFIGS
 
 
 class _Strict(BaseModel):
@@ -108,7 +108,7 @@ class BuildConfig(_Strict):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "build.yaml"
+DEFAULT_CONFIG_PATH = PACKAGED_CONFIGS / "build.yaml"
 
 
 class BuildConfigError(ValueError):

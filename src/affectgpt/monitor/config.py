@@ -12,9 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
-from affectgpt.paths import REPO_ROOT
+from affectgpt.paths import PACKAGED_CONFIGS
 
-DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "monitoring.yaml"
+DEFAULT_CONFIG_PATH = PACKAGED_CONFIGS / "monitoring.yaml"
 GROUPS = ("metadata", "embeddings", "text", "predictions")
 TextDescriptor = Literal["length", "words", "sentences", "non_letter_share"]
 

@@ -15,10 +15,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
-from affectgpt.paths import REPO_ROOT
+from affectgpt.paths import PACKAGED_CONFIGS
 from affectgpt.registry.errors import InvalidInput
 
-DEFAULT_PROMOTION_CONFIG = REPO_ROOT / "configs" / "promotion.yaml"
+DEFAULT_PROMOTION_CONFIG = PACKAGED_CONFIGS / "promotion.yaml"
 
 Verdict = Literal["pass", "fail", "no_scores"]
 
