@@ -65,21 +65,22 @@ def test_prompt_masks_everything_but_answer_separator_and_eos(tiny_model, tiny_t
     labelled = [t for t, l in zip(sample.input_ids, sample.labels) if l != IGNORE_INDEX]
     text = tiny_tokenizer.decode(labelled, skip_special_tokens=False)
     assert text == "The character's emotional state is angry, sad.###" + tiny_tokenizer.eos_token
-    prompt_text = tiny_tokenizer.decode(sample.input_ids[: len(sample.input_ids) - len(labelled)])
-    assert prompt_text.startswith("###Human: <Multi><MultiHere></Multi> <Audio><AudioHere></Audio> <Face><FaceHere>")
+    assert sample.input_ids[0] == tiny_tokenizer.bos_token_id  # training prepends bos, as upstream
+    prompt_text = tiny_tokenizer.decode(sample.input_ids[1: len(sample.input_ids) - len(labelled)])
+    assert prompt_text.startswith("###Human: The audio and video merged info is: <Multi><MultiHere></Multi>. ")
     assert prompt_text.endswith("###Assistant: ") and "Don't talk to me." in prompt_text
     assert not sample.subtitle_truncated and not sample.answer_truncated
 
 
 def test_over_long_samples_lose_subtitle_first_then_answer_and_are_flagged(tiny_model, tiny_tokenizer):
-    encoder = PromptEncoder(tiny_tokenizer, tiny_model.modalities, tiny_model.tokens_per_modality, 120)
+    encoder = PromptEncoder(tiny_tokenizer, tiny_model.modalities, tiny_model.tokens_per_modality, 200)
     long_subtitle = "I forgot to thank you properly last night. " * 20
     sample = encoder.encode_training(long_subtitle, "ov", ov_answer(["happy"]))
-    assert len(sample.input_ids) <= 120 and sample.subtitle_truncated and not sample.answer_truncated
+    assert len(sample.input_ids) <= 200 and sample.subtitle_truncated and not sample.answer_truncated
     assert sample.labels[-1] == tiny_tokenizer.eos_token_id  # the answer survived whole
     long_answer = "He roared and stared with wide eyes. " * 30
     sample = encoder.encode_training("Hi.", "description", long_answer)
-    assert len(sample.input_ids) == 120 and sample.answer_truncated
+    assert len(sample.input_ids) == 200 and sample.answer_truncated
 
 
 def test_placeholders_are_single_special_tokens_and_splicing_puts_modality_tokens_in_place(tiny_model, tiny_tokenizer):

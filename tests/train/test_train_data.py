@@ -30,13 +30,15 @@ def _records(folder, name="mer-caption.parquet"):
 
 def test_records_are_read_with_split_aliases_and_bad_rows_quarantined(tmp_path):
     data = load_caption_data(_records(tmp_path / "d"), 32, 32)
-    assert [s.clip_id for s in data.samples] == ["a", "b", "d", "e"]
-    assert {s.clip_id: s.split for s in data.samples} == {"a": "train", "b": "val", "d": "train", "e": "test"}
-    assert {r.record_id: r.reason for r in data.skipped} == {"b": "duplicate_clip_id", "c": "no_target",
-                                                            "row-7": "missing_clip_id"}
+    # "c" has an explicitly empty label list: upstream trains it as `neutral`
+    assert [s.clip_id for s in data.samples] == ["a", "b", "c", "d", "e"]
+    assert {s.clip_id: s.split for s in data.samples} == {"a": "train", "b": "val", "c": "train", "d": "train",
+                                                          "e": "test"}
+    assert data.samples[2].ov_labels == ["neutral"]
+    assert {r.record_id: r.reason for r in data.skipped} == {"b": "duplicate_clip_id", "row-7": "missing_clip_id"}
     assert "mer-caption.parquet row 3" in next(r.detail for r in data.skipped if r.record_id == "b")
-    assert data.samples[3].ov_labels == ["relaxed", "calm"] and data.samples[3].subtitle == ""
-    assert data.missing_features == 4 and data.samples[0].features["audio"].shape == (8, 32)
+    assert data.samples[4].ov_labels == ["relaxed", "calm"] and data.samples[4].subtitle == ""
+    assert data.missing_features == 5 and data.samples[0].features["audio"].shape == (8, 32)
 
 
 def test_features_from_the_cache_are_used_and_bad_shapes_quarantined(tmp_path):
@@ -51,7 +53,7 @@ def test_features_from_the_cache_are_used_and_bad_shapes_quarantined(tmp_path):
     assert "d" not in by_id
     bad = next(r for r in data.skipped if r.record_id == "d")
     assert bad.reason == "bad_features" and "'audio' has shape (8, 7)" in bad.detail
-    assert data.missing_features == 2  # b and e have no shard: zero features, counted
+    assert data.missing_features == 3  # b, c and e have no shard: zero features, counted
     batch = stack_features([by_id["a"], by_id["b"]])
     assert batch["frames"].shape == (2, 8, 32) and torch.count_nonzero(batch["frames"][1]) == 0
 

@@ -39,7 +39,9 @@ class TokenBatch:
 class Batcher:
     def __init__(self, model: AffectGPT, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
         self.tokenizer = tokenizer
-        self.encoder = PromptEncoder(tokenizer, model.modalities, model.tokens_per_modality, max_length)
+        prompt = model.config.prompt
+        self.encoder = PromptEncoder(tokenizer, model.modalities, model.tokens_per_modality, max_length,
+                                     bos_train=prompt.bos_in_training, bos_infer=prompt.bos_at_inference)
         self.pad_id = int(tokenizer.pad_token_id)
 
     def training_batch(self, subtitles: Sequence[str], prompt_types: Sequence[str], answers: Sequence[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,36 @@ def summary(config: Annotated[Path, typer.Option("--config", help="model YAML, e
         table.add_row(name, f"{entry['total']:,}", f"{entry['trainable']:,}")
     console.print(table)
     console.print(f"LoRA trainable parameters: {counts.get('llm.lora', {}).get('trainable', 0):,}")
+
+
+class QuestionChoice(str, Enum):
+    ov = "ov"
+    description = "description"
+
+
+@model_app.command("prompt")
+def prompt(
+    config: Annotated[Path, typer.Option("--config", help="model YAML, e.g. configs/affectgpt-7b.yaml")],
+    subtitle: Annotated[str, typer.Option("--subtitle", help="the clip's subtitle text")] = "",
+    question: Annotated[QuestionChoice, typer.Option("--question", help="ov: emotion labels; description: reasoning")
+                        ] = QuestionChoice.ov,
+) -> None:
+    """Print the exact prompt string the model receives at inference (one tokenisation of this
+    string), each placeholder repeated as many times as embeddings are spliced there. Training
+    prepends the tokenizer's bos (`<|im_start|>` for Qwen2.5) unless configured otherwise."""
+    from affectgpt.model.config import ConfigError, load_config
+    from affectgpt.model.prompt import prompt_text
+
+    try:
+        cfg = load_config(config)
+    except (ConfigError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(code=2)
+    text = prompt_text(subtitle, question.value, cfg.prompt.modalities, cfg.tokens_per_modality())
+    typer.echo(text, nl=False)
+    typer.echo("", err=True)
+    typer.echo(f"(bos prepended in training: {cfg.prompt.bos_in_training}; at inference: "
+               f"{cfg.prompt.bos_at_inference})", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -81,11 +81,17 @@ class LoRAConfig(_Strict):
 
 
 class PromptConfig(_Strict):
-    """Which modality tokens the prompt carries. The paper's setup: fused, audio and face."""
+    """Which modality tokens the prompt carries (the paper's setup: fused, audio and face; the
+    sentences always follow upstream's order multi, audio, face, frame) and where bos goes.
+
+    Upstream prepends the tokenizer's bos (`<|im_start|>` for Qwen2.5) to training samples and
+    not to inference prompts; `bos_at_inference: true` removes that mismatch (a deviation)."""
 
     modalities: list[Literal["multi", "audio", "face", "frame"]] = Field(
         default_factory=lambda: ["multi", "audio", "face"]
     )
+    bos_in_training: bool = True
+    bos_at_inference: bool = False
 
 
 class TrainConfig(_Strict):
@@ -138,6 +144,14 @@ class AffectGPTConfig(_Strict):
             raise ValueError("fusion.kind is 'none' but prompt.modalities lists 'multi'; drop 'multi' or pick a fusion")
         self.modality_dims()  # fails early when a pretrained encoder has no declared width
         return self
+
+    def tokens_per_modality(self) -> dict[str, int]:
+        """Embeddings spliced per placeholder: K Q-Former queries for `multi`, else 1 (upstream's
+        num_*_query_token = 1 in the paper's train config)."""
+        counts = {name: 1 for name in self.prompt.modalities}
+        if "multi" in counts and self.fusion.kind == "qformer":
+            counts["multi"] = self.fusion.qformer_queries
+        return counts
 
     def modality_dims(self) -> tuple[int, int]:
         """(vision_dim, audio_dim) of the features the model reads."""

@@ -40,7 +40,7 @@ class AffectGPT(nn.Module):
 
     @property
     def tokens_per_modality(self) -> dict[str, int]:
-        counts = {name: 1 for name in self.modalities}
+        counts = self.config.tokens_per_modality()
         if "multi" in counts:
             counts["multi"] = int(self.fusion.n_tokens)
         return counts

@@ -1,9 +1,13 @@
 """The AffectGPT prompt, the hybrid training target and the token layout with loss masking.
 
-Plain-text `###Human: ... ###Assistant: ` template (the paper's). Placeholders stand where the
-modality tokens go; the loss covers only the answer, its closing `###` and eos. The prompt is
-tokenised in three pieces (head, subtitle, tail) so an over-long sample can lose subtitle tokens
-first, and every truncation is counted rather than hidden.
+The prompt is the official one, word for word (upstream `get_prompt_for_multimodal`, branch
+`multiface_audio_face_text` for the paper's modalities), and it is tokenised as one string, so
+BPE merges at the tag boundaries (`<Subtitle>{s}</Subtitle>`, `###Assistant: `) are the ones
+the released weights saw. Each placeholder is written as many times as embeddings are spliced
+there. The loss covers only the answer, its closing `###` and eos. Training prepends the
+tokenizer's bos as upstream does and inference does not, unless `prompt.bos_at_inference`
+removes that mismatch. An over-long sample loses subtitle tokens first, then answer tokens,
+and every truncation is counted rather than hidden.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ PromptType = Literal["description", "ov"]
 PROMPT_TYPES: tuple[str, ...] = ("description", "ov")
 SEPARATOR = "###"
 IGNORE_INDEX = -100
+EMPTY_LABELS_AS = "neutral"  # upstream mercaptionplus_dataset: an empty OV label list trains as neutral
 
 PLACEHOLDERS: dict[str, str] = {
     "multi": "<MultiHere>",
@@ -26,7 +31,16 @@ PLACEHOLDERS: dict[str, str] = {
     "face": "<FaceHere>",
     "frame": "<FrameHere>",
 }
-_WRAPPERS = {"multi": "Multi", "audio": "Audio", "face": "Face", "frame": "Frame"}
+# Upstream sentences per modality, in the order upstream writes them (multi, audio, face, frame).
+_SENTENCES: dict[str, str] = {
+    "multi": "The audio and video merged info is: <Multi>{tokens}</Multi>. ",
+    "audio": "The audio content is as follows: <Audio>{tokens}</Audio>. ",
+    "face": "Meanwhile, we uniformly sample raw frames from the video and extract faces from these frames: "
+            "<Video>{tokens}</Video>. ",
+    "frame": "Meanwhile, we uniformly sample raw frames from the video: <Video>{tokens}</Video>. ",
+}
+_TAIL = ("The subtitle of this video is: <Subtitle>{subtitle}</Subtitle>. "
+         "Now, please answer my question based on all the provided information. {question} ###Assistant: ")
 
 QUESTIONS: dict[str, str] = {
     "description": "Please infer the person's emotional state and provide your reasoning process.",
@@ -35,31 +49,29 @@ QUESTIONS: dict[str, str] = {
 
 
 def ov_answer(labels: Sequence[str]) -> str:
-    """The open-vocabulary target sentence of the output hybrid."""
-    return f"The character's emotional state is {', '.join(labels)}."
+    """The open-vocabulary target sentence of the output hybrid (empty list -> `neutral`)."""
+    return f"The character's emotional state is {', '.join(labels) if labels else EMPTY_LABELS_AS}."
 
 
-def prompt_pieces(prompt_type: str, modalities: Sequence[str], tokens_per_modality: dict[str, int]) -> tuple[str, str]:
-    """(head, tail) around the subtitle. `tokens_per_modality` repeats a placeholder when a
-    modality brings several tokens (the Q-Former's K queries)."""
+def prompt_text(subtitle: str, prompt_type: str, modalities: Sequence[str],
+                tokens_per_modality: dict[str, int]) -> str:
+    """The exact prompt string the model receives, each placeholder repeated as many times as
+    embeddings are spliced there (the Q-Former's K queries, 1 otherwise)."""
     if prompt_type not in QUESTIONS:
         raise ValueError(f"unknown prompt type {prompt_type!r}; use one of {', '.join(QUESTIONS)}")
-    parts = []
-    for name in modalities:
-        wrapper = _WRAPPERS[name]
-        parts.append(f"<{wrapper}>{PLACEHOLDERS[name] * tokens_per_modality.get(name, 1)}</{wrapper}>")
-    head = f"{SEPARATOR}Human: {' '.join(parts)} The subtitle of this video is: <Subtitle>"
-    tail = (f"</Subtitle>. Now answer my question based on what you have heard, seen and read. "
-            f"{QUESTIONS[prompt_type]} {SEPARATOR}Assistant: ")
-    return head, tail
+    unknown = [name for name in modalities if name not in _SENTENCES]
+    if unknown:
+        raise ValueError(f"unknown prompt modalities {unknown}; use {', '.join(_SENTENCES)}")
+    body = "".join(_SENTENCES[name].format(tokens=PLACEHOLDERS[name] * tokens_per_modality.get(name, 1))
+                   for name in _SENTENCES if name in modalities)
+    return f"{SEPARATOR}Human: " + body + _TAIL.format(subtitle=subtitle, question=QUESTIONS[prompt_type])
 
 
 def prompt_corpus() -> list[str]:
     """Template text for training an in-process tokenizer, so the prompt is tokenised compactly."""
     lines = []
     for prompt_type in QUESTIONS:
-        head, tail = prompt_pieces(prompt_type, list(PLACEHOLDERS), {})
-        lines += [head, tail, ov_answer(["happy", "sad"]) + SEPARATOR]
+        lines += [prompt_text("", prompt_type, list(PLACEHOLDERS), {}), ov_answer(["happy", "sad"]) + SEPARATOR]
     return lines
 
 
@@ -80,9 +92,7 @@ def target_text(prompt_type: str, description: str | None, labels: Sequence[str]
         if not description:
             raise ValueError("description target requested but the record has no description")
         return description.strip()
-    if not labels:
-        raise ValueError("ov target requested but the record has no ov_labels")
-    return ov_answer(labels)
+    return ov_answer(labels or [])
 
 
 @dataclass
@@ -95,47 +105,65 @@ class EncodedSample:
 
 
 class PromptEncoder:
-    """Turns (subtitle, prompt type, answer) into token ids and loss labels for one model."""
+    """Turns (subtitle, prompt type, answer) into token ids and loss labels for one model.
+
+    `bos_train` prepends the tokenizer's bos to training samples (upstream's collater does);
+    `bos_infer` does the same at inference (upstream does not: a named option)."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, modalities: Sequence[str],
-                 tokens_per_modality: dict[str, int], max_length: int) -> None:
+                 tokens_per_modality: dict[str, int], max_length: int, *, bos_train: bool = True,
+                 bos_infer: bool = False) -> None:
         self.tokenizer = tokenizer
         self.modalities = list(modalities)
         self.tokens_per_modality = dict(tokens_per_modality)
         self.max_length = max_length
-        self._pieces = {
-            prompt_type: tuple(self._ids(text) for text in prompt_pieces(prompt_type, self.modalities,
-                                                                        self.tokens_per_modality))
-            for prompt_type in QUESTIONS
-        }
+        bos = tokenizer.bos_token_id
+        self._bos_train = [int(bos)] if bos_train and bos is not None else []
+        self._bos_infer = [int(bos)] if bos_infer and bos is not None else []
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def text(self, subtitle: str, prompt_type: str) -> str:
+        return prompt_text(subtitle, prompt_type, self.modalities, self.tokens_per_modality)
+
+    def _fit(self, subtitle: str, prompt_type: str, budget: int) -> tuple[list[int], bool]:
+        """Prompt ids (one tokenisation of the whole string) within `budget` tokens, cutting the
+        subtitle's tail when needed (re-tokenising the whole string each time)."""
+        ids = self._ids(self.text(subtitle, prompt_type))
+        if len(ids) <= budget:
+            return ids, False
+        subtitle_ids = self._ids(subtitle)
+        keep = len(subtitle_ids)
+        while keep > 0:
+            keep = max(0, min(keep - 1, keep - (len(ids) - budget)))
+            ids = self._ids(self.text(self.tokenizer.decode(subtitle_ids[:keep]), prompt_type))
+            if len(ids) <= budget:
+                return ids, True
+        raise ValueError(f"prompt without subtitle is {len(ids)} tokens, over the {budget}-token budget "
+                         f"(max_length {self.max_length}); raise train.max_length")
+
     def prompt_ids(self, subtitle: str, prompt_type: str, budget: int | None = None) -> tuple[list[int], bool]:
-        """Prompt ids with the subtitle cut to fit `budget` tokens (default max_length)."""
+        """Inference prompt ids (with bos only under `bos_infer`), subtitle cut to fit `budget`
+        tokens (default max_length)."""
         budget = self.max_length if budget is None else budget
-        head, tail = self._pieces[prompt_type]
-        room = budget - len(head) - len(tail)
-        if room < 0:
-            raise ValueError(f"prompt without subtitle is {len(head) + len(tail)} tokens, over max_length "
-                             f"{self.max_length}; raise train.max_length")
-        subtitle_ids = self._ids(subtitle.strip()) if subtitle else []
-        truncated = len(subtitle_ids) > room
-        return head + subtitle_ids[:room] + tail, truncated
+        ids, cut = self._fit(subtitle, prompt_type, budget - len(self._bos_infer))
+        return self._bos_infer + ids, cut
 
     def encode_training(self, subtitle: str, prompt_type: str, answer: str) -> EncodedSample:
-        """Loss only on answer + `###` + eos. Over max_length: shorten the subtitle first (keeping
-        at least its first 16 tokens), then the answer; both are flagged for counting."""
+        """[bos] prompt answer### eos; loss only on answer + `###` + eos. Over max_length: shorten
+        the subtitle first (keeping at least its first 16 tokens), then the answer; both flagged."""
         answer_ids = self._ids(answer + SEPARATOR) + [self.tokenizer.eos_token_id]
-        head, tail = self._pieces[prompt_type]
-        subtitle_ids = self._ids(subtitle.strip()) if subtitle else []
-        full = len(head) + len(subtitle_ids) + len(tail) + len(answer_ids)
-        if full <= self.max_length:
-            prompt, subtitle_cut = head + subtitle_ids + tail, False
+        bos = self._bos_train
+        full_prompt = self._ids(self.text(subtitle, prompt_type))
+        if len(bos) + len(full_prompt) + len(answer_ids) <= self.max_length:
+            prompt, subtitle_cut = full_prompt, False
         else:
-            keep_subtitle = max(min(16, len(subtitle_ids)), self.max_length - len(head) - len(tail) - len(answer_ids))
-            prompt, subtitle_cut = self.prompt_ids(subtitle, prompt_type, len(head) + len(tail) + keep_subtitle)
+            bare = len(self._ids(self.text("", prompt_type)))
+            keep_subtitle = min(16, len(self._ids(subtitle))) if subtitle else 0
+            budget = max(bare + keep_subtitle, self.max_length - len(bos) - len(answer_ids))
+            prompt, subtitle_cut = self._fit(subtitle, prompt_type, budget)
+        prompt = bos + prompt
         answer_room = self.max_length - len(prompt)
         if answer_room <= 0:
             raise ValueError(f"prompt alone is {len(prompt)} tokens, no room for an answer within max_length "

@@ -15,6 +15,8 @@ from affectgpt.model.prompt import PLACEHOLDERS, prompt_corpus
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<pad>"
+# Upstream sets Qwen2/Qwen2.5's bos to `<|im_start|>` (models/tokenizer.py); training prepends it.
+QWEN_BOS = "<|im_start|>"
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -25,12 +27,13 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedToke
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    specials = [EOS_TOKEN, PAD_TOKEN, *PLACEHOLDERS.values()]
+    specials = [EOS_TOKEN, PAD_TOKEN, QWEN_BOS, *PLACEHOLDERS.values()]
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     corpus = [text for text in texts if text] + prompt_corpus()
     backend.train_from_iterator(corpus, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN,
+                                        bos_token=QWEN_BOS)
     tokenizer.add_special_tokens({"additional_special_tokens": list(PLACEHOLDERS.values())})
     return tokenizer
 
@@ -51,6 +54,8 @@ def add_placeholders(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerB
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.bos_token is None and QWEN_BOS in tokenizer.get_vocab():
+        tokenizer.bos_token = QWEN_BOS  # as upstream for Qwen2/Qwen2.5 (they ship without a bos)
     return tokenizer
 
 

@@ -88,6 +88,15 @@ def parse_labels(value: Any) -> list[str]:
     return [str(item).strip().strip("'\"").strip() for item in items if str(item).strip().strip("'\"").strip()]
 
 
+def labels_given_empty(value: Any) -> bool:
+    """True when a record carries an explicitly empty OV label list (`[]`, an empty array):
+    upstream trains such a record with the label `neutral`. Missing values (None/NaN/"") are
+    not labels at all."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return len(value) == 0
+    return isinstance(value, str) and value.strip().replace(" ", "") in ("[]", "['']", '[""]')
+
+
 def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
@@ -156,6 +165,10 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
             continue
         description = _text(row.get("description")) or None
         labels = parse_labels(row.get("ov_labels"))
+        if not labels and labels_given_empty(row.get("ov_labels")):
+            from affectgpt.model.prompt import EMPTY_LABELS_AS
+
+            labels = [EMPTY_LABELS_AS]
         if need_target and not description and not labels:
             skipped.append(SkippedRecord(record_id=clip_id, reason="no_target",
                                          detail=f"{where}: neither description nor ov_labels"))
