@@ -12,7 +12,7 @@ from model_testkit import random_features
 
 from affectgpt.model.build import build_model
 from affectgpt.model.config import ConfigError, TrainConfig, check_global_batch, load_config
-from affectgpt.model.fusion import AttentionFusion, QFormerFusion, build_fusion
+from affectgpt.model.fusion import QFormerFusion, build_fusion
 from affectgpt.model.pooling import TemporalAttentionPooling
 from affectgpt.model.prompt import IGNORE_INDEX, PLACEHOLDERS, PromptEncoder, choose_prompt_type, ov_answer
 
@@ -40,20 +40,8 @@ def test_prefusion_variants_give_tokens_of_llm_width(kind, n_tokens):
     assert build_fusion("none", audio_dim=24, visual_dim=16, hidden_dim=32, llm_dim=48) is None
 
 
-def test_attention_fusion_weights_are_a_convex_mix_of_the_two_modalities():
-    fusion = AttentionFusion(4, 4, 4, 4)
-    with torch.no_grad():
-        fusion.audio_in.weight.copy_(torch.eye(4)); fusion.audio_in.bias.zero_()
-        fusion.visual_in.weight.copy_(torch.eye(4)); fusion.visual_in.bias.zero_()
-        fusion.to_llm.weight.copy_(torch.eye(4)); fusion.to_llm.bias.zero_()
-    audio, visual = torch.ones(1, 8, 4), torch.full((1, 8, 4), 3.0)
-    mixed = fusion(audio, visual)[0, 0]
-    assert torch.all(mixed >= 1.0 - 1e-5) and torch.all(mixed <= 3.0 + 1e-5)
-    assert torch.allclose(mixed, mixed[0].expand(4))  # one weight per modality, not per dim
-
-
 def test_qformer_changes_when_only_the_audio_changes():
-    fusion = QFormerFusion(8, 8, 16, 16, n_queries=2, n_layers=2, n_heads=4).eval()
+    fusion = QFormerFusion(8, 8, 16, 16, n_queries=2, n_layers=2, n_heads=4, width=16).eval()
     visual = torch.randn(1, 8, 8)
     a, b = fusion(torch.randn(1, 8, 8), visual), fusion(torch.randn(1, 8, 8), visual)
     assert not torch.allclose(a, b)
@@ -141,7 +129,7 @@ def test_only_lora_pooling_fusion_and_projectors_train(tiny_model, tiny_tokenize
 def test_fusion_none_and_qformer_configs_build_and_run(tiny_config, tiny_tokenizer):
     for fusion, modalities, n_multi in (({"kind": "none"}, ["audio", "face", "frame"], 0),
                                         ({"kind": "qformer", "hidden_dim": 32, "qformer_queries": 3,
-                                          "qformer_heads": 4}, ["multi", "audio", "face"], 3)):
+                                          "qformer_heads": 4, "qformer_width": 32}, ["multi", "audio", "face"], 3)):
         config = tiny_config.model_copy(update={
             "fusion": tiny_config.fusion.model_copy(update=fusion),
             "prompt": tiny_config.prompt.model_copy(update={"modalities": modalities})})

@@ -57,17 +57,24 @@ class PoolingConfig(_Strict):
 
 
 class FusionConfig(_Strict):
+    """Pre-fusion as upstream: `hidden_dim` is max(audio, visual) width there (1024 for the
+    paper); attention weights without softmax (`weights: softmax` is a deviation); the Q-Former
+    is BERT-base-style (`qformer_width` 768, 12 heads, 2 layers) with K queries."""
+
     kind: FusionKind = "attention"
     hidden_dim: int = Field(default=1024, ge=1, description="width both modalities are mapped to before fusing")
     visual: Literal["face", "frame"] = "face"
-    qformer_queries: int = Field(default=4, ge=1)
+    weights: Literal["none", "softmax"] = "none"
+    qformer_queries: int = Field(default=1, ge=1)
     qformer_layers: int = Field(default=2, ge=1)
-    qformer_heads: int = Field(default=8, ge=1)
+    qformer_heads: int = Field(default=12, ge=1)
+    qformer_width: int = Field(default=768, ge=1)
 
     @model_validator(mode="after")
     def _heads_divide(self) -> FusionConfig:
-        if self.kind == "qformer" and self.hidden_dim % self.qformer_heads:
-            raise ValueError(f"fusion.hidden_dim {self.hidden_dim} is not divisible by fusion.qformer_heads {self.qformer_heads}")
+        if self.kind == "qformer" and self.qformer_width % self.qformer_heads:
+            raise ValueError(f"fusion.qformer_width {self.qformer_width} is not divisible by "
+                             f"fusion.qformer_heads {self.qformer_heads}")
         return self
 
 

@@ -1,74 +1,153 @@
 """Pre-fusion of audio and visual (face or frame) features into the `<MultiHere>` tokens.
 
-Three variants from the paper: `attention` (two weights from a 2-layer MLP over the
-time-averaged modalities, weighted sum), `qformer` (K learned queries attend over the
-concatenated time sequences) and `none` (no fused token). Each returns [B, K, llm_hidden].
+Three variants, as upstream models/affectgpt.py defines them (`encode_multi_attention`,
+`encode_multi_qformer`): `attention` (time-averaged modalities mapped to `hidden_dim`, two
+mixing weights from a 2-layer MLP over [video; audio] with no softmax and no activation, the
+weighted sum projected to the LLM width), `qformer` (K learned queries, BERT-base-style
+blocks with cross-attention into [video; audio] plus learned positions) and `none`.
+Each returns [B, K, llm_hidden].
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 
 class AttentionFusion(nn.Module):
-    """Both modalities mapped to `hidden_dim`, averaged over time, 2*hidden -> hidden -> 2 gives
-    the mixing weights (softmax), the weighted sum is projected to the LLM width: one token."""
+    """v = W_v mean_t(visual), a = W_a mean_t(audio); alpha = fc_att(attention_mlp([v; a])) with
+    no softmax; z = alpha_1 v + alpha_2 a; one token to_llm(z). `weights: softmax` is the
+    normalised variant (a deviation)."""
 
     n_tokens = 1
 
-    def __init__(self, audio_dim: int, visual_dim: int, hidden_dim: int, llm_dim: int) -> None:
+    def __init__(self, audio_dim: int, visual_dim: int, hidden_dim: int, llm_dim: int, weights: str = "none") -> None:
         super().__init__()
-        self.audio_in = nn.Linear(audio_dim, hidden_dim)
-        self.visual_in = nn.Linear(visual_dim, hidden_dim)
+        if weights not in ("none", "softmax"):
+            raise ValueError(f"fusion weights must be 'none' or 'softmax', got {weights!r}")
+        self.weights = weights
+        self.audio_in = nn.Linear(audio_dim, hidden_dim)        # upstream multi_audio_embs
+        self.visual_in = nn.Linear(visual_dim, hidden_dim)      # upstream multi_video_embs
         self.attention_mlp = nn.Linear(2 * hidden_dim, hidden_dim)
-        self.attention_out = nn.Linear(hidden_dim, 2)
-        self.to_llm = nn.Linear(hidden_dim, llm_dim)
+        self.attention_out = nn.Linear(hidden_dim, 2)           # upstream fc_att
+        self.to_llm = nn.Linear(hidden_dim, llm_dim)            # upstream multi_llama_proj
+
+    def mixing_weights(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(alpha [B, 2] in order (video, audio), video_h [B, H], audio_h [B, H])."""
+        visual_h = self.visual_in(visual.mean(dim=1))
+        audio_h = self.audio_in(audio.mean(dim=1))
+        alpha = self.attention_out(self.attention_mlp(torch.cat([visual_h, audio_h], dim=-1)))
+        if self.weights == "softmax":
+            alpha = torch.softmax(alpha, dim=-1)
+        return alpha, visual_h, audio_h
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
-        audio_h = self.audio_in(audio).mean(dim=1)  # [B, H]
-        visual_h = self.visual_in(visual).mean(dim=1)
-        weights = torch.softmax(self.attention_out(self.attention_mlp(torch.cat([audio_h, visual_h], dim=-1))), dim=-1)
-        fused = weights[:, 0:1] * audio_h + weights[:, 1:2] * visual_h
+        alpha, visual_h, audio_h = self.mixing_weights(audio, visual)
+        fused = alpha[:, 0:1] * visual_h + alpha[:, 1:2] * audio_h
         return self.to_llm(fused).unsqueeze(1)
 
 
+class _SelfOutput(nn.Module):
+    """BERT post-LN residual: LayerNorm(dropout(dense(h)) + input)."""
+
+    def __init__(self, width: int, dropout: float, eps: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(width, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+
+
+class _Attention(nn.Module):
+    """BERT multi-head attention (query from the queries, key/value from `kv_width` inputs)."""
+
+    def __init__(self, width: int, kv_width: int, heads: int, dropout: float, eps: float) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"Q-Former width {width} is not divisible by {heads} heads")
+        self.heads = heads
+        self.query = nn.Linear(width, width)
+        self.key = nn.Linear(kv_width, width)
+        self.value = nn.Linear(kv_width, width)
+        self.attention_dropout = nn.Dropout(dropout)
+        self.output = _SelfOutput(width, dropout, eps)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape
+        return x.view(batch, length, self.heads, width // self.heads).transpose(1, 2)
+
+    def forward(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._split(self.query(hidden)), self._split(self.key(context)), self._split(self.value(context))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        probs = self.attention_dropout(torch.softmax(scores, dim=-1))
+        merged = (probs @ v).transpose(1, 2).reshape(hidden.shape)
+        return self.output(merged, hidden)
+
+
+class _QFormerLayer(nn.Module):
+    """Self-attention over the queries, cross-attention into the encoder sequence (every layer:
+    upstream cross_attention_freq = 1), then the query feed-forward (GELU, 4x width), all post-LN."""
+
+    def __init__(self, width: int, encoder_width: int, heads: int, dropout: float, eps: float) -> None:
+        super().__init__()
+        self.attention = _Attention(width, width, heads, dropout, eps)
+        self.crossattention = _Attention(width, encoder_width, heads, dropout, eps)
+        self.intermediate_query = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU())
+        self.output_query = _SelfOutput(width, dropout, eps)
+        self.output_query.dense = nn.Linear(4 * width, width)
+
+    def forward(self, queries: torch.Tensor, encoder_states: torch.Tensor) -> torch.Tensor:
+        hidden = self.attention(queries, queries)
+        hidden = self.crossattention(hidden, encoder_states)
+        return self.output_query(self.intermediate_query(hidden), hidden)
+
+
 class QFormerFusion(nn.Module):
-    """A small Q-Former: K learned queries, each layer self-attention over the queries then
-    cross-attention into the concatenated audio+visual sequence (with learned positions)."""
+    """Upstream's multi Q-Former: [video; audio] each mapped to `hidden_dim` (the encoder width),
+    plus learned positions (Embedding(264, hidden_dim)); K learned queries of BERT-base width
+    (768) pass LayerNorm + dropout, then `n_layers` BERT blocks (12 heads, post-LN, dropout 0.1,
+    cross-attention each layer); the K outputs are projected to the LLM width."""
 
     def __init__(self, audio_dim: int, visual_dim: int, hidden_dim: int, llm_dim: int, *,
-                 n_queries: int, n_layers: int, n_heads: int, max_positions: int = 64) -> None:
+                 n_queries: int, n_layers: int = 2, n_heads: int = 12, width: int = 768, dropout: float = 0.1,
+                 max_positions: int = 264, eps: float = 1e-12) -> None:
         super().__init__()
         self.n_tokens = n_queries
-        self.audio_in = nn.Linear(audio_dim, hidden_dim)
-        self.visual_in = nn.Linear(visual_dim, hidden_dim)
-        self.positions = nn.Parameter(torch.zeros(1, max_positions, hidden_dim))
-        self.queries = nn.Parameter(torch.zeros(1, n_queries, hidden_dim))
-        nn.init.normal_(self.positions, std=0.02)
+        self.audio_in = nn.Linear(audio_dim, hidden_dim)        # upstream multi_audio_embs
+        self.visual_in = nn.Linear(visual_dim, hidden_dim)      # upstream multi_video_embs
+        self.positions = nn.Embedding(max_positions, hidden_dim)  # upstream multi_position_embedding
+        self.queries = nn.Parameter(torch.zeros(1, n_queries, width))
         nn.init.normal_(self.queries, std=0.02)
-        layer = nn.TransformerDecoderLayer(hidden_dim, n_heads, dim_feedforward=4 * hidden_dim, dropout=0.0,
-                                           batch_first=True, norm_first=True)
-        self.layers = nn.TransformerDecoder(layer, n_layers)
-        self.to_llm = nn.Linear(hidden_dim, llm_dim)
+        self.query_norm = nn.LayerNorm(width, eps=eps)          # upstream bert.embeddings.LayerNorm
+        self.query_dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(_QFormerLayer(width, hidden_dim, n_heads, dropout, eps) for _ in range(n_layers))
+        self.to_llm = nn.Linear(width, llm_dim)                 # upstream multi_llama_proj
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
-        sequence = torch.cat([self.audio_in(audio), self.visual_in(visual)], dim=1)  # [B, Ta+Tv, H]
-        if sequence.shape[1] > self.positions.shape[1]:
-            raise ValueError(f"Q-Former sequence length {sequence.shape[1]} exceeds {self.positions.shape[1]} positions")
-        sequence = sequence + self.positions[:, : sequence.shape[1]]
-        queries = self.queries.expand(sequence.shape[0], -1, -1)
-        return self.to_llm(self.layers(queries, sequence))
+        sequence = torch.cat([self.visual_in(visual), self.audio_in(audio)], dim=1)  # [B, Tv+Ta, H]
+        if sequence.shape[1] > self.positions.num_embeddings:
+            raise ValueError(f"Q-Former sequence length {sequence.shape[1]} exceeds "
+                             f"{self.positions.num_embeddings} positions")
+        sequence = sequence + self.positions(torch.arange(sequence.shape[1], device=sequence.device))
+        hidden = self.query_dropout(self.query_norm(self.queries.expand(sequence.shape[0], -1, -1)))
+        for layer in self.layers:
+            hidden = layer(hidden, sequence)
+        return self.to_llm(hidden)
 
 
 def build_fusion(kind: str, *, audio_dim: int, visual_dim: int, hidden_dim: int, llm_dim: int,
-                 n_queries: int = 4, n_layers: int = 2, n_heads: int = 8) -> nn.Module | None:
+                 n_queries: int = 1, n_layers: int = 2, n_heads: int = 12, width: int = 768,
+                 weights: str = "none") -> nn.Module | None:
     """The configured pre-fusion module, or None for `none`."""
     if kind == "attention":
-        return AttentionFusion(audio_dim, visual_dim, hidden_dim, llm_dim)
+        return AttentionFusion(audio_dim, visual_dim, hidden_dim, llm_dim, weights=weights)
     if kind == "qformer":
         return QFormerFusion(audio_dim, visual_dim, hidden_dim, llm_dim,
-                             n_queries=n_queries, n_layers=n_layers, n_heads=n_heads)
+                             n_queries=n_queries, n_layers=n_layers, n_heads=n_heads, width=width)
     if kind == "none":
         return None
     raise ValueError(f"unknown fusion kind {kind!r}; use attention, qformer or none")
