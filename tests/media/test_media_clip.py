@@ -52,7 +52,7 @@ def test_demo_clip_audio_windows(demo_media):
     assert demo_media.audio_duration_s == pytest.approx(3.46, abs=0.01)
     assert demo_media.audio_windows.shape == (8, 32000)
     starts = demo_media.window_starts_s
-    assert starts[0] == 0.0 and starts[-1] == pytest.approx(3.46 - 2.0, abs=0.01)
+    assert starts[0] == 0.0 and starts[-1] == pytest.approx(7 * (3.46 - 2.0) / 8, abs=0.01)  # k(D-2)/8
     first = round(starts[3] * 16000)
     np.testing.assert_array_equal(demo_media.audio_windows[3], demo_media.audio_16k[first:first + 32000])
 
@@ -118,7 +118,7 @@ def test_windows_spread_over_a_long_clip():
     samples = pad_audio(np.zeros(16000 * 9, dtype=np.float32))
     windows, starts_s = cut_windows(samples)
     assert windows.shape == (8, 32000)
-    np.testing.assert_allclose(starts_s, np.arange(8) * 1.0)
+    np.testing.assert_allclose(starts_s, np.arange(8) * 7.0 / 8)  # k * (D - 2) / 8, as upstream
 
 
 def _assert_media_error(reason: str, path: Path, call) -> MediaError:

@@ -1,12 +1,14 @@
 """Audio as the audio encoder wants it: 16 kHz mono float32, at least 2 s, cut into 8 windows.
 
-Windows follow the official loader (a constant-clips-per-video sampler): 8 two-second windows
-whose starts are evenly spaced from 0 to duration - 2 s, so they overlap on short clips and
-leave gaps on long ones.
+Windows follow the official loader (ImageBind `load_audio` with pytorchvideo 0.1.5's
+ConstantClipsPerVideoSampler): window k of 8 starts at k * (D - 2 s) / 8, so the last
+(D - 2 s) / 8 of the clip is never covered; windows overlap on short clips and leave gaps on
+long ones.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -86,13 +88,14 @@ def pad_audio(samples: np.ndarray, sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ,
 
 
 def window_starts(n_samples: int, n_windows: int = 8, window_samples: int = 32_000) -> np.ndarray:
-    """Start sample of each window: evenly spaced over [0, n_samples - window_samples]."""
+    """Start sample of each window: k * (D - window) / n_windows seconds, k = 0..n-1 (upstream's
+    sampler divides the spare length by the number of clips, not clips - 1), computed as
+    upstream does: D = n / sr as a float, exact fractions from there, floored to a sample."""
     if n_samples < window_samples:
         raise ValueError(f"{n_samples} samples is shorter than one {window_samples}-sample window; pad first")
-    last_start = n_samples - window_samples
-    if n_windows == 1:
-        return np.zeros(1, dtype=np.int64)
-    return np.round(np.arange(n_windows) * (last_start / (n_windows - 1))).astype(np.int64)
+    sr = TARGET_SAMPLE_RATE_HZ
+    spare_s = Fraction(max(n_samples / sr - window_samples / sr, 0))
+    return np.array([int(spare_s / n_windows * k * sr) for k in range(n_windows)], dtype=np.int64)
 
 
 def cut_windows(samples: np.ndarray, sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ, n_windows: int = 8,

@@ -77,13 +77,16 @@ class VisionEncoderSpec(BaseModel):
 
 
 class AudioEncoderSpec(BaseModel):
-    """`model`: a local checkpoint folder or a model id (HuBERT); or `tiny`. `normalize`
-    applies the per-window zero-mean unit-variance scaling HuBERT checkpoints expect."""
+    """`model`: a local checkpoint folder or a model id (HuBERT); or `tiny`. As upstream, each
+    window first loses its mean (`remove_window_mean`), then the HuBERT feature extractor
+    scales all windows of the clip together to zero mean / unit variance (`normalize`; upstream
+    hands it one 2-D tensor)."""
 
     model_config = ConfigDict(extra="forbid")
     model: str | None = None
     tiny: TinyAudioSpec | None = None
     normalize: bool = True
+    remove_window_mean: bool = True
 
     @model_validator(mode="after")
     def _one_source(self) -> AudioEncoderSpec:
@@ -100,6 +103,10 @@ class EncoderConfig(BaseModel):
     vision: VisionEncoderSpec = Field(default_factory=lambda: VisionEncoderSpec(tiny=TinyVisionSpec()))
     audio: AudioEncoderSpec = Field(default_factory=lambda: AudioEncoderSpec(tiny=TinyAudioSpec()))
     hubert_layers: int = Field(4, ge=1)
+    frame_size: int | None = Field(224, ge=1, description="frames squashed to size x size before CLIP, as upstream "
+                                   "decodes them (None: CLIP's shortest-edge resize and centre crop, a deviation)")
+    face_channels: Literal["bgr", "rgb"] = Field("bgr", description="channel order face crops reach CLIP in: "
+                                                 "upstream feeds OpenFace's BGR crops unconverted")
     seed: int = Field(0, description="seed for random-init (tiny) encoders")
     dtype: TorchDtype = "float32"
     device: str = "cpu"
@@ -178,12 +185,16 @@ def _freeze(module: torch.nn.Module) -> torch.nn.Module:
 class VisionEncoder(torch.nn.Module):
     """Frozen CLIP vision tower with its projection: uint8 RGB images -> [N, D_v] embeddings."""
 
-    def __init__(self, model: CLIPVisionModelWithProjection, device: str = "cpu") -> None:
+    def __init__(self, model: CLIPVisionModelWithProjection, device: str = "cpu", *, frame_size: int | None = 224,
+                 face_channels: str = "bgr") -> None:
         super().__init__()
         self.model = _freeze(model).to(device)
+        self.frame_size = frame_size
+        self.face_channels = face_channels
         size = int(model.config.image_size)
         # Built from the model's own config so no preprocessor file is needed: CLIP normalisation,
-        # shortest edge resized to the model's image size, centre crop.
+        # shortest edge resized to the model's image size, centre crop (a no-op on the 224 x 224
+        # squashed frames and face crops for ViT-L/14, as upstream's CLIP processor).
         self.processor = CLIPImageProcessorPil(
             size={"shortest_edge": size}, crop_size={"height": size, "width": size},
             image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD,
@@ -218,13 +229,15 @@ class AudioEncoder(torch.nn.Module):
     """Frozen HuBERT: 16 kHz windows [W, n] -> [W, D_a] (mean of the last `layers` hidden states,
     then mean over time, as the AffectGPT audio branch does)."""
 
-    def __init__(self, model: HubertModel, layers: int = 4, normalize: bool = True, device: str = "cpu") -> None:
+    def __init__(self, model: HubertModel, layers: int = 4, normalize: bool = True, device: str = "cpu",
+                 remove_window_mean: bool = True) -> None:
         super().__init__()
         n_layers = int(model.config.num_hidden_layers)
         if layers > n_layers:
             raise ValueError(f"hubert_layers={layers} but the audio encoder has only {n_layers} layers")
         self.model = _freeze(model).to(device)
         self.layers = layers
+        self.remove_window_mean = remove_window_mean
         self.feature_extractor = Wav2Vec2FeatureExtractor(
             feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=normalize,
             return_attention_mask=False,
@@ -239,11 +252,14 @@ class AudioEncoder(torch.nn.Module):
         return next(self.model.parameters()).device
 
     def preprocess(self, windows: np.ndarray) -> torch.Tensor:
-        """[W, n] float32 16 kHz -> input_values [W, n] (normalised per window when configured)."""
+        """[W, n] float32 16 kHz -> input_values [W, n]: each window minus its mean, then (as
+        upstream, which passes one 2-D tensor) all windows scaled together."""
         if windows.ndim != 2:
             raise ValueError(f"expected audio windows [W, n_samples], got shape {windows.shape}")
-        batch = self.feature_extractor(list(windows.astype(np.float32)), sampling_rate=16000, return_tensors="pt")
-        return batch["input_values"]
+        windows = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+        if self.remove_window_mean:
+            windows = windows - windows.mean(dim=1, keepdim=True)
+        return self.feature_extractor(windows, sampling_rate=16000, return_tensors="pt")["input_values"][0]
 
     @torch.no_grad()
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
@@ -276,7 +292,7 @@ def build_vision_encoder(cfg: EncoderConfig) -> VisionEncoder:
             model = _tiny_vision(cfg.vision.tiny).to(dtype)
     else:
         model = _load_pretrained(CLIPVisionModelWithProjection, cfg.vision.model, "vision", dtype)
-    return VisionEncoder(model, device=cfg.device)
+    return VisionEncoder(model, device=cfg.device, frame_size=cfg.frame_size, face_channels=cfg.face_channels)
 
 
 def build_audio_encoder(cfg: EncoderConfig) -> AudioEncoder:
@@ -287,7 +303,8 @@ def build_audio_encoder(cfg: EncoderConfig) -> AudioEncoder:
             model = _tiny_audio(cfg.audio.tiny).to(dtype)
     else:
         model = _load_pretrained(HubertModel, cfg.audio.model, "audio", dtype)
-    return AudioEncoder(model, layers=cfg.hubert_layers, normalize=cfg.audio.normalize, device=cfg.device)
+    return AudioEncoder(model, layers=cfg.hubert_layers, normalize=cfg.audio.normalize, device=cfg.device,
+                        remove_window_mean=cfg.audio.remove_window_mean)
 
 
 def build_encoders(cfg: EncoderConfig) -> tuple[VisionEncoder, AudioEncoder]:
@@ -296,11 +313,28 @@ def build_encoders(cfg: EncoderConfig) -> tuple[VisionEncoder, AudioEncoder]:
     return build_vision_encoder(cfg), build_audio_encoder(cfg)
 
 
+def squash_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Resize [T,H,W,3] frames to size x size ignoring the aspect ratio, as upstream's decoder
+    (decord with height = width = 224) does; area interpolation when shrinking."""
+    import cv2
+
+    out = []
+    for frame in frames:
+        shrink = frame.shape[0] >= size and frame.shape[1] >= size
+        out.append(cv2.resize(np.ascontiguousarray(frame), (size, size),
+                              interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC))
+    return np.stack(out).astype(np.uint8)
+
+
 def encode_clip(clip: Any, vision: VisionEncoder, audio: AudioEncoder) -> dict[str, torch.Tensor]:
     """Encode a decoded clip (`affectgpt.media.ClipMedia`): frames [T,D_v], faces [T,D_v],
-    audio [W,D_a]. Frames and faces go through the vision tower as one batch."""
+    audio [W,D_a]. Frames are squashed to `vision.frame_size` and faces reach CLIP in
+    `vision.face_channels` order, as upstream (see `EncoderConfig`); both go through the vision
+    tower as one batch."""
     n_frames = len(clip.frames)
-    pixel_values = torch.cat([vision.preprocess(clip.frames), vision.preprocess(clip.faces)])
+    frames = squash_frames(clip.frames, vision.frame_size) if vision.frame_size else clip.frames
+    faces = clip.faces[..., ::-1] if vision.face_channels == "bgr" else clip.faces
+    pixel_values = torch.cat([vision.preprocess(frames), vision.preprocess(np.ascontiguousarray(faces))])
     image_embeds = vision(pixel_values).cpu()
     return {
         "frames": image_embeds[:n_frames].contiguous(),
