@@ -102,9 +102,16 @@ class PromptConfig(_Strict):
 
 
 class TrainConfig(_Strict):
+    """The training recipe. Defaults are upstream's (train yaml, LAVIS runner_base/optims): AdamW
+    (0.9, 0.999), weight decay 0.05 except biases/norms/<2-dim parameters, constant lr 1e-5,
+    batch 3, `iters_per_epoch` micro-batches per epoch drawn from successive shuffled passes.
+    Deliberate changes are named: `grad_clip` (upstream: none, 0 here), `select: best-val`
+    (upstream picks the best epoch per test set; we never read test data)."""
+
     optimizer: Literal["adamw"] = "adamw"
     lr: float = Field(default=1e-5, gt=0)
     weight_decay: float = Field(default=0.05, ge=0)
+    decay_exemptions: bool = Field(default=True, description="no decay for biases, norms and <2-dim params (upstream)")
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: Literal["constant", "cosine"] = "constant"
     warmup_steps: int = Field(default=0, ge=0)
@@ -113,10 +120,14 @@ class TrainConfig(_Strict):
     grad_accumulation: int = Field(default=1, ge=1)
     global_batch_size: int | None = Field(default=None, description="if set, must equal micro x accumulation x world size")
     epochs: int = Field(default=1, ge=1)
+    iters_per_epoch: int | None = Field(default=None, ge=1, description="micro-batches per epoch from a stream of "
+                                        "successive seeded shuffles (upstream: 5000); None = one pass per epoch")
     max_steps: int | None = Field(default=None, ge=1, description="optimizer steps; overrides epochs when set")
     zero_stage: int = Field(default=0, ge=0, le=3)
     precision: Precision = "fp32"
-    grad_clip: float = Field(default=1.0, ge=0)
+    grad_clip: float = Field(default=1.0, ge=0, description="max gradient norm; 0 = no clipping (upstream)")
+    select: Literal["best-val", "last"] = Field(default="best-val", description="which weights the model folder "
+                                                "gets: best validation loss (deliberate change) or the last step")
     seed: int = 42
     checkpoint_every: int = Field(default=100, ge=1, description="optimizer steps between checkpoints")
     keep_checkpoints: int = Field(default=2, ge=1)

@@ -53,7 +53,27 @@ def lr_lambda(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
     return multiplier
 
 
-def build_optimizer(train: TrainConfig, params: list[torch.nn.Parameter], total_steps: int):
-    optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay, betas=train.betas)
+def decays(name: str, param: torch.nn.Parameter) -> bool:
+    """Upstream's rule (LAVIS runner_base `optimizer`): no weight decay for parameters with fewer
+    than 2 dimensions or whose name contains `bias`, `ln` or `bn`."""
+    return not (param.ndim < 2 or "bias" in name or "ln" in name or "bn" in name)
+
+
+def param_groups(train: TrainConfig, params) -> list[dict]:
+    """AdamW groups: decayed and exempt (upstream), or one decayed group when
+    `train.decay_exemptions` is off. `params`: (name, parameter) pairs, or bare parameters
+    (then the rule falls back to the dimension test, which covers biases and norms)."""
+    named = [item if isinstance(item, tuple) else ("", item) for item in params]
+    if not train.decay_exemptions:
+        return [{"params": [p for _, p in named], "weight_decay": train.weight_decay}]
+    groups = [{"params": [p for n, p in named if decays(n, p)], "weight_decay": train.weight_decay},
+              {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
+
+
+def build_optimizer(train: TrainConfig, params, total_steps: int):
+    """torch AdamW (betas, weight decay with upstream's exemptions) + the LambdaLR schedule."""
+    optimizer = torch.optim.AdamW(param_groups(train, params), lr=train.lr, weight_decay=train.weight_decay,
+                                  betas=train.betas)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(train, total_steps))
     return optimizer, scheduler

@@ -60,6 +60,15 @@ def _epoch_chunks(n_samples: int, micro: int, seed: int, epoch: int, rank: int, 
     return chunks[rank::world][:per_rank]
 
 
+def stream_chunk(n_samples: int, micro: int, seed: int, micro_step: int, rank: int, world: int) -> tuple[int, list[int]]:
+    """(pass index, sample indices) of this rank's `micro_step`-th micro-batch in the training
+    stream: successive seeded shuffled passes, as upstream's IterLoader cycles a shuffled
+    DataLoader (upstream drops a pass's last partial batch; here it is kept)."""
+    per_pass = len(_epoch_chunks(n_samples, micro, seed, 0, rank, world))
+    data_pass, offset = divmod(micro_step, per_pass)
+    return data_pass, _epoch_chunks(n_samples, micro, seed, data_pass, rank, world)[offset]
+
+
 def _targets(samples: Sequence[CaptionSample], seed: int, epoch: int) -> tuple[list[str], list[str]]:
     from affectgpt.model.prompt import choose_prompt_type, target_text
 
@@ -146,10 +155,13 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
         raise DataError(f"{data.records_path}: no records with split 'train' (splits found: "
                         f"{sorted({s.split for s in data.samples})})")
     micro, accum, seed = train_cfg.micro_batch_size, train_cfg.grad_accumulation, train_cfg.seed
-    n_micro_per_epoch = len(_epoch_chunks(len(train_samples), micro, seed, 0, rank, world))
-    if n_micro_per_epoch < accum:
-        raise DataError(f"{data.records_path}: {len(train_samples)} training records give {n_micro_per_epoch} micro "
+    n_micro_per_pass = len(_epoch_chunks(len(train_samples), micro, seed, 0, rank, world))
+    if n_micro_per_pass < accum:
+        raise DataError(f"{data.records_path}: {len(train_samples)} training records give {n_micro_per_pass} micro "
                         f"batches per process per epoch, fewer than grad_accumulation {accum}; lower the batch")
+    # An epoch is one shuffled pass, or `iters_per_epoch` micro-batches of the stream of passes
+    # (upstream's IterLoader cycles a shuffled loader), which may cross pass boundaries.
+    n_micro_per_epoch = train_cfg.iters_per_epoch or n_micro_per_pass
     total_steps = train_cfg.max_steps or (train_cfg.epochs * n_micro_per_epoch) // accum
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -172,8 +184,9 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
 
     torch.manual_seed(seed)
     model = build_model(config, tokenizer)
-    trainable = [param for param in model.parameters() if param.requires_grad]
-    optimizer, scheduler = build_optimizer(train_cfg, trainable, total_steps)
+    named_trainable = [(name, param) for name, param in model.named_parameters() if param.requires_grad]
+    trainable = [param for _, param in named_trainable]
+    optimizer, scheduler = build_optimizer(train_cfg, named_trainable, total_steps)
     ds_config = deepspeed_config(train_cfg, world, on_gpu=torch.cuda.is_available())
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=trainable, optimizer=optimizer,
                                            lr_scheduler=scheduler, config=ds_config)
@@ -215,10 +228,10 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
         interrupted = False
         engine.train()
         while state["global_step"] < total_steps:
-            epoch, offset = divmod(state["micro_step"], n_micro_per_epoch)
-            chunk = _epoch_chunks(len(train_samples), micro, seed, epoch, rank, world)[offset]
+            epoch = state["micro_step"] // n_micro_per_epoch
+            data_pass, chunk = stream_chunk(len(train_samples), micro, seed, state["micro_step"], rank, world)
             samples = [train_samples[i] for i in chunk]
-            types, answers = _targets(samples, seed, epoch)
+            types, answers = _targets(samples, seed, data_pass)
             batch = batcher.training_batch([s.subtitle for s in samples], types, answers, stack_features(samples))
             truncations.update(batch.truncations)
             batch = batch.to(engine.device)
@@ -273,11 +286,14 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
             result.model_dir = out_dir / MODEL_DIR
             return result
 
-        final_state = best_state if best_state is not None else ckpt.live_trainable(engine)
-        chosen = "best validation loss" if best_state is not None else "last step (no validation split)"
+        use_best = best_state is not None and train_cfg.select == "best-val"
+        final_state = best_state if use_best else ckpt.live_trainable(engine)
+        chosen = ("best validation loss" if use_best else
+                  "last step (train.select: last)" if train_cfg.select == "last" else "last step (no validation split)")
         model_dir = out_dir / MODEL_DIR
         source_model = build_model(config, tokenizer) if config.llm.init == "random" else engine.module
-        metadata = {"global_step": state["global_step"], "chosen_step": state["best_step"] or state["global_step"],
+        metadata = {"global_step": state["global_step"],
+                    "chosen_step": state["best_step"] if use_best else state["global_step"],
                     "chosen_by": chosen, "best_val_loss": state["best_val_loss"], "mlflow_run_id": state["mlflow_run_id"]}
         save_model_dir(source_model, tokenizer, model_dir, trainable=final_state, metadata=metadata)
         mlflow.log_metrics({"truncated_subtitles": truncations["subtitle_truncated"],
