@@ -35,7 +35,7 @@ def test_model_prompt_cli_prints_the_upstream_string_for_the_7b_config():
 
 def test_qformer_config_repeats_the_multi_placeholder_k_times(tmp_path):
     text = (REPO / "configs" / "affectgpt-7b.yaml").read_text().replace(
-        "fusion: {kind: attention, hidden_dim: 1024, visual: face}",
+        "fusion: {kind: attention, hidden_dim: 1024, visual: face, weights: none}",
         "fusion: {kind: qformer, hidden_dim: 1024, visual: face, qformer_queries: 3}")
     config = tmp_path / "q.yaml"
     config.write_text(text)

@@ -85,4 +85,7 @@ def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypa
     text_only = pyfunc.predict(frame[["clip_id", "subtitle"]].iloc[[0]], params={"prompt": "description",
                                                                                  "max_new_tokens": 10})
     assert text_only["output"].tolist() == expected[:1]  # features_path is optional
+    sampled = pyfunc.predict(frame, params={"prompt": "description", "max_new_tokens": 10, "decoding": "official"})
+    assert sampled["output"].tolist() == generate_texts(direct, SUBTITLES[:3], [zeros, features[1], zeros],
+                                                        "description", max_new_tokens=10, decoding="official")
     assert not list(tmp_path.rglob("*.pkl"))  # models-from-code: nothing pickled in the artifact

@@ -53,8 +53,9 @@ def test_tiny_training_lowers_val_loss_and_writes_model_manifest_and_predictions
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 40
     for line in lines:
-        assert set(line) == {"clip_id", "dataset", "prompt_type", "output", "extracted_labels", "extractor"}
-        assert line["prompt_type"] == "ov" and line["dataset"] == "mer2023"
+        assert set(line) == {"clip_id", "dataset", "prompt_type", "decoding", "output", "extracted_labels",
+                             "extractor"}
+        assert line["prompt_type"] == "ov" and line["dataset"] == "mer2023" and line["decoding"] == "greedy"
         assert isinstance(line["extracted_labels"], list)
         assert set(line["extractor"]) == {"name", "version", "prompt_hash"} and line["extractor"]["name"] == "lexicon"
     # trained on "The character's emotional state is X." targets: the model learned the OV answer form

@@ -82,15 +82,17 @@ class AffectGPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, features: dict[str, torch.Tensor],
-                 tokenizer, max_new_tokens: int = 64) -> list[str]:
-        """Greedy decoding of a left-padded batch; each text is cut at the first `###`."""
+                 tokenizer, max_new_tokens: int = 1200, **decoding) -> list[str]:
+        """Decode a left-padded batch (greedy unless `decoding` says otherwise: see
+        `affectgpt.model.generation.decoding_settings`); each text is cut at the first `###`."""
         if tokenizer.padding_side != "left" and bool((attention_mask[:, -1] == 0).any()):
             raise ValueError("batched generation needs left padding (tokenizer.padding_side = 'left')")
+        settings = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, **decoding}
         embeds = self.embed(input_ids, features)
         output_ids = self.llm.generate(
-            inputs_embeds=embeds, attention_mask=attention_mask, max_new_tokens=max_new_tokens, do_sample=False,
-            num_beams=1, stop_strings=[SEPARATOR], tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            inputs_embeds=embeds, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
+            stop_strings=[SEPARATOR], tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id, **settings,
         )
         return [clean_generation(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
 

@@ -3,7 +3,8 @@ MLflow (a notebook, `mlflow models serve`) can run it.
 
 Input: a DataFrame with `clip_id`, `subtitle` and optionally `features_path` (a per-clip
 safetensors shard from `affectgpt features extract`; clips without one get zero features).
-Params: `prompt` (`ov` or `description`), `max_new_tokens`, `batch_size`.
+Params: `prompt` (`ov` or `description`), `max_new_tokens` (default 1200), `batch_size`,
+`decoding` (`greedy` or upstream's `official` sampling, seeded).
 Output: a DataFrame with `clip_id`, `prompt_type`, `output` (the generated text).
 """
 
@@ -16,7 +17,7 @@ import mlflow
 import pandas as pd
 
 ARTIFACT_KEY = "model_dir"
-DEFAULT_PARAMS = {"prompt": "ov", "max_new_tokens": 64, "batch_size": 8}
+DEFAULT_PARAMS = {"prompt": "ov", "max_new_tokens": 1200, "batch_size": 8, "decoding": "greedy"}
 
 
 class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
@@ -46,7 +47,8 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
                                  "audio": torch.zeros(8, audio_dim)})
         subtitles = ["" if pd.isna(s) else str(s) for s in model_input["subtitle"]]
         texts = generate_texts(self.loaded, subtitles, features, str(settings["prompt"]),
-                               batch_size=int(settings["batch_size"]), max_new_tokens=int(settings["max_new_tokens"]))
+                               batch_size=int(settings["batch_size"]), max_new_tokens=int(settings["max_new_tokens"]),
+                               decoding=str(settings["decoding"]))
         return pd.DataFrame({"clip_id": model_input["clip_id"].astype(str).tolist(),
                              "prompt_type": [str(settings["prompt"])] * len(texts), "output": texts})
 
@@ -75,7 +77,8 @@ def log_model_to_mlflow(model_dir: str | Path, *, artifact_path: str = "model",
         outputs=Schema([ColSpec("string", "clip_id"), ColSpec("string", "prompt_type"), ColSpec("string", "output")]),
         params=ParamSchema([ParamSpec("prompt", "string", DEFAULT_PARAMS["prompt"]),
                             ParamSpec("max_new_tokens", "long", DEFAULT_PARAMS["max_new_tokens"]),
-                            ParamSpec("batch_size", "long", DEFAULT_PARAMS["batch_size"])]),
+                            ParamSpec("batch_size", "long", DEFAULT_PARAMS["batch_size"]),
+                            ParamSpec("decoding", "string", DEFAULT_PARAMS["decoding"])]),
     )
     return mlflow.pyfunc.log_model(
         name=artifact_path, python_model=str(Path(__file__).with_name("pyfunc_entry.py")),

@@ -18,6 +18,11 @@ class PromptChoice(str, Enum):
     description = "description"
 
 
+class DecodingChoice(str, Enum):
+    greedy = "greedy"
+    official = "official"
+
+
 def _user_error(exc: Exception) -> None:
     _console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(code=2)
@@ -50,18 +55,24 @@ def infer(
                       ] = PromptChoice.ov,
     out: Annotated[Path, typer.Option("--out", help="predictions JSONL to write")] = Path("predictions.jsonl"),
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 64,
+    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1,
+                                                       help="default 1200 (upstream's; never cuts descriptions)")] = None,
+    decoding: Annotated[DecodingChoice, typer.Option("--decoding", help="greedy: deterministic (platform default); "
+                                                     "official: upstream's sampling (T 1.0, top-p 0.9, seeded)")
+                        ] = DecodingChoice.greedy,
+    seed: Annotated[int, typer.Option("--seed", help="seed for --decoding official")] = 0,
     split: Annotated[list[str] | None, typer.Option("--split", help="only these splits (repeatable); default all")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="dataset name for records without a 'dataset' "
                                                 "column (default: the --data folder name), e.g. mer2023")] = None,
 ) -> None:
-    """Batched greedy generation for every clip, written as the JSONL `affectgpt bench run` reads."""
+    """Batched generation for every clip with a named decoding preset, written as the JSONL
+    `affectgpt bench run` reads (each line names the preset)."""
     from affectgpt.train.data import DataError
     from affectgpt.train.infer import predict
 
     try:
         path = predict(model, data, out, prompt=prompt.value, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                       splits=split or None, dataset=dataset)
+                       splits=split or None, dataset=dataset, decoding=decoding.value, seed=seed)
     except (DataError, FileNotFoundError, ValueError) as exc:
         _user_error(exc)
     _console.print(f"predictions: {path}")
