@@ -66,5 +66,24 @@ def prompt(
                f"{cfg.prompt.bos_at_inference})", err=True)
 
 
+@model_app.command("import-official")
+def import_official_checkpoint(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="released AffectGPT checkpoint (.pth or .safetensors)")],
+    config: Annotated[Path, typer.Option("--config", help="model YAML matching the checkpoint, e.g. configs/affectgpt-7b.yaml")],
+    out: Annotated[Path, typer.Option("--out", help="model folder to write (what `affectgpt infer --model` reads)")],
+) -> None:
+    """Map an official checkpoint (LoRA, projectors, pooling, fusion, by upstream names) onto this
+    model and write a model folder. Unknown or missing keys are an error that lists them."""
+    from affectgpt.model.config import ConfigError
+    from affectgpt.model.official import import_official
+
+    try:
+        path = import_official(checkpoint, config, out)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(code=2)
+    Console().print(f"model folder: {path}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")

@@ -17,6 +17,7 @@ EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<pad>"
 # Upstream sets Qwen2/Qwen2.5's bos to `<|im_start|>` (models/tokenizer.py); training prepends it.
 QWEN_BOS = "<|im_start|>"
+PROMPT_WEIGHT = 50
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -30,7 +31,9 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedToke
     specials = [EOS_TOKEN, PAD_TOKEN, QWEN_BOS, *PLACEHOLDERS.values()]
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    corpus = [text for text in texts if text] + prompt_corpus()
+    # The template is weighted so its words win merges over the corpus: the upstream prompt is
+    # long, and a small vocabulary would otherwise spend ~1.5 tokens per template word.
+    corpus = [text for text in texts if text] + prompt_corpus() * PROMPT_WEIGHT
     backend.train_from_iterator(corpus, trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN,
                                         bos_token=QWEN_BOS)
