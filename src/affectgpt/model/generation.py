@@ -42,12 +42,13 @@ def generate_texts(loaded: LoadedModel, subtitles: Sequence[str], features: Sequ
                    decoding: str = "greedy", seed: int = 0, progress: Any = None) -> list[str]:
     """One generated text per clip, in input order. `features[i]` holds frames/faces/audio [T, D].
     Sampling (`official`) is seeded per batch from `seed`, so the same inputs and batch size give
-    the same texts."""
+    the same texts. `max_new_tokens=None` means upstream's 1200; any budget is capped so prompt +
+    answer stay within the LM's context (a toy LM with 512 positions gets what is left of those)."""
     if len(subtitles) != len(features):
         raise ValueError(f"{len(subtitles)} subtitles but {len(features)} feature sets")
     model, tokenizer = loaded.model, loaded.tokenizer
     settings = decoding_settings(decoding, model.llm)
-    max_new_tokens = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
+    context = getattr(getattr(model.llm, "config", None), "max_position_embeddings", None)
     tokenizer.padding_side = "left"
     batcher = Batcher(model, tokenizer, loaded.config.train.max_length)
     device = next(model.parameters()).device
@@ -58,10 +59,13 @@ def generate_texts(loaded: LoadedModel, subtitles: Sequence[str], features: Sequ
         stacked = {key: torch.stack([item[key] for item in features[chunk]]) for key in ("frames", "faces", "audio")}
         batch = batcher.generation_batch(subtitles[chunk], prompt_type, stacked).to(device)
         devices = [device] if device.type == "cuda" else []
+        budget = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
+        if context:  # never past the LM's positions
+            budget = max(1, min(budget, int(context) - batch.input_ids.shape[1]))
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed + start)
             outputs += model.generate(batch.input_ids, batch.attention_mask, batch.features, tokenizer,
-                                      max_new_tokens=max_new_tokens, **settings)
+                                      max_new_tokens=budget, **settings)
         if progress is not None:
             progress.update(len(outputs) - progress.n)
     return outputs

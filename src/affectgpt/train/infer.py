@@ -43,8 +43,8 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
     started = time.perf_counter()
     model_dir, data_dir, out_path = Path(model_dir), Path(data_dir), Path(out_path)
     loaded = load_model_dir(model_dir)
-    max_new_tokens = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
-    decoding_info = {"preset": decoding, "seed": seed, "max_new_tokens": max_new_tokens,
+    decoding_info = {"preset": decoding, "seed": seed,
+                     "max_new_tokens": max_new_tokens or DEFAULT_MAX_NEW_TOKENS, "capped_by_context": True,
                      **decoding_settings(decoding, loaded.model.llm)}
     vision_dim, audio_dim = loaded.config.modality_dims()
     data = load_caption_data(data_dir, vision_dim, audio_dim, need_target=False, splits=splits,
