@@ -94,7 +94,7 @@ def map_key(key: str, modalities: list[str], fusion_kind: str) -> list[str] | No
             mapped = _map_qformer(key)
             if mapped is not None:
                 return [mapped]
-    if name in simple and simple[name]:
+    if simple.get(name):
         return [f"{target}.{leaf}" for target in simple[name]]
     return None
 
