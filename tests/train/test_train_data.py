@@ -32,7 +32,7 @@ def test_records_are_read_with_split_aliases_and_bad_rows_quarantined(tmp_path):
     data = load_caption_data(_records(tmp_path / "d"), 32, 32)
     assert [s.clip_id for s in data.samples] == ["a", "b", "d", "e"]
     assert {s.clip_id: s.split for s in data.samples} == {"a": "train", "b": "val", "d": "train", "e": "test"}
-    assert {r.record_id: r.reason for r in data.skipped} == {"b": "duplicate_clip_id", "c": "no_target",
+    assert {r.record_id: r.reason for r in data.skipped} == {"b": "duplicate_id", "c": "no_target",
                                                             "row-7": "missing_clip_id"}
     assert "mer-caption.parquet row 3" in next(r.detail for r in data.skipped if r.record_id == "b")
     assert data.samples[3].ov_labels == ["relaxed", "calm"] and data.samples[3].subtitle == ""
