@@ -114,7 +114,7 @@ class KillKit:
         if kill_at:
             env["AFFECTGPT_KILL_AT"] = kill_at
         return subprocess.run([sys.executable, "-c", "from affectgpt.cli import app; app()", *map(str, args)],
-                              env=env, capture_output=True, text=True, timeout=timeout)
+                              env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     @staticmethod
     def snapshot(folder: Path) -> dict[str, str]:

@@ -4,12 +4,12 @@ succeeds, reports `retrain: null` (inconclusive) and the pipeline does not launc
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_pipeline_monitor import clip_metadata
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
-import pandas as pd
 
 
 @pytest.mark.integration

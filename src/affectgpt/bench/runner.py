@@ -11,7 +11,6 @@ quarantined with a reason; a gold clip without a prediction is scored as an empt
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field

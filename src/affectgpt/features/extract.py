@@ -40,8 +40,8 @@ from affectgpt.features.cache import (
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
 from affectgpt.media import ClipMedia, MediaError, load_clip
 from affectgpt.media.clip import FACE_SIZE
-from affectgpt.publish import fault_point, staged_output
 from affectgpt.model.encoders import AudioEncoder, EncoderConfig, VisionEncoder, build_encoders, encode_clip
+from affectgpt.publish import fault_point, staged_output
 
 logger = logging.getLogger(__name__)
 
