@@ -74,3 +74,16 @@ def test_adding_clips_never_flips_a_kept_clip_on_length(demo_corpus, shared_cach
     batch = build_dataset(raw, tmp_path / "batch", config=config)
     flipped = kept_first - {r.clip_id for r in read_caption_records(batch.paths["mer_caption"]).itertuples()}
     assert flipped
+
+
+def test_empty_input_is_an_error_not_an_empty_dataset(tmp_path, shared_cache):
+    import pytest
+
+    from affectgpt.data.build import BuildError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "subtitles.csv").write_text("name,english\n", encoding="utf-8")
+    with pytest.raises(BuildError, match="no clips found"):
+        build_dataset(raw, tmp_path / "out", config=fast_config(shared_cache))
+    assert not (tmp_path / "out").exists()

@@ -35,3 +35,15 @@ def test_kill_after_a_shard_keeps_the_old_set_and_rerun_finishes(tmp_path, demo_
     manifest = read_manifest(out)
     assert manifest.kept == 2 and manifest.extra["cache_hits"] == 1  # the old shard was reused, not recomputed
     assert killkit.leftovers(out) == []
+
+
+def test_empty_clip_manifest_is_an_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+
+    clips = tmp_path / "clips.parquet"
+    pd.DataFrame({"clip_id": pd.Series([], dtype=str), "video_path": pd.Series([], dtype=str)}).to_parquet(clips)
+    result = CliRunner().invoke(app, ["features", "extract", str(clips), "--out", str(tmp_path / "features")])
+    assert result.exit_code == 2 and "no rows" in result.output
+    assert not (tmp_path / "features").exists()

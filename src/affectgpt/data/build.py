@@ -94,6 +94,9 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
 
     tick = time.perf_counter()
     ingested = ingest(raw_dir, config.ingest)
+    if not ingested.clips and not ingested.skipped:  # an empty input is an error, not an empty dataset
+        raise BuildError(f"{raw_dir}: no clips found (no video files / manifest rows); "
+                         "give a folder of clips with subtitles.csv or a non-empty clip manifest")
     quarantine = [_quarantine_row(s, "ingest") for s in ingested.skipped]
     timings["ingest"] = time.perf_counter() - tick
 

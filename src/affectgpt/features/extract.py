@@ -68,6 +68,8 @@ def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
         table = pd.read_parquet(clip_manifest)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a non-parquet file
         raise ValueError(f"{clip_manifest}: not a readable Parquet clip manifest ({exc})") from None
+    if table.empty:
+        raise ValueError(f"{clip_manifest}: the clip manifest has no rows; nothing to extract")
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(
