@@ -12,7 +12,7 @@ old manifest. So every step writes into a fresh sibling folder and publishes it 
 The target stays a real folder (a kfp output artifact path cannot be a link). Between steps 3
 and 4 the target is briefly absent; the recovery rule, applied by every rerun (and by readers
 through `published`), is: a `.ready` folder is a complete new set, so it rolls forward; a
-`staging-*` folder is an unfinished one and is removed; `.old` is removed once the target
+`staging-*` folder is an unfinished one and is removed (unless its writer is still running); `.old` is removed once the target
 exists. A reader therefore sees the old set or the new set, never a mix.
 
 Entries of the old folder that the step does not own (e.g. `features/` inside a dataset
@@ -56,6 +56,23 @@ def _staging_dirs(target: Path) -> list[Path]:
     return sorted(target.parent.glob(f".{target.name}.staging-*")) if target.parent.is_dir() else []
 
 
+def _writer_alive(stage: Path) -> bool:
+    """True when the process that owns `stage` (pid in its name) is still running, and not us."""
+    try:
+        pid = int(stage.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def recover(target: str | Path) -> Path:
     """Apply the recovery rule to `target` (see the module docstring) and return it."""
     target = Path(target)
@@ -66,7 +83,8 @@ def recover(target: str | Path) -> Path:
             target.rename(old)
         ready.rename(target)
     for leftover in _staging_dirs(target):
-        shutil.rmtree(leftover, ignore_errors=True)
+        if not _writer_alive(leftover):  # another live run may be writing its own stage
+            shutil.rmtree(leftover, ignore_errors=True)
     if old.exists() and target.exists():
         shutil.rmtree(old, ignore_errors=True)
     elif old.exists():  # killed after moving the old set away and before .ready existed: restore it
