@@ -54,13 +54,13 @@ def test_seeded_entries_are_linked_not_shared_for_writes(tmp_path):
 def test_recovery_gives_the_old_or_the_new_set(tmp_path, state):
     target, ready, old = tmp_path / "out", tmp_path / ".out.ready", tmp_path / ".out.old"
     dead_stage = tmp_path / ".out.staging-999999999"
-    _write(dead_stage, **{"x": "partial"})
+    _write(dead_stage, x="partial")
     if "ready" in state:
-        _write(ready, **{"x": "new"})
+        _write(ready, x="new")
     if "target" in state:
-        _write(target, **{"x": "old" if "ready" in state else "new"})
+        _write(target, x="old" if "ready" in state else "new")
     if "old" in state:
-        _write(old, **{"x": "old"})
+        _write(old, x="old")
     expected = "old" if state == "old_only" else "new"
     assert _read(published(target))["x"] in {"old", "new"}
     recover(target)
