@@ -97,3 +97,38 @@ def chat_endpoint():
     yield start
     for endpoint in started:
         endpoint.close()
+
+
+class KillKit:
+    """Run an `affectgpt` command in a child process that SIGKILLs itself right after a named
+    file-system event (`AFFECTGPT_KILL_AT`, see affectgpt.publish.fault_point): the fault tests
+    interrupt a step at an exact point instead of after a sleep."""
+
+    @staticmethod
+    def run(args: list[str], kill_at: str | None = None, timeout: float = 600):
+        import subprocess
+        import sys
+
+        env = dict(os.environ)
+        env.pop("AFFECTGPT_KILL_AT", None)
+        if kill_at:
+            env["AFFECTGPT_KILL_AT"] = kill_at
+        return subprocess.run([sys.executable, "-c", "from affectgpt.cli import app; app()", *map(str, args)],
+                              env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    @staticmethod
+    def snapshot(folder: Path) -> dict[str, str]:
+        """Relative path -> SHA-256 of every file under `folder` (the exact set a reader sees)."""
+        from affectgpt.manifest import hash_file
+
+        return {str(p.relative_to(folder)): hash_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    @staticmethod
+    def leftovers(target: Path) -> list[str]:
+        """Staging, ready or old siblings of a published folder."""
+        return sorted(p.name for p in target.parent.glob(f".{target.name}.*"))
+
+
+@pytest.fixture()
+def killkit() -> type[KillKit]:
+    return KillKit

@@ -11,10 +11,14 @@ from components import step_image
 def drift_report(reference: str, current: str, report: Output[HTML], metrics: Output[Metrics],
                  config_path: str = "") -> bool:
     """Returns whether to retrain (a plain return value, so `dsl.If` can branch on it everywhere,
-    kfp.local included); the reasons travel in the report's metadata."""
+    kfp.local included); the reasons travel in the report's metadata. An inconclusive report
+    (nothing testable) returns False, so no retrain starts, and says so in `verdict` and the
+    `inconclusive` metric instead of passing for "no drift"."""
     from affectgpt.monitor import drift_report as report_drift
 
     summary = report_drift(reference, current, report.path, config_path or None)
     metrics.log_metric("drifted_share", float(summary.drifted_share))
-    report.metadata.update({"retrain": bool(summary.retrain), "reasons": "; ".join(summary.reasons)})
-    return bool(summary.retrain)
+    metrics.log_metric("inconclusive", float(summary.retrain is None))
+    report.metadata.update({"retrain": bool(summary.retrain), "verdict": summary.verdict,
+                            "reasons": "; ".join(summary.inconclusive or summary.reasons)})
+    return summary.retrain is True

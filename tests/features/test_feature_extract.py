@@ -44,7 +44,7 @@ def test_extract_keeps_good_clips_and_quarantines_bad_ones(clip_folder):
     manifest = extract_features(clip_folder / "clips.parquet", out, EncoderConfig(), progress=False)
     assert manifest.kept == 1
     reasons = {record.record_id: record.reason for record in manifest.skipped}
-    assert reasons == {"broken": "corrupt_video", "gone": "missing_file", "demo": "duplicate_clip_id",
+    assert reasons == {"broken": "corrupt_video", "gone": "missing_file", "demo": "duplicate_id",
                        "../escape": "bad_clip_id"}
     broken = next(record for record in manifest.skipped if record.record_id == "broken")
     assert "broken.mp4" in broken.detail

@@ -35,7 +35,7 @@ def test_records_are_read_with_split_aliases_and_bad_rows_quarantined(tmp_path):
     assert {s.clip_id: s.split for s in data.samples} == {"a": "train", "b": "val", "c": "train", "d": "train",
                                                           "e": "test"}
     assert data.samples[2].ov_labels == ["neutral"]
-    assert {r.record_id: r.reason for r in data.skipped} == {"b": "duplicate_clip_id", "row-7": "missing_clip_id"}
+    assert {r.record_id: r.reason for r in data.skipped} == {"b": "duplicate_id", "row-7": "missing_clip_id"}
     assert "mer-caption.parquet row 3" in next(r.detail for r in data.skipped if r.record_id == "b")
     assert data.samples[4].ov_labels == ["relaxed", "calm"] and data.samples[4].subtitle == ""
     assert data.missing_features == 5 and data.samples[0].features["audio"].shape == (8, 32)

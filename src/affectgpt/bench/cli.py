@@ -63,13 +63,16 @@ def score_command(
     from affectgpt.bench.metrics import score_task
     from affectgpt.bench.score_input import ScoreInputError, read_score_input
 
+    quarantined: list = []
     try:
-        samples = read_score_input(input_path, task.value)
+        samples = read_score_input(input_path, task.value, quarantined)
         result = score_task(task.value, samples, mode=mode.value, level=level,
                             wheels=wheels.value if wheels else None)
     except (ScoreInputError, ValueError) as exc:
         _fail(str(exc))
-    payload = json.dumps(result.to_json(), indent=2)
+    for record in quarantined:
+        console.print(f"[yellow]quarantined[/] ({record.reason}) {record.detail}", soft_wrap=True)
+    payload = json.dumps({**result.to_json(), "quarantined": [r.model_dump() for r in quarantined]}, indent=2)
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(payload)
@@ -116,6 +119,9 @@ def run_command(
         _fail(str(exc))
     print_report_table(result)
     console.print(f"report: {report / 'report.html'}")
+    empty = [name for name, entry in result.datasets.items() if entry.status == "no_samples"]
+    if empty:  # schedulers must not read a report with an unscored dataset as a success
+        _fail(f"no usable prediction in {', '.join(empty)} (status no_samples); see the report notes", code=3)
 
 
 def print_report_table(result) -> None:

@@ -129,9 +129,25 @@ def load_dataset(name: str, labels_root: str | Path | None = None, label_path: s
         else:
             transcript_path = None
         dataset = _load_merbench(spec, Path(label_path), transcript_path)
+    _drop_repeated_names(dataset)
     if media_dir is not None:
         _check_media(dataset, Path(media_dir))
     return dataset
+
+
+def _drop_repeated_names(dataset: BenchDataset) -> None:
+    """A clip named twice in the labels is scored once (its first row); the rest is quarantined."""
+    seen: set[str] = set()
+    kept = []
+    for sample in dataset.samples:
+        if sample.clip_id in seen:
+            dataset.skipped.append(SkippedRecord(record_id=sample.clip_id, reason="duplicate_id",
+                                                 detail=f"{dataset.label_path}: {sample.clip_id} labelled again; "
+                                                        "the first row is scored"))
+            continue
+        seen.add(sample.clip_id)
+        kept.append(sample)
+    dataset.samples = kept
 
 
 def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
@@ -189,8 +205,8 @@ def _gold_value(spec: DatasetSpec, row: dict[str, str]) -> Any:
             value = float(row["val"])
         except ValueError:
             raise ValueError(f"column 'val' is not a number: {row['val']!r}") from None
-        if math.isnan(value):
-            raise ValueError("column 'val' is NaN")
+        if not math.isfinite(value):
+            raise ValueError(f"column 'val' is {value}, not a finite number")
         return value
     emo = row["emo"].strip()
     if spec.emotion_names is not None:
@@ -271,6 +287,10 @@ def load_local(path: str | Path, task: str | None = None, split: str = "test") -
         if value is None or (isinstance(value, float) and math.isnan(value)):
             dataset.skipped.append(SkippedRecord(record_id=str(row["clip_id"]), reason="no_label",
                                                  detail=f"column {column!r} is empty"))
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            dataset.skipped.append(SkippedRecord(record_id=str(row["clip_id"]), reason="bad_label",
+                                                 detail=f"{path}: column {column!r} is {value}, not a finite number"))
             continue
         dataset.samples.append(GoldSample(str(row["clip_id"]), list(value) if task == "ov" else value,
                                           row.get("subtitle")))

@@ -11,7 +11,6 @@ quarantined with a reason; a gold clip without a prediction is scored as an empt
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,9 @@ from affectgpt.bench.datasets import PAPER_MEAN, BenchDataset, DatasetError, che
 from affectgpt.bench.extract import LabelExtractor, get_extractor
 from affectgpt.bench.metrics import MetricResult, default_wheels_version, score_task
 from affectgpt.bench.parsing import check_mode
-from affectgpt.manifest import SkippedRecord, StepManifest, code_version, hash_file, hash_tree
+from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
+from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, code_version, hash_file, hash_tree
+from affectgpt.publish import fault_point, staged_output
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -34,7 +35,7 @@ class DatasetReport:
     dataset: str
     display_name: str
     task: str
-    status: str  # scored | missing_predictions | missing_labels
+    status: str  # scored | missing_predictions | missing_labels | no_samples (nothing usable: not scored)
     metric: str | None = None
     value: float | None = None
     n_scored: int = 0
@@ -105,49 +106,54 @@ def read_predictions(path: Path, dataset: BenchDataset, extractor: LabelExtracto
     gold = dataset.gold
     predictions: dict[str, Prediction] = {}
     skipped: list[SkippedRecord] = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
+    first_line: dict[str, int] = {}
+    for line_number, line in iter_lines(path):
+        record_id = f"{path.name}:{line_number}"
+        if isinstance(line, JSONLineError):
+            skipped.append(SkippedRecord(record_id=record_id, reason=line.reason, detail=str(line)))
+            continue
+        try:
+            record = loads_line(line, f"{path} line {line_number}")
+        except JSONLineError as exc:
+            skipped.append(SkippedRecord(record_id=record_id, reason=exc.reason, detail=str(exc)))
+            continue
+        if not isinstance(record, dict):
+            skipped.append(SkippedRecord(record_id=record_id, reason="malformed_json", detail="not an object"))
+            continue
+        clip_id = record.get("clip_id")
+        if isinstance(clip_id, int) and not isinstance(clip_id, bool):
+            clip_id = str(clip_id)  # 1 and "1" name the same clip
+        if not isinstance(clip_id, str) or not clip_id:
+            skipped.append(SkippedRecord(record_id=record_id, reason="missing_field", detail="clip_id"))
+            continue
+        if clip_id in first_line:  # the first line of a clip is scored; later ones are quarantined
+            skipped.append(SkippedRecord(record_id=record_id, reason="duplicate_id",
+                                         detail=f"{clip_id}: already on line {first_line[clip_id]}"))
+            continue
+        first_line[clip_id] = line_number
+        if record.get("dataset") not in (None, dataset.name):
+            skipped.append(SkippedRecord(record_id=record_id, reason="wrong_dataset",
+                                         detail=f"dataset={record.get('dataset')!r} in {dataset.name}.jsonl"))
+            continue
+        if clip_id not in gold:
+            skipped.append(SkippedRecord(record_id=record_id, reason="unknown_clip", detail=clip_id))
+            continue
+        labels = record.get("extracted_labels")
+        output = record.get("output")
+        if labels is None or re_extract:
+            if not isinstance(output, str):
+                skipped.append(SkippedRecord(record_id=record_id, reason="missing_field",
+                                             detail="output (and no extracted_labels)"))
                 continue
-            record_id = f"{path.name}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                skipped.append(SkippedRecord(record_id=record_id, reason="malformed_json", detail=str(exc)))
-                continue
-            if not isinstance(record, dict):
-                skipped.append(SkippedRecord(record_id=record_id, reason="malformed_json", detail="not an object"))
-                continue
-            clip_id = record.get("clip_id")
-            if not isinstance(clip_id, str) or not clip_id:
-                skipped.append(SkippedRecord(record_id=record_id, reason="missing_field", detail="clip_id"))
-                continue
-            if record.get("dataset") not in (None, dataset.name):
-                skipped.append(SkippedRecord(record_id=record_id, reason="wrong_dataset",
-                                             detail=f"dataset={record.get('dataset')!r} in {dataset.name}.jsonl"))
-                continue
-            if clip_id not in gold:
-                skipped.append(SkippedRecord(record_id=record_id, reason="unknown_clip", detail=clip_id))
-                continue
-            if clip_id in predictions:
-                skipped.append(SkippedRecord(record_id=record_id, reason="duplicate_clip", detail=clip_id))
-                continue
-            labels = record.get("extracted_labels")
-            output = record.get("output")
-            if labels is None or re_extract:
-                if not isinstance(output, str):
-                    skipped.append(SkippedRecord(record_id=record_id, reason="missing_field",
-                                                 detail="output (and no extracted_labels)"))
-                    continue
-                labels = extractor.extract_labels(output)
-            elif not isinstance(labels, (list, str)):
-                skipped.append(SkippedRecord(record_id=record_id, reason="bad_field",
-                                             detail="extracted_labels must be a list or a string"))
-                continue
-            if isinstance(labels, list):
-                labels = [str(label) for label in labels]
-            sentiment = extractor.extract_sentiment(labels) if dataset.task == "sentiment" else None
-            predictions[clip_id] = Prediction(clip_id, labels, sentiment)
+            labels = extractor.extract_labels(output)
+        elif not isinstance(labels, (list, str)):
+            skipped.append(SkippedRecord(record_id=record_id, reason="bad_field",
+                                         detail="extracted_labels must be a list or a string"))
+            continue
+        if isinstance(labels, list):
+            labels = [str(label) for label in labels]
+        sentiment = extractor.extract_sentiment(labels) if dataset.task == "sentiment" else None
+        predictions[clip_id] = Prediction(clip_id, labels, sentiment)
     return predictions, skipped
 
 
@@ -214,6 +220,13 @@ def run_bench(
         predictions, skipped = read_predictions(prediction_path, dataset, extractor, re_extract)
         all_skipped.extend(skipped)
         kept += len(predictions)
+        if not predictions:  # an empty or wholly bad file is not a score of 0
+            report.status = "no_samples"
+            report.n_skipped = len(skipped)
+            report.notes.append(f"{prediction_path}: no usable prediction line ({len(skipped)} quarantined); "
+                                "nothing was scored")
+            reports[dataset.name] = report
+            continue
         result = score_dataset(dataset, predictions, mode, level, wheels)
         report.metric = result.metric
         report.value = result.score
@@ -239,16 +252,20 @@ def run_bench(
         from affectgpt.bench.report import write_report_files
 
         out = Path(report_dir)
-        outputs = write_report_files(bench, out)
-        StepManifest(
-            step="bench",
-            inputs=inputs,
-            parameters={"datasets": datasets, "mode": mode, "level": level, "wheels": wheels,
-                        "extractor": extractor.info(), "re_extract": re_extract},
-            kept=kept,
-            skipped=all_skipped,
-            outputs={name: str(path) for name, path in outputs.items()},
-            timings_s={"total": round(time.perf_counter() - started, 3)},
-            extra={"mean": mean, "complete": bench.complete},
-        ).write(out)
+        # report.json/html, the charts and the manifest are one result: staged, then published
+        # together (affectgpt.publish), so a reader never pairs a new report with old charts.
+        with staged_output(out, owned=("report.json", "report.html", "*.png", MANIFEST_NAME)) as stage:
+            outputs = write_report_files(bench, stage)
+            fault_point("bench:wrote:report")
+            StepManifest(
+                step="bench",
+                inputs=inputs,
+                parameters={"datasets": datasets, "mode": mode, "level": level, "wheels": wheels,
+                            "extractor": extractor.info(), "re_extract": re_extract},
+                kept=kept,
+                skipped=all_skipped,
+                outputs={name: str(out / path.name) for name, path in outputs.items()},
+                timings_s={"total": round(time.perf_counter() - started, 3)},
+                extra={"mean": mean, "complete": bench.complete},
+            ).write(stage)
     return bench

@@ -14,6 +14,7 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -32,11 +33,17 @@ from affectgpt.data.clipwork import ClipWorker, init_worker, process_shard
 from affectgpt.data.config import BuildConfig, load_build_config
 from affectgpt.data.ingest import IngestResult, ingest
 from affectgpt.data.merger import make_merger
-from affectgpt.data.postfilter import av_mismatch_decision, high_level_decisions, length_decisions
+from affectgpt.data.postfilter import (
+    av_mismatch_decision,
+    high_level_decisions,
+    length_bounds_from,
+    length_decisions,
+)
 from affectgpt.data.schema import write_caption_records, write_clip_manifest
 from affectgpt.data.signals import ClipSignals
-from affectgpt.manifest import SkippedRecord, StepManifest, hash_file, hash_tree
+from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file, hash_tree
 from affectgpt.paths import reference_data_dir, workspace_dir
+from affectgpt.publish import fault_point, published, staged_output
 
 LOW_LEVEL_STAGES = ("prefilter", "length", "av_mismatch")
 HIGH_LEVEL_STAGES = ("emotion_vote", "sentiment_vote")
@@ -46,6 +53,8 @@ OUTPUT_FILES = {
     "clip_manifest": "clip_manifest.parquet",
     "quarantine": "quarantine.parquet",
 }
+# Entries of the output folder the build owns (replaced on each build); others (features/) stay.
+OWNED_OUTPUTS = (*OUTPUT_FILES.values(), "data_card.md", "data_card.html", "length_histogram.png", "manifest.json")
 
 
 class BuildError(ValueError):
@@ -85,6 +94,9 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
 
     tick = time.perf_counter()
     ingested = ingest(raw_dir, config.ingest)
+    if not ingested.clips and not ingested.skipped:  # an empty input is an error, not an empty dataset
+        raise BuildError(f"{raw_dir}: no clips found (no video files / manifest rows); "
+                         "give a folder of clips with subtitles.csv or a non-empty clip manifest")
     quarantine = [_quarantine_row(s, "ingest") for s in ingested.skipped]
     timings["ingest"] = time.perf_counter() - tick
 
@@ -123,8 +135,9 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
     timings["merge_extract"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    length, length_bounds = length_decisions({r["clip_id"]: r["description"] for r in records},
-                                             config.postfilter.length_quantiles)
+    descriptions = {r["clip_id"]: r["description"] for r in records}
+    length, length_bounds = length_decisions(descriptions, config.postfilter.length_quantiles,
+                                             _length_reference(config, out, descriptions))
     for record in records:
         record["filters"]["length"] = length[record["clip_id"]]
         record["filters"]["av_mismatch"] = (
@@ -160,47 +173,74 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
     timings["postfilter"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "clip_manifest": write_clip_manifest(ingested.clips, out / OUTPUT_FILES["clip_manifest"]),
-        "mer_caption": write_caption_records(caption, out / OUTPUT_FILES["mer_caption"]),
-        "mer_caption_plus": write_caption_records(plus, out / OUTPUT_FILES["mer_caption_plus"]),
-        "quarantine": _write_quarantine(quarantine, out / OUTPUT_FILES["quarantine"]),
-    }
     counts = {"ingested": len(ingested.clips) + len(ingested.skipped), "valid_clips": len(ingested.clips),
               "described": len(records), "mer_caption": len(caption), "mer_caption_plus": len(plus)}
     describer_versions = {name: version for r in records for name, version in r["describers"].items()}
-    card_paths = write_data_card(out, records, caption, plus, quarantine, counts, length_bounds,
-                                 describer_versions, classifier_info)
-    paths.update(card_paths)
-    timings["write"] = time.perf_counter() - tick
-    timings["total"] = time.perf_counter() - started
-
-    manifest = StepManifest(
-        step="build_dataset",
-        inputs={"raw": f"sha256:{hash_tree(raw_dir) if Path(raw_dir).is_dir() else hash_file(raw_dir)}",
-                "config": config.digest()},
-        parameters={"workers": workers, "config": config.model_dump(mode="json")},
-        kept=len(plus),
-        skipped=[SkippedRecord(record_id=row["clip_id"], reason=row["reason"], detail=f"{row['stage']}: {row['detail']}")
-                 for row in quarantine],
-        outputs={name: f"sha256:{hash_file(path)}" for name, path in sorted(paths.items())},
-        timings_s={k: round(v, 3) for k, v in timings.items()},
-        extra={"counts": counts, "describers": describer_versions, "high_level": classifier_info,
-               "length_bounds": length_bounds, "computed_clips": computed,
-               "cached_clips": len(clip_results) - computed, "notes": ingested.notes},
-    )
+    inputs = {"raw": f"sha256:{hash_tree(raw_dir) if Path(raw_dir).is_dir() else hash_file(raw_dir)}",
+              "config": config.digest()}
+    # Everything goes to a staging sibling and is published with renames (affectgpt.publish): a kill
+    # leaves the previous dataset whole, never new tables beside an old manifest and card.
+    with staged_output(out, owned=OWNED_OUTPUTS) as stage:
+        staged = {
+            "clip_manifest": write_clip_manifest(ingested.clips, stage / OUTPUT_FILES["clip_manifest"]),
+            "mer_caption": write_caption_records(caption, stage / OUTPUT_FILES["mer_caption"]),
+            "mer_caption_plus": write_caption_records(plus, stage / OUTPUT_FILES["mer_caption_plus"]),
+            "quarantine": _write_quarantine(quarantine, stage / OUTPUT_FILES["quarantine"]),
+        }
+        for path in staged.values():
+            fault_point(f"build:wrote:{path.name}")
+        staged.update(write_data_card(stage, records, caption, plus, quarantine, counts, length_bounds,
+                                      describer_versions, classifier_info))
+        fault_point("build:wrote:data_card")
+        timings["write"] = time.perf_counter() - tick
+        timings["total"] = time.perf_counter() - started
+        manifest = StepManifest(
+            step="build_dataset",
+            inputs=inputs,
+            parameters={"workers": workers, "config": config.model_dump(mode="json")},
+            kept=len(plus),
+            skipped=[SkippedRecord(record_id=row["clip_id"], reason=row["reason"],
+                                   detail=f"{row['stage']}: {row['detail']}") for row in quarantine],
+            outputs={name: f"sha256:{hash_file(path)}" for name, path in sorted(staged.items())},
+            timings_s={k: round(v, 3) for k, v in timings.items()},
+            extra={"counts": counts, "describers": describer_versions, "high_level": classifier_info,
+                   "length_bounds": length_bounds, "computed_clips": computed,
+                   "cached_clips": len(clip_results) - computed, "notes": ingested.notes},
+        )
+        manifest.write(stage)
+        fault_point("build:wrote:manifest.json")
+    paths = {name: out / path.name for name, path in staged.items()}
     dvc_rev = None
     if data_dir is not None:
         tick = time.perf_counter()
         dvc_rev = _version_with_dvc(Path(dvc_repo).resolve(), data_dir, out, manifest)
         timings["dvc"] = time.perf_counter() - tick
-    else:
-        manifest.write(out)
     return BuildResult(out_dir=out, paths=paths, counts=counts, skipped_by_reason=manifest.skipped_by_reason,
                        computed_clips=computed, cached_clips=len(clip_results) - computed,
                        timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
                        extra={"high_level": classifier_info})
+
+
+def _length_reference(config: BuildConfig, out: Path, descriptions: dict[str, str]) -> dict | None:
+    """The length bounds every build of this output folder uses (see PostfilterConfig): fixed
+    in the configuration, or those of the corpus's first build (recorded in its manifest and
+    data card), or None to take this batch's own quantiles."""
+    settings = config.postfilter
+    if settings.length_bounds_chars is not None:
+        low, high = settings.length_bounds_chars
+        return {"low_chars": float(low), "high_chars": float(high), "quantiles": None, "source": "configuration"}
+    if settings.length_reference == "batch":
+        return None
+    previous = published(out) / MANIFEST_NAME
+    if previous.is_file():
+        try:
+            recorded = json.loads(previous.read_text()).get("extra", {}).get("length_bounds") or {}
+        except (OSError, ValueError):
+            recorded = {}
+        if recorded.get("low_chars") is not None and recorded.get("quantiles") == list(settings.length_quantiles):
+            return recorded  # the first build's bounds, carried from build to build
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return length_bounds_from(descriptions, settings.length_quantiles, f"first build of this corpus ({when})")
 
 
 def _check_dvc_layout(out: Path, dvc_repo: str | Path | None) -> Path | None:

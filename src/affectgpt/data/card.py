@@ -44,7 +44,8 @@ def _sections(records, caption, plus, quarantine, counts, length_bounds, describ
         ("Describers and versions", ["component", "version"], [[k, v] for k, v in sorted(describers.items())]),
         ("Filters", ["setting", "value"],
          [["length bounds (chars)", f"{length_bounds.get('low_chars', 0):.0f} .. {length_bounds.get('high_chars', 0):.0f}"
-           if length_bounds else "n/a"]] + [[f"high-level {k}", str(v)] for k, v in classifier_info.items()]),
+           if length_bounds else "n/a"],
+          ["length bounds from", str(length_bounds.get("source", "n/a")) if length_bounds else "n/a"]] + [[f"high-level {k}", str(v)] for k, v in classifier_info.items()]),
     ]
 
 

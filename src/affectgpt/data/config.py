@@ -86,6 +86,12 @@ class HighLevelConfig(_Strict):
 
 class PostfilterConfig(_Strict):
     length_quantiles: tuple[float, float] = (0.05, 0.95)
+    # Where the length tails come from. "first_build": the quantiles of the corpus's first build
+    # into this output folder (recorded in its manifest and data card), reused by every later
+    # build so adding clips never flips a kept clip; "batch": the quantiles of each build's own
+    # descriptions. `length_bounds_chars` [low, high] fixes the bounds and overrides both.
+    length_reference: Literal["first_build", "batch"] = "first_build"
+    length_bounds_chars: tuple[float, float] | None = None
     av_mismatch: bool = True
     min_speech_face_overlap: float = 0.5
     high_level: HighLevelConfig = HighLevelConfig()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pandas as pd
 import soundfile as sf
 
 from affectgpt.data.config import IngestConfig
-from affectgpt.data.schema import CLIP_MANIFEST_COLUMNS, SPLITS
+from affectgpt.data.schema import CLIP_LABEL_COLUMNS, CLIP_MANIFEST_COLUMNS, SPLITS
 from affectgpt.manifest import SkippedRecord
 from affectgpt.media import MediaError, probe_video
 
@@ -106,8 +107,18 @@ def _candidates_from_folder(folder: Path, config: IngestConfig) -> tuple[list[di
                       detail=f"{subtitles_path} line {line}: {problem}")
         for line, problem in bad_lines
     ]
-    labels = _read_labels(folder / config.labels_file)
-    subtitles = {row["name"].strip(): row for row in subtitle_rows}
+    labels, label_problems = _read_labels(folder / config.labels_file)
+    skipped += label_problems
+    subtitles: dict[str, dict[str, str]] = {}
+    for row in subtitle_rows:  # the first row of a name wins; a later one is quarantined, not merged
+        name = row["name"].strip()
+        if name in subtitles:
+            skipped.append(SkippedRecord(
+                record_id=name, reason="duplicate_id",
+                detail=f"{subtitles_path} line {row['_line']}: a subtitle for {name} is already on line "
+                       f"{subtitles[name]['_line']} (kept); remove one of the two rows"))
+            continue
+        subtitles[name] = row
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in config.video_extensions)
     candidates = []
     for video in videos:
@@ -135,26 +146,45 @@ def _candidates_from_folder(folder: Path, config: IngestConfig) -> tuple[list[di
     return candidates, skipped
 
 
-def _read_labels(path: Path) -> dict[str, dict]:
+def _read_labels(path: Path) -> tuple[dict[str, dict], list[SkippedRecord]]:
+    """Labels by clip name, and the label rows quarantined: a repeated name (the first row is
+    kept), a valence that is not a finite number, bytes that are not UTF-8."""
     if not path.is_file():
-        return {}
-    rows, _ = read_text_csv(path)
-    labels = {}
+        return {}, []
+    rows, bad_lines = read_text_csv(path)
+    problems = [SkippedRecord(record_id=f"{path.name}:{line}", reason="bad_encoding", detail=f"{path} line {line}: {p}")
+                for line, p in bad_lines]
+    labels: dict[str, dict] = {}
+    first_line: dict[str, str] = {}
     for row in rows:
+        name = (row.get("name") or "").strip()
+        where = f"{path} line {row['_line']}"
+        if name in labels:
+            problems.append(SkippedRecord(record_id=name, reason="duplicate_id",
+                                          detail=f"{where}: labels for {name} already on line {first_line[name]} "
+                                                 "(kept); remove one of the two rows"))
+            continue
         entry: dict = {}
         if row.get("emotion"):
             entry["emotion"] = row["emotion"].strip()
         if row.get("valence") not in (None, ""):
             try:
-                entry["valence"] = float(row["valence"])
+                valence = float(row["valence"])
             except ValueError:
-                pass
+                valence = None
+            if valence is None or not math.isfinite(valence):
+                problems.append(SkippedRecord(record_id=name, reason="bad_label",
+                                              detail=f"{where}: valence {row['valence']!r} is not a finite number; "
+                                                     "the clip is built without labels until it is fixed"))
+                labels[name], first_line[name] = {}, row["_line"]
+                continue
+            entry["valence"] = valence
         if row.get("ov_labels"):
             entry["ov_labels"] = [w.strip() for w in row["ov_labels"].split(",") if w.strip()]
         if row.get("split") in SPLITS:
             entry["split"] = row["split"]
-        labels[row["name"].strip()] = entry
-    return labels
+        labels[name], first_line[name] = entry, row["_line"]
+    return labels, problems
 
 
 def _candidates_from_manifest(path: Path) -> tuple[list[dict], list[SkippedRecord]]:
@@ -165,7 +195,8 @@ def _candidates_from_manifest(path: Path) -> tuple[list[dict], list[SkippedRecor
     missing = [c for c in ("clip_id", "video_path") if c not in frame.columns]
     if missing:
         raise IngestError(f"{path}: clip manifest lacks column(s) {missing}; see DESIGN.md 'Clip manifest'")
-    candidates = []
+    candidates: list[dict] = []
+    skipped: list[SkippedRecord] = []
     for position, row in enumerate(frame.to_dict("records")):
         record = {column: _none_if_nan(row.get(column)) for column in CLIP_MANIFEST_COLUMNS}
         for column in ("emotion", "valence", "ov_labels"):
@@ -173,12 +204,19 @@ def _candidates_from_manifest(path: Path) -> tuple[list[dict], list[SkippedRecor
                 value = row[column]
                 record[column] = list(value) if column == "ov_labels" and value is not None else _none_if_nan(value)
         record["clip_id"] = str(record["clip_id"])
+        valence = record.get("valence")
+        if isinstance(valence, float) and not math.isfinite(valence):
+            skipped.append(SkippedRecord(record_id=record["clip_id"], reason="bad_label",
+                                         detail=f"{path} row {position + 1}: valence {valence} is not finite; "
+                                                "the clip is built without labels until it is fixed"))
+            for column in CLIP_LABEL_COLUMNS:
+                record.pop(column, None)
         for column in ("video_path", "audio_path"):
             if record[column]:
                 record[column] = str((path.parent / record[column]) if not Path(record[column]).is_absolute() else record[column])
         record["_where"] = f"{path} row {position + 1}"
         candidates.append(record)
-    return candidates, []
+    return candidates, skipped
 
 
 def _none_if_nan(value):

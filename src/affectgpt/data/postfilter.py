@@ -13,23 +13,37 @@ from affectgpt.data.signals import ClipSignals
 KEEP = {"kept": True, "reason": ""}
 
 
-def length_decisions(descriptions: dict[str, str], quantiles: tuple[float, float]) -> tuple[dict[str, dict], dict]:
-    """Drop both tails of the description-length distribution (characters). Returns decisions
-    and the bounds used (for the data card)."""
+def length_bounds_from(descriptions: dict[str, str], quantiles: tuple[float, float], source: str) -> dict:
+    """The kept length range (characters) as the `quantiles` of these descriptions' lengths."""
     if not descriptions:
-        return {}, {}
+        return {}
     lengths = np.array([len(text) for text in descriptions.values()], dtype=np.float64)
     low, high = (float(x) for x in np.quantile(lengths, quantiles))
+    return {"low_chars": low, "high_chars": high, "quantiles": list(quantiles), "source": source,
+            "n_reference": int(lengths.size)}
+
+
+def length_decisions(descriptions: dict[str, str], quantiles: tuple[float, float],
+                     reference: dict | None = None) -> tuple[dict[str, dict], dict]:
+    """Drop both tails of the description-length distribution (characters). The bounds come from
+    `reference` (the configuration or the corpus's first build) when given, so adding clips never
+    changes the verdict on a clip already kept; else from these descriptions. Returns decisions
+    and the bounds used (for the data card)."""
+    if not descriptions:
+        return {}, dict(reference or {})
+    bounds = dict(reference) if reference else length_bounds_from(descriptions, quantiles, "this batch")
+    low, high = bounds["low_chars"], bounds["high_chars"]
+    q_low, q_high = bounds.get("quantiles") or quantiles
     decisions = {}
     for clip_id, text in descriptions.items():
         n = len(text)
         if n < low:
-            decisions[clip_id] = {"kept": False, "reason": f"too_short: {n} chars < q{quantiles[0]:g}={low:.0f}"}
+            decisions[clip_id] = {"kept": False, "reason": f"too_short: {n} chars < q{q_low:g}={low:.0f}"}
         elif n > high:
-            decisions[clip_id] = {"kept": False, "reason": f"too_long: {n} chars > q{quantiles[1]:g}={high:.0f}"}
+            decisions[clip_id] = {"kept": False, "reason": f"too_long: {n} chars > q{q_high:g}={high:.0f}"}
         else:
             decisions[clip_id] = dict(KEEP)
-    return decisions, {"low_chars": low, "high_chars": high, "quantiles": list(quantiles)}
+    return decisions, bounds
 
 
 def av_mismatch_decision(signals: ClipSignals, min_overlap: float) -> dict:

@@ -37,10 +37,11 @@ from affectgpt.features.cache import (
     shard_path,
     write_shard,
 )
-from affectgpt.manifest import SkippedRecord, StepManifest, hash_file
+from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
 from affectgpt.media import ClipMedia, MediaError, load_clip
 from affectgpt.media.clip import FACE_SIZE
 from affectgpt.model.encoders import AudioEncoder, EncoderConfig, VisionEncoder, build_encoders, encode_clip
+from affectgpt.publish import fault_point, staged_output
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
         table = pd.read_parquet(clip_manifest)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a non-parquet file
         raise ValueError(f"{clip_manifest}: not a readable Parquet clip manifest ({exc})") from None
+    if table.empty:
+        raise ValueError(f"{clip_manifest}: the clip manifest has no rows; nothing to extract")
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(
@@ -169,129 +172,135 @@ def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderCon
     base_dir = clip_manifest.parent
     encoder_hash = encoder_fingerprint(encoder_cfg)
     decode_settings = f"frames={n_frames},windows={n_windows},face={face_size},vad={int(speech_ratio)}"
-    (out_dir / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    # The shards, the table and the manifest form one set: they are written into a staging
+    # sibling (old shards hard-linked in as the cache) and published together (affectgpt.publish).
+    target_dir = out_dir
+    with staged_output(target_dir, owned=(FEATURE_TABLE, MANIFEST_NAME), seed=(SHARD_DIR,)) as out_dir:
+        (out_dir / SHARD_DIR).mkdir(parents=True, exist_ok=True)
 
-    skipped: list[SkippedRecord] = []
-    rows: list[dict[str, Any]] = []
-    todo: list[_PendingClip] = []
-    seen: set[str] = set()
-    seen_in_order: list[str] = []
-    cache_hits = 0
-    passthrough_columns = [c for c in ("split", "source", "language") if c in table.columns]
+        skipped: list[SkippedRecord] = []
+        rows: list[dict[str, Any]] = []
+        todo: list[_PendingClip] = []
+        seen: set[str] = set()
+        seen_in_order: list[str] = []
+        cache_hits = 0
+        passthrough_columns = [c for c in ("split", "source", "language") if c in table.columns]
 
-    hashing_started = time.perf_counter()
-    for line, record in enumerate(table.to_dict(orient="records")):
-        clip_id = str(record.get("clip_id") or "").strip()
-        where = f"{clip_manifest.name} row {line}"
-        if not is_safe_clip_id(clip_id):
-            skipped.append(SkippedRecord(record_id=clip_id or f"row-{line}", reason="bad_clip_id",
-                                         detail=f"{where}: clip_id {clip_id!r} is empty or not file-name safe"))
-            continue
-        if clip_id in seen:
-            skipped.append(SkippedRecord(record_id=clip_id, reason="duplicate_clip_id",
-                                         detail=f"{where}: clip_id appears earlier in the manifest"))
-            continue
-        seen.add(clip_id)
-        seen_in_order.append(clip_id)
-        video_path = _resolve(base_dir, record.get("video_path"))
-        audio_path = _resolve(base_dir, record.get("audio_path"))
-        if video_path is None:
-            skipped.append(SkippedRecord(record_id=clip_id, reason="missing_file",
-                                         detail=f"{where}: video_path is empty"))
-            continue
-        missing = next((p for p in (video_path, audio_path) if p is not None and not p.is_file()), None)
-        if missing is not None:
-            skipped.append(SkippedRecord(record_id=clip_id, reason="missing_file",
-                                         detail=f"{where}: {MediaError(missing, 'missing_file')}"))
-            continue
-        key = FeatureCacheKey.for_clip(video_path, audio_path, encoder_hash, decode_settings)
-        passthrough = {column: record.get(column) for column in passthrough_columns}
-        metadata = cached_metadata(shard_path(out_dir, clip_id), key)
-        if metadata is not None:
-            cache_hits += 1
-            rows.append(_table_row(clip_id, decode_metadata(metadata), load_clip_features(out_dir, clip_id),
-                                   passthrough, out_dir))
-        else:
-            todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough))
-    hashing_s = time.perf_counter() - hashing_started
-
-    decode_s = encode_s = build_s = 0.0
-    vision: VisionEncoder | None = None
-    audio: AudioEncoder | None = None
-    vad = None
-
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") if workers > 1 and todo else None
-    try:
-        bar = tqdm(total=len(todo), desc="extract features", unit="clip", disable=not progress or not todo)
-        decoded = _decode_ahead(pool, todo, PREFETCH_PER_WORKER * max(workers, 1),
-                                n_frames=n_frames, n_windows=n_windows, face_size=face_size)
-        for pending, (status, payload) in decoded:
-            bar.update(1)
-            if status == "error":
-                skipped.append(_quarantine(pending.clip_id, payload))
+        hashing_started = time.perf_counter()
+        for line, record in enumerate(table.to_dict(orient="records")):
+            clip_id = str(record.get("clip_id") or "").strip()
+            where = f"{clip_manifest.name} row {line}"
+            if not is_safe_clip_id(clip_id):
+                skipped.append(SkippedRecord(record_id=clip_id or f"row-{line}", reason="bad_clip_id",
+                                             detail=f"{where}: clip_id {clip_id!r} is empty or not file-name safe"))
                 continue
-            clip, clip_decode_s = payload
-            decode_s += clip_decode_s
-            if vision is None or audio is None:  # built on first use: a run of cache hits never loads weights
-                build_started = time.perf_counter()
-                vision, audio = build_encoders(encoder_cfg)
-                vad = _speech_ratio_fn() if speech_ratio else None
-                build_s = time.perf_counter() - build_started
-            encode_started = time.perf_counter()
-            tensors = encode_clip(clip, vision, audio)
-            raw_audio = clip.audio_16k[: round(clip.audio_duration_s * clip.sample_rate_hz)]
-            metadata = {
-                "clip_id": pending.clip_id,
-                "cache_key": pending.key.value,
-                "media_hash": pending.key.media_hash,
-                "encoder_hash": encoder_hash,
-                "extracted_at": datetime.now(UTC).isoformat(),
-                "duration_s": clip.duration_s,
-                "fps": clip.fps,
-                "n_video_frames": clip.n_video_frames,
-                "audio_duration_s": clip.audio_duration_s,
-                "audio_source": clip.audio_source,
-                "face_ratio": clip.face_ratio,
-                "face_found": clip.face_found,
-                "frame_indices": clip.frame_indices.tolist(),
-                "window_starts_s": clip.window_starts_s.tolist(),
-                "speech_ratio": vad(raw_audio) if vad is not None else None,
-            }
-            write_shard(shard_path(out_dir, pending.clip_id), tensors, metadata)
-            encode_s += time.perf_counter() - encode_started
-            rows.append(_table_row(pending.clip_id, metadata, tensors, pending.passthrough, out_dir))
-        bar.close()
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if clip_id in seen:
+                skipped.append(SkippedRecord(record_id=clip_id, reason="duplicate_id",
+                                             detail=f"{where}: clip_id appears earlier in the manifest"))
+                continue
+            seen.add(clip_id)
+            seen_in_order.append(clip_id)
+            video_path = _resolve(base_dir, record.get("video_path"))
+            audio_path = _resolve(base_dir, record.get("audio_path"))
+            if video_path is None:
+                skipped.append(SkippedRecord(record_id=clip_id, reason="missing_file",
+                                             detail=f"{where}: video_path is empty"))
+                continue
+            missing = next((p for p in (video_path, audio_path) if p is not None and not p.is_file()), None)
+            if missing is not None:
+                skipped.append(SkippedRecord(record_id=clip_id, reason="missing_file",
+                                             detail=f"{where}: {MediaError(missing, 'missing_file')}"))
+                continue
+            key = FeatureCacheKey.for_clip(video_path, audio_path, encoder_hash, decode_settings)
+            passthrough = {column: record.get(column) for column in passthrough_columns}
+            metadata = cached_metadata(shard_path(out_dir, clip_id), key)
+            if metadata is not None:
+                cache_hits += 1
+                rows.append(_table_row(clip_id, decode_metadata(metadata), load_clip_features(out_dir, clip_id),
+                                       passthrough, out_dir))
+            else:
+                todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough))
+        hashing_s = time.perf_counter() - hashing_started
 
-    manifest_order = {clip_id: position for position, clip_id in enumerate(seen_in_order)}
-    rows.sort(key=lambda row: manifest_order[row["clip_id"]])  # cache hits and new clips, in manifest order
-    feature_table = pd.DataFrame(rows)
-    if feature_table.empty:
-        feature_table = pd.DataFrame(columns=["clip_id", "event_timestamp"])
-    feature_table.to_parquet(out_dir / FEATURE_TABLE, index=False)
+        decode_s = encode_s = build_s = 0.0
+        vision: VisionEncoder | None = None
+        audio: AudioEncoder | None = None
+        vad = None
 
-    step_manifest = StepManifest(
-        step=STEP_NAME,
-        inputs={"clip_manifest": hash_file(clip_manifest), "clip_manifest_path": str(clip_manifest)},
-        parameters={
-            "encoders": encoder_cfg.model_dump(mode="json"), "encoder_hash": encoder_hash,
-            "n_frames": n_frames, "n_windows": n_windows, "face_size": face_size,
-            "speech_ratio": speech_ratio, "workers": workers,
-        },
-        kept=len(rows),
-        skipped=skipped,
-        outputs={"clip_features": FEATURE_TABLE, "shards": f"{SHARD_DIR}/"},
-        timings_s={"hash": round(hashing_s, 4), "build_encoders": round(build_s, 4), "decode": round(decode_s, 4),
-                   "encode": round(encode_s, 4), "total": round(time.perf_counter() - started, 4)},
-        extra={
-            "cache_hits": cache_hits, "computed": len(rows) - cache_hits,
-            "d_vision": len(rows[0]["frames_mean"]) if rows else None,
-            "d_audio": len(rows[0]["audio_mean"]) if rows else None,
-        },
-    )
-    step_manifest.write(out_dir)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") if workers > 1 and todo else None
+        try:
+            bar = tqdm(total=len(todo), desc="extract features", unit="clip", disable=not progress or not todo)
+            decoded = _decode_ahead(pool, todo, PREFETCH_PER_WORKER * max(workers, 1),
+                                    n_frames=n_frames, n_windows=n_windows, face_size=face_size)
+            for pending, (status, payload) in decoded:
+                bar.update(1)
+                if status == "error":
+                    skipped.append(_quarantine(pending.clip_id, payload))
+                    continue
+                clip, clip_decode_s = payload
+                decode_s += clip_decode_s
+                if vision is None or audio is None:  # built on first use: a run of cache hits never loads weights
+                    build_started = time.perf_counter()
+                    vision, audio = build_encoders(encoder_cfg)
+                    vad = _speech_ratio_fn() if speech_ratio else None
+                    build_s = time.perf_counter() - build_started
+                encode_started = time.perf_counter()
+                tensors = encode_clip(clip, vision, audio)
+                raw_audio = clip.audio_16k[: round(clip.audio_duration_s * clip.sample_rate_hz)]
+                metadata = {
+                    "clip_id": pending.clip_id,
+                    "cache_key": pending.key.value,
+                    "media_hash": pending.key.media_hash,
+                    "encoder_hash": encoder_hash,
+                    "extracted_at": datetime.now(UTC).isoformat(),
+                    "duration_s": clip.duration_s,
+                    "fps": clip.fps,
+                    "n_video_frames": clip.n_video_frames,
+                    "audio_duration_s": clip.audio_duration_s,
+                    "audio_source": clip.audio_source,
+                    "face_ratio": clip.face_ratio,
+                    "face_found": clip.face_found,
+                    "frame_indices": clip.frame_indices.tolist(),
+                    "window_starts_s": clip.window_starts_s.tolist(),
+                    "speech_ratio": vad(raw_audio) if vad is not None else None,
+                }
+                write_shard(shard_path(out_dir, pending.clip_id), tensors, metadata)
+                fault_point(f"features:wrote:{pending.clip_id}")
+                encode_s += time.perf_counter() - encode_started
+                rows.append(_table_row(pending.clip_id, metadata, tensors, pending.passthrough, out_dir))
+            bar.close()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+        manifest_order = {clip_id: position for position, clip_id in enumerate(seen_in_order)}
+        rows.sort(key=lambda row: manifest_order[row["clip_id"]])  # cache hits and new clips, in manifest order
+        feature_table = pd.DataFrame(rows)
+        if feature_table.empty:
+            feature_table = pd.DataFrame(columns=["clip_id", "event_timestamp"])
+        feature_table.to_parquet(out_dir / FEATURE_TABLE, index=False)
+        fault_point(f"features:wrote:{FEATURE_TABLE}")
+
+        step_manifest = StepManifest(
+            step=STEP_NAME,
+            inputs={"clip_manifest": hash_file(clip_manifest), "clip_manifest_path": str(clip_manifest)},
+            parameters={
+                "encoders": encoder_cfg.model_dump(mode="json"), "encoder_hash": encoder_hash,
+                "n_frames": n_frames, "n_windows": n_windows, "face_size": face_size,
+                "speech_ratio": speech_ratio, "workers": workers,
+            },
+            kept=len(rows),
+            skipped=skipped,
+            outputs={"clip_features": FEATURE_TABLE, "shards": f"{SHARD_DIR}/"},
+            timings_s={"hash": round(hashing_s, 4), "build_encoders": round(build_s, 4), "decode": round(decode_s, 4),
+                       "encode": round(encode_s, 4), "total": round(time.perf_counter() - started, 4)},
+            extra={
+                "cache_hits": cache_hits, "computed": len(rows) - cache_hits,
+                "d_vision": len(rows[0]["frames_mean"]) if rows else None,
+                "d_audio": len(rows[0]["audio_mean"]) if rows else None,
+            },
+        )
+        step_manifest.write(out_dir)
     return step_manifest
 
 

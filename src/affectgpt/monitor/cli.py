@@ -4,7 +4,9 @@
     affectgpt drift report --reference train_features.parquet \
         --current 'feast:clip_metadata,clip_embeddings,model_outputs?start=2025-06-01T00:00:00+00:00' --out out/
 
-Exit code 0 whether or not retraining is due (read `retrain` in drift.json); 2 for bad input.
+Exit codes (for schedulers): 0 when the checks reached a verdict, whether or not retraining is
+due (read `retrain` in drift.json); 2 for bad input; 3 when the report is written but
+inconclusive (`retrain: null`: nothing could be tested, too few rows).
 """
 
 from __future__ import annotations
@@ -47,12 +49,15 @@ def report_command(
         console.print(table)
     for skipped in summary.skipped:
         console.print(f"[yellow]skipped[/yellow] {escape(skipped.column)}: {skipped.reason} {escape(skipped.detail)}")
-    verdict = "[red]RETRAIN[/red]" if summary.retrain else "[green]no retraining[/green]"
+    verdict = {"retrain": "[red]RETRAIN[/red]", "no_retrain": "[green]no retraining[/green]",
+               "inconclusive": "[yellow]INCONCLUSIVE (nothing tested; not a 'no drift' result)[/yellow]"}[summary.verdict]
     console.print(f"decision: {verdict}; drifted share {summary.drifted_share:.0%} "
                   f"({summary.n_reference} reference rows, {summary.n_current} current rows)")
-    for line in summary.reasons + summary.notes:
+    for line in summary.inconclusive + summary.reasons + summary.notes:
         console.print(f"  - {escape(line)}", soft_wrap=True)
     console.print(f"report: {out / 'drift.html'}")
+    if summary.retrain is None:
+        raise typer.Exit(code=3)
 
 
 def register(app: typer.Typer) -> None:

@@ -79,6 +79,8 @@ class RetrainRule(_Strict):
     text_drifted_share: float | None = Field(0.5, ge=0, le=1)
     predictions_drifted_share: float | None = Field(0.5, ge=0, le=1)
     min_current_rows: int = Field(30, ge=1, description="smaller batches are reported but never trigger")
+    min_test_rows: int = Field(5, ge=2, description="fewer rows on either side: no test is meaningful, the "
+                               "verdict is inconclusive (retrain: null)")
 
 
 class MonitoringConfig(_Strict):

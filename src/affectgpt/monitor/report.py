@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from affectgpt.manifest import SkippedRecord, StepManifest, hash_file
+from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
 from affectgpt.monitor.config import GROUPS, EmbeddingTest, MonitoringConfig, load_monitoring_config
 from affectgpt.monitor.inputs import FEAST_PREFIX, describe_source, load_batch
 from affectgpt.monitor.prepare import PreparedBatches, prepare_batches
-from affectgpt.monitor.summary import DRIFT_HTML, ColumnDrift, DriftSummary, GroupShare
+from affectgpt.monitor.summary import DRIFT_HTML, DRIFT_JSON, ColumnDrift, DriftSummary, GroupShare
+from affectgpt.publish import staged_output
 
 DESCRIPTOR_NAMES = {"length": "TextLength", "words": "WordCount", "sentences": "SentenceCount",
                     "non_letter_share": "NonLetterCharacterPercentage"}
@@ -115,6 +116,22 @@ def _column_checks(snapshot_dict: dict, prepared: PreparedBatches, kinds: dict[s
     return checks
 
 
+def _inconclusive(checks: list[ColumnDrift], skipped: list, config: MonitoringConfig, n_reference: int,
+                  n_current: int) -> list[str]:
+    """Why no verdict can be reached (empty when the checks can decide): an analyst must never
+    read "no drift" when nothing was tested."""
+    why = []
+    small = [f"{side} has {n} row(s)" for side, n in (("reference", n_reference), ("current", n_current))
+             if n < config.retrain.min_test_rows]
+    if small:
+        why.append(f"too few rows for a drift test: {', '.join(small)} (min_test_rows {config.retrain.min_test_rows})")
+    if not any(c.counted for c in checks):
+        reasons = sorted({s.reason for s in skipped})
+        why.append("no column could be tested" + (f" (skipped: {', '.join(reasons)})" if reasons else
+                                                   " (no configured column in the batches)"))
+    return why
+
+
 def _decide(checks: list[ColumnDrift], config: MonitoringConfig, n_current: int) -> tuple[dict, bool, list, list]:
     groups: dict[str, GroupShare] = {}
     reasons: list[str] = []
@@ -143,8 +160,9 @@ def _decide(checks: list[ColumnDrift], config: MonitoringConfig, n_current: int)
 
 def _banner(summary: DriftSummary) -> str:
     """A decision block at the top of drift.html: what an analyst needs before the plots."""
-    verdict = "RETRAIN" if summary.retrain else "no retraining"
-    colour = "#b42318" if summary.retrain else "#067647"
+    verdict = {"retrain": "RETRAIN", "no_retrain": "no retraining",
+               "inconclusive": "INCONCLUSIVE: nothing was tested, this is not a 'no drift' result"}[summary.verdict]
+    colour = {"retrain": "#b42318", "no_retrain": "#067647", "inconclusive": "#b54708"}[summary.verdict]
     rows = "".join(
         f"<tr><td>{html.escape(c.column)}</td><td>{c.group}</td><td>{html.escape(c.test)}</td>"
         f"<td>{c.statistic:.4g}</td><td>{'' if c.threshold is None else f'{c.threshold:.4g}'}</td>"
@@ -152,7 +170,7 @@ def _banner(summary: DriftSummary) -> str:
         for c in summary.columns if c.counted
     )
     skipped = "".join(f"<li>{html.escape(s.column)}: {s.reason} {html.escape(s.detail)}</li>" for s in summary.skipped)
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in summary.reasons + summary.notes)
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in summary.inconclusive + summary.reasons + summary.notes)
     return (
         '<div style="font-family:sans-serif;margin:16px;padding:12px;border:2px solid '
         f'{colour}"><h2 style="color:{colour};margin-top:0">Drift decision: {verdict}</h2>'
@@ -178,9 +196,11 @@ def _log_to_mlflow(summary: DriftSummary, out_dir: Path, config: MonitoringConfi
     with mlflow.start_run(run_name=f"drift-{datetime.now(UTC):%Y%m%d-%H%M%S}") as run:
         mlflow.log_params({"reference": summary.reference[:500], "current": summary.current[:500],
                            "n_reference": summary.n_reference, "n_current": summary.n_current})
-        mlflow.log_metrics({"drifted_share": summary.drifted_share, "retrain": float(summary.retrain),
+        mlflow.log_metrics({"drifted_share": summary.drifted_share, "inconclusive": float(summary.retrain is None),
+                            **({"retrain": float(summary.retrain)} if summary.retrain is not None else {}),
                             **{f"{g}_drifted_share": s.share for g, s in summary.groups.items()}})
-        mlflow.set_tags({"retrain": str(summary.retrain).lower(), "step": "drift_report"})
+        mlflow.set_tags({"retrain": "null" if summary.retrain is None else str(summary.retrain).lower(),
+                         "verdict": summary.verdict, "step": "drift_report"})
         mlflow.log_artifacts(str(out_dir), artifact_path="drift")
         return run.info.run_id
 
@@ -202,7 +222,6 @@ def drift_report(
     timings: dict[str, float] = {}
     config, config_file = load_monitoring_config(config_path)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     reference_name, current_name = describe_source(reference), describe_source(current)
     reference_df, current_df = load_batch(reference), load_batch(current)
     timings["load"] = time.perf_counter() - started
@@ -256,40 +275,47 @@ def drift_report(
 
     groups, retrain, reasons, notes = _decide(checks, config, len(current_df))
     counted = [c for c in checks if c.counted]
+    inconclusive = _inconclusive(checks, prepared.skipped, config, len(reference_df), len(current_df))
+    if inconclusive:
+        retrain = None
     summary = DriftSummary(
         reference=reference_name, current=current_name, n_reference=len(reference_df), n_current=len(current_df),
         columns=checks, drifted_share=round(sum(c.drifted for c in counted) / len(counted), 4) if counted else 0.0,
-        groups=groups, retrain=retrain, reasons=reasons, notes=notes, skipped=prepared.skipped,
+        groups=groups, retrain=retrain, reasons=reasons if retrain is not None else [], notes=notes,
+        inconclusive=inconclusive, skipped=prepared.skipped,
         config_path=str(config_file) if config_file else None, out_dir=str(out.resolve()),
         created_at=datetime.now(UTC).isoformat(),
     )
     if not counted:
         summary.notes.append("no column could be tested: see skipped")
 
-    t0 = time.perf_counter()
-    html_path = out / DRIFT_HTML
-    if metrics:
-        snapshot.save_html(str(html_path))
-        page = html_path.read_text(encoding="utf-8")
-        html_path.write_text(page.replace("<body>", "<body>" + _banner(summary), 1), encoding="utf-8")
-    else:
-        html_path.write_text(f"<html><body>{_banner(summary)}</body></html>", encoding="utf-8")
-    summary.write(out)
-    timings["write"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - started
+    # drift.html, drift.json and manifest.json are one result: staged, then published together.
+    with staged_output(out, owned=(DRIFT_HTML, DRIFT_JSON, MANIFEST_NAME)) as stage:
+        t0 = time.perf_counter()
+        html_path = stage / DRIFT_HTML
+        if metrics:
+            snapshot.save_html(str(html_path))
+            page = html_path.read_text(encoding="utf-8")
+            html_path.write_text(page.replace("<body>", "<body>" + _banner(summary), 1), encoding="utf-8")
+        else:
+            html_path.write_text(f"<html><body>{_banner(summary)}</body></html>", encoding="utf-8")
+        summary.write(stage)
+        timings["write"] = time.perf_counter() - t0
+        timings["total"] = time.perf_counter() - started
 
-    manifest = StepManifest(
-        step="drift_report",
-        inputs={"reference": _input_id(reference), "current": _input_id(current),
-                **({"config": f"sha256:{hash_file(config_file)}"} if config_file else {})},
-        parameters=config.model_dump(mode="json"),
-        kept=len(counted),
-        skipped=[SkippedRecord(record_id=s.column, reason=s.reason, detail=s.detail) for s in prepared.skipped],
-        outputs={"drift_html": str(html_path), "drift_json": str(out / "drift.json")},
-        timings_s={key: round(value, 3) for key, value in timings.items()},
-        extra={"retrain": retrain, "reasons": reasons, "drifted_share": summary.drifted_share},
-    )
-    manifest.write(out)
+        manifest = StepManifest(
+            step="drift_report",
+            inputs={"reference": _input_id(reference), "current": _input_id(current),
+                    **({"config": f"sha256:{hash_file(config_file)}"} if config_file else {})},
+            parameters=config.model_dump(mode="json"),
+            kept=len(counted),
+            skipped=[SkippedRecord(record_id=s.column, reason=s.reason, detail=s.detail) for s in prepared.skipped],
+            outputs={"drift_html": str(out / DRIFT_HTML), "drift_json": str(out / DRIFT_JSON)},
+            timings_s={key: round(value, 3) for key, value in timings.items()},
+            extra={"retrain": retrain, "verdict": summary.verdict, "reasons": reasons, "inconclusive": inconclusive,
+                   "drifted_share": summary.drifted_share},
+        )
+        manifest.write(stage)
     if os.environ.get("MLFLOW_TRACKING_URI"):
         summary.mlflow_run_id = _log_to_mlflow(summary, out, config)
         summary.write(out)

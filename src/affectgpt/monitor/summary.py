@@ -1,5 +1,6 @@
 """The shape of `drift.json`: per-check results, group shares, the retrain decision and what was
-skipped. The monitor pipeline branches on `retrain`; the notebook and reviewers read the rest."""
+skipped. The monitor pipeline branches on `retrain` (true, false, or null when nothing could be
+tested); the notebook and reviewers read the rest."""
 
 from __future__ import annotations
 
@@ -47,14 +48,20 @@ class DriftSummary(BaseModel):
     columns: list[ColumnDrift]
     drifted_share: float = Field(description="drifted counted checks / counted checks")
     groups: dict[str, GroupShare]
-    retrain: bool
+    retrain: bool | None = Field(description="true: retrain; false: tested, no retraining; null: inconclusive "
+                                 "(nothing could be tested: see `inconclusive`)")
     reasons: list[str] = Field(default_factory=list, description="why retraining is due (empty when not)")
+    inconclusive: list[str] = Field(default_factory=list, description="why no verdict could be reached")
     notes: list[str] = Field(default_factory=list)
     skipped: list[SkippedColumn] = Field(default_factory=list)
     config_path: str | None = None
     out_dir: str
     mlflow_run_id: str | None = None
     created_at: str
+
+    @property
+    def verdict(self) -> str:
+        return "inconclusive" if self.retrain is None else "retrain" if self.retrain else "no_retrain"
 
     @property
     def drifted_columns(self) -> list[ColumnDrift]:

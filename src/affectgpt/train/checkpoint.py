@@ -4,18 +4,28 @@ DeepSpeed's own checkpoint loader unpickles arbitrary objects, so we keep our ow
 trainable weights (safetensors), the optimizer state with DeepSpeed's non-tensor helpers
 (loss scaler, slice mappings) taken out and re-supplied from the live engine on load, the
 scheduler, the RNG states and a JSON trainer state (step, data position, best-on-val).
+
+A checkpoint folder is written under a temporary name and renamed when whole; its last file,
+`checksums.json`, holds the size and SHA-256 of every other file. Before resuming, each
+checkpoint is verified (checksums, safetensors headers, the trainer state) newest first, and
+the newest intact one is used; the damaged ones are named in a warning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import random
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from affectgpt.model.config import ConfigError
 
 TRAINABLE_FILE = "trainable.safetensors"
 BEST_FILE = "best_trainable.safetensors"
@@ -23,6 +33,8 @@ OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng.pt"
 STATE_FILE = "trainer_state.json"
+CHECKSUM_FILE = "checksums.json"
+logger = logging.getLogger(__name__)
 _SCALARS = (int, float, bool, str, type(None))
 
 
@@ -112,10 +124,78 @@ def save_checkpoint(directory: Path, engine, scheduler, state: dict[str, Any],
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True))
     barrier()
     if rank == 0:
+        _write_checksums(tmp)  # last: a folder with a valid checksums.json holds every file whole
+        from affectgpt.publish import fault_point
+
+        fault_point(f"checkpoint:{directory.name}:checksummed")
         shutil.rmtree(directory, ignore_errors=True)
         tmp.rename(directory)
     barrier()
     return directory
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_checksums(directory: Path) -> None:
+    entries = {path.name: {"size": path.stat().st_size, "sha256": _sha256(path)}
+               for path in sorted(directory.iterdir()) if path.is_file() and path.name != CHECKSUM_FILE}
+    tmp = directory / (CHECKSUM_FILE + ".tmp")
+    tmp.write_text(json.dumps(entries, indent=2, sort_keys=True))
+    tmp.replace(directory / CHECKSUM_FILE)
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """A safetensors file is an 8-byte header length, a JSON header, then the tensor bytes the
+    header's offsets point into: check all three without loading a tensor."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            (header_len,) = struct.unpack("<Q", handle.read(8))
+            if header_len > size - 8:
+                return f"{path.name}: header says {header_len} bytes but the file has {size}"
+            header = json.loads(handle.read(header_len))
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        return f"{path.name}: unreadable safetensors header ({exc})"
+    end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    if 8 + header_len + end != size:
+        return f"{path.name}: truncated or padded ({size} bytes, header describes {8 + header_len + end})"
+    return None
+
+
+def verify_checkpoint(directory: Path) -> str | None:
+    """None when `directory` is a whole checkpoint, else what is wrong with it."""
+    state_path, checksum_path = directory / STATE_FILE, directory / CHECKSUM_FILE
+    if not checksum_path.is_file():
+        return f"no {CHECKSUM_FILE} (the write did not finish)"
+    try:
+        expected = json.loads(checksum_path.read_text())
+    except ValueError as exc:
+        return f"{CHECKSUM_FILE} is not valid JSON ({exc})"
+    for name, entry in sorted(expected.items()):
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != entry["size"]:
+            return f"{name} has {path.stat().st_size} bytes, {entry['size']} were written"
+    for name in (TRAINABLE_FILE, BEST_FILE):
+        if (directory / name).is_file() and (problem := _safetensors_problem(directory / name)):
+            return problem
+    for name, entry in sorted(expected.items()):
+        if _sha256(directory / name) != entry["sha256"]:
+            return f"{name} does not match its checksum (changed after it was written)"
+    try:
+        json.loads(state_path.read_text())
+    except (OSError, ValueError) as exc:
+        return f"{STATE_FILE} unreadable ({exc})"
+    if TRAINABLE_FILE not in expected:
+        return f"{TRAINABLE_FILE} missing from the checkpoint"
+    return None
 
 
 def _python_rng_as_plain() -> list:
@@ -168,13 +248,34 @@ def load_checkpoint(directory: Path, engine, scheduler,
     return state, best
 
 
+class CheckpointError(ConfigError):
+    """No checkpoint in the folder can be resumed; the message lists what is wrong with each."""
+
+
 def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
-    candidates = sorted(p for p in checkpoints_dir.glob("step-*") if p.is_dir() and (p / STATE_FILE).is_file()
-                        and not p.name.endswith(".tmp"))
-    return candidates[-1] if candidates else None
+    """The newest intact checkpoint (see `verify_checkpoint`); damaged newer ones are named in a
+    warning. None when there is no checkpoint; CheckpointError when none of them is intact."""
+    candidates = sorted((p for p in checkpoints_dir.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")),
+                        reverse=True)
+    rejected: list[str] = []
+    for candidate in candidates:
+        problem = verify_checkpoint(candidate)
+        if problem is None:
+            if rejected:
+                logger.warning("skipping damaged checkpoint(s) %s; resuming from %s", "; ".join(rejected),
+                               candidate.name)
+            return candidate
+        rejected.append(f"{candidate.name}: {problem}")
+    if rejected:
+        raise CheckpointError(f"{checkpoints_dir}: no intact checkpoint to resume ({'; '.join(rejected)}); "
+                     "use --no-resume to start over, or restore a checkpoint")
+    return None
 
 
 def prune_checkpoints(checkpoints_dir: Path, keep: int) -> None:
+    """Keep the newest `keep` checkpoints; leftovers of interrupted writes (`*.tmp`) go too."""
     steps = sorted(p for p in checkpoints_dir.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
     for old in steps[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    for leftover in checkpoints_dir.glob("step-*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)

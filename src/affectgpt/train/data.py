@@ -156,7 +156,7 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
             skipped.append(SkippedRecord(record_id=f"row-{row_number}", reason="missing_clip_id", detail=where))
             continue
         if clip_id in seen:
-            skipped.append(SkippedRecord(record_id=clip_id, reason="duplicate_clip_id", detail=where))
+            skipped.append(SkippedRecord(record_id=clip_id, reason="duplicate_id", detail=where))
             continue
         seen.add(clip_id)
         split = _text(row.get("split")).lower() or _hash_split(clip_id)

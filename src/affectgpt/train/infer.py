@@ -19,6 +19,19 @@ from affectgpt.manifest import StepManifest, hash_file, hash_tree
 STEP_NAME = "infer"
 
 
+def check_request(splits: Sequence[str] | None, dataset: str | None) -> None:
+    """Refuse an unknown split or dataset name up front, listing the valid ones (a typo such as
+    `--split tset` would otherwise select nothing)."""
+    from affectgpt.bench.datasets import check_dataset_name
+    from affectgpt.data.schema import SPLITS
+
+    unknown = [split for split in splits or () if split not in SPLITS]
+    if unknown:
+        raise ValueError(f"unknown split(s) {', '.join(map(repr, unknown))}; use one of {', '.join(SPLITS)}")
+    if dataset is not None:
+        check_dataset_name(dataset)
+
+
 def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, prompt: str = "ov",
             batch_size: int = 8, *, max_new_tokens: int | None = None, splits: Sequence[str] | None = None,
             extractor: str = "lexicon", dataset: str | None = None, progress: bool = True,
@@ -36,10 +49,11 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
     from affectgpt.model.generation import DEFAULT_MAX_NEW_TOKENS, decoding_settings, generate_texts
     from affectgpt.model.prompt import QUESTIONS
     from affectgpt.model.store import load_model_dir
-    from affectgpt.train.data import load_caption_data
+    from affectgpt.train.data import DataError, load_caption_data
 
     if prompt not in QUESTIONS:
         raise ValueError(f"prompt must be one of {', '.join(QUESTIONS)}, got {prompt!r}")
+    check_request(splits, dataset)
     started = time.perf_counter()
     model_dir, data_dir, out_path = Path(model_dir), Path(data_dir), Path(out_path)
     loaded = load_model_dir(model_dir)
@@ -51,6 +65,9 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
                              default_dataset=dataset)
     label_extractor = get_extractor(extractor)
     samples = data.samples
+    if not samples:  # zero predictions written with exit 0 would pass for a finished run
+        raise DataError(f"{data.records_path}: no records to predict"
+                        + (f" in split(s) {', '.join(splits)}" if splits else "") + "; nothing was written")
     with torch.inference_mode(), tqdm(total=len(samples), desc="infer", unit="clip", disable=not progress) as bar:
         texts = generate_texts(loaded, [s.subtitle for s in samples], [s.features for s in samples], prompt,
                                batch_size=batch_size, max_new_tokens=max_new_tokens, decoding=decoding, seed=seed,

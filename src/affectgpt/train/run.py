@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
-from affectgpt.manifest import StepManifest, hash_file, hash_tree
+from affectgpt.manifest import MANIFEST_NAME, StepManifest, hash_file, hash_tree
 from affectgpt.model.config import AffectGPTConfig, ConfigError, load_config
+from affectgpt.publish import fault_point, recover, staged_output
 from affectgpt.train.data import CaptionSample, DataError, corpus_texts, load_caption_data, stack_features
 
 STEP_NAME = "train"
@@ -164,6 +165,7 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
     n_micro_per_epoch = train_cfg.iters_per_epoch or n_micro_per_pass
     total_steps = train_cfg.max_steps or (train_cfg.epochs * n_micro_per_epoch) // accum
 
+    recover(out_dir)  # finish or undo a publication a kill interrupted (affectgpt.publish)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoints_dir = out_dir / CHECKPOINTS_DIR
     checkpoints_dir.mkdir(exist_ok=True)
@@ -291,43 +293,47 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
         chosen = ("best validation loss" if use_best else
                   "last step (train.select: last)" if train_cfg.select == "last" else "last step (no validation split)")
         model_dir = out_dir / MODEL_DIR
-        source_model = build_model(config, tokenizer) if config.llm.init == "random" else engine.module
-        metadata = {"global_step": state["global_step"],
-                    "chosen_step": state["best_step"] if use_best else state["global_step"],
-                    "chosen_by": chosen, "best_val_loss": state["best_val_loss"], "mlflow_run_id": state["mlflow_run_id"]}
-        save_model_dir(source_model, tokenizer, model_dir, trainable=final_state, metadata=metadata)
-        mlflow.log_metrics({"truncated_subtitles": truncations["subtitle_truncated"],
-                            "truncated_answers": truncations["answer_truncated"],
-                            "clips_without_features": data.missing_features, "skipped_records": len(data.skipped)})
-        if state["best_val_loss"] is not None:
-            mlflow.log_metrics({"best_val_loss": state["best_val_loss"], "best_step": state["best_step"]})
-        model_info = log_model_to_mlflow(model_dir, artifact_path="model")
-        result.model_dir, result.mlflow_model_uri = model_dir, model_info.model_uri
+        # model/ and manifest.json are one result: staged together and published with renames.
+        with staged_output(out_dir, owned=(MODEL_DIR, MANIFEST_NAME)) as stage:
+            staged_model = stage / MODEL_DIR
+            source_model = build_model(config, tokenizer) if config.llm.init == "random" else engine.module
+            metadata = {"global_step": state["global_step"],
+                        "chosen_step": state["best_step"] if use_best else state["global_step"],
+                        "chosen_by": chosen, "best_val_loss": state["best_val_loss"], "mlflow_run_id": state["mlflow_run_id"]}
+            save_model_dir(source_model, tokenizer, staged_model, trainable=final_state, metadata=metadata)
+            fault_point("train:wrote:model")
+            mlflow.log_metrics({"truncated_subtitles": truncations["subtitle_truncated"],
+                                "truncated_answers": truncations["answer_truncated"],
+                                "clips_without_features": data.missing_features, "skipped_records": len(data.skipped)})
+            if state["best_val_loss"] is not None:
+                mlflow.log_metrics({"best_val_loss": state["best_val_loss"], "best_step": state["best_step"]})
+            model_info = log_model_to_mlflow(staged_model, artifact_path="model")
+            result.model_dir, result.mlflow_model_uri = model_dir, model_info.model_uri
 
-        test_count = len(data.split("test"))
-        manifest = StepManifest(
-            step=STEP_NAME,
-            inputs={"config": hash_file(config_path), "records": hash_file(data.records_path),
-                    **({"features": hash_tree(data.features_dir)} if data.features_dir else {})},
-            parameters=config.model_dump(mode="json"),
-            kept=len(train_samples) + len(val_samples),
-            skipped=data.skipped,
-            outputs={"model_dir": str(model_dir), "mlflow_run_id": state["mlflow_run_id"],
-                     "mlflow_model_uri": model_info.model_uri, "mlflow_run_model_uri": f"runs:/{state['mlflow_run_id']}/model"},
-            timings_s={"total": round(time.perf_counter() - started, 3)},
-            extra={
-                "mlflow_run_id": state["mlflow_run_id"], "global_step": state["global_step"],
-                "total_steps": total_steps, "chosen_step": metadata["chosen_step"], "chosen_by": chosen,
-                "best_val_loss": state["best_val_loss"], "val_history": state["val_history"],
-                "final_train_loss": state["train_losses"][-1] if state["train_losses"] else None,
-                "split_counts": {"train": len(train_samples), "val": len(val_samples), "test_unused": test_count},
-                "split_source": data.split_source, "clips_without_features": data.missing_features,
-                "truncations": dict(truncations), "resumed_from": result.resumed_from, "world_size": world,
-                "deepspeed": ds_config,
-            },
-        )
-        result.manifest_path = manifest.write(out_dir)
-        mlflow.log_artifact(str(result.manifest_path))
+            test_count = len(data.split("test"))
+            manifest = StepManifest(
+                step=STEP_NAME,
+                inputs={"config": hash_file(config_path), "records": hash_file(data.records_path),
+                        **({"features": hash_tree(data.features_dir)} if data.features_dir else {})},
+                parameters=config.model_dump(mode="json"),
+                kept=len(train_samples) + len(val_samples),
+                skipped=data.skipped,
+                outputs={"model_dir": str(model_dir), "mlflow_run_id": state["mlflow_run_id"],
+                         "mlflow_model_uri": model_info.model_uri, "mlflow_run_model_uri": f"runs:/{state['mlflow_run_id']}/model"},
+                timings_s={"total": round(time.perf_counter() - started, 3)},
+                extra={
+                    "mlflow_run_id": state["mlflow_run_id"], "global_step": state["global_step"],
+                    "total_steps": total_steps, "chosen_step": metadata["chosen_step"], "chosen_by": chosen,
+                    "best_val_loss": state["best_val_loss"], "val_history": state["val_history"],
+                    "final_train_loss": state["train_losses"][-1] if state["train_losses"] else None,
+                    "split_counts": {"train": len(train_samples), "val": len(val_samples), "test_unused": test_count},
+                    "split_source": data.split_source, "clips_without_features": data.missing_features,
+                    "truncations": dict(truncations), "resumed_from": result.resumed_from, "world_size": world,
+                    "deepspeed": ds_config,
+                },
+            )
+            mlflow.log_artifact(str(manifest.write(stage)))
+        result.manifest_path = out_dir / MANIFEST_NAME
         ckpt.barrier()
         return result
     except BaseException:
