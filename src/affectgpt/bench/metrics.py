@@ -202,7 +202,7 @@ def score_ov(
     if keep:
         sums = _ov_sums_with_details(samples, parser_for(mode), table, ring_words, emit)
     else:
-        sums = _ov_sums_vectorized(samples, mode, table)
+        sums = _ov_sums_vectorized(samples, mode, table, (table_version, level))
     precision_sum, recall_sum, counts, n_samples, n_scored = sums
     per_wheel_results: dict[str, WheelResult] = {}
     fs, ps, rs = [], [], []
@@ -299,30 +299,17 @@ def _official_packer(table: dict[str, int]):
     return pack
 
 
-def _ov_sums_vectorized(samples: Iterable[Any], mode: str, table: dict[str, int]) -> _OvSums:
-    """The same sums without details: Python only packs each field into a 5x64-bit mask; the
-    per-wheel intersections, popcounts and means run in numpy over all samples at once. Sums
-    are numpy's pairwise sums, i.e. what the official `np.mean` computes."""
+def _ov_sums_vectorized(samples: Iterable[Any], mode: str, table: dict[str, int],
+                        table_key: tuple[str, int]) -> _OvSums:
+    """The same sums without details: the label fields become 5x64-bit ring-word masks (in
+    Arrow for the official parse of ASCII fields, else in Python), and the per-wheel
+    intersections, popcounts and means run in numpy over all samples at once. Sums are numpy's
+    pairwise sums, i.e. what the official `np.mean` computes."""
     import numpy as np
 
-    if mode == "official":
-        pack = _official_packer(table)
-    else:
-        parse = parser_for(mode)
-
-        def pack(value: Any) -> int:
-            return _packed(parse(value), table)
-
-    width = 5 * _FIELD // 8
-    gt_bytes, pred_bytes = bytearray(), bytearray()
-    n_samples = 0
-    for index, item in enumerate(samples):
-        sample = as_sample(item, index)
-        n_samples += 1
-        gt_bytes += pack(sample.gt).to_bytes(width, "little")
-        pred_bytes += pack(sample.pred).to_bytes(width, "little")
-    g = np.frombuffer(bytes(gt_bytes), dtype="<u8").reshape(n_samples, 5)
-    p = np.frombuffer(bytes(pred_bytes), dtype="<u8").reshape(n_samples, 5)
+    items = [as_sample(item, index) for index, item in enumerate(samples)]
+    g = _mask_rows([s.gt for s in items], mode, table, table_key)
+    p = _mask_rows([s.pred for s in items], mode, table, table_key)
     scored = g != 0
     common = np.bitwise_count(g & p).astype(np.float64)
     p_count = np.bitwise_count(p).astype(np.float64)
@@ -336,7 +323,132 @@ def _ov_sums_vectorized(samples: Iterable[Any], mode: str, table: dict[str, int]
         counts.append(int(rows.sum()))
         precision_sum.append(float(precision[rows, w].sum()))
         recall_sum.append(float(recall[rows, w].sum()))
-    return _OvSums(precision_sum, recall_sum, counts, n_samples, int(scored.any(axis=1).sum()))
+    return _OvSums(precision_sum, recall_sum, counts, len(items), int(scored.any(axis=1).sum()))
+
+
+_WIDTH_BYTES = 5 * _FIELD // 8
+_ARROW_CHUNK = 8_192
+# What Python's str.strip() removes from ASCII text (it also counts \x1c-\x1f as whitespace).
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _mask_rows(values: list[Any], mode: str, table: dict[str, int], table_key: tuple[str, int]):
+    """(n, 5) uint64: per value, the ring-word mask on each wheel."""
+    import numpy as np
+
+    rows = np.zeros((len(values), 5), dtype=np.uint64)
+    if mode == "official":
+        todo = []
+        for start in range(0, len(values), _ARROW_CHUNK):  # chunks bound the temporary arrays
+            stop = start + _ARROW_CHUNK
+            todo += [start + i for i in _official_mask_rows_arrow(values[start:stop], rows[start:stop], table_key)]
+        pack = _official_packer(table)
+    else:
+        todo = range(len(values))
+        parse = parser_for(mode)
+
+        def pack(value: Any) -> int:
+            return _packed(parse(value), table)
+
+    if len(todo):
+        packed = bytearray()
+        for index in todo:
+            packed += pack(values[index]).to_bytes(_WIDTH_BYTES, "little")
+        rows[np.asarray(todo, dtype=np.int64)] = np.frombuffer(bytes(packed), dtype="<u8").reshape(-1, 5)
+    return rows
+
+
+def _arrow_strings(texts: list[str]):
+    """An Arrow large_string array from Python strings, built from one buffer (pa.array would
+    import pandas to inspect the list, which costs more than the scoring)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [text.encode("utf-8") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def _numpy_view(array, dtype):
+    """The values of a fixed-width Arrow array as numpy (null slots hold arbitrary values),
+    without Arrow's to_numpy/scalar helpers, which import pandas."""
+    import numpy as np
+
+    return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset:array.offset + len(array)]
+
+
+def _list_offsets(lists):
+    import numpy as np
+    import pyarrow as pa
+
+    dtype = np.int64 if pa.types.is_large_list(lists.type) else np.int32
+    buffer = np.frombuffer(lists.buffers()[1], dtype=dtype)
+    return buffer[lists.offset:lists.offset + len(lists) + 1].astype(np.int64)
+
+
+@cache
+def _vocabulary_masks(version: str, level: int):
+    """The label table as Arrow strings and an (n + 1, 5) mask array; the last row (zeros)
+    stands for labels the table does not know."""
+    import numpy as np
+
+    table, _ = _bit_tables(version, level)
+    labels = list(table)
+    packed = b"".join(table[label].to_bytes(_WIDTH_BYTES, "little") for label in labels)
+    masks = np.frombuffer(packed + bytes(_WIDTH_BYTES), dtype="<u8").reshape(-1, 5)
+    return _arrow_strings(labels), masks
+
+
+def _is_ascii_text(value: Any) -> bool:
+    return type(value) is str and value.isascii()
+
+
+def _official_mask_rows_arrow(values: list[Any], rows, table_key: tuple[str, int]) -> list[int]:
+    """Fill `rows` for the values Arrow can parse exactly as the official code does: non-empty
+    ASCII strings and lists of ASCII strings (for ASCII, Arrow's lower/trim equal Python's).
+    Returns the indices left for the Python parser (other types, non-ASCII text)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    strings, lists, rest = [], [], []
+    for index, value in enumerate(values):
+        if type(value) is str and value and value.isascii():
+            strings.append(index)
+        elif type(value) is list and all(map(_is_ascii_text, value)):
+            lists.append(index)
+        else:
+            rest.append(index)
+    vocabulary, masks = _vocabulary_masks(*table_key)
+    parts = []  # (row indices, flat pieces, offsets of each row's pieces)
+    if strings:
+        text = _arrow_strings([values[i] for i in strings])
+        text = pc.replace_substring_regex(text, pattern=r"^\[", replacement="", max_replacements=1)
+        text = pc.replace_substring_regex(text, pattern=r"\]$", replacement="", max_replacements=1)
+        pieces = pc.split_pattern_regex(text, pattern="['\",]")
+        parts.append((strings, pieces.flatten(), _list_offsets(pieces)))
+    if lists:
+        items = [values[i] for i in lists]
+        offsets = np.zeros(len(items) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=offsets[1:])
+        parts.append((lists, _arrow_strings([piece for item in items for piece in item]), offsets))
+    for indices, flat, offsets in parts:
+        flat = pc.utf8_trim(pc.ascii_lower(pc.utf8_trim(flat, characters=_ASCII_WHITESPACE)),
+                            characters=_ASCII_WHITESPACE)
+        found = pc.index_in(flat, value_set=vocabulary)  # null where the table lacks the label
+        position = _numpy_view(found, np.int32).copy()
+        if found.null_count:
+            bits = np.unpackbits(np.frombuffer(found.buffers()[0], dtype=np.uint8), bitorder="little")
+            position[bits[found.offset:found.offset + len(found)] == 0] = len(vocabulary)
+        starts = offsets[:-1]
+        nonempty = starts < offsets[1:]
+        reduced = np.zeros((len(starts), 5), dtype=np.uint64)  # an empty list has no labels
+        if nonempty.any():
+            # Segments between consecutive non-empty starts hold only that row's pieces.
+            reduced[nonempty] = np.bitwise_or.reduceat(masks[position], starts[nonempty], axis=0)
+        rows[np.asarray(indices, dtype=np.int64)] = reduced
+    return rest
 
 
 def _f_score(precision: float, recall: float, mode: str) -> float:

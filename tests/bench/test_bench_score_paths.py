@@ -1,0 +1,50 @@
+"""The two OV code paths (per-sample details in Python; aggregate only in Arrow/numpy) give the
+same numbers on awkward input: every field type the official parser accepts, non-ASCII text,
+Python-whitespace that Arrow does not trim by default, empty lists, unknown words."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from affectgpt.bench.metrics import score_ov
+from affectgpt.bench.wheels import load_wheels
+
+AWKWARD = [
+    "['Happy', ' sad ']", "[happy, sad]", "[", "]", "[]", "", None, float("nan"), ["Happy "], [], ("joyful",),
+    "\x1cangry\x1f", "[don't care]", "['worried’]", "HAPPY", "[ 'Élan', 'sad' ]", ["cheerful", 3], "grateful]",
+    "[[happy]]", "happy,,sad", '["anxious", "calm"]', ["\u00a0sad"], "nonsense-word",
+]
+
+
+def _random_samples(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    words = sorted(load_wheels("mer2026").vocabulary())
+    samples = []
+    for i in range(n):
+        def field():
+            kind = rng.random()
+            if kind < 0.3:
+                return rng.choice(AWKWARD)
+            picked = [w.upper() if rng.random() < 0.1 else w for w in rng.sample(words, rng.randint(0, 4))]
+            return str(picked) if kind < 0.65 else picked
+        samples.append({"name": str(i), "gt": field(), "pred": field()})
+    return samples
+
+
+@pytest.mark.parametrize("mode", ["official", "corrected"])
+@pytest.mark.parametrize("level", [1, 2])
+def test_aggregate_path_equals_the_per_sample_path(mode, level):
+    samples = _random_samples(3000, seed=level)
+    fast = score_ov(samples, mode=mode, level=level, keep_samples=False)
+    slow = score_ov(samples, mode=mode, level=level, keep_samples=True)
+    assert fast.n_samples == slow.n_samples and fast.n_scored == slow.n_scored
+    for name, wheel in slow.per_wheel.items():
+        other = fast.per_wheel[name]
+        assert other.n_scored == wheel.n_scored
+        for field in ("precision", "recall", "f"):
+            a, b = getattr(other, field), getattr(wheel, field)
+            assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, abs=1e-12)
+    assert (math.isnan(fast.score) and math.isnan(slow.score)) or fast.score == pytest.approx(slow.score, abs=1e-12)
