@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, Field
 
 from affectgpt import __version__
-from affectgpt.paths import REPO_ROOT
+from affectgpt.paths import REPO_ROOT, build_info, is_source_checkout
 
 MANIFEST_NAME = "manifest.json"
 
@@ -88,7 +88,26 @@ def hash_tree(root: str | Path, ignore: Iterable[str] = (MANIFEST_NAME,)) -> str
 
 
 def code_version() -> str:
-    """Package version plus the git commit (and `-dirty`) when running from a clone."""
+    """Package version plus the git commit (`+g<12 hex>`, `-dirty` for uncommitted changes).
+
+    A clone (the package imported from `<checkout>/src/affectgpt`) reports its live git state;
+    an installed wheel reports the commit its build recorded (`affectgpt/_build_info.json`,
+    written by setup.py). Without either, the bare version: the revision is unknown."""
+    live = _git_checkout_version()
+    if live is not None:
+        return live
+    info = build_info()
+    if info.get("commit"):
+        return f"{__version__}+g{info['commit'][:12]}{'-dirty' if info.get('dirty') else ''}"
+    return __version__
+
+
+def _git_checkout_version() -> str | None:
+    """The live commit when the package sits in a git checkout of this project, else None.
+    Asking git about any other folder (site-packages inside someone's repository) would
+    report the wrong project's commit."""
+    if not is_source_checkout():
+        return None
     try:
         commit = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
@@ -98,6 +117,6 @@ def code_version() -> str:
             ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, timeout=5, check=True,
         ).stdout.strip()
-        return f"{__version__}+g{commit}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
-        return __version__
+        return None
+    return f"{__version__}+g{commit}{'-dirty' if dirty else ''}"
