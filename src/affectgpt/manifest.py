@@ -12,6 +12,7 @@ import json
 import subprocess
 from collections import Counter
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -84,6 +85,34 @@ def hash_tree(root: str | Path, ignore: Iterable[str] = (MANIFEST_NAME,)) -> str
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in ignored):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(hash_file(path).encode())
+    return digest.hexdigest()
+
+
+# What makes a transformers checkpoint: config, tokenizer/processor files and weights.
+CHECKPOINT_SUFFIXES = frozenset({".json", ".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".txt",
+                                 ".jinja", ".tiktoken"})
+
+
+def hash_checkpoint(model_dir: str | Path) -> str:
+    """Content hash of a model folder's config, tokenizer and weight files (hidden files and
+    anything else ignored). Caches keyed on it (judge answers, clues) are invalidated when any
+    weight changes, even with the same file names and sizes. Hashing is memoised per process on
+    (name, size, mtime) so one run reads a large checkpoint once."""
+    root = Path(model_dir).expanduser().resolve()
+    files = sorted(
+        path for path in root.rglob("*")
+        if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+    stamp = tuple((str(path.relative_to(root)), path.stat().st_size, path.stat().st_mtime_ns) for path in files)
+    return _hash_files(str(root), stamp)
+
+
+@lru_cache(maxsize=32)
+def _hash_files(root: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for relative, _, _ in stamp:
+        digest.update(relative.encode() + b"\0" + hash_file(Path(root) / relative).encode())
     return digest.hexdigest()
 
 
