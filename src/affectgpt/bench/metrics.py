@@ -358,17 +358,21 @@ def _mask_rows(values: list[Any], mode: str, table: dict[str, int], table_key: t
     return rows
 
 
-def _arrow_strings(texts: list[str]):
+def _arrow_strings(texts: list[str], ascii_only: bool = False):
     """An Arrow large_string array from Python strings, built from one buffer (pa.array would
-    import pandas to inspect the list, which costs more than the scoring)."""
+    import pandas to inspect the list, which costs more than the scoring). ASCII text needs no
+    per-string encoding: characters are bytes."""
     import numpy as np
     import pyarrow as pa
 
-    encoded = [text.encode("utf-8") for text in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_string(), len(encoded),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    if ascii_only:
+        lengths, data = map(len, texts), "".join(texts).encode("ascii")
+    else:
+        encoded = [text.encode("utf-8") for text in texts]
+        lengths, data = map(len, encoded), b"".join(encoded)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(lengths, dtype=np.int64, count=len(texts)), out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _numpy_view(array, dtype):
@@ -401,8 +405,12 @@ def _vocabulary_masks(version: str, level: int):
     return _arrow_strings(labels), masks
 
 
-def _is_ascii_text(value: Any) -> bool:
-    return type(value) is str and value.isascii()
+def _is_ascii_list(value: list) -> bool:
+    """A list of ASCII strings (joining fails on any item that is not a string)."""
+    try:
+        return "".join(value).isascii()
+    except TypeError:
+        return False
 
 
 def _official_mask_rows_arrow(values: list[Any], rows, table_key: tuple[str, int]) -> list[int]:
@@ -416,26 +424,26 @@ def _official_mask_rows_arrow(values: list[Any], rows, table_key: tuple[str, int
     for index, value in enumerate(values):
         if type(value) is str and value and value.isascii():
             strings.append(index)
-        elif type(value) is list and all(map(_is_ascii_text, value)):
+        elif type(value) is list and _is_ascii_list(value):
             lists.append(index)
         else:
             rest.append(index)
     vocabulary, masks = _vocabulary_masks(*table_key)
     parts = []  # (row indices, flat pieces, offsets of each row's pieces)
     if strings:
-        text = _arrow_strings([values[i] for i in strings])
-        text = pc.replace_substring_regex(text, pattern=r"^\[", replacement="", max_replacements=1)
-        text = pc.replace_substring_regex(text, pattern=r"\]$", replacement="", max_replacements=1)
+        text = _arrow_strings([values[i] for i in strings], ascii_only=True)
+        # One leading "[" and one trailing "]" go, as in the official string_to_list.
+        text = pc.replace_substring_regex(text, pattern=r"^\[|\]$", replacement="", max_replacements=2)
         pieces = pc.split_pattern_regex(text, pattern="['\",]")
         parts.append((strings, pieces.flatten(), _list_offsets(pieces)))
     if lists:
         items = [values[i] for i in lists]
         offsets = np.zeros(len(items) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=offsets[1:])
-        parts.append((lists, _arrow_strings([piece for item in items for piece in item]), offsets))
+        parts.append((lists, _arrow_strings([piece for item in items for piece in item], ascii_only=True), offsets))
     for indices, flat, offsets in parts:
-        flat = pc.utf8_trim(pc.ascii_lower(pc.utf8_trim(flat, characters=_ASCII_WHITESPACE)),
-                            characters=_ASCII_WHITESPACE)
+        # strip().lower().strip() in Python; on ASCII, lower() adds no whitespace: one trim does.
+        flat = pc.ascii_lower(pc.ascii_trim(flat, characters=_ASCII_WHITESPACE))
         found = pc.index_in(flat, value_set=vocabulary)  # null where the table lacks the label
         position = _numpy_view(found, np.int32).copy()
         if found.null_count:

@@ -18,6 +18,15 @@ class ScoreInputError(ValueError):
     """A bad input line: the message names file, line and field."""
 
 
+def _all_strings(items: list) -> bool:
+    """Whether every item is a string: str.join checks that in C (and fails on anything else)."""
+    try:
+        "".join(items)
+    except TypeError:
+        return False
+    return True
+
+
 def _parse_or_explain(line: bytes, where: str):
     """The stdlib parser's verdict on a line orjson refused: its message names the column."""
     try:
@@ -65,7 +74,7 @@ def read_score_input(path: str | Path, task: str) -> list[Sample]:
                 for key, value in (("gt", gt), ("pred", pred)):
                     if value is not None and not isinstance(value, (list, str)):
                         raise ScoreInputError(f"{where}: field {key!r} must be a list or a string, got {value!r}")
-                    if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+                    if isinstance(value, list) and not _all_strings(value):
                         raise ScoreInputError(f"{where}: field {key!r} must be a list of strings")
             samples.append(Sample(str(name), gt, pred))
     return samples
