@@ -15,7 +15,8 @@ from affectgpt.bench.wheels import load_wheels
 AWKWARD = [
     "['Happy', ' sad ']", "[happy, sad]", "[", "]", "[]", "", None, float("nan"), ["Happy "], [], ("joyful",),
     "\x1cangry\x1f", "[don't care]", "['worried’]", "HAPPY", "[ 'Élan', 'sad' ]", ["cheerful", 3], "grateful]",
-    "[[happy]]", "happy,,sad", '["anxious", "calm"]', ["\u00a0sad"], "nonsense-word",
+    "[[happy]]", "happy,,sad", '["anxious", "calm"]', ["\u00a0sad"], "nonsense-word", "sad,", "[sad,]", "[]]",
+    "[[", "],[", "'", '"', ",", "[,]", "[ ]", " [happy] ", "]happy[", "Happy\t,\nsad",
 ]
 
 

@@ -383,15 +383,6 @@ def _numpy_view(array, dtype):
     return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset:array.offset + len(array)]
 
 
-def _list_offsets(lists):
-    import numpy as np
-    import pyarrow as pa
-
-    dtype = np.int64 if pa.types.is_large_list(lists.type) else np.int32
-    buffer = np.frombuffer(lists.buffers()[1], dtype=dtype)
-    return buffer[lists.offset:lists.offset + len(lists) + 1].astype(np.int64)
-
-
 @cache
 def _vocabulary_masks(version: str, level: int):
     """The label table as Arrow strings and an (n + 1, 5) mask array; the last row (zeros)
@@ -403,6 +394,45 @@ def _vocabulary_masks(version: str, level: int):
     packed = b"".join(table[label].to_bytes(_WIDTH_BYTES, "little") for label in labels)
     masks = np.frombuffer(packed + bytes(_WIDTH_BYTES), dtype="<u8").reshape(-1, 5)
     return _arrow_strings(labels), masks
+
+
+def _official_pieces_ascii(texts: list[str]):
+    """The official string_to_list split of non-empty ASCII strings, on bytes in numpy: one
+    leading "[" and then one trailing "]" dropped, split on `'`, `"` and `,`. Returns the pieces
+    (an Arrow string array, unstripped, empties kept: they map to nothing) and, per text, the
+    offsets of its pieces. Dropping the brackets and separators from the joined bytes leaves
+    the pieces back to back, so they become one Arrow array without copying each."""
+    import numpy as np
+    import pyarrow as pa
+
+    count = len(texts)
+    data = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=count)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    has_open = data[starts] == ord("[")
+    body_starts = starts + has_open
+    has_close = np.zeros(count, dtype=bool)
+    left = ends > body_starts
+    has_close[left] = data[ends[left] - 1] == ord("]")
+    body_ends = ends - has_close
+    separators = np.flatnonzero((data == ord(",")) | (data == ord("'")) | (data == ord('"')))
+    dropped = np.zeros(len(data), dtype=bool)
+    dropped[starts[has_open]] = True
+    dropped[ends[has_close] - 1] = True
+    dropped[separators] = True
+    before = np.zeros(len(data) + 1, dtype=np.int64)  # dropped bytes before each position
+    np.cumsum(dropped, out=before[1:])
+    piece_starts = np.sort(np.concatenate((body_starts, separators + 1)))
+    piece_ends = np.sort(np.concatenate((separators, body_ends)))
+    offsets = np.append(piece_starts - before[piece_starts], piece_ends[-1] - before[piece_ends[-1]])
+    kept = np.ascontiguousarray(data[~dropped])
+    pieces = pa.Array.from_buffers(pa.large_string(), len(piece_starts),
+                                   [None, pa.py_buffer(offsets), pa.py_buffer(kept)])
+    per_text = np.bincount(np.searchsorted(starts, separators, side="right") - 1, minlength=count) + 1
+    text_offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(per_text, out=text_offsets[1:])
+    return pieces, text_offsets
 
 
 def _is_ascii_list(value: list) -> bool:
@@ -431,11 +461,7 @@ def _official_mask_rows_arrow(values: list[Any], rows, table_key: tuple[str, int
     vocabulary, masks = _vocabulary_masks(*table_key)
     parts = []  # (row indices, flat pieces, offsets of each row's pieces)
     if strings:
-        text = _arrow_strings([values[i] for i in strings], ascii_only=True)
-        # One leading "[" and one trailing "]" go, as in the official string_to_list.
-        text = pc.replace_substring_regex(text, pattern=r"^\[|\]$", replacement="", max_replacements=2)
-        pieces = pc.split_pattern_regex(text, pattern="['\",]")
-        parts.append((strings, pieces.flatten(), _list_offsets(pieces)))
+        parts.append((strings, *_official_pieces_ascii([values[i] for i in strings])))
     if lists:
         items = [values[i] for i in lists]
         offsets = np.zeros(len(items) + 1, dtype=np.int64)

@@ -43,6 +43,7 @@ def read_score_input(path: str | Path, task: str) -> list[Sample]:
         raise ScoreInputError(f"{path}: file not found")
     samples: list[Sample] = []
     shown = str(path)
+    labels_task = task != "sentiment"
     with open(path, "rb") as handle:
         for line_number, line in enumerate(handle, start=1):
             try:
@@ -51,30 +52,48 @@ def read_score_input(path: str | Path, task: str) -> list[Sample]:
                 if not line.strip():
                     continue
                 record = _parse_or_explain(line, f"{shown} line {line_number}")
-            where = f"{shown} line {line_number}"
-            if not isinstance(record, dict):
-                raise ScoreInputError(f"{where}: expected a JSON object with name, gt, pred")
-            for key in ("name", "gt", "pred"):
-                if key not in record:
-                    raise ScoreInputError(f"{where}: missing field {key!r}")
-            name = record["name"]
-            if not isinstance(name, (str, int)):
-                raise ScoreInputError(f"{where}: field 'name' must be a string")
-            gt, pred = record["gt"], record["pred"]
-            if task == "sentiment":
-                try:
-                    gt = as_valence(gt, str(name))
-                except ValueError:
-                    raise ScoreInputError(
-                        f"{where}: field 'gt' must be a number for --task sentiment, got {record['gt']!r}"
-                    ) from None
-                if not isinstance(pred, str):
-                    raise ScoreInputError(f"{where}: field 'pred' must be the sentiment string for --task sentiment")
-            else:
-                for key, value in (("gt", gt), ("pred", pred)):
-                    if value is not None and not isinstance(value, (list, str)):
-                        raise ScoreInputError(f"{where}: field {key!r} must be a list or a string, got {value!r}")
-                    if isinstance(value, list) and not _all_strings(value):
-                        raise ScoreInputError(f"{where}: field {key!r} must be a list of strings")
-            samples.append(Sample(str(name), gt, pred))
+            # Fast path for the common well-formed ov/hit line; anything else goes through the
+            # full checks below, which name the problem.
+            if labels_task and type(record) is dict:
+                name, gt, pred = record.get("name"), record.get("gt", _MISSING), record.get("pred", _MISSING)
+                if type(name) is str and _is_label_field(gt) and _is_label_field(pred):
+                    samples.append(Sample(name, gt, pred))
+                    continue
+            samples.append(_checked_sample(record, task, f"{shown} line {line_number}"))
     return samples
+
+
+_MISSING = object()
+
+
+def _is_label_field(value) -> bool:
+    return type(value) is str or value is None or (type(value) is list and _all_strings(value))
+
+
+def _checked_sample(record, task: str, where: str) -> Sample:
+    """One line's record as a Sample, or a ScoreInputError naming the line and the field."""
+    if not isinstance(record, dict):
+        raise ScoreInputError(f"{where}: expected a JSON object with name, gt, pred")
+    for key in ("name", "gt", "pred"):
+        if key not in record:
+            raise ScoreInputError(f"{where}: missing field {key!r}")
+    name = record["name"]
+    if not isinstance(name, (str, int)):
+        raise ScoreInputError(f"{where}: field 'name' must be a string")
+    gt, pred = record["gt"], record["pred"]
+    if task == "sentiment":
+        try:
+            gt = as_valence(gt, str(name))
+        except ValueError:
+            raise ScoreInputError(
+                f"{where}: field 'gt' must be a number for --task sentiment, got {record['gt']!r}"
+            ) from None
+        if not isinstance(pred, str):
+            raise ScoreInputError(f"{where}: field 'pred' must be the sentiment string for --task sentiment")
+    else:
+        for key, value in (("gt", gt), ("pred", pred)):
+            if value is not None and not isinstance(value, (list, str)):
+                raise ScoreInputError(f"{where}: field {key!r} must be a list or a string, got {value!r}")
+            if isinstance(value, list) and not _all_strings(value):
+                raise ScoreInputError(f"{where}: field {key!r} must be a list of strings")
+    return Sample(str(name), gt, pred)
