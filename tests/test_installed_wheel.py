@@ -57,8 +57,9 @@ def installed(tmp_path_factory) -> Installed:
     extra = root / "build.cfg"
     extra.write_text(f"[build]\nbuild_base = {root / 'build'}\n[egg_info]\negg_base = {root}\n"
                      f"[bdist_wheel]\nbdist_dir = {root / 'bdist'}\n")
-    clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AFFECTGPT_BUILD_COMMIT",
-                                                                    "AFFECTGPT_BUILD_DIRTY", "VIRTUAL_ENV")}
+    clean_env = {k: v for k, v in os.environ.items() if k not in (
+        "PYTHONPATH", "AFFECTGPT_BUILD_COMMIT", "AFFECTGPT_BUILD_DIRTY", "VIRTUAL_ENV", "AFFECTGPT_HOME",
+        "MLFLOW_TRACKING_URI")}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
                     "-w", str(root / "dist"), str(CLONE)], check=True, env={**clean_env, "DIST_EXTRA_CONFIG": str(extra)},
                    capture_output=True, timeout=180)
@@ -75,8 +76,8 @@ def installed(tmp_path_factory) -> Installed:
 
     work = root / "work"
     work.mkdir()
-    env = {**clean_env, "AFFECTGPT_HOME": str(work / ".affectgpt"), "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
-           "PATH": f"{venv / 'bin'}:{clean_env.get('PATH', '')}"}
+    # No AFFECTGPT_HOME, no MLFLOW_TRACKING_URI: the defaults (the workspace under the cwd) apply.
+    env = {**clean_env, "PATH": f"{venv / 'bin'}:{clean_env.get('PATH', '')}"}
     commit = _git("rev-parse", "HEAD")[:12]
     dirty = "-dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
     version = subprocess.run([sys.executable, "-c", "import affectgpt; print(affectgpt.__version__)"],
@@ -129,21 +130,25 @@ def _check_bench_report(installed: Installed) -> None:
 def _register_and_review(installed: Installed) -> subprocess.CompletedProcess:
     run_id = installed.python(
         "import mlflow, mlflow.pyfunc\n"
+        "from affectgpt.registry.connection import artifact_root_for, resolve_tracking_uri\n"
         "class Echo(mlflow.pyfunc.PythonModel):\n"
         "    def predict(self, context, model_input, params=None): return ['happy'] * len(model_input)\n"
-        "mlflow.set_experiment('train')\n"
+        "uri = resolve_tracking_uri(); mlflow.set_tracking_uri(uri)\n"
+        "mlflow.set_experiment(experiment_id=mlflow.create_experiment('train', artifact_location=artifact_root_for(uri)))\n"
         "with mlflow.start_run(tags={'mlflow.user': 'trainer'}) as run:\n"
         "    mlflow.pyfunc.log_model(name='model', python_model=Echo(), pip_requirements=['mlflow'])\n"
         "print(run.info.run_id)\n").strip().splitlines()[-1]
-    # No --promotion-config, no --tracking-uri flag: the packaged rules and the env store.
+    # No --promotion-config, no --tracking-uri: the packaged rules and the default store.
     registered = installed.run("affectgpt", "registry", "register", "--run-id", run_id, "--model", "affectgpt",
                                "--data-rev", "rev1", "--code-rev", installed.expected_version,
                                "--config-hash", "h1", "--score", "mer2023=0.6", "--scorer-mode", "official", "--json",
                                "--actor", "trainer")
     payload = json.loads(registered.stdout[registered.stdout.index("{"):])
     assert payload["version"] in ("1", 1)
-    return installed.run("affectgpt", "registry", "review", "--model", "affectgpt", "--version", "1",
-                         "--out", str(installed.work / "review"), "--actor", "reviewer")
+    reviewed = installed.run("affectgpt", "registry", "review", "--model", "affectgpt", "--version", "1",
+                             "--out", str(installed.work / "review"), "--actor", "reviewer")
+    assert (installed.work / ".affectgpt" / "mlflow.db").is_file()  # the workspace default, under the cwd
+    return reviewed
 
 
 CONFIG_CHECK = """
@@ -160,7 +165,9 @@ assert source == packaged_config('monitoring.yaml'), source
 print('configs ok')
 """
 
-# (name, argv or a callable taking Installed, what the output must contain)
+# (name, argv or a callable taking Installed, what the output must contain). In argv, {work} is
+# the temp working directory. A new step's entry point is one more row, e.g.
+#   ("bench eval", ["affectgpt", "bench", "eval", "--unibench", "{work}/fixture", ...], "MER-UniBench"),
 ENTRY_POINTS: list[tuple[str, object, str]] = [
     ("cli help", ["affectgpt", "--help"], "bench"),
     ("config resolution", ["python", "-c", CONFIG_CHECK], "configs ok"),
@@ -179,6 +186,6 @@ def test_entry_point_runs_from_a_temp_dir(installed, name, command, expected):
     elif callable(command):
         result = command(installed)
     else:
-        result = installed.run(*command)
+        result = installed.run(*(arg.format(work=installed.work) for arg in command))
     assert expected in result.stdout + result.stderr
     assert not (installed.work / "configs").exists()  # nothing was read from or copied to a checkout layout
