@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from setuptools import setup
@@ -43,7 +43,7 @@ def build_info() -> dict:
         source = "git"
     return {"version": version, "commit": commit, "dirty": dirty if commit else None,
             "commit_source": source if commit else None,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 class BuildPyWithInfo(build_py):

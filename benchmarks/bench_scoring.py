@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,8 +36,8 @@ def make_input(path: Path, n: int) -> None:
     words = sorted(load_wheels("mer2026").vocabulary())
     rng = random.Random(0)
     with open(path, "w", encoding="utf-8") as handle:
-        for i in range(n):
-            handle.write(json.dumps({"name": str(i), "gt": str(rng.sample(words, 3)), "pred": rng.sample(words, 4)}) + "\n")
+        handle.writelines(json.dumps({"name": str(i), "gt": str(rng.sample(words, 3)), "pred": rng.sample(words, 4)})
+                          + "\n" for i in range(n))
 
 
 RUSAGE_WRAPPER = r"""
@@ -63,7 +62,7 @@ def run_case(command: list[str], cwd: Path, repeat: int = 1) -> dict:
 def run_once(command: list[str], cwd: Path) -> dict:
     """The command in a fresh child of a small wrapper, whose RUSAGE_CHILDREN is that child's alone."""
     result = subprocess.run([sys.executable, "-c", RUSAGE_WRAPPER, *command], cwd=cwd,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -99,7 +99,7 @@ def score(samples_jsonl: str, wheel_dir: str, format_csv: str) -> dict:
             rows.append((2 * pw * rw / (pw + rw), pw, rw))
     f, p_mean, r_mean = np.mean(np.array(rows, dtype=float), axis=0)
     return {"score": None if np.isnan(f) else float(f), "precision": float(p_mean), "recall": float(r_mean),
-            "n": int(len(frame))}
+            "n": len(frame)}
 
 
 if __name__ == "__main__":

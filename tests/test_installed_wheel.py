@@ -18,7 +18,6 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -37,7 +36,8 @@ class Installed:
 
     def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
         program = [str(self.venv / "bin" / argv[0]), *argv[1:]] if argv[0] in ("affectgpt", "python") else list(argv)
-        result = subprocess.run(program, cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(program, cwd=self.work, env=self.env, capture_output=True, text=True,
+                                timeout=timeout, check=False)
         assert result.returncode == 0, f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         return result
 

@@ -74,7 +74,7 @@ class TransformersServer:
         self.model_dir = model_dir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self._log = open(log, "w")
+        self._log = open(log, "w")  # noqa: SIM115 (the server writes to it until stop())
         cli = Path(sys.executable).with_name("transformers")
         self.process = subprocess.Popen(
             [str(cli), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu"],
@@ -184,8 +184,8 @@ def _change_one_weight(model_dir: Path) -> None:
     weights = model_dir / "model.safetensors"
     with safe_open(str(weights), framework="pt") as handle:
         metadata = handle.metadata()
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    name = sorted(tensors)[0]
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    name = min(tensors)
     tensors[name] = tensors[name].clone()
     tensors[name].view(-1)[0] += 1e-3
     size = weights.stat().st_size

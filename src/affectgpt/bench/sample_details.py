@@ -16,7 +16,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 SUFFIXES = (".jsonl", ".parquet")
 _ROW_GROUP = 10_000
@@ -63,7 +63,7 @@ class SampleDetailsWriter:
         self._handle = None
         self._parquet = None
 
-    def __enter__(self) -> "SampleDetailsWriter":
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.format == ".jsonl":
             self._handle = open(self.tmp, "w", encoding="utf-8")
