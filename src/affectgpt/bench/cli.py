@@ -65,19 +65,24 @@ def score_command(
         "details of 100k samples are ten times the input"),
 ) -> None:
     """Score one JSONL file of (name, gt, pred) samples; the JSON holds the aggregate scores."""
-    from affectgpt.bench.metrics import score_task
+    from affectgpt.bench.metrics import score_ov_columns, score_task
     from affectgpt.bench.sample_details import SampleDetailsError, SampleDetailsWriter
-    from affectgpt.bench.score_input import ScoreInputError, read_score_input
+    from affectgpt.bench.score_input import ScoreInputError, read_ov_columns, read_score_input
 
     try:
-        samples = read_score_input(input_path, task.value)
-        if samples_path is not None:
+        # Aggregate official OV scores of a clean file: columnar, no Python object per sample.
+        columns = (read_ov_columns(input_path)
+                   if task is Task.ov and mode is ScoreMode.official and samples_path is None else None)
+        if columns is not None:
+            result = score_ov_columns(*columns, level=level, wheels=wheels.value if wheels else None)
+        elif samples_path is not None:
+            samples = read_score_input(input_path, task.value)
             with SampleDetailsWriter(samples_path, task.value) as sink:
                 result = score_task(task.value, samples, mode=mode.value, level=level,
                                     wheels=wheels.value if wheels else None, sample_sink=sink)
         else:
-            result = score_task(task.value, samples, mode=mode.value, level=level,
-                                wheels=wheels.value if wheels else None, keep_samples=False)
+            result = score_task(task.value, read_score_input(input_path, task.value), mode=mode.value,
+                                level=level, wheels=wheels.value if wheels else None, keep_samples=False)
     except (ScoreInputError, SampleDetailsError, ValueError) as exc:
         _fail(str(exc))
     payload = json.dumps(result.to_json(include_samples=False), indent=2)

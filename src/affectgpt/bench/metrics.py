@@ -203,6 +203,24 @@ def score_ov(
         sums = _ov_sums_with_details(samples, parser_for(mode), table, ring_words, emit)
     else:
         sums = _ov_sums_vectorized(samples, mode, table, (table_version, level))
+    return _ov_result(sums, mode, level, table_version, details)
+
+
+def score_ov_columns(gt, pred, level: int = 1, wheels: EmotionWheels | str | None = None) -> MetricResult:
+    """Official-mode OV score of two Arrow columns (strings or lists of strings, no nulls), as
+    read by `affectgpt.bench.score_input.read_ov_columns`: no Python object per sample."""
+    import numpy as np
+
+    table_version = resolve_wheels(wheels, "official").version
+    table, _ = _bit_tables(table_version, level)
+    g = _official_mask_rows_from_column(gt, table, (table_version, level))
+    p = _official_mask_rows_from_column(pred, table, (table_version, level))
+    return _ov_result(_ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p)), "official", level,
+                      table_version, [])
+
+
+def _ov_result(sums: _OvSums, mode: str, level: int, table_version: str,
+               details: list[dict[str, Any]]) -> MetricResult:
     precision_sum, recall_sum, counts, n_samples, n_scored = sums
     per_wheel_results: dict[str, WheelResult] = {}
     fs, ps, rs = [], [], []
@@ -310,6 +328,13 @@ def _ov_sums_vectorized(samples: Iterable[Any], mode: str, table: dict[str, int]
     items = [as_sample(item, index) for index, item in enumerate(samples)]
     g = _mask_rows([s.gt for s in items], mode, table, table_key)
     p = _mask_rows([s.pred for s in items], mode, table, table_key)
+    return _ov_sums_from_masks(g, p)
+
+
+def _ov_sums_from_masks(g, p) -> _OvSums:
+    """Per-wheel sums from (n, 5) ground-truth and prediction ring-word masks."""
+    import numpy as np
+
     scored = g != 0
     common = np.bitwise_count(g & p).astype(np.float64)
     p_count = np.bitwise_count(p).astype(np.float64)
@@ -323,7 +348,7 @@ def _ov_sums_vectorized(samples: Iterable[Any], mode: str, table: dict[str, int]
         counts.append(int(rows.sum()))
         precision_sum.append(float(precision[rows, w].sum()))
         recall_sum.append(float(recall[rows, w].sum()))
-    return _OvSums(precision_sum, recall_sum, counts, len(items), int(scored.any(axis=1).sum()))
+    return _OvSums(precision_sum, recall_sum, counts, len(g), int(scored.any(axis=1).sum()))
 
 
 _WIDTH_BYTES = 5 * _FIELD // 8
@@ -397,20 +422,30 @@ def _vocabulary_masks(version: str, level: int):
 
 
 def _official_pieces_ascii(texts: list[str]):
-    """The official string_to_list split of non-empty ASCII strings, on bytes in numpy: one
-    leading "[" and then one trailing "]" dropped, split on `'`, `"` and `,`. Returns the pieces
-    (an Arrow string array, unstripped, empties kept: they map to nothing) and, per text, the
-    offsets of its pieces. Dropping the brackets and separators from the joined bytes leaves
-    the pieces back to back, so they become one Arrow array without copying each."""
+    """`_official_pieces` of Python strings (ASCII: characters are bytes)."""
+    import numpy as np
+
+    data = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+    return _official_pieces(data, offsets)
+
+
+def _official_pieces(data, offsets):
+    """The official string_to_list split of back-to-back UTF-8 texts (text i is
+    data[offsets[i]:offsets[i+1]]), on bytes in numpy: one leading "[" and then one trailing "]"
+    dropped, split on `'`, `"` and `,` (ASCII bytes never occur inside a multi-byte character).
+    Returns the pieces (an Arrow string array, unstripped, empties kept: they map to nothing) and,
+    per text, the offsets of its pieces. Dropping the brackets and separators from the bytes
+    leaves the pieces back to back, so they become one Arrow array without copying each."""
     import numpy as np
     import pyarrow as pa
 
-    count = len(texts)
-    data = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8)
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=count)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    has_open = data[starts] == ord("[")
+    count = len(offsets) - 1
+    starts, ends = offsets[:-1], offsets[1:]
+    has_open = np.zeros(count, dtype=bool)
+    filled = ends > starts
+    has_open[filled] = data[starts[filled]] == ord("[")
     body_starts = starts + has_open
     has_close = np.zeros(count, dtype=bool)
     left = ends > body_starts
@@ -422,13 +457,13 @@ def _official_pieces_ascii(texts: list[str]):
     dropped[ends[has_close] - 1] = True
     dropped[separators] = True
     before = np.zeros(len(data) + 1, dtype=np.int64)  # dropped bytes before each position
-    np.cumsum(dropped, out=before[1:])
+    np.cumsum(dropped.view(np.uint8), dtype=np.int64, out=before[1:])  # from bytes: bool->int64 is slow
     piece_starts = np.sort(np.concatenate((body_starts, separators + 1)))
     piece_ends = np.sort(np.concatenate((separators, body_ends)))
-    offsets = np.append(piece_starts - before[piece_starts], piece_ends[-1] - before[piece_ends[-1]])
+    piece_offsets = np.append(piece_starts - before[piece_starts], piece_ends[-1] - before[piece_ends[-1]])
     kept = np.ascontiguousarray(data[~dropped])
     pieces = pa.Array.from_buffers(pa.large_string(), len(piece_starts),
-                                   [None, pa.py_buffer(offsets), pa.py_buffer(kept)])
+                                   [None, pa.py_buffer(piece_offsets), pa.py_buffer(kept)])
     per_text = np.bincount(np.searchsorted(starts, separators, side="right") - 1, minlength=count) + 1
     text_offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(per_text, out=text_offsets[1:])
@@ -468,21 +503,75 @@ def _official_mask_rows_arrow(values: list[Any], rows, table_key: tuple[str, int
         np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=offsets[1:])
         parts.append((lists, _arrow_strings([piece for item in items for piece in item], ascii_only=True), offsets))
     for indices, flat, offsets in parts:
-        # strip().lower().strip() in Python; on ASCII, lower() adds no whitespace: one trim does.
-        flat = pc.ascii_lower(pc.ascii_trim(flat, characters=_ASCII_WHITESPACE))
-        found = pc.index_in(flat, value_set=vocabulary)  # null where the table lacks the label
-        position = _numpy_view(found, np.int32).copy()
-        if found.null_count:
-            bits = np.unpackbits(np.frombuffer(found.buffers()[0], dtype=np.uint8), bitorder="little")
-            position[bits[found.offset:found.offset + len(found)] == 0] = len(vocabulary)
-        starts = offsets[:-1]
-        nonempty = starts < offsets[1:]
-        reduced = np.zeros((len(starts), 5), dtype=np.uint64)  # an empty list has no labels
+        rows[np.asarray(indices, dtype=np.int64)] = _ascii_label_masks(flat, offsets, table_key)
+    return rest
+
+
+def _ascii_label_masks(flat, offsets, table_key: tuple[str, int]):
+    """(n, 5) masks: row i ORs the ring words of the labels flat[offsets[i]:offsets[i+1]],
+    each label stripped and lower-cased as the official code does (exact for ASCII)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    vocabulary, masks = _vocabulary_masks(*table_key)
+    # strip().lower().strip() in Python; on ASCII, lower() adds no whitespace: one trim does.
+    flat = pc.ascii_lower(pc.ascii_trim(flat, characters=_ASCII_WHITESPACE))
+    found = pc.index_in(flat, value_set=vocabulary)  # null where the table lacks the label
+    position = _numpy_view(found, np.int32).copy()
+    if found.null_count:
+        bits = np.unpackbits(np.frombuffer(found.buffers()[0], dtype=np.uint8), bitorder="little")
+        position[bits[found.offset:found.offset + len(found)] == 0] = len(vocabulary)
+    count = len(offsets) - 1
+    reduced = np.zeros((count, 5), dtype=np.uint64)  # an empty list has no labels
+    for first in range(0, count, _ARROW_CHUNK):  # chunks bound the (pieces, 5) temporary
+        last = min(count, first + _ARROW_CHUNK)
+        starts = offsets[first:last] - offsets[first]
+        nonempty = starts < offsets[first + 1:last + 1] - offsets[first]
         if nonempty.any():
             # Segments between consecutive non-empty starts hold only that row's pieces.
-            reduced[nonempty] = np.bitwise_or.reduceat(masks[position], starts[nonempty], axis=0)
-        rows[np.asarray(indices, dtype=np.int64)] = reduced
-    return rest
+            chunk = masks[position[offsets[first]:offsets[last]]]
+            reduced[first:last][nonempty] = np.bitwise_or.reduceat(chunk, starts[nonempty], axis=0)
+    return reduced
+
+
+def _string_buffers(array):
+    """(bytes as uint8, offsets as int64 relative to them) of an Arrow (large_)string array."""
+    import numpy as np
+    import pyarrow as pa
+
+    dtype = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset:array.offset + len(array) + 1]
+    offsets = offsets.astype(np.int64)
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return data, offsets - offsets[0]
+
+
+def _official_mask_rows_from_column(column, table: dict[str, int], table_key: tuple[str, int]):
+    """(n, 5) masks of an Arrow column of label fields (strings or lists of strings, no nulls)
+    under the official parse. Rows with non-ASCII text are redone in Python (lower/strip of
+    non-ASCII characters is Python's to define)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        data, offsets = _string_buffers(column)
+        pieces, piece_offsets = _official_pieces(data, offsets)
+        rows = _ascii_label_masks(pieces, piece_offsets, table_key)
+        bad = np.unique(np.searchsorted(offsets, np.flatnonzero(data >= 0x80), side="right") - 1)
+    else:
+        items = column.flatten()
+        list_offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if pa.types.is_large_list(column.type)
+                                     else np.int32)[column.offset:column.offset + len(column) + 1].astype(np.int64)
+        list_offsets = list_offsets - list_offsets[0]
+        rows = _ascii_label_masks(items, list_offsets, table_key)
+        data, item_offsets = _string_buffers(items)
+        bad_items = np.searchsorted(item_offsets, np.flatnonzero(data >= 0x80), side="right") - 1
+        bad = np.unique(np.searchsorted(list_offsets, bad_items, side="right") - 1)
+    if len(bad):
+        pack = _official_packer(table)
+        for index in bad.tolist():
+            rows[index] = np.frombuffer(pack(column[index].as_py()).to_bytes(_WIDTH_BYTES, "little"), dtype="<u8")
+    return rows
 
 
 def _f_score(precision: float, recall: float, mode: str) -> float:

@@ -97,3 +97,38 @@ def _checked_sample(record, task: str, where: str) -> Sample:
             if isinstance(value, list) and not _all_strings(value):
                 raise ScoreInputError(f"{where}: field {key!r} must be a list of strings")
     return Sample(str(name), gt, pred)
+
+
+def read_ov_columns(path: str | Path):
+    """(gt, pred) as Arrow columns, read by Arrow's JSON reader without a Python object per line,
+    when the file is a clean label input: every line an object with a string `name` (unique),
+    and `gt`/`pred` all strings or all lists of strings, nothing missing or null. Anything else
+    returns None, and `read_score_input` reads the file line by line, naming any problem."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pa_json
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        table = pa_json.read_json(path, read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 24))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
+        return None
+    if table.num_rows == 0 or not {"name", "gt", "pred"} <= set(table.column_names):
+        return None
+    name = table.column("name")
+    if not pa.types.is_string(name.type) or name.null_count or pc.count_distinct(name).as_py() != table.num_rows:
+        return None
+    columns = []
+    for key in ("gt", "pred"):
+        column = table.column(key).combine_chunks()
+        if column.null_count:
+            return None
+        if pa.types.is_list(column.type):
+            if not pa.types.is_string(column.type.value_type) or column.flatten().null_count:
+                return None
+        elif not pa.types.is_string(column.type):
+            return None
+        columns.append(column)
+    return columns[0], columns[1]
