@@ -175,6 +175,7 @@ ENTRY_POINTS: list[tuple[str, object, str]] = [
      "LoRA trainable parameters"),
     ("registry defaults: register + review", _register_and_review, "mer2023"),
     ("bench run", "bench-run", "local"),
+    ("compiled pipelines ship and are current", ["affectgpt", "pipeline", "compile", "--check"], "up to date"),
 ]
 
 
