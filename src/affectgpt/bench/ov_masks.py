@@ -206,12 +206,15 @@ def _ascii_label_masks(flat, offsets, table_key: tuple[str, int]):
     """(n, 5) masks: row i ORs the ring words of the labels flat[offsets[i]:offsets[i+1]],
     each label stripped and lower-cased as the official code does (exact for ASCII)."""
     import numpy as np
-    import pyarrow.compute as pc
+    # The kernels by name: importing pyarrow.compute wraps ~280 functions, a visible share of
+    # a cold `bench score`.
+    from pyarrow._compute import SetLookupOptions, TrimOptions, call_function
 
     vocabulary, masks = _vocabulary_masks(*table_key)
     # strip().lower().strip() in Python; on ASCII, lower() adds no whitespace: one trim does.
-    flat = pc.ascii_lower(pc.ascii_trim(flat, characters=_ASCII_WHITESPACE))
-    found = pc.index_in(flat, value_set=vocabulary)  # null where the table lacks the label
+    flat = call_function("ascii_lower", [call_function("ascii_trim", [flat], TrimOptions(_ASCII_WHITESPACE))])
+    # null where the table lacks the label
+    found = call_function("index_in", [flat], SetLookupOptions(value_set=vocabulary))
     position = _numpy_view(found, np.int32).copy()
     if found.null_count:
         bits = np.unpackbits(np.frombuffer(found.buffers()[0], dtype=np.uint8), bitorder="little")
@@ -241,6 +244,19 @@ def _string_buffers(array):
     return data, offsets - offsets[0]
 
 
+def list_items(column):
+    """(the items, as one string array; per row, the offsets of its items) of an Arrow list
+    array, read from its buffers (ListArray.flatten would import pyarrow.compute)."""
+    import numpy as np
+    import pyarrow as pa
+
+    dtype = np.int64 if pa.types.is_large_list(column.type) else np.int32
+    offsets = np.frombuffer(column.buffers()[1], dtype=dtype)[column.offset:column.offset + len(column) + 1]
+    offsets = offsets.astype(np.int64)
+    items = column.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    return items, offsets - offsets[0]
+
+
 def official_mask_rows_from_column(column, table: dict[str, int], table_key: tuple[str, int]):
     """(n, 5) masks of an Arrow column of label fields (strings or lists of strings, no nulls)
     under the official parse. Rows with non-ASCII text are redone in Python (lower/strip of
@@ -254,10 +270,7 @@ def official_mask_rows_from_column(column, table: dict[str, int], table_key: tup
         rows = _ascii_label_masks(pieces, piece_offsets, table_key)
         bad = np.unique(np.searchsorted(offsets, np.flatnonzero(data >= 0x80), side="right") - 1)
     else:
-        items = column.flatten()
-        list_offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if pa.types.is_large_list(column.type)
-                                     else np.int32)[column.offset:column.offset + len(column) + 1].astype(np.int64)
-        list_offsets = list_offsets - list_offsets[0]
+        items, list_offsets = list_items(column)
         rows = _ascii_label_masks(items, list_offsets, table_key)
         data, item_offsets = _string_buffers(items)
         bad_items = np.searchsorted(item_offsets, np.flatnonzero(data >= 0x80), side="right") - 1

@@ -105,7 +105,9 @@ def read_ov_columns(path: str | Path):
     and `gt`/`pred` all strings or all lists of strings, nothing missing or null. Anything else
     returns None, and `read_score_input` reads the file line by line, naming any problem."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+    from pyarrow._compute import call_function  # by name: pyarrow.compute's import is slow
+
+    from affectgpt.bench.ov_masks import list_items
     import pyarrow.json as pa_json
 
     path = Path(path)
@@ -118,7 +120,7 @@ def read_ov_columns(path: str | Path):
     if table.num_rows == 0 or not {"name", "gt", "pred"} <= set(table.column_names):
         return None
     name = table.column("name")
-    if not pa.types.is_string(name.type) or name.null_count or pc.count_distinct(name).as_py() != table.num_rows:
+    if not pa.types.is_string(name.type) or name.null_count or call_function("count_distinct", [name]).as_py() != table.num_rows:
         return None
     columns = []
     for key in ("gt", "pred"):
@@ -126,7 +128,7 @@ def read_ov_columns(path: str | Path):
         if column.null_count:
             return None
         if pa.types.is_list(column.type):
-            if not pa.types.is_string(column.type.value_type) or column.flatten().null_count:
+            if not pa.types.is_string(column.type.value_type) or list_items(column)[0].null_count:
                 return None
         elif not pa.types.is_string(column.type):
             return None
