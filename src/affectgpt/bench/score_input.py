@@ -105,10 +105,10 @@ def read_ov_columns(path: str | Path):
     and `gt`/`pred` all strings or all lists of strings, nothing missing or null. Anything else
     returns None, and `read_score_input` reads the file line by line, naming any problem."""
     import pyarrow as pa
+    import pyarrow.json as pa_json
     from pyarrow._compute import call_function  # by name: pyarrow.compute's import is slow
 
     from affectgpt.bench.ov_masks import list_items
-    import pyarrow.json as pa_json
 
     path = Path(path)
     if not path.is_file():
