@@ -206,6 +206,7 @@ def _ascii_label_masks(flat, offsets, table_key: tuple[str, int]):
     """(n, 5) masks: row i ORs the ring words of the labels flat[offsets[i]:offsets[i+1]],
     each label stripped and lower-cased as the official code does (exact for ASCII)."""
     import numpy as np
+
     # The kernels by name: importing pyarrow.compute wraps ~280 functions, a visible share of
     # a cold `bench score`.
     from pyarrow._compute import SetLookupOptions, TrimOptions, call_function
