@@ -25,7 +25,7 @@ def make_monitor_pipeline(retries: bool = True):
         raw_dir: str,
         data_rev: str,
         drift_config: str = "",
-        model_config: str = "/app/configs/affectgpt-7b.yaml",
+        model_config: str = "affectgpt-7b.yaml",
         model_name: str = "affectgpt",
         workers: int = 4,
     ):

@@ -59,7 +59,7 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
     def retrain(
         raw_dir: str,
         data_rev: str,
-        model_config: str = "/app/configs/affectgpt-7b.yaml",
+        model_config: str = "affectgpt-7b.yaml",  # a packaged config's name, or a path in the pod
         build_config: str = "",
         model_name: str = "affectgpt",
         scorer_mode: str = "official",

@@ -12,13 +12,14 @@ import json
 import subprocess
 from collections import Counter
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
 from pydantic import BaseModel, Field
 
 from affectgpt import __version__
-from affectgpt.paths import REPO_ROOT
+from affectgpt.paths import REPO_ROOT, build_info, is_source_checkout
 
 MANIFEST_NAME = "manifest.json"
 
@@ -87,8 +88,55 @@ def hash_tree(root: str | Path, ignore: Iterable[str] = (MANIFEST_NAME,)) -> str
     return digest.hexdigest()
 
 
+# What makes a transformers checkpoint: config, tokenizer/processor files and weights.
+CHECKPOINT_SUFFIXES = frozenset({".json", ".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".txt",
+                                 ".jinja", ".tiktoken"})
+
+
+def hash_checkpoint(model_dir: str | Path) -> str:
+    """Content hash of a model folder's config, tokenizer and weight files (hidden files and
+    anything else ignored). Caches keyed on it (judge answers, clues) are invalidated when any
+    weight changes, even with the same file names and sizes. Hashing is memoised per process on
+    (name, size, mtime) so one run reads a large checkpoint once."""
+    root = Path(model_dir).expanduser().resolve()
+    files = sorted(
+        path for path in root.rglob("*")
+        if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+    stamp = tuple((str(path.relative_to(root)), path.stat().st_size, path.stat().st_mtime_ns) for path in files)
+    return _hash_files(str(root), stamp)
+
+
+@lru_cache(maxsize=32)
+def _hash_files(root: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for relative, _, _ in stamp:
+        digest.update(relative.encode() + b"\0" + hash_file(Path(root) / relative).encode())
+    return digest.hexdigest()
+
+
 def code_version() -> str:
-    """Package version plus the git commit (and `-dirty`) when running from a clone."""
+    """Package version plus the git commit (`+g<12 hex>`, `-dirty` for uncommitted changes).
+
+    A clone (the package imported from `<checkout>/src/affectgpt`) reports its live git state;
+    an installed wheel reports the commit its build recorded (`affectgpt/_build_info.json`,
+    written by setup.py). Without either, the bare version: the revision is unknown."""
+    live = _git_checkout_version()
+    if live is not None:
+        return live
+    info = build_info()
+    if info.get("commit"):
+        return f"{__version__}+g{info['commit'][:12]}{'-dirty' if info.get('dirty') else ''}"
+    return __version__
+
+
+def _git_checkout_version() -> str | None:
+    """The live commit when the package sits in a git checkout of this project, else None.
+    Asking git about any other folder (site-packages inside someone's repository) would
+    report the wrong project's commit."""
+    if not is_source_checkout():
+        return None
     try:
         commit = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
@@ -98,6 +146,6 @@ def code_version() -> str:
             ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, timeout=5, check=True,
         ).stdout.strip()
-        return f"{__version__}+g{commit}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
-        return __version__
+        return None
+    return f"{__version__}+g{commit}{'-dirty' if dirty else ''}"

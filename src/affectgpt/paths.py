@@ -7,18 +7,51 @@ from a folder beside the clone and never bundles.
 
 from __future__ import annotations
 
+import json
 import os
+from functools import cache
 from pathlib import Path
 
 REFERENCE_DATA_ENV = "AFFECTGPT_REFERENCE_DATA"
 HOME_ENV = "AFFECTGPT_HOME"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# src/affectgpt -> src -> repo root (only meaningful for an editable install / a clone).
+# src/affectgpt -> src -> repo root: only meaningful in a clone (see `is_source_checkout`);
+# in an installed wheel this is e.g. /usr/local/lib/python3.11, so nothing may read files here.
 REPO_ROOT = PACKAGE_DIR.parent.parent
+BUILD_INFO_FILE = PACKAGE_DIR / "_build_info.json"
 # The configs ship inside the package (the repo's `configs/` links here), so an installed
 # wheel finds the same defaults as a clone.
 PACKAGED_CONFIGS = PACKAGE_DIR / "configs"
+
+
+def is_source_checkout() -> bool:
+    """True when the package is imported from a git checkout of this project
+    (`<checkout>/src/affectgpt`), False for an installed wheel."""
+    return (REPO_ROOT / ".git").exists() and (REPO_ROOT / "pyproject.toml").is_file() \
+        and (REPO_ROOT / "src" / "affectgpt").resolve() == PACKAGE_DIR
+
+
+@cache
+def build_info() -> dict:
+    """What the wheel build recorded (version, commit, dirty, built_at); {} for a clone or an
+    install built without the build hook."""
+    try:
+        return json.loads(BUILD_INFO_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def resolve_config(value: str | os.PathLike) -> Path:
+    """A config argument as a file: an existing path as given, else the packaged config of that
+    name (`affectgpt-7b.yaml`, `promotion.yaml`, ...), so steps and pipeline defaults can name
+    a shipped config without knowing where the package is installed."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    if path.parent == Path(".") and (PACKAGED_CONFIGS / path.name).is_file():
+        return PACKAGED_CONFIGS / path.name
+    return path  # the caller's loader reports "not found" with the path as given
 
 
 class ReferenceDataMissing(FileNotFoundError):
@@ -48,7 +81,8 @@ def reference_data_dir(required: bool = True) -> Path | None:
     candidates = []
     if os.environ.get(REFERENCE_DATA_ENV):
         candidates.append(Path(os.environ[REFERENCE_DATA_ENV]).expanduser())
-    candidates.append(REPO_ROOT.parent / "shared" / "reference-data")
+    if is_source_checkout():
+        candidates.append(REPO_ROOT.parent / "shared" / "reference-data")
     candidates.append(Path.cwd().parent / "shared" / "reference-data")
     for candidate in candidates:
         if candidate.is_dir():

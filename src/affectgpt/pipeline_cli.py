@@ -328,7 +328,8 @@ def _short(exc: Exception) -> str:
 
 @cluster_app.command("train-job")
 def train_job_command(
-    config: str = typer.Option(..., help="model config path inside the pod (e.g. /app/configs/affectgpt-7b.yaml)"),
+    config: str = typer.Option(..., help="model config inside the pod: a packaged config's name (affectgpt-7b.yaml) "
+                                    "or a path on the data volume"),
     data: str = typer.Option(..., help="training data folder on the data volume (e.g. /data/datasets/v3)"),
     out: str = typer.Option(..., help="output folder on the data volume"),
     name: str = typer.Option("affectgpt-train", help="job name (DNS label)"),

@@ -30,9 +30,44 @@ def test_score_writes_json_with_null_for_nan(tmp_path):
     assert payload["score"] is None  # wheel4: P = R = 0 -> NaN in the official arithmetic
     assert payload["per_wheel"]["wheel1"] == {"n_scored": 2, "precision": 0.25, "recall": 0.5,
                                               "f": pytest.approx(1 / 3)}
-    assert payload["samples"][0]["wheels"]["wheel1"]["pred"] == ["happy", "sad"]
+    assert "samples" not in payload  # per-sample details only on request (--samples)
     corrected = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source), "--mode", "corrected"])
     assert json.loads(corrected.stdout)["score"] == pytest.approx(4 / 15)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_score_writes_per_sample_details_only_on_request(tmp_path, suffix):
+    import pandas as pd
+
+    source = _jsonl(tmp_path / "ov.jsonl", [
+        {"name": "a", "gt": "['happy', 'joyful']", "pred": ["cheerful", "sad"]},
+        {"name": "b", "gt": ["angry"], "pred": "[]"},
+    ])
+    details = tmp_path / "out" / f"details{suffix}"
+    result = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source),
+                                 "--output", str(tmp_path / "s.json"), "--samples", str(details)])
+    assert result.exit_code == 0, result.output
+    rows = (pd.read_json(details, lines=True) if suffix == ".jsonl" else pd.read_parquet(details)).to_dict("records")
+    assert [row["name"] for row in rows] == ["a", "b"]
+    wheels = rows[0]["wheels"] if suffix == ".jsonl" else json.loads(rows[0]["wheels"])
+    assert wheels["wheel1"] == {"gt": ["happy"], "pred": ["happy", "sad"], "precision": 0.5, "recall": 1.0}
+    assert list(details.parent.iterdir()) == [details]  # no temporary left behind
+    bad = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source), "--samples",
+                              str(tmp_path / "d.csv")])
+    assert bad.exit_code == 2 and ".jsonl or .parquet" in " ".join(bad.output.split())
+
+
+def test_score_sentiment_details_to_parquet(tmp_path):
+    import pandas as pd
+
+    source = _jsonl(tmp_path / "s.jsonl", [{"name": "a", "gt": 1.5, "pred": "positive"},
+                                           {"name": "b", "gt": 0, "pred": "negative"}])
+    details = tmp_path / "d.parquet"
+    result = runner.invoke(app, ["bench", "score", "--task", "sentiment", "--input", str(source),
+                                 "--samples", str(details)])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_parquet(details).to_dict("records")
+    assert rows[0]["y_true"] == 1 and rows[0]["scored"] and not rows[1]["scored"]
 
 
 @pytest.mark.parametrize("lines,task,message", [

@@ -225,7 +225,7 @@ def test_train_job_command_prints_the_job_or_one_line_errors():
 
     from affectgpt.cli import app
 
-    result = CliRunner().invoke(app, ["cluster", "train-job", "--config", "/app/configs/affectgpt-7b.yaml",
+    result = CliRunner().invoke(app, ["cluster", "train-job", "--config", "affectgpt-7b.yaml",
                                       "--data", "/data/d", "--out", "/data/o", "--nodes", "2", "--gpus-per-node", "8"])
     assert result.exit_code == 0, result.output
     job = yaml.safe_load(result.output)

@@ -114,7 +114,7 @@ def test_gpu_overlay_runs_deepspeed_on_gpus_with_one_pod_template():
     container = replicas["Master"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == job["spec"]["nprocPerNode"] == "8"
     assert container["command"][:4] == ["torchrun", "--no-python", "affectgpt", "train"]
-    assert "--config=/app/configs/affectgpt-7b.yaml" in container["args"]
+    assert "--config=affectgpt-7b.yaml" in container["args"]
     local_job = by_kind(render("overlays/local"), "PyTorchJob")[0]
     local_container = local_job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
     assert "nvidia.com/gpu" not in local_container["resources"].get("limits", {})
@@ -124,7 +124,7 @@ def test_gpu_overlay_runs_deepspeed_on_gpus_with_one_pod_template():
 def test_launcher_builds_the_same_pod_as_the_shipped_job():
     """`train --backend k8s` and `kubectl apply -k` must run training pods alike."""
     shipped = by_kind(render("base"), "PyTorchJob")[0]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
-    built = build_pytorchjob(TrainJobSpec(name="affectgpt-train", config_path="/app/configs/affectgpt-7b.yaml",
+    built = build_pytorchjob(TrainJobSpec(name="affectgpt-train", config_path="affectgpt-7b.yaml",
                                           data_dir="/data/datasets/current", out_dir="/data/runs/affectgpt-train",
                                           image="affectgpt", gpus_per_node=1))
     built_spec = built["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]

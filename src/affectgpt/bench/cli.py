@@ -1,6 +1,7 @@
 """`affectgpt bench ...`: score label files and whole prediction folders on MER-UniBench.
 
-    affectgpt bench score --task ov --input samples.jsonl --mode official --output scores.json
+    affectgpt bench score --task ov --input samples.jsonl --mode official --output scores.json \
+        [--samples details.parquet]
     affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --report out/
 """
 
@@ -58,26 +59,45 @@ def score_command(
     wheels: WheelTable | None = typer.Option(None, "--wheels", help="word-form table (default: mer2025 "
                                              "for official, mer2026 for corrected)"),
     output: Path | None = typer.Option(None, "--output", help="write the JSON here (default: stdout)"),
+    samples_path: Path | None = typer.Option(
+        None, "--samples", help="also write per-sample details (parsed labels, mapped ring words, "
+        "per-wheel precision/recall or hit) to this .jsonl or .parquet file; off by default, as "
+        "details of 100k samples are ten times the input"),
 ) -> None:
-    """Score one JSONL file of (name, gt, pred) samples."""
-    from affectgpt.bench.metrics import score_task
-    from affectgpt.bench.score_input import ScoreInputError, read_score_input
+    """Score one JSONL file of (name, gt, pred) samples; the JSON holds the aggregate scores."""
+    from affectgpt.bench.metrics import score_ov_columns, score_task
+    from affectgpt.bench.sample_details import SampleDetailsError, SampleDetailsWriter
+    from affectgpt.bench.score_input import ScoreInputError, read_ov_columns, read_score_input
 
     quarantined: list = []
     try:
-        samples = read_score_input(input_path, task.value, quarantined)
-        result = score_task(task.value, samples, mode=mode.value, level=level,
-                            wheels=wheels.value if wheels else None)
-    except (ScoreInputError, ValueError) as exc:
+        # Aggregate official OV scores of a clean file: columnar, no Python object per sample.
+        columns = (read_ov_columns(input_path)
+                   if task is Task.ov and mode is ScoreMode.official and samples_path is None else None)
+        if columns is not None:
+            result = score_ov_columns(*columns, level=level, wheels=wheels.value if wheels else None)
+        elif samples_path is not None:
+            samples = read_score_input(input_path, task.value, quarantined)
+            with SampleDetailsWriter(samples_path, task.value) as sink:
+                result = score_task(task.value, samples, mode=mode.value, level=level,
+                                    wheels=wheels.value if wheels else None, sample_sink=sink)
+        else:
+            result = score_task(task.value, read_score_input(input_path, task.value, quarantined), mode=mode.value,
+                                level=level, wheels=wheels.value if wheels else None, keep_samples=False)
+    except (ScoreInputError, SampleDetailsError, ValueError) as exc:
         _fail(str(exc))
     for record in quarantined:
         console.print(f"[yellow]quarantined[/] ({record.reason}) {record.detail}", soft_wrap=True)
-    payload = json.dumps({**result.to_json(), "quarantined": [r.model_dump() for r in quarantined]}, indent=2)
+    payload = json.dumps({**result.to_json(include_samples=False),
+                          "quarantined": [r.model_dump() for r in quarantined]}, indent=2)
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(payload)
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(payload)
+        tmp.replace(output)
         console.print(f"{task.value} score ({mode.value}): [bold]{_fmt(result.score)}[/] "
-                      f"over {result.n_scored} scored samples -> {output}")
+                      f"over {result.n_scored} scored samples -> {output}"
+                      + (f"; per-sample details -> {samples_path}" if samples_path else ""))
     else:
         typer.echo(payload)
 

@@ -15,7 +15,7 @@ and its size a popcount: 100k samples score in well under a second.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
@@ -26,6 +26,11 @@ from affectgpt.bench.wheels import WHEEL_NAMES, EmotionWheels, load_wheels
 NAN = float("nan")
 TASKS: tuple[str, ...] = ("ov", "hit", "sentiment")
 PRIMARY_METRIC = {"ov": "fscore", "hit": "hit_rate", "sentiment": "weighted_f1"}
+
+
+SampleSink = Callable[[dict[str, Any]], None]
+"""Receives each sample's details as it is scored (e.g. a file writer), so details of 100k
+samples never sit in memory at once."""
 
 
 class Sample(NamedTuple):
@@ -164,6 +169,15 @@ def _words(mask: int, words: tuple[str, ...]) -> list[str]:
     return [word for i, word in enumerate(words) if mask >> i & 1]
 
 
+def _detail_target(keep_samples: bool, sink: SampleSink | None,
+                   details: list[dict[str, Any]]) -> tuple[bool, SampleSink]:
+    """Whether to build per-sample details, and where they go: a sink streams them out (and
+    nothing is kept), otherwise they are collected in `details` when asked for."""
+    if sink is not None:
+        return True, sink
+    return keep_samples, details.append
+
+
 def _mean(values_sum: float, count: int) -> float:
     return values_sum / count if count else NAN
 
@@ -176,52 +190,40 @@ def score_ov(
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
+    sample_sink: SampleSink | None = None,
 ) -> MetricResult:
     """Fine-grained (OV-MERD+) score: per wheel, precision and recall averaged over samples with
     a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
     check_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
     table, ring_words = _bit_tables(table_version, level)
-    parse = parser_for(mode)
-    precision_sum = [0.0] * 5
-    recall_sum = [0.0] * 5
-    counts = [0] * 5
-    n_samples = n_scored = 0
     details: list[dict[str, Any]] = []
-    for index, item in enumerate(samples):
-        sample = as_sample(item, index)
-        n_samples += 1
-        gt_labels = parse(sample.gt)
-        pred_labels = parse(sample.pred)
-        gt_packed = _packed(gt_labels, table)
-        pred_packed = _packed(pred_labels, table)
-        per_wheel: dict[str, Any] = {}
-        scored = False
-        for w, shift in enumerate(_SHIFTS):
-            g = gt_packed >> shift & _FIELD_MASK
-            if not g:
-                if keep_samples:
-                    per_wheel[WHEEL_NAMES[w]] = None
-                continue
-            p = pred_packed >> shift & _FIELD_MASK
-            scored = True
-            counts[w] += 1
-            if p:
-                common = (g & p).bit_count()
-                precision, recall = common / p.bit_count(), common / g.bit_count()
-            else:
-                precision = recall = 0.0
-            precision_sum[w] += precision
-            recall_sum[w] += recall
-            if keep_samples:
-                per_wheel[WHEEL_NAMES[w]] = {
-                    "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]),
-                    "precision": precision, "recall": recall,
-                }
-        n_scored += scored
-        if keep_samples:
-            details.append({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
+    keep, emit = _detail_target(keep_samples, sample_sink, details)
+    if keep:
+        sums = _ov_sums_with_details(samples, parser_for(mode), table, ring_words, emit)
+    else:
+        sums = _ov_sums_vectorized(samples, mode, table, (table_version, level))
+    return _ov_result(sums, mode, level, table_version, details)
 
+
+def score_ov_columns(gt, pred, level: int = 1, wheels: EmotionWheels | str | None = None) -> MetricResult:
+    """Official-mode OV score of two Arrow columns (strings or lists of strings, no nulls), as
+    read by `affectgpt.bench.score_input.read_ov_columns`: no Python object per sample."""
+    import numpy as np
+
+    from affectgpt.bench.ov_masks import official_mask_rows_from_column
+
+    table_version = resolve_wheels(wheels, "official").version
+    table, _ = _bit_tables(table_version, level)
+    g = official_mask_rows_from_column(gt, table, (table_version, level))
+    p = official_mask_rows_from_column(pred, table, (table_version, level))
+    return _ov_result(_ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p)), "official", level,
+                      table_version, [])
+
+
+def _ov_result(sums: _OvSums, mode: str, level: int, table_version: str,
+               details: list[dict[str, Any]]) -> MetricResult:
+    precision_sum, recall_sum, counts, n_samples, n_scored = sums
     per_wheel_results: dict[str, WheelResult] = {}
     fs, ps, rs = [], [], []
     for w, name in enumerate(WHEEL_NAMES):
@@ -236,6 +238,89 @@ def score_ov(
         score=_plain_mean(fs), n_samples=n_samples, n_scored=n_scored, per_wheel=per_wheel_results,
         secondary={"precision": _plain_mean(ps), "recall": _plain_mean(rs)}, samples=details,
     )
+
+
+class _OvSums(NamedTuple):
+    precision_sum: list[float]
+    recall_sum: list[float]
+    counts: list[int]
+    n_samples: int
+    n_scored: int
+
+
+def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
+                          ring_words: tuple[tuple[str, ...], ...], emit: SampleSink) -> _OvSums:
+    """Per-wheel precision/recall sums, one sample at a time, emitting each sample's details."""
+    precision_sum = [0.0] * 5
+    recall_sum = [0.0] * 5
+    counts = [0] * 5
+    n_samples = n_scored = 0
+    for index, item in enumerate(samples):
+        sample = as_sample(item, index)
+        n_samples += 1
+        gt_labels = parse(sample.gt)
+        pred_labels = parse(sample.pred)
+        gt_packed = _packed(gt_labels, table)
+        pred_packed = _packed(pred_labels, table)
+        per_wheel: dict[str, Any] = {}
+        scored = False
+        for w, shift in enumerate(_SHIFTS):
+            g = gt_packed >> shift & _FIELD_MASK
+            if not g:
+                per_wheel[WHEEL_NAMES[w]] = None
+                continue
+            p = pred_packed >> shift & _FIELD_MASK
+            scored = True
+            counts[w] += 1
+            if p:
+                common = (g & p).bit_count()
+                precision, recall = common / p.bit_count(), common / g.bit_count()
+            else:
+                precision = recall = 0.0
+            precision_sum[w] += precision
+            recall_sum[w] += recall
+            per_wheel[WHEEL_NAMES[w]] = {
+                "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]),
+                "precision": precision, "recall": recall,
+            }
+        n_scored += scored
+        emit({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
+
+    return _OvSums(precision_sum, recall_sum, counts, n_samples, n_scored)
+
+
+def _ov_sums_vectorized(samples: Iterable[Any], mode: str, table: dict[str, int],
+                        table_key: tuple[str, int]) -> _OvSums:
+    """The same sums without details: the label fields become 5x64-bit ring-word masks (in
+    Arrow for the official parse of ASCII fields, else in Python), and the per-wheel
+    intersections, popcounts and means run in numpy over all samples at once. Sums are numpy's
+    pairwise sums, i.e. what the official `np.mean` computes."""
+    from affectgpt.bench.ov_masks import mask_rows as _mask_rows
+
+    items = [as_sample(item, index) for index, item in enumerate(samples)]
+    g = _mask_rows([s.gt for s in items], mode, table, table_key)
+    p = _mask_rows([s.pred for s in items], mode, table, table_key)
+    return _ov_sums_from_masks(g, p)
+
+
+def _ov_sums_from_masks(g, p) -> _OvSums:
+    """Per-wheel sums from (n, 5) ground-truth and prediction ring-word masks."""
+    import numpy as np
+
+    scored = g != 0
+    common = np.bitwise_count(g & p).astype(np.float64)
+    p_count = np.bitwise_count(p).astype(np.float64)
+    g_count = np.bitwise_count(g).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(p_count > 0, common / p_count, 0.0)
+        recall = np.where(p_count > 0, common / g_count, 0.0)
+    precision_sum, recall_sum, counts = [], [], []
+    for w in range(5):
+        rows = scored[:, w]
+        counts.append(int(rows.sum()))
+        precision_sum.append(float(precision[rows, w].sum()))
+        recall_sum.append(float(recall[rows, w].sum()))
+    return _OvSums(precision_sum, recall_sum, counts, len(g), int(scored.any(axis=1).sum()))
 
 
 def _f_score(precision: float, recall: float, mode: str) -> float:
@@ -261,6 +346,7 @@ def score_hit(
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
+    sample_sink: SampleSink | None = None,
 ) -> MetricResult:
     """HIT rate for basic-emotion sets: per wheel, the mean of 1[mapped gt in mapped prediction]
     over samples whose ground truth maps to something (so `neutral` is never scored), averaged
@@ -280,6 +366,7 @@ def score_hit(
     counts = [0] * 5
     n_scored = 0
     details: list[dict[str, Any]] = []
+    keep, emit = _detail_target(keep_samples, sample_sink, details)
     for sample, gt_labels, pred_labels in parsed:
         gt_masks = _masks(gt_labels, table)
         pred_masks = _masks(pred_labels, table)
@@ -288,7 +375,7 @@ def score_hit(
         for w in range(5):
             g, p = gt_masks[w], pred_masks[w]
             if not g:
-                if keep_samples:
+                if keep:
                     per_wheel[WHEEL_NAMES[w]] = None
                 continue
             scored = True
@@ -299,13 +386,13 @@ def score_hit(
             mscore = common / in_candidates if in_candidates else 0.0
             hit_sum[w] += hit
             mscore_sum[w] += mscore
-            if keep_samples:
+            if keep:
                 per_wheel[WHEEL_NAMES[w]] = {
                     "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]), "hit": hit,
                 }
         n_scored += scored
-        if keep_samples:
-            details.append({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
+        if keep:
+            emit({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
     per_wheel_results: dict[str, WheelResult] = {}
     hits, mscores = [], []
     for w, name in enumerate(WHEEL_NAMES):
@@ -369,13 +456,15 @@ def weighted_f1(y_true: list[bool], y_pred: list[bool]) -> float:
     return score / total
 
 
-def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples: bool = True) -> MetricResult:
+def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples: bool = True,
+                    sample_sink: SampleSink | None = None) -> MetricResult:
     """Binary sentiment: samples with ground truth 0 are dropped; y = gt > 0; a prediction is
     positive only if it is "positive"; weighted F1 (primary) and accuracy."""
     check_mode(mode)
     y_true: list[bool] = []
     y_pred: list[bool] = []
     details: list[dict[str, Any]] = []
+    keep, emit = _detail_target(keep_samples, sample_sink, details)
     n_samples = 0
     for index, item in enumerate(samples):
         sample = as_sample(item, index)
@@ -386,8 +475,8 @@ def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples
         if not dropped:
             y_true.append(valence > 0)
             y_pred.append(positive)
-        if keep_samples:
-            details.append({
+        if keep:
+            emit({
                 "name": sample.name, "gt": valence, "pred": sample.pred, "scored": not dropped,
                 "y_true": None if dropped else int(valence > 0), "y_pred": int(positive),
             })
@@ -399,14 +488,16 @@ def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples
 
 
 def score_task(task: str, samples: Iterable[Any], mode: str = "official", level: int = 1,
-               wheels: EmotionWheels | str | None = None, keep_samples: bool = True) -> MetricResult:
-    """Dispatch on the task name ("ov", "hit", "sentiment")."""
+               wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
+               sample_sink: SampleSink | None = None) -> MetricResult:
+    """Dispatch on the task name ("ov", "hit", "sentiment"). Per-sample details land in
+    `result.samples` with `keep_samples`, or go to `sample_sink` one by one (then not kept)."""
     if task == "ov":
-        return score_ov(samples, mode, level, wheels, keep_samples)
+        return score_ov(samples, mode, level, wheels, keep_samples, sample_sink)
     if task == "hit":
-        return score_hit(samples, mode, level, wheels, keep_samples)
+        return score_hit(samples, mode, level, wheels, keep_samples, sample_sink)
     if task == "sentiment":
-        return score_sentiment(samples, mode, keep_samples)
+        return score_sentiment(samples, mode, keep_samples, sample_sink)
     raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 

@@ -118,7 +118,9 @@ def train_on_backend(
     (per-clip encoder features) joins the dataset as `features/` when given."""
     if backend not in ("local", "k8s"):
         raise ValueError(f"backend must be 'local' or 'k8s', got {backend!r}")
-    config_path, out_dir = Path(config_path), Path(out_dir)
+    from affectgpt.paths import resolve_config  # a packaged config's bare name works too
+
+    config_path, out_dir = resolve_config(config_path), Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="affectgpt-train-data-") as scratch:
         data_dir = training_data_dir(Path(data_dir), Path(features_dir) if features_dir else None,
                                      Path(scratch) / "data")

@@ -8,7 +8,7 @@ settings): that file is what an operator applies by hand, this is what `train --
 submits with per-run values.
 
     from affectgpt.cluster import TrainJobSpec, build_pytorchjob
-    job = build_pytorchjob(TrainJobSpec(name="affectgpt-train-ab12", config_path="/app/configs/affectgpt-7b.yaml",
+    job = build_pytorchjob(TrainJobSpec(name="affectgpt-train-ab12", config_path="affectgpt-7b.yaml",
                                         data_dir="/data/datasets/v3", out_dir="/data/runs/ab12",
                                         nodes=2, gpus_per_node=8))
 """
@@ -29,8 +29,9 @@ TRAIN_APP_LABEL = "affectgpt-train"
 
 
 class TrainJobSpec(BaseModel):
-    """What varies between training jobs. Paths are inside the pod: the config ships in the
-    image (/app/configs) or sits on the data volume; data and outputs are on the data volume."""
+    """What varies between training jobs. Paths are inside the pod: the config is a packaged
+    one named bare (`affectgpt-7b.yaml`, shipped in the wheel) or a file on the data volume;
+    data and outputs are on the data volume."""
 
     name: str = Field(description="job name, unique per run (DNS label, at most 48 characters)")
     namespace: str = "affectgpt"

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
-from affectgpt.paths import PACKAGED_CONFIGS
+from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 
 
 class _Strict(BaseModel):
@@ -127,7 +127,7 @@ def load_build_config(path: str | Path | None = None) -> BuildConfig:
         if not DEFAULT_CONFIG_PATH.is_file():
             return BuildConfig()
         path = DEFAULT_CONFIG_PATH
-    path = Path(path)
+    path = resolve_config(path)
     if not path.is_file():
         raise BuildConfigError(f"{path}: build config not found")
     return load_yaml_model(path, BuildConfig, BuildConfigError)

@@ -190,8 +190,11 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str | Path) -> AffectGPTConfig:
-    """Read and validate a YAML config, naming the file and each bad field on failure."""
-    path = Path(path)
+    """Read and validate a YAML config, naming the file and each bad field on failure. A bare
+    name of a packaged config (`affectgpt-7b.yaml`, `tiny.yaml`) works from any directory."""
+    from affectgpt.paths import resolve_config
+
+    path = resolve_config(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     return load_yaml_model(path, AffectGPTConfig, ConfigError)

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
-from affectgpt.paths import PACKAGED_CONFIGS
+from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 
 DEFAULT_CONFIG_PATH = PACKAGED_CONFIGS / "monitoring.yaml"
 GROUPS = ("metadata", "embeddings", "text", "predictions")
@@ -100,7 +100,7 @@ class MonitoringConfigError(ValueError):
 
 def load_monitoring_config(path: str | Path | None = None) -> tuple[MonitoringConfig, Path | None]:
     """The config and the file it came from (built-in defaults when no file exists)."""
-    candidate = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    candidate = resolve_config(path) if path is not None else DEFAULT_CONFIG_PATH
     if not candidate.is_file():
         if path is not None:
             raise MonitoringConfigError(f"{candidate}: monitoring config not found")

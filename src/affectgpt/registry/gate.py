@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
-from affectgpt.paths import PACKAGED_CONFIGS
+from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 from affectgpt.registry.errors import InvalidInput
 
 DEFAULT_PROMOTION_CONFIG = PACKAGED_CONFIGS / "promotion.yaml"
@@ -52,7 +52,7 @@ class PromotionConfig(BaseModel):
 
 def load_promotion_config(path: str | Path | None = None) -> PromotionConfig:
     """Read and check the rules; a bad file names itself and the offending field."""
-    config_path = Path(path) if path is not None else DEFAULT_PROMOTION_CONFIG
+    config_path = resolve_config(path) if path is not None else DEFAULT_PROMOTION_CONFIG
     if not config_path.is_file():
         raise InvalidInput(f"{config_path}: promotion config not found; pass --promotion-config PATH")
     return load_yaml_model(config_path, PromotionConfig, InvalidInput)

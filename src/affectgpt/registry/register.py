@@ -188,9 +188,15 @@ def register_candidate(
         found = _search_versions_raw(client, model_name, run_id)
         if found is not None:
             return found, False
-        created = client.mlflow.create_model_version(
-            model_name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=0
-        )
+        # A sqlite registry resolves a `models:/<id>` source with a default MlflowClient(), i.e.
+        # the process-wide tracking URI; point it at this client's store for the call, or the
+        # default store (no MLFLOW_TRACKING_URI) would look in ./mlflow.db and create it.
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+        with _use_tracking_uri(client.tracking_uri):
+            created = client.mlflow.create_model_version(
+                model_name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=0
+            )
         return str(created.version), True
 
     version, created = client.call(f"create a version of {model_name} from run {run_id}", create_once)

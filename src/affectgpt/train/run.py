@@ -127,7 +127,9 @@ def train_model(config_path: str | Path, data_dir: str | Path, out_dir: str | Pa
     checkpoint in `out_dir`; `stop_after_steps` ends early after a checkpoint (a planned
     interruption, e.g. a preemptible slot), leaving the run resumable."""
     started = time.perf_counter()
-    config_path, data_dir, out_dir = Path(config_path), Path(data_dir), Path(out_dir)
+    from affectgpt.paths import resolve_config  # a packaged config's bare name works too
+
+    config_path, data_dir, out_dir = resolve_config(config_path), Path(data_dir), Path(out_dir)
     config = load_config(config_path)
     train_cfg = config.train
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from affectgpt.bench.extract.cache import ExtractionCache
 from affectgpt.bench.parsing import official_string_to_list
 from affectgpt.llm_client import LLMCallError, complete_endpoint, complete_local
+from affectgpt.manifest import hash_checkpoint
 from affectgpt.paths import workspace_dir
 
 PROMPT_VERSION = "affectgpt-v1"
@@ -95,13 +96,12 @@ class LLMExtractor:
 
     def _model_id(self) -> str:
         """Names the judge precisely enough that a cached answer is never reused for another one:
-        a local model by folder name plus a hash of its config and weight file sizes."""
+        a local model by folder name plus the content hash of its config, tokenizer and weights
+        (one changed weight is another judge). An endpoint is known only by its served model
+        name and URL: serve a changed model under a new name."""
         if self.endpoint:
-            return f"{self.endpoint_model}@{self.endpoint}"
-        digest = hashlib.sha256((self.model_path / "config.json").read_bytes())
-        for weights in sorted(self.model_path.glob("*.safetensors")) + sorted(self.model_path.glob("*.bin")):
-            digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-        return f"{self.model_path.name}@{digest.hexdigest()[:12]}|greedy|{self.max_new_tokens}"
+            return f"{self.endpoint_model}@{self.endpoint}|greedy|{self.max_new_tokens}"
+        return f"{self.model_path.name}@{hash_checkpoint(self.model_path)[:16]}|greedy|{self.max_new_tokens}"
 
     # -- judge calls ----------------------------------------------------------------------
     def _ask(self, task: str, prompt_template: str, text: str) -> str:

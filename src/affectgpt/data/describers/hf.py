@@ -16,7 +16,6 @@ Decoding is greedy, so a rebuild writes the same clue.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from affectgpt.data.config import HFDescriberConfig
 from affectgpt.data.describers.acoustic import AcousticDescriber
 from affectgpt.data.describers.visual import FaceExpressionDescriber
 from affectgpt.llm_client import complete_local, complete_local_media, local_model_kind
+from affectgpt.manifest import hash_checkpoint
 
 PROMPTS = {
     "audio": ("Here are acoustic measurements of a person's speech: {evidence} "
@@ -89,12 +89,6 @@ def face_images(media) -> list[np.ndarray]:
 
 
 def _model_version(model_dir: Path) -> str:
-    """Hash of the model's config and weight file names+sizes: a swapped checkpoint is a new version."""
-    digest = hashlib.sha256()
-    for path in sorted(model_dir.glob("*")):
-        if path.is_file() and (path.suffix in {".json", ".safetensors", ".bin", ".model"}):
-            digest.update(path.name.encode())
-            digest.update(str(path.stat().st_size).encode())
-            if path.suffix == ".json":
-                digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    """Content hash of the checkpoint (config, tokenizer, weights): retrained or swapped weights
+    are a new version, so their clues are never taken from the cache."""
+    return hash_checkpoint(model_dir)[:12]
