@@ -141,15 +141,15 @@ def load_dataset(name: str, labels_root: str | Path | None = None, label_path: s
 
 def _testset_files(name: str, labels_root: str | Path | None) -> tuple[Path, Path | None] | None:
     """(labels.csv, transcripts.csv) of `<labels_root>/<name>/` when the root is a MER-UniBench
-    test-set folder (see affectgpt.bench.testsets), else None."""
+    test-set folder (see affectgpt.bench.testsets); None for a MERTools-style labels root."""
     if not labels_root:
+        return None
+    root = Path(labels_root)
+    if (root / MERBENCH.split("/")[0]).is_dir() or (root / DATASETS[name].label_file).is_file():
         return None
     from affectgpt.bench.testsets import LABELS_FILE, TRANSCRIPTS_FILE
 
-    set_dir = Path(labels_root) / name
-    if not (set_dir / LABELS_FILE).is_file():
-        return None
-    return set_dir / LABELS_FILE, set_dir / TRANSCRIPTS_FILE
+    return root / name / LABELS_FILE, root / name / TRANSCRIPTS_FILE
 
 
 def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:

@@ -20,7 +20,8 @@ STEP_NAME = "infer"
 
 def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, prompt: str = "ov",
             batch_size: int = 8, *, max_new_tokens: int = 64, splits: Sequence[str] | None = None,
-            extractor: str = "lexicon", dataset: str | None = None, progress: bool = True) -> Path:
+            extractor: str = "lexicon", dataset: str | None = None, progress: bool = True,
+            decoding: str = "greedy") -> Path:
     """Generate for every record in `data_dir` (optionally only `splits`) and write JSONL to
     `out_path`; a manifest.json lands beside it. Returns `out_path`. Each line's `dataset` is the
     record's own `dataset` column, else `dataset`, else the data folder's name; `affectgpt bench
@@ -34,6 +35,8 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
     from affectgpt.model.store import load_model_dir
     from affectgpt.train.data import load_caption_data
 
+    if decoding != "greedy":
+        raise ValueError(f"decoding must be 'greedy', got {decoding!r}")
     if prompt not in QUESTIONS:
         raise ValueError(f"prompt must be one of {', '.join(QUESTIONS)}, got {prompt!r}")
     started = time.perf_counter()
@@ -56,6 +59,7 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
             handle.write(json.dumps({
                 "clip_id": sample.clip_id, "dataset": sample.dataset, "prompt_type": prompt, "output": text,
                 "extracted_labels": label_extractor.extract_labels(text), "extractor": extractor_info,
+                "decoding": decoding,
             }, ensure_ascii=False) + "\n")
     tmp.replace(out_path)
     StepManifest(
@@ -63,7 +67,7 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
         inputs={"model": hash_tree(model_dir), "records": hash_file(data.records_path),
                 **({"features": hash_tree(data.features_dir)} if data.features_dir else {})},
         parameters={"prompt": prompt, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-                    "splits": list(splits) if splits else None, "extractor": extractor_info, "decoding": "greedy"},
+                    "splits": list(splits) if splits else None, "extractor": extractor_info, "decoding": decoding},
         kept=len(samples), skipped=data.skipped, outputs={"predictions": str(out_path)},
         timings_s={"total": round(time.perf_counter() - started, 3)},
         extra={"clips_without_features": data.missing_features, "model_metadata": loaded.metadata},
