@@ -237,9 +237,10 @@ def _synthesise(clip_id: str, text: str, voice: str, rate_wpm: int, pitch: int, 
         raw_wav = Path(tmp) / "speech.wav"
         command = [
             "espeak-ng", "-v", voice, "-s", str(rate_wpm), "-p", str(pitch),
-            "-a", str(amplitude), "-w", str(raw_wav), text,
+            "-a", str(amplitude), "-w", str(raw_wav), "--stdin",
         ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        # On stdin, so a line starting with '-' is spoken, not parsed as an option.
+        done = subprocess.run(command, input=text, capture_output=True, text=True, timeout=60)
         if done.returncode != 0 or not raw_wav.is_file():
             raise DemoCorpusError(f"espeak-ng failed for {clip_id}: {done.stderr.strip()[:300]}")
         speech, rate_hz = sf.read(raw_wav, dtype="float32", always_2d=False)
