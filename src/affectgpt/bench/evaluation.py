@@ -314,3 +314,16 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         extra={"mean": report.mean, "complete": report.complete, "synthetic": bool(fixture)},
     ).write(report_dir)
     return report
+
+
+def judge_extractor(name: str = "lexicon", judge: str = ""):
+    """The label extractor by name; for `llm`, `judge` is a model folder or an endpoint URL."""
+    from affectgpt.bench.extract import get_extractor
+
+    if name != "llm":
+        return get_extractor(name)
+    if not judge:
+        raise ValueError("extractor 'llm' needs a judge: a transformers model folder or an OpenAI-compatible URL")
+    if judge.startswith(("http://", "https://")):
+        return get_extractor("llm", endpoint=judge)
+    return get_extractor("llm", model=Path(judge))
