@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from affectgpt.paths import reference_data_dir
 CHINESE_SETS = frozenset({"mer2023", "mer2024", "sims", "simsv2", "ovmerdplus"})
 # OV-MERD+ clips are MER2023 samples: their transcripts live in MER2023's transcription file.
 TRANSCRIPTS_FROM = {"ovmerdplus": "mer2023"}
+logger = logging.getLogger(__name__)
 SYNTHETIC_NOTE = "fixture: real labels and subtitles, SYNTHETIC media (espeak-ng speech, LFW face)"
 README_TEXT = """# MER-UniBench fixture (SYNTHETIC media)
 
@@ -81,8 +83,9 @@ def make_fixture(out_dir: str | Path, per_dataset: int = 4, *, seed: int = 0, wo
             dataset = load_dataset(name, labels_root=root)
         except DatasetError as exc:
             results.append(FixtureSet(name, "no_labels", 0,
-                                      f"the reference data has no {spec.display_name} labels ({_short(exc)}); "
-                                      "no clips, add the licensed set to score it"))
+                                      f"the reference data has no {spec.display_name} labels, so the fixture has "
+                                      f"no {spec.display_name} clips: add the licensed set to score it"))
+            logger.info("%s: %s", name, exc)
             continue
         transcripts = _transcripts(root, TRANSCRIPTS_FROM.get(name, name))
         chosen = _choose(dataset.samples, per_dataset, rng, has_text=lambda s: s.clip_id in transcripts)
@@ -129,10 +132,6 @@ def make_fixture(out_dir: str | Path, per_dataset: int = 4, *, seed: int = 0, wo
                         for r in results)
     (out / "README.md").write_text(README_TEXT.format(details=details))
     return results
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).split(";")[0]
 
 
 def _transcripts(root: Path, name: str) -> dict[str, tuple[str, str]]:

@@ -70,11 +70,17 @@ def print_report_json(path: Path, console) -> None:
     report = json.loads(Path(path).read_text())
     table = Table(title=title(report))
     columns, rows = table_rows(report)
-    for column in columns:
-        table.add_column(column, overflow="fold", justify="right" if column.endswith("%") else "left")
+    for column in columns[:-1]:  # notes go below the table, numbered, so the numbers stay readable
+        table.add_column(column, justify="right" if column.endswith("%") else "left")
+    footnotes = []
     for row in rows:
-        table.add_row(*row)
+        if row[-1] not in ("", "-"):
+            footnotes.append(f"[{len(footnotes) + 1}] {row[0]}: {row[-1]}")
+            row = [f"{row[0]} [{len(footnotes)}]", *row[1:]]
+        table.add_row(*row[:-1])
     console.print(table)
+    for footnote in footnotes:
+        console.print(footnote, highlight=False)
 
 
 def _bar_png(path: Path, title: str, ours: float | None, paper: float | None, mode: str,
