@@ -19,8 +19,8 @@ from typing import Literal
 
 from kfp import dsl, kubernetes
 
-from components.build_dataset.component import build_dataset
 from affectgpt.bench.datasets import DATASETS, LOCAL
+from components.build_dataset.component import build_dataset
 from components.evaluate.component import evaluate
 from components.evaluate_dataset.component import evaluate_dataset
 from components.extract_features.component import extract_features

@@ -1,7 +1,7 @@
 """Step `evaluate`: collect the per-set predictions of `evaluate_dataset` and score them on
 MER-UniBench in one report (`affectgpt.bench.evaluation.score_test_sets`)."""
 
-from typing import List
+from typing import List  # noqa: UP035 - kfp reads the annotation: Input[List[Dataset]] is its spelling
 
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Metrics, Output
@@ -10,7 +10,8 @@ from components import step_image
 
 
 @dsl.component(base_image=step_image("evaluate"), install_kfp_package=False)
-def evaluate(predictions: Input[List[Dataset]], bench_report: Output[HTML], metrics: Output[Metrics],
+def evaluate(predictions: Input[List[Dataset]],  # noqa: UP006
+             bench_report: Output[HTML], metrics: Output[Metrics],
              unibench_dir: str = "", unibench_rev: str = "", mode: str = "official", extractor: str = "lexicon",
              judge: str = "", decoding: str = "greedy"):
     """`extractor` is `lexicon` (offline) or `llm`; `judge` names the llm extractor's model

@@ -81,14 +81,10 @@ def evaluate_model(
         predictions_path = predict(model_folder(Path(model_dir)), data_dir, predictions_dir / PREDICTIONS_NAME,
                                    prompt=prompt, batch_size=batch_size, splits=[split], progress=False)
     report = run_bench(predictions_dir, [f"local={clip_manifest}"], report_dir, mode=mode)
-    scored = {name: entry for name, entry in report.datasets.items() if entry.status == "scored"}
-    if not scored:
+    if not any(entry.status == "scored" for entry in report.datasets.values()):
         notes = "; ".join(note for entry in report.datasets.values() for note in entry.notes)
         raise ValueError(f"no dataset could be scored from {predictions_path}: {notes or 'no labelled test clips'}")
-    scores = {name: float(entry.value) for name, entry in scored.items() if _defined(entry.value)}
-    undefined = sorted(set(scored) - set(scores))
-    mean = report.mean if _defined(report.mean) else None
-    return Evaluation(scores, mean, undefined, mode, Path(predictions_path), Path(report_dir))
+    return evaluation_from_report(report, Path(predictions_path), Path(report_dir))
 
 
 def evaluate_unibench(

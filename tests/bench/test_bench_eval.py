@@ -66,7 +66,8 @@ def evaluated(tmp_path_factory, reference_data: Path, tiny_model_dir: Path) -> d
     shutil.copy(unibench / "mer2023" / "transcripts.csv", stand_in / "transcripts.csv")  # header only is fine
     for row in rows:
         render_clip_media(row["name"], "", stand_in / "clips")
-    meld_ids = [row["name"] for row in csv.DictReader(open(unibench / "meld" / "labels.csv", encoding="utf-8"))]
+    with open(unibench / "meld" / "labels.csv", newline="", encoding="utf-8") as handle:
+        meld_ids = [row["name"] for row in csv.DictReader(handle)]
     broken = unibench / "meld" / "clips" / f"{meld_ids[0]}.mp4"
     broken.write_bytes(b"not a video at all")
     out = root / "eval"

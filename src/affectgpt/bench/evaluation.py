@@ -213,9 +213,8 @@ def _write_baseline(out: Path, dataset: str, clips: list[tuple[str, str]]) -> No
     scorer's extractor (the same as for the model) reads emotions from the words alone."""
     (out / BASELINE_DIR).mkdir(parents=True, exist_ok=True)
     with open(out / BASELINE_DIR / f"{dataset}.jsonl", "w", encoding="utf-8") as handle:
-        for clip_id, subtitle in clips:
-            handle.write(json.dumps({"clip_id": clip_id, "dataset": dataset, "prompt_type": BASELINE_PROMPT,
-                                     "output": subtitle}, ensure_ascii=False) + "\n")
+        handle.writelines(json.dumps({"clip_id": clip_id, "dataset": dataset, "prompt_type": BASELINE_PROMPT,
+                                     "output": subtitle}, ensure_ascii=False) + "\n" for clip_id, subtitle in clips)
 
 
 # ------------------------------------------------------------------------------- scoring

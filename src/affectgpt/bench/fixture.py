@@ -88,7 +88,7 @@ def make_fixture(out_dir: str | Path, per_dataset: int = 4, *, seed: int = 0, wo
             logger.info("%s: %s", name, exc)
             continue
         transcripts = _transcripts(root, TRANSCRIPTS_FROM.get(name, name))
-        chosen = _choose(dataset.samples, per_dataset, rng, has_text=lambda s: s.clip_id in transcripts)
+        chosen = _choose(dataset.samples, per_dataset, rng, with_text=set(transcripts))
         set_dir = out / name
         (set_dir / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
         _copy_rows(dataset.label_path, set_dir / LABELS_FILE, {s.clip_id for s in chosen})
@@ -145,10 +145,10 @@ def _transcripts(root: Path, name: str) -> dict[str, tuple[str, str]]:
                 for row in csv.DictReader(handle)}
 
 
-def _choose(samples: list[GoldSample], n: int, rng: np.random.Generator, has_text) -> list[GoldSample]:
+def _choose(samples: list[GoldSample], n: int, rng: np.random.Generator, with_text: set[str]) -> list[GoldSample]:
     """N samples spread over the gold classes (sign of the valence for sentiment sets), those with
     a transcript first; seeded."""
-    pool = [s for s in samples if has_text(s)] or list(samples)
+    pool = [s for s in samples if s.clip_id in with_text] or list(samples)
     groups: dict[str, list[GoldSample]] = {}
     for sample in pool:
         groups.setdefault(_class_of(sample.gt), []).append(sample)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def _percent(value: float | None) -> str:
-    return "–" if value is None or value != value else f"{100 * value:.2f}"
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
 def title(report: dict) -> str:
@@ -94,7 +95,7 @@ def _bar_png(path: Path, title: str, ours: float | None, paper: float | None, mo
     if baseline is not None:
         labels, raws, colors = labels + ["subtitle only"], raws + [baseline], colors + ["#e0a030"]
     labels, raws, colors = labels + ["AffectGPT (paper)"], raws + [paper], colors + ["#b0b0b0"]
-    values = [100 * (raw or 0.0) if raw == raw else 0.0 for raw in raws]
+    values = [0.0 if raw is None or math.isnan(raw) else 100 * raw for raw in raws]
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 1.2, 3.0), dpi=100)
     bars = ax.bar(labels, values, color=colors)
     for bar, value, raw in zip(bars, values, raws):
