@@ -66,6 +66,7 @@ def test_check_sets_says_per_dataset_what_is_missing(fixture_dir: Path, tmp_path
     (broken / "meld" / "clips" / f"{meld_ids[0]}.mp4").unlink()  # audio only now
     (broken / "meld" / "clips" / f"{meld_ids[0]}.wav").unlink()  # nothing at all
     (broken / "sims" / "transcripts.csv").unlink()
+    (broken / "simsv2" / "labels.csv").write_bytes(b"\xff\xfe not a csv \x00")
     result = CliRunner().invoke(app, ["bench", "check-sets", str(broken), "--json"])
     assert result.exit_code == 0, result.output
     status = {entry["dataset"]: entry for entry in json.loads(result.stdout)}
@@ -74,6 +75,7 @@ def test_check_sets_says_per_dataset_what_is_missing(fixture_dir: Path, tmp_path
     assert any(meld_ids[0] in line for line in status["meld"]["missing"])
     assert status["sims"]["n_subtitles"] == 0 and any("transcripts.csv" in m for m in status["sims"]["missing"])
     assert status["mer2023"]["ready"] and status["mer2023"]["n_subtitles"] == 2
+    assert status["simsv2"]["n_test"] == 0 and any("labels.csv" in m for m in status["simsv2"]["missing"])
     assert status["mer2024"]["n_test"] == 0 and any("no MER2024 labels" in n for n in status["mer2024"]["notes"])
 
     table = CliRunner().invoke(app, ["bench", "check-sets", str(broken)])

@@ -17,6 +17,7 @@ so a user sees it before a GPU hour is spent.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,11 @@ def check_set(unibench_dir: str | Path, name: str) -> SetStatus:
     spec = DATASETS[name]
     set_dir = Path(unibench_dir) / name
     status = SetStatus(name, spec.display_name, set_dir)
-    fixture = fixture_info(unibench_dir) or {}
+    try:
+        fixture = fixture_info(unibench_dir) or {}
+    except DatasetError as exc:
+        status.missing.append(str(exc))
+        fixture = {}
     fixture_note = (fixture.get("datasets") or {}).get(name, {}).get("note")
     if fixture:
         status.notes.append("fixture: real labels and subtitles, SYNTHETIC media")
@@ -116,6 +121,9 @@ def check_set(unibench_dir: str | Path, name: str) -> SetStatus:
         dataset = load_test_set(unibench_dir, name)
     except DatasetError as exc:
         status.missing.append(str(exc))
+        return status
+    except (UnicodeDecodeError, csv.Error) as exc:  # not a UTF-8 CSV: say which file, keep checking the rest
+        status.missing.append(f"{set_dir / LABELS_FILE} or {TRANSCRIPTS_FILE}: not a readable UTF-8 CSV ({exc})")
         return status
     status.notes.extend(dataset.notes)
     status.n_test = len(dataset.samples)
