@@ -312,6 +312,8 @@ def submit_command(
     arguments = _parse_params(param)
     if "raw_dir" in arguments and "data_rev" not in arguments and Path(arguments["raw_dir"]).exists():
         arguments["data_rev"] = data_revision(Path(arguments["raw_dir"]))  # the data volume is mounted here
+    if arguments.get("unibench_dir") and "unibench_rev" not in arguments and Path(arguments["unibench_dir"]).is_dir():
+        arguments["unibench_rev"] = data_revision(Path(arguments["unibench_dir"]))
     try:
         submitted = submit_run(host, _compiled_package(_check_name(name)), arguments,
                                experiment=experiment, run_name=run_name, namespace=namespace,
