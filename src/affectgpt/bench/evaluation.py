@@ -198,7 +198,11 @@ def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_s
     with tempfile.TemporaryDirectory(prefix="affectgpt-eval-local-") as scratch:
         data_dir = Path(scratch) / LOCAL
         data_dir.mkdir()
-        result.n_predicted = _write_test_records(manifest, data_dir / "records.parquet", "test")
+        try:
+            result.n_predicted = _write_test_records(manifest, data_dir / "records.parquet", "test")
+        except ValueError as exc:  # no split column: the corpus has no held-out split to score
+            result.notes.append(str(exc))
+            return result
         if features_dir:
             (data_dir / "features").symlink_to(Path(features_dir).resolve(), target_is_directory=True)
         _predict(model, data_dir, out / f"{LOCAL}.jsonl", dataset=LOCAL, batch_size=batch_size, decoding=decoding,
