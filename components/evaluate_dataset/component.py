@@ -18,7 +18,7 @@ def evaluate_dataset(model: Input[Model], dataset: Input[Dataset], features: Inp
 
     result = predict_test_set(model.path, unibench_dir or None, test_set, predictions.path,
                               local_dataset_dir=dataset.path, local_features_dir=features.path,
-                              decoding=decoding, batch_size=batch_size)
+                              decoding=decoding, batch_size=batch_size, unibench_rev=unibench_rev)
     predictions.metadata.update({"test_set": test_set, "status": result.status, "n_gold": result.n_gold,
                                  "n_predicted": result.n_predicted, "unreadable": len(result.unreadable),
                                  "unibench_rev": unibench_rev, "decoding": decoding})

@@ -120,7 +120,7 @@ def evaluate_unibench(
         folder = out_dir / "predictions" / name
         predict_test_set(model_dir, unibench_dir, name, folder, features_cache=features_cache, batch_size=batch_size,
                          decoding=decoding, progress=progress, local_dataset_dir=local_dataset_dir,
-                         local_features_dir=local_features_dir)
+                         local_features_dir=local_features_dir, unibench_rev=unibench_rev)
         folders.append(folder)
     report_dir = out_dir / "report"
     report = score_test_sets(folders, report_dir, unibench_dir=unibench_dir, mode=mode, extractor=extractor,

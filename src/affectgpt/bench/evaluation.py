@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.bench.datasets import DATASETS, LOCAL, DatasetError, load_dataset
-from affectgpt.manifest import SkippedRecord, StepManifest
+from affectgpt.manifest import SkippedRecord, StepManifest, hash_tree
 
 STATUS_FILE = "status.json"
 BASELINE_DIR = "baseline"
@@ -73,7 +73,7 @@ def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dat
                      features_cache: str | Path | None = None, batch_size: int = 8, decoding: str = "greedy",
                      prompt: str = "ov", workers: int = 1, progress: bool = False,
                      local_dataset_dir: str | Path | None = None,
-                     local_features_dir: str | Path | None = None) -> SetPredictions:
+                     local_features_dir: str | Path | None = None, unibench_rev: str = "") -> SetPredictions:
     """Predictions of one set into `out_dir`: `<dataset>.jsonl` (the model), `baseline/<dataset>.jsonl`
     (subtitle only), status.json (unreadable clips with reasons) and manifest.json.
 
@@ -98,7 +98,8 @@ def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dat
     result.write(out)
     StepManifest(
         step="bench_eval_set",
-        inputs={"model": str(model), "unibench_dir": str(unibench_dir or ""), "dataset": dataset},
+        inputs={"model": hash_tree(model), "model_path": str(model), "unibench_dir": str(unibench_dir or ""),
+                "unibench_rev": unibench_rev, "dataset": dataset},
         parameters={"decoding": decoding, "prompt": prompt, "batch_size": batch_size},
         kept=result.n_predicted,
         skipped=[SkippedRecord(record_id=u["clip_id"], reason=u["reason"], detail=u.get("detail", ""))
