@@ -2,7 +2,7 @@
 (one subprocess per step, artifacts passed by path) vs. the same library functions called
 directly in one process. Each side gets a fresh workspace, so no cache is shared.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--clips 12] [--full-build]
+    .venv/bin/python benchmarks/bench_pipeline.py [--clips 12] [--per-dataset 2] [--full-build]
 
 Prints a table: wall time per side and the overhead ratio (target <= 20%).
 """
@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
-STEPS = 5  # build_dataset, extract_features, train, evaluate, register
+STEPS = 15  # build_dataset, extract_features, train, evaluate_dataset x 10 (9 sets + local), evaluate, register
 FAST_BUILD = "postfilter:\n  high_level:\n    enabled: false\n"
 
 
@@ -47,11 +47,11 @@ def use_workspace(home: Path) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
 
 
-def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path) -> float:
+def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path, unibench: Path) -> float:
     started = time.perf_counter()  # imports count: each kfp step pays its own
     from affectgpt.cluster import train_on_backend
     from affectgpt.data.build import build_dataset
-    from affectgpt.evaluate import evaluate_model, register_trained_model
+    from affectgpt.evaluate import evaluate_unibench, register_trained_model
     from affectgpt.features.extract import extract_features
     from affectgpt.model.config import load_config
 
@@ -59,26 +59,29 @@ def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path) -
     extract_features(out / "dataset" / "clip_manifest.parquet", out / "features", load_config(TINY).encoders,
                      workers=1, progress=False)
     train_on_backend(TINY, out / "dataset", out / "model", features_dir=out / "features")
-    evaluate_model(out / "model", out / "dataset", out / "predictions", out / "report", features_dir=out / "features")
-    register_trained_model(out / "model", out / "report", "affectgpt-bench", data_rev=data_rev)
+    evaluate_unibench(out / "model", unibench, out / "eval", local_dataset_dir=out / "dataset",
+                      local_features_dir=out / "features", progress=False)
+    register_trained_model(out / "model", out / "eval" / "report", "affectgpt-bench", data_rev=data_rev)
     return time.perf_counter() - started
 
 
-def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path) -> float:
+def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, unibench: Path) -> float:
+    from affectgpt.pipeline_cli import data_revision
+    from pipelines.compile import pipelines_by_name
     from pipelines.local_run import run_local
-    from pipelines.retrain import retrain
 
     arguments = {"raw_dir": str(raw), "data_rev": data_rev, "model_config": str(TINY),
                  "build_config": str(build_config or ""), "model_name": "affectgpt-bench", "workers": 1,
-                 "gpus_per_node": 0}
+                 "gpus_per_node": 0, "unibench_dir": str(unibench), "unibench_rev": data_revision(unibench)}
     started = time.perf_counter()
-    run_local(retrain, arguments, root)
+    run_local(pipelines_by_name(local=True)["retrain"], arguments, root)
     return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--per-dataset", type=int, default=2, help="MER-UniBench fixture clips per set")
     parser.add_argument("--full-build", action="store_true", help="keep the high-level post-filter (slow)")
     args = parser.parse_args()
     from rich.console import Console
@@ -94,10 +97,14 @@ def main() -> None:
             build_config = scratch / "build.yaml"
             build_config.write_text(FAST_BUILD)
         data_rev = data_revision(raw)
+        from affectgpt.bench.fixture import make_fixture
+
+        unibench = scratch / "unibench"
+        make_fixture(unibench, args.per_dataset)
         use_workspace(scratch / "home-direct")
-        direct_s = run_direct(raw, build_config, data_rev, scratch / "direct")
+        direct_s = run_direct(raw, build_config, data_rev, scratch / "direct", unibench)
         use_workspace(scratch / "home-kfp")
-        kfp_s = run_kfp(raw, build_config, data_rev, scratch / "home-kfp" / "runs")
+        kfp_s = run_kfp(raw, build_config, data_rev, scratch / "home-kfp" / "runs", unibench)
 
     table = Table(title=f"retrain pipeline, {args.clips} demo clips, tiny config, CPU")
     for column in ("path", "wall s", "ratio vs direct"):

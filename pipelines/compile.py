@@ -15,9 +15,10 @@ def pipelines_by_name(local: bool = False) -> dict:
     from pipelines.retrain import make_retrain_pipeline, retrain, retrain_k8s
 
     if local:
-        return {"retrain": make_retrain_pipeline("local", retries=False),
-                "retrain-k8s": make_retrain_pipeline("k8s", retries=False),
-                "monitor": make_monitor_pipeline(retries=False)}
+        # One machine: no retries, and the evaluation tasks one at a time (each loads the model).
+        return {"retrain": make_retrain_pipeline("local", retries=False, eval_parallelism=1),
+                "retrain-k8s": make_retrain_pipeline("k8s", retries=False, eval_parallelism=1),
+                "monitor": make_monitor_pipeline(retries=False, eval_parallelism=1)}
     return {"retrain": retrain, "retrain-k8s": retrain_k8s, "monitor": monitor}
 
 

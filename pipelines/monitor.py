@@ -2,6 +2,9 @@
 threshold (`affectgpt.monitor` decides), the same run goes on to `retrain`.
 
     affectgpt pipeline run monitor --local --param reference=REF --param current=CUR
+
+Every input of the nested `retrain` is an input of `monitor` too (corpus, configs, test sets,
+gate, decoding, resources), so a drift-launched retrain runs exactly as a direct one would.
 """
 
 
@@ -11,9 +14,9 @@ from components.drift_report.component import drift_report
 from pipelines.retrain import make_retrain_pipeline, non_root
 
 
-def make_monitor_pipeline(retries: bool = True):
-    """The monitor pipeline; `retries` as in `make_retrain_pipeline` (off for one machine)."""
-    retrain = make_retrain_pipeline("local", retries=retries)
+def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0):
+    """The monitor pipeline; `retries` and `eval_parallelism` as in `make_retrain_pipeline`."""
+    retrain = make_retrain_pipeline("local", retries=retries, eval_parallelism=eval_parallelism)
 
     @dsl.pipeline(
         name="affectgpt-monitor",
@@ -26,15 +29,27 @@ def make_monitor_pipeline(retries: bool = True):
         data_rev: str,
         drift_config: str = "",
         model_config: str = "affectgpt-7b.yaml",
+        build_config: str = "",
         model_name: str = "affectgpt",
+        scorer_mode: str = "official",
+        promotion_config: str = "",
         workers: int = 4,
+        gpus_per_node: int = 8,
+        nodes: int = 1,
+        unibench_dir: str = "",
+        unibench_rev: str = "",
+        decoding: str = "greedy",
+        extractor: str = "lexicon",
+        judge: str = "",
     ):
         drift = drift_report(reference=reference, current=current, config_path=drift_config)
         drift.set_display_name("drift report").set_cpu_request("2").set_memory_request("4G")
         non_root(drift)
         with dsl.If(drift.outputs["Output"] == True, name="drift-crossed-threshold"):
-            retrain(raw_dir=raw_dir, data_rev=data_rev, model_config=model_config, model_name=model_name,
-                    workers=workers)
+            retrain(raw_dir=raw_dir, data_rev=data_rev, model_config=model_config, build_config=build_config,
+                    model_name=model_name, scorer_mode=scorer_mode, promotion_config=promotion_config,
+                    workers=workers, gpus_per_node=gpus_per_node, nodes=nodes, unibench_dir=unibench_dir,
+                    unibench_rev=unibench_rev, decoding=decoding, extractor=extractor, judge=judge)
 
     return monitor
 

@@ -1,7 +1,12 @@
-"""`retrain`: build_dataset -> extract_features -> train -> evaluate -> register.
+"""`retrain`: build_dataset -> extract_features -> train -> evaluate_dataset (one task per
+MER-UniBench set, `dsl.ParallelFor`) -> evaluate (collect and score) -> register.
 
 The DVC revision of the corpus (`data_rev`) is a pipeline input that reaches the first step,
-so a kfp cache hit can never reuse outputs built from other data. Two variants compile from
+so a kfp cache hit can never reuse outputs built from other data; `unibench_rev` (the test
+sets' revision) does the same for the evaluation. `unibench_dir` is the MER-UniBench test-set
+folder (`affectgpt bench check-sets`); each of the nine sets and the corpus's own `local` split
+is evaluated by its own task (a GPU each on the cluster), and one `evaluate` task scores them
+all, so the production gate in `register` judges the nine real numbers. Two variants compile from
 this module: training inside the `train` step's pod on one GPU (`retrain.yaml`), or the `train`
 step launching a PyTorchJob on N GPUs and waiting for it (`retrain-k8s.yaml`).
 
@@ -14,8 +19,10 @@ from typing import Literal
 
 from kfp import dsl, kubernetes
 
+from affectgpt.bench.datasets import DATASETS, LOCAL
 from components.build_dataset.component import build_dataset
 from components.evaluate.component import evaluate
+from components.evaluate_dataset.component import evaluate_dataset
 from components.extract_features.component import extract_features
 from components.register.component import register
 from components.train.component import train
@@ -25,6 +32,8 @@ PLATFORM_CONFIG_MAP = "affectgpt-platform"
 DATA_PVC = "affectgpt-data"
 # Steps that talk to MLflow read its address (and nothing secret) from the platform ConfigMap.
 MLFLOW_ENV = {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}
+# One evaluation task per MER-UniBench set, plus the built corpus's own held-out split.
+TEST_SETS = [*DATASETS, LOCAL]
 
 
 def non_root(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -45,11 +54,12 @@ def _retry(task: dsl.PipelineTask, enabled: bool, num_retries: int, backoff: str
     return task
 
 
-def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool = True):
+def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool = True, eval_parallelism: int = 0):
     """The retrain pipeline whose `train` step trains in its pod (`local`) or on the cluster
     (`k8s`); resources differ, so the choice is made when compiling. `retries=False` is for
     runs on one machine, where a failure is not transient and should be reported at once
-    (kfp.local honours the backoff, minutes per retry)."""
+    (kfp.local honours the backoff, minutes per retry). `eval_parallelism` bounds how many
+    evaluation tasks run at once (0: all; one machine runs them one by one)."""
 
     @dsl.pipeline(
         name="affectgpt-retrain" if train_backend == "local" else "affectgpt-retrain-k8s",
@@ -67,6 +77,11 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
         workers: int = 4,
         gpus_per_node: int = 8,
         nodes: int = 1,
+        unibench_dir: str = "",
+        unibench_rev: str = "",
+        decoding: str = "greedy",
+        extractor: str = "lexicon",
+        judge: str = "",
     ) -> str:
         built = build_dataset(raw_dir=raw_dir, data_rev=data_rev, config_path=build_config, workers=workers)
         built.set_display_name("build dataset").set_cpu_request("4").set_memory_request("8G")
@@ -91,14 +106,23 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
             _retry(trained, retries, 3, "120s")
             kubernetes.mount_pvc(trained, pvc_name=DATA_PVC, mount_path="/data")
 
-        scored = evaluate(model=trained.outputs["model"], dataset=built.outputs["dataset"],
-                          features=features.outputs["features"], mode=scorer_mode)
-        scored.set_display_name("evaluate").set_cpu_request("4").set_memory_request("32G")
-        scored.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+        with dsl.ParallelFor(TEST_SETS, parallelism=eval_parallelism, name="per-test-set") as test_set:
+            predicted = evaluate_dataset(model=trained.outputs["model"], dataset=built.outputs["dataset"],
+                                         features=features.outputs["features"], test_set=test_set,
+                                         unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding)
+            predicted.set_display_name("evaluate test set").set_cpu_request("4").set_memory_request("32G")
+            predicted.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+            _retry(predicted, retries, 1, "60s")  # node preemption
+            non_root(predicted)
+
+        scored = evaluate(predictions=dsl.Collected(predicted.outputs["predictions"]), unibench_dir=unibench_dir,
+                          unibench_rev=unibench_rev, mode=scorer_mode, extractor=extractor, judge=judge,
+                          decoding=decoding)
+        scored.set_display_name("evaluate").set_cpu_request("2").set_memory_request("8G")
 
         registered = register(model=trained.outputs["model"], bench_report=scored.outputs["bench_report"],
                               model_name=model_name, data_rev=data_rev, scorer_mode=scorer_mode,
-                              promotion_config=promotion_config)
+                              promotion_config=promotion_config, unibench_rev=unibench_rev)
         registered.set_display_name("register").set_cpu_request("500m").set_memory_request("1G")
         _retry(registered, retries, 3, "30s")  # MLflow server restarts
         _mlflow_client(registered)

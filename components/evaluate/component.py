@@ -1,21 +1,31 @@
-"""Step `evaluate`: generate on the test split and score on MER-UniBench (`affectgpt.evaluate`)."""
+"""Step `evaluate`: collect the per-set predictions of `evaluate_dataset` and score them on
+MER-UniBench in one report (`affectgpt.bench.evaluation.score_test_sets`)."""
+
+from typing import List  # noqa: UP035 - kfp reads the annotation: Input[List[Dataset]] is its spelling
 
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Dataset, Input, Metrics, Output
 
 from components import step_image
 
 
 @dsl.component(base_image=step_image("evaluate"), install_kfp_package=False)
-def evaluate(model: Input[Model], dataset: Input[Dataset], features: Input[Dataset],
-             predictions: Output[Dataset], bench_report: Output[HTML], metrics: Output[Metrics],
-             mode: str = "official"):
-    from affectgpt.evaluate import evaluate_model
+def evaluate(predictions: Input[List[Dataset]],  # noqa: UP006
+             bench_report: Output[HTML], metrics: Output[Metrics],
+             unibench_dir: str = "", unibench_rev: str = "", mode: str = "official", extractor: str = "lexicon",
+             judge: str = "", decoding: str = "greedy"):
+    """`extractor` is `lexicon` (offline) or `llm`; `judge` names the llm extractor's model
+    folder or OpenAI-compatible endpoint URL."""
+    from affectgpt.bench.evaluation import judge_extractor, score_test_sets
+    from affectgpt.evaluate import evaluation_from_report
 
-    result = evaluate_model(model.path, dataset.path, predictions.path, bench_report.path,
-                            features_dir=features.path, mode=mode)
+    report = score_test_sets([p.path for p in predictions], bench_report.path, unibench_dir=unibench_dir or None,
+                             mode=mode, extractor=judge_extractor(extractor, judge), decoding=decoding,
+                             unibench_rev=unibench_rev)
+    result = evaluation_from_report(report, bench_report.path, bench_report.path)
     for name, value in result.scores.items():
         metrics.log_metric(name, value)
     if result.mean is not None:
         metrics.log_metric("mean", result.mean)
-    bench_report.metadata.update({"mode": result.mode, "undefined": result.undefined})
+    bench_report.metadata.update({"mode": result.mode, "undefined": result.undefined, "decoding": decoding,
+                                  "unibench_rev": unibench_rev})

@@ -11,7 +11,8 @@ from components import step_image
 
 @dsl.component(base_image=step_image("register"), install_kfp_package=False)
 def register(model: Input[Model], bench_report: Input[HTML], model_name: str, data_rev: str,
-             scorer_mode: str = "official", promotion_config: str = "") -> NamedTuple("RegisterOutputs", [("version", str), ("verdict", str),
+             scorer_mode: str = "official", promotion_config: str = "",
+             unibench_rev: str = "") -> NamedTuple("RegisterOutputs", [("version", str), ("verdict", str),
                                                                               ("reasons", str), ("run_id", str)]):
     from collections import namedtuple
     from pathlib import Path
@@ -20,6 +21,7 @@ def register(model: Input[Model], bench_report: Input[HTML], model_name: str, da
 
     candidate = register_trained_model(model.path, bench_report.path, model_name, data_rev=data_rev,
                                        scorer_mode=scorer_mode,
-                                       promotion_config=Path(promotion_config) if promotion_config else None)
+                                       promotion_config=Path(promotion_config) if promotion_config else None,
+                                       unibench_rev=unibench_rev)
     return namedtuple("RegisterOutputs", ["version", "verdict", "reasons", "run_id"])(
         candidate.version, candidate.verdict, "; ".join(candidate.reasons), candidate.run_id)

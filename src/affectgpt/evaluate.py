@@ -1,5 +1,11 @@
-"""Evaluate a trained model on the held-out split and hand it to the registry: the glue the
-`evaluate` and `register` pipeline steps call, usable from a notebook or a test alike.
+"""Evaluate a trained model on MER-UniBench (and the held-out split) and hand it to the
+registry: the glue the `evaluate` and `register` pipeline steps call, usable from a notebook
+or a test alike.
+
+`evaluate_unibench` = for each MER-UniBench test set in a test-set folder
+(`affectgpt.bench.testsets`) features, batched generation and the subtitle-only baseline
+(`affectgpt.bench.evaluation.predict_test_set`), then one report over the nine sets
+(`score_test_sets`), with the corpus's own `local` split as an extra row when given.
 
 `evaluate_model` = batched generation (`affectgpt.train.infer.predict`) on the dataset's clips,
 then MER-UniBench scoring (`affectgpt.bench.runner.run_bench`) of the test split with the
@@ -15,9 +21,11 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from affectgpt.manifest import hash_file, read_manifest
 
+TAG_UNIBENCH_REV = "affectgpt.unibench_rev"  # registry lineage tag: the test sets' DVC revision
 PREDICTIONS_NAME = "local.jsonl"  # run_bench reads <predictions_dir>/<dataset>.jsonl
 CLIP_MANIFEST = "clip_manifest.parquet"
 
@@ -73,14 +81,60 @@ def evaluate_model(
         predictions_path = predict(model_folder(Path(model_dir)), data_dir, predictions_dir / PREDICTIONS_NAME,
                                    prompt=prompt, batch_size=batch_size, splits=[split], progress=False)
     report = run_bench(predictions_dir, [f"local={clip_manifest}"], report_dir, mode=mode)
-    scored = {name: entry for name, entry in report.datasets.items() if entry.status == "scored"}
-    if not scored:
+    if not any(entry.status == "scored" for entry in report.datasets.values()):
         notes = "; ".join(note for entry in report.datasets.values() for note in entry.notes)
         raise ValueError(f"no dataset could be scored from {predictions_path}: {notes or 'no labelled test clips'}")
+    return evaluation_from_report(report, Path(predictions_path), Path(report_dir))
+
+
+def evaluate_unibench(
+    model_dir: str | Path,
+    unibench_dir: str | Path | None,
+    out_dir: str | Path,
+    *,
+    datasets: list[str] | None = None,
+    mode: str = "official",
+    extractor: Any = "lexicon",
+    decoding: str = "greedy",
+    batch_size: int = 8,
+    features_cache: str | Path | None = None,
+    local_dataset_dir: str | Path | None = None,
+    local_features_dir: str | Path | None = None,
+    unibench_rev: str | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Predict every set, one after the other (the pipeline runs them as parallel tasks), and
+    write `<out_dir>/predictions/<dataset>/` and the report in `<out_dir>/report/`."""
+    from affectgpt.bench.datasets import DATASETS, LOCAL
+    from affectgpt.bench.evaluation import predict_test_set, score_test_sets
+    from affectgpt.bench.testsets import unibench_revision
+
+    out_dir = Path(out_dir)
+    names = list(datasets or DATASETS)
+    if local_dataset_dir and LOCAL not in names:
+        names.append(LOCAL)
+    if unibench_rev is None:
+        unibench_rev = unibench_revision(unibench_dir) if unibench_dir and Path(unibench_dir).is_dir() else ""
+    folders = []
+    for name in names:
+        folder = out_dir / "predictions" / name
+        predict_test_set(model_dir, unibench_dir, name, folder, features_cache=features_cache, batch_size=batch_size,
+                         decoding=decoding, progress=progress, local_dataset_dir=local_dataset_dir,
+                         local_features_dir=local_features_dir, unibench_rev=unibench_rev)
+        folders.append(folder)
+    report_dir = out_dir / "report"
+    report = score_test_sets(folders, report_dir, unibench_dir=unibench_dir, mode=mode, extractor=extractor,
+                             decoding=decoding, unibench_rev=unibench_rev,
+                             datasets=[n for n in names if n != LOCAL])
+    return evaluation_from_report(report, out_dir / "predictions", report_dir)
+
+
+def evaluation_from_report(report, predictions_path: Path, report_dir: Path) -> Evaluation:
+    scored = {name: entry for name, entry in report.datasets.items() if entry.status == "scored"}
     scores = {name: float(entry.value) for name, entry in scored.items() if _defined(entry.value)}
     undefined = sorted(set(scored) - set(scores))
     mean = report.mean if _defined(report.mean) else None
-    return Evaluation(scores, mean, undefined, mode, Path(predictions_path), Path(report_dir))
+    return Evaluation(scores, mean, undefined, report.mode, Path(predictions_path), Path(report_dir))
 
 
 def _defined(value: float | None) -> bool:
@@ -128,9 +182,11 @@ def register_trained_model(
     data_rev: str,
     scorer_mode: str = "official",
     promotion_config: Path | None = None,
+    unibench_rev: str = "",
 ):
     """Register the model's MLflow run as a candidate version with its bench scores, data
-    revision, code and config lineage; returns the registry's CandidateResult (version, verdict)."""
+    revision, code and config lineage (and the MER-UniBench test sets' revision, also read from
+    the report's lineage when not given); returns the registry's CandidateResult (version, verdict)."""
     from affectgpt.registry import register_candidate
 
     lineage = model_lineage(model_dir)
@@ -139,9 +195,12 @@ def register_trained_model(
         raise FileNotFoundError(f"{report_json}: no bench report; run the evaluate step first")
     with tempfile.TemporaryDirectory(prefix="affectgpt-register-") as scratch:
         scores = _undefined_as_unscored(report_json, Path(scratch) / "report.json")
+        unibench_rev = unibench_rev or str(json.loads(report_json.read_text()).get("lineage", {}).get("unibench_rev")
+                                           or "")
         return register_candidate(lineage["run_id"], model_name, scores, data_rev=data_rev,
                                   code_rev=lineage["code_rev"], config_hash=lineage["config_hash"],
-                                  scorer_mode=scorer_mode, promotion_config=promotion_config)
+                                  scorer_mode=scorer_mode, promotion_config=promotion_config,
+                                  extra_tags={TAG_UNIBENCH_REV: unibench_rev} if unibench_rev else None)
 
 
 def _undefined_as_unscored(report_json: Path, scratch_copy: Path) -> Path:

@@ -16,7 +16,7 @@ from pipelines import COMPILED_DIR
 from pipelines.compile import compile_all, compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ["build_dataset", "extract_features", "train", "evaluate", "register", "drift_report"]
+STEPS = ["build_dataset", "extract_features", "train", "evaluate_dataset", "evaluate", "register", "drift_report"]
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +67,12 @@ def test_data_revision_reaches_the_first_step(compiled):
 def test_steps_chain_and_request_resources(compiled):
     spec = _spec(compiled["retrain"]["docs"])
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"build-dataset", "extract-features", "train", "evaluate", "register"}
+    loop = next(name for name in tasks if name.startswith("for-loop"))
+    assert set(tasks) == {"build-dataset", "extract-features", "train", loop, "evaluate", "register"}
     assert tasks["train"]["inputs"]["artifacts"]["features"]["taskOutputArtifact"]["producerTask"] == "extract-features"
     assert tasks["register"]["inputs"]["artifacts"]["bench_report"]["taskOutputArtifact"]["producerTask"] == "evaluate"
     executors = spec["deploymentSpec"]["executors"]
-    for task in ("extract-features", "train", "evaluate"):
+    for task in ("extract-features", "train", "evaluate-dataset"):
         resources = executors[f"exec-{task}"]["container"]["resources"]
         assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu", task
         assert resources["accelerator"]["resourceCount"] == "1", task
@@ -81,6 +82,32 @@ def test_steps_chain_and_request_resources(compiled):
         assert executor["container"]["resources"]["resourceMemoryRequest"]
     assert tasks["build-dataset"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["register"]["retryPolicy"]["maxRetryCount"] == 3
+
+
+def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_register(compiled):
+    """Nine MER-UniBench sets plus the corpus's `local` split, a task (and a GPU) each; one
+    `evaluate` task collects them; the test sets' revision reaches every evaluation and register."""
+    import json
+
+    from affectgpt.bench.datasets import DATASETS
+
+    spec = _spec(compiled["retrain"]["docs"])
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"unibench_dir", "unibench_rev", "decoding"} <= set(spec["root"]["inputDefinitions"]["parameters"])
+    loop_name, loop = next((name, task) for name, task in tasks.items() if name.startswith("for-loop"))
+    assert json.loads(loop["parameterIterator"]["items"]["raw"]) == [*DATASETS, "local"]
+    inner = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]["evaluate-dataset"]["inputs"]["parameters"]
+    assert inner["unibench_rev"] == {"componentInputParameter": "pipelinechannel--unibench_rev"}
+    assert inner["decoding"] == {"componentInputParameter": "pipelinechannel--decoding"}
+    collected = tasks["evaluate"]["inputs"]["artifacts"]["predictions"]["taskOutputArtifact"]
+    assert collected["producerTask"] == loop_name
+    assert tasks["register"]["inputs"]["parameters"]["unibench_rev"] == {"componentInputParameter": "unibench_rev"}
+
+
+def test_monitor_hands_every_retrain_input_to_the_nested_retrain(compiled):
+    retrain_inputs = set(_spec(compiled["retrain"]["docs"])["root"]["inputDefinitions"]["parameters"])
+    monitor_inputs = set(_spec(compiled["monitor"]["docs"])["root"]["inputDefinitions"]["parameters"])
+    assert retrain_inputs <= monitor_inputs, retrain_inputs - monitor_inputs
 
 
 def test_k8s_variant_trains_through_a_pytorchjob_without_holding_a_gpu(compiled):

@@ -1,6 +1,7 @@
 """The main job end to end: `affectgpt pipeline run retrain --local` under kfp.local on demo
 clips, every step real (dataset build, frozen encoders, DeepSpeed training of the tiny model,
-generation + MER-UniBench, MLflow registration with the gate)."""
+generation on the MER-UniBench fixture, one task per set, + scoring, MLflow registration with
+the gate)."""
 
 import json
 from pathlib import Path
@@ -26,14 +27,23 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(tmp_path: Path, m
         # which a tiny model on a dozen clips may well hit; this test wants a number to follow.
         "--param", "scorer_mode=corrected"])
     assert result.exit_code == 0, result.output
-    assert "MER-UniBench (corrected mode)" in result.output and "affectgpt-e2e v1" in result.output
+    assert "MER-UniBench (corrected mode," in result.output and "affectgpt-e2e v1" in result.output
 
     run_dir = max((home / "pipeline-runs").glob("affectgpt-retrain-*/"), key=lambda p: p.name)
     report = json.loads((run_dir / "evaluate" / "bench_report" / "report.json").read_text())
     local = report["datasets"]["local"]
     assert report["mode"] == "corrected" and local["status"] == "scored"
     assert 0.0 <= local["value"] <= 1.0 and local["n_scored"] >= 1
-    assert f"{local['value']:.4f}" in result.output  # the summary shows the run's real score
+    assert f"{100 * local['value']:.2f}" in result.output  # the summary shows the run's real score
+    # The nine MER-UniBench rows, scored from the fixture the run made (MER2024: no labels, said so).
+    from affectgpt.bench.datasets import DATASETS
+
+    assert set(DATASETS) <= set(report["datasets"]) and "SYNTHETIC" in " ".join(report["notes"])
+    fixture_sets = [name for name in DATASETS if name != "mer2024"]
+    assert all(report["datasets"][name]["status"] == "scored" for name in fixture_sets)
+    assert "no MER2024 labels" in " ".join(report["datasets"]["mer2024"]["notes"])
+    for name in fixture_sets:
+        assert DATASETS[name].display_name in result.output
 
     data_rev = data_revision(demo_clip_manifest)
     build_meta = json.loads((run_dir / "build-dataset" / "executor_output.json").read_text())
@@ -46,5 +56,8 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(tmp_path: Path, m
     versions = MlflowClient().search_model_versions("name='affectgpt-e2e'")
     assert len(versions) == 1
     assert versions[0].tags["affectgpt.data_rev"] == data_rev
+    assert versions[0].tags["affectgpt.unibench_rev"] == report["lineage"]["unibench_rev"]
+    registered = json.loads(versions[0].tags["affectgpt.scores"])
+    assert set(fixture_sets) <= set(registered)  # registered with all the scores the fixture gives
     train_manifest = json.loads((run_dir / "train" / "model" / "manifest.json").read_text())
     assert versions[0].run_id == train_manifest["extra"]["mlflow_run_id"]

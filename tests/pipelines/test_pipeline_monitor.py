@@ -31,14 +31,17 @@ def test_monitor_branches_on_the_drift_decision(tmp_path: Path, monkeypatch):
     shifted = clip_metadata(tmp_path / "shifted.parquet", 1, 12.0, 30.0, "zh", "tv")
     empty_corpus = tmp_path / "corpus"
     empty_corpus.mkdir()
-    common = ["--param", f"reference={reference}", "--param", f"raw_dir={empty_corpus}", "--param", "data_rev=test"]
+    # As the README writes it: no data_rev, test sets, gate or sizes; the command fills in what
+    # the nested retrain needs (corpus revision, MER-UniBench fixture, demo gate, CPU sizes).
+    common = ["--param", f"reference={reference}", "--param", f"raw_dir={empty_corpus}"]
 
     calm = CliRunner().invoke(app, ["pipeline", "run", "monitor", "--local", "--param", f"current={reference}", *common])
     assert calm.exit_code == 0, calm.output
     assert "retrain launched: no" in calm.output
+    assert "data_rev=sha256:" in calm.output and "unibench_rev=sha256:" in calm.output
     assert list((tmp_path / "home" / "pipeline-runs").glob("affectgpt-monitor-*/drift-report/report/drift.html"))
 
     drifted = CliRunner().invoke(app, ["pipeline", "run", "monitor", "--local", "--param", f"current={shifted}", *common])
     assert drifted.exit_code == 1
     assert "step 'build-dataset' failed" in drifted.output and "subtitles.csv" in drifted.output
-    assert "Traceback" not in drifted.output
+    assert "Traceback" not in drifted.output and "missing 1 required argument" not in drifted.output

@@ -3,6 +3,9 @@
     affectgpt bench score --task ov --input samples.jsonl --mode official --output scores.json \
         [--samples details.parquet]
     affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --report out/
+    affectgpt bench check-sets unibench/                       # what the test-set folder holds
+    affectgpt bench eval --model runs/tiny/model --unibench unibench/ --out reports/unibench
+    affectgpt bench make-fixture --out fixture/ --per-dataset 4   # real labels, synthetic media
 """
 
 from __future__ import annotations
@@ -145,14 +148,114 @@ def run_command(
 
 
 def print_report_table(result) -> None:
-    table = Table(title=f"MER-UniBench ({result.mode} mode, {result.wheels} table)")
-    for column in ("dataset", "metric", "score %", "paper %", "scored", "status"):
-        table.add_column(column)
-    for entry in result.datasets.values():
-        table.add_row(entry.display_name, entry.metric or "", _pct(entry.value), _pct(entry.paper_value),
-                      str(entry.n_scored), entry.status)
-    table.add_row("mean", "", _pct(result.mean), "74.77", "", "complete" if result.complete else "partial")
-    Console().print(table)
+    from affectgpt.bench.report import table_rows, title
+
+    table = Table(title=title(result.to_json()))
+    columns, rows = table_rows(result.to_json())
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=200).print(table)
+
+
+@bench_app.command("check-sets")
+def check_sets_command(
+    unibench: Path = typer.Argument(..., help="the test-set folder: <unibench>/<dataset>/{labels.csv,"
+                                    "transcripts.csv,clips/<name>.mp4[.wav]} (see docs/bench.md)"),
+    datasets: str = typer.Option("all", "--datasets", help="comma-separated ids, or 'all' = the nine"),
+    as_json: bool = typer.Option(False, "--json", help="print the status as JSON"),
+) -> None:
+    """Say per dataset how many test clips have media, labels and subtitles, and what is missing."""
+    from affectgpt.bench.datasets import DatasetError
+    from affectgpt.bench.testsets import check_sets
+
+    names = None if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
+    try:
+        statuses = check_sets(unibench, names)
+    except DatasetError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps([s.to_json() for s in statuses], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"MER-UniBench test sets in {unibench}")
+    for column in ("dataset", "test clips (labels)", "with media", "with subtitle", "missing", "notes"):
+        table.add_column(column, overflow="fold")
+    for status in statuses:
+        table.add_row(status.display_name, str(status.n_test), str(status.n_media), str(status.n_subtitles),
+                      "\n".join(status.missing) or "-", "\n".join(status.notes) or "-")
+    Console(width=200).print(table)
+    ready = sum(status.ready for status in statuses)
+    console.print(f"{ready} of {len(statuses)} sets complete (every labelled test clip has media)")
+
+
+@bench_app.command("eval")
+def eval_command(
+    model: Path = typer.Option(..., "--model", help="trained model folder (affectgpt train --out X: X/model)"),
+    unibench: Path | None = typer.Option(None, "--unibench", help="test-set folder (see check-sets); "
+                                         "omit to score only --corpus"),
+    out: Path = typer.Option(..., "--out", help="output folder: predictions/<dataset>/ and report/"),
+    datasets: str = typer.Option("all", "--datasets", help="comma-separated ids, or 'all' = the nine"),
+    mode: ScoreMode = typer.Option(ScoreMode.official, "--mode"),
+    extractor: Extractor = typer.Option(Extractor.lexicon, "--extractor", help="label extraction from the answers"),
+    llm_model: Path | None = typer.Option(None, "--llm-model", help="local transformers judge (with --extractor llm)"),
+    llm_endpoint: str | None = typer.Option(None, "--llm-endpoint", help="OpenAI-compatible base URL"),
+    llm_endpoint_model: str | None = typer.Option(None, "--llm-endpoint-model"),
+    decoding: str = typer.Option("greedy", "--decoding", help="decoding preset of the generation (greedy)"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    features_cache: Path | None = typer.Option(None, "--features-cache", help="feature shards of the test clips "
+                                               "(default: <workspace>/feature-cache/unibench)"),
+    corpus: Path | None = typer.Option(None, "--corpus", help="a built corpus folder: adds its test split as "
+                                       "the extra row `local` (features from <corpus>/features)"),
+) -> None:
+    """Generate answers for every test clip (OV question), extract labels, score on MER-UniBench
+    and write one report beside the paper's Table 2 and a subtitle-only baseline."""
+    from affectgpt.bench.datasets import DATASETS, DatasetError, check_dataset_name
+    from affectgpt.bench.extract import get_extractor
+    from affectgpt.bench.extract.llm import ExtractionError
+    from affectgpt.evaluate import evaluate_unibench
+
+    names = list(DATASETS) if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
+    try:
+        for name in names:
+            check_dataset_name(name)
+        if unibench is not None and not unibench.is_dir():
+            raise DatasetError(f"{unibench}: test-set folder not found (see `affectgpt bench check-sets --help`)")
+        judge = (get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)
+                 if extractor is Extractor.llm else get_extractor("lexicon"))
+        features = corpus / "features" if corpus and (corpus / "features").is_dir() else None
+        result = evaluate_unibench(model, unibench, out, datasets=names, mode=mode.value, extractor=judge,
+                                   decoding=decoding, batch_size=batch_size, features_cache=features_cache,
+                                   local_dataset_dir=corpus, local_features_dir=features)
+    except (DatasetError, ExtractionError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    from affectgpt.bench.report import print_report_json
+
+    print_report_json(result.report_dir / "report.json", Console(width=200))
+    console.print(f"report: {result.report_dir / 'report.html'}")
+
+
+@bench_app.command("make-fixture")
+def make_fixture_command(
+    out: Path = typer.Option(..., "--out", help="output folder (the test-set layout)"),
+    per_dataset: int = typer.Option(4, "--per-dataset", min=1, help="test clips per dataset"),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(2, "--workers", min=1),
+) -> None:
+    """A miniature of the nine sets from the reference data: real test labels and subtitles,
+    SYNTHETIC media (espeak-ng speaking the subtitle in its language over a real LFW face)."""
+    from affectgpt.bench.datasets import DATASETS
+    from affectgpt.bench.fixture import make_fixture
+    from affectgpt.paths import ReferenceDataMissing
+
+    try:
+        made = make_fixture(out, per_dataset, seed=seed, workers=workers)
+    except (ReferenceDataMissing, RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    for entry in made:
+        console.print(f"{DATASETS[entry.dataset].display_name}: {entry.n_clips} clips"
+                      + (f" ({entry.note})" if entry.note else ""))
+    console.print(f"fixture (synthetic media): {out}; check it with `affectgpt bench check-sets {out}`")
 
 
 def _pct(value) -> str:

@@ -6,7 +6,9 @@ AffectGPT evaluation uses, joins transcripts, and reports what is missing (label
 transcripts, media) instead of failing later. Bad rows are quarantined with a reason.
 
 Paths are relative to a labels root: the research reference data (`AFFECTGPT_REFERENCE_DATA`)
-by default, whose layout mirrors the MERTools repository.
+by default, whose layout mirrors the MERTools repository. A MER-UniBench test-set folder
+(`affectgpt.bench.testsets`: `<root>/<dataset>/labels.csv` + `transcripts.csv`) is a labels root
+too: where `<root>/<dataset>/labels.csv` exists it is used instead of the MERTools path.
 """
 
 from __future__ import annotations
@@ -117,7 +119,10 @@ def load_dataset(name: str, labels_root: str | Path | None = None, label_path: s
         dataset = load_local(path, task=local_task)
     else:
         spec = DATASETS[base]
-        if label_path is None:
+        layout = _testset_files(base, labels_root) if label_path is None else None
+        if layout is not None:
+            label_path, transcript_path = layout
+        elif label_path is None:
             root = Path(labels_root) if labels_root else reference_data_dir(required=False)
             if root is None:
                 raise DatasetError(
@@ -148,6 +153,19 @@ def _drop_repeated_names(dataset: BenchDataset) -> None:
         seen.add(sample.clip_id)
         kept.append(sample)
     dataset.samples = kept
+
+
+def _testset_files(name: str, labels_root: str | Path | None) -> tuple[Path, Path | None] | None:
+    """(labels.csv, transcripts.csv) of `<labels_root>/<name>/` when the root is a MER-UniBench
+    test-set folder (see affectgpt.bench.testsets); None for a MERTools-style labels root."""
+    if not labels_root:
+        return None
+    root = Path(labels_root)
+    if (root / MERBENCH.split("/")[0]).is_dir() or (root / DATASETS[name].label_file).is_file():
+        return None
+    from affectgpt.bench.testsets import LABELS_FILE, TRANSCRIPTS_FILE
+
+    return root / name / LABELS_FILE, root / name / TRANSCRIPTS_FILE
 
 
 def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:

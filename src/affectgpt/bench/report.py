@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,20 +14,91 @@ if TYPE_CHECKING:
 
 
 def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
-def _bar_png(path: Path, title: str, ours: float | None, paper: float | None, mode: str) -> None:
+def title(report: dict) -> str:
+    """One line naming how the numbers were made: scorer mode, extractor, decoding, fixture."""
+    extractor = report.get("extractor") or {}
+    parts = [f"{report.get('mode', '?')} mode", f"extractor {extractor.get('name', '?')} {extractor.get('version', '')}".strip()]
+    if report.get("decoding"):
+        parts.append(f"decoding {report['decoding']}")
+    heading = f"MER-UniBench ({', '.join(parts)})"
+    for note in report.get("notes") or []:
+        heading += f"\n{note}"
+    return heading
+
+
+def table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    """The report as table rows (console and HTML share them): each dataset beside the paper's
+    Table 2 value and, when `bench eval` made one, the subtitle-only baseline; then the mean."""
+    has_baseline = bool(report.get("baseline"))
+    columns = ["dataset", "metric", "score %"] + (["baseline %"] if has_baseline else []) + [
+        "paper %", "scored", "status", "notes"]
+    rows = []
+    paper = report.get("paper") or {}
+    for name, entry in _in_paper_order(report.get("datasets") or {}):
+        value = entry.get("value")
+        shown = _percent(value) if entry.get("status") == "scored" and value is not None else (
+            "undefined" if entry.get("status") == "scored" else "–")
+        row = [entry.get("display_name") or name, entry.get("metric") or "-", shown]
+        if has_baseline:
+            row.append(_percent(entry.get("baseline_value")))
+        row += [_percent(entry.get("paper_value", paper.get(name))), str(entry.get("n_scored", 0)),
+                entry.get("status", "-"), "; ".join(entry.get("notes") or []) or "-"]
+        rows.append(row)
+    mean_row = ["mean", f"over {len(report.get('mean_over') or [])}", _percent(report.get("mean"))]
+    if has_baseline:
+        mean_row.append(_percent((report.get("baseline") or {}).get("mean")))
+    mean_row += [_percent(paper.get("mean")), "", "complete" if report.get("complete") else "partial",
+                 "paper mean is over all nine sets"]
+    rows.append(mean_row)
+    return columns, rows
+
+
+def _in_paper_order(datasets: dict) -> list[tuple[str, dict]]:
+    """Table 2's order (report.json is written with sorted keys), then `local` and the rest."""
+    from affectgpt.bench.datasets import DATASETS
+
+    order = {name: index for index, name in enumerate(DATASETS)}
+    return sorted(datasets.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+
+
+def print_report_json(path: Path, console) -> None:
+    """Print report.json as a rich table (the `bench eval` and `pipeline run` summaries)."""
+    from rich.table import Table
+
+    report = json.loads(Path(path).read_text())
+    table = Table(title=title(report))
+    columns, rows = table_rows(report)
+    for column in columns[:-1]:  # notes go below the table, numbered, so the numbers stay readable
+        table.add_column(column, justify="right" if column.endswith("%") else "left")
+    footnotes = []
+    for row in rows:
+        if row[-1] not in ("", "-"):
+            footnotes.append(f"[{len(footnotes) + 1}] {row[0]}: {row[-1]}")
+            row = [f"{row[0]} [{len(footnotes)}]", *row[1:]]
+        table.add_row(*row[:-1])
+    console.print(table)
+    for footnote in footnotes:
+        console.print(footnote, highlight=False)
+
+
+def _bar_png(path: Path, title: str, ours: float | None, paper: float | None, mode: str,
+             baseline: float | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ["this model", "AffectGPT (paper)"]
-    values = [100 * (ours or 0.0), 100 * (paper or 0.0)]
-    fig, ax = plt.subplots(figsize=(3.6, 3.0), dpi=100)
-    bars = ax.bar(labels, values, color=["#3b7dd8", "#b0b0b0"])
-    for bar, value, raw in zip(bars, values, (ours, paper)):
+    labels, raws, colors = ["this model"], [ours], ["#3b7dd8"]
+    if baseline is not None:
+        labels, raws, colors = labels + ["subtitle only"], raws + [baseline], colors + ["#e0a030"]
+    labels, raws, colors = labels + ["AffectGPT (paper)"], raws + [paper], colors + ["#b0b0b0"]
+    values = [0.0 if raw is None or math.isnan(raw) else 100 * raw for raw in raws]
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 1.2, 3.0), dpi=100)
+    bars = ax.bar(labels, values, color=colors)
+    for bar, value, raw in zip(bars, values, raws):
         ax.text(bar.get_x() + bar.get_width() / 2, value + 1, "n/a" if raw is None else f"{value:.1f}",
                 ha="center", fontsize=9)
     ax.set_ylim(0, 105)
@@ -67,23 +139,20 @@ def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
     json_path = out_dir / "report.json"
     json_path.write_text(json.dumps(payload, indent=2, sort_keys=True))
     outputs["report.json"] = json_path
+    columns, cells = table_rows(payload)
     rows = []
-    for name, entry in report.datasets.items():
+    ordered = [name for name, _ in _in_paper_order(payload.get("datasets") or {})]
+    for name, row in zip(ordered, cells):
+        entry = report.datasets[name]
         png = out_dir / f"{name}.png"
         if entry.status == "scored":
-            _bar_png(png, entry.display_name, entry.value, entry.paper_value, report.mode)
+            _bar_png(png, entry.display_name, entry.value, entry.paper_value, report.mode, entry.baseline_value)
             outputs[png.name] = png
             image = f'<img src="{html.escape(png.name)}" alt="{html.escape(entry.display_name)}">'
         else:
             image = ""
-        rows.append(
-            "<tr>" + "".join(f"<td>{cell}</td>" for cell in [
-                html.escape(entry.display_name), html.escape(entry.task), html.escape(entry.metric or ""),
-                _percent(entry.value), _percent(entry.paper_value), str(entry.n_scored),
-                f"{entry.n_missing_predictions}", str(entry.n_skipped), html.escape(entry.status),
-                "<br>".join(html.escape(note) for note in entry.notes), image,
-            ]) + "</tr>"
-        )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + f"<td>{image}</td></tr>")
+    rows.append("<tr>" + "".join(f"<td><b>{html.escape(cell)}</b></td>" for cell in cells[-1]) + "<td></td></tr>")
     overview = out_dir / "overview.png"
     _overview_png(overview, report)
     outputs[overview.name] = overview
@@ -96,13 +165,16 @@ def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
 td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}} img{{height:160px}}</style></head>
 <body>
 <h1>MER-UniBench report</h1>
+{''.join(f'<p style="color:#b00"><b>{html.escape(note)}</b></p>' for note in report.notes)}
+<p>Decoding: <b>{html.escape(report.decoding or 'not recorded')}</b> &middot;
+baseline: {html.escape(json.dumps(report.baseline) if report.baseline else 'none')} &middot;
+lineage: {html.escape(json.dumps(report.lineage) if report.lineage else 'none')}</p>
 <p>Mode: <b>{html.escape(report.mode)}</b> &middot; wheel level {report.level} &middot; word-form table
 {html.escape(report.wheels)} &middot; extractor {html.escape(json.dumps(report.extractor))}</p>
 <p>Mean of {len(report.mean_over)} primary metrics: <b>{_percent(report.mean)}</b>
 (paper, all 9: 74.77){'' if report.complete else ' &middot; <b>incomplete</b>: not all 9 datasets scored'}</p>
 <img src="overview.png" alt="overview" style="height:300px">
-<table><tr><th>dataset</th><th>task</th><th>metric</th><th>score (%)</th><th>paper (%)</th><th>scored</th>
-<th>no prediction</th><th>bad lines</th><th>status</th><th>notes</th><th>chart</th></tr>
+<table><tr>{''.join(f"<th>{html.escape(c)}</th>" for c in columns)}<th>chart</th></tr>
 {''.join(rows)}
 </table>
 <p>Quarantined prediction lines by reason: {html.escape(json.dumps(skipped_reasons)) or 'none'}</p>

@@ -47,6 +47,7 @@ class DatasetReport:
     per_wheel: dict[str, Any] = field(default_factory=dict)
     paper_value: float | None = None
     notes: list[str] = field(default_factory=list)
+    baseline_value: float | None = None  # the subtitle-only baseline (bench eval), when scored
 
 
 @dataclass
@@ -61,6 +62,11 @@ class BenchReport:
     complete: bool
     skipped: list[SkippedRecord] = field(default_factory=list)
     report_dir: Path | None = None
+    # Set by `bench eval`: how the predictions were made and on which test sets.
+    decoding: str | None = None
+    baseline: dict[str, Any] | None = None  # {name, mean}: the no-model baseline beside each row
+    notes: list[str] = field(default_factory=list)  # e.g. "SYNTHETIC media" for the fixture
+    lineage: dict[str, str] = field(default_factory=dict)  # unibench_rev, model
 
     def to_json(self) -> dict[str, Any]:
         return _clean({
@@ -76,6 +82,10 @@ class BenchReport:
             "complete": self.complete,
             "paper": {"mean": PAPER_MEAN, **{n: d.paper_value for n, d in self.datasets.items()}},
             "n_skipped_lines": len(self.skipped),
+            "decoding": self.decoding,
+            "baseline": self.baseline,
+            "notes": self.notes,
+            "lineage": self.lineage,
             "code_version": code_version(),
             "created_at": datetime.now(UTC).isoformat(),
         })

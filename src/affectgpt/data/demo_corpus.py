@@ -70,9 +70,7 @@ def make_demo_corpus(out_dir: str | Path, n_clips: int = 24, seed: int = 0, work
     Parquet under `out_dir`; return the manifest path."""
     if n_clips < 1:
         raise ValueError(f"n_clips must be >= 1, got {n_clips}")
-    for tool in ("ffmpeg", "espeak-ng"):
-        if shutil.which(tool) is None:
-            raise DemoCorpusError(f"'{tool}' not found on PATH; install it (Debian: apt-get install {tool})")
+    check_tools()
     started = time.perf_counter()
     out = Path(out_dir).resolve()
     raw_dir = out / "raw"
@@ -103,6 +101,13 @@ def make_demo_corpus(out_dir: str | Path, n_clips: int = 24, seed: int = 0, work
         extra={"synthetic": "speech synthesised; sentences and labels written for the project; faces real (LFW)"},
     ).write(out)
     return manifest_path
+
+
+def check_tools() -> None:
+    """The synthetic clips need ffmpeg and espeak-ng on PATH."""
+    for tool in ("ffmpeg", "espeak-ng"):
+        if shutil.which(tool) is None:
+            raise DemoCorpusError(f"'{tool}' not found on PATH; install it (Debian: apt-get install {tool})")
 
 
 def _plan_clips(n_clips: int, seed: int) -> list[_ClipPlan]:
@@ -181,13 +186,9 @@ def _place(face: np.ndarray, offset_px: tuple[int, int], background: int) -> np.
 
 
 def _render_clip(plan: _ClipPlan, face: np.ndarray, raw_dir: Path, seed: int) -> dict:
-    wav_path = raw_dir / f"{plan.clip_id}.wav"
-    mp4_path = raw_dir / f"{plan.clip_id}.mp4"
-    speech = _synthesise(plan)
-    sf.write(wav_path, speech, SAMPLE_RATE_HZ, subtype="PCM_16")
-    duration_s = len(speech) / SAMPLE_RATE_HZ
-    frames = _face_frames(face, n_frames=math.ceil(duration_s * FPS), phase=(seed + plan.face_index) % 7)
-    _encode_mp4(frames, wav_path, mp4_path)
+    mp4_path, wav_path, duration_s = render_clip_media(
+        plan.clip_id, plan.sentence.text, raw_dir, face=face, face_index=plan.face_index, voice=plan.voice,
+        prosody=(plan.rate_wpm, plan.pitch, plan.amplitude), seed=seed)
     return {
         "clip_id": plan.clip_id,
         "video_path": str(mp4_path),
@@ -203,25 +204,49 @@ def _render_clip(plan: _ClipPlan, face: np.ndarray, raw_dir: Path, seed: int) ->
     }
 
 
-def _synthesise(plan: _ClipPlan) -> np.ndarray:
+def render_clip_media(clip_id: str, text: str, out_dir: Path, *, face: np.ndarray | None = None,
+                      face_index: int = 0, voice: str = "en-us", prosody: tuple[int, int, int] = PROSODY["neutral"],
+                      seed: int = 0) -> tuple[Path, Path, float]:
+    """One synthetic clip: espeak-ng (`voice`, e.g. `en-us` or `cmn` for Mandarin) speaking
+    `text` over a real LFW face (`face_index` into `lfw_subset()`), written as
+    `<out_dir>/<clip_id>.wav` and `.mp4` (H.264 + AAC). Empty `text` gives 1.5 s of silence
+    (a clip whose transcript is unknown). Returns (mp4, wav, duration_s)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if face is None:
+        face = _load_faces()[face_index % LFW_FACE_COUNT]
+    wav_path = out_dir / f"{clip_id}.wav"
+    mp4_path = out_dir / f"{clip_id}.mp4"
+    speech = _synthesise(clip_id, text, voice, *prosody)
+    sf.write(wav_path, speech, SAMPLE_RATE_HZ, subtype="PCM_16")
+    duration_s = len(speech) / SAMPLE_RATE_HZ
+    frames = _face_frames(face, n_frames=math.ceil(duration_s * FPS), phase=(seed + face_index) % 7)
+    _encode_mp4(frames, wav_path, mp4_path)
+    return mp4_path, wav_path, duration_s
+
+
+def _synthesise(clip_id: str, text: str, voice: str, rate_wpm: int, pitch: int, amplitude: int) -> np.ndarray:
     """espeak-ng speech at 16 kHz mono float32 with 0.3 s of silence on each side, as in real
     clips where speech does not start on the first frame."""
     import soxr
 
+    pad = np.zeros(int(0.3 * SAMPLE_RATE_HZ), np.float32)
+    if not text.strip():
+        return np.zeros(int(1.5 * SAMPLE_RATE_HZ), np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         raw_wav = Path(tmp) / "speech.wav"
         command = [
-            "espeak-ng", "-v", plan.voice, "-s", str(plan.rate_wpm), "-p", str(plan.pitch),
-            "-a", str(plan.amplitude), "-w", str(raw_wav), plan.sentence.text,
+            "espeak-ng", "-v", voice, "-s", str(rate_wpm), "-p", str(pitch),
+            "-a", str(amplitude), "-w", str(raw_wav), "--stdin",
         ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        # On stdin, so a line starting with '-' is spoken, not parsed as an option.
+        done = subprocess.run(command, input=text, capture_output=True, text=True, timeout=60)
         if done.returncode != 0 or not raw_wav.is_file():
-            raise DemoCorpusError(f"espeak-ng failed for {plan.clip_id}: {done.stderr.strip()[:300]}")
+            raise DemoCorpusError(f"espeak-ng failed for {clip_id}: {done.stderr.strip()[:300]}")
         speech, rate_hz = sf.read(raw_wav, dtype="float32", always_2d=False)
     if speech.ndim > 1:
         speech = speech.mean(axis=1)
     speech = soxr.resample(speech, rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
-    pad = np.zeros(int(0.3 * SAMPLE_RATE_HZ), np.float32)
     return np.clip(np.concatenate([pad, speech, pad]), -1.0, 1.0)
 
 

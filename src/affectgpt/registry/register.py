@@ -124,6 +124,7 @@ def register_candidate(
     actor: str | None = None,
     artifact_path: str = MODEL_ARTIFACT_PATH,
     client: RegistryClient | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> CandidateResult:
     """Create (or find) the version for `run_id` and judge it against the current champion.
 
@@ -175,6 +176,8 @@ def register_candidate(
         **{score_tag_key(name): f"{value:.6g}" for name, value in bench.scores.items()},
         **gate_tags(gate, config),
     }
+    # Further lineage (e.g. the MER-UniBench test sets' revision); never overrides a registry tag.
+    tags = {**{key: str(value) for key, value in (extra_tags or {}).items()}, **tags}
     if author:
         tags[TAG_AUTHOR] = author
     if gate.candidate_mean is not None:

@@ -1,0 +1,333 @@
+"""Evaluate a trained model on MER-UniBench test sets: one set at a time (a pipeline task, a
+GPU each on the cluster), then one report over all of them.
+
+    predict_test_set(model, unibench, "meld", out/"meld")      # features, generation, baseline
+    score_test_sets([out/"meld", ...], report_dir, unibench_dir=unibench)
+
+Per set: the clips of `<unibench>/<dataset>/` (see `affectgpt.bench.testsets`) go through the
+same frozen encoders and feature cache as training (`affectgpt.features.extract`), then
+batched generation with the open-vocabulary (OV) question for every set, as the paper does:
+sentiment sets are scored from the OV labels (`affectgpt.bench.metrics`). Clips whose media
+cannot be decoded are listed with the reason and scored as missing answers, never dropped.
+Beside the model, a baseline that needs no model (the label extractor run on the subtitle
+alone) is scored on the same clips, so a reader sees whether the model adds anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affectgpt.bench.datasets import DATASETS, LOCAL, DatasetError, load_dataset
+from affectgpt.manifest import SkippedRecord, StepManifest, hash_tree
+
+STATUS_FILE = "status.json"
+BASELINE_DIR = "baseline"
+BASELINE_NAME = "subtitle-only"
+BASELINE_PROMPT = "subtitle-baseline"
+LOCAL_MANIFEST = "clip_manifest.parquet"
+
+
+@dataclass
+class SetPredictions:
+    """What `predict_test_set` left in its folder (also written as status.json)."""
+
+    dataset: str
+    status: str  # predicted | no_test_set | no_media
+    n_gold: int = 0
+    n_predicted: int = 0
+    unreadable: list[dict[str, str]] = field(default_factory=list)  # clip_id, reason, detail
+    notes: list[str] = field(default_factory=list)
+    decoding: str = "greedy"
+
+    def write(self, out_dir: Path) -> None:
+        (out_dir / STATUS_FILE).write_text(json.dumps(self.__dict__, indent=2, ensure_ascii=False))
+
+    @classmethod
+    def read(cls, out_dir: Path) -> SetPredictions | None:
+        path = Path(out_dir) / STATUS_FILE
+        return cls(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def model_encoders(model_dir: Path):
+    """The encoder config a trained model was built with (features must match the model)."""
+    from affectgpt.model.config import AffectGPTConfig
+    from affectgpt.model.store import read_model_config
+
+    return AffectGPTConfig.model_validate(read_model_config(model_dir)["config"]).encoders
+
+
+def default_feature_cache() -> Path:
+    from affectgpt.paths import workspace_dir
+
+    return workspace_dir() / "feature-cache" / "unibench"
+
+
+def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dataset: str, out_dir: str | Path, *,
+                     features_cache: str | Path | None = None, batch_size: int = 8, decoding: str = "greedy",
+                     prompt: str = "ov", workers: int = 1, progress: bool = False,
+                     local_dataset_dir: str | Path | None = None,
+                     local_features_dir: str | Path | None = None, unibench_rev: str = "") -> SetPredictions:
+    """Predictions of one set into `out_dir`: `<dataset>.jsonl` (the model), `baseline/<dataset>.jsonl`
+    (subtitle only), status.json (unreadable clips with reasons) and manifest.json.
+
+    `dataset` is one of the nine ids, read from `<unibench_dir>/<dataset>/`, or `local`: the
+    held-out test split of a built corpus (`local_dataset_dir`, its features in
+    `local_features_dir`). A set that is not there gives status `no_test_set` and no lines."""
+    from affectgpt.evaluate import model_folder
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model_folder(Path(model_dir))
+    if dataset == LOCAL:
+        result = _predict_local(model, local_dataset_dir, local_features_dir, out, batch_size=batch_size,
+                                decoding=decoding, prompt=prompt, progress=progress)
+    else:
+        if dataset not in DATASETS:
+            raise DatasetError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)} or local")
+        result = _predict_unibench(model, unibench_dir, dataset, out, features_cache=features_cache,
+                                   batch_size=batch_size, decoding=decoding, prompt=prompt, workers=workers,
+                                   progress=progress)
+    result.write(out)
+    StepManifest(
+        step="bench_eval_set",
+        inputs={"model": hash_tree(model), "model_path": str(model), "unibench_dir": str(unibench_dir or ""),
+                "unibench_rev": unibench_rev, "dataset": dataset},
+        parameters={"decoding": decoding, "prompt": prompt, "batch_size": batch_size},
+        kept=result.n_predicted,
+        skipped=[SkippedRecord(record_id=u["clip_id"], reason=u["reason"], detail=u.get("detail", ""))
+                 for u in result.unreadable],
+        outputs={"predictions": f"{dataset}.jsonl", "baseline": f"{BASELINE_DIR}/{dataset}.jsonl",
+                 "status": STATUS_FILE},
+        timings_s={"total": round(time.perf_counter() - started, 3)},
+        extra={"status": result.status, "notes": result.notes},
+    ).write(out)
+    return result
+
+
+def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, features_cache, batch_size: int,
+                      decoding: str, prompt: str, workers: int, progress: bool) -> SetPredictions:
+    import pandas as pd
+
+    from affectgpt.bench.testsets import check_set
+
+    result = SetPredictions(dataset, "no_test_set", decoding=decoding)
+    if not unibench_dir:
+        result.notes.append("no MER-UniBench test-set folder given (unibench_dir)")
+        return result
+    status = check_set(unibench_dir, dataset)
+    result.notes.extend(status.notes)
+    if status.n_test == 0:
+        result.notes.extend(status.missing)
+        return result
+    gold = load_dataset(dataset, labels_root=unibench_dir)
+    result.n_gold = len(gold.samples)
+    _write_baseline(out, dataset, [(s.clip_id, s.subtitle or "") for s in gold.samples])
+    readable, rows = [], []
+    for clip, sample in zip(status.clips, gold.samples):
+        if clip.problem:
+            where = clip.video or clip.audio or Path(unibench_dir) / dataset / "clips" / clip.clip_id
+            result.unreadable.append({"clip_id": clip.clip_id, "reason": clip.problem, "detail": str(where)})
+            continue
+        readable.append(sample)
+        rows.append({"clip_id": clip.clip_id, "video_path": str(clip.video),
+                     "audio_path": str(clip.audio) if clip.audio else None, "subtitle": sample.subtitle or "",
+                     "split": "test", "source": dataset})
+    if not rows:
+        result.status = "no_media"
+        return result
+    cache = Path(features_cache or default_feature_cache()) / dataset
+    with tempfile.TemporaryDirectory(prefix=f"affectgpt-eval-{dataset}-") as scratch:
+        manifest = Path(scratch) / LOCAL_MANIFEST
+        pd.DataFrame(rows).to_parquet(manifest, index=False)
+        from affectgpt.features.extract import extract_features
+
+        extracted = extract_features(manifest, cache, model_encoders(model), workers=workers, progress=progress)
+        bad = {record.record_id: record for record in extracted.skipped}
+        for record in bad.values():
+            result.unreadable.append({"clip_id": record.record_id, "reason": record.reason,
+                                      "detail": record.detail or ""})
+        data_dir = Path(scratch) / dataset
+        data_dir.mkdir()
+        kept = [row for row in rows if row["clip_id"] not in bad]
+        if kept:
+            pd.DataFrame([{"clip_id": r["clip_id"], "subtitle": r["subtitle"], "split": "test", "dataset": dataset}
+                          for r in kept]).to_parquet(data_dir / "records.parquet", index=False)
+            (data_dir / "features").symlink_to(cache.resolve(), target_is_directory=True)
+            _predict(model, data_dir, out / f"{dataset}.jsonl", dataset=dataset, batch_size=batch_size,
+                     decoding=decoding, prompt=prompt, progress=progress)
+    result.n_predicted = len(kept)
+    result.status = "predicted" if kept else "no_media"
+    return result
+
+
+def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch_size: int, decoding: str,
+             prompt: str, progress: bool) -> None:
+    from affectgpt.train.infer import predict
+
+    with tempfile.TemporaryDirectory(prefix="affectgpt-infer-") as scratch:
+        # predict() writes its own manifest.json beside the JSONL: keep it apart from this step's.
+        written = predict(model, data_dir, Path(scratch) / out_path.name, prompt=prompt, batch_size=batch_size,
+                          splits=["test"], dataset=dataset, progress=progress, decoding=decoding)
+        shutil.move(str(written), out_path)
+        shutil.move(str(Path(scratch) / "manifest.json"), out_path.with_name(f"infer-{dataset}.manifest.json"))
+
+
+def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_size: int, decoding: str,
+                   prompt: str, progress: bool) -> SetPredictions:
+    from affectgpt.evaluate import CLIP_MANIFEST, _write_test_records
+
+    result = SetPredictions(LOCAL, "no_test_set", decoding=decoding)
+    manifest = Path(dataset_dir) / CLIP_MANIFEST if dataset_dir else None
+    if manifest is None or not manifest.is_file():
+        result.notes.append("no built corpus given, so no local held-out split")
+        return result
+    try:
+        gold = load_dataset(f"{LOCAL}={manifest}")
+    except DatasetError as exc:
+        result.notes.append(f"the built corpus has no scorable test split ({exc})")
+        return result
+    result.n_gold = len(gold.samples)
+    _write_baseline(out, LOCAL, [(s.clip_id, s.subtitle or "") for s in gold.samples])
+    with tempfile.TemporaryDirectory(prefix="affectgpt-eval-local-") as scratch:
+        data_dir = Path(scratch) / LOCAL
+        data_dir.mkdir()
+        try:
+            result.n_predicted = _write_test_records(manifest, data_dir / "records.parquet", "test")
+        except ValueError as exc:  # no split column: the corpus has no held-out split to score
+            result.notes.append(str(exc))
+            return result
+        if features_dir:
+            (data_dir / "features").symlink_to(Path(features_dir).resolve(), target_is_directory=True)
+        _predict(model, data_dir, out / f"{LOCAL}.jsonl", dataset=LOCAL, batch_size=batch_size, decoding=decoding,
+                 prompt=prompt, progress=progress)
+    result.status = "predicted"
+    (out / LOCAL_MANIFEST).write_bytes(manifest.read_bytes())  # the gold labels travel with the predictions
+    return result
+
+
+def _write_baseline(out: Path, dataset: str, clips: list[tuple[str, str]]) -> None:
+    """The no-model baseline's lines: the subtitle stands in for the model's answer, so the
+    scorer's extractor (the same as for the model) reads emotions from the words alone."""
+    (out / BASELINE_DIR).mkdir(parents=True, exist_ok=True)
+    with open(out / BASELINE_DIR / f"{dataset}.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"clip_id": clip_id, "dataset": dataset, "prompt_type": BASELINE_PROMPT,
+                                     "output": subtitle}, ensure_ascii=False) + "\n" for clip_id, subtitle in clips)
+
+
+# ------------------------------------------------------------------------------- scoring
+
+
+def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *, unibench_dir: str | Path | None,
+                    mode: str = "official", extractor: Any = "lexicon", decoding: str = "greedy",
+                    unibench_rev: str = "", datasets: list[str] | None = None):
+    """One bench report over the folders `predict_test_set` wrote: the nine MER-UniBench rows
+    beside the paper's Table 2 and the subtitle-only baseline, the mean over the nine, and
+    `local` as an extra row (not in the mean) when a folder holds it. Every line goes through
+    `extractor` (lexicon by default; `llm` on request), the model's and the baseline's alike."""
+    from affectgpt.bench.extract import get_extractor
+    from affectgpt.bench.report import write_report_files
+    from affectgpt.bench.runner import run_bench
+    from affectgpt.bench.testsets import fixture_info
+
+    started = time.perf_counter()
+    report_dir = Path(report_dir)
+    names = datasets or list(DATASETS)
+    judge = get_extractor(extractor) if isinstance(extractor, str) else extractor
+    statuses: dict[str, SetPredictions] = {}
+    with tempfile.TemporaryDirectory(prefix="affectgpt-bench-collect-") as scratch:
+        model_dir, baseline_dir = Path(scratch) / "model", Path(scratch) / "baseline"
+        model_dir.mkdir()
+        baseline_dir.mkdir()
+        local_manifest = None
+        for folder in map(Path, prediction_dirs):
+            status = SetPredictions.read(folder)
+            if status is None:
+                continue
+            statuses[status.dataset] = status
+            for source, target in ((folder, model_dir), (folder / BASELINE_DIR, baseline_dir)):
+                lines = source / f"{status.dataset}.jsonl"
+                if lines.is_file():
+                    shutil.copy(lines, target / lines.name)
+            if status.dataset == LOCAL and (folder / LOCAL_MANIFEST).is_file():
+                local_manifest = Path(scratch) / LOCAL_MANIFEST
+                shutil.copy(folder / LOCAL_MANIFEST, local_manifest)
+        labels = unibench_dir or Path(scratch) / "no-test-sets"
+        options = {"mode": mode, "extractor": judge, "labels": labels, "re_extract": True, "write_report": False}
+        report = run_bench(model_dir, names, report_dir, **options)
+        baseline = run_bench(baseline_dir, names, report_dir, **options)
+        if local_manifest is not None:
+            local_spec = [f"{LOCAL}={local_manifest}"]
+            local = run_bench(model_dir, local_spec, report_dir, **options).datasets.get(LOCAL)
+            local_baseline = run_bench(baseline_dir, local_spec, report_dir, **options).datasets.get(LOCAL)
+            if local is not None:
+                local.display_name = "local (corpus test split)"
+                local.notes.append("the built corpus's held-out clips; not a MER-UniBench set, not in the mean")
+                local.baseline_value = local_baseline.value if local_baseline else None
+                report.datasets[LOCAL] = local
+        report.skipped.extend(baseline.skipped)
+    for name, entry in report.datasets.items():
+        if name in DATASETS:
+            entry.display_name, entry.paper_value = DATASETS[name].display_name, DATASETS[name].paper_value
+        base = baseline.datasets.get(name)
+        if base is not None and base.status == "scored" and name != LOCAL:
+            entry.baseline_value = base.value
+        status = statuses.get(name)
+        if status is not None and status.status == "no_test_set":
+            entry.notes = []  # the set's own status says why (not given, no folder, no labels)
+        if status is not None:
+            for note in status.notes:
+                if note.startswith("fixture:"):
+                    continue  # said once for the whole report
+                if note not in entry.notes:
+                    entry.notes.append(note)
+            if status.unreadable:
+                listed = ", ".join(f"{u['clip_id']} ({u['reason']})" for u in status.unreadable[:5])
+                entry.notes.append(f"{len(status.unreadable)} clips with unreadable media, scored as missing "
+                                   f"answers: {listed}")
+        elif name != LOCAL and not unibench_dir:
+            entry.notes.insert(0, "no MER-UniBench test-set folder given (unibench_dir)")
+    fixture = fixture_info(unibench_dir) if unibench_dir else None
+    if fixture:
+        report.notes.append(fixture.get("note") or "fixture: SYNTHETIC media")
+    report.decoding = decoding
+    baseline_values = [e.baseline_value for n, e in report.datasets.items()
+                       if n != LOCAL and e.baseline_value is not None]
+    report.baseline = {"name": BASELINE_NAME, "description": "the extractor run on the subtitle alone (no model)",
+                       "mean": (sum(baseline_values) / len(baseline_values)
+                                if baseline_values and not any(math.isnan(v) for v in baseline_values) else None)}
+    report.lineage = {"unibench_rev": unibench_rev, "unibench_dir": str(unibench_dir or "")}
+    outputs = write_report_files(report, report_dir)
+    StepManifest(
+        step="bench_eval",
+        inputs={"unibench_rev": unibench_rev, "unibench_dir": str(unibench_dir or ""),
+                "predictions": ", ".join(str(p) for p in prediction_dirs)},
+        parameters={"mode": mode, "extractor": judge.info(), "decoding": decoding, "datasets": names},
+        kept=sum(s.n_predicted for s in statuses.values()),
+        skipped=[SkippedRecord(record_id=f"{s.dataset}/{u['clip_id']}", reason=u["reason"], detail=u.get("detail", ""))
+                 for s in statuses.values() for u in s.unreadable],
+        outputs={name: str(path) for name, path in outputs.items()},
+        timings_s={"total": round(time.perf_counter() - started, 3)},
+        extra={"mean": report.mean, "complete": report.complete, "synthetic": bool(fixture)},
+    ).write(report_dir)
+    return report
+
+
+def judge_extractor(name: str = "lexicon", judge: str = ""):
+    """The label extractor by name; for `llm`, `judge` is a model folder or an endpoint URL."""
+    from affectgpt.bench.extract import get_extractor
+
+    if name != "llm":
+        return get_extractor(name)
+    if not judge:
+        raise ValueError("extractor 'llm' needs a judge: a transformers model folder or an OpenAI-compatible URL")
+    if judge.startswith(("http://", "https://")):
+        return get_extractor("llm", endpoint=judge)
+    return get_extractor("llm", model=Path(judge))

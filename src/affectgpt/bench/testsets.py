@@ -1,0 +1,168 @@
+"""The MER-UniBench test-set folder that users fill with their licensed clips.
+
+    <unibench>/
+      <dataset>/                 one of the nine ids of `affectgpt bench run` (mer2023, meld, ...)
+        labels.csv               the public label file, as MERBench ships it (split,name,emo,val;
+                                 OV-MERD+: name,openset); only the test split is scored
+        transcripts.csv          name,english[,chinese] (MERBench transcription-engchi-polish.csv)
+        clips/<name>.mp4         the clip: video with its audio (.mp4/.avi/.mkv/.mov/.webm)
+        clips/<name>.wav         optional: the clip's audio; used instead of the video's sound track
+      fixture.json               only in a fixture made by `bench make-fixture` (synthetic media)
+
+`<name>` is the `name` column of labels.csv. The folder can be DVC-tracked like the training
+corpus (`dvc add unibench`); its revision (`unibench_rev`) is recorded in every report and on
+the registered model version. `check_sets` says per dataset what is there and what is missing,
+so a user sees it before a GPU hour is spent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from affectgpt.bench.datasets import DATASETS, BenchDataset, DatasetError, load_dataset
+
+LABELS_FILE = "labels.csv"
+TRANSCRIPTS_FILE = "transcripts.csv"
+CLIPS_DIR = "clips"
+FIXTURE_FILE = "fixture.json"
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+AUDIO_SUFFIX = ".wav"
+
+
+@dataclass
+class ClipFiles:
+    clip_id: str
+    video: Path | None
+    audio: Path | None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the clip cannot be decoded, as a media reason code, or None."""
+        if self.video is None and self.audio is None:
+            return "missing_file"
+        if self.video is None:
+            return "no_video"  # the encoders need frames; an audio-only clip is reported, not guessed
+        return None
+
+
+@dataclass
+class SetStatus:
+    """What one `<unibench>/<dataset>/` folder holds."""
+
+    dataset: str
+    display_name: str
+    folder: Path
+    n_test: int = 0
+    n_media: int = 0
+    n_subtitles: int = 0
+    missing: list[str] = field(default_factory=list)  # what a user has to add, one line each
+    notes: list[str] = field(default_factory=list)  # facts about the set (fixture, dataset notes)
+    clips: list[ClipFiles] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.n_test > 0 and self.n_media == self.n_test
+
+    def to_json(self) -> dict:
+        return {"dataset": self.dataset, "folder": str(self.folder), "n_test": self.n_test, "n_media": self.n_media,
+                "n_subtitles": self.n_subtitles, "missing": self.missing, "notes": self.notes, "ready": self.ready}
+
+
+def clip_files(set_dir: Path, clip_id: str) -> ClipFiles:
+    clips = Path(set_dir) / CLIPS_DIR
+    video = next((clips / f"{clip_id}{suffix}" for suffix in VIDEO_SUFFIXES
+                  if (clips / f"{clip_id}{suffix}").is_file()), None)
+    audio = clips / f"{clip_id}{AUDIO_SUFFIX}"
+    return ClipFiles(clip_id, video, audio if audio.is_file() else None)
+
+
+def fixture_info(unibench_dir: str | Path) -> dict | None:
+    """The fixture's own description (`fixture.json`) when the folder is a synthetic fixture."""
+    path = Path(unibench_dir) / FIXTURE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc}); remake the fixture with `affectgpt bench make-fixture`")
+
+
+def load_test_set(unibench_dir: str | Path, name: str) -> BenchDataset:
+    """The gold test samples of `<unibench>/<name>/` (labels.csv + transcripts.csv)."""
+    set_dir = Path(unibench_dir) / name
+    if not (set_dir / LABELS_FILE).is_file():
+        raise DatasetError(f"{name}: {set_dir / LABELS_FILE} not found; copy the dataset's public label CSV "
+                           f"({'name,openset' if DATASETS[name].task == 'ov' else 'split,name,emo,val'}) there")
+    return load_dataset(name, labels_root=unibench_dir)
+
+
+def check_set(unibench_dir: str | Path, name: str) -> SetStatus:
+    """Status of one dataset folder; every problem is a line in `missing`, never an exception."""
+    spec = DATASETS[name]
+    set_dir = Path(unibench_dir) / name
+    status = SetStatus(name, spec.display_name, set_dir)
+    try:
+        fixture = fixture_info(unibench_dir) or {}
+    except DatasetError as exc:
+        status.missing.append(str(exc))
+        fixture = {}
+    fixture_note = (fixture.get("datasets") or {}).get(name, {}).get("note")
+    if fixture:
+        status.notes.append("fixture: real labels and subtitles, SYNTHETIC media")
+    if fixture_note:
+        status.notes.append(fixture_note)
+    if not set_dir.is_dir():
+        status.missing.append(f"folder {set_dir} not found")
+        return status
+    try:
+        dataset = load_test_set(unibench_dir, name)
+    except DatasetError as exc:
+        status.missing.append(str(exc))
+        return status
+    except (UnicodeDecodeError, csv.Error) as exc:  # not a UTF-8 CSV: say which file, keep checking the rest
+        status.missing.append(f"{set_dir / LABELS_FILE} or {TRANSCRIPTS_FILE}: not a readable UTF-8 CSV ({exc})")
+        return status
+    status.notes.extend(dataset.notes)
+    status.n_test = len(dataset.samples)
+    status.n_subtitles = sum(bool(sample.subtitle) for sample in dataset.samples)
+    if dataset.skipped:
+        status.missing.append(f"{len(dataset.skipped)} label rows unusable (first: {dataset.skipped[0].record_id} "
+                              f"{dataset.skipped[0].reason})")
+    if not (set_dir / TRANSCRIPTS_FILE).is_file():
+        status.missing.append(f"{set_dir / TRANSCRIPTS_FILE} not found (name,english): clips get no subtitle")
+    elif status.n_subtitles < status.n_test:
+        status.missing.append(f"{status.n_test - status.n_subtitles} test clips have no subtitle in {TRANSCRIPTS_FILE}")
+    status.clips = [clip_files(set_dir, sample.clip_id) for sample in dataset.samples]
+    status.n_media = sum(clip.problem is None for clip in status.clips)
+    by_problem: dict[str, list[str]] = {}
+    for clip in status.clips:
+        if clip.problem:
+            by_problem.setdefault(clip.problem, []).append(clip.clip_id)
+    for problem, ids in by_problem.items():
+        what = "no video or audio" if problem == "missing_file" else "audio only, no video"
+        status.missing.append(f"{len(ids)} test clips with {what} in {set_dir / CLIPS_DIR} "
+                              f"(first: {', '.join(ids[:3])})")
+    return status
+
+
+def check_sets(unibench_dir: str | Path, datasets: list[str] | None = None) -> list[SetStatus]:
+    """Status of every MER-UniBench dataset folder under `unibench_dir` (default: all nine)."""
+    root = Path(unibench_dir)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: test-set folder not found; create it with one folder per dataset "
+                           f"({', '.join(DATASETS)}), see docs/bench.md")
+    names = datasets or list(DATASETS)
+    for name in names:
+        if name not in DATASETS:
+            raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    return [check_set(root, name) for name in names]
+
+
+def unibench_revision(unibench_dir: str | Path) -> str:
+    """The test sets' version: the DVC md5 when the folder is DVC-tracked, else a content hash."""
+    from affectgpt.pipeline_cli import data_revision
+
+    return data_revision(Path(unibench_dir).resolve())
