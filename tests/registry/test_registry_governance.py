@@ -33,7 +33,7 @@ from affectgpt.registry import (
     verify_registry,
 )
 from affectgpt.registry.audit import audit_key, audit_model_name
-from affectgpt.registry.lock import EXPIRES_TAG, HOLDER_TAG, TOKEN_TAG, lock_model_name
+from affectgpt.registry.lock import EXPIRES_TAG, HOLDER_TAG, TICKET_SOURCE, TOKEN_TAG, lock_model_name
 from affectgpt.registry.records import candidates_name
 
 pytestmark = pytest.mark.integration
@@ -341,23 +341,30 @@ def test_audit_log_tampering_is_detected_and_blocks_history_and_promote(server, 
 def test_locks_cannot_be_held_hostage(server, rules_file, tmp_path):
     _init(server, rules_file, "hostage")
     version = _approved(server, "hostage", tmp_path, 50.0)
+    lock = lock_model_name("hostage")
     far_future = {TOKEN_TAG: "forged", HOLDER_TAG: "bob", EXPIRES_TAG: f"{time.time() + 10 * 365 * 86400:.3f}"}
-    with acting(server, "pipeline") as client:
-        _forbidden(lambda: client.mlflow.create_registered_model(lock_model_name("hostage"), tags=far_future))
-    with acting(server, "alice") as client:  # any other user can create the name: the cap breaks it
-        client.mlflow.create_registered_model(lock_model_name("hostage"), tags=far_future)
-    with acting(server, "carol") as client:
-        assert promote("hostage", version, client=client, lease_wait_s=10).champion == "1"
+    for user in ("pipeline", "alice"):  # only reviewers may take a lease ticket
+        with acting(server, user) as client:
+            _forbidden(lambda: client.mlflow.create_model_version(lock, TICKET_SOURCE, tags=far_future))
+    with acting(server, "bob") as client:  # a reviewer forges one for ten years with the plain client
+        client.mlflow.create_model_version(lock, TICKET_SOURCE, tags=far_future)
+    with acting(server, "carol") as client:  # beyond the cap: broken at once, and logged
+        assert promote("hostage", version, client=client, lease_wait_s=5).champion == "1"
         assert "lock_broken" in [event.event for event in read_events(client, "hostage")]
-    with acting(server, "alice") as client:
-        short = {**far_future, EXPIRES_TAG: f"{time.time() + 200:.3f}"}
-        client.mlflow.create_registered_model(lock_model_name("hostage"), tags=short)
-    with acting(server, "bob") as client:
+    later = _approved(server, "hostage", tmp_path, 53.0)
+    with acting(server, "bob") as client:  # within the cap: it holds until it expires or an admin unlocks
+        client.mlflow.create_model_version(lock, TICKET_SOURCE, tags={**far_future, EXPIRES_TAG: f"{time.time() + 200:.3f}"})
+    with acting(server, "carol") as client:
+        with pytest.raises(Refused, match="another alias change holds the lease"):
+            promote("hostage", later, client=client, lease_wait_s=1)
         with pytest.raises(Refused, match="only an administrator"):
             unlock("hostage", client=client)
     with acting(server, "admin") as client:
-        assert unlock("hostage", client=client, reason="stuck")[TOKEN_TAG] == "forged"
+        released = unlock("hostage", client=client, reason="stuck")
+        assert [ticket[TOKEN_TAG] for ticket in released] == ["forged"]
         assert read_events(client, "hostage")[-1].event == "unlock"
+    with acting(server, "carol") as client:
+        assert promote("hostage", later, client=client, lease_wait_s=5).champion == "2"
     assert _problems(server, "hostage") == []
 
 

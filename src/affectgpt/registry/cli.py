@@ -441,7 +441,8 @@ def unlock_command(
     if broken is None:
         console.print(f"{model}: no promotion lease is held")
     else:
-        console.print(f"{model}: broke the lease held by {broken.get('affectgpt.lock.holder', '?')}", highlight=False)
+        holders = ", ".join(ticket.get("affectgpt.lock.holder", "?") for ticket in broken)
+        console.print(f"{model}: released {len(broken)} lease ticket(s) held by {holders}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

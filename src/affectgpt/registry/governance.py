@@ -8,10 +8,12 @@ run with administrator credentials, grants
 | `NAME-candidates`         | EDIT          | READ      | MANAGE |
 | `NAME` (production, log)  | READ          | EDIT      | MANAGE |
 | `NAME-audit` (log copy)   | READ          | EDIT      | MANAGE |
-| `NAME--promotion-lock`    | DENY          | MANAGE    | MANAGE |
+| `NAME--promotion-lock`    | READ          | EDIT      | MANAGE |
 
 so the pipeline can create candidate versions and nothing more (an alias or tag write on `NAME`
 gets HTTP 403), only reviewers can write decisions and move aliases, and everyone else reads.
+Only reviewers can take a lease ticket (`lock`), and a ticket's expiry is capped, so not even a
+reviewer can hold promotions hostage for longer than the cap.
 A reviewer could still move an alias with the plain client; `verify_registry` replays the log
 and names every alias, approval, production version, rule set or registration that the log did
 not produce.
@@ -264,7 +266,7 @@ def _grant_permissions(client: RegistryClient, model_name: str, roles: Roles) ->
         candidates_name(model_name): {"pipeline": "EDIT", "reviewer": "READ"},
         model_name: {"pipeline": "READ", "reviewer": "EDIT"},
         audit_model_name(model_name): {"pipeline": "READ", "reviewer": "EDIT"},
-        lock_model_name(model_name): {"pipeline": "DENY", "reviewer": "MANAGE"},
+        lock_model_name(model_name): {"pipeline": "READ", "reviewer": "EDIT"},
     }
     for resource, levels in grants.items():
         plan = [(roles.pipeline_user, levels["pipeline"])]
@@ -308,6 +310,7 @@ def init_registry(
         (model_name, "production: versions copied in by promotion, champion/previous, rules, audit log"),
         (candidates_name(model_name), f"candidates of {model_name}, registered by the pipeline"),
         (audit_model_name(model_name), f"second copy of the audit log of {model_name}"),
+        (lock_model_name(model_name), f"tickets of the alias lease of {model_name}"),
     ):
         _ensure_registered_model(client, name, purpose)
     if server:
@@ -330,9 +333,9 @@ def unlock(
     client: RegistryClient | None = None,
     tracking_uri: str | None = None,
     reason: str = "",
-) -> dict[str, str] | None:
-    """Break the alias lease at once (administrators only on a server) and log an `unlock` event
-    with what the lease said. Returns the broken lease's tags, or None when there was none."""
+) -> list[dict[str, str]] | None:
+    """Release every open lease ticket at once (administrators only on a server) and log an
+    `unlock` event with what they said. Returns the released tickets' tags, or None when none."""
     from affectgpt.registry.lock import break_lock
 
     client = client or RegistryClient(tracking_uri)
@@ -340,7 +343,8 @@ def unlock(
     state = replay(load_log(client, model_name).events)
     if is_server_uri(client.tracking_uri) and not (actor.is_admin or state.roles.is_admin(actor.name)):
         raise Refused(f"{model_name}: only an administrator may break the promotion lease; {actor.name} is not one")
-    broken = break_lock(client, model_name)
-    if broken is not None:
-        append_event(client, model_name, "unlock", actor=actor, details={"lock": broken, "reason": reason})
+    broken = break_lock(client, model_name, actor.name)
+    if not broken:
+        return None
+    append_event(client, model_name, "unlock", actor=actor, details={"tickets": broken, "reason": reason})
     return broken
