@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from registry_testkit import FAST_RETRY
 
 from affectgpt.registry.connection import RegistryClient
-from registry_testkit import FAST_RETRY
+
 
 @pytest.fixture(scope="module")
 def sqlite_uri(tmp_path_factory) -> str:

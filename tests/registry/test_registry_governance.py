@@ -180,9 +180,8 @@ def test_identity_is_the_server_login_not_a_typed_name(server, rules_file, tmp_p
     with acting(server, "mallory") as client:
         with pytest.raises(InvalidInput, match="refused the credentials"):
             client.identity()
-    with acting(server, None) as client:
-        with pytest.raises(InvalidInput, match="requires a login"):
-            client.identity()
+    with acting(server, None) as client, pytest.raises(InvalidInput, match="requires a login"):
+        client.identity()
     runner = CliRunner()
     with acting(server, "bob"):
         own = runner.invoke(app, ["registry", "approve", "-m", "ident", "-v", version, "--reviewer", "carol",
@@ -236,9 +235,8 @@ def test_gate_is_recomputed_from_the_registered_report(server, rules_file, tmp_p
         staged.mkdir()
         (staged / "report.json").write_bytes(forged.read_bytes())
         client.mlflow.log_artifact(good.run_id, str(staged / "report.json"), "affectgpt-bench")
-    with acting(server, "carol") as client:
-        with pytest.raises(Refused, match="changed since registration"):
-            promote("evidence", good.version, client=client)
+    with acting(server, "carol") as client, pytest.raises(Refused, match="changed since registration"):
+        promote("evidence", good.version, client=client)
 
 
 def test_typed_scores_lax_rules_and_mode_mismatch_are_refused(server, rules_file, tmp_path):
@@ -251,9 +249,8 @@ def test_typed_scores_lax_rules_and_mode_mismatch_are_refused(server, rules_file
     assert typed.manual and typed.verdict == "fail" and "typed by hand" in typed.reasons[0]
     with acting(server, "bob") as client:
         approve("typed", typed.version, comment="trust me", client=client)
-    with acting(server, "carol") as client:
-        with pytest.raises(Refused, match="typed by hand"):
-            promote("typed", typed.version, client=client)
+    with acting(server, "carol") as client, pytest.raises(Refused, match="typed by hand"):
+        promote("typed", typed.version, client=client)
     with pytest.raises(InvalidInput, match="report mode is 'official' but scorer_mode is 'corrected'"):
         _pipeline_registers(server, "typed", tmp_path, 50.0, scores=_report(tmp_path, 50.0, mode="official"))
     champion = _approved(server, "typed", tmp_path, 50.0)
@@ -383,6 +380,5 @@ def test_rejection_is_final_and_cli_register_prints_the_version(server, rules_fi
         reject("cliflow", version, comment="MELD too low", client=client)
         with pytest.raises(Refused, match="rejection is final"):
             approve("cliflow", version, comment="changed my mind", client=client)
-    with acting(server, "carol") as client:
-        with pytest.raises(Refused, match="was rejected by bob"):
-            promote("cliflow", version, client=client)
+    with acting(server, "carol") as client, pytest.raises(Refused, match="was rejected by bob"):
+        promote("cliflow", version, client=client)

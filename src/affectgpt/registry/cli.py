@@ -324,9 +324,9 @@ def history_command(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Print the audit log (after checking it, as `verify` does): refused when the chain is broken."""
+    from affectgpt.registry.audit import read_events
     from affectgpt.registry.connection import RegistryClient
     from affectgpt.registry.governance import verify_registry
-    from affectgpt.registry.audit import read_events
     from affectgpt.registry.records import registered_model
 
     client = RegistryClient(tracking_uri)

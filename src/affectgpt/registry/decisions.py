@@ -20,7 +20,7 @@ from affectgpt.registry.audit import append_event, try_append_event
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, Refused
 from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, require_clean
-from affectgpt.registry.identity import Identity, is_server_uri, same_person
+from affectgpt.registry.identity import Identity, same_person
 from affectgpt.registry.lock import hold_lease
 from affectgpt.registry.records import NO_CHAMPION, load_version
 from affectgpt.registry.register import intake
@@ -97,7 +97,7 @@ def decide(
     label = f"{model_name} v{version}"
     with hold_lease(client, model_name, holder=identity.name, actor=identity):
         state = checked_registration(client, model_name, version, identity)
-        if is_server_uri(client.tracking_uri) and not state.roles.is_reviewer(identity.name):
+        if identity.authenticated and not state.roles.is_reviewer(identity.name):
             raise refuse(client, model_name, version, refused_event, identity,
                          f"{label}: {identity.name} is not a reviewer of {model_name}")
         problem = four_eyes_problem(state, version, identity.name)

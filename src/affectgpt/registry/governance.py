@@ -32,7 +32,7 @@ from affectgpt.registry.audit import AuditEvent, append_event, audit_model_name,
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, Refused
 from affectgpt.registry.gate import PromotionConfig, load_promotion_config
-from affectgpt.registry.identity import Identity, is_server_uri, same_person
+from affectgpt.registry.identity import Identity, same_person
 from affectgpt.registry.lock import lock_model_name
 from affectgpt.registry.records import (
     CHAMPION,
@@ -81,6 +81,7 @@ class LogState(BaseModel):
     champion: str | None = None  # production version
     previous: str | None = None
     production: dict[str, str] = Field(default_factory=dict)  # production version -> candidate version
+    abandoned: dict[str, str] = Field(default_factory=dict)  # copies of failed promotions (never served)
 
     def champion_candidate(self) -> str | None:
         return self.production.get(self.champion) if self.champion else None
@@ -108,6 +109,8 @@ def replay(events: list[AuditEvent]) -> LogState:
             state.production[str(details["production_version"])] = str(event.version)
             state.champion = str(details["production_version"])
             state.previous = details.get("previous_after")
+        elif event.event == "promotion_failed":
+            state.abandoned[str(details["production_version"])] = str(event.version)
         elif event.event == "rollback":
             state.champion = str(details["to"])
             state.previous = details.get("previous_after")
@@ -203,6 +206,8 @@ def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
                          f"says {decision['status']!r}")
     for version in _versions(client, model_name):
         number = str(version.version)
+        if number in state.abandoned and number not in state.production:
+            continue
         if number not in state.production:
             found.append(f"{model_name} v{number} was not created by a logged promotion")
         elif (version.tags or {}).get(TAG_CANDIDATE_VERSION) not in (None, state.production[number]):
@@ -216,6 +221,8 @@ def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
         logged = state.registered.get(number)
         if logged is None:
             continue
+        if TAG_REGISTRATION not in version_tags and not logged.get("registration_hash"):
+            continue  # registered by plain MLflow calls: logged as having no record
         try:
             record = json.loads(version_tags.get(TAG_REGISTRATION, ""))
         except ValueError:
@@ -293,7 +300,7 @@ def init_registry(
     rules (each run is a new, logged `init`). On a server it needs administrator credentials."""
     client = client or RegistryClient(tracking_uri)
     actor = actor or client.identity()
-    server = is_server_uri(client.tracking_uri)
+    server = actor.authenticated  # a store without authentication has no permissions to set
     reviewers = [name.strip() for name in reviewers if name.strip()]
     admins = [name.strip() for name in (admins or []) if name.strip()]
     if server and not (actor.authenticated and actor.is_admin):
@@ -341,7 +348,7 @@ def unlock(
     client = client or RegistryClient(tracking_uri)
     actor = client.identity()
     state = replay(load_log(client, model_name).events)
-    if is_server_uri(client.tracking_uri) and not (actor.is_admin or state.roles.is_admin(actor.name)):
+    if actor.authenticated and not (actor.is_admin or state.roles.is_admin(actor.name)):
         raise Refused(f"{model_name}: only an administrator may break the promotion lease; {actor.name} is not one")
     broken = break_lock(client, model_name, actor.name)
     if not broken:

@@ -23,7 +23,7 @@ from affectgpt.registry.errors import Refused, RegistryError
 from affectgpt.registry.evidence import fetch_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, require_clean
-from affectgpt.registry.identity import Identity, is_server_uri
+from affectgpt.registry.identity import Identity
 from affectgpt.registry.lock import hold_lease
 from affectgpt.registry.records import (
     CHAMPION,
@@ -57,10 +57,13 @@ def _set_alias(client: RegistryClient, model_name: str, alias: str, version: str
         current = current_alias(client, model_name, alias)
         if current is None:
             return
-        if alias == PREVIOUS and champion is not None:
-            client.mlflow.set_registered_model_alias(model_name, alias, champion)
-            return
-        client.mlflow.delete_registered_model_alias(model_name, alias)
+        try:
+            client.mlflow.delete_registered_model_alias(model_name, alias)
+        except Exception as error:
+            if alias == PREVIOUS and champion is not None and ("403" in str(error) or "denied" in str(error)):
+                client.mlflow.set_registered_model_alias(model_name, alias, champion)
+                return
+            raise
     else:
         client.mlflow.set_registered_model_alias(model_name, alias, version)
 
@@ -153,7 +156,7 @@ def promote(
     with hold_lease(client, model_name, holder=identity.name, wait_s=lease_wait_s, actor=identity) as lease:
         state = checked_registration(client, model_name, version, identity)
         roles = state.roles
-        if is_server_uri(client.tracking_uri) and not (roles.is_reviewer(identity.name) or identity.is_admin):
+        if identity.authenticated and not (roles.is_reviewer(identity.name) or identity.is_admin):
             raise no(f"{label}: {identity.name} is neither a reviewer nor an administrator of {model_name}")
         decision = state.decisions.get(version, {})
         record = decision.get("record", {})
@@ -183,27 +186,36 @@ def promote(
         lease.verify()
         copied = client.mlflow.copy_model_version(f"models:/{candidates_name(model_name)}/{version}", model_name)
         production_version = str(copied.version)
-        client.call(f"tag {model_name} v{production_version}", client.mlflow.set_model_version_tag,
-                    model_name, production_version, TAG_CANDIDATE_VERSION, version)
         previous_after = champion_before if champion_before is not None else previous_before
-        _move_aliases(client, model_name, champion=production_version, previous=previous_after,
-                      champion_before=champion_before, previous_before=previous_before)
         try:
-            append_event(client, model_name, "promotion", actor=identity, version=version, details={
-                "production_version": production_version,
-                "from": champion_before,
-                "to": production_version,
-                "previous_after": previous_after,
-                "approved_by": record.get("reviewer"),
-                "approval_seq": record.get("seq"),
-                "gate_verdict": gate.verdict,
-                "gate_reasons": gate.reasons,
-                "rules_hash": state.rules_hash,
-                "run_id": state.registered[version].get("run_id"),
-                "lease_token": lease.token,
-            })
-        except Exception:
-            _move_aliases_back(client, model_name, champion_before, previous_before)
+            client.call(f"tag {model_name} v{production_version}", client.mlflow.set_model_version_tag,
+                        model_name, production_version, TAG_CANDIDATE_VERSION, version)
+            _move_aliases(client, model_name, champion=production_version, previous=previous_after,
+                          champion_before=champion_before, previous_before=previous_before)
+            try:
+                append_event(client, model_name, "promotion", actor=identity, version=version, details={
+                    "production_version": production_version,
+                    "from": champion_before,
+                    "to": production_version,
+                    "previous_after": previous_after,
+                    "approved_by": record.get("reviewer"),
+                    "approval_seq": record.get("seq"),
+                    "gate_verdict": gate.verdict,
+                    "gate_reasons": gate.reasons,
+                    "rules_hash": state.rules_hash,
+                    "run_id": state.registered[version].get("run_id"),
+                    "lease_token": lease.token,
+                })
+            except Exception:
+                _move_aliases_back(client, model_name, champion_before, previous_before)
+                raise
+        except Exception as error:
+            # The copy stays (removing it needs the DELETE right); the log says it never served.
+            try:
+                append_event(client, model_name, "promotion_failed", actor=identity, version=version,
+                             details={"production_version": production_version, "error": str(error)[:500]})
+            except Exception as log_error:  # noqa: BLE001 - the server may be why we are here
+                _log.warning("could not log the failed promotion of %s: %s", label, log_error)
             raise
     return AliasChange(model_name=model_name, event="promotion", champion=production_version,
                        previous=previous_after, champion_before=champion_before,
@@ -234,7 +246,7 @@ def rollback(
     identity = client.identity(actor)
     with hold_lease(client, model_name, holder=identity.name, wait_s=lease_wait_s, actor=identity) as lease:
         state = require_clean(client, model_name, "rollback").state
-        if is_server_uri(client.tracking_uri) and not (state.roles.is_reviewer(identity.name) or identity.is_admin):
+        if identity.authenticated and not (state.roles.is_reviewer(identity.name) or identity.is_admin):
             raise refuse(client, model_name, None, "rollback_refused", identity,
                          f"{model_name}: {identity.name} is neither a reviewer nor an administrator")
         champion_before, previous_before = state.champion, state.previous

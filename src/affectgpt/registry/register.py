@@ -23,7 +23,7 @@ from affectgpt.registry.errors import InvalidInput, NotFound, Refused
 from affectgpt.registry.evidence import log_report, report_file
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import LogState, init_registry, registration_hash, replay
-from affectgpt.registry.identity import Identity, is_server_uri, same_person
+from affectgpt.registry.identity import Identity, same_person
 from affectgpt.registry.records import (
     TAG_AUTHOR,
     TAG_CODE_REV,
@@ -250,13 +250,13 @@ def _registry_state(
     """The log's state; a new local registry is set up here, a server needs `registry init`."""
     state = replay(load_log(client, model_name).events)
     if state.initialized:
-        if promotion_config is not None and is_server_uri(client.tracking_uri):
+        if promotion_config is not None and identity.authenticated:
             raise InvalidInput(
                 "--promotion-config is not accepted by a server registry: the gate rules are the ones "
                 f"the administrator stored with {model_name} (`affectgpt registry init`)"
             )
         return state
-    if is_server_uri(client.tracking_uri):
+    if identity.authenticated:
         raise Refused(
             f"{model_name} is not set up on {client.tracking_uri}: an administrator runs "
             f"`affectgpt registry init --model {model_name} --pipeline-user U --reviewers A,B` first"
