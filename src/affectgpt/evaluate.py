@@ -128,9 +128,14 @@ def register_trained_model(
     data_rev: str,
     scorer_mode: str = "official",
     promotion_config: Path | None = None,
+    submitted_by: str | None = None,
 ):
-    """Register the model's MLflow run as a candidate version with its bench scores, data
-    revision, code and config lineage; returns the registry's CandidateResult (version, verdict)."""
+    """Register the model's MLflow run as a candidate version with its bench report (stored with
+    the run as evidence), data revision, code and config lineage, as the authenticated identity
+    (the pipeline's) on behalf of `submitted_by` (default `AFFECTGPT_SUBMITTED_BY`, which
+    `affectgpt pipeline submit` records); returns the registry's CandidateResult."""
+    import os
+
     from affectgpt.registry import register_candidate
 
     lineage = model_lineage(model_dir)
@@ -141,7 +146,8 @@ def register_trained_model(
         scores = _undefined_as_unscored(report_json, Path(scratch) / "report.json")
         return register_candidate(lineage["run_id"], model_name, scores, data_rev=data_rev,
                                   code_rev=lineage["code_rev"], config_hash=lineage["config_hash"],
-                                  scorer_mode=scorer_mode, promotion_config=promotion_config)
+                                  scorer_mode=scorer_mode, promotion_config=promotion_config,
+                                  submitted_by=submitted_by or os.environ.get("AFFECTGPT_SUBMITTED_BY") or None)
 
 
 def _undefined_as_unscored(report_json: Path, scratch_copy: Path) -> Path:
