@@ -18,7 +18,7 @@ def chat_server():
     seen: list[dict[str, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             seen.append(dict(self.headers))
             body = json.dumps({"choices": [{"message": {"content": "happy"}}]}).encode()

@@ -162,7 +162,7 @@ def test_mlflow_runs_basic_auth_with_credentials_from_secrets(rendered):
 
 
 def test_pods_that_talk_to_mlflow_hold_the_pipeline_identity_and_only_they_are_admitted(rendered):
-    target, docs = rendered
+    _, docs = rendered
     for doc in docs:
         if doc["kind"] not in ("PyTorchJob", "CronJob"):
             continue

@@ -157,9 +157,9 @@ def test_honest_flow_pipeline_registers_reviewer_approves_another_promotes_then_
     assert all(event.authenticated for event in events)
     register = next(event for event in events if event.event == "register")
     assert register.details["author"] == "alice" and register.details["registered_by"] == "pipeline"
-    with acting(server, "carol") as client:  # the rolled-back candidate lost its approval
-        with pytest.raises(Refused, match="approval was revoked"):
-            promote("honest", second, client=client)
+    # the rolled-back candidate lost its approval
+    with acting(server, "carol") as client, pytest.raises(Refused, match="approval was revoked"):
+        promote("honest", second, client=client)
 
 
 def test_identity_is_the_server_login_not_a_typed_name(server, rules_file, tmp_path):
@@ -174,12 +174,11 @@ def test_identity_is_the_server_login_not_a_typed_name(server, rules_file, tmp_p
         with pytest.raises(Refused, match="not a reviewer"):
             approve("ident", version, comment="lgtm", client=client)
         _forbidden(lambda: client.mlflow.set_registered_model_tag("ident", "affectgpt.approval.1", "approved"))
-    with acting(server, "pipeline") as client:  # the registering identity is not a reviewer either
-        with pytest.raises(Refused):
-            approve("ident", version, comment="self", client=client)
-    with acting(server, "mallory") as client:
-        with pytest.raises(InvalidInput, match="refused the credentials"):
-            client.identity()
+    # the registering identity is not a reviewer either
+    with acting(server, "pipeline") as client, pytest.raises(Refused):
+        approve("ident", version, comment="self", client=client)
+    with acting(server, "mallory") as client, pytest.raises(InvalidInput, match="refused the credentials"):
+        client.identity()
     with acting(server, None) as client, pytest.raises(InvalidInput, match="requires a login"):
         client.identity()
     runner = CliRunner()
@@ -223,9 +222,8 @@ def test_gate_is_recomputed_from_the_registered_report(server, rules_file, tmp_p
         for key, value in {"affectgpt.gate.verdict": "pass", "affectgpt.scores": '{"mer2023": 90, "meld": 90}',
                            "affectgpt.gate.result": json.dumps({"verdict": "pass", "reasons": []})}.items():
             client.mlflow.set_model_version_tag(candidates_name("evidence"), low.version, key, value)
-    with acting(server, "carol") as client:
-        with pytest.raises(Refused, match=r"mean 10.00 is below the minimum mean 20.00"):
-            promote("evidence", low.version, client=client)
+    with acting(server, "carol") as client, pytest.raises(Refused, match=r"mean 10.00 is below the minimum mean 20.00"):
+        promote("evidence", low.version, client=client)
     good = _pipeline_registers(server, "evidence", tmp_path, 60.0)
     with acting(server, "bob") as client:
         approve("evidence", good.version, comment="good", client=client)
@@ -257,9 +255,8 @@ def test_typed_scores_lax_rules_and_mode_mismatch_are_refused(server, rules_file
     with acting(server, "carol") as client:
         promote("typed", champion, client=client)
     official = _approved(server, "typed", tmp_path, 70.0, mode="official")
-    with acting(server, "carol") as client:
-        with pytest.raises(Refused, match="scorer mode 'official' differs from the champion's 'corrected'"):
-            promote("typed", official, client=client)
+    with acting(server, "carol") as client, pytest.raises(Refused, match="scorer mode 'official' differs from the champion's 'corrected'"):
+        promote("typed", official, client=client)
 
 
 def test_hand_written_approvals_do_not_promote_and_are_detected(server, rules_file, tmp_path):
@@ -301,9 +298,8 @@ def test_aliases_moved_outside_the_cli_are_refused_or_detected(server, rules_fil
     with acting(server, "alice"):
         verified = runner.invoke(app, ["registry", "verify", "-m", "aliases", "--tracking-uri", server.url])
     assert verified.exit_code == 6 and "moved outside the registry CLI" in verified.output
-    with acting(server, "carol") as client:
-        with pytest.raises(Refused, match="does not agree with its audit log"):
-            promote("aliases", other, client=client)
+    with acting(server, "carol") as client, pytest.raises(Refused, match="does not agree with its audit log"):
+        promote("aliases", other, client=client)
 
 
 def test_audit_log_tampering_is_detected_and_blocks_history_and_promote(server, rules_file, tmp_path):
@@ -319,9 +315,8 @@ def test_audit_log_tampering_is_detected_and_blocks_history_and_promote(server, 
     with acting(server, "alice"):
         history = runner.invoke(app, ["registry", "history", "-m", "tamper", "--tracking-uri", server.url])
         assert history.exit_code == 3 and "audit log failed its check" in history.output
-    with acting(server, "carol") as client:
-        with pytest.raises(Refused, match="does not agree with its audit log"):
-            promote("tamper", version, client=client)
+    with acting(server, "carol") as client, pytest.raises(Refused, match="does not agree with its audit log"):
+        promote("tamper", version, client=client)
     with acting(server, "bob") as client:  # put it back, then edit another event in both copies
         client.mlflow.set_registered_model_tag("tamper", audit_key(register.seq), register.to_json_line())
         assert _problems(server, "tamper") == []

@@ -62,12 +62,12 @@ def decode_features(value: Any, clip_id: str, vision_dim: int, audio_dim: int) -
         except (binascii.Error, ValueError) as error:
             raise ValueError(f"clip {clip_id}: features is text but not base64 of a safetensors file") from error
     if not isinstance(value, (bytes, bytearray)):
-        raise ValueError(f"clip {clip_id}: features must be safetensors bytes (or base64), got {type(value).__name__}")
+        raise TypeError(f"clip {clip_id}: features must be safetensors bytes (or base64), got {type(value).__name__}")
     if len(value) > MAX_FEATURE_BYTES:
         raise ValueError(f"clip {clip_id}: features are {len(value)} bytes; the limit is {MAX_FEATURE_BYTES}")
     try:
         tensors = load(bytes(value))
-    except Exception as error:  # noqa: BLE001 - any parse failure is the client's bad input
+    except Exception as error:  # any parse failure is the client's bad input
         raise ValueError(f"clip {clip_id}: features are not a readable safetensors file ({error})") from error
     missing = [key for key in FEATURE_KEYS if key not in tensors]
     if missing:
