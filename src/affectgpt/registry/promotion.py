@@ -174,15 +174,15 @@ def promote(
         problem = _authentication_problem(state, version, identity)
         if problem:
             raise no(f"{label}: {problem}, and the rules require it (require_authenticated)")
-        gate = evidence_gate(client, state, version)
-        if gate.verdict != "pass":
-            raise no(f"{label}: gate verdict recomputed from the registered evidence is '{gate.verdict}': "
-                     + "; ".join(gate.reasons))
         expected = record.get("reviewed_against", NO_CHAMPION)
         champion_before, previous_before = state.champion, state.previous
         if (champion_before or NO_CHAMPION) != expected:
             raise no(f"{label}: the champion changed since the review (approved against v{expected}, now "
                      f"v{champion_before or NO_CHAMPION}); run `affectgpt registry review` and approve again")
+        gate = evidence_gate(client, state, version)
+        if gate.verdict != "pass":
+            raise no(f"{label}: gate verdict recomputed from the registered evidence is '{gate.verdict}': "
+                     + "; ".join(gate.reasons))
         lease.verify()
         copied = client.mlflow.copy_model_version(f"models:/{candidates_name(model_name)}/{version}", model_name)
         production_version = str(copied.version)
