@@ -35,6 +35,15 @@ def kfp_client(host: str, namespace: str | None = None) -> kfp.Client:
         return kfp.Client(**kwargs)
 
 
+def submitter() -> str:
+    """Who is submitting: the MLflow server's authenticated user when MLFLOW_TRACKING_URI names a
+    server with a login (credentials checked there), else $AFFECTGPT_ACTOR or the login name."""
+    from affectgpt.registry.identity import resolve_identity
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    return resolve_identity(uri).name
+
+
 def submit_run(host: str, package: Path, arguments: dict[str, Any], *, experiment: str, run_name: str | None = None,
                namespace: str | None = None, service_account: str | None = None,
                enable_caching: bool | None = None) -> Submitted:

@@ -41,6 +41,7 @@ def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0):
         decoding: str = "greedy",
         extractor: str = "lexicon",
         judge: str = "",
+        submitted_by: str = "",
     ):
         drift = drift_report(reference=reference, current=current, config_path=drift_config)
         drift.set_display_name("drift report").set_cpu_request("2").set_memory_request("4G")
@@ -49,7 +50,8 @@ def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0):
             retrain(raw_dir=raw_dir, data_rev=data_rev, model_config=model_config, build_config=build_config,
                     model_name=model_name, scorer_mode=scorer_mode, promotion_config=promotion_config,
                     workers=workers, gpus_per_node=gpus_per_node, nodes=nodes, unibench_dir=unibench_dir,
-                    unibench_rev=unibench_rev, decoding=decoding, extractor=extractor, judge=judge)
+                    unibench_rev=unibench_rev, decoding=decoding, extractor=extractor, judge=judge,
+                    submitted_by=submitted_by)
 
     return monitor
 

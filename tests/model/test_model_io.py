@@ -61,7 +61,7 @@ def test_batched_greedy_generation_matches_one_by_one(tiny_model, tiny_tokenizer
 def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypatch):
     import mlflow
 
-    from affectgpt.model.pyfunc import log_model_to_mlflow
+    from affectgpt.model.pyfunc import AffectGPTPyfunc, encode_features, log_model_to_mlflow
 
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -69,9 +69,8 @@ def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypa
     with mlflow.start_run(experiment_id=experiment) as run:
         info = log_model_to_mlflow(saved_model, artifact_path="model")
     features = _per_clip_features(3)
-    shard = tmp_path / "clip1.safetensors"
-    save_file({key: value.contiguous() for key, value in features[1].items()}, str(shard))
-    frame = pd.DataFrame({"clip_id": ["c0", "c1", "c2"], "subtitle": SUBTITLES[:3], "features_path": ["", str(shard), ""]})
+    frame = pd.DataFrame({"clip_id": ["c0", "c1", "c2"], "subtitle": SUBTITLES[:3],
+                          "features": [b"", encode_features(features[1]), b""]})
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     out = pyfunc.predict(frame, params={"prompt": "description", "max_new_tokens": 10})
     assert list(out.columns) == ["clip_id", "prompt_type", "output"]
@@ -84,7 +83,23 @@ def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypa
                                                              )["output"].tolist() == expected
     text_only = pyfunc.predict(frame[["clip_id", "subtitle"]].iloc[[0]], params={"prompt": "description",
                                                                                  "max_new_tokens": 10})
-    assert text_only["output"].tolist() == expected[:1]  # features_path is optional
+    assert text_only["output"].tolist() == expected[:1]  # features are optional
+    shard = tmp_path / "clip1.safetensors"
+    save_file({key: value.contiguous() for key, value in features[1].items()}, str(shard))
+    path_request = pd.DataFrame({"clip_id": ["c0"], "subtitle": SUBTITLES[:1], "features_path": [str(shard)]})
+    served = pyfunc.predict(path_request, params={"prompt": "description", "max_new_tokens": 10})
+    assert served["output"].tolist() == expected[:1]  # the signature drops the column: the file is never read
+    raw = AffectGPTPyfunc()
+    raw.loaded = direct
+    with pytest.raises(ValueError, match="features_path is not accepted"):  # and the wrapper refuses it itself
+        raw.predict(None, path_request)
+    for bad_params, message in (({"max_new_tokens": 100000}, "max_new_tokens=100000 is out of range"),
+                                ({"batch_size": 0}, "batch_size=0 is out of range")):
+        with pytest.raises(Exception, match=message):
+            pyfunc.predict(frame, params={"prompt": "description", **bad_params})
+    wrong_width = {key: torch.zeros(4, 3) for key in ("frames", "faces", "audio")}
+    with pytest.raises(Exception, match=r"clip c0: frames has shape \(4, 3\)"):
+        pyfunc.predict(pd.DataFrame({"clip_id": ["c0"], "subtitle": ["x"], "features": [encode_features(wrong_width)]}))
     sampled = pyfunc.predict(frame, params={"prompt": "description", "max_new_tokens": 10, "decoding": "official"})
     assert sampled["output"].tolist() == generate_texts(direct, SUBTITLES[:3], [zeros, features[1], zeros],
                                                         "description", max_new_tokens=10, decoding="official")

@@ -85,7 +85,9 @@ def kfp_server(monkeypatch, tmp_path):
     server.close()
 
 
-def test_submit_sends_the_compiled_spec_arguments_and_token(kfp_server):
+def test_submit_sends_the_compiled_spec_arguments_and_token(kfp_server, monkeypatch):
+    monkeypatch.setenv("AFFECTGPT_ACTOR", "alice")  # no MLflow login here: the claimed submitter
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     result = CliRunner().invoke(app, [
         "pipeline", "submit", "retrain", "--host", kfp_server.host, "--experiment", "nightly",
         "--param", "raw_dir=/data/raw", "--param", "data_rev=dvc:abc123", "--param", "workers=2"])
@@ -95,7 +97,9 @@ def test_submit_sends_the_compiled_spec_arguments_and_token(kfp_server):
     run = kfp_server.posted("/apis/v2beta1/runs")
     assert run["auth"] == "Bearer secret-token"
     assert run["body"]["experiment_id"] == "exp-1"
-    assert run["body"]["runtime_config"]["parameters"] == {"raw_dir": "/data/raw", "data_rev": "dvc:abc123", "workers": 2}
+    assert run["body"]["runtime_config"]["parameters"] == {"raw_dir": "/data/raw", "data_rev": "dvc:abc123", "workers": 2,
+                                                           "submitted_by": "alice"}
+    assert run["body"]["display_name"] == "retrain by alice"
     assert pipeline_name(run["body"]) == "affectgpt-retrain"
     assert run["body"]["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]  # ConfigMap env, pod labels
 

@@ -53,7 +53,7 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(tmp_path: Path, m
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    versions = MlflowClient().search_model_versions("name='affectgpt-e2e'")
+    versions = MlflowClient().search_model_versions("name='affectgpt-e2e-candidates'")  # candidates model
     assert len(versions) == 1
     assert versions[0].tags["affectgpt.data_rev"] == data_rev
     assert versions[0].tags["affectgpt.unibench_rev"] == report["lineage"]["unibench_rev"]

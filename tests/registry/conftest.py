@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from registry_testkit import FAST_RETRY
 
 from affectgpt.registry.connection import RegistryClient
-from registry_testkit import FAST_RETRY
+
 
 @pytest.fixture(scope="module")
 def sqlite_uri(tmp_path_factory) -> str:
@@ -34,13 +35,37 @@ def _free_port() -> int:
 
 
 class MlflowServer:
-    """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB."""
+    """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB.
+    With `auth=True` it runs MLflow's basic-auth app with a test-local auth ini and database."""
 
-    def __init__(self, root: Path) -> None:
+    ADMIN_PASSWORD = "admin-password-for-tests"
+
+    def __init__(self, root: Path, auth: bool = False) -> None:
         self.root = root
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self.auth = auth
+        self.env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
+            self.env.pop(key, None)
+        self.extra_args: list[str] = []
+        if auth:
+            ini = root / "auth.ini"
+            ini.write_text(
+                "[mlflow]\ndefault_permission = READ\n"
+                f"database_uri = sqlite:///{root / 'auth.db'}\n"
+                "admin_username = admin\n"
+                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                "grant_default_workspace_access = false\n"
+                "auth_cache_ttl_seconds = 600\n"  # PBKDF2 per request is slow on a busy CI runner
+            )
+            self.env.update({
+                "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+                "MLFLOW_AUTH_ADMIN_PASSWORD": self.ADMIN_PASSWORD,
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": "secret-key-for-tests-only",
+            })
+            self.extra_args = ["--app-name", "basic-auth"]
 
     def start(self, timeout_s: float = 90.0) -> None:
         import requests
@@ -62,11 +87,13 @@ class MlflowServer:
                 str(self.port),
                 "--workers",
                 "1",
+                *self.extra_args,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+            env=self.env,
+            cwd=self.root,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

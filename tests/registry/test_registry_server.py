@@ -1,5 +1,6 @@
-"""The registry against a real `mlflow server` process: racing promotions, a server that goes
-down (clear error, nothing written) and an audit log that survives the restart."""
+"""The registry against a real `mlflow server` process without authentication (decisions are
+unauthenticated, as on sqlite): racing promotions, a server that goes down (clear error, nothing
+written) and an audit log that survives the restart."""
 
 from __future__ import annotations
 
@@ -15,16 +16,27 @@ from affectgpt.registry import (
     approve,
     current_alias,
     promote,
-    read_audit_artifact,
+    read_audit_copy,
     read_events,
     register_candidate,
 )
 from affectgpt.registry.connection import RetryPolicy
-from affectgpt.registry.lock import lock_model_name
+from affectgpt.registry.governance import verify_registry
 
 pytestmark = pytest.mark.integration
 
 SCORES = {"MER2023": 50.0, "MELD": 50.0, "SIMS": 50.0}
+
+
+def _report(folder, level):
+    import json
+    import time
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"report-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps({"units": "percent", "mode": "corrected",
+                                "datasets": {name: {"value": level, "status": "scored"} for name in SCORES}}))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +44,27 @@ def rules(tmp_path_factory):
     path = tmp_path_factory.mktemp("rules") / "promotion.yaml"
     path.write_text(
         "required_datasets: [MER2023, MELD, SIMS]\nmin_mean_improvement: 0.5\nmax_regression: 2.0\n"
+        "require_authenticated: false\n"
     )
     return path
 
 
 def _candidate(client, rules, model, level):
+    import tempfile
+    from pathlib import Path
+
     run_id = log_training_run(client.tracking_uri, "alice", experiment="train-server")
     result = register_candidate(
         run_id,
         model,
-        {name: level for name in SCORES},
+        _report(Path(tempfile.mkdtemp(prefix="affectgpt-test-report-")), level),
         data_rev=f"dvc-{level}",
         code_rev="c1",
         config_hash="h1",
         scorer_mode="corrected",
         promotion_config=rules,
         client=client,
-        actor="pipeline",
+        actor="alice",
     )
     assert result.verdict == "pass", result.reasons
     approve(model, result.version, reviewer="bob", comment="ok", client=client)
@@ -83,8 +99,8 @@ def test_two_concurrent_promotions_exactly_one_wins(server_client, rules, mlflow
     assert len(outcomes) == 2 and len(winners) == 1, outcomes
     loser = next(version for version in contenders if version not in winners)
     assert "champion changed since the review (approved against v1" in outcomes[loser]
-    assert current_alias(server_client, "race") == winners[0]
-    assert current_alias(server_client, "race", "previous") == v1
+    assert current_alias(server_client, "race") == "2"  # the winner's copy in the production model
+    assert current_alias(server_client, "race", "previous") == "1"
     events = read_events(server_client, "race")
     final = [(event.event, event.version, event.actor) for event in events if "promotion" in event.event][-2:]
     assert sorted(final) == sorted(
@@ -93,15 +109,15 @@ def test_two_concurrent_promotions_exactly_one_wins(server_client, rules, mlflow
             ("promotion_refused", loser, f"promoter-{loser}"),
         ]
     )
-    assert read_audit_artifact(server_client, "race") == events
-    assert lock_model_name("race") not in {m.name for m in server_client.mlflow.search_registered_models()}
+    assert read_audit_copy(server_client, "race") == events
+    assert verify_registry(server_client, "race").ok
 
 
 def test_server_down_is_a_clear_error_and_the_log_survives_a_restart(server_client, rules, mlflow_server):
     v1 = _candidate(server_client, rules, "durable", 50.0)
     promote("durable", v1, actor="carol", client=server_client)
     v2 = _candidate(server_client, rules, "durable", 52.0)
-    v2_run = server_client.mlflow.get_model_version("durable", v2).run_id
+    v2_run = server_client.mlflow.get_model_version("durable-candidates", v2).run_id
     events_before = read_events(server_client, "durable")
 
     mlflow_server.stop()
@@ -112,7 +128,7 @@ def test_server_down_is_a_clear_error_and_the_log_survives_a_restart(server_clie
         register_candidate(
             v2_run,
             "durable-copy",
-            SCORES,
+            _report(mlflow_server.root / "reports", 52.0),
             data_rev="d",
             code_rev="c",
             config_hash="h",
@@ -124,9 +140,9 @@ def test_server_down_is_a_clear_error_and_the_log_survives_a_restart(server_clie
     mlflow_server.start()
     client = RegistryClient(mlflow_server.url, server_client.retry)
     assert read_events(client, "durable") == events_before
-    assert read_audit_artifact(client, "durable") == events_before
-    assert current_alias(client, "durable") == v1
+    assert read_audit_copy(client, "durable") == events_before
+    assert current_alias(client, "durable") == "1"
     names = {registered.name for registered in client.mlflow.search_registered_models()}
-    assert "durable-copy" not in names and lock_model_name("durable") not in names
-    assert promote("durable", v2, actor="carol", client=client).champion == v2
+    assert not {"durable-copy", "durable-copy-candidates"} & names
+    assert promote("durable", v2, actor="carol", client=client).champion == "2"
     assert [event.event for event in read_events(client, "durable")][-1] == "promotion"

@@ -1,10 +1,15 @@
 """AffectGPT as an MLflow pyfunc model, so the registry can version it and anything that speaks
 MLflow (a notebook, `mlflow models serve`) can run it.
 
-Input: a DataFrame with `clip_id`, `subtitle` and optionally `features_path` (a per-clip
-safetensors shard from `affectgpt features extract`; clips without one get zero features).
-Params: `prompt` (`ov` or `description`), `max_new_tokens` (default 1200), `batch_size`,
-`decoding` (`greedy` or upstream's `official` sampling, seeded).
+Input: a DataFrame with `clip_id`, `subtitle` and optionally `features`: the clip's feature
+tensors themselves, as the bytes of a safetensors file (`frames`, `faces`, `audio`, as
+`affectgpt features extract` writes per clip; `encode_features` makes one), or that as base64
+text (what MLflow's JSON serving sends for binary). Clips without features get zeros. A
+server-side path (`features_path`) is refused: a request must not choose which file the server
+reads. Params: `prompt` (`ov` or `description`), `max_new_tokens` (1..MAX_NEW_TOKENS),
+`batch_size` (1..MAX_BATCH_SIZE), `decoding` (`greedy` or upstream's `official`
+sampling, seeded). Requests are bounded: at most MAX_ROWS clips, MAX_FEATURE_BYTES
+per clip, MAX_STEPS time steps per tensor, finite float values of the model's feature widths.
 Output: a DataFrame with `clip_id`, `prompt_type`, `output` (the generated text).
 """
 
@@ -18,6 +23,65 @@ import pandas as pd
 
 ARTIFACT_KEY = "model_dir"
 DEFAULT_PARAMS = {"prompt": "ov", "max_new_tokens": 1200, "batch_size": 8, "decoding": "greedy"}
+FEATURE_KEYS = ("frames", "faces", "audio")
+MAX_NEW_TOKENS = 1200  # upstream's own budget (inference_hybird.py): the most a request may ask
+MAX_BATCH_SIZE = 32
+MAX_ROWS = 256
+MAX_FEATURE_BYTES = 32 * 1024 * 1024
+MAX_STEPS = 1024
+PROMPTS = ("ov", "description")
+
+
+def encode_features(tensors: dict) -> bytes:
+    """The request form of one clip's features: safetensors bytes of `frames`, `faces`, `audio`."""
+    from safetensors.torch import save
+
+    return save({key: tensors[key].float().contiguous() for key in FEATURE_KEYS})
+
+
+def _bounded_int(settings: dict[str, Any], name: str, upper: int) -> int:
+    try:
+        value = int(settings[name])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"param {name}={settings[name]!r} is not an integer") from error
+    if not 1 <= value <= upper:
+        raise ValueError(f"param {name}={value} is out of range: use 1..{upper}")
+    return value
+
+
+def decode_features(value: Any, clip_id: str, vision_dim: int, audio_dim: int) -> dict:
+    """One clip's tensors from the request, checked (size, keys, shape, dtype, finite)."""
+    import base64
+    import binascii
+
+    import torch
+    from safetensors.torch import load
+
+    if isinstance(value, str):
+        try:
+            value = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValueError(f"clip {clip_id}: features is text but not base64 of a safetensors file") from error
+    if not isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"clip {clip_id}: features must be safetensors bytes (or base64), got {type(value).__name__}")
+    if len(value) > MAX_FEATURE_BYTES:
+        raise ValueError(f"clip {clip_id}: features are {len(value)} bytes; the limit is {MAX_FEATURE_BYTES}")
+    try:
+        tensors = load(bytes(value))
+    except Exception as error:  # any parse failure is the client's bad input
+        raise ValueError(f"clip {clip_id}: features are not a readable safetensors file ({error})") from error
+    missing = [key for key in FEATURE_KEYS if key not in tensors]
+    if missing:
+        raise ValueError(f"clip {clip_id}: features lack {missing}; send frames, faces and audio")
+    out = {}
+    for key, width in (("frames", vision_dim), ("faces", vision_dim), ("audio", audio_dim)):
+        tensor = tensors[key]
+        if tensor.dim() != 2 or tensor.shape[1] != width or not 1 <= tensor.shape[0] <= MAX_STEPS:
+            raise ValueError(f"clip {clip_id}: {key} has shape {tuple(tensor.shape)}; expected (1..{MAX_STEPS}, {width})")
+        if not tensor.is_floating_point() or not torch.isfinite(tensor).all():
+            raise ValueError(f"clip {clip_id}: {key} must hold finite floating-point values")
+        out[key] = tensor.float()
+    return out
 
 
 class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
@@ -28,26 +92,33 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         import torch
-        from safetensors.torch import load_file
 
         from affectgpt.model.generation import generate_texts
 
         settings = {**DEFAULT_PARAMS, **(params or {})}
         if "clip_id" not in model_input.columns or "subtitle" not in model_input.columns:
             raise ValueError(f"pyfunc input needs columns clip_id and subtitle, got {list(model_input.columns)}")
+        if "features_path" in model_input.columns:
+            raise ValueError("features_path is not accepted (the server does not read files a request names); "
+                             "send each clip's tensors in the `features` column (affectgpt.model.pyfunc.encode_features)")
+        if len(model_input) > MAX_ROWS:
+            raise ValueError(f"{len(model_input)} clips in one request; the limit is {MAX_ROWS}")
+        if str(settings["prompt"]) not in PROMPTS:
+            raise ValueError(f"param prompt={settings['prompt']!r}: use one of {PROMPTS}")
+        max_new_tokens = _bounded_int(settings, "max_new_tokens", MAX_NEW_TOKENS)
+        batch_size = _bounded_int(settings, "batch_size", MAX_BATCH_SIZE)
         vision_dim, audio_dim = self.loaded.config.modality_dims()
         features = []
         for row in model_input.itertuples(index=False):
-            path = getattr(row, "features_path", None)
-            if isinstance(path, str) and path:
-                tensors = load_file(path)
-                features.append({key: tensors[key].float() for key in ("frames", "faces", "audio")})
+            value = getattr(row, "features", None)
+            if value is not None and not (isinstance(value, float) and pd.isna(value)) and len(value):
+                features.append(decode_features(value, str(row.clip_id), vision_dim, audio_dim))
             else:
                 features.append({"frames": torch.zeros(8, vision_dim), "faces": torch.zeros(8, vision_dim),
                                  "audio": torch.zeros(8, audio_dim)})
         subtitles = ["" if pd.isna(s) else str(s) for s in model_input["subtitle"]]
         texts = generate_texts(self.loaded, subtitles, features, str(settings["prompt"]),
-                               batch_size=int(settings["batch_size"]), max_new_tokens=int(settings["max_new_tokens"]),
+                               batch_size=batch_size, max_new_tokens=max_new_tokens,
                                decoding=str(settings["decoding"]))
         return pd.DataFrame({"clip_id": model_input["clip_id"].astype(str).tolist(),
                              "prompt_type": [str(settings["prompt"])] * len(texts), "output": texts})
@@ -73,7 +144,7 @@ def log_model_to_mlflow(model_dir: str | Path, *, artifact_path: str = "model",
         raise FileNotFoundError(f"{model_dir}: not an AffectGPT model directory (no config.json)")
     signature = ModelSignature(
         inputs=Schema([ColSpec("string", "clip_id"), ColSpec("string", "subtitle"),
-                       ColSpec("string", "features_path", required=False)]),
+                       ColSpec("binary", "features", required=False)]),
         outputs=Schema([ColSpec("string", "clip_id"), ColSpec("string", "prompt_type"), ColSpec("string", "output")]),
         params=ParamSchema([ParamSpec("prompt", "string", DEFAULT_PARAMS["prompt"]),
                             ParamSpec("max_new_tokens", "long", DEFAULT_PARAMS["max_new_tokens"]),

@@ -1,42 +1,64 @@
-"""The append-only audit log of a registered model: every register, verdict, approval,
-rejection, promotion, rollback and refusal, with time and identity.
+"""The tamper-evident audit log of a model: every init, register, review, decision, promotion,
+rollback, unlock and refusal, hash-chained and kept twice.
 
-Each event is its own registered-model tag (`affectgpt.audit.<time_ns>.<random>`): keys never
-repeat and are never overwritten, so concurrent writers cannot lose each other's events and the
-log lives in the same database as the aliases (it survives server restarts with them). A JSONL
-copy is kept as an artifact of one run per model in the `affectgpt-registry-audit` experiment,
-for tools that read artifacts; it is rebuilt from the tags after every append, and rebuilt again
-if another writer appended meanwhile, so the last writer always leaves a complete file.
+Each event carries a sequence number and the hash of the event before it; its own hash covers
+everything it says. An edited event no longer matches its hash, a deleted one leaves a gap in
+the sequence or a broken link. The log is written to two places that only reviewers and admins
+may write (server-enforced, see `governance.init_registry`): the tags of the production model
+`<name>` and the tags of `<name>-audit`. Appends happen under the alias lease, so two writers
+never claim the same sequence number; the production copy is written first, so a crash between
+the two writes leaves the second copy one event short (healed on the next append), while any
+other difference between the copies is tampering and is reported by `check_log`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
-import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from affectgpt.registry.connection import RegistryClient, artifact_root_for
+from affectgpt.registry.connection import RegistryClient
+from affectgpt.registry.errors import Refused
+from affectgpt.registry.identity import Identity
 
 AUDIT_TAG_PREFIX = "affectgpt.audit."
-AUDIT_RUN_TAG = "affectgpt.audit_model"
-AUDIT_EXPERIMENT = "affectgpt-registry-audit"
-AUDIT_ARTIFACT = "audit_log.jsonl"
+AUDIT_MODEL_SUFFIX = "-audit"
+GENESIS = "0" * 64
+
+
+def audit_model_name(model_name: str) -> str:
+    """The registered model that holds the second copy of the log."""
+    return f"{model_name}{AUDIT_MODEL_SUFFIX}"
+
+
+def audit_key(seq: int) -> str:
+    return f"{AUDIT_TAG_PREFIX}{seq:06d}"
 
 
 class AuditEvent(BaseModel):
-    """One line of the audit log."""
+    """One link of the chain."""
 
+    seq: int
     at: str = Field(description="UTC time, ISO 8601")
-    event: str = Field(description="register, verdict, approval, rejection, promotion, rollback, *_refused")
+    event: str = Field(description="init, register, review, approval, rejection, promotion, rollback, ...")
     model: str
     version: str | None = None
     actor: str
+    authenticated: bool = False
     details: dict[str, Any] = Field(default_factory=dict)
-    key: str = Field("", description="the tag key that holds this event (its position in the log)")
+    prev_hash: str = GENESIS
+    hash: str = ""
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"hash"})
+
+    def compute_hash(self) -> str:
+        canonical = json.dumps(self.body(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_json_line(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -46,131 +68,161 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _not_found(error: Exception) -> bool:
+    return getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower()
+
+
+def read_copy(client: RegistryClient, registered_name: str) -> tuple[list[AuditEvent], list[str]]:
+    """The events stored in one registered model's tags, by sequence, and what could not be read."""
+
+    def get() -> dict[str, str]:
+        try:
+            return dict(client.mlflow.get_registered_model(registered_name).tags or {})
+        except Exception as error:
+            if _not_found(error):
+                return {}
+            raise
+
+    tags = client.call(f"read the audit log in {registered_name}", get)
+    events: list[AuditEvent] = []
+    problems: list[str] = []
+    for key, value in sorted(tags.items()):
+        if not key.startswith(AUDIT_TAG_PREFIX):
+            continue
+        try:
+            event = AuditEvent.model_validate_json(value)
+        except Exception:  # noqa: BLE001 - an unreadable event is a finding, not a crash
+            problems.append(f"{registered_name}: audit tag {key} is not a readable event (edited)")
+            continue
+        if key != audit_key(event.seq):
+            problems.append(f"{registered_name}: audit tag {key} holds event #{event.seq} (moved or edited)")
+            continue
+        events.append(event)
+    return sorted(events, key=lambda event: event.seq), problems
+
+
+def check_chain(events: list[AuditEvent], where: str, model_name: str) -> list[str]:
+    """Sequence without gaps from 1, every link pointing at the previous hash, every hash right."""
+    problems = []
+    previous_hash = GENESIS
+    expected_seq = 1
+    for event in events:
+        if event.seq != expected_seq:
+            problems.append(
+                f"{where}: events #{expected_seq}..#{event.seq - 1} are missing (deleted)"
+                if event.seq > expected_seq
+                else f"{where}: event #{event.seq} appears twice"
+            )
+        if event.compute_hash() != event.hash:
+            problems.append(f"{where}: event #{event.seq} ({event.event}) was edited: its hash does not match")
+        if event.prev_hash != previous_hash:
+            problems.append(f"{where}: event #{event.seq} ({event.event}) does not follow the event before it")
+        if event.model != model_name:
+            problems.append(f"{where}: event #{event.seq} names model {event.model!r}, not {model_name!r}")
+        previous_hash = event.hash
+        expected_seq = event.seq + 1
+    return problems
+
+
+class AuditLog(BaseModel):
+    """Both copies of a model's log, as read, and what is wrong with them."""
+
+    events: list[AuditEvent]
+    problems: list[str]
+    copy_missing_tail: list[AuditEvent] = Field(default_factory=list)
+
+
+def load_log(client: RegistryClient, model_name: str) -> AuditLog:
+    """Read and check both copies. `events` is the production copy; a second copy that is a
+    clean prefix of it is only behind (a crash between the two writes), anything else is named."""
+    primary, primary_problems = read_copy(client, model_name)
+    copy_name = audit_model_name(model_name)
+    second, second_problems = read_copy(client, copy_name)
+    problems = primary_problems + second_problems
+    problems += check_chain(primary, f"{model_name} audit log", model_name)
+    problems += check_chain(second, f"{copy_name} audit log", model_name)
+    by_seq = {event.seq: event for event in second}
+    missing_tail: list[AuditEvent] = []
+    for event in primary:
+        other = by_seq.pop(event.seq, None)
+        if other is None:
+            missing_tail.append(event)
+        elif other.hash != event.hash or other != event:
+            problems.append(f"event #{event.seq} differs between {model_name} and {copy_name} (edited)")
+    for seq in sorted(by_seq):
+        problems.append(
+            f"event #{seq} ({by_seq[seq].event}) is in {copy_name} but not in {model_name} (deleted)"
+        )
+    if missing_tail and primary and missing_tail[0].seq <= (second[-1].seq if second else 0):
+        problems.append(f"{copy_name} lacks events {[event.seq for event in missing_tail]} (deleted)")
+        missing_tail = []
+    return AuditLog(events=primary, problems=problems, copy_missing_tail=missing_tail)
+
+
+def read_events(client: RegistryClient, model_name: str) -> list[AuditEvent]:
+    """The production copy of the log, oldest first (unchecked: use `load_log` to check)."""
+    return read_copy(client, model_name)[0]
+
+
+def read_audit_copy(client: RegistryClient, model_name: str) -> list[AuditEvent]:
+    """The second copy (`<name>-audit`), oldest first."""
+    return read_copy(client, audit_model_name(model_name))[0]
+
+
 def append_event(
     client: RegistryClient,
     model_name: str,
     event: str,
     *,
-    actor: str,
+    actor: Identity,
     version: str | int | None = None,
     details: dict[str, Any] | None = None,
-    sync_artifact: bool = True,
 ) -> AuditEvent:
-    """Add one event to the log (a new tag, then the JSONL mirror)."""
-    key = f"{AUDIT_TAG_PREFIX}{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
-    record = AuditEvent(
-        at=_now_iso(),
-        event=event,
-        model=model_name,
-        version=None if version is None else str(version),
-        actor=actor,
-        details=details or {},
-        key=key,
-    )
-    payload = record.model_dump(mode="json", exclude={"key"})
-    client.call(
-        f"append '{event}' to the audit log of {model_name}",
-        client.mlflow.set_registered_model_tag,
-        model_name,
-        key,
-        json.dumps(payload, sort_keys=True),
-    )
-    if sync_artifact:
-        sync_audit_artifact(client, model_name)
+    """Add one event to both copies, under the alias lease (taken here unless already held).
+
+    Refuses on a broken chain: nothing is appended to a log that no longer proves itself."""
+    from affectgpt.registry.lock import hold_lease
+
+    held = model_name in client.held_leases
+    with nullcontext() if held else hold_lease(client, model_name, holder=actor.name):
+        log = load_log(client, model_name)
+        if log.problems:
+            raise Refused(
+                f"{model_name}: the audit log failed its check, nothing was written: "
+                + "; ".join(log.problems)
+                + f". Run `affectgpt registry verify --model {model_name}` and ask an administrator"
+            )
+        copy_name = audit_model_name(model_name)
+        for missing in log.copy_missing_tail:  # heal a crash between the two writes
+            client.call(f"complete the audit copy of {model_name}", client.mlflow.set_registered_model_tag,
+                        copy_name, audit_key(missing.seq), missing.to_json_line())
+        head = log.events[-1] if log.events else None
+        record = AuditEvent(
+            seq=(head.seq + 1) if head else 1,
+            at=_now_iso(),
+            event=event,
+            model=model_name,
+            version=None if version is None else str(version),
+            actor=actor.name,
+            authenticated=actor.authenticated,
+            details=json.loads(json.dumps(details or {}, default=str)),
+            prev_hash=head.hash if head else GENESIS,
+        )
+        record.hash = record.compute_hash()
+        for target in (model_name, copy_name):
+            client.call(f"append '{event}' to the audit log in {target}", client.mlflow.set_registered_model_tag,
+                        target, audit_key(record.seq), record.to_json_line())
     return record
 
 
-def read_events(client: RegistryClient, model_name: str) -> list[AuditEvent]:
-    """The log from the tags (the source of truth), oldest first."""
-    registered = client.call(
-        f"read the audit log of {model_name}", client.mlflow.get_registered_model, model_name
-    )
-    events = []
-    for key, value in sorted(registered.tags.items()):
-        if key.startswith(AUDIT_TAG_PREFIX):
-            events.append(AuditEvent.model_validate({**json.loads(value), "key": key}))
-    return events
-
-
-def audit_run_id(client: RegistryClient, model_name: str, create: bool = True) -> str | None:
-    """The run whose artifact holds the JSONL copy. Racing creators converge on the oldest run."""
-
-    def find() -> str | None:
-        experiment = client.mlflow.get_experiment_by_name(AUDIT_EXPERIMENT)
-        if experiment is None:
-            return None
-        runs = client.mlflow.search_runs(
-            [experiment.experiment_id],
-            filter_string=f"tags.{AUDIT_RUN_TAG} = '{model_name}'",
-            order_by=["attributes.start_time ASC"],
-            max_results=10,
-        )
-        runs = sorted(runs, key=lambda run: (run.info.start_time, run.info.run_id))
-        return runs[0].info.run_id if runs else None
-
-    if model_name in client.audit_run_ids:
-        return client.audit_run_ids[model_name]
-    run_id = client.call(f"find the audit run of {model_name}", find)
-    if run_id is not None:
-        client.audit_run_ids[model_name] = run_id
-    if run_id is not None or not create:
-        return run_id
-
-    def create_run() -> None:
-        experiment = client.mlflow.get_experiment_by_name(AUDIT_EXPERIMENT)
-        if experiment is None:
-            try:
-                client.mlflow.create_experiment(
-                    AUDIT_EXPERIMENT, artifact_location=artifact_root_for(client.tracking_uri)
-                )
-            except Exception as error:  # a racing writer created it first
-                if "already exists" not in str(error).lower() and "ALREADY_EXISTS" not in str(error):
-                    raise
-            experiment = client.mlflow.get_experiment_by_name(AUDIT_EXPERIMENT)
-        run = client.mlflow.create_run(
-            experiment.experiment_id,
-            tags={AUDIT_RUN_TAG: model_name, "mlflow.runName": f"audit-{model_name}"},
-        )
-        client.mlflow.set_terminated(run.info.run_id)
-
-    client.call(f"create the audit run of {model_name}", create_run)
-    run_id = client.call(f"find the audit run of {model_name}", find)
-    if run_id is not None:
-        client.audit_run_ids[model_name] = run_id
-    return run_id
-
-
-def sync_audit_artifact(client: RegistryClient, model_name: str, max_rounds: int = 5) -> None:
-    """Rewrite the JSONL copy until it matches the tags it was built from."""
-    run_id = audit_run_id(client, model_name)
-    written_keys: list[str] | None = None
-    for _ in range(max_rounds):
-        events = read_events(client, model_name)
-        keys = [event.key for event in events]
-        if keys == written_keys:
-            return
-        text = "".join(event.to_json_line() + "\n" for event in events)
-        client.call(
-            f"write the audit artifact of {model_name}", client.mlflow.log_text, run_id, text, AUDIT_ARTIFACT
-        )
-        written_keys = keys
-
-
-def read_audit_artifact(client: RegistryClient, model_name: str) -> list[AuditEvent] | None:
-    """The JSONL copy, or None when no copy has been written yet."""
-    import tempfile
-    from pathlib import Path
-
-    run_id = audit_run_id(client, model_name, create=False)
-    if run_id is None:
+def try_append_event(client: RegistryClient, model_name: str, event: str, **kwargs) -> AuditEvent | None:
+    """Append when the actor may write the log; an identity without that right (the pipeline,
+    a user without a role) is refused by the server and the event is simply not recorded."""
+    try:
+        return append_event(client, model_name, event, **kwargs)
+    except Refused:
         return None
-    with tempfile.TemporaryDirectory() as scratch:
-        local = client.call(
-            f"download the audit artifact of {model_name}",
-            client.mlflow.download_artifacts,
-            run_id,
-            AUDIT_ARTIFACT,
-            scratch,
-        )
-        lines = Path(local).read_text().splitlines()
-    return [AuditEvent.model_validate_json(line) for line in lines if line.strip()]
+    except Exception as error:
+        if "403" in str(error) or "PERMISSION_DENIED" in str(error) or "Permission denied" in str(error):
+            return None
+        raise

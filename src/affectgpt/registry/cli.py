@@ -1,16 +1,22 @@
-"""`affectgpt registry ...`: register, review, approve/reject, promote, roll back, show history.
+"""`affectgpt registry ...`: set up roles, register, review, approve/reject, promote, roll back,
+verify the audit log, show history, break a stuck lease.
 
+    affectgpt registry init     --model affectgpt --pipeline-user pipeline --reviewers bob,carol   # admin
     affectgpt registry register --run-id RUN --model affectgpt --scores runs/bench/report.json \\
         --data-rev $(git -C data rev-parse HEAD) --code-rev $(git rev-parse HEAD) --config-hash H
     affectgpt registry review   --model affectgpt --version 3
-    affectgpt registry approve  --model affectgpt --version 3 --reviewer bob --comment "beats v2 on 8/9"
+    affectgpt registry approve  --model affectgpt --version 3 --comment "beats v2 on 8/9"
     affectgpt registry promote  --model affectgpt --version 3
     affectgpt registry rollback --model affectgpt --reason "complaints about MELD"
+    affectgpt registry verify   --model affectgpt
     affectgpt registry history  --model affectgpt
 
+Every command acts as the user the MLflow server authenticates (MLFLOW_TRACKING_USERNAME /
+MLFLOW_TRACKING_PASSWORD); on a local sqlite store it acts as --reviewer/--actor, else
+$AFFECTGPT_ACTOR, else the login, and marks its decisions unauthenticated.
 The MLflow store is `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `.affectgpt/mlflow.db`.
 Refusals print one line and exit non-zero: 2 bad input, 3 refused by a rule, 4 not found,
-5 MLflow unreachable.
+5 MLflow unreachable, 6 verify found discrepancies.
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ TrackingUri = Annotated[
 ModelName = Annotated[str, typer.Option("--model", "-m", help="Registered model name.")]
 Version = Annotated[str, typer.Option("--version", "-v", help="Model version number.")]
 Actor = Annotated[
-    str | None, typer.Option("--actor", help="Who is acting (audit log); default $AFFECTGPT_ACTOR or login.")
+    str | None,
+    typer.Option("--actor", help="On a server: must equal the authenticated user (or leave it out). On a local "
+                 "store: who is acting, unauthenticated; default $AFFECTGPT_ACTOR or the login."),
 ]
 
 registry_app = typer.Typer(
@@ -54,12 +62,14 @@ registry_app = typer.Typer(
         "check-and-set promotion of the `champion` alias (MLflow)."
     ),
     epilog=(
-        "Flow: register (the gate judges the run's MER-UniBench scores against the champion) -> "
-        "review (table, lineage, HTML report; re-runs the gate if the champion moved) -> approve or "
-        "reject (by someone other than the run's mlflow.user) -> promote (moves @champion, keeps "
-        "@previous; refused if the champion changed since the review) -> rollback if needed. "
-        "history prints the audit log. Store: --tracking-uri, else MLFLOW_TRACKING_URI, else "
-        ".affectgpt/mlflow.db. Exit codes: 2 bad input, 3 refused, 4 not found, 5 MLflow unreachable."
+        "Flow: init (admin: roles and rules on the server) -> register (pipeline: a candidate with its "
+        "bench report as evidence) -> review (table, lineage, HTML report; gate recomputed from the "
+        "evidence) -> approve or reject (a reviewer other than the author) -> promote (gate recomputed, "
+        "candidate copied into the production model, @champion moved, @previous kept) -> rollback if "
+        "needed. verify checks the hash-chained audit log and every alias/approval against it; history "
+        "prints it. Identity: the MLflow server's authenticated user. Store: --tracking-uri, else "
+        "MLFLOW_TRACKING_URI, else .affectgpt/mlflow.db. Exit codes: 2 bad input, 3 refused, 4 not found, "
+        "5 MLflow unreachable, 6 discrepancies found by verify."
     ),
     no_args_is_help=True,
 )
@@ -124,13 +134,21 @@ def register_command(
         str | None, typer.Option("--scorer-mode", help="official or corrected; default: the report's mode.")
     ] = None,
     promotion_config: Annotated[
-        Path | None, typer.Option("--promotion-config", help="Gate rules (default configs/promotion.yaml).")
+        Path | None,
+        typer.Option("--promotion-config", help="Local stores only: the gate rules a new registry starts with "
+                     "(default configs/promotion.yaml). A server uses the rules its administrator stored."),
+    ] = None,
+    submitted_by: Annotated[
+        str | None,
+        typer.Option("--submitted-by", help="The person who submitted the pipeline run (the author); "
+                     "only the pipeline identity may name someone else."),
     ] = None,
     actor: Actor = None,
     tracking_uri: TrackingUri = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Create a version from a training run (idempotent on the run) and judge it with the gate."""
+    """Create a candidate version from a training run (idempotent on the run); the bench report is
+    stored with the run as evidence. Typed --score values are recorded as manual: never promotable."""
     from affectgpt.registry.register import register_candidate
     from affectgpt.registry.scores import load_scores
 
@@ -153,6 +171,7 @@ def register_command(
         promotion_config=promotion_config,
         tracking_uri=tracking_uri,
         actor=actor,
+        submitted_by=submitted_by,
     )
     if as_json:
         console.print_json(result.model_dump_json())
@@ -169,12 +188,6 @@ def register_command(
 def review_command(
     model: ModelName,
     version: Version,
-    promotion_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--promotion-config", help="Rules to judge with (default: those stored at registration)."
-        ),
-    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Folder for the HTML report (default .affectgpt/reports/registry)."),
@@ -182,13 +195,13 @@ def review_command(
     reviewer: Actor = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Show candidate vs champion per dataset, re-run the gate, print lineage, write an HTML report."""
+    """Show candidate vs champion per dataset, recompute the gate from the evidence, print lineage,
+    write an HTML report."""
     from affectgpt.registry.review import review_version
 
     result = review_version(
         model,
         version,
-        promotion_config=promotion_config,
         out_dir=out,
         reviewer=reviewer,
         tracking_uri=tracking_uri,
@@ -204,7 +217,7 @@ def review_command(
     gate = result.gate
     console.print(
         f"gate: [bold]{gate.verdict}[/bold] (mean {_num(gate.candidate_mean)} vs {_num(gate.champion_mean)})"
-        + (" [yellow]re-judged against the current champion[/yellow]" if result.verdict_changed else "")
+        + (" [yellow]differs from the verdict at registration[/yellow]" if result.verdict_changed else "")
     )
     for reason in gate.reasons:
         console.print(f"  - {reason}", highlight=False)
@@ -225,7 +238,7 @@ def _num(value: float | None, signed: bool = False) -> str:
 
 
 def _decide(
-    approve: bool, model: str, version: str, reviewer: str, comment: str, tracking_uri: str | None
+    approve: bool, model: str, version: str, reviewer: str | None, comment: str, tracking_uri: str | None
 ) -> None:
     from affectgpt.registry.decisions import decide
 
@@ -233,20 +246,25 @@ def _decide(
         model, version, reviewer=reviewer, comment=comment, approve=approve, tracking_uri=tracking_uri
     )
     console.print(
-        f"{model} v{version} {record.decision} by {record.reviewer} at {record.at} "
+        f"{model} v{version} {record.decision} by {record.reviewer}"
+        f"{'' if record.authenticated else ' (unauthenticated)'} at {record.at} "
         f"(reviewed against champion {_version_label(record.reviewed_against)})",
         highlight=False,
     )
 
 
-Reviewer = Annotated[str, typer.Option("--reviewer", help="Reviewer id; must not be the version's author.")]
+Reviewer = Annotated[
+    str | None,
+    typer.Option("--reviewer", help="On a server: must equal the authenticated user (or leave it out). On a "
+                 "local store: the reviewer's name, recorded as unauthenticated. Never the author."),
+]
 Comment = Annotated[str, typer.Option("--comment", help="Why; kept in the audit log.")]
 
 
 @registry_app.command("approve")
 @_friendly
 def approve_command(
-    model: ModelName, version: Version, reviewer: Reviewer, comment: Comment, tracking_uri: TrackingUri = None
+    model: ModelName, version: Version, comment: Comment, reviewer: Reviewer = None, tracking_uri: TrackingUri = None
 ) -> None:
     """Approve a version for promotion (four-eyes: not by its author)."""
     _decide(True, model, version, reviewer, comment, tracking_uri)
@@ -255,7 +273,7 @@ def approve_command(
 @registry_app.command("reject")
 @_friendly
 def reject_command(
-    model: ModelName, version: Version, reviewer: Reviewer, comment: Comment, tracking_uri: TrackingUri = None
+    model: ModelName, version: Version, comment: Comment, reviewer: Reviewer = None, tracking_uri: TrackingUri = None
 ) -> None:
     """Reject a version; a rejected version can never be promoted."""
     _decide(False, model, version, reviewer, comment, tracking_uri)
@@ -266,12 +284,14 @@ def reject_command(
 def promote_command(
     model: ModelName, version: Version, actor: Actor = None, tracking_uri: TrackingUri = None
 ) -> None:
-    """Move `champion` to VERSION (gate passed, approved, champion unchanged since the review)."""
+    """Make candidate VERSION the champion (audit log intact, approved by a reviewer other than its
+    author, gate recomputed from the evidence passes, champion unchanged since the review)."""
     from affectgpt.registry.promotion import promote
 
     change = promote(model, version, actor=actor, tracking_uri=tracking_uri)
     console.print(
-        f"{model}@champion: {_version_label(change.champion_before)} -> {_version_label(change.champion)}; "
+        f"{model}@champion: {_version_label(change.champion_before)} -> {_version_label(change.champion)} "
+        f"(candidate v{change.candidate}); "
         f"@previous = {_version_label(change.previous)}",
         highlight=False,
     )
@@ -303,13 +323,19 @@ def history_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Print the append-only audit log: registers, verdicts, decisions, promotions, rollbacks, refusals."""
+    """Print the audit log (after checking it, as `verify` does): refused when the chain is broken."""
     from affectgpt.registry.audit import read_events
     from affectgpt.registry.connection import RegistryClient
+    from affectgpt.registry.governance import verify_registry
     from affectgpt.registry.records import registered_model
 
     client = RegistryClient(tracking_uri)
     registered_model(client, model)
+    report = verify_registry(client, model)
+    if report.chain_problems:
+        raise Refused(f"{model}: the audit log failed its check: " + "; ".join(report.chain_problems))
+    for problem in report.discrepancies:
+        error_console.print(f"[yellow]discrepancy:[/yellow] {problem}", highlight=False, soft_wrap=True)
     events = read_events(client, model)
     if as_json:
         for event in events:
@@ -323,14 +349,14 @@ def history_command(
             event.at[:19].replace("T", " "),
             event.event,
             event.version or "-",
-            event.actor,
+            event.actor + ("" if event.authenticated else " (unauthenticated)"),
             _summary(event.details),
         )
     console.print(table)
 
 
 def _summary(details: dict) -> str:
-    keys = ("reason", "verdict", "from", "to", "comment", "run_id", "data_rev", "reviewed_against")
+    keys = ("reason", "verdict", "from", "to", "comment", "run_id", "author", "reviewed_against", "rules_hash")
     parts = [
         f"{key}={json.dumps(details[key]) if not isinstance(details[key], str) else details[key]}"
         for key in keys
@@ -342,6 +368,81 @@ def _summary(details: dict) -> str:
 def _version_label(version: str | None) -> str:
     """`v3`, or `none` where there was no version (the first champion, no previous)."""
     return f"v{version}" if version not in (None, "", "none") else "none"
+
+
+@registry_app.command("init")
+@_friendly
+def init_command(
+    model: ModelName,
+    pipeline_user: Annotated[
+        str | None, typer.Option("--pipeline-user", help="The identity the pipeline registers candidates as.")
+    ] = None,
+    reviewers: Annotated[str, typer.Option("--reviewers", help="Comma-separated reviewer user names.")] = "",
+    admins: Annotated[str, typer.Option("--admins", help="Comma-separated extra administrators.")] = "",
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="Reviewed gate rules (default: the packaged configs/promotion.yaml).")
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """(Administrators) create NAME, NAME-candidates and NAME-audit, set the server permissions of
+    the pipeline identity, the reviewers and the admins, and store the gate rules. Re-run to change."""
+    from affectgpt.registry.governance import init_registry
+
+    state = init_registry(model, pipeline_user=pipeline_user, reviewers=reviewers.split(","),
+                          admins=admins.split(","), rules_path=rules, tracking_uri=tracking_uri)
+    console.print(
+        f"{model}: pipeline {state.roles.pipeline_user or '-'}, reviewers {', '.join(state.roles.reviewers) or '-'}, "
+        f"admins {', '.join(state.roles.admins) or '-'}; rules {state.rules_hash[:12]}",
+        highlight=False,
+    )
+
+
+@registry_app.command("verify")
+@_friendly
+def verify_command(
+    model: ModelName,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Recompute the audit log's hash chain and check champion/previous, approvals, production
+    versions, rules and registrations against it. Exits 6 naming each discrepancy."""
+    from affectgpt.registry.connection import RegistryClient
+    from affectgpt.registry.governance import verify_registry
+
+    report = verify_registry(RegistryClient(tracking_uri), model)
+    if as_json:
+        typer.echo(json.dumps({"model": model, "events": report.events, "ok": report.ok,
+                               "problems": report.all_problems()}))
+    else:
+        for problem in report.all_problems():
+            error_console.print(f"[red]discrepancy:[/red] {problem}", highlight=False, soft_wrap=True)
+        state = report.state
+        console.print(
+            f"{model}: {report.events} events, chain {'intact' if not report.chain_problems else 'BROKEN'}, "
+            f"champion {_version_label(state.champion)}, previous {_version_label(state.previous)}, "
+            f"{len(report.all_problems())} discrepancies",
+            highlight=False,
+        )
+    if not report.ok:
+        raise typer.Exit(6)
+
+
+@registry_app.command("unlock")
+@_friendly
+def unlock_command(
+    model: ModelName,
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit log.")] = "",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """(Administrators) break the promotion lease of MODEL now, with an `unlock` event."""
+    from affectgpt.registry.governance import unlock
+
+    broken = unlock(model, reason=reason, tracking_uri=tracking_uri)
+    if broken is None:
+        console.print(f"{model}: no promotion lease is held")
+    else:
+        holders = ", ".join(ticket.get("affectgpt.lock.holder", "?") for ticket in broken)
+        console.print(f"{model}: released {len(broken)} lease ticket(s) held by {holders}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

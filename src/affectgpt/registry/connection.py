@@ -122,7 +122,24 @@ class RegistryClient:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.retry = retry or RetryPolicy.from_env()
         self.mlflow = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        self.audit_run_ids: dict[str, str] = {}  # model name -> run holding its JSONL audit copy
+        self.held_leases: set[str] = set()  # models whose alias lease this client holds now
+        self._identity = None
+
+    def identity(self, claimed: str | None = None):
+        """The acting identity (see `identity.resolve_identity`), checked with the server once."""
+        from affectgpt.registry.identity import resolve_identity, same_person
+
+        if self._identity is None:
+            self._identity = self.call(
+                "check who the credentials belong to", resolve_identity, self.tracking_uri, claimed
+            )
+        elif claimed and not same_person(claimed, self._identity.name):
+            if self._identity.authenticated:
+                return resolve_identity(self.tracking_uri, claimed)  # raises: claim != login
+            from affectgpt.registry.identity import Identity
+
+            return Identity(name=claimed.strip(), authenticated=False)
+        return self._identity
 
     def call(self, what: str, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run `fn(*args, **kwargs)`; retry transient failures, then raise RegistryUnavailable.

@@ -1,8 +1,11 @@
-"""A reviewer's decision on a version: approve or reject, never on one's own work.
+"""A reviewer's decision on a candidate: approve or reject, never on one's own work.
 
-The author is MLflow's own `mlflow.user` tag of the run that produced the version. An approval
-records against which champion the reviewer compared the candidate; promotion later insists
-that champion is still in place (see `promotion`).
+The reviewer is the authenticated user (a typed name only on a local store, where the decision
+is marked unauthenticated). The author and the registering identity come from the candidate's
+registration record as the audit log holds it. A decision is an audit event; a copy in the tag
+`affectgpt.approval.<candidate>` of the production model is for display only, and `verify`
+reports any such tag the log does not back. An approval records against which champion the
+reviewer compared the candidate; promotion insists that champion is still in place.
 """
 
 from __future__ import annotations
@@ -13,148 +16,121 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from affectgpt.registry.audit import append_event
+from affectgpt.registry.audit import append_event, try_append_event
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, Refused
-from affectgpt.registry.identity import same_person
-from affectgpt.registry.records import (
-    NO_CHAMPION,
-    TAG_APPROVAL_RECORD,
-    TAG_APPROVAL_STATUS,
-    VersionInfo,
-    current_alias,
-    load_version,
-)
+from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, require_clean
+from affectgpt.registry.identity import Identity, same_person
+from affectgpt.registry.lock import hold_lease
+from affectgpt.registry.records import NO_CHAMPION, load_version
+from affectgpt.registry.register import intake
 
 MAX_COMMENT_CHARS = 2000
 
 
 class Decision(BaseModel):
-    """One approval or rejection, as stored on the version and in the audit log."""
+    """One approval or rejection, as logged."""
 
     decision: Literal["approved", "rejected"]
     reviewer: str
+    authenticated: bool
     comment: str
     at: str
     reviewed_against: str
-    gate_verdict: str | None = None
+    reviewed_against_candidate: str | None = None
 
 
-def refuse(client: RegistryClient, info: VersionInfo, event: str, actor: str, message: str) -> Refused:
-    """Log a refusal in the audit trail and return the error to raise."""
-    append_event(client, info.model, event, actor=actor, version=info.version, details={"reason": message})
+def refuse(client: RegistryClient, model_name: str, version: str | None, event: str, actor: Identity,
+           message: str) -> Refused:
+    """Log a refusal when the actor may write the log, and return the error to raise."""
+    try_append_event(client, model_name, event, actor=actor, version=version, details={"reason": message})
     return Refused(message)
+
+
+def checked_registration(client: RegistryClient, model_name: str, version: str, actor: Identity) -> LogState:
+    """The verified log state with the candidate's register event in it (logged now if needed)."""
+    load_version(client, model_name, version)  # NotFound for an unknown version
+    state = require_clean(client, model_name, "this step").state
+    if version not in state.registered:
+        if not intake(client, model_name, version, actor):
+            raise Refused(f"{model_name} v{version}: {actor.name} may not write the audit log; a reviewer "
+                          "records decisions")
+        state = require_clean(client, model_name, "this step").state
+    return state
+
+
+def four_eyes_problem(state: LogState, version: str, person: str) -> str | None:
+    """Why `person` may not decide on `version`, or None."""
+    registration = state.registered[version]
+    author, registered_by = registration.get("author"), registration.get("registered_by")
+    label = f"v{version}"
+    if not author:
+        return f"{label}: its author is unknown (no registration record), so four-eyes cannot be checked"
+    if same_person(person, author):
+        return f"{label}: {person} is its author and may not review it; another reviewer must decide (four-eyes)"
+    if same_person(person, registered_by):
+        return f"{label}: {person} registered it and may not review it; another reviewer must decide (four-eyes)"
+    return None
 
 
 def decide(
     model_name: str,
     version: str | int,
     *,
-    reviewer: str,
     comment: str,
     approve: bool,
+    reviewer: str | None = None,
     client: RegistryClient | None = None,
     tracking_uri: str | None = None,
 ) -> Decision:
     """Record an approval (approve=True) or a rejection after the four-eyes checks."""
     client = client or RegistryClient(tracking_uri)
-    reviewer = (reviewer or "").strip()
+    identity = client.identity(reviewer)
+    version = str(version)
     comment = (comment or "").strip()
-    if not reviewer:
-        raise InvalidInput("--reviewer is empty; give the reviewer's id")
     if not comment:
         raise InvalidInput("--comment is empty; say why (it is kept in the audit log)")
     if len(comment) > MAX_COMMENT_CHARS:
         raise InvalidInput(f"--comment has {len(comment)} characters; keep it under {MAX_COMMENT_CHARS}")
-    info = load_version(client, model_name, version)
     word = "approval" if approve else "rejection"
     refused_event = f"{word}_refused"
-    label = f"{model_name} v{info.version}"
-    if info.author is None:
-        raise refuse(
-            client,
-            info,
-            refused_event,
-            reviewer,
-            f"{label}: the author is unknown (its run has no mlflow.user tag), so four-eyes cannot "
-            "be checked; register the version from a run that records its user",
+    label = f"{model_name} v{version}"
+    with hold_lease(client, model_name, holder=identity.name, actor=identity):
+        state = checked_registration(client, model_name, version, identity)
+        if identity.authenticated and not state.roles.is_reviewer(identity.name):
+            raise refuse(client, model_name, version, refused_event, identity,
+                         f"{label}: {identity.name} is not a reviewer of {model_name}")
+        problem = four_eyes_problem(state, version, identity.name)
+        if problem:
+            raise refuse(client, model_name, version, refused_event, identity, f"{model_name} {problem}")
+        previous = state.decisions.get(version, {})
+        if previous.get("status") == "rejected":
+            by = previous["record"].get("reviewer", "?")
+            raise refuse(client, model_name, version, refused_event, identity,
+                         f"{label} was rejected by {by}; a rejection is final, register a new version instead")
+        if state.champion_candidate() == version:
+            raise Refused(f"{label} is the champion; roll back (`affectgpt registry rollback`) before deciding on it")
+        record = Decision(
+            decision="approved" if approve else "rejected",
+            reviewer=identity.name,
+            authenticated=identity.authenticated,
+            comment=comment,
+            at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            reviewed_against=state.champion or NO_CHAMPION,
+            reviewed_against_candidate=state.champion_candidate(),
         )
-    if same_person(reviewer, info.author):
-        raise refuse(
-            client,
-            info,
-            refused_event,
-            reviewer,
-            f"{label}: reviewer {reviewer} is its author ({info.author}, mlflow.user of run {info.run_id}) "
-            "and may not review it; another reviewer must decide (four-eyes)",
-        )
-    if info.approval_status == "rejected":
-        by = (info.approval or {}).get("reviewer", "?")
-        raise refuse(
-            client,
-            info,
-            refused_event,
-            reviewer,
-            f"{label} was rejected by {by}; a rejection is final, register a new version instead",
-        )
-    champion = current_alias(client, model_name)
-    if approve and champion == info.version:
-        raise Refused(f"{label} is already the champion; nothing to approve")
-    if not approve and champion == info.version:
-        raise Refused(
-            f"{label} is the champion; roll back (`affectgpt registry rollback`) before rejecting it"
-        )
-    if approve and info.gate is not None and (info.gate.champion_version or None) != champion:
-        raise refuse(
-            client,
-            info,
-            refused_event,
-            reviewer,
-            f"{label}: its gate verdict was judged against champion "
-            f"v{info.gate.champion_version or NO_CHAMPION} but the champion is now v{champion or NO_CHAMPION}; "
-            f"run `affectgpt registry review --model {model_name} --version {info.version}` to re-run the gate, "
-            "then approve",
-        )
-    record = Decision(
-        decision="approved" if approve else "rejected",
-        reviewer=reviewer,
-        comment=comment,
-        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        reviewed_against=champion or NO_CHAMPION,
-        gate_verdict=info.gate.verdict if info.gate else None,
-    )
-    # The record first, the status last: the status is what promotion reads, so a stop between
-    # the two writes leaves no decision in effect rather than half of one.
-    client.call(
-        f"record the {word} of {label}",
-        client.mlflow.set_model_version_tag,
-        model_name,
-        info.version,
-        TAG_APPROVAL_RECORD,
-        record.model_dump_json(),
-    )
-    client.call(
-        f"record the {word} of {label}",
-        client.mlflow.set_model_version_tag,
-        model_name,
-        info.version,
-        TAG_APPROVAL_STATUS,
-        record.decision,
-    )
-    append_event(
-        client,
-        model_name,
-        "approval" if approve else "rejection",
-        actor=reviewer,
-        version=info.version,
-        details=json.loads(record.model_dump_json()),
-    )
+        # The event is the decision; the tag after it is a display copy (verify checks it).
+        append_event(client, model_name, "approval" if approve else "rejection", actor=identity,
+                     version=version, details=json.loads(record.model_dump_json()))
+        client.call(f"record the {word} of {label}", client.mlflow.set_registered_model_tag, model_name,
+                    f"{APPROVAL_TAG_PREFIX}{version}",
+                    json.dumps({"status": record.decision, "by": record.reviewer, "at": record.at}))
     return record
 
 
-def approve(model_name: str, version: str | int, *, reviewer: str, comment: str, **kwargs) -> Decision:
+def approve(model_name: str, version: str | int, *, comment: str, reviewer: str | None = None, **kwargs) -> Decision:
     return decide(model_name, version, reviewer=reviewer, comment=comment, approve=True, **kwargs)
 
 
-def reject(model_name: str, version: str | int, *, reviewer: str, comment: str, **kwargs) -> Decision:
+def reject(model_name: str, version: str | int, *, comment: str, reviewer: str | None = None, **kwargs) -> Decision:
     return decide(model_name, version, reviewer=reviewer, comment=comment, approve=False, **kwargs)

@@ -44,6 +44,11 @@ class PromotionConfig(BaseModel):
     require_same_scorer_mode: bool = Field(
         True, description="official and corrected scores are not comparable; refuse to compare across"
     )
+    require_authenticated: bool = Field(
+        True,
+        description="refuse to promote on a registration, approval or promotion that no server "
+        "authenticated (local sqlite stores cannot tell people apart)",
+    )
 
     def content_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)

@@ -1,21 +1,27 @@
-"""A mutual-exclusion lease for moving a model's aliases.
+"""A mutual-exclusion lease for moving a model's aliases and appending to its audit log.
 
 MLflow has no transactions and tag writes are last-writer-wins, so a tag alone cannot elect one
-winner. Creating a registered model, however, is atomic: the name is the primary key, and a
-second create fails with RESOURCE_ALREADY_EXISTS on every backend. The lease is therefore a
-short-lived registered model `<name>--promotion-lock` whose tags carry a random token, the
-holder and an expiry. Whoever creates it holds it; a lost response is resolved by reading the
-token back; a lease left by a crashed process can be broken once it has expired.
+winner. Model version numbers, however, are handed out atomically. The lease is therefore a
+ticket lock: each taker creates a version ("ticket") of the registered model
+`<name>--promotion-lock` tagged with a random token, the holder and an expiry, and holds the
+lease once every lower-numbered ticket is released or expired. Releasing sets a tag on one's own
+ticket; nothing is ever deleted (deleting a registered model would also drop its server
+permissions).
+
+A lease cannot be held hostage: its expiry is capped (`MAX_LEASE_S`, measured from the server's
+own creation time of the ticket), so a ticket past its expiry, older than the cap, or claiming an
+expiry beyond the cap (forged with the plain client) no longer blocks anyone; the taker that
+skips it marks it broken and logs a `lock_broken` event. On a server only reviewers may create
+tickets (`registry init`), and `registry unlock` (administrators) releases every open ticket at
+once, with an `unlock` event. Tickets carry a placeholder `source` that nothing reads.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import Refused
@@ -24,6 +30,10 @@ LOCK_SUFFIX = "--promotion-lock"
 TOKEN_TAG = "affectgpt.lock.token"
 HOLDER_TAG = "affectgpt.lock.holder"
 EXPIRES_TAG = "affectgpt.lock.expires_at_unix"
+RELEASED_TAG = "affectgpt.lock.released"
+TICKET_SOURCE = "s3://affectgpt-lease/none"  # MLflow requires a source; this one is never read
+MAX_LEASE_S = 300.0  # a lease never lasts longer than this, whatever its tags claim
+RECENT_TICKETS = 200
 
 
 def lock_model_name(model_name: str) -> str:
@@ -32,15 +42,57 @@ def lock_model_name(model_name: str) -> str:
 
 def _already_exists(error: Exception) -> bool:
     text = str(error)
-    return (
-        "RESOURCE_ALREADY_EXISTS" in text
-        or "already exists" in text.lower()
-        or (getattr(error, "error_code", "") in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"))
+    return "RESOURCE_ALREADY_EXISTS" in text or "already exists" in text.lower()
+
+
+def ensure_lock_model(client: RegistryClient, model_name: str) -> None:
+    """Create the ticket model if missing (on a server `registry init` made it)."""
+
+    def create() -> None:
+        try:
+            client.mlflow.create_registered_model(
+                lock_model_name(model_name), description=f"tickets of the alias lease of {model_name}"
+            )
+        except Exception as error:
+            if not _already_exists(error):
+                raise
+
+    client.call(f"create the lease of {model_name}", create)
+
+
+def ticket_expired(tags: dict[str, str], created_ms: int, now: float | None = None) -> bool:
+    """Past its expiry, older than the cap, or claiming more than the cap."""
+    now = time.time() if now is None else now
+    try:
+        expires_at = float(tags.get(EXPIRES_TAG, "0"))
+    except ValueError:
+        return True
+    created = created_ms / 1000.0
+    if expires_at < now:
+        return True
+    if created and (now - created > MAX_LEASE_S or expires_at - created > MAX_LEASE_S + 5.0):
+        return True
+    return expires_at - now > MAX_LEASE_S + 5.0
+
+
+def open_tickets(client: RegistryClient, model_name: str) -> list:
+    """Recent unreleased tickets, lowest number first (each a ModelVersion)."""
+    versions = client.call(
+        f"read the lease of {model_name}",
+        client.mlflow.search_model_versions,
+        f"name = '{lock_model_name(model_name)}'",
+        max_results=RECENT_TICKETS,
+        order_by=["version_number DESC"],
+    )
+    return sorted(
+        (version for version in versions if not (version.tags or {}).get(RELEASED_TAG)),
+        key=lambda version: int(version.version),
     )
 
 
-def _not_found(error: Exception) -> bool:
-    return getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower()
+def _release_ticket(client: RegistryClient, model_name: str, version: str, why: str) -> None:
+    client.call(f"release ticket {version} of the lease of {model_name}", client.mlflow.set_model_version_tag,
+                lock_model_name(model_name), version, RELEASED_TAG, why)
 
 
 class AliasLease:
@@ -51,88 +103,63 @@ class AliasLease:
         self.model_name = model_name
         self.name = lock_model_name(model_name)
         self.holder = holder
-        self.lease_s = lease_s
+        self.lease_s = min(lease_s, MAX_LEASE_S)
         self.token = uuid.uuid4().hex
+        self.ticket: str | None = None
+        self.broken: list[dict[str, str]] = []  # expired tickets this lease skipped
 
-    def _read(self) -> dict[str, str] | None:
-        try:
-            return dict(self.client.mlflow.get_registered_model(self.name).tags)
-        except Exception as error:
-            if _not_found(error):
-                return None
-            raise
+    def take_ticket(self) -> None:
+        tags = {TOKEN_TAG: self.token, HOLDER_TAG: self.holder, EXPIRES_TAG: f"{time.time() + self.lease_s:.3f}"}
 
-    def try_acquire(self) -> bool:
-        """One attempt: True when this lease now holds the lock (verified by reading it back)."""
-        expires_at = time.time() + self.lease_s
-        tags = {
-            TOKEN_TAG: self.token,
-            HOLDER_TAG: self.holder,
-            EXPIRES_TAG: f"{expires_at:.3f}",
-        }
+        def create_once() -> str:
+            # Check-then-create as one retried unit, so a lost response does not leave two tickets.
+            for version in open_tickets(self.client, self.model_name):
+                if (version.tags or {}).get(TOKEN_TAG) == self.token:
+                    return str(version.version)
+            return str(self.client.mlflow.create_model_version(
+                self.name, TICKET_SOURCE, tags=tags, await_creation_for=0).version)
 
-        def attempt() -> bool:
-            try:
-                self.client.mlflow.create_registered_model(
-                    self.name,
-                    tags=tags,
-                    description=json.dumps(
-                        {
-                            "purpose": f"lease on the aliases of {self.model_name}; removed when released",
-                            "holder": self.holder,
-                            "since": datetime.now(UTC).isoformat(),
-                        }
-                    ),
-                )
-            except Exception as error:
-                if not _already_exists(error):
-                    raise
-            current = self._read()
-            if current is None:
-                return False
-            if current.get(TOKEN_TAG) == self.token:
-                return True
-            self._break_if_expired(current)
-            return False
+        self.ticket = self.client.call(f"take the lease of {self.model_name}", create_once)
 
-        return self.client.call(f"take the promotion lease of {self.model_name}", attempt)
-
-    def _break_if_expired(self, current: dict[str, str]) -> None:
-        try:
-            expired = float(current.get(EXPIRES_TAG, "0")) < time.time()
-        except ValueError:
-            expired = True
-        if not expired:
-            return
-        # Re-read right before deleting so a lease taken meanwhile by someone else survives.
-        again = self._read()
-        if again is not None and again.get(TOKEN_TAG) == current.get(TOKEN_TAG):
-            try:
-                self.client.mlflow.delete_registered_model(self.name)
-            except Exception as error:
-                if not _not_found(error):
-                    raise
+    def blocking(self) -> list:
+        """Open, unexpired tickets ahead of ours; expired ones are marked broken on the way."""
+        ahead = []
+        for version in open_tickets(self.client, self.model_name):
+            number = str(version.version)
+            if int(number) >= int(self.ticket):
+                continue
+            tags = dict(version.tags or {})
+            if ticket_expired(tags, int(version.creation_timestamp or 0)):
+                _release_ticket(self.client, self.model_name, number, f"broken (expired) by {self.holder}")
+                self.broken.append({"ticket": number, **{k: v for k, v in tags.items() if k.startswith("affectgpt.")}})
+                continue
+            ahead.append(version)
+        return ahead
 
     def verify(self) -> None:
         """Raise unless this lease still holds the lock and has not expired (checked right
         before the alias write, so a holder slowed past its lease never writes)."""
-        current = self.client.call(f"check the promotion lease of {self.model_name}", self._read)
-        if current is None or current.get(TOKEN_TAG) != self.token:
-            raise Refused(f"{self.model_name}: the promotion lease was lost (expired); run the command again")
-        if float(current.get(EXPIRES_TAG, "0")) < time.time():
+        mine = [v for v in open_tickets(self.client, self.model_name) if str(v.version) == self.ticket]
+        if not mine:
+            raise Refused(f"{self.model_name}: the promotion lease was released (unlocked); run the command again")
+        if ticket_expired(dict(mine[0].tags or {}), int(mine[0].creation_timestamp or 0)):
             raise Refused(f"{self.model_name}: the promotion lease expired mid-change; run the command again")
+        if self.blocking():
+            raise Refused(f"{self.model_name}: another alias change holds the lease; run the command again")
 
-    def release(self) -> None:
-        def attempt() -> None:
-            current = self._read()
-            if current is not None and current.get(TOKEN_TAG) == self.token:
-                try:
-                    self.client.mlflow.delete_registered_model(self.name)
-                except Exception as error:
-                    if not _not_found(error):
-                        raise
+    def release(self, why: str = "released") -> None:
+        if self.ticket is not None:
+            _release_ticket(self.client, self.model_name, self.ticket, why)
 
-        self.client.call(f"release the promotion lease of {self.model_name}", attempt)
+
+def break_lock(client: RegistryClient, model_name: str, by: str) -> list[dict[str, str]]:
+    """Release every open ticket now (administrators); returns what they said."""
+    broken = []
+    for version in open_tickets(client, model_name):
+        tags = dict(version.tags or {})
+        _release_ticket(client, model_name, str(version.version), f"unlocked by {by}")
+        broken.append({"ticket": str(version.version), **{k: v for k, v in tags.items() if k.startswith("affectgpt.")}})
+    return broken
 
 
 @contextmanager
@@ -143,21 +170,43 @@ def hold_lease(
     holder: str,
     lease_s: float = 120.0,
     wait_s: float = 60.0,
+    actor=None,
 ) -> Iterator[AliasLease]:
-    """Hold the alias lease for the body, polling (with backoff) while another holder has it."""
+    """Hold the alias lease for the body, polling (with backoff) while another holder has it.
+
+    While held, `client.held_leases` names the model, so audit appends in the body reuse it."""
+    if model_name in client.held_leases:
+        raise RuntimeError(f"{model_name}: the alias lease is already held by this client")
+    ensure_lock_model(client, model_name)
     lease = AliasLease(client, model_name, holder, lease_s)
+    try:
+        lease.take_ticket()
+    except Exception as error:
+        if "403" in str(error) or "Permission denied" in str(error):
+            raise Refused(f"{model_name}: the server refused {holder} the alias lease (HTTP 403): "
+                          "not a reviewer or administrator of this model") from error
+        raise
     deadline = time.monotonic() + wait_s
     delay_s = 0.05
-    while not lease.try_acquire():
-        if time.monotonic() >= deadline:
-            current = lease._read() or {}
-            raise Refused(
-                f"{model_name}: another alias change holds the lease "
-                f"(holder {current.get(HOLDER_TAG, '?')}); try again when it finishes"
-            )
-        time.sleep(delay_s)
-        delay_s = min(delay_s * 2, 1.0)
     try:
+        while ahead := lease.blocking():
+            if time.monotonic() >= deadline:
+                holders = ", ".join((v.tags or {}).get(HOLDER_TAG, "?") for v in ahead)
+                raise Refused(f"{model_name}: another alias change holds the lease (holder {holders}); "
+                              "try again when it finishes, or an administrator runs `affectgpt registry unlock`")
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 1.0)
+    except BaseException:
+        lease.release("gave up waiting")
+        raise
+    client.held_leases.add(model_name)
+    try:
+        if lease.broken and actor is not None:
+            from affectgpt.registry.audit import try_append_event
+
+            try_append_event(client, model_name, "lock_broken", actor=actor,
+                             details={"reason": "expired or beyond the cap", "tickets": lease.broken})
         yield lease
     finally:
+        client.held_leases.discard(model_name)
         lease.release()

@@ -1,7 +1,11 @@
-"""What the registry knows about a model version, read back from MLflow tags.
+"""What the registry knows about a candidate version, read back from MLflow tags.
 
-Tag names live here, once, so writers and readers cannot drift apart. A version registered by
-plain MLflow calls simply lacks the affectgpt tags: it reads as "no scores, no gate yet".
+A model NAME lives in four registered models: `NAME-candidates` (versions the pipeline
+registers), `NAME` (production: versions copied in by promotion, the `champion`/`previous`
+aliases, the rules, the audit log), `NAME-audit` (the second copy of the log) and, while an
+alias change runs, `NAME--promotion-lock`. Tag names live here, once, so writers and readers
+cannot drift apart. A version registered by plain MLflow calls lacks the affectgpt tags: it
+reads as "no scores".
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ TAG_GATE_CONFIG = "affectgpt.gate.config"
 TAG_APPROVAL_STATUS = "affectgpt.approval.status"
 TAG_APPROVAL_RECORD = "affectgpt.approval.record"
 TAG_LAST_REVIEW = "affectgpt.review.last"
+TAG_REGISTRATION = "affectgpt.registration"  # the registration record (JSON), hashed into the log
+TAG_CANDIDATE_VERSION = "affectgpt.candidate_version"  # on production versions: where they came from
+CANDIDATES_SUFFIX = "-candidates"
+
+
+def candidates_name(model_name: str) -> str:
+    """The registered model that holds the candidates of `model_name`."""
+    return f"{model_name}{CANDIDATES_SUFFIX}"
 
 
 def _not_found(error: Exception) -> bool:
@@ -60,6 +72,7 @@ class VersionInfo(BaseModel):
     gate_config: PromotionConfig | None = None
     approval_status: str | None = None
     approval: dict[str, Any] | None = None
+    registration: dict[str, Any] = Field(default_factory=dict)
     aliases: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -94,33 +107,18 @@ def current_alias(client: RegistryClient, model_name: str, alias: str = CHAMPION
     return current_aliases(client, model_name).get(alias)
 
 
-def run_author(client: RegistryClient, run_id: str | None) -> str | None:
-    """MLflow's own `mlflow.user` tag of the run that produced a version."""
-    if not run_id:
-        return None
-
-    def get() -> str | None:
-        try:
-            return client.mlflow.get_run(run_id).data.tags.get("mlflow.user")
-        except Exception as error:
-            if _not_found(error):
-                return None
-            raise
-
-    return client.call(f"read run {run_id}", get)
-
-
 def load_version(client: RegistryClient, model_name: str, version: str | int) -> VersionInfo:
-    """Read a version, or raise NotFound naming the model or the version."""
+    """Read candidate `version` of `model_name` (from `NAME-candidates`), or raise NotFound."""
+    source_name = candidates_name(model_name)
 
     def get():
         try:
-            return client.mlflow.get_model_version(model_name, str(version))
+            return client.mlflow.get_model_version(source_name, str(version))
         except Exception as error:
             if _not_found(error) or "INVALID_PARAMETER_VALUE" in str(error):
-                registered_model(client, model_name)  # an unknown model gets its own message
+                registered_model(client, source_name)  # an unknown model gets its own message
                 raise NotFound(
-                    f"model '{model_name}' has no version {version}; "
+                    f"model '{model_name}' has no candidate version {version}; "
                     f"see `affectgpt registry history --model {model_name}`"
                 ) from error
             raise
@@ -131,7 +129,8 @@ def load_version(client: RegistryClient, model_name: str, version: str | int) ->
     gate_config = (
         PromotionConfig.model_validate_json(tags[TAG_GATE_CONFIG]) if TAG_GATE_CONFIG in tags else None
     )
-    author = run_author(client, model_version.run_id) or tags.get(TAG_AUTHOR)
+    registration = json.loads(tags[TAG_REGISTRATION]) if tags.get(TAG_REGISTRATION, "").startswith("{") else {}
+    author = registration.get("author")
     return VersionInfo(
         model=model_name,
         version=str(model_version.version),
@@ -146,8 +145,9 @@ def load_version(client: RegistryClient, model_name: str, version: str | int) ->
         reported_mean=float(tags[TAG_REPORTED_MEAN]) if tags.get(TAG_REPORTED_MEAN) else None,
         gate=gate,
         gate_config=gate_config,
-        approval_status=tags.get(TAG_APPROVAL_STATUS),
-        approval=json.loads(tags[TAG_APPROVAL_RECORD]) if TAG_APPROVAL_RECORD in tags else None,
+        approval_status=None,
+        approval=None,
+        registration=registration,
         aliases=[str(alias) for alias in (model_version.aliases or [])],
         tags=tags,
     )

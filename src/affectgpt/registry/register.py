@@ -1,8 +1,13 @@
-"""Register a training run's model as a version, with lineage, scores and the gate verdict.
+"""Register a training run's model as a candidate version, with lineage, evidence and an
+advisory gate verdict.
 
-`register_candidate` is the step the retrain pipeline calls. Everything about the version (its
-lineage, scores and verdict) is written in the same create call as the version itself, so a
-version never exists without its tags; registering the same run twice returns that version.
+`register_candidate` is the step the retrain pipeline calls, as the pipeline identity. The
+version goes to `NAME-candidates`; its registration record (author, registering identity,
+scores, the sha256 of the bench report stored with the run, lineage) is written in the same
+create call, so a version never exists without it, and only the pipeline identity may write
+there. The record enters the audit log (`register` event) when it is first written by someone
+allowed to write the log: at once on a local store, at the first review on a server.
+Registering the same run twice returns that version.
 """
 
 from __future__ import annotations
@@ -12,26 +17,27 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from affectgpt.registry.audit import append_event, read_events, sync_audit_artifact
+from affectgpt.registry.audit import load_log, try_append_event
 from affectgpt.registry.connection import RegistryClient
-from affectgpt.registry.errors import InvalidInput, NotFound
-from affectgpt.registry.gate import GateResult, evaluate_gate, load_promotion_config
-from affectgpt.registry.identity import current_actor
+from affectgpt.registry.errors import InvalidInput, NotFound, Refused
+from affectgpt.registry.evidence import log_report, report_file
+from affectgpt.registry.gate import GateResult, evaluate_gate
+from affectgpt.registry.governance import LogState, init_registry, registration_hash, replay
+from affectgpt.registry.identity import Identity, same_person
 from affectgpt.registry.records import (
     TAG_AUTHOR,
     TAG_CODE_REV,
     TAG_CONFIG_HASH,
     TAG_DATA_REV,
     TAG_REGISTERED_BY,
+    TAG_REGISTRATION,
     TAG_REPORTED_MEAN,
     TAG_SCORE_MEAN,
     TAG_SCORER_MODE,
     TAG_SCORES,
-    VersionInfo,
-    current_alias,
+    candidates_name,
     gate_tags,
     load_version,
-    run_author,
 )
 from affectgpt.registry.scores import load_scores, score_tag_key
 
@@ -48,6 +54,8 @@ class CandidateResult(BaseModel):
     verdict: str
     reasons: list[str]
     champion_version: str | None = None
+    author: str | None = None
+    manual: bool = False
 
     @property
     def passed(self) -> bool:
@@ -122,64 +130,72 @@ def register_candidate(
     promotion_config: Path | None = None,
     tracking_uri: str | None = None,
     actor: str | None = None,
+    submitted_by: str | None = None,
     artifact_path: str = MODEL_ARTIFACT_PATH,
     client: RegistryClient | None = None,
     extra_tags: dict[str, str] | None = None,
 ) -> CandidateResult:
-    """Create (or find) the version for `run_id` and judge it against the current champion.
+    """Create (or find) the candidate version for `run_id` and judge it (advisory) with the
+    rules stored with the production model.
 
-    `scores` is a dict dataset -> value or the path of a bench report.json; a report's own
-    `mode` must agree with `scorer_mode`. Idempotent on the run id: a second call returns the
-    existing version and its stored verdict without writing anything.
-    """
+    `scores` is the path of a bench report.json (evidence: stored with the run, hash recorded)
+    or a dict typed by hand (recorded as manual: never promotable). The author is the
+    authenticated user, or `submitted_by` when the pipeline identity registers for a submitter.
+    `promotion_config` only sets up a new local (sqlite) registry; on a server the rules are
+    the administrator's (`affectgpt registry init`)."""
     client = client or RegistryClient(tracking_uri)
-    existing = _existing_version(client, model_name, run_id)
+    identity = client.identity(actor)
+    candidates = candidates_name(model_name)
+    existing = _existing_version(client, candidates, run_id)
     if existing is not None:
-        return _result_from_existing(client, model_name, existing, run_id)
+        return _result_from_existing(client, model_name, existing, run_id, identity)
 
+    manual = isinstance(scores, dict)
     bench = load_scores(scores)
     if bench.mode is not None and bench.mode != scorer_mode:
         raise InvalidInput(
             f"{bench.source}: report mode is '{bench.mode}' but scorer_mode is '{scorer_mode}'; "
             "pass the mode the report was scored in"
         )
-    config = load_promotion_config(promotion_config)
+    state = _registry_state(client, model_name, identity, promotion_config)
+    author = _author(identity, state, submitted_by)
     source, model_id = _model_source(client, run_id, artifact_path)
-    author = run_author(client, run_id)
-    actor_id = current_actor(actor)
-
-    def ensure_model() -> None:
-        try:
-            client.mlflow.create_registered_model(model_name)
-        except Exception as error:
-            if "already exists" not in str(error).lower() and "ALREADY_EXISTS" not in str(error):
-                raise
-
-    client.call(f"create registered model {model_name}", ensure_model)
-    champion = current_alias(client, model_name)
-    champion_info = load_version(client, model_name, champion) if champion else None
-    gate = evaluate_gate(
-        bench.scores,
-        config,
-        champion_scores=champion_info.scores if champion_info else None,
-        champion_version=champion,
-        candidate_mode=scorer_mode,
-        champion_mode=champion_info.scorer_mode if champion_info else None,
-    )
+    report_artifact = report_sha256 = None
+    if not manual:
+        report_artifact, report_sha256 = log_report(client, run_id, report_file(scores))
+    champion_candidate = state.champion_candidate()
+    champion_record = (state.registered.get(champion_candidate) or {}).get("registration", {})
+    gate = advisory_gate(bench.scores, manual, scorer_mode, state, champion_record)
+    record = {
+        "run_id": run_id,
+        "author": author,
+        "registered_by": identity.name,
+        "authenticated": identity.authenticated,
+        "submitted_by": submitted_by,
+        "scores": bench.scores,
+        "scorer_mode": scorer_mode,
+        "manual": manual,
+        "report_artifact": report_artifact,
+        "report_sha256": report_sha256,
+        "data_rev": data_rev,
+        "code_rev": code_rev,
+        "config_hash": config_hash,
+        "source": source,
+    }
     tags = {
+        TAG_REGISTRATION: json.dumps(record, sort_keys=True, separators=(",", ":")),
         TAG_DATA_REV: data_rev,
         TAG_CODE_REV: code_rev,
         TAG_CONFIG_HASH: config_hash,
         TAG_SCORER_MODE: scorer_mode,
         TAG_SCORES: json.dumps(bench.scores, sort_keys=True),
-        TAG_REGISTERED_BY: actor_id,
+        TAG_REGISTERED_BY: identity.name,
+        TAG_AUTHOR: author,
         **{score_tag_key(name): f"{value:.6g}" for name, value in bench.scores.items()},
-        **gate_tags(gate, config),
+        **gate_tags(gate, state.rules),
     }
     # Further lineage (e.g. the MER-UniBench test sets' revision); never overrides a registry tag.
     tags = {**{key: str(value) for key, value in (extra_tags or {}).items()}, **tags}
-    if author:
-        tags[TAG_AUTHOR] = author
     if gate.candidate_mean is not None:
         tags[TAG_SCORE_MEAN] = f"{gate.candidate_mean:.6g}"
     if bench.reported_mean is not None:
@@ -188,7 +204,7 @@ def register_candidate(
     def create_once() -> tuple[str, bool]:
         # Check-then-create as one retried unit: after a lost response the retry finds the
         # version the first attempt made instead of making a second one.
-        found = _search_versions_raw(client, model_name, run_id)
+        found = _search_versions_raw(client, candidates, run_id)
         if found is not None:
             return found, False
         # A sqlite registry resolves a `models:/<id>` source with a default MlflowClient(), i.e.
@@ -198,14 +214,14 @@ def register_candidate(
 
         with _use_tracking_uri(client.tracking_uri):
             created = client.mlflow.create_model_version(
-                model_name, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=0
+                candidates, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=0
             )
         return str(created.version), True
 
-    version, created = client.call(f"create a version of {model_name} from run {run_id}", create_once)
+    version, created = client.call(f"create a version of {candidates} from run {run_id}", create_once)
     if not created:
-        return _result_from_existing(client, model_name, version, run_id)
-    _log_registration(client, load_version(client, model_name, version), actor_id)
+        return _result_from_existing(client, model_name, version, run_id, identity)
+    intake(client, model_name, version, identity)
     return CandidateResult(
         model_name=model_name,
         version=version,
@@ -213,57 +229,89 @@ def register_candidate(
         created=True,
         verdict=gate.verdict,
         reasons=gate.reasons,
-        champion_version=champion,
+        champion_version=gate.champion_version,
+        author=author,
+        manual=manual,
     )
 
 
-def _log_registration(client: RegistryClient, info: VersionInfo, actor: str) -> None:
-    """The register and verdict events of a version, from what is stored on it."""
-    append_event(
-        client,
-        info.model,
-        "register",
-        actor=actor,
-        version=info.version,
-        details={
-            "run_id": info.run_id,
-            "author": info.author,
-            "data_rev": info.data_rev,
-            "code_rev": info.code_rev,
-            "config_hash": info.config_hash,
-            "scorer_mode": info.scorer_mode,
-            "scores": info.scores,
-        },
-        sync_artifact=False,
+def advisory_gate(
+    scores: dict[str, float], manual: bool, scorer_mode: str | None, state: LogState, champion_record: dict
+) -> GateResult:
+    """The gate with the stored rules; typed (manual) scores always fail it."""
+    gate = evaluate_gate(
+        scores,
+        state.rules,
+        champion_scores=champion_record.get("scores") if champion_record else None,
+        champion_version=state.champion,
+        candidate_mode=scorer_mode,
+        champion_mode=champion_record.get("scorer_mode") if champion_record else None,
     )
-    if info.gate is not None:
-        append_event(
-            client,
-            info.model,
-            "verdict",
-            actor=actor,
-            version=info.version,
-            details={
-                "verdict": info.gate.verdict,
-                "reasons": info.gate.reasons,
-                "champion_version": info.gate.champion_version,
-            },
-            sync_artifact=False,
+    if manual and gate.verdict != "no_scores":
+        reason = "scores were typed by hand (manual), not read from a bench report: never promotable"
+        return gate.model_copy(update={"verdict": "fail", "reasons": [reason, *gate.reasons]})
+    return gate
+
+
+def _registry_state(
+    client: RegistryClient, model_name: str, identity: Identity, promotion_config: Path | None
+) -> LogState:
+    """The log's state; a new local registry is set up here, a server needs `registry init`."""
+    state = replay(load_log(client, model_name).events)
+    if state.initialized:
+        if promotion_config is not None and identity.authenticated:
+            raise InvalidInput(
+                "--promotion-config is not accepted by a server registry: the gate rules are the ones "
+                f"the administrator stored with {model_name} (`affectgpt registry init`)"
+            )
+        return state
+    if identity.authenticated:
+        raise Refused(
+            f"{model_name} is not set up on {client.tracking_uri}: an administrator runs "
+            f"`affectgpt registry init --model {model_name} --pipeline-user U --reviewers A,B` first"
         )
-    sync_audit_artifact(client, info.model)
+    return init_registry(model_name, pipeline_user=None, reviewers=[], rules_path=promotion_config,
+                         client=client, actor=identity)
+
+
+def _author(identity: Identity, state: LogState, submitted_by: str | None) -> str:
+    """The registering user, or the submitter when the pipeline identity registers for one."""
+    if not submitted_by or same_person(submitted_by, identity.name):
+        return identity.name
+    if identity.authenticated and not same_person(identity.name, state.roles.pipeline_user):
+        raise Refused(
+            f"{identity.name} may not register on behalf of {submitted_by}: only the pipeline identity "
+            f"({state.roles.pipeline_user}) records a submitter"
+        )
+    return submitted_by.strip()
+
+
+def intake(client: RegistryClient, model_name: str, version: str, actor: Identity) -> bool:
+    """Log the `register` event of a candidate from its registration record, once; False when
+    the actor may not write the log (the pipeline: a reviewer's first look logs it)."""
+    state = replay(load_log(client, model_name).events)
+    if version in state.registered:
+        return True
+    info = load_version(client, model_name, version)
+    record = info.registration
+    details = {
+        "run_id": info.run_id,
+        "registration": record,
+        "registration_hash": registration_hash(record) if record else None,
+        "author": record.get("author"),
+        "registered_by": record.get("registered_by"),
+        "scores": record.get("scores", {}),
+    }
+    return try_append_event(client, model_name, "register", actor=actor, version=version, details=details) is not None
 
 
 def _result_from_existing(
-    client: RegistryClient, model_name: str, version: str, run_id: str
+    client: RegistryClient, model_name: str, version: str, run_id: str, identity: Identity
 ) -> CandidateResult:
-    """The stored outcome of an earlier registration. If that registration stopped before its
-    audit events were written (server lost mid-way), they are written now, so the log heals."""
+    """The stored outcome of an earlier registration (its register event is written now if an
+    earlier attempt stopped before it)."""
     info = load_version(client, model_name, version)
-    logged = any(
-        event.event == "register" and event.version == version for event in read_events(client, model_name)
-    )
-    if not logged and info.tags.get(TAG_REGISTERED_BY):
-        _log_registration(client, info, info.tags[TAG_REGISTERED_BY])
+    intake(client, model_name, version, identity)
     gate = info.gate or GateResult(verdict="no_scores", reasons=["no gate verdict recorded on this version"])
     return CandidateResult(
         model_name=model_name,
@@ -273,4 +321,6 @@ def _result_from_existing(
         verdict=gate.verdict,
         reasons=gate.reasons,
         champion_version=gate.champion_version,
+        author=info.author,
+        manual=bool(info.registration.get("manual")),
     )

@@ -1,8 +1,8 @@
 """The reviewer's view of a candidate: scores against the champion per dataset, the gate
 verdict (re-run against the champion in place now), lineage, and an HTML report with a chart.
 
-Reviewing re-judges the gate because the champion may have changed since registration; a new
-verdict is stored on the version and logged, so the approval that follows refers to it.
+Reviewing recomputes the gate from the registered evidence (the bench report, re-hashed) with
+the rules stored with the production model, against the champion in place now, and logs it.
 """
 
 from __future__ import annotations
@@ -10,25 +10,15 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from affectgpt.paths import workspace_dir
-from affectgpt.registry.audit import append_event
 from affectgpt.registry.connection import RegistryClient
-from affectgpt.registry.gate import GateResult, evaluate_gate, load_promotion_config
-from affectgpt.registry.identity import current_actor
-from affectgpt.registry.records import (
-    NO_CHAMPION,
-    TAG_LAST_REVIEW,
-    VersionInfo,
-    current_alias,
-    gate_tags,
-    load_version,
-)
+from affectgpt.registry.gate import GateResult
+from affectgpt.registry.records import NO_CHAMPION, VersionInfo, load_version
 
 
 class ReviewResult(BaseModel):
@@ -58,82 +48,45 @@ def review_version(
     model_name: str,
     version: str | int,
     *,
-    promotion_config: Path | None = None,
     out_dir: Path | None = None,
     reviewer: str | None = None,
     client: RegistryClient | None = None,
     tracking_uri: str | None = None,
 ) -> ReviewResult:
-    """Compare a version with the current champion, re-run its gate, and write the report."""
+    """Compare a candidate with the current champion, recompute its gate from the registered
+    evidence and the stored rules, log the review (reviewers), and write the report."""
+    from affectgpt.registry.audit import try_append_event
+    from affectgpt.registry.errors import Refused
+    from affectgpt.registry.governance import require_clean
+    from affectgpt.registry.promotion import evidence_gate
+    from affectgpt.registry.register import intake
+
     client = client or RegistryClient(tracking_uri)
+    identity = client.identity(reviewer)
     candidate = load_version(client, model_name, version)
-    champion_version = current_alias(client, model_name)
-    is_champion = champion_version == candidate.version
+    state = require_clean(client, model_name, "review").state
+    if candidate.version not in state.registered and intake(client, model_name, candidate.version, identity):
+        state = require_clean(client, model_name, "review").state
+    champion_candidate = state.champion_candidate()
+    is_champion = champion_candidate == candidate.version
     champion = (
-        load_version(client, model_name, champion_version) if champion_version and not is_champion else None
+        load_version(client, model_name, champion_candidate) if champion_candidate and not is_champion else None
     )
-    if promotion_config is not None or candidate.gate_config is None:
-        config = load_promotion_config(promotion_config)
+    if candidate.version in state.registered and not is_champion:
+        try:
+            gate = evidence_gate(client, state, candidate.version)
+        except Refused as error:
+            gate = GateResult(verdict="fail", reasons=[str(error)], champion_version=state.champion)
     else:
-        config = candidate.gate_config
-    verdict_changed = False
-    if is_champion and candidate.gate is not None:
-        gate = candidate.gate  # the champion's verdict is history; nothing to re-judge it against
-    else:
-        gate = evaluate_gate(
-            candidate.scores,
-            config,
-            champion_scores=champion.scores if champion else None,
-            champion_version=champion_version,
-            candidate_mode=candidate.scorer_mode,
-            champion_mode=champion.scorer_mode if champion else None,
-        )
-        stored = candidate.gate
-        verdict_changed = stored is None or (
-            stored.verdict,
-            stored.reasons,
-            stored.champion_version,
-            stored.config_hash,
-        ) != (gate.verdict, gate.reasons, gate.champion_version, gate.config_hash)
-        actor_id = current_actor(reviewer)
-        if verdict_changed:
-            for key, value in gate_tags(gate, config).items():
-                client.call(
-                    f"store the gate verdict of {model_name} v{candidate.version}",
-                    client.mlflow.set_model_version_tag,
-                    model_name,
-                    candidate.version,
-                    key,
-                    value,
-                )
-            append_event(
-                client,
-                model_name,
-                "verdict",
-                actor=actor_id,
-                version=candidate.version,
-                details={
-                    "verdict": gate.verdict,
-                    "reasons": gate.reasons,
-                    "champion_version": champion_version,
-                    "trigger": "review",
-                },
-            )
-        client.call(
-            f"record the review of {model_name} v{candidate.version}",
-            client.mlflow.set_model_version_tag,
-            model_name,
-            candidate.version,
-            TAG_LAST_REVIEW,
-            json.dumps(
-                {
-                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "by": actor_id,
-                    "champion": champion_version or NO_CHAMPION,
-                }
-            ),
-        )
-        candidate = load_version(client, model_name, candidate.version)
+        gate = candidate.gate or GateResult(verdict="no_scores", reasons=["not in the audit log yet"])
+    stored = candidate.gate
+    verdict_changed = stored is None or (stored.verdict, stored.champion_version) != (gate.verdict, gate.champion_version)
+    decision = state.decisions.get(candidate.version, {})
+    candidate = candidate.model_copy(update={"approval_status": decision.get("status"),
+                                             "approval": decision.get("record")})
+    try_append_event(client, model_name, "review", actor=identity, version=candidate.version, details={
+        "verdict": gate.verdict, "reasons": gate.reasons, "champion_version": state.champion or NO_CHAMPION,
+        "at": datetime.now(UTC).isoformat(timespec="seconds")})
     target_dir = Path(out_dir) if out_dir is not None else workspace_dir() / "reports" / "registry"
     target_dir.mkdir(parents=True, exist_ok=True)
     result = ReviewResult(
@@ -210,7 +163,9 @@ def write_review_html(result: ReviewResult) -> Path:
     )
     lineage = {
         "run": candidate.run_id,
-        "author (mlflow.user)": candidate.author,
+        "author": candidate.author,
+        "registered by": candidate.registration.get("registered_by"),
+        "authenticated": candidate.registration.get("authenticated"),
         "data revision (DVC)": candidate.data_rev,
         "code revision": candidate.code_rev,
         "config hash": candidate.config_hash,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from affectgpt.bench.extract.cache import ExtractionCache
 from affectgpt.bench.parsing import official_string_to_list
-from affectgpt.llm_client import LLMCallError, complete_endpoint, complete_local
+from affectgpt.llm_client import LLMCallError, complete_endpoint, complete_local, key_endpoint_problem
 from affectgpt.manifest import hash_checkpoint
 from affectgpt.paths import workspace_dir
 
@@ -122,8 +122,10 @@ class LLMExtractor:
             raise ExtractionError(f"judge model: {exc}") from exc
 
     def _complete_endpoint(self, prompt: str) -> str:
-        # The key is optional here: a local vLLM judge usually runs without one.
-        key_env = self.api_key_env if os.environ.get(self.api_key_env) else None
+        # The key is optional here (a local vLLM judge usually runs without one), and it goes only
+        # to an endpoint configured for it (llm_client.key_endpoint_problem); elsewhere none is sent.
+        key_env = (self.api_key_env if os.environ.get(self.api_key_env)
+                   and key_endpoint_problem(self.endpoint, self.api_key_env, bound_by_config=False) is None else None)
         try:
             return complete_endpoint(self.endpoint, self.endpoint_model, prompt, max_tokens=self.max_new_tokens,
                                      api_key_env=key_env, timeout_s=self.timeout_s)

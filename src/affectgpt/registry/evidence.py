@@ -1,0 +1,59 @@
+"""The bench report behind a candidate's scores: logged with the training run at registration,
+its sha256 recorded in the registration (and so in the audit log), fetched and re-hashed when
+the gate is recomputed at promote time. Scores typed on the command line have no report: they
+are marked manual and never pass the production gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from affectgpt.registry.connection import RegistryClient
+from affectgpt.registry.errors import Refused
+from affectgpt.registry.scores import BenchScores, load_scores
+
+REPORT_ARTIFACT_DIR = "affectgpt-bench"
+REPORT_ARTIFACT = f"{REPORT_ARTIFACT_DIR}/report.json"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def report_file(scores: str | Path) -> Path:
+    path = Path(scores)
+    return path / "report.json" if path.is_dir() else path
+
+
+def log_report(client: RegistryClient, run_id: str, report: Path) -> tuple[str, str]:
+    """Store the exact report bytes with the run; returns (artifact path, sha256)."""
+    digest = sha256_file(report)
+    with tempfile.TemporaryDirectory(prefix="affectgpt-report-") as scratch:
+        staged = Path(scratch) / "report.json"
+        shutil.copyfile(report, staged)
+        client.call(f"store the bench report with run {run_id}", client.mlflow.log_artifact,
+                    run_id, str(staged), REPORT_ARTIFACT_DIR)
+    return REPORT_ARTIFACT, digest
+
+
+def fetch_report(client: RegistryClient, run_id: str, artifact: str, expected_sha256: str) -> BenchScores:
+    """Download the report, check it is the one registered, and read its scores."""
+    with tempfile.TemporaryDirectory(prefix="affectgpt-report-") as scratch:
+        try:
+            local = client.call(f"fetch the bench report of run {run_id}", client.mlflow.download_artifacts,
+                                run_id, artifact, scratch)
+        except Exception as error:
+            if "403" in str(error) or "not found" in str(error).lower() or "No such file" in str(error):
+                raise Refused(f"run {run_id}: its bench report {artifact} cannot be read ({error}); "
+                              "the gate cannot be recomputed") from error
+            raise
+        digest = sha256_file(Path(local))
+        if digest != expected_sha256:
+            raise Refused(
+                f"run {run_id}: the bench report {artifact} changed since registration (sha256 {digest[:12]}, "
+                f"registered {expected_sha256[:12]}); the gate is computed from the registered evidence only"
+            )
+        return load_scores(Path(local))

@@ -1,0 +1,357 @@
+"""Roles, rules and the check that the registry's state agrees with its audit log.
+
+Roles are enforced by the MLflow server (basic-auth app), not by this code: `init_registry`,
+run with administrator credentials, grants
+
+| registered model          | pipeline user | reviewers | admins |
+| ------------------------- | ------------- | --------- | ------ |
+| `NAME-candidates`         | EDIT          | READ      | MANAGE |
+| `NAME` (production, log)  | READ          | EDIT      | MANAGE |
+| `NAME-audit` (log copy)   | READ          | EDIT      | MANAGE |
+| `NAME--promotion-lock`    | READ          | EDIT      | MANAGE |
+
+so the pipeline can create candidate versions and nothing more (an alias or tag write on `NAME`
+gets HTTP 403), only reviewers can write decisions and move aliases, and everyone else reads.
+Only reviewers can take a lease ticket (`lock`), and a ticket's expiry is capped, so not even a
+reviewer can hold promotions hostage for longer than the cap.
+A reviewer could still move an alias with the plain client; `verify_registry` replays the log
+and names every alias, approval, production version, rule set or registration that the log did
+not produce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from affectgpt.registry.audit import AuditEvent, append_event, audit_model_name, load_log
+from affectgpt.registry.connection import RegistryClient
+from affectgpt.registry.errors import InvalidInput, Refused
+from affectgpt.registry.gate import PromotionConfig, load_promotion_config
+from affectgpt.registry.identity import Identity, same_person
+from affectgpt.registry.lock import lock_model_name
+from affectgpt.registry.records import (
+    CHAMPION,
+    PREVIOUS,
+    TAG_CANDIDATE_VERSION,
+    TAG_REGISTRATION,
+    candidates_name,
+)
+
+TAG_RULES = "affectgpt.rules"
+TAG_ROLES = "affectgpt.roles"
+APPROVAL_TAG_PREFIX = "affectgpt.approval."
+
+
+class Roles(BaseModel):
+    """Who plays which part for one model (user names on the MLflow server)."""
+
+    pipeline_user: str | None = None
+    reviewers: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)
+
+    def is_reviewer(self, name: str) -> bool:
+        return any(same_person(name, reviewer) for reviewer in self.reviewers)
+
+    def is_admin(self, name: str) -> bool:
+        return any(same_person(name, admin) for admin in self.admins)
+
+
+def rules_hash(rules: PromotionConfig) -> str:
+    return hashlib.sha256(json.dumps(rules.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def registration_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class LogState(BaseModel):
+    """What the audit log says the registry should look like."""
+
+    initialized: bool = False
+    rules: PromotionConfig | None = None
+    rules_hash: str | None = None
+    roles: Roles = Field(default_factory=Roles)
+    registered: dict[str, dict[str, Any]] = Field(default_factory=dict)  # candidate -> register details
+    decisions: dict[str, dict[str, Any]] = Field(default_factory=dict)  # candidate -> {status, record}
+    champion: str | None = None  # production version
+    previous: str | None = None
+    production: dict[str, str] = Field(default_factory=dict)  # production version -> candidate version
+    abandoned: dict[str, str] = Field(default_factory=dict)  # copies of failed promotions (never served)
+
+    def champion_candidate(self) -> str | None:
+        return self.production.get(self.champion) if self.champion else None
+
+
+def replay(events: list[AuditEvent]) -> LogState:
+    """Fold the log into the state it implies."""
+    state = LogState()
+    for event in events:
+        details = event.details
+        if event.event == "init":
+            state.initialized = True
+            state.rules = PromotionConfig.model_validate(details["rules"])
+            state.rules_hash = details.get("rules_hash")
+            state.roles = Roles.model_validate(details.get("roles", {}))
+        elif event.event == "register" and event.version:
+            state.registered[event.version] = details
+        elif event.event in ("approval", "rejection") and event.version:
+            state.decisions[event.version] = {
+                "status": "approved" if event.event == "approval" else "rejected",
+                "record": {**details, "actor": event.actor, "authenticated": event.authenticated,
+                           "seq": event.seq},
+            }
+        elif event.event == "promotion":
+            state.production[str(details["production_version"])] = str(event.version)
+            state.champion = str(details["production_version"])
+            state.previous = details.get("previous_after")
+        elif event.event == "promotion_failed":
+            state.abandoned[str(details["production_version"])] = str(event.version)
+        elif event.event == "rollback":
+            state.champion = str(details["to"])
+            state.previous = details.get("previous_after")
+            revoked = details.get("revoked_candidate")
+            if revoked and revoked in state.decisions:
+                state.decisions[revoked] = {**state.decisions[revoked], "status": "revoked"}
+    return state
+
+
+class VerifyReport(BaseModel):
+    """The outcome of `verify_registry`: the replayed state and every discrepancy found."""
+
+    model: str
+    events: int
+    chain_problems: list[str]
+    discrepancies: list[str]
+    state: LogState
+
+    @property
+    def ok(self) -> bool:
+        return not self.chain_problems and not self.discrepancies
+
+    def all_problems(self) -> list[str]:
+        return self.chain_problems + self.discrepancies
+
+
+def _registered_or_none(client: RegistryClient, name: str):
+    def get():
+        try:
+            return client.mlflow.get_registered_model(name)
+        except Exception as error:
+            if getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower():
+                return None
+            raise
+
+    return client.call(f"read model {name}", get)
+
+
+def _versions(client: RegistryClient, name: str) -> list:
+    return client.call(f"list versions of {name}", client.mlflow.search_model_versions, f"name = '{name}'")
+
+
+def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
+    """Recompute the chain and check aliases, approvals, production versions, rules and
+    registrations against it. Read-only."""
+    log = load_log(client, model_name)
+    state = replay(log.events)
+    found: list[str] = []
+    production = _registered_or_none(client, model_name)
+    if production is None:
+        return VerifyReport(model=model_name, events=0, chain_problems=log.problems, discrepancies=[
+            f"model '{model_name}' has no production entry; an administrator runs `affectgpt registry init`"
+        ], state=state)
+    aliases = {str(k): str(v) for k, v in (production.aliases or {}).items()}
+    for alias, expected in ((CHAMPION, state.champion), (PREVIOUS, state.previous)):
+        actual = aliases.get(alias)
+        if alias == PREVIOUS and expected is None and actual is not None and actual == state.champion:
+            continue  # "no previous" is written as previous = champion
+        if (actual or None) != (str(expected) if expected else None):
+            found.append(
+                f"{model_name}@{alias} is v{actual or 'none'} but the audit log says v{expected or 'none'} "
+                "(moved outside the registry CLI)"
+            )
+    for other in (candidates_name(model_name), audit_model_name(model_name)):
+        registered = _registered_or_none(client, other)
+        for alias, version in ((registered.aliases or {}) if registered else {}).items():
+            if str(alias) in (CHAMPION, PREVIOUS):
+                found.append(f"{other}@{alias} -> v{version} was not set by the registry (only {model_name} "
+                             "carries champion/previous)")
+    tags = dict(production.tags or {})
+    if state.rules is not None and tags.get(TAG_RULES):
+        try:
+            stored = PromotionConfig.model_validate_json(tags[TAG_RULES])
+            if rules_hash(stored) != state.rules_hash:
+                found.append(f"{model_name}: the stored gate rules differ from those the log recorded (edited)")
+        except Exception:  # noqa: BLE001
+            found.append(f"{model_name}: the stored gate rules are unreadable (edited)")
+    elif state.rules is not None:
+        found.append(f"{model_name}: the stored gate rules were deleted")
+    for key, value in sorted(tags.items()):
+        if not key.startswith(APPROVAL_TAG_PREFIX):
+            continue
+        candidate = key[len(APPROVAL_TAG_PREFIX):]
+        decision = state.decisions.get(candidate)
+        try:
+            status = json.loads(value).get("status")
+        except Exception:  # noqa: BLE001
+            status = value
+        if decision is None:
+            found.append(f"{model_name}: approval tag for candidate v{candidate} has no decision event in the log")
+        elif status != decision["status"]:
+            found.append(f"{model_name}: approval tag for candidate v{candidate} says {status!r}, the log "
+                         f"says {decision['status']!r}")
+    for version in _versions(client, model_name):
+        number = str(version.version)
+        if number in state.abandoned and number not in state.production:
+            continue
+        if number not in state.production:
+            found.append(f"{model_name} v{number} was not created by a logged promotion")
+        elif (version.tags or {}).get(TAG_CANDIDATE_VERSION) not in (None, state.production[number]):
+            found.append(f"{model_name} v{number}: its candidate tag disagrees with the log (edited)")
+    for version in _versions(client, candidates_name(model_name)):
+        number, version_tags = str(version.version), dict(version.tags or {})
+        for key in version_tags:
+            if key.startswith(APPROVAL_TAG_PREFIX):
+                found.append(f"{candidates_name(model_name)} v{number} carries {key}: approvals are "
+                             "recorded only in the audit log (approval without an event)")
+        logged = state.registered.get(number)
+        if logged is None:
+            continue
+        if TAG_REGISTRATION not in version_tags and not logged.get("registration_hash"):
+            continue  # registered by plain MLflow calls: logged as having no record
+        try:
+            record = json.loads(version_tags.get(TAG_REGISTRATION, ""))
+        except ValueError:
+            record = None
+        if record is None or registration_hash(record) != logged.get("registration_hash"):
+            found.append(f"{candidates_name(model_name)} v{number}: its registration record (author, "
+                         "report hash, lineage) differs from the one logged at registration (edited)")
+    return VerifyReport(model=model_name, events=len(log.events), chain_problems=log.problems,
+                        discrepancies=found, state=state)
+
+
+def require_clean(client: RegistryClient, model_name: str, what: str) -> VerifyReport:
+    """Verify, and refuse `what` on any discrepancy."""
+    report = verify_registry(client, model_name)
+    if not report.ok:
+        raise Refused(
+            f"{model_name}: {what} refused, the registry does not agree with its audit log: "
+            + "; ".join(report.all_problems())
+            + f". See `affectgpt registry verify --model {model_name}`"
+        )
+    return report
+
+
+def _ensure_registered_model(client: RegistryClient, name: str, description: str) -> None:
+    def create() -> None:
+        try:
+            client.mlflow.create_registered_model(name, description=description)
+        except Exception as error:
+            if "already exists" not in str(error).lower() and "ALREADY_EXISTS" not in str(error):
+                raise
+
+    client.call(f"create registered model {name}", create)
+
+
+def _grant_permissions(client: RegistryClient, model_name: str, roles: Roles) -> None:
+    """The server-side roles (see the module docstring)."""
+    from mlflow.server import get_app_client
+
+    auth = get_app_client("basic-auth", tracking_uri=client.tracking_uri)
+    users = [roles.pipeline_user, *roles.reviewers, *roles.admins]
+    for user in users:
+        try:
+            client.call(f"look up user {user}", auth.get_user, user)
+        except Exception as error:
+            raise InvalidInput(f"user {user!r} does not exist on {client.tracking_uri}; create it first "
+                               "(mlflow's user API, see docs/registry.md)") from error
+    grants = {
+        candidates_name(model_name): {"pipeline": "EDIT", "reviewer": "READ"},
+        model_name: {"pipeline": "READ", "reviewer": "EDIT"},
+        audit_model_name(model_name): {"pipeline": "READ", "reviewer": "EDIT"},
+        lock_model_name(model_name): {"pipeline": "READ", "reviewer": "EDIT"},
+    }
+    for resource, levels in grants.items():
+        plan = [(roles.pipeline_user, levels["pipeline"])]
+        plan += [(reviewer, levels["reviewer"]) for reviewer in roles.reviewers]
+        plan += [(admin, "MANAGE") for admin in roles.admins]
+        for user, level in plan:
+            client.call(f"grant {user} {level} on {resource}", auth.grant_user_permission,
+                        user, "registered_model", resource, level)
+
+
+def init_registry(
+    model_name: str,
+    *,
+    pipeline_user: str | None,
+    reviewers: list[str],
+    admins: list[str] | None = None,
+    rules_path: Path | None = None,
+    client: RegistryClient | None = None,
+    tracking_uri: str | None = None,
+    actor: Identity | None = None,
+) -> LogState:
+    """Create the four registered models, set the server permissions of each role, store the
+    gate rules with the production model and log an `init` event. Run again to change roles or
+    rules (each run is a new, logged `init`). On a server it needs administrator credentials."""
+    client = client or RegistryClient(tracking_uri)
+    actor = actor or client.identity()
+    server = actor.authenticated  # a store without authentication has no permissions to set
+    reviewers = [name.strip() for name in reviewers if name.strip()]
+    admins = [name.strip() for name in (admins or []) if name.strip()]
+    if server and not (actor.authenticated and actor.is_admin):
+        raise Refused(f"registry init needs an MLflow administrator's credentials; {actor.name!r} is not one")
+    if server and not pipeline_user:
+        raise InvalidInput("--pipeline-user is required: the identity the pipeline registers candidates as")
+    if server and len(reviewers) < 1:
+        raise InvalidInput("--reviewers needs at least one user name")
+    if pipeline_user and any(same_person(pipeline_user, reviewer) for reviewer in reviewers):
+        raise InvalidInput(f"{pipeline_user!r} cannot be both the pipeline identity and a reviewer")
+    rules = load_promotion_config(rules_path)
+    roles = Roles(pipeline_user=pipeline_user, reviewers=reviewers, admins=admins)
+    for name, purpose in (
+        (model_name, "production: versions copied in by promotion, champion/previous, rules, audit log"),
+        (candidates_name(model_name), f"candidates of {model_name}, registered by the pipeline"),
+        (audit_model_name(model_name), f"second copy of the audit log of {model_name}"),
+        (lock_model_name(model_name), f"tickets of the alias lease of {model_name}"),
+    ):
+        _ensure_registered_model(client, name, purpose)
+    if server:
+        _grant_permissions(client, model_name, roles)
+    digest = rules_hash(rules)
+    for key, value in ((TAG_RULES, rules.model_dump_json()), (TAG_ROLES, roles.model_dump_json())):
+        client.call(f"store {key} on {model_name}", client.mlflow.set_registered_model_tag, model_name, key, value)
+    append_event(client, model_name, "init", actor=actor, details={
+        "rules": rules.model_dump(mode="json"),
+        "rules_hash": digest,
+        "rules_source": str(rules_path) if rules_path else "packaged configs/promotion.yaml",
+        "roles": roles.model_dump(mode="json"),
+    })
+    return replay(load_log(client, model_name).events)
+
+
+def unlock(
+    model_name: str,
+    *,
+    client: RegistryClient | None = None,
+    tracking_uri: str | None = None,
+    reason: str = "",
+) -> list[dict[str, str]] | None:
+    """Release every open lease ticket at once (administrators only on a server) and log an
+    `unlock` event with what they said. Returns the released tickets' tags, or None when none."""
+    from affectgpt.registry.lock import break_lock
+
+    client = client or RegistryClient(tracking_uri)
+    actor = client.identity()
+    state = replay(load_log(client, model_name).events)
+    if actor.authenticated and not (actor.is_admin or state.roles.is_admin(actor.name)):
+        raise Refused(f"{model_name}: only an administrator may break the promotion lease; {actor.name} is not one")
+    broken = break_lock(client, model_name, actor.name)
+    if not broken:
+        return None
+    append_event(client, model_name, "unlock", actor=actor, details={"tickets": broken, "reason": reason})
+    return broken
