@@ -151,6 +151,35 @@ def _register_and_review(installed: Installed) -> subprocess.CompletedProcess:
     return reviewed
 
 
+TINY_MODEL = """
+import sys
+from affectgpt.model.build import build_model, build_tokenizer
+from affectgpt.model.config import load_config
+from affectgpt.model.store import save_model_dir
+config = load_config('tiny.yaml')
+tokenizer = build_tokenizer(config, ['I feel happy, sad, angry, worried, surprised or calm today.'])
+save_model_dir(build_model(config, tokenizer), tokenizer, sys.argv[1])
+print('model ok')
+"""
+
+
+def _bench_eval_on_fixture(installed: Installed) -> subprocess.CompletedProcess:
+    """The evaluate step's entry point: a fixture made from the reference data, a tiny model
+    saved by the installed package, then `bench eval` over the nine sets."""
+    installed.run("python", "-c", TINY_MODEL, str(installed.work / "model"))
+    installed.run("affectgpt", "bench", "make-fixture", "--out", str(installed.work / "fixture"), "--per-dataset", "1",
+                  timeout=300)
+    result = installed.run("affectgpt", "bench", "eval", "--model", str(installed.work / "model"), "--unibench",
+                           str(installed.work / "fixture"), "--out", str(installed.work / "eval"), "--mode", "corrected",
+                           timeout=600)
+    report = json.loads((installed.work / "eval" / "report" / "report.json").read_text())
+    assert report["code_version"] == installed.expected_version
+    assert set(report["datasets"]) >= {"mer2023", "mer2024", "meld", "iemocapfour", "cmumosi", "cmumosei", "sims",
+                                       "simsv2", "ovmerdplus"}
+    assert report["decoding"] and report["lineage"]["unibench_rev"]
+    return result
+
+
 CONFIG_CHECK = """
 import yaml
 from affectgpt.paths import packaged_config, resolve_config
@@ -176,11 +205,14 @@ ENTRY_POINTS: list[tuple[str, object, str]] = [
     ("registry defaults: register + review", _register_and_review, "mer2023"),
     ("bench run", "bench-run", "local"),
     ("compiled pipelines ship and are current", ["affectgpt", "pipeline", "compile", "--check"], "up to date"),
+    ("bench eval on the fixture", _bench_eval_on_fixture, "MER-UniBench"),
 ]
 
 
 @pytest.mark.parametrize("name,command,expected", ENTRY_POINTS, ids=[row[0] for row in ENTRY_POINTS])
-def test_entry_point_runs_from_a_temp_dir(installed, name, command, expected):
+def test_entry_point_runs_from_a_temp_dir(installed, reference_data, name, command, expected):
+    # An installed package never looks beside a clone: the research material is named explicitly.
+    installed.env["AFFECTGPT_REFERENCE_DATA"] = str(reference_data)
     if command == "bench-run":
         result = installed.run(*_write_predictions(installed.work))
         _check_bench_report(installed)

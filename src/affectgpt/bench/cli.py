@@ -201,7 +201,7 @@ def eval_command(
     llm_model: Path | None = typer.Option(None, "--llm-model", help="local transformers judge (with --extractor llm)"),
     llm_endpoint: str | None = typer.Option(None, "--llm-endpoint", help="OpenAI-compatible base URL"),
     llm_endpoint_model: str | None = typer.Option(None, "--llm-endpoint-model"),
-    decoding: str = typer.Option("greedy", "--decoding", help="decoding preset of the generation (greedy)"),
+    decoding: str = typer.Option("greedy", "--decoding", help="decoding preset: greedy (platform default, stable gates) or official (upstream's seeded sampling)"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     features_cache: Path | None = typer.Option(None, "--features-cache", help="feature shards of the test clips "
                                                "(default: <workspace>/feature-cache/unibench)"),
