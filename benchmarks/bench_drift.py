@@ -1,6 +1,7 @@
 """Time of a drift report on wide numeric batches (default: 10k and 100k rows x 400 columns).
 
-    .venv/bin/python benchmarks/bench_drift.py                      # 10k and 100k rows x 400 columns
+    .venv/bin/python benchmarks/bench_drift.py                      # 10k rows x 400 columns
+    .venv/bin/python benchmarks/bench_drift.py --rows 10000 100000  # and 100k rows
     .venv/bin/python benchmarks/bench_drift.py --rows 2000 10000 --columns 50
 
 For each size it times `affectgpt.monitor.drift_report` end to end (column tests, Evidently
@@ -11,6 +12,7 @@ run, and prints the ratio to that baseline (target <= 3x, and <= 60 s at 100k ro
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -64,6 +66,8 @@ def measure(rows: list[int], n_columns: int) -> list[tuple[int, float, float, in
             summary = drift_report(reference, current, Path(tmp) / f"report_{n_rows}", config_path=config)
             report_s = time.perf_counter() - started
             html_mb = (Path(tmp) / f"report_{n_rows}" / "drift.html").stat().st_size / 1e6
+            stages = json.loads((Path(tmp) / f"report_{n_rows}" / "manifest.json").read_text())["timings_s"]
+            print(f"{n_rows} rows: {report_s:.1f} s, stages {stages}", flush=True)
             results.append((n_rows, report_s, baseline_s, summary.groups["metadata"].drifted, html_mb))
     return results
 
@@ -82,7 +86,7 @@ def rows(drift_rows: list[int] | None = None, columns: int = 400) -> list[BenchR
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rows", type=int, nargs="+", default=DEFAULT_ROWS)
     parser.add_argument("--columns", type=int, default=400)
     parser.add_argument("--json", type=Path, help="also write the table rows here (benchmarks/report.py)")
     args = parser.parse_args()
