@@ -22,11 +22,10 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rows import BenchRow, print_rows, write_rows  # noqa: E402
+from rows import BenchRow, print_rows, write_rows
 
 DEFAULT_SIZES = [1_000, 3_000, 10_000]
-WORDS = ("happy smiling calm upset worried angry surprised tired relaxed tense laughing quiet loud frowning "
-         "speaks slowly quickly softly nods looks away raises voice sighs").split()
+WORDS = ["happy", "smiling", "calm", "upset", "worried", "angry", "surprised", "tired", "relaxed", "tense", "laughing", "quiet", "loud", "frowning", "speaks", "slowly", "quickly", "softly", "nods", "looks", "away", "raises", "voice", "sighs"]
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[list[dict], dict[str, dict]]:

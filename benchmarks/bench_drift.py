@@ -1,7 +1,6 @@
 """Time of a drift report on wide numeric batches (default: 10k and 100k rows x 400 columns).
 
-    .venv/bin/python benchmarks/bench_drift.py                      # 10k rows x 400 columns
-    .venv/bin/python benchmarks/bench_drift.py --rows 10000 100000  # and 100k rows
+    .venv/bin/python benchmarks/bench_drift.py                      # 10k and 100k rows x 400 columns
     .venv/bin/python benchmarks/bench_drift.py --rows 2000 10000 --columns 50
 
 For each size it times `affectgpt.monitor.drift_report` end to end (column tests, Evidently
@@ -24,9 +23,9 @@ import yaml
 
 if __package__ in (None, ""):  # run as a script: benchmarks/ is not a package on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rows import BenchRow, print_rows, write_rows  # noqa: E402
+from rows import BenchRow, print_rows, write_rows
 
-DEFAULT_ROWS = [10_000]  # `make bench`; 100k x 400 with --rows 10000 100000 (BENCH_DRIFT_ROWS in the Makefile)
+DEFAULT_ROWS = [10_000, 100_000]
 
 
 def _batches(n_rows: int, n_columns: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
