@@ -26,13 +26,14 @@ HEAVY = ("torch", "transformers", "deepspeed", "mlflow", "evidently", "feast", "
          "sklearn", "scipy", "cv2", "peft", "accelerate", "onnxruntime")
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 TASK_START = re.compile(r"Executing task '([^']+)'")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def parse(log_text: str) -> dict[str, dict]:
     """Per task: total top-level import seconds and cumulative seconds per heavy package."""
     steps: dict[str, dict] = {}
     current = None
-    for line in log_text.splitlines():
+    for line in ANSI.sub("", log_text).splitlines():
         if match := TASK_START.search(line):
             current = steps.setdefault(match.group(1), {"total_s": 0.0, "heavy": defaultdict(float)})
             continue
@@ -50,6 +51,7 @@ def parse(log_text: str) -> dict[str, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--keep-log", type=Path, help="copy the run's log (with the import lines) here")
     args = parser.parse_args()
     from bench_pipeline import FAST_BUILD, corpus_with_test_split, run_kfp, use_workspace
     from rich.console import Console
@@ -71,6 +73,8 @@ def main() -> None:
             os.environ.pop("PYTHONPROFILEIMPORTTIME", None)
         runs = scratch / "home" / "runs"
         log = next(runs.glob("*-latest.log")).read_text()
+        if args.keep_log:
+            args.keep_log.write_text(log)
         # Each task's executor_output.json is written as it finishes: the gaps are step wall times.
         finished = sorted((path.stat().st_mtime, path.parent.name) for path in runs.rglob("executor_output.json"))
     steps = parse(log)
