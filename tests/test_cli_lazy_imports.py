@@ -25,7 +25,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def _modules_after(args: list[str], tmp_path: Path) -> tuple[set[str], subprocess.CompletedProcess]:
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "AFFECTGPT_HOME": str(tmp_path / "home")}, timeout=300)
+                          env={**os.environ, "AFFECTGPT_HOME": str(tmp_path / "home")}, timeout=300, check=False)
     line = next(line for line in done.stderr.splitlines() if line.startswith("MODULES="))
     return set(json.loads(line.removeprefix("MODULES="))), done
 
