@@ -31,8 +31,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not integration and not e2e"
 
+## make bench: one table of every benchmark against its same-run baseline (benchmarks/report.py)
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	$(PY) benchmarks/report.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -25,6 +25,10 @@ from affectgpt.data.build import build_dataset
 from affectgpt.data.config import BuildConfig
 from affectgpt.data.demo_corpus import make_demo_corpus
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rows import BenchRow, write_rows
+
 
 def _config(cache_dir: Path) -> BuildConfig:
     config = BuildConfig()
@@ -36,6 +40,7 @@ def _config(cache_dir: Path) -> BuildConfig:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="clips in the full build")
+    parser.add_argument("--json", type=Path, help="also write the table rows here (benchmarks/report.py)")
     args = parser.parse_args()
     n_new = max(1, round(args.n * 0.01))
     work = Path(tempfile.mkdtemp(prefix="bench-build-"))
@@ -85,6 +90,16 @@ def main() -> None:
                           f"{seconds / full_seconds:.1%}")
         Console().print(table)
         print(f"incremental / full = {incremental_seconds / full_seconds:.1%} (target <= 5%)")
+        if args.json:
+            two_workers = rows[1][3]
+            write_rows([
+                BenchRow(name=f"incremental build (+{n_new} clips of {args.n})", value=incremental_seconds,
+                         baseline_name="full build, 1 worker", baseline=full_seconds, target="ratio <= 5%",
+                         passed=incremental_seconds <= 0.05 * full_seconds),
+                BenchRow(name=f"full build of {args.n} clips, 2 workers", value=two_workers,
+                         baseline_name="1 worker", baseline=full_seconds, target="ratio < 1 (on >= 2 free cores)",
+                         passed=two_workers < full_seconds),
+            ], args.json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

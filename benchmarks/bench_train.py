@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the table rows here (benchmarks/report.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     prepare_distributed_env()
@@ -149,6 +151,18 @@ def main() -> None:
     console = Console()
     console.print(table)
     console.print(f"batched == one-by-one outputs: {batched_texts == single_texts}")
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from rows import BenchRow, write_rows
+
+        write_rows([
+            BenchRow(name="train tokens/s under DeepSpeed", value=with_deepspeed, unit="tok/s",
+                     baseline_name="plain PyTorch loop", baseline=plain, target="ratio >= 0.9",
+                     passed=with_deepspeed / plain >= 0.9),
+            BenchRow(name="generation samples/s, batch 8", value=batched, unit="samples/s", baseline_name="one by one",
+                     baseline=single, target="ratio >= 4", passed=batched / single >= 4,
+                     note=f"same outputs: {batched_texts == single_texts}"),
+        ], args.json)
 
 
 if __name__ == "__main__":

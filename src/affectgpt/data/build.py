@@ -105,7 +105,79 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
     timings["clips"] = time.perf_counter() - tick
     computed = sum(1 for r in clip_results.values() if r["computed"])
 
+    selected = select_records(ingested, clip_results, config, extractor, cache_dir, out, timings)
+    records, caption, plus = selected.records, selected.caption, selected.plus
+    length_bounds, classifier_info = selected.length_bounds, selected.classifier_info
+    quarantine += selected.quarantine
+
     tick = time.perf_counter()
+    counts = {"ingested": len(ingested.clips) + len(ingested.skipped), "valid_clips": len(ingested.clips),
+              "described": len(records), "mer_caption": len(caption), "mer_caption_plus": len(plus)}
+    describer_versions = {name: version for r in records for name, version in r["describers"].items()}
+    inputs = {"raw": f"sha256:{hash_tree(raw_dir) if Path(raw_dir).is_dir() else hash_file(raw_dir)}",
+              "config": config.digest()}
+    # Everything goes to a staging sibling and is published with renames (affectgpt.publish): a kill
+    # leaves the previous dataset whole, never new tables beside an old manifest and card.
+    with staged_output(out, owned=OWNED_OUTPUTS) as stage:
+        staged = {
+            "clip_manifest": write_clip_manifest(ingested.clips, stage / OUTPUT_FILES["clip_manifest"]),
+            "mer_caption": write_caption_records(caption, stage / OUTPUT_FILES["mer_caption"]),
+            "mer_caption_plus": write_caption_records(plus, stage / OUTPUT_FILES["mer_caption_plus"]),
+            "quarantine": _write_quarantine(quarantine, stage / OUTPUT_FILES["quarantine"]),
+        }
+        for path in staged.values():
+            fault_point(f"build:wrote:{path.name}")
+        staged.update(write_data_card(stage, records, caption, plus, quarantine, counts, length_bounds,
+                                      describer_versions, classifier_info))
+        fault_point("build:wrote:data_card")
+        timings["write"] = time.perf_counter() - tick
+        timings["total"] = time.perf_counter() - started
+        manifest = StepManifest(
+            step="build_dataset",
+            inputs=inputs,
+            parameters={"workers": workers, "config": config.model_dump(mode="json")},
+            kept=len(plus),
+            skipped=[SkippedRecord(record_id=row["clip_id"], reason=row["reason"],
+                                   detail=f"{row['stage']}: {row['detail']}") for row in quarantine],
+            outputs={name: f"sha256:{hash_file(path)}" for name, path in sorted(staged.items())},
+            timings_s={k: round(v, 3) for k, v in timings.items()},
+            extra={"counts": counts, "describers": describer_versions, "high_level": classifier_info,
+                   "length_bounds": length_bounds, "computed_clips": computed,
+                   "cached_clips": len(clip_results) - computed, "notes": ingested.notes},
+        )
+        manifest.write(stage)
+        fault_point("build:wrote:manifest.json")
+    paths = {name: out / path.name for name, path in staged.items()}
+    dvc_rev = None
+    if data_dir is not None:
+        tick = time.perf_counter()
+        dvc_rev = _version_with_dvc(Path(dvc_repo).resolve(), data_dir, out, manifest)
+        timings["dvc"] = time.perf_counter() - tick
+    return BuildResult(out_dir=out, paths=paths, counts=counts, skipped_by_reason=manifest.skipped_by_reason,
+                       computed_clips=computed, cached_clips=len(clip_results) - computed,
+                       timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
+                       extra={"high_level": classifier_info})
+
+
+@dataclass
+class SelectedRecords:
+    """Described clips and what the filters kept: `caption` (low-level) and `plus` (high-level)."""
+
+    records: list[dict]
+    caption: list[dict]
+    plus: list[dict]
+    quarantine: list[dict]
+    length_bounds: dict | None
+    classifier_info: dict
+
+
+def select_records(ingested: IngestResult, clip_results: dict[str, dict], config: BuildConfig, extractor,
+                   cache_dir: Path, out: Path, timings: dict[str, float]) -> SelectedRecords:
+    """Merge the clues, extract labels and run the post-filters over the per-clip results: the
+    part of a build that grows with the corpus once the clips are cached, kept linear in it
+    (keyed dicts and sets, no list scans per record)."""
+    tick = time.perf_counter()
+    quarantine: list[dict] = []
     records, signals = [], {}
     merger = make_merger(config.merger, extractor)
     merge_cache = ClipCache(cache_dir)
@@ -159,8 +231,9 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
         for record in records:
             for stage in HIGH_LEVEL_STAGES:
                 record["filters"][stage] = {"kept": True, "reason": "disabled"}
+    in_caption = {id(record) for record in caption}  # identity, not a dict comparison per pair
     for record in records:
-        if record not in caption:
+        if id(record) not in in_caption:
             for stage in HIGH_LEVEL_STAGES:
                 record["filters"].setdefault(stage, {"kept": False, "reason": "not_run: dropped by a low-level filter"})
     plus = [r for r in caption if all(r["filters"][s]["kept"] for s in HIGH_LEVEL_STAGES)]
@@ -172,53 +245,8 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
                 break  # the first stage that dropped the clip is its reason
     timings["postfilter"] = time.perf_counter() - tick
 
-    tick = time.perf_counter()
-    counts = {"ingested": len(ingested.clips) + len(ingested.skipped), "valid_clips": len(ingested.clips),
-              "described": len(records), "mer_caption": len(caption), "mer_caption_plus": len(plus)}
-    describer_versions = {name: version for r in records for name, version in r["describers"].items()}
-    inputs = {"raw": f"sha256:{hash_tree(raw_dir) if Path(raw_dir).is_dir() else hash_file(raw_dir)}",
-              "config": config.digest()}
-    # Everything goes to a staging sibling and is published with renames (affectgpt.publish): a kill
-    # leaves the previous dataset whole, never new tables beside an old manifest and card.
-    with staged_output(out, owned=OWNED_OUTPUTS) as stage:
-        staged = {
-            "clip_manifest": write_clip_manifest(ingested.clips, stage / OUTPUT_FILES["clip_manifest"]),
-            "mer_caption": write_caption_records(caption, stage / OUTPUT_FILES["mer_caption"]),
-            "mer_caption_plus": write_caption_records(plus, stage / OUTPUT_FILES["mer_caption_plus"]),
-            "quarantine": _write_quarantine(quarantine, stage / OUTPUT_FILES["quarantine"]),
-        }
-        for path in staged.values():
-            fault_point(f"build:wrote:{path.name}")
-        staged.update(write_data_card(stage, records, caption, plus, quarantine, counts, length_bounds,
-                                      describer_versions, classifier_info))
-        fault_point("build:wrote:data_card")
-        timings["write"] = time.perf_counter() - tick
-        timings["total"] = time.perf_counter() - started
-        manifest = StepManifest(
-            step="build_dataset",
-            inputs=inputs,
-            parameters={"workers": workers, "config": config.model_dump(mode="json")},
-            kept=len(plus),
-            skipped=[SkippedRecord(record_id=row["clip_id"], reason=row["reason"],
-                                   detail=f"{row['stage']}: {row['detail']}") for row in quarantine],
-            outputs={name: f"sha256:{hash_file(path)}" for name, path in sorted(staged.items())},
-            timings_s={k: round(v, 3) for k, v in timings.items()},
-            extra={"counts": counts, "describers": describer_versions, "high_level": classifier_info,
-                   "length_bounds": length_bounds, "computed_clips": computed,
-                   "cached_clips": len(clip_results) - computed, "notes": ingested.notes},
-        )
-        manifest.write(stage)
-        fault_point("build:wrote:manifest.json")
-    paths = {name: out / path.name for name, path in staged.items()}
-    dvc_rev = None
-    if data_dir is not None:
-        tick = time.perf_counter()
-        dvc_rev = _version_with_dvc(Path(dvc_repo).resolve(), data_dir, out, manifest)
-        timings["dvc"] = time.perf_counter() - tick
-    return BuildResult(out_dir=out, paths=paths, counts=counts, skipped_by_reason=manifest.skipped_by_reason,
-                       computed_clips=computed, cached_clips=len(clip_results) - computed,
-                       timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
-                       extra={"high_level": classifier_info})
+    return SelectedRecords(records=records, caption=caption, plus=plus, quarantine=quarantine,
+                           length_bounds=length_bounds, classifier_info=classifier_info)
 
 
 def _length_reference(config: BuildConfig, out: Path, descriptions: dict[str, str]) -> dict | None:

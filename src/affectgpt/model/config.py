@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from affectgpt.config import load_yaml_model
-from affectgpt.model.encoders import EncoderConfig
+from affectgpt.model.encoder_config import EncoderConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]
 FusionKind = Literal["attention", "qformer", "none"]

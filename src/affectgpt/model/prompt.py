@@ -15,9 +15,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:  # annotations only: printing a prompt needs no transformers (nor torch)
+    from transformers import PreTrainedTokenizerBase
 
 PromptType = Literal["description", "ov"]
 PROMPT_TYPES: tuple[str, ...] = ("description", "ov")

@@ -45,6 +45,12 @@ class ColumnTests(_Strict):
     numeric_threshold: float | None = None
     categorical_method: str | None = None
     categorical_threshold: float | None = None
+    engine: Literal["vectorised", "evidently"] = Field(
+        "vectorised", description="vectorised: numeric/categorical verdicts from affectgpt.monitor.stats (the same "
+        "tests, thresholds and verdicts as Evidently, all columns at once), Evidently renders the most drifted; "
+        "evidently: one Evidently ValueDrift metric per column (slow beyond a few dozen columns)")
+    plot_columns: int = Field(20, ge=0, description="numeric/categorical columns Evidently plots in drift.html "
+                              "(the most drifted first; every check is in the report's table)")
 
 
 class EmbeddingTest(_Strict):

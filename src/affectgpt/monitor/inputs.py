@@ -55,7 +55,7 @@ def _load_feast(spec: str) -> pd.DataFrame:
 def load_batch(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """The batch as a DataFrame. Unreadable or missing files raise DriftInputError."""
     if isinstance(source, pd.DataFrame):
-        return source.copy()
+        return source.copy(deep=False)  # the caller's frame keeps its columns; values are only read
     text = str(source)
     if text.startswith(FEAST_PREFIX):
         return _load_feast(text)

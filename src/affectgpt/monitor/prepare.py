@@ -44,12 +44,16 @@ def _is_listlike(value: object) -> bool:
 
 
 def _first_value(series: pd.Series) -> object:
-    non_null = series[series.map(lambda v: _is_listlike(v) or not pd.isna(v))]
-    return non_null.iloc[0] if len(non_null) else None
+    if series.dtype != object:  # scalars only: pandas finds it without a Python call per row
+        present = series.notna().to_numpy()
+        return series.iloc[int(present.argmax())] if present.any() else None
+    return next((v for v in series if _is_listlike(v) or not pd.isna(v)), None)
 
 
 def _all_missing(series: pd.Series) -> bool:
-    return bool(series.map(lambda v: (not _is_listlike(v)) and pd.isna(v)).all())
+    if series.dtype != object:
+        return bool(series.isna().all())
+    return all((not _is_listlike(v)) and pd.isna(v) for v in series)
 
 
 def check_same_model(reference: pd.DataFrame, current: pd.DataFrame, model_column: str) -> None:

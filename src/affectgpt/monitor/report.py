@@ -4,8 +4,11 @@ retraining is due.
     affectgpt drift report --reference train_features.parquet --current feast:clip_metadata,clip_embeddings \
         --out reports/drift/2025-06-01
 
-Evidently (0.7 API) runs the column tests (metadata, predictions, text content and text
-descriptors) and renders drift.html. Embedding drift uses Evidently's embedding drift methods
+Numeric and categorical columns are decided by affectgpt.monitor.stats (Evidently's tests and
+thresholds, computed for all columns at once); Evidently (0.7 API) runs the text content and text
+descriptor tests and renders drift.html, plotting the most drifted columns (`tests.plot_columns`)
+while every check is listed in the report's table. `tests.engine: evidently` runs every column
+through Evidently instead (the reference the vectorised verdicts are tested against). Embedding drift uses Evidently's embedding drift methods
 directly: its EmbeddingsDrift metric also fits a t-SNE for its plot, which costs tens of seconds
 per embedding on a CPU; instead the first principal components are added to the report as plots.
 """
@@ -24,6 +27,7 @@ from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_
 from affectgpt.monitor.config import GROUPS, EmbeddingTest, MonitoringConfig, load_monitoring_config
 from affectgpt.monitor.inputs import FEAST_PREFIX, describe_source, load_batch
 from affectgpt.monitor.prepare import PreparedBatches, prepare_batches
+from affectgpt.monitor.stats import ColumnResult, categorical_drift, numeric_drift
 from affectgpt.monitor.summary import DRIFT_HTML, DRIFT_JSON, ColumnDrift, DriftSummary, GroupShare
 from affectgpt.publish import staged_output
 
@@ -114,6 +118,23 @@ def _column_checks(snapshot_dict: dict, prepared: PreparedBatches, kinds: dict[s
             drifted=bool(verdicts.get(metric["id"], False)), counted=kind != "embedding_component",
         ))
     return checks
+
+
+def _vectorised_checks(prepared: PreparedBatches, config: MonitoringConfig,
+                       source_of: dict[str, str]) -> list[tuple[ColumnDrift, ColumnResult]]:
+    """Numeric and categorical verdicts from affectgpt.monitor.stats, in column order."""
+    results = list(numeric_drift(prepared.reference, prepared.current, prepared.numeric,
+                                 config.tests.numeric_method, config.tests.numeric_threshold).values())
+    results += categorical_drift(prepared.reference, prepared.current, prepared.categorical,
+                                 config.tests.categorical_method, config.tests.categorical_threshold).values()
+    numeric = set(prepared.numeric)
+    # Labelled as Evidently labels them: the configured method's name, else the test it picked.
+    label = {"numeric": config.tests.numeric_method, "categorical": config.tests.categorical_method}
+    return [(ColumnDrift(column=r.column, source_column=source_of.get(r.column, r.column),
+                         group=prepared.group_of[r.column], kind=(kind := "numeric" if r.column in numeric else
+                                                                  "categorical"),
+                         test=label[kind] or r.display_name, statistic=r.statistic, threshold=r.threshold, drifted=r.drifted), r)
+            for r in results]
 
 
 def _inconclusive(checks: list[ColumnDrift], skipped: list, config: MonitoringConfig, n_reference: int,
@@ -242,10 +263,29 @@ def drift_report(
     source_of.update(descriptor_sources)
     if config.text.content_drift:
         kinds.update({c: "text_content" for c in prepared.text})
+    resolved: set[str] = set()
+    notes_extra: list[str] = []
+
+    t0 = time.perf_counter()
+    checks: list[ColumnDrift] = []
+    plotted = list(kinds)
+    if config.tests.engine == "vectorised":
+        fast = _vectorised_checks(prepared, config, source_of)
+        checks += [check for check, _ in fast]
+        most_drifted = sorted((r for _, r in fast), key=lambda r: (not r.drifted, -r.severity))
+        plotted = [r.column for r in most_drifted[:config.tests.plot_columns]] + \
+            [c for c, kind in kinds.items() if kind not in ("numeric", "categorical")]
+        resolved = {r.column for _, r in fast}
+        if len(fast) > config.tests.plot_columns:
+            notes_extra.append(f"drift.html plots the {config.tests.plot_columns} most drifted of {len(fast)} "
+                               "numeric/categorical columns; every check is in its 'all checks' table")
+    timings["column_tests"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     metrics = []
-    for column, kind in kinds.items():
+    for column in plotted:
+        kind = kinds[column]
+        # A column decided above is drawn with the same configuration, so Evidently resolves the same test.
         if kind == "categorical":
             method, threshold = config.tests.categorical_method, config.tests.categorical_threshold
         elif kind == "text_content":
@@ -253,20 +293,22 @@ def drift_report(
         else:
             method, threshold = config.tests.numeric_method, config.tests.numeric_threshold
         metrics.append(ValueDrift(column=column, method=method, threshold=threshold))
+    shown = set(plotted)
     definition = DataDefinition(
-        numerical_columns=prepared.numeric + list(component_sources),
-        categorical_columns=prepared.categorical,
+        numerical_columns=[c for c in prepared.numeric + list(component_sources) if c in shown],
+        categorical_columns=[c for c in prepared.categorical if c in shown],
         text_columns=prepared.text,
     )
-    checks: list[ColumnDrift] = []
     if metrics:
-        # Evidently gets its own frames: descriptors are computed on them.
-        ref_ds = Dataset.from_pandas(prepared.reference.reset_index(drop=True), data_definition=definition,
-                                     descriptors=descriptors or None)
-        cur_ds = Dataset.from_pandas(prepared.current.reset_index(drop=True), data_definition=definition,
-                                     descriptors=descriptors or None)
+        # Evidently gets its own frames (descriptors are computed on them), with the columns it shows.
+        frame_columns = [c for c in prepared.reference.columns if c in shown or c in prepared.text]
+        ref_ds = Dataset.from_pandas(prepared.reference[frame_columns].reset_index(drop=True),
+                                     data_definition=definition, descriptors=descriptors or None)
+        cur_ds = Dataset.from_pandas(prepared.current[frame_columns].reset_index(drop=True),
+                                     data_definition=definition, descriptors=descriptors or None)
         snapshot = Report(metrics, include_tests=True).run(cur_ds, ref_ds)
-        checks = _column_checks(snapshot.dict(), prepared, kinds, source_of)
+        evidently_kinds = {c: k for c, k in kinds.items() if c not in resolved}
+        checks += _column_checks(snapshot.dict(), prepared, evidently_kinds, source_of)
     timings["evidently"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -288,6 +330,7 @@ def drift_report(
     )
     if not counted:
         summary.notes.append("no column could be tested: see skipped")
+    summary.notes += notes_extra
 
     # drift.html, drift.json and manifest.json are one result: staged, then published together.
     with staged_output(out, owned=(DRIFT_HTML, DRIFT_JSON, MANIFEST_NAME)) as stage:
