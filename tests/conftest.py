@@ -111,6 +111,11 @@ class KillKit:
 
         env = dict(os.environ)
         env.pop("AFFECTGPT_KILL_AT", None)
+        # An in-process training test earlier in the session leaves its rendezvous (MASTER_PORT, ...)
+        # in this process's environment; a child inheriting it would reuse the port a killed child
+        # left in TIME_WAIT (EADDRINUSE). Each child picks its own, as a fresh CLI run does.
+        for name in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"):
+            env.pop(name, None)
         if kill_at:
             env["AFFECTGPT_KILL_AT"] = kill_at
         return subprocess.run([sys.executable, "-c", "from affectgpt.cli import app; app()", *map(str, args)],
