@@ -1,0 +1,97 @@
+"""One convention for every `affectgpt` command: shared options, output, errors and logging.
+
+Every subsystem CLI takes its options from here so that `--out` always names the output
+folder or file, `-v/--verbose` always means "show library logs", `-h` always means help, and
+an error is always one red line on stderr with a documented exit code (`affectgpt.errors`).
+Paths are printed with `soft_wrap` so they are never broken mid-word and can be pasted.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from affectgpt.errors import AffectgptError, exit_code_for
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+# soft_wrap: long lines (paths, commands) are left to the terminal, never cut by rich.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="where to write the output (a folder unless the help says a file)")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="show library logs and warnings (MLflow, DeepSpeed, ...)")]
+
+# Library loggers that talk at INFO in normal runs; quiet unless --verbose.
+NOISY_LOGGERS = (
+    "mlflow", "alembic", "DeepSpeed", "deepspeed", "torch", "transformers", "feast", "evidently",
+    "urllib3", "httpx", "kfp", "numexpr", "matplotlib", "PIL", "dvc", "filelock", "asyncio",
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def new_app(**kwargs: Any) -> typer.Typer:
+    """A typer group that follows the convention (`-h`, no completion noise, no locals in tracebacks)."""
+    kwargs.setdefault("no_args_is_help", True)
+    kwargs.setdefault("add_completion", False)
+    kwargs.setdefault("pretty_exceptions_show_locals", False)
+    settings = dict(CONTEXT_SETTINGS)
+    settings.update(kwargs.pop("context_settings", {}) or {})
+    return typer.Typer(context_settings=settings, **kwargs)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Quiet library chatter (INFO lines, deprecation warnings) unless the user asked for it;
+    warnings from affectgpt itself stay visible."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO)
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
+        return
+    os.environ.setdefault("DS_BUILD_OPS", "0")
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if name != "mlflow" else logging.ERROR)
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(?!affectgpt).*")
+
+
+def fail(error: AffectgptError | str, code: int | None = None) -> None:
+    """Print one error line on stderr and exit with the error's documented code."""
+    message = str(error)
+    exit_code = code if code is not None else (exit_code_for(error) if isinstance(error, BaseException) else 2)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(exit_code)
+
+
+def friendly_errors(*extra: type[BaseException]) -> Callable[[F], F]:
+    """Decorator: our errors (and the `extra` library errors given, mapped to bad input unless
+    they carry `exit_code`) become one line and their exit code instead of a traceback."""
+    handled = (AffectgptError, *extra)
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except handled as error:  # type: ignore[misc]
+                code = exit_code_for(error)
+                fail(error, code if code != 1 else 2)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def say_path(label: str, path: str | os.PathLike) -> None:
+    """`label: /the/path` on one line, never wrapped, so it can be pasted."""
+    console.print(f"{label}: {escape(str(path))}", highlight=False)
