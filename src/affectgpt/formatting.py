@@ -1,0 +1,30 @@
+"""How numbers look wherever a person reads them: scores as percent, one rule for missing.
+
+Scores are fractions in JSON (machines) and percent with two decimals on screens, HTML and
+tables (people); a missing score is an en dash, never `nan`.
+"""
+
+from __future__ import annotations
+
+import math
+
+MISSING = "–"
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN and non-numbers count as missing."""
+    if value is None:
+        return True
+    try:
+        return math.isnan(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return True
+
+
+def percent(value: float | None, digits: int = 2, sign: bool = False) -> str:
+    """A fraction in [0, 1] as `74.77 %`-style text without the sign: `74.77`; missing is `–`.
+    `sign=True` writes deltas as `+1.20` / `-0.35`."""
+    if is_missing(value):
+        return MISSING
+    number = 100 * float(value)  # type: ignore[arg-type]
+    return f"{number:+.{digits}f}" if sign else f"{number:.{digits}f}"
