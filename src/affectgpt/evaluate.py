@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from affectgpt.bench.mode import ScorerMode, scorer_mode
 from affectgpt.manifest import hash_file, read_manifest
 
 TAG_UNIBENCH_REV = "affectgpt.unibench_rev"  # registry lineage tag: the test sets' DVC revision
@@ -52,7 +53,7 @@ def evaluate_model(
     report_dir: str | Path,
     *,
     features_dir: str | Path | None = None,
-    mode: str = "official",
+    mode: ScorerMode | str = "official",
     prompt: str = "ov",
     batch_size: int = 8,
     split: str = "test",
@@ -65,6 +66,7 @@ def evaluate_model(
     from affectgpt.bench.runner import run_bench
     from affectgpt.train.infer import predict
 
+    mode = scorer_mode(mode)  # an unknown mode fails here, before any generation
     dataset_dir, predictions_dir = Path(dataset_dir), Path(predictions_dir)
     clip_manifest = dataset_dir / CLIP_MANIFEST
     if not clip_manifest.is_file():
@@ -93,7 +95,7 @@ def evaluate_unibench(
     out_dir: str | Path,
     *,
     datasets: list[str] | None = None,
-    mode: str = "official",
+    mode: ScorerMode | str = "official",
     extractor: Any = "lexicon",
     decoding: str = "greedy",
     batch_size: int = 8,
@@ -109,6 +111,7 @@ def evaluate_unibench(
     from affectgpt.bench.evaluation import predict_test_set, score_test_sets
     from affectgpt.bench.testsets import unibench_revision
 
+    mode = scorer_mode(mode)  # an unknown mode fails here, before any generation
     out_dir = Path(out_dir)
     names = list(datasets or DATASETS)
     if local_dataset_dir and LOCAL not in names:

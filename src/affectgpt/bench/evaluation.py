@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.bench.datasets import DATASETS, LOCAL, DatasetError, load_dataset
+from affectgpt.bench.mode import ScorerMode, scorer_mode
 from affectgpt.manifest import SkippedRecord, StepManifest, hash_tree
 
 STATUS_FILE = "status.json"
@@ -226,7 +227,7 @@ def _write_baseline(out: Path, dataset: str, clips: list[tuple[str, str]]) -> No
 
 
 def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *, unibench_dir: str | Path | None,
-                    mode: str = "official", extractor: Any = "lexicon", decoding: str = "greedy",
+                    mode: ScorerMode | str = "official", extractor: Any = "lexicon", decoding: str = "greedy",
                     unibench_rev: str = "", datasets: list[str] | None = None):
     """One bench report over the folders `predict_test_set` wrote: the nine MER-UniBench rows
     beside the paper's Table 2 and the subtitle-only baseline, the mean over the nine, and
@@ -238,6 +239,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
     from affectgpt.bench.testsets import fixture_info
 
     started = time.perf_counter()
+    mode = scorer_mode(mode)
     report_dir = Path(report_dir)
     names = datasets or list(DATASETS)
     judge = get_extractor(extractor) if isinstance(extractor, str) else extractor
@@ -309,7 +311,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         step="bench_eval",
         inputs={"unibench_rev": unibench_rev, "unibench_dir": str(unibench_dir or ""),
                 "predictions": ", ".join(str(p) for p in prediction_dirs)},
-        parameters={"mode": mode, "extractor": judge.info(), "decoding": decoding, "datasets": names},
+        parameters={"mode": mode.name, "extractor": judge.info(), "decoding": decoding, "datasets": names},
         kept=sum(s.n_predicted for s in statuses.values()),
         skipped=[SkippedRecord(record_id=f"{s.dataset}/{u['clip_id']}", reason=u["reason"], detail=u.get("detail", ""))
                  for s in statuses.values() for u in s.unreadable],

@@ -2,7 +2,9 @@
 
 `official` mode computes exactly what the AffectGPT scorer computes, quirks included (NaN where
 its arithmetic gives NaN); `corrected` mode fixes those quirks (see docs/bench.md). Both modes
-share one code path and differ only where a quirk is fixed, so the two can be compared.
+share one code path and differ only where a quirk is fixed, so the two can be compared: the
+public functions resolve the mode once (`affectgpt.bench.mode.scorer_mode`) and the code below
+them asks the resolved `ScorerMode` for its rules.
 
     from affectgpt.bench.metrics import score_ov
     result = score_ov([{"name": "a", "gt": "['happy']", "pred": "['joyful', 'sad']"}])
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
-from affectgpt.bench.parsing import check_mode, parser_for
+from affectgpt.bench.json_values import json_ready
+from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
 from affectgpt.bench.wheels import WHEEL_NAMES, EmotionWheels, load_wheels
 
 NAN = float("nan")
@@ -41,16 +44,15 @@ class Sample(NamedTuple):
     pred: Any
 
 
-def default_wheels_version(mode: str) -> str:
-    """The official scorer shipped the MER2025 word-form table; corrected mode uses MER2026's,
-    which no longer maps e.g. "help" to "helpless" or "fear" to "fearless"."""
-    return "mer2025" if check_mode(mode) == "official" else "mer2026"
+def default_wheels_version(mode: ScorerMode | str) -> str:
+    """The word-form table a mode uses when none is named (`ScorerMode.wheels_version`)."""
+    return scorer_mode(mode).wheels_version
 
 
-def resolve_wheels(wheels: EmotionWheels | str | None, mode: str) -> EmotionWheels:
+def resolve_wheels(wheels: EmotionWheels | str | None, mode: ScorerMode) -> EmotionWheels:
     if isinstance(wheels, EmotionWheels):
         return wheels
-    return load_wheels(wheels or default_wheels_version(mode))
+    return load_wheels(wheels or mode.wheels_version)
 
 
 @dataclass
@@ -65,7 +67,7 @@ class WheelResult:
     mscore: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: _json_number(v) for k, v in self.__dict__.items() if v is not None}
+        return {k: json_ready(v) for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass
@@ -88,33 +90,17 @@ class MetricResult:
             "task": self.task,
             "mode": self.mode,
             "metric": self.metric,
-            "score": _json_number(self.score),
+            "score": json_ready(self.score),
             "level": self.level,
             "wheels": self.wheels,
             "n_samples": self.n_samples,
             "n_scored": self.n_scored,
             "per_wheel": {name: wheel.to_json() for name, wheel in self.per_wheel.items()},
-            "secondary": {k: _json_number(v) for k, v in self.secondary.items()},
+            "secondary": json_ready(self.secondary),
         }
         if include_samples:
-            payload["samples"] = _json_clean(self.samples)
+            payload["samples"] = json_ready(self.samples)
         return payload
-
-
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _json_clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return _json_number(value)
-    if isinstance(value, dict):
-        return {k: _json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_clean(v) for v in value]
-    return value
 
 
 def as_sample(item: Any, index: int = 0) -> Sample:
@@ -186,7 +172,7 @@ def _mean(values_sum: float, count: int) -> float:
 
 def score_ov(
     samples: Iterable[Any],
-    mode: str = "official",
+    mode: ScorerMode | str = OFFICIAL,
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
@@ -194,13 +180,13 @@ def score_ov(
 ) -> MetricResult:
     """Fine-grained (OV-MERD+) score: per wheel, precision and recall averaged over samples with
     a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
-    check_mode(mode)
+    mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
     table, ring_words = _bit_tables(table_version, level)
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
     if keep:
-        sums = _ov_sums_with_details(samples, parser_for(mode), table, ring_words, emit)
+        sums = _ov_sums_with_details(samples, mode.parse, table, ring_words, emit)
     else:
         sums = _ov_sums_vectorized(samples, mode, table, (table_version, level))
     return _ov_result(sums, mode, level, table_version, details)
@@ -213,15 +199,15 @@ def score_ov_columns(gt, pred, level: int = 1, wheels: EmotionWheels | str | Non
 
     from affectgpt.bench.ov_masks import official_mask_rows_from_column
 
-    table_version = resolve_wheels(wheels, "official").version
+    table_version = resolve_wheels(wheels, OFFICIAL).version
     table, _ = _bit_tables(table_version, level)
     g = official_mask_rows_from_column(gt, table, (table_version, level))
     p = official_mask_rows_from_column(pred, table, (table_version, level))
-    return _ov_result(_ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p)), "official", level,
+    return _ov_result(_ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p)), OFFICIAL, level,
                       table_version, [])
 
 
-def _ov_result(sums: _OvSums, mode: str, level: int, table_version: str,
+def _ov_result(sums: _OvSums, mode: ScorerMode, level: int, table_version: str,
                details: list[dict[str, Any]]) -> MetricResult:
     precision_sum, recall_sum, counts, n_samples, n_scored = sums
     per_wheel_results: dict[str, WheelResult] = {}
@@ -229,12 +215,12 @@ def _ov_result(sums: _OvSums, mode: str, level: int, table_version: str,
     for w, name in enumerate(WHEEL_NAMES):
         precision = _mean(precision_sum[w], counts[w])
         recall = _mean(recall_sum[w], counts[w])
-        f = _f_score(precision, recall, mode)
+        f = mode.f_score(precision, recall)
         per_wheel_results[name] = WheelResult(n_scored=counts[w], precision=precision, recall=recall, f=f)
-        if mode == "official" or counts[w]:
+        if mode.averages_unscored_wheels or counts[w]:
             fs.append(f), ps.append(precision), rs.append(recall)
     return MetricResult(
-        task="ov", mode=mode, metric=PRIMARY_METRIC["ov"], level=level, wheels=table_version,
+        task="ov", mode=mode.name, metric=PRIMARY_METRIC["ov"], level=level, wheels=table_version,
         score=_plain_mean(fs), n_samples=n_samples, n_scored=n_scored, per_wheel=per_wheel_results,
         secondary={"precision": _plain_mean(ps), "recall": _plain_mean(rs)}, samples=details,
     )
@@ -289,7 +275,7 @@ def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
     return _OvSums(precision_sum, recall_sum, counts, n_samples, n_scored)
 
 
-def _ov_sums_vectorized(samples: Iterable[Any], mode: str, table: dict[str, int],
+def _ov_sums_vectorized(samples: Iterable[Any], mode: ScorerMode, table: dict[str, int],
                         table_key: tuple[str, int]) -> _OvSums:
     """The same sums without details: the label fields become 5x64-bit ring-word masks (in
     Arrow for the official parse of ASCII fields, else in Python), and the per-wheel
@@ -323,14 +309,6 @@ def _ov_sums_from_masks(g, p) -> _OvSums:
     return _OvSums(precision_sum, recall_sum, counts, len(g), int(scored.any(axis=1).sum()))
 
 
-def _f_score(precision: float, recall: float, mode: str) -> float:
-    if math.isnan(precision) or math.isnan(recall):
-        return NAN
-    if precision + recall == 0:
-        return NAN if mode == "official" else 0.0  # official: 0/0 in numpy gives NaN
-    return 2 * precision * recall / (precision + recall)
-
-
 def _plain_mean(values: list[float]) -> float:
     """np.mean semantics: NaN if empty or if any value is NaN."""
     if not values or any(math.isnan(v) for v in values):
@@ -342,7 +320,7 @@ def _plain_mean(values: list[float]) -> float:
 
 def score_hit(
     samples: Iterable[Any],
-    mode: str = "official",
+    mode: ScorerMode | str = OFFICIAL,
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
@@ -351,11 +329,11 @@ def score_hit(
     """HIT rate for basic-emotion sets: per wheel, the mean of 1[mapped gt in mapped prediction]
     over samples whose ground truth maps to something (so `neutral` is never scored), averaged
     over the 5 wheels. Official mode counts |G∩P| (the same for a one-word ground truth)."""
-    check_mode(mode)
+    mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
     table, ring_words = _bit_tables(table_version, level)
     items = [as_sample(item, index) for index, item in enumerate(samples)]
-    parse = parser_for(mode)
+    parse = mode.parse
     parsed = [(s, parse(s.gt), parse(s.pred)) for s in items]
     candidate_masks = [0] * 5  # every ground-truth class of the set, for the secondary M-score
     for _, gt_labels, _ in parsed:
@@ -381,7 +359,7 @@ def score_hit(
             scored = True
             counts[w] += 1
             common = (g & p).bit_count()
-            hit = float(common) if mode == "official" else float(common > 0)
+            hit = mode.hit(common)
             in_candidates = (p & candidate_masks[w]).bit_count()
             mscore = common / in_candidates if in_candidates else 0.0
             hit_sum[w] += hit
@@ -399,10 +377,10 @@ def score_hit(
         hit = _mean(hit_sum[w], counts[w])
         mscore = _mean(mscore_sum[w], counts[w])
         per_wheel_results[name] = WheelResult(n_scored=counts[w], hit=hit, mscore=mscore)
-        if mode == "official" or counts[w]:
+        if mode.averages_unscored_wheels or counts[w]:
             hits.append(hit), mscores.append(mscore)
     return MetricResult(
-        task="hit", mode=mode, metric=PRIMARY_METRIC["hit"], level=level, wheels=table_version,
+        task="hit", mode=mode.name, metric=PRIMARY_METRIC["hit"], level=level, wheels=table_version,
         score=_plain_mean(hits), n_samples=len(items), n_scored=n_scored, per_wheel=per_wheel_results,
         secondary={"mscore": _plain_mean(mscores)}, samples=details,
     )
@@ -410,17 +388,10 @@ def score_hit(
 
 # --- sentiment --------------------------------------------------------------------------
 
-_SENTIMENT_EDGE = " \t\r\n.;:!?\"'[]()`*"
-
-
-def sentiment_is_positive(pred: Any, mode: str = "official") -> bool:
+def sentiment_is_positive(pred: Any, mode: ScorerMode | str = OFFICIAL) -> bool:
     """Official: only the exact string "positive" counts. Corrected: case, surrounding
     whitespace/punctuation and a one-item list ("[Positive]") are forgiven."""
-    if mode == "official":
-        return pred == "positive"
-    if isinstance(pred, (list, tuple)):
-        pred = pred[0] if len(pred) == 1 else ""
-    return isinstance(pred, str) and pred.strip(_SENTIMENT_EDGE).lower() == "positive"
+    return scorer_mode(mode).is_positive(pred)
 
 
 def as_valence(value: Any, name: str = "") -> float:
@@ -438,29 +409,20 @@ def as_valence(value: Any, name: str = "") -> float:
 
 
 def weighted_f1(y_true: list[bool], y_pred: list[bool]) -> float:
-    """sklearn's f1_score(average="weighted") for two classes: per-class F1 weighted by support."""
-    total = len(y_true)
-    if not total:
+    """The official scorer's `f1_score(average="weighted")` (per-class F1 weighted by support);
+    NaN when nothing is scored, where scikit-learn would refuse the empty input."""
+    if not y_true:
         return NAN
-    score = 0.0
-    for positive in (False, True):
-        if positive not in y_true and positive not in y_pred:
-            continue
-        tp = sum(1 for t, p in zip(y_true, y_pred) if t == positive and p == positive)
-        fp = sum(1 for t, p in zip(y_true, y_pred) if t != positive and p == positive)
-        fn = sum(1 for t, p in zip(y_true, y_pred) if t == positive and p != positive)
-        denominator = 2 * tp + fp + fn
-        f1 = 2 * tp / denominator if denominator else 0.0
-        support = tp + fn
-        score += f1 * support
-    return score / total
+    from sklearn.metrics import f1_score  # imported on use: scoring OV/HIT never needs it
+
+    return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
 
 
-def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples: bool = True,
+def score_sentiment(samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, keep_samples: bool = True,
                     sample_sink: SampleSink | None = None) -> MetricResult:
     """Binary sentiment: samples with ground truth 0 are dropped; y = gt > 0; a prediction is
     positive only if it is "positive"; weighted F1 (primary) and accuracy."""
-    check_mode(mode)
+    mode = scorer_mode(mode)
     y_true: list[bool] = []
     y_pred: list[bool] = []
     details: list[dict[str, Any]] = []
@@ -470,8 +432,8 @@ def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples
         sample = as_sample(item, index)
         n_samples += 1
         valence = as_valence(sample.gt, sample.name)
-        dropped = valence == 0 or (mode == "corrected" and math.isnan(valence))
-        positive = sentiment_is_positive(sample.pred, mode)
+        dropped = valence == 0 or (mode.drops_nan_valence and math.isnan(valence))
+        positive = mode.is_positive(sample.pred)
         if not dropped:
             y_true.append(valence > 0)
             y_pred.append(positive)
@@ -482,16 +444,17 @@ def score_sentiment(samples: Iterable[Any], mode: str = "official", keep_samples
             })
     accuracy = sum(t == p for t, p in zip(y_true, y_pred)) / len(y_true) if y_true else NAN
     return MetricResult(
-        task="sentiment", mode=mode, metric=PRIMARY_METRIC["sentiment"], score=weighted_f1(y_true, y_pred),
+        task="sentiment", mode=mode.name, metric=PRIMARY_METRIC["sentiment"], score=weighted_f1(y_true, y_pred),
         n_samples=n_samples, n_scored=len(y_true), secondary={"accuracy": accuracy}, samples=details,
     )
 
 
-def score_task(task: str, samples: Iterable[Any], mode: str = "official", level: int = 1,
+def score_task(task: str, samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, level: int = 1,
                wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
                sample_sink: SampleSink | None = None) -> MetricResult:
     """Dispatch on the task name ("ov", "hit", "sentiment"). Per-sample details land in
     `result.samples` with `keep_samples`, or go to `sample_sink` one by one (then not kept)."""
+    mode = scorer_mode(mode)
     if task == "ov":
         return score_ov(samples, mode, level, wheels, keep_samples, sample_sink)
     if task == "hit":

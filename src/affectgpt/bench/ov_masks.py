@@ -14,7 +14,8 @@ from functools import cache
 from typing import Any
 
 from affectgpt.bench.metrics import _FIELD, _bit_tables, _packed
-from affectgpt.bench.parsing import _OFFICIAL_SPLIT, official_labels, parser_for
+from affectgpt.bench.mode import ScorerMode
+from affectgpt.bench.parsing import _OFFICIAL_SPLIT, official_labels
 
 
 def _official_packer(table: dict[str, int]):
@@ -54,12 +55,12 @@ _ARROW_CHUNK = 8_192
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
-def mask_rows(values: list[Any], mode: str, table: dict[str, int], table_key: tuple[str, int]):
+def mask_rows(values: list[Any], mode: ScorerMode, table: dict[str, int], table_key: tuple[str, int]):
     """(n, 5) uint64: per value, the ring-word mask on each wheel."""
     import numpy as np
 
     rows = np.zeros((len(values), 5), dtype=np.uint64)
-    if mode == "official":
+    if mode.arrow_parse:  # the official parse: ASCII fields in Arrow, the rest memoised per piece
         todo = []
         for start in range(0, len(values), _ARROW_CHUNK):  # chunks bound the temporary arrays
             stop = start + _ARROW_CHUNK
@@ -67,7 +68,7 @@ def mask_rows(values: list[Any], mode: str, table: dict[str, int], table_key: tu
         pack = _official_packer(table)
     else:
         todo = range(len(values))
-        parse = parser_for(mode)
+        parse = mode.parse
 
         def pack(value: Any) -> int:
             return _packed(parse(value), table)

@@ -1,6 +1,7 @@
-"""Turn a label field (a list, or a string such as "['happy', 'sad']") into normalised labels.
+"""Turn a label field (a list, or a string such as "['happy', 'sad']") into normalised labels,
+and a sentiment prediction into positive or not.
 
-Two parsers, one per scoring mode. `official` reproduces the AffectGPT scorer byte for byte,
+Two parsers, one per scoring mode (`affectgpt.bench.mode` pairs each with its other rules). `official` reproduces the AffectGPT scorer byte for byte,
 including its habit of splitting on apostrophes ("don't care" -> "don", "t care"); `corrected`
 reads list literals properly, keeps apostrophes and uses the typographic apostrophe that the
 word-form table spells ("don’t care").
@@ -10,20 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Mode = str  # "official" | "corrected"
-MODES: tuple[str, ...] = ("official", "corrected")
+if TYPE_CHECKING:
+    from affectgpt.bench.mode import ScorerMode
 
 _OFFICIAL_SPLIT = re.compile("['\",]")
 # Characters a free-form list tends to wrap labels in; never part of a table word.
 _EDGE_PUNCTUATION = " \t\r\n.;:!?()[]{}<>*`\"'"
-
-
-def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown scoring mode {mode!r}; use one of {', '.join(MODES)}")
-    return mode
 
 
 def _is_missing(value: Any) -> bool:
@@ -93,11 +88,27 @@ def _split_corrected(text: str) -> list[str]:
     return stripped.split(",")
 
 
-def parser_for(mode: str):
-    """The label parser of a scoring mode (looked up once per scoring call)."""
-    return official_labels if check_mode(mode) == "official" else corrected_labels
+_SENTIMENT_EDGE = " \t\r\n.;:!?\"'[]()`*"
 
 
-def parse_labels(value: Any, mode: str = "official") -> list[str]:
-    """Labels of one field under `mode` (order kept, duplicates kept: sets are taken later)."""
-    return official_labels(value) if check_mode(mode) == "official" else corrected_labels(value)
+def official_sentiment_is_positive(pred: Any) -> bool:
+    """Official: only the exact string "positive" counts."""
+    return pred == "positive"
+
+
+def corrected_sentiment_is_positive(pred: Any) -> bool:
+    """Corrected: case, surrounding whitespace/punctuation and a one-item list ("[Positive]")
+    are forgiven."""
+    if isinstance(pred, (list, tuple)):
+        pred = pred[0] if len(pred) == 1 else ""
+    return isinstance(pred, str) and pred.strip(_SENTIMENT_EDGE).lower() == "positive"
+
+
+def parse_labels(value: Any, mode: ScorerMode | str = "official") -> list[str]:
+    """Labels of one field under `mode` (order kept, duplicates kept: sets are taken later).
+
+    This is the one label parser of the package; the training data keeps its labels as
+    written instead (`affectgpt.train.data.labels_as_written`)."""
+    from affectgpt.bench.mode import scorer_mode  # the mode table is built from this module's parsers
+
+    return scorer_mode(mode).parse(value)

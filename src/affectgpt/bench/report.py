@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from affectgpt.bench.runner import BenchReport
+    from affectgpt.bench.report_model import BenchReport
 
 
 def _percent(value: float | None) -> str:
@@ -172,7 +172,7 @@ lineage: {html.escape(json.dumps(report.lineage) if report.lineage else 'none')}
 <p>Mode: <b>{html.escape(report.mode)}</b> &middot; wheel level {report.level} &middot; word-form table
 {html.escape(report.wheels)} &middot; extractor {html.escape(json.dumps(report.extractor))}</p>
 <p>Mean of {len(report.mean_over)} primary metrics: <b>{_percent(report.mean)}</b>
-(paper, all 9: 74.77){'' if report.complete else ' &middot; <b>incomplete</b>: not all 9 datasets scored'}</p>
+(paper, all 9: {_percent(payload['paper']['mean'])}){'' if report.complete else ' &middot; <b>incomplete</b>: not all 9 datasets scored'}</p>
 <img src="overview.png" alt="overview" style="height:300px">
 <table><tr>{''.join(f"<th>{html.escape(c)}</th>" for c in columns)}<th>chart</th></tr>
 {''.join(rows)}

@@ -13,94 +13,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from affectgpt.bench.datasets import PAPER_MEAN, BenchDataset, DatasetError, check_dataset_name, load_dataset
+from affectgpt.bench.datasets import DATASETS, BenchDataset, DatasetError, check_dataset_name, load_dataset
 from affectgpt.bench.extract import LabelExtractor, get_extractor
-from affectgpt.bench.metrics import MetricResult, default_wheels_version, score_task
-from affectgpt.bench.parsing import check_mode
+from affectgpt.bench.metrics import MetricResult, score_task
+from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
+from affectgpt.bench.report import write_report_files
+from affectgpt.bench.report_model import BenchReport, DatasetReport
 from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
-from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, code_version, hash_file, hash_tree
+from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file, hash_tree
 from affectgpt.publish import fault_point, staged_output
 
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
-
-
-@dataclass
-class DatasetReport:
-    dataset: str
-    display_name: str
-    task: str
-    status: str  # scored | missing_predictions | missing_labels | no_samples (nothing usable: not scored)
-    metric: str | None = None
-    value: float | None = None
-    n_scored: int = 0
-    n_gold: int = 0
-    n_predictions: int = 0
-    n_missing_predictions: int = 0
-    n_skipped: int = 0
-    secondary: dict[str, Any] = field(default_factory=dict)
-    per_wheel: dict[str, Any] = field(default_factory=dict)
-    paper_value: float | None = None
-    notes: list[str] = field(default_factory=list)
-    baseline_value: float | None = None  # the subtitle-only baseline (bench eval), when scored
-
-
-@dataclass
-class BenchReport:
-    mode: str
-    level: int
-    wheels: str
-    extractor: dict[str, str]
-    datasets: dict[str, DatasetReport]
-    mean: float | None
-    mean_over: list[str]
-    complete: bool
-    skipped: list[SkippedRecord] = field(default_factory=list)
-    report_dir: Path | None = None
-    # Set by `bench eval`: how the predictions were made and on which test sets.
-    decoding: str | None = None
-    baseline: dict[str, Any] | None = None  # {name, mean}: the no-model baseline beside each row
-    notes: list[str] = field(default_factory=list)  # e.g. "SYNTHETIC media" for the fixture
-    lineage: dict[str, str] = field(default_factory=dict)  # unibench_rev, model
-
-    def to_json(self) -> dict[str, Any]:
-        return _clean({
-            "mode": self.mode,
-            # Values are fractions in [0, 1]; the registry shows and gates them as percent.
-            "units": "fraction",
-            "level": self.level,
-            "wheels": self.wheels,
-            "extractor": self.extractor,
-            "datasets": {name: d.__dict__ for name, d in self.datasets.items()},
-            "mean": self.mean,
-            "mean_over": self.mean_over,
-            "complete": self.complete,
-            "paper": {"mean": PAPER_MEAN, **{n: d.paper_value for n, d in self.datasets.items()}},
-            "n_skipped_lines": len(self.skipped),
-            "decoding": self.decoding,
-            "baseline": self.baseline,
-            "notes": self.notes,
-            "lineage": self.lineage,
-            "code_version": code_version(),
-            "created_at": datetime.now(UTC).isoformat(),
-        })
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+__all__ = ["BenchReport", "DatasetReport", "Prediction", "read_predictions", "run_bench", "score_dataset"]
 
 
 @dataclass
@@ -167,7 +94,7 @@ def read_predictions(path: Path, dataset: BenchDataset, extractor: LabelExtracto
     return predictions, skipped
 
 
-def score_dataset(dataset: BenchDataset, predictions: dict[str, Prediction], mode: str, level: int,
+def score_dataset(dataset: BenchDataset, predictions: dict[str, Prediction], mode: ScorerMode, level: int,
                   wheels: str) -> MetricResult:
     samples = []
     for gold in dataset.samples:
@@ -184,7 +111,7 @@ def run_bench(
     predictions_dir: str | Path,
     datasets: list[str],
     report_dir: str | Path,
-    mode: str = "official",
+    mode: ScorerMode | str = OFFICIAL,
     extractor: LabelExtractor | str | None = None,
     labels: str | Path | None = None,
     level: int = 1,
@@ -196,10 +123,10 @@ def run_bench(
     report.html, PNG charts and manifest.json into `report_dir`. `labels` is the labels root
     (default: the reference data); a dataset may be given as `local=PATH.parquet`."""
     started = time.perf_counter()
-    check_mode(mode)
+    mode = scorer_mode(mode)
     for name in datasets:
         check_dataset_name(name)
-    wheels = wheels or default_wheels_version(mode)
+    wheels = wheels or mode.wheels_version
     if extractor is None or isinstance(extractor, str):
         extractor = get_extractor(extractor or "lexicon")
     predictions_dir = Path(predictions_dir)
@@ -251,16 +178,12 @@ def run_bench(
         reports[dataset.name] = report
     values = {n: r.value for n, r in reports.items() if r.status == "scored" and r.value is not None}
     mean = sum(values.values()) / len(values) if values and not any(math.isnan(v) for v in values.values()) else None
-    from affectgpt.bench.datasets import DATASETS
-
     bench = BenchReport(
-        mode=mode, level=level, wheels=wheels, extractor=extractor.info(), datasets=reports, mean=mean,
+        mode=mode.name, level=level, wheels=wheels, extractor=extractor.info(), datasets=reports, mean=mean,
         mean_over=sorted(values), complete=set(DATASETS) <= set(values), skipped=all_skipped,
         report_dir=Path(report_dir),
     )
     if write_report:
-        from affectgpt.bench.report import write_report_files
-
         out = Path(report_dir)
         # report.json/html, the charts and the manifest are one result: staged, then published
         # together (affectgpt.publish), so a reader never pairs a new report with old charts.
@@ -270,7 +193,7 @@ def run_bench(
             StepManifest(
                 step="bench",
                 inputs=inputs,
-                parameters={"datasets": datasets, "mode": mode, "level": level, "wheels": wheels,
+                parameters={"datasets": datasets, "mode": mode.name, "level": level, "wheels": wheels,
                             "extractor": extractor.info(), "re_extract": re_extract},
                 kept=kept,
                 skipped=all_skipped,

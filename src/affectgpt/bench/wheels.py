@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from affectgpt.bench.parsing import official_string_to_list, parse_labels
+from affectgpt.bench.mode import ScorerMode, scorer_mode
+from affectgpt.bench.parsing import official_string_to_list
 
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources" / "emotion_wheel"
 WHEEL_NAMES: tuple[str, ...] = ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")
@@ -59,12 +60,12 @@ class EmotionWheels:
         """Ring words of `label` on all five wheels (None when the label is unknown)."""
         return self._mapped[_check_level(level)].get(label)
 
-    def map_labels(self, labels, wheel: str, level: int = 1, mode: str = "official") -> set[str]:
+    def map_labels(self, labels, wheel: str, level: int = 1, mode: ScorerMode | str = "official") -> set[str]:
         """Set of ring words for a label list (or list-like string), unknown words dropped."""
         index = _wheel_index(wheel)
         table = self._mapped[_check_level(level)]
         out = set()
-        for label in parse_labels(labels, mode):
+        for label in scorer_mode(mode).parse(labels):
             mapped = table.get(label)
             if mapped is not None and mapped[index] is not None:
                 out.add(mapped[index])
@@ -201,12 +202,13 @@ def map_label(label: str, wheel: str, level: int = 1, version: str = "mer2026") 
     return load_wheels(version).map_label(label, wheel, level)
 
 
-def map_labels(labels, wheel: str, level: int = 1, version: str = "mer2026", mode: str = "official") -> set[str]:
+def map_labels(labels, wheel: str, level: int = 1, version: str = "mer2026",
+               mode: ScorerMode | str = "official") -> set[str]:
     return load_wheels(version).map_labels(labels, wheel, level, mode)
 
 
-def _agreement_set(labels, wheels: EmotionWheels, index: int, mode: str) -> set[str]:
-    parsed = parse_labels(labels, mode)
+def _agreement_set(labels, wheels: EmotionWheels, index: int, mode: ScorerMode) -> set[str]:
+    parsed = mode.parse(labels)
     if not parsed:
         return {"neutral"}
     table = wheels._mapped[1]
@@ -216,11 +218,12 @@ def _agreement_set(labels, wheels: EmotionWheels, index: int, mode: str) -> set[
     return out
 
 
-def labels_agree(a, b, version: str = "mer2026", mode: str = "official") -> bool:
+def labels_agree(a, b, version: str = "mer2026", mode: ScorerMode | str = "official") -> bool:
     """True when two label lists share a level-1 ring word on at least one of the 5 wheels.
     An empty list stands for `neutral` (so two empty lists agree, and an empty list agrees with
     ["neutral"]); a non-empty list that maps to nothing agrees with nothing. This is the
     official `hit_or_not` used to filter coarse descriptions."""
+    mode = scorer_mode(mode)
     wheels = load_wheels(version)
     for index in range(len(WHEEL_NAMES)):
         if _agreement_set(a, wheels, index, mode) & _agreement_set(b, wheels, index, mode):

@@ -13,7 +13,7 @@ import hashlib
 import re
 from functools import cached_property
 
-from affectgpt.bench.parsing import parse_labels
+from affectgpt.bench.mode import CORRECTED
 from affectgpt.bench.wheels import load_wheels
 
 LEXICON_VERSION = "1"
@@ -118,6 +118,6 @@ class LexiconExtractor:
         if isinstance(text_or_labels, str) and not text_or_labels.lstrip().startswith("["):
             labels = self.extract_labels(text_or_labels)
         else:
-            labels = parse_labels(text_or_labels, "corrected")
+            labels = CORRECTED.parse(text_or_labels)
         total = sum(self.wheels.polarity(label) for label in labels)
         return "positive" if total > 0 else "negative" if total < 0 else "neutral"
