@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from affectgpt.features.cache import shard_path, write_shard
-from affectgpt.train.data import DataError, load_caption_data, parse_labels, stack_features
+from affectgpt.train.data import DataError, labels_as_written, load_caption_data, stack_features
 
 
 def _records(folder, name="mer-caption.parquet"):
@@ -59,9 +59,10 @@ def test_features_from_the_cache_are_used_and_bad_shapes_quarantined(tmp_path):
 
 
 def test_label_parsing_accepts_the_writers_formats():
-    assert parse_labels("happy, sad") == ["happy", "sad"]
-    assert parse_labels("['pleasurable', 'self-deprecating']") == ["pleasurable", "self-deprecating"]
-    assert parse_labels(None) == [] and parse_labels(float("nan")) == []
+    assert labels_as_written("happy, sad") == ["happy", "sad"]
+    assert labels_as_written("['pleasurable', 'self-deprecating']") == ["pleasurable", "self-deprecating"]
+    assert labels_as_written(None) == [] and labels_as_written(float("nan")) == []
+    assert labels_as_written("['Happy', \"don't care\"]") == ["Happy", "don't care"]  # as written, not normalised
 
 
 def test_missing_or_unusable_data_folders_raise_clear_errors(tmp_path):

@@ -70,8 +70,11 @@ def find_records_file(data_dir: str | Path) -> Path:
                     "(build one with `affectgpt data build`)")
 
 
-def parse_labels(value: Any) -> list[str]:
-    """ov_labels as stored by different writers: list/array, python-list string or comma string."""
+def labels_as_written(value: Any) -> list[str]:
+    """ov_labels as stored by different writers: list/array, python-list string or comma string.
+
+    Not `affectgpt.bench.parsing.parse_labels`: scoring lower-cases and re-spells labels for the
+    word-form table, while a training target keeps them as the annotator wrote them."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -164,7 +167,7 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
         if splits is not None and split not in splits:
             continue
         description = _text(row.get("description")) or None
-        labels = parse_labels(row.get("ov_labels"))
+        labels = labels_as_written(row.get("ov_labels"))
         if not labels and labels_given_empty(row.get("ov_labels")):
             from affectgpt.model.prompt import EMPTY_LABELS_AS
 
