@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from affectgpt.bench.extract import LabelExtractor, get_extractor
-from affectgpt.bench.extract.llm import LABELS_PROMPT, ExtractionError, postprocess_answer
+from affectgpt.bench.extract.llm import LABELS_PROMPT, SENTIMENT_PROMPT, ExtractionError, postprocess_answer
+from affectgpt.bench.parsing import official_string_to_list
+from affectgpt.llm_client import complete_local
 
 
 def test_lexicon_finds_words_forms_and_phrases_and_handles_negation():
@@ -72,7 +74,11 @@ def test_llm_judge_on_a_local_model_is_greedy_and_cached(tiny_judge, tmp_path):
     labels = first.extract_labels(text)
     sentiment = first.extract_sentiment(labels)
     assert first.generated == 2
-    assert isinstance(labels, list) and isinstance(sentiment, str)
+    # The labels and the sentiment are the judge's own greedy answers, cleaned and parsed as upstream does.
+    answer = postprocess_answer(complete_local(str(tiny_judge), LABELS_PROMPT.format(text=text), max_new_tokens=8))
+    assert labels == [label.lower() for label in official_string_to_list(answer)]
+    sentiment_prompt = SENTIMENT_PROMPT.format(text="[" + ", ".join(labels) + "]")
+    assert sentiment == postprocess_answer(complete_local(str(tiny_judge), sentiment_prompt, max_new_tokens=8))
     second = get_extractor("llm", model=tiny_judge, cache_dir=tmp_path, max_new_tokens=8)
     assert second.extract_labels(text) == labels and second.extract_sentiment(labels) == sentiment
     assert second.generated == 0 and second.cache.hits == 2  # re-run costs nothing

@@ -79,7 +79,13 @@ def test_check_sets_says_per_dataset_what_is_missing(fixture_dir: Path, tmp_path
     assert status["mer2024"]["n_test"] == 0 and any("no MER2024 labels" in n for n in status["mer2024"]["notes"])
 
     table = CliRunner().invoke(app, ["bench", "check-sets", str(broken)])
-    assert table.exit_code == 0 and "MELD" in table.output and "of 9 sets complete" in table.output
+    assert table.exit_code == 0, table.output
+    ready = sorted(name for name, entry in status.items() if entry["ready"])
+    assert "meld" not in ready and "mer2023" in ready
+    assert f"{len(ready)} of 9 sets complete" in table.output  # the same count as the JSON says
+    table_rows = {line.split("│")[1].strip(): line for line in table.output.splitlines() if line.count("│") > 2}
+    assert set(table_rows) >= {DATASETS[name].display_name for name in DATASETS}  # one row per set
+    assert [cell.strip() for cell in table_rows["MELD"].split("│")[2:5]] == ["2", "1", "2"]  # labels, media, subtitles
     missing = CliRunner().invoke(app, ["bench", "check-sets", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "test-set folder not found" in missing.output
     assert "Traceback" not in missing.output

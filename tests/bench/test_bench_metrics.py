@@ -7,7 +7,6 @@ import random
 
 import pytest
 from bench_official_oracle import Oracle
-from sklearn.metrics import accuracy_score, f1_score
 
 from affectgpt.bench.metrics import score_hit, score_ov, score_ov_clusters, score_sentiment, weighted_f1
 from affectgpt.bench.parsing import corrected_labels, official_labels
@@ -79,7 +78,20 @@ def test_hit_hand_made_cases():
     assert score_hit(two, mode="corrected").score == 1.0
 
 
-def test_sentiment_semantics_and_weighted_f1_equal_sklearn():
+def _weighted_f1_by_definition(y_true: list[bool], y_pred: list[bool]) -> float:
+    """The weighted F1 the official scorer reports (scikit-learn's average="weighted"), written
+    from its definition: per class c present in either list, F1_c = 2 TP_c / (2 TP_c + FP_c +
+    FN_c), weighted by the class's support (its count in y_true), divided by the sample count."""
+    score = 0.0
+    for c in set(y_true) | set(y_pred):
+        tp = sum(t == c and p == c for t, p in zip(y_true, y_pred))
+        fp = sum(t != c and p == c for t, p in zip(y_true, y_pred))
+        fn = sum(t == c and p != c for t, p in zip(y_true, y_pred))
+        score += y_true.count(c) * 2 * tp / (2 * tp + fp + fn)
+    return score / len(y_true)
+
+
+def test_sentiment_semantics_and_weighted_f1_by_its_definition():
     samples = [
         {"name": "a", "gt": 1.2, "pred": "positive"},
         {"name": "b", "gt": -0.4, "pred": "negative"},
@@ -90,15 +102,18 @@ def test_sentiment_semantics_and_weighted_f1_equal_sklearn():
     corrected = score_sentiment(samples, mode="corrected")
     assert official.n_scored == 3
     assert official.secondary["accuracy"] == pytest.approx(2 / 3)
-    assert official.score == pytest.approx(f1_score([1, 0, 1], [1, 0, 0], average="weighted"))
+    # y_true [1, 0, 1], y_pred [1, 0, 0]: F1(1) = 2/3 (support 2), F1(0) = 2/3 (support 1)
+    assert official.score == pytest.approx(2 / 3)
     assert corrected.score == 1.0
     rng = random.Random(0)
-    for _ in range(30):
+    for _ in range(200):
         n = rng.randint(1, 12)
         y_true = [rng.random() < 0.5 for _ in range(n)]
         y_pred = [rng.random() < 0.5 for _ in range(n)]
-        assert weighted_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="weighted", zero_division=0))
-        assert accuracy_score(y_true, y_pred) == pytest.approx(sum(a == b for a, b in zip(y_true, y_pred)) / n)
+        assert weighted_f1(y_true, y_pred) == pytest.approx(_weighted_f1_by_definition(y_true, y_pred), abs=1e-12)
+    assert weighted_f1([True, True], [True, True]) == 1.0  # one class only
+    assert weighted_f1([True, False], [False, True]) == 0.0
+    assert math.isnan(weighted_f1([], []))  # nothing scored: undefined, not 0
     with pytest.raises(ValueError, match="must be a number"):
         score_sentiment([{"name": "x", "gt": "high", "pred": "positive"}])
 
