@@ -134,5 +134,13 @@ def test_demo_runs_on_real_files(reference_data, tmp_path):
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "reference" / "results.json").read_text())
     assert results["mer2024_clusters"]["accuracy"] == pytest.approx(0.581777108433735)
-    assert (tmp_path / "bundled" / "report" / "report.json").is_file()
-    assert (tmp_path / "reference" / "report-official" / "ovmerdplus.png").is_file()
+    from affectgpt.demo_cli import DEMO_DESCRIPTIONS
+
+    n_bundled = len(json.loads(DEMO_DESCRIPTIONS.read_text(encoding="utf-8")))
+    bundled = json.loads((tmp_path / "bundled" / "report" / "report.json").read_text())["datasets"]["local"]
+    assert bundled["status"] == "scored" and bundled["n_gold"] == bundled["n_predictions"] == n_bundled
+    assert 0.0 <= bundled["value"] <= 1.0
+    official = json.loads((tmp_path / "reference" / "report-official" / "report.json").read_text())
+    assert official["mode"] == "official"  # the same number in the report as in results.json
+    assert official["datasets"]["ovmerdplus"]["value"] == results["emer_v2_lexicon_ew_official"]["fscore"]
+    matplotlib_image.imread(tmp_path / "reference" / "report-official" / "ovmerdplus.png")  # a real PNG
