@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from affectgpt.bench.extract import LabelExtractor, get_extractor

@@ -44,11 +44,6 @@ class Sample(NamedTuple):
     pred: Any
 
 
-def default_wheels_version(mode: ScorerMode | str) -> str:
-    """The word-form table a mode uses when none is named (`ScorerMode.wheels_version`)."""
-    return scorer_mode(mode).wheels_version
-
-
 def resolve_wheels(wheels: EmotionWheels | str | None, mode: ScorerMode) -> EmotionWheels:
     if isinstance(wheels, EmotionWheels):
         return wheels
@@ -387,12 +382,6 @@ def score_hit(
 
 
 # --- sentiment --------------------------------------------------------------------------
-
-def sentiment_is_positive(pred: Any, mode: ScorerMode | str = OFFICIAL) -> bool:
-    """Official: only the exact string "positive" counts. Corrected: case, surrounding
-    whitespace/punctuation and a one-item list ("[Positive]") are forgiven."""
-    return scorer_mode(mode).is_positive(pred)
-
 
 def as_valence(value: Any, name: str = "") -> float:
     """Ground-truth valence as a float; a clear error for anything else."""
