@@ -45,6 +45,7 @@ class WriteResult:
     table: Path
     kept: int
     skipped: list[SkippedRecord] = field(default_factory=list)
+    earliest: datetime | None = None  # oldest event time written: materialize from here to serve it
 
 
 def open_store(repo_dir: str | Path | None = None) -> FeatureStore:
@@ -75,19 +76,31 @@ def write_feature_rows(
     rows: pd.DataFrame,
     repo_dir: str | Path | None = None,
     created_at: datetime | None = None,
+    partial: bool = False,
 ) -> WriteResult:
-    """Append rows to a view's offline Parquet table.
+    """Merge rows into a view's offline Parquet table.
 
     Rows must carry `clip_id`, `event_timestamp` and exactly the view's features (null where a
-    value is unknown). Rows without a key or time, or with an embedding whose size differs from
-    the table's, are quarantined with a reason; a wrong set of columns is an error because it
-    means the caller was written against another schema.
+    value is unknown); with `partial`, a subset of the features (the ones a producer knows).
+    Rows without a key or time, or with an embedding whose size differs from the table's, are
+    quarantined with a reason; a wrong set of columns is an error because it means the caller
+    was written against another schema.
+
+    The table keeps one row per clip and event time, and a feature value holds until a newer
+    value replaces it: a row for an existing (clip, time) updates that row's features it carries
+    and keeps the others, and a null (or not carried) feature takes the clip's newest earlier
+    value. Feast reads whole rows, so without this a producer that knows only some features
+    (the manifest after the extractor) would null the rest for every reader.
     """
     repo = resolve_repo_dir(repo_dir)
     if view_name not in VIEW_FIELDS:
         raise FeatureRepoError(f"unknown feature view {view_name!r}; known: {sorted(VIEW_FIELDS)}")
     expected = [ENTITY_KEY, TIMESTAMP_COLUMN, *VIEW_FIELDS[view_name]]
     missing = [name for name in expected if name not in rows.columns]
+    if partial:
+        missing = [name for name in missing if name not in VIEW_FIELDS[view_name]]
+        if not any(name in rows.columns for name in VIEW_FIELDS[view_name]):
+            missing = list(VIEW_FIELDS[view_name])
     extra = [name for name in rows.columns if name not in expected and name != CREATED_COLUMN]
     if missing or extra:
         raise FeatureRepoError(
@@ -95,6 +108,9 @@ def write_feature_rows(
             f"expected exactly {expected} (use null for an unknown value)"
         )
     frame = rows.reset_index(drop=True).copy()
+    for name in VIEW_FIELDS[view_name]:
+        if name not in frame.columns:
+            frame[name] = None
     frame[TIMESTAMP_COLUMN] = pd.to_datetime(frame[TIMESTAMP_COLUMN], utc=True, errors="coerce")
     stamp = pd.Timestamp(created_at or datetime.now(UTC))
     if CREATED_COLUMN not in frame.columns:
@@ -139,11 +155,43 @@ def write_feature_rows(
             index=kept_frame.index, dtype=object,
         )
     new_table = pa.Table.from_pandas(kept_frame, schema=table_schema(view_name), preserve_index=False)
-    merged = pa.concat_tables([existing.cast(table_schema(view_name)), new_table])
+    combined = pa.concat_tables([existing.cast(table_schema(view_name)), new_table])
+    merged = _merge_rows(combined, view_name)
     tmp = table.with_suffix(".parquet.tmp")
     pq.write_table(merged, tmp)
     tmp.replace(table)  # atomic: Feast never reads half a table
-    return WriteResult(table=table, kept=int(keep_mask.sum()), skipped=skipped)
+    earliest = kept_frame[TIMESTAMP_COLUMN].min() if len(kept_frame) else None
+    return WriteResult(table=table, kept=int(keep_mask.sum()), skipped=skipped,
+                       earliest=earliest.to_pydatetime() if earliest is not None else None)
+
+
+def _is_null(value: object) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, float) and np.isnan(value)
+
+
+def _merge_rows(table: pa.Table, view_name: str) -> pa.Table:
+    """One row per (clip, event time), newest write winning per feature; a null feature takes
+    the clip's newest earlier value (a value holds until replaced). Rows keep their order of
+    clip and time; a merged row's created_timestamp is its newest write."""
+    features = list(VIEW_FIELDS[view_name])
+    rows = table.to_pylist()
+    order = sorted(range(len(rows)), key=lambda i: (rows[i][ENTITY_KEY], rows[i][TIMESTAMP_COLUMN],
+                                                     rows[i][CREATED_COLUMN], i))
+    merged: list[dict] = []
+    for index in order:
+        row = dict(rows[index])
+        previous = merged[-1] if merged and merged[-1][ENTITY_KEY] == row[ENTITY_KEY] else None
+        if previous is not None:
+            for name in features:
+                if _is_null(row[name]):
+                    row[name] = previous[name]
+            if previous[TIMESTAMP_COLUMN] == row[TIMESTAMP_COLUMN]:
+                merged[-1] = row
+                continue
+        merged.append(row)
+    return pa.Table.from_pylist(merged, schema=table_schema(view_name))
 
 
 def _existing_embedding_sizes(existing: pa.Table, view_name: str) -> dict[str, int]:
