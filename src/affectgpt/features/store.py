@@ -250,11 +250,18 @@ def training_set(
     refs = features or feature_refs()
     entity = _check_entity_frame(entity_df).reset_index(drop=True)
     entity[_ROW_ID] = np.arange(len(entity))
-    joined = store.get_historical_features(entity_df=entity, features=refs).to_df()
-    # Feast's file store drops entity rows that no feature row precedes; a label without features
-    # is still a label, so every input row comes back (features null), in the input order.
-    feature_columns = [column for column in joined.columns if column not in entity.columns]
-    result = entity.merge(joined[[_ROW_ID, *feature_columns]], on=_ROW_ID, how="left")
+    # Feast's file store drops an entity row that some view has no earlier feature row for, which
+    # would also drop the values of the views that do have one: each view is joined on its own.
+    # A label without features is still a label, so every input row comes back (features null),
+    # in the input order.
+    by_view: dict[str, list[str]] = {}
+    for ref in refs:
+        by_view.setdefault(ref.split(":", 1)[0], []).append(ref)
+    result = entity
+    for view_refs in by_view.values():
+        joined = store.get_historical_features(entity_df=entity, features=view_refs).to_df()
+        feature_columns = [column for column in joined.columns if column not in result.columns]
+        result = result.merge(joined[[_ROW_ID, *feature_columns]], on=_ROW_ID, how="left")
     return result.drop(columns=[_ROW_ID])
 
 
