@@ -107,3 +107,20 @@ def test_packaged_yaml_and_built_in_defaults_agree() -> None:
     for group in GROUPS:
         assert getattr(config.columns, group) == getattr(defaults, group), group
     assert config.columns.ignore == DEFAULT_IGNORE
+
+
+def test_cli_reads_features_plus_predictions_as_the_readme_writes_them(pipeline_batch, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+
+    spec = f"{pipeline_batch['features']}+{pipeline_batch['ov']}"
+    result = CliRunner().invoke(app, ["drift", "report", "--reference", spec, "--current", spec,
+                                      "--out", str(tmp_path / "report")])
+    # Three clips are too few for a test: inconclusive (exit 3), yet every column was found.
+    assert result.exit_code == 3, result.output
+    assert "INCONCLUSIVE" in result.output and "drifted share 0.00 %" in result.output
+    assert "not_configured" not in result.output
+    absent = {line.split()[1].rstrip(":") for line in result.output.splitlines() if "absent_in_both" in line}
+    assert absent == {"description", "description_len"}  # only a --prompt description run writes them
+    assert f"report: {tmp_path / 'report' / 'drift.html'}" in result.output
