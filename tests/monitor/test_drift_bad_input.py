@@ -98,7 +98,7 @@ def test_invalid_config_names_file_and_field(tmp_path: Path) -> None:
 def test_repo_config_file_is_valid() -> None:
     config, source = load_monitoring_config()
     assert source is not None and source.name == "monitoring.yaml"
-    assert config.columns.embeddings == ["frame_emb", "face_emb", "audio_emb"]
+    assert config.columns.embeddings == ["frame_emb", "face_emb", "audio_emb", "text_emb"]
     assert all(config.columns.ignore.values()), "every ignored column says why"
 
 

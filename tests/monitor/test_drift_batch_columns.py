@@ -91,7 +91,8 @@ def test_every_configured_column_is_written_and_every_written_column_is_configur
     reasons = {item.column: item.reason for item in prepared.skipped}
     assert not {c: r for c, r in reasons.items() if r in ("not_configured", "absent_in_both")
                 or r.startswith("missing_from")}, reasons
-    assert {"frame_emb", "face_emb", "audio_emb"} <= set(prepared.embeddings)
+    assert {"frame_emb", "face_emb", "audio_emb", "text_emb"} <= set(prepared.embeddings)
+    assert prepared.embeddings["text_emb"][0].shape == (3, 384)  # MiniLM of the subtitle, as Feast ingest
     # Model outputs are what the model said (the ov run's first extracted label), never gold labels.
     said = pd.read_json(pipeline_batch["ov"], lines=True).set_index("clip_id")["extracted_labels"]
     for row in batch.itertuples():

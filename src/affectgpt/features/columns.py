@@ -37,10 +37,12 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "predicted_label", "ov_labels", "description", "description_len", "prompt_type", "decoding", "dataset")
 
 
-def canonical_columns(table: pd.DataFrame) -> pd.DataFrame:
+def canonical_columns(table: pd.DataFrame, embed_text: bool = False) -> pd.DataFrame:
     """The table with producer names mapped onto the view field names (`frames_mean` ->
     `frame_emb`, ...) and `subtitle_len` / `description_len` derived from their text when absent.
-    A table that already has the canonical name keeps it; the producer's column is dropped."""
+    A table that already has the canonical name keeps it; the producer's column is dropped.
+    With `embed_text`, `text_emb` is computed from `subtitle` when absent, as Feast ingest does
+    (MiniLM, 384-d), so a file batch and a Feast batch carry the same embeddings."""
     frame = table.copy(deep=False)
     renames: dict[str, str] = {}
     for field, aliases in FIELD_ALIASES.items():
@@ -53,6 +55,10 @@ def canonical_columns(table: pd.DataFrame) -> pd.DataFrame:
     for length, text in DERIVED_LENGTHS.items():
         if length not in frame.columns and text in frame.columns:
             frame[length] = frame[text].map(lambda v: len(v) if isinstance(v, str) else pd.NA).astype("Int64")
+    if embed_text and "text_emb" not in frame.columns and "subtitle" in frame.columns and len(frame):
+        from affectgpt.features.text import embed_texts
+
+        frame["text_emb"] = list(embed_texts(frame["subtitle"].tolist()))
     return frame
 
 

@@ -44,7 +44,6 @@ DEFAULT_IGNORE: dict[str, str] = {
     "emotion": "gold label: production batches have none, and it is never a model output",
     "valence": "gold label: production batches have none",
     "sentiment": "gold annotation of caption records; `affectgpt infer` does not predict it",
-    "text_emb": "only in Feast batches (MiniLM at ingest); file batches check the subtitle itself (text group)",
 }
 
 
@@ -57,7 +56,7 @@ class ColumnGroups(_Strict):
 
     metadata: list[str] = Field(default_factory=lambda: [
         "duration_s", "fps", "audio_duration_s", "face_ratio", "speech_ratio", "subtitle_len", "language", "source"])
-    embeddings: list[str] = Field(default_factory=lambda: ["frame_emb", "face_emb", "audio_emb"])
+    embeddings: list[str] = Field(default_factory=lambda: ["frame_emb", "face_emb", "audio_emb", "text_emb"])
     text: list[str] = Field(default_factory=lambda: ["subtitle", "description"])
     predictions: list[str] = Field(default_factory=lambda: ["predicted_label", "ov_labels", "description_len"])
     ignore: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IGNORE),

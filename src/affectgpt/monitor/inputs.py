@@ -10,8 +10,9 @@ Feast views `feast:VIEW[,VIEW...][@REPO_DIR][?start=ISO&end=ISO]`, e.g.
 batch is the clips with an event in the window, joined point-in-time across the views.
 
 Columns arrive in the feature store's names (affectgpt.features.columns): the extractor's
-`frames_mean` is `frame_emb`, predictions give `predicted_label` and `ov_labels`, so one
-`configs/monitoring.yaml` describes file and Feast batches alike.
+`frames_mean` is `frame_emb`, a subtitle gets its MiniLM `text_emb` as Feast ingest gives it,
+predictions give `predicted_label` and `ov_labels`, so one `configs/monitoring.yaml` describes
+file and Feast batches alike.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _load_file(text: str) -> pd.DataFrame:
         frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for a damaged or non-Parquet file
         raise DriftInputError(f"{path}: cannot be read as {'CSV' if suffix == '.csv' else 'Parquet'} ({exc})") from None
-    return canonical_columns(frame)
+    return canonical_columns(frame, embed_text=True)
 
 
 def _load_one(text: str) -> pd.DataFrame:
