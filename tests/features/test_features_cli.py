@@ -39,3 +39,13 @@ def test_paths_are_printed_whole_on_a_narrow_terminal(tmp_path: Path) -> None:
     result = runner.invoke(app, ["features", "init", "--repo", str(repo)], terminal_width=40)
     assert result.exit_code == 0, result.output
     assert f"feature repo ready: {repo}" in result.output.replace("\r", "")
+
+
+def test_an_online_store_that_does_not_answer_is_unavailable(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert runner.invoke(app, ["features", "init", "--repo", str(repo), "--online", "redis",
+                               "--redis", "127.0.0.1:1"]).exit_code == 0
+    assert runner.invoke(app, ["features", "apply", "--repo", str(repo)]).exit_code == 0
+    result = runner.invoke(app, ["features", "online", "clip_a", "--repo", str(repo)])
+    assert result.exit_code == 5, result.output
+    assert "did not answer" in result.output and "Traceback" not in result.output

@@ -7,7 +7,8 @@ imported, and so every caller gets the same validation of keys, timestamps and e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from affectgpt.features.definitions import (
     table_path,
 )
 from affectgpt.features.repo import FeatureRepoError, resolve_repo_dir, table_schema
+from affectgpt.errors import Unavailable
 from affectgpt.manifest import SkippedRecord
 
 if TYPE_CHECKING:
@@ -46,6 +48,30 @@ class WriteResult:
     kept: int
     skipped: list[SkippedRecord] = field(default_factory=list)
     earliest: datetime | None = None  # oldest event time written: materialize from here to serve it
+
+
+class FeatureStoreUnavailable(Unavailable):
+    """The online store (Redis in the cluster) did not answer."""
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    kind = type(error)
+    return isinstance(error, (ConnectionError, TimeoutError)) or (
+        kind.__module__.startswith("redis") and ("Connection" in kind.__name__ or "Timeout" in kind.__name__))
+
+
+@contextmanager
+def _online_store_answers(repo_dir: str | Path | None) -> Iterator[None]:
+    """A store that is down is a service being unavailable (exit 5), not a bug."""
+    try:
+        yield
+    except Exception as error:
+        if _is_connection_error(error):
+            raise FeatureStoreUnavailable(
+                f"the online store of {resolve_repo_dir(repo_dir)} did not answer ({error}); start it or fix "
+                "its connection in feature_store.yaml (`affectgpt features init --online redis --redis HOST:PORT`)"
+            ) from None
+        raise
 
 
 def open_store(repo_dir: str | Path | None = None) -> FeatureStore:
@@ -214,10 +240,11 @@ def materialize(
     Without `start`, continue from the last materialization (Feast's incremental mode)."""
     store = open_store(repo_dir)
     end = end or datetime.now(UTC)
-    if start is None:
-        store.materialize_incremental(end_date=end, feature_views=views)
-    else:
-        store.materialize(start_date=start, end_date=end, feature_views=views)
+    with _online_store_answers(repo_dir):
+        if start is None:
+            store.materialize_incremental(end_date=end, feature_views=views)
+        else:
+            store.materialize(start_date=start, end_date=end, feature_views=views)
 
 
 def _check_entity_frame(entity_df: pd.DataFrame) -> pd.DataFrame:
@@ -276,7 +303,8 @@ def online_features(
     rows = [{ENTITY_KEY: str(clip_id)} for clip_id in clip_ids]
     if not rows:
         raise FeatureRepoError("no clip ids given for the online lookup")
-    return store.get_online_features(features=refs, entity_rows=rows).to_df()
+    with _online_store_answers(repo_dir):
+        return store.get_online_features(features=refs, entity_rows=rows).to_df()
 
 
 def read_feature_views(
