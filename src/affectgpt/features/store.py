@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from affectgpt.errors import Unavailable
 from affectgpt.features.definitions import (
     CREATED_COLUMN,
     ENTITY_KEY,
@@ -30,7 +31,6 @@ from affectgpt.features.definitions import (
     table_path,
 )
 from affectgpt.features.repo import FeatureRepoError, resolve_repo_dir, table_schema
-from affectgpt.errors import Unavailable
 from affectgpt.manifest import SkippedRecord
 
 if TYPE_CHECKING:

@@ -20,7 +20,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from affectgpt.cli_common import Out, Verbose, configure_logging, console, err_console, friendly_errors, new_app, say_path
+from affectgpt.cli_common import (
+    Out,
+    Verbose,
+    configure_logging,
+    console,
+    err_console,
+    friendly_errors,
+    new_app,
+    say_path,
+)
 from affectgpt.errors import ExitCode
 from affectgpt.formatting import percent
 

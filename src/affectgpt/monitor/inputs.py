@@ -105,7 +105,7 @@ def _load_file(text: str) -> pd.DataFrame:
         return read_predictions(path)
     try:
         frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types for a damaged or non-Parquet file
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a damaged or non-Parquet file
         raise DriftInputError(f"{path}: cannot be read as {'CSV' if suffix == '.csv' else 'Parquet'} ({exc})") from None
     return canonical_columns(frame, embed_text=True)
 
