@@ -162,7 +162,7 @@ def training_set_command(
 def _show_value(feature: str, value: Any) -> str:
     """A value as a person reads it in one table cell: vectors by their head and size, shares in
     percent, long text cut."""
-    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+    if _is_vector(value):
         items = list(value)
         if items and all(isinstance(item, str) for item in items):
             text = ", ".join(items)
@@ -178,9 +178,14 @@ def _show_value(feature: str, value: Any) -> str:
     return text if len(text) <= VALUE_WIDTH else text[:VALUE_WIDTH - 1] + "…"
 
 
+def _is_vector(value: Any) -> bool:
+    """Lists and arrays (not strings, not numpy scalars, which also have `__array__`)."""
+    return isinstance(value, (list, tuple)) or (hasattr(value, "__array__") and getattr(value, "ndim", 0) > 0)
+
+
 def _json_value(value: Any) -> Any:
-    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
-        return [_json_value(item) for item in (value.tolist() if hasattr(value, "tolist") else value)]
+    if _is_vector(value):
+        return [_json_value(item) for item in list(value)]
     if not isinstance(value, str) and is_missing(value):
         return None
     return value.item() if hasattr(value, "item") else value
