@@ -128,4 +128,4 @@ def test_cli_init_apply_materialize_online(tmp_path: Path) -> None:
                                  "--feature", "clip_metadata:duration_s", "--feature", "clip_metadata:subtitle_len"])
     assert online.exit_code == 0 and "2.5" in online.output and "11" in online.output, online.output
     missing = runner.invoke(app, ["features", "apply", "--repo", str(tmp_path / "absent")])
-    assert missing.exit_code == 2 and "features init" in missing.output and "Traceback" not in missing.output
+    assert missing.exit_code == 4 and "features init" in missing.output and "Traceback" not in missing.output

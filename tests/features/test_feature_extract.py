@@ -133,4 +133,4 @@ def test_extract_cli_reports_kept_and_quarantined(clip_folder):
     assert "kept 1 clips, quarantined 4" in result.output
     missing = runner.invoke(app, ["features", "extract", str(clip_folder / "nope.parquet"),
                                   "--out", str(clip_folder / "x")])
-    assert missing.exit_code == 2 and "nope.parquet" in missing.output
+    assert missing.exit_code == 4 and "nope.parquet" in missing.output  # not found

@@ -58,7 +58,7 @@ def test_unusable_columns_are_listed_not_fatal(tmp_path: Path, fast_config: Path
     summary = drift_report(reference, current, tmp_path, config_path=fast_config)
 
     skipped = {item.column: item.reason for item in summary.skipped}
-    assert skipped["language"] == "missing_in_current"
+    assert skipped["language"] == "missing_from_current"
     assert skipped["fps"] == "all_missing"
     assert skipped["predicted_label"] == "all_missing"
     assert skipped["face_emb"] == "embedding_size_mismatch"
@@ -98,7 +98,8 @@ def test_invalid_config_names_file_and_field(tmp_path: Path) -> None:
 def test_repo_config_file_is_valid() -> None:
     config, source = load_monitoring_config()
     assert source is not None and source.name == "monitoring.yaml"
-    assert "text_emb" in config.columns.embeddings
+    assert config.columns.embeddings == ["frame_emb", "face_emb", "audio_emb", "text_emb"]
+    assert all(config.columns.ignore.values()), "every ignored column says why"
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
@@ -111,7 +112,7 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
     assert "no rows" in result.output and "Traceback" not in result.output
     missing = runner.invoke(app, ["drift", "report", "--reference", str(tmp_path / "nope.parquet"),
                                   "--current", str(tmp_path / "cur.parquet"), "--out", str(tmp_path / "out")])
-    assert missing.exit_code == 2 and "no such file" in missing.output
+    assert missing.exit_code == 4 and "no such file" in missing.output  # not found
 
 
 def test_cli_writes_report_and_prints_decision(tmp_path: Path, fast_config: Path) -> None:

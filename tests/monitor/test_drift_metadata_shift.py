@@ -93,5 +93,8 @@ def test_drift_review_notebook_runs_on_demo_report(demo_metadata, metadata_confi
     outputs = "\n".join(
         output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
     )
-    assert "decision:" in outputs and "plotted: ['duration_s', 'source']" in outputs
-    assert (report_dir / "drift_review_checks.png").is_file()
+    assert "decision:" in outputs and "plotted: duration_s, source" in outputs
+    images = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+              if "image/png" in output.get("data", {})]
+    assert len(images) == 3  # the checks chart and the two distributions, inline
+    assert not (report_dir / "drift_review_checks.png").exists()  # reviewing writes nothing into the report

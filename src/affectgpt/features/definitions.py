@@ -12,6 +12,8 @@ from feast import Entity, FeatureView, Field, FileSource
 from feast.types import Array, Float32, Float64, Int64, String
 from feast.value_type import ValueType
 
+from affectgpt.errors import BadInput
+
 ENTITY_KEY = "clip_id"
 TIMESTAMP_COLUMN = "event_timestamp"
 CREATED_COLUMN = "created_timestamp"
@@ -108,5 +110,5 @@ def feature_refs(views: list[str] | None = None) -> list[str]:
     names = list(FEATURE_VIEWS) if views is None else views
     unknown = [name for name in names if name not in FEATURE_VIEWS]
     if unknown:
-        raise KeyError(f"unknown feature view(s) {unknown}; known: {sorted(FEATURE_VIEWS)}")
+        raise BadInput(f"unknown feature view(s) {unknown}; known: {sorted(FEATURE_VIEWS)}")
     return [f"{name}:{field}" for name in names for field in VIEW_FIELDS[name]]

@@ -184,7 +184,7 @@ def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderCon
         seen: set[str] = set()
         seen_in_order: list[str] = []
         cache_hits = 0
-        passthrough_columns = [c for c in ("split", "source", "language") if c in table.columns]
+        passthrough_columns = [c for c in ("split", "source", "language", "subtitle") if c in table.columns]
 
         hashing_started = time.perf_counter()
         for line, record in enumerate(table.to_dict(orient="records")):

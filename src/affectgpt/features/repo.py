@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.features.definitions import (
     CREATED_COLUMN,
     DATA_SUBDIR,
@@ -34,6 +35,7 @@ The objects are declared in affectgpt.features.definitions so that this repo, th
 and `feast apply` run from this folder all see one schema.
 """
 
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.features.definitions import (  # noqa: F401
     clip,
     clip_embeddings_view,
@@ -43,8 +45,14 @@ from affectgpt.features.definitions import (  # noqa: F401
 '''
 
 
-class FeatureRepoError(RuntimeError):
-    """The feature repo is missing or not usable; the message says which command fixes it."""
+class FeatureRepoError(BadInput):
+    """A table, view or option the feature repo cannot use; the message says what to change."""
+
+
+class FeatureRepoMissing(FeatureRepoError, NotFound):
+    """No feature repo where one was named; the message says which command creates it."""
+
+    exit_code = ExitCode.NOT_FOUND
 
 
 def default_repo_dir() -> Path:
@@ -55,7 +63,7 @@ def resolve_repo_dir(repo_dir: str | Path | None) -> Path:
     """The repo folder to use, checked to hold a feature_store.yaml."""
     repo = Path(repo_dir).expanduser().resolve() if repo_dir is not None else default_repo_dir()
     if not (repo / STORE_YAML).is_file():
-        raise FeatureRepoError(
+        raise FeatureRepoMissing(
             f"{repo}: no {STORE_YAML}; create the repo with `affectgpt features init --repo {repo}`"
         )
     return repo
@@ -68,7 +76,7 @@ def store_config(online_store: OnlineStoreKind = "sqlite", redis_connection: str
     elif online_store == "redis":
         online = {"type": "redis", "connection_string": redis_connection}
     else:
-        raise ValueError(f"online_store must be 'sqlite' or 'redis', got {online_store!r}")
+        raise FeatureRepoError(f"online_store must be 'sqlite' or 'redis', got {online_store!r}")
     return {
         "project": PROJECT_NAME,
         "registry": f"{DATA_SUBDIR}/registry.db",

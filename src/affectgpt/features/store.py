@@ -7,7 +7,8 @@ imported, and so every caller gets the same validation of keys, timestamps and e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from affectgpt.errors import Unavailable
 from affectgpt.features.definitions import (
     CREATED_COLUMN,
     ENTITY_KEY,
@@ -45,6 +47,31 @@ class WriteResult:
     table: Path
     kept: int
     skipped: list[SkippedRecord] = field(default_factory=list)
+    earliest: datetime | None = None  # oldest event time written: materialize from here to serve it
+
+
+class FeatureStoreUnavailable(Unavailable):
+    """The online store (Redis in the cluster) did not answer."""
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    kind = type(error)
+    return isinstance(error, (ConnectionError, TimeoutError)) or (
+        kind.__module__.startswith("redis") and ("Connection" in kind.__name__ or "Timeout" in kind.__name__))
+
+
+@contextmanager
+def _online_store_answers(repo_dir: str | Path | None) -> Iterator[None]:
+    """A store that is down is a service being unavailable (exit 5), not a bug."""
+    try:
+        yield
+    except Exception as error:
+        if _is_connection_error(error):
+            raise FeatureStoreUnavailable(
+                f"the online store of {resolve_repo_dir(repo_dir)} did not answer ({error}); start it or fix "
+                "its connection in feature_store.yaml (`affectgpt features init --online redis --redis HOST:PORT`)"
+            ) from None
+        raise
 
 
 def open_store(repo_dir: str | Path | None = None) -> FeatureStore:
@@ -75,19 +102,31 @@ def write_feature_rows(
     rows: pd.DataFrame,
     repo_dir: str | Path | None = None,
     created_at: datetime | None = None,
+    partial: bool = False,
 ) -> WriteResult:
-    """Append rows to a view's offline Parquet table.
+    """Merge rows into a view's offline Parquet table.
 
     Rows must carry `clip_id`, `event_timestamp` and exactly the view's features (null where a
-    value is unknown). Rows without a key or time, or with an embedding whose size differs from
-    the table's, are quarantined with a reason; a wrong set of columns is an error because it
-    means the caller was written against another schema.
+    value is unknown); with `partial`, a subset of the features (the ones a producer knows).
+    Rows without a key or time, or with an embedding whose size differs from the table's, are
+    quarantined with a reason; a wrong set of columns is an error because it means the caller
+    was written against another schema.
+
+    The table keeps one row per clip and event time, and a feature value holds until a newer
+    value replaces it: a row for an existing (clip, time) updates that row's features it carries
+    and keeps the others, and a null (or not carried) feature takes the clip's newest earlier
+    value. Feast reads whole rows, so without this a producer that knows only some features
+    (the manifest after the extractor) would null the rest for every reader.
     """
     repo = resolve_repo_dir(repo_dir)
     if view_name not in VIEW_FIELDS:
         raise FeatureRepoError(f"unknown feature view {view_name!r}; known: {sorted(VIEW_FIELDS)}")
     expected = [ENTITY_KEY, TIMESTAMP_COLUMN, *VIEW_FIELDS[view_name]]
     missing = [name for name in expected if name not in rows.columns]
+    if partial:
+        missing = [name for name in missing if name not in VIEW_FIELDS[view_name]]
+        if not any(name in rows.columns for name in VIEW_FIELDS[view_name]):
+            missing = list(VIEW_FIELDS[view_name])
     extra = [name for name in rows.columns if name not in expected and name != CREATED_COLUMN]
     if missing or extra:
         raise FeatureRepoError(
@@ -95,6 +134,9 @@ def write_feature_rows(
             f"expected exactly {expected} (use null for an unknown value)"
         )
     frame = rows.reset_index(drop=True).copy()
+    for name in VIEW_FIELDS[view_name]:
+        if name not in frame.columns:
+            frame[name] = None
     frame[TIMESTAMP_COLUMN] = pd.to_datetime(frame[TIMESTAMP_COLUMN], utc=True, errors="coerce")
     stamp = pd.Timestamp(created_at or datetime.now(UTC))
     if CREATED_COLUMN not in frame.columns:
@@ -139,11 +181,43 @@ def write_feature_rows(
             index=kept_frame.index, dtype=object,
         )
     new_table = pa.Table.from_pandas(kept_frame, schema=table_schema(view_name), preserve_index=False)
-    merged = pa.concat_tables([existing.cast(table_schema(view_name)), new_table])
+    combined = pa.concat_tables([existing.cast(table_schema(view_name)), new_table])
+    merged = _merge_rows(combined, view_name)
     tmp = table.with_suffix(".parquet.tmp")
     pq.write_table(merged, tmp)
     tmp.replace(table)  # atomic: Feast never reads half a table
-    return WriteResult(table=table, kept=int(keep_mask.sum()), skipped=skipped)
+    earliest = kept_frame[TIMESTAMP_COLUMN].min() if len(kept_frame) else None
+    return WriteResult(table=table, kept=int(keep_mask.sum()), skipped=skipped,
+                       earliest=earliest.to_pydatetime() if earliest is not None else None)
+
+
+def _is_null(value: object) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, float) and np.isnan(value)
+
+
+def _merge_rows(table: pa.Table, view_name: str) -> pa.Table:
+    """One row per (clip, event time), newest write winning per feature; a null feature takes
+    the clip's newest earlier value (a value holds until replaced). Rows keep their order of
+    clip and time; a merged row's created_timestamp is its newest write."""
+    features = list(VIEW_FIELDS[view_name])
+    rows = table.to_pylist()
+    order = sorted(range(len(rows)), key=lambda i: (rows[i][ENTITY_KEY], rows[i][TIMESTAMP_COLUMN],
+                                                     rows[i][CREATED_COLUMN], i))
+    merged: list[dict] = []
+    for index in order:
+        row = dict(rows[index])
+        previous = merged[-1] if merged and merged[-1][ENTITY_KEY] == row[ENTITY_KEY] else None
+        if previous is not None:
+            for name in features:
+                if _is_null(row[name]):
+                    row[name] = previous[name]
+            if previous[TIMESTAMP_COLUMN] == row[TIMESTAMP_COLUMN]:
+                merged[-1] = row
+                continue
+        merged.append(row)
+    return pa.Table.from_pylist(merged, schema=table_schema(view_name))
 
 
 def _existing_embedding_sizes(existing: pa.Table, view_name: str) -> dict[str, int]:
@@ -166,10 +240,11 @@ def materialize(
     Without `start`, continue from the last materialization (Feast's incremental mode)."""
     store = open_store(repo_dir)
     end = end or datetime.now(UTC)
-    if start is None:
-        store.materialize_incremental(end_date=end, feature_views=views)
-    else:
-        store.materialize(start_date=start, end_date=end, feature_views=views)
+    with _online_store_answers(repo_dir):
+        if start is None:
+            store.materialize_incremental(end_date=end, feature_views=views)
+        else:
+            store.materialize(start_date=start, end_date=end, feature_views=views)
 
 
 def _check_entity_frame(entity_df: pd.DataFrame) -> pd.DataFrame:
@@ -202,11 +277,18 @@ def training_set(
     refs = features or feature_refs()
     entity = _check_entity_frame(entity_df).reset_index(drop=True)
     entity[_ROW_ID] = np.arange(len(entity))
-    joined = store.get_historical_features(entity_df=entity, features=refs).to_df()
-    # Feast's file store drops entity rows that no feature row precedes; a label without features
-    # is still a label, so every input row comes back (features null), in the input order.
-    feature_columns = [column for column in joined.columns if column not in entity.columns]
-    result = entity.merge(joined[[_ROW_ID, *feature_columns]], on=_ROW_ID, how="left")
+    # Feast's file store drops an entity row that some view has no earlier feature row for, which
+    # would also drop the values of the views that do have one: each view is joined on its own.
+    # A label without features is still a label, so every input row comes back (features null),
+    # in the input order.
+    by_view: dict[str, list[str]] = {}
+    for ref in refs:
+        by_view.setdefault(ref.split(":", 1)[0], []).append(ref)
+    result = entity
+    for view_refs in by_view.values():
+        joined = store.get_historical_features(entity_df=entity, features=view_refs).to_df()
+        feature_columns = [column for column in joined.columns if column not in result.columns]
+        result = result.merge(joined[[_ROW_ID, *feature_columns]], on=_ROW_ID, how="left")
     return result.drop(columns=[_ROW_ID])
 
 
@@ -221,7 +303,8 @@ def online_features(
     rows = [{ENTITY_KEY: str(clip_id)} for clip_id in clip_ids]
     if not rows:
         raise FeatureRepoError("no clip ids given for the online lookup")
-    return store.get_online_features(features=refs, entity_rows=rows).to_df()
+    with _online_store_answers(repo_dir):
+        return store.get_online_features(features=refs, entity_rows=rows).to_df()
 
 
 def read_feature_views(

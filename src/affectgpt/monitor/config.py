@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from affectgpt.config import load_yaml_model
+from affectgpt.errors import BadInput
 from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 
 DEFAULT_CONFIG_PATH = PACKAGED_CONFIGS / "monitoring.yaml"
@@ -23,18 +24,51 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Columns of the monitored batches that are not drift checks, and why (the defaults of
+# configs/monitoring.yaml; kept equal to it by tests/monitor/test_drift_batch_columns.py).
+DEFAULT_IGNORE: dict[str, str] = {
+    "clip_id": "the key batches are joined on",
+    "event_timestamp": "when a row was written, not what the clip is",
+    "created_timestamp": "when a row was written, not what the clip is",
+    "split": "corpus bookkeeping: a production batch has no split",
+    "video_path": "a location, not content",
+    "audio_path": "a location, not content",
+    "shard": "a location, not content",
+    "cache_key": "identifies a file, not its content's distribution",
+    "media_hash": "identifies a file, not its content's distribution",
+    "encoder_hash": "identifies the encoders; another encoder shows as embedding drift",
+    "n_video_frames": "duration_s x fps, both checked",
+    "prompt_type": "a setting of the infer run, not of the clips",
+    "decoding": "a setting of the infer run, not of the clips",
+    "dataset": "a setting of the infer run, not of the clips",
+    "emotion": "gold label: production batches have none, and it is never a model output",
+    "valence": "gold label: production batches have none",
+    "sentiment": "gold annotation of caption records; `affectgpt infer` does not predict it",
+}
+
+
 class ColumnGroups(_Strict):
     """Which input columns belong to which kind of check. A column in no group and not in
-    `ignore` is listed in the report as skipped ('not_configured'), never silently dropped."""
+    `ignore` is listed in the report as skipped ('not_configured'), never silently dropped.
+
+    The groups describe what `affectgpt features extract` and `affectgpt infer` write (see
+    docs/monitoring.md, "Which files are the batches"); `ignore` maps each column left out to why."""
 
     metadata: list[str] = Field(default_factory=lambda: [
-        "duration_s", "fps", "face_ratio", "speech_ratio", "subtitle_len", "language", "source"])
+        "duration_s", "fps", "audio_duration_s", "face_ratio", "speech_ratio", "subtitle_len", "language", "source"])
     embeddings: list[str] = Field(default_factory=lambda: ["frame_emb", "face_emb", "audio_emb", "text_emb"])
     text: list[str] = Field(default_factory=lambda: ["subtitle", "description"])
-    predictions: list[str] = Field(default_factory=lambda: [
-        "predicted_label", "ov_labels", "sentiment", "description_len"])
-    ignore: list[str] = Field(default_factory=lambda: [
-        "clip_id", "event_timestamp", "created_timestamp", "video_path", "audio_path", "split"])
+    predictions: list[str] = Field(default_factory=lambda: ["predicted_label", "ov_labels", "description_len"])
+    ignore: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IGNORE),
+                                   description="column -> why it is not checked")
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _ignore_with_reasons(cls, value: object) -> object:
+        """A plain list (older configs) is accepted: each column's reason is then unknown."""
+        if isinstance(value, list):
+            return {str(column): "" for column in value}
+        return value
 
 
 class ColumnTests(_Strict):
@@ -100,7 +134,7 @@ class MonitoringConfig(_Strict):
     seed: int = 0
 
 
-class MonitoringConfigError(ValueError):
+class MonitoringConfigError(BadInput, ValueError):
     """The monitoring YAML is unreadable or invalid; the message names the file and the field."""
 
 

@@ -105,12 +105,15 @@ def prepare_batches(reference: pd.DataFrame, current: pd.DataFrame, config: Moni
     for column, group in configured.items():
         in_ref, in_cur = column in reference.columns, column in current.columns
         if not in_ref and not in_cur:
-            prepared.skipped.append(SkippedColumn(column=column, reason="absent", detail="in neither batch"))
+            prepared.skipped.append(SkippedColumn(
+                column=column, reason="absent_in_both",
+                detail=f"neither {reference_name} nor {current_name} has column '{column}'"))
             continue
         if in_ref != in_cur:
             side = current_name if in_ref else reference_name
-            prepared.skipped.append(SkippedColumn(column=column, reason="missing_in_" + ("current" if in_ref else "reference"),
-                                                  detail=f"{side} has no column '{column}'"))
+            prepared.skipped.append(SkippedColumn(
+                column=column, reason="missing_from_" + ("current" if in_ref else "reference"),
+                detail=f"{side} has no column '{column}' (the other batch has it)"))
             continue
         ref_col, cur_col = reference[column], current[column]
         empty_sides = [name for name, col in ((reference_name, ref_col), (current_name, cur_col)) if _all_missing(col)]

@@ -5,11 +5,13 @@ tested); the notebook and reviewers read the rest."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from affectgpt.errors import NotFound
 from affectgpt.monitor.prepare import SkippedColumn
 
 CheckKind = Literal["numeric", "categorical", "text_content", "text_descriptor", "embedding", "embedding_component"]
@@ -75,8 +77,60 @@ class DriftSummary(BaseModel):
         return path
 
 
+REPORT_ENV = "AFFECTGPT_DRIFT_REPORT"
+
+
+class DriftReportNotFound(NotFound, FileNotFoundError):
+    """No drift report where one was looked for; the message lists where."""
+
+
 def read_summary(report_dir: str | Path) -> DriftSummary:
     path = Path(report_dir) / DRIFT_JSON
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no drift summary; run `affectgpt drift report` first")
+        raise DriftReportNotFound(f"{path}: no drift summary; run `affectgpt drift report` first")
     return DriftSummary.model_validate_json(path.read_text())
+
+
+def report_roots(start: str | Path | None = None) -> list[Path]:
+    """Where reports are looked for, in order: `reports/` of the current folder (the README's
+    `--out reports/drift/...`), of the project above `notebooks/` when started from there (Jupyter
+    runs a notebook in its own folder), and of the workspace (`$AFFECTGPT_HOME` or `.affectgpt`).
+    Nothing is created."""
+    here = Path(start or Path.cwd()).resolve()
+    bases = [here]
+    if here.name == "notebooks":
+        bases.append(here.parent)
+    home = os.environ.get("AFFECTGPT_HOME")
+    bases += [Path(home).expanduser().resolve()] if home else [base / ".affectgpt" for base in list(bases)]
+    roots: list[Path] = []
+    for base in bases:
+        if base / "reports" not in roots:
+            roots.append(base / "reports")
+    return roots
+
+
+def find_reports(roots: list[Path] | None = None) -> list[Path]:
+    """Report folders (holding drift.json) under the roots, newest first."""
+    found = {path.parent.resolve() for root in roots or report_roots() if root.is_dir()
+             for path in root.rglob(DRIFT_JSON)}
+    return sorted(found, key=lambda folder: (folder / DRIFT_JSON).stat().st_mtime, reverse=True)
+
+
+def choose_report(path: str | Path | None = None, roots: list[Path] | None = None) -> Path:
+    """The report to review: `path` (a report folder or its drift.json), else
+    `$AFFECTGPT_DRIFT_REPORT`, else the newest under `report_roots()`."""
+    chosen = str(path or os.environ.get(REPORT_ENV) or "")
+    if chosen:
+        folder = Path(chosen).expanduser()
+        folder = folder.parent if folder.name == DRIFT_JSON else folder
+        if not (folder / DRIFT_JSON).is_file():
+            raise DriftReportNotFound(f"{folder}: no {DRIFT_JSON} there; pass the folder given to "
+                                      "`affectgpt drift report --out`")
+        return folder
+    searched = roots or report_roots()
+    reports = find_reports(searched)
+    if not reports:
+        raise DriftReportNotFound("no drift report under " + ", ".join(str(root) for root in searched)
+                                  + "; run `affectgpt drift report ... --out reports/drift/<name>` or set "
+                                  f"{REPORT_ENV} to a report folder")
+    return reports[0]
