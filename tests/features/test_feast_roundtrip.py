@@ -3,6 +3,8 @@ back online and offline, point-in-time training sets, and the drift monitor read
 
 from __future__ import annotations
 
+import json
+
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -126,6 +128,12 @@ def test_cli_init_apply_materialize_online(tmp_path: Path) -> None:
     assert runner.invoke(app, ["features", "materialize", "--repo", str(repo_dir), "--end", end]).exit_code == 0
     online = runner.invoke(app, ["features", "online", "clip_x", "--repo", str(repo_dir),
                                  "--feature", "clip_metadata:duration_s", "--feature", "clip_metadata:subtitle_len"])
-    assert online.exit_code == 0 and "2.5" in online.output and "11" in online.output, online.output
+    assert online.exit_code == 0, online.output
+    as_json = runner.invoke(app, ["features", "online", "clip_x", "--repo", str(repo_dir), "--json",
+                                  "--feature", "clip_metadata:duration_s", "--feature", "clip_metadata:subtitle_len"])
+    assert as_json.exit_code == 0, as_json.output
+    served = json.loads(as_json.output)["clip_x"]
+    assert served["clip_metadata:duration_s"] == 2.5
+    assert served["clip_metadata:subtitle_len"] == len("hello there")
     missing = runner.invoke(app, ["features", "apply", "--repo", str(tmp_path / "absent")])
     assert missing.exit_code == 4 and "features init" in missing.output and "Traceback" not in missing.output
