@@ -89,3 +89,22 @@ def test_two_workers_give_the_same_dataset(demo_corpus, tmp_path, built):
     parallel = read_caption_records(result.paths["mer_caption_plus"])
     serial = read_caption_records(built.paths["mer_caption_plus"])
     assert parallel["description"].tolist() == serial["description"].tolist()
+
+
+def test_progress_lines_count_processed_quarantined_and_cached_clips(raw_copy, shared_cache, tmp_path, built,
+                                                                     capsys, monkeypatch):
+    """Off a terminal the clip work logs plain count lines: a damaged clip (refused at ingest)
+    is counted as quarantined from the start, the others as served from the cache."""
+    monkeypatch.delenv("AFFECTGPT_PROGRESS", raising=False)
+    (raw_copy / "demo_00003.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))
+    result = build_dataset(raw_copy, tmp_path / "out", config=fast_config(shared_cache), show_progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("build dataset: ")]
+    quarantine = pd.read_parquet(result.paths["quarantine"])
+    early = quarantine[quarantine["stage"].isin(["ingest", "decode", "prefilter"])]
+    assert "demo_00003" in set(early["clip_id"])
+    valid, dropped_in_clip_work = result.counts["valid_clips"], int((early["stage"] != "ingest").sum())
+    assert lines[-1] == (f"build dataset: clip {valid}/{valid} "
+                         f"quarantined {len(early)} cached {valid - dropped_in_clip_work}"), lines
+    capsys.readouterr()
+    build_dataset(raw_copy, tmp_path / "quiet", config=fast_config(shared_cache))  # show_progress off by default
+    assert "build dataset:" not in capsys.readouterr().err

@@ -134,3 +134,17 @@ def test_extract_cli_reports_kept_and_quarantined(clip_folder):
     missing = runner.invoke(app, ["features", "extract", str(clip_folder / "nope.parquet"),
                                   "--out", str(clip_folder / "x")])
     assert missing.exit_code == 4 and "nope.parquet" in missing.output  # not found
+
+
+def test_progress_lines_count_computed_quarantined_and_cached_clips(clip_folder, capsys, monkeypatch):
+    """Off a terminal each run logs plain count lines; the last one agrees with the manifest."""
+    monkeypatch.delenv("AFFECTGPT_PROGRESS", raising=False)
+    out, clips = clip_folder / "features", clip_folder / "clips.parquet"
+    first = extract_features(clips, out, EncoderConfig(), speech_ratio=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("extract features: ")]
+    # demo is computed, broken fails to decode; gone, the duplicate and ../escape are refused by the scan
+    assert lines[-1] == f"extract features: clip 2/2 quarantined {len(first.skipped)} cached 0", lines
+    assert len(first.skipped) == 4
+    again = extract_features(clips, out, EncoderConfig(), speech_ratio=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("extract features: ")]
+    assert lines == [f"extract features: clip 1/1 quarantined {len(again.skipped)} cached 1"]  # only broken is retried

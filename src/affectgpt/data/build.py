@@ -12,13 +12,13 @@ import hashlib
 import json
 import multiprocessing
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from rich.progress import Progress
 
 from affectgpt.data import dvc as dvc_ops
 from affectgpt.data.cache import ClipCache
@@ -43,6 +43,7 @@ from affectgpt.data.schema import write_caption_records, write_clip_manifest
 from affectgpt.data.signals import ClipSignals
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file, hash_tree
 from affectgpt.paths import reference_data_dir, workspace_dir
+from affectgpt.progress import StepProgress, step_progress
 from affectgpt.publish import fault_point, published, staged_output
 
 LOW_LEVEL_STAGES = ("prefilter", "length", "av_mismatch")
@@ -83,7 +84,8 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
                   show_progress: bool = False) -> BuildResult:
     """Build MER-Caption and MER-Caption+ from `raw_dir` (a clip folder or a clip manifest) into
     `out_dir`. With `dvc_repo`, `out_dir` must lie under `<dvc_repo>/data`, which is then
-    `dvc add`-ed and pushed to the default remote; the revision goes into the manifest."""
+    `dvc add`-ed and pushed to the default remote; the revision goes into the manifest.
+    `show_progress` shows the clips processed and quarantined (`affectgpt.progress`)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     config = config or load_build_config(config_path)
@@ -93,31 +95,70 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
     extractor = _extractor(config)
 
     tick = time.perf_counter()
-    ingested = ingest(raw_dir, config.ingest)
-    if not ingested.clips and not ingested.skipped:  # an empty input is an error, not an empty dataset
-        raise BuildError(f"{raw_dir}: no clips found (no video files / manifest rows); "
-                         "give a folder of clips with subtitles.csv or a non-empty clip manifest")
-    quarantine = [_quarantine_row(s, "ingest") for s in ingested.skipped]
+    ingested = _ingest(raw_dir, config)
     timings["ingest"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    clip_results = _run_clip_work(ingested.clips, config, cache_dir, workers, show_progress)
+    clip_results = _run_clip_work(ingested.clips, config, cache_dir, workers, show_progress,
+                                  quarantined=len(ingested.skipped))
     timings["clips"] = time.perf_counter() - tick
-    computed = sum(1 for r in clip_results.values() if r["computed"])
 
     selected = select_records(ingested, clip_results, config, extractor, cache_dir, out, timings)
-    records, caption, plus = selected.records, selected.caption, selected.plus
-    length_bounds, classifier_info = selected.length_bounds, selected.classifier_info
-    quarantine += selected.quarantine
+    built = _Built(raw_dir=Path(raw_dir), config=config, workers=workers, ingested=ingested, selected=selected,
+                   computed=sum(1 for r in clip_results.values() if r["computed"]), n_clip_results=len(clip_results))
+    manifest, paths = _write_dataset(out, built, timings, started)
+    dvc_rev = None
+    if data_dir is not None:
+        tick = time.perf_counter()
+        dvc_rev = _version_with_dvc(Path(dvc_repo).resolve(), data_dir, out, manifest)
+        timings["dvc"] = time.perf_counter() - tick
+    return BuildResult(out_dir=out, paths=paths, counts=manifest.extra["counts"],
+                       skipped_by_reason=manifest.skipped_by_reason, computed_clips=built.computed,
+                       cached_clips=built.n_clip_results - built.computed,
+                       timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
+                       extra={"high_level": selected.classifier_info})
 
+
+def _ingest(raw_dir: str | Path, config: BuildConfig) -> IngestResult:
+    """The valid clips and the refused inputs; an empty input is an error, not an empty dataset."""
+    ingested = ingest(raw_dir, config.ingest)
+    if not ingested.clips and not ingested.skipped:
+        raise BuildError(f"{raw_dir}: no clips found (no video files / manifest rows); "
+                         "give a folder of clips with subtitles.csv or a non-empty clip manifest")
+    return ingested
+
+
+@dataclass
+class _Built:
+    """What a build made, before it is written: the input, the records and the per-clip work counts."""
+
+    raw_dir: Path
+    config: BuildConfig
+    workers: int
+    ingested: IngestResult
+    selected: SelectedRecords
+    computed: int
+    n_clip_results: int
+
+    @property
+    def quarantine(self) -> list[dict]:
+        """Refused inputs first, then the clips the decoder and the filters dropped."""
+        return [_quarantine_row(s, "ingest") for s in self.ingested.skipped] + self.selected.quarantine
+
+
+def _write_dataset(out: Path, built: _Built, timings: dict[str, float],
+                   started: float) -> tuple[StepManifest, dict[str, Path]]:
+    """Write the tables, the data card and the manifest into a staging sibling and publish them
+    with renames (affectgpt.publish): a kill leaves the previous dataset whole, never new tables
+    beside an old manifest and card. Returns the manifest and the published paths."""
     tick = time.perf_counter()
+    ingested, selected, quarantine = built.ingested, built.selected, built.quarantine
+    records, caption, plus = selected.records, selected.caption, selected.plus
     counts = {"ingested": len(ingested.clips) + len(ingested.skipped), "valid_clips": len(ingested.clips),
               "described": len(records), "mer_caption": len(caption), "mer_caption_plus": len(plus)}
     describer_versions = {name: version for r in records for name, version in r["describers"].items()}
-    inputs = {"raw": f"sha256:{hash_tree(raw_dir) if Path(raw_dir).is_dir() else hash_file(raw_dir)}",
-              "config": config.digest()}
-    # Everything goes to a staging sibling and is published with renames (affectgpt.publish): a kill
-    # leaves the previous dataset whole, never new tables beside an old manifest and card.
+    raw_hash = hash_tree(built.raw_dir) if built.raw_dir.is_dir() else hash_file(built.raw_dir)
+    inputs = {"raw": f"sha256:{raw_hash}", "config": built.config.digest()}
     with staged_output(out, owned=OWNED_OUTPUTS) as stage:
         staged = {
             "clip_manifest": write_clip_manifest(ingested.clips, stage / OUTPUT_FILES["clip_manifest"]),
@@ -127,36 +168,27 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
         }
         for path in staged.values():
             fault_point(f"build:wrote:{path.name}")
-        staged.update(write_data_card(stage, records, caption, plus, quarantine, counts, length_bounds,
-                                      describer_versions, classifier_info))
+        staged.update(write_data_card(stage, records, caption, plus, quarantine, counts, selected.length_bounds,
+                                      describer_versions, selected.classifier_info))
         fault_point("build:wrote:data_card")
         timings["write"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - started
         manifest = StepManifest(
             step="build_dataset",
             inputs=inputs,
-            parameters={"workers": workers, "config": config.model_dump(mode="json")},
+            parameters={"workers": built.workers, "config": built.config.model_dump(mode="json")},
             kept=len(plus),
             skipped=[SkippedRecord(record_id=row["clip_id"], reason=row["reason"],
                                    detail=f"{row['stage']}: {row['detail']}") for row in quarantine],
             outputs={name: f"sha256:{hash_file(path)}" for name, path in sorted(staged.items())},
             timings_s={k: round(v, 3) for k, v in timings.items()},
-            extra={"counts": counts, "describers": describer_versions, "high_level": classifier_info,
-                   "length_bounds": length_bounds, "computed_clips": computed,
-                   "cached_clips": len(clip_results) - computed, "notes": ingested.notes},
+            extra={"counts": counts, "describers": describer_versions, "high_level": selected.classifier_info,
+                   "length_bounds": selected.length_bounds, "computed_clips": built.computed,
+                   "cached_clips": built.n_clip_results - built.computed, "notes": ingested.notes},
         )
         manifest.write(stage)
         fault_point("build:wrote:manifest.json")
-    paths = {name: out / path.name for name, path in staged.items()}
-    dvc_rev = None
-    if data_dir is not None:
-        tick = time.perf_counter()
-        dvc_rev = _version_with_dvc(Path(dvc_repo).resolve(), data_dir, out, manifest)
-        timings["dvc"] = time.perf_counter() - tick
-    return BuildResult(out_dir=out, paths=paths, counts=counts, skipped_by_reason=manifest.skipped_by_reason,
-                       computed_clips=computed, cached_clips=len(clip_results) - computed,
-                       timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
-                       extra={"high_level": classifier_info})
+    return manifest, {name: out / path.name for name, path in staged.items()}
 
 
 @dataclass
@@ -178,6 +210,37 @@ def select_records(ingested: IngestResult, clip_results: dict[str, dict], config
     (keyed dicts and sets, no list scans per record)."""
     tick = time.perf_counter()
     quarantine: list[dict] = []
+    records, signals = _describe_clips(ingested, clip_results, config, extractor, cache_dir, quarantine)
+    timings["merge_extract"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    descriptions = {r["clip_id"]: r["description"] for r in records}
+    length, length_bounds = length_decisions(descriptions, config.postfilter.length_quantiles,
+                                             _length_reference(config, out, descriptions))
+    for record in records:
+        record["filters"]["length"] = length[record["clip_id"]]
+        record["filters"]["av_mismatch"] = (
+            av_mismatch_decision(signals[record["clip_id"]], config.postfilter.min_speech_face_overlap)
+            if config.postfilter.av_mismatch else {"kept": True, "reason": "disabled"})
+    caption = [r for r in records if all(r["filters"][s]["kept"] for s in LOW_LEVEL_STAGES)]
+    classifier_info = _high_level_filter(records, caption, signals, config, ingested, cache_dir)
+    plus = [r for r in caption if all(r["filters"][s]["kept"] for s in HIGH_LEVEL_STAGES)]
+    for record in records:
+        for stage, decision in record["filters"].items():
+            if not decision["kept"] and not decision["reason"].startswith("not_run"):
+                quarantine.append({"clip_id": record["clip_id"], "stage": stage,
+                                   "reason": decision["reason"].split(":")[0], "detail": decision["reason"]})
+                break  # the first stage that dropped the clip is its reason
+    timings["postfilter"] = time.perf_counter() - tick
+
+    return SelectedRecords(records=records, caption=caption, plus=plus, quarantine=quarantine,
+                           length_bounds=length_bounds, classifier_info=classifier_info)
+
+
+def _describe_clips(ingested: IngestResult, clip_results: dict[str, dict], config: BuildConfig, extractor,
+                    cache_dir: Path, quarantine: list[dict]) -> tuple[list[dict], dict[str, ClipSignals]]:
+    """A caption record (merged description, labels, sentiment) per clip that decoded and passed
+    the pre-filter, with its signals; the others go to `quarantine`."""
     records, signals = [], {}
     merger = make_merger(config.merger, extractor)
     merge_cache = ClipCache(cache_dir)
@@ -204,18 +267,14 @@ def select_records(ingested: IngestResult, clip_results: dict[str, dict], config
             "subtitle": clip["subtitle"], "split": clip["split"],
             "video_path": clip["video_path"], "audio_path": clip.get("audio_path"),
         })
-    timings["merge_extract"] = time.perf_counter() - tick
+    return records, signals
 
-    tick = time.perf_counter()
-    descriptions = {r["clip_id"]: r["description"] for r in records}
-    length, length_bounds = length_decisions(descriptions, config.postfilter.length_quantiles,
-                                             _length_reference(config, out, descriptions))
-    for record in records:
-        record["filters"]["length"] = length[record["clip_id"]]
-        record["filters"]["av_mismatch"] = (
-            av_mismatch_decision(signals[record["clip_id"]], config.postfilter.min_speech_face_overlap)
-            if config.postfilter.av_mismatch else {"kept": True, "reason": "disabled"})
-    caption = [r for r in records if all(r["filters"][s]["kept"] for s in LOW_LEVEL_STAGES)]
+
+def _high_level_filter(records: list[dict], caption: list[dict], signals: dict[str, ClipSignals],
+                       config: BuildConfig, ingested: IngestResult, cache_dir: Path) -> dict:
+    """The emotion and sentiment votes over the low-level survivors (`caption`), written into
+    each record's filters (`disabled`, or `not_run` for clips a low-level filter dropped);
+    returns what the classifiers were trained on."""
     classifier_info: dict = {"enabled": config.postfilter.high_level.enabled}
     if config.postfilter.high_level.enabled and caption:
         classifiers = _classifiers(config, ingested, cache_dir)
@@ -236,17 +295,7 @@ def select_records(ingested: IngestResult, clip_results: dict[str, dict], config
         if id(record) not in in_caption:
             for stage in HIGH_LEVEL_STAGES:
                 record["filters"].setdefault(stage, {"kept": False, "reason": "not_run: dropped by a low-level filter"})
-    plus = [r for r in caption if all(r["filters"][s]["kept"] for s in HIGH_LEVEL_STAGES)]
-    for record in records:
-        for stage, decision in record["filters"].items():
-            if not decision["kept"] and not decision["reason"].startswith("not_run"):
-                quarantine.append({"clip_id": record["clip_id"], "stage": stage,
-                                   "reason": decision["reason"].split(":")[0], "detail": decision["reason"]})
-                break  # the first stage that dropped the clip is its reason
-    timings["postfilter"] = time.perf_counter() - tick
-
-    return SelectedRecords(records=records, caption=caption, plus=plus, quarantine=quarantine,
-                           length_bounds=length_bounds, classifier_info=classifier_info)
+    return classifier_info
 
 
 def _length_reference(config: BuildConfig, out: Path, descriptions: dict[str, str]) -> dict | None:
@@ -305,19 +354,21 @@ def _extractor(config: BuildConfig):
 
 
 def _run_clip_work(clips: list[dict], config: BuildConfig, cache_dir: Path, workers: int,
-                   show_progress: bool) -> dict[str, dict]:
+                   show_progress: bool, quarantined: int = 0) -> dict[str, dict]:
     """Per-clip work in `workers` processes (spawned: safe with torch/onnx threads), in shards so
-    each process keeps its models loaded; workers=1 runs in this process."""
+    each process keeps its models loaded; workers=1 runs in this process. The progress counts
+    the clips processed, the quarantined ones (from `quarantined` refused at ingest) and those
+    served whole from the cache."""
     if not clips:
         return {}
     results: dict[str, dict] = {}
-    with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("clips", total=len(clips))
+    tally: Counter[str] = Counter(quarantined=quarantined, cached=0)
+    with step_progress("build dataset", len(clips), unit="clip", enabled=show_progress) as bar:
         if workers <= 1:
             worker = ClipWorker(config, str(cache_dir))
             for clip in clips:
                 results[clip["clip_id"]] = worker.process(clip)
-                progress.advance(task)
+                _report_clip(bar, tally, results[clip["clip_id"]])
             return results
         shard_size = max(1, min(16, len(clips) // (workers * 4) or 1))
         shards = [clips[i:i + shard_size] for i in range(0, len(clips), shard_size)]
@@ -327,8 +378,18 @@ def _run_clip_work(clips: list[dict], config: BuildConfig, cache_dir: Path, work
             for future in as_completed([pool.submit(process_shard, shard) for shard in shards]):
                 for result in future.result():
                     results[result["clip_id"]] = result
-                    progress.advance(task)
+                    _report_clip(bar, tally, result)
     return results
+
+
+def _report_clip(bar: StepProgress, tally: Counter[str], result: dict) -> None:
+    """One processed clip on the progress display, with the clips quarantined so far (a decode
+    error or the pre-filter; the post-filters run later over all clips) and the kept ones served
+    whole from the cache."""
+    dropped = bool(result["error"]) or not result["prefilter"]["kept"]
+    tally["quarantined"] += dropped
+    tally["cached"] += not dropped and not result["computed"]
+    bar.update(1, quarantined=tally["quarantined"], cached=tally["cached"])
 
 
 def _merge(merger, clues: dict[str, str], cache: ClipCache) -> str:

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from affectgpt.features.cache import (
     SHARD_DIR,
@@ -41,6 +40,7 @@ from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_
 from affectgpt.media import ClipMedia, MediaError, load_clip
 from affectgpt.media.clip import FACE_SIZE
 from affectgpt.model.encoders import AudioEncoder, EncoderConfig, VisionEncoder, build_encoders, encode_clip
+from affectgpt.progress import step_progress
 from affectgpt.publish import fault_point, staged_output
 
 logger = logging.getLogger(__name__)
@@ -165,143 +165,209 @@ def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderCon
     """Extract (or reuse) features for every clip in `clip_manifest`; returns the written manifest.
 
     `workers` decoding threads feed one encoding loop. Clips whose media fail to decode are
-    quarantined with the MediaError reason (missing_file, corrupt_video, no_audio, ...)."""
+    quarantined with the MediaError reason (missing_file, corrupt_video, no_audio, ...).
+    `progress` shows the clips to compute, with the quarantined and cached counts."""
     started = time.perf_counter()
     clip_manifest, out_dir = Path(clip_manifest), Path(out_dir)
     table = _read_clip_manifest(clip_manifest)
-    base_dir = clip_manifest.parent
-    encoder_hash = encoder_fingerprint(encoder_cfg)
-    decode_settings = f"frames={n_frames},windows={n_windows},face={face_size},vad={int(speech_ratio)}"
+    settings = _Settings(encoder_cfg=encoder_cfg, encoder_hash=encoder_fingerprint(encoder_cfg), n_frames=n_frames,
+                         n_windows=n_windows, face_size=face_size, speech_ratio=speech_ratio)
     # The shards, the table and the manifest form one set: they are written into a staging
     # sibling (old shards hard-linked in as the cache) and published together (affectgpt.publish).
-    target_dir = out_dir
-    with staged_output(target_dir, owned=(FEATURE_TABLE, MANIFEST_NAME), seed=(SHARD_DIR,)) as out_dir:
-        (out_dir / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-
-        skipped: list[SkippedRecord] = []
-        rows: list[dict[str, Any]] = []
-        todo: list[_PendingClip] = []
-        seen: set[str] = set()
-        seen_in_order: list[str] = []
-        cache_hits = 0
-        passthrough_columns = [c for c in ("split", "source", "language", "subtitle") if c in table.columns]
-
-        hashing_started = time.perf_counter()
-        for line, record in enumerate(table.to_dict(orient="records")):
-            clip_id = str(record.get("clip_id") or "").strip()
-            where = f"{clip_manifest.name} row {line}"
-            if not is_safe_clip_id(clip_id):
-                skipped.append(SkippedRecord(record_id=clip_id or f"row-{line}", reason="bad_clip_id",
-                                             detail=f"{where}: clip_id {clip_id!r} is empty or not file-name safe"))
-                continue
-            if clip_id in seen:
-                skipped.append(SkippedRecord(record_id=clip_id, reason="duplicate_id",
-                                             detail=f"{where}: clip_id appears earlier in the manifest"))
-                continue
-            seen.add(clip_id)
-            seen_in_order.append(clip_id)
-            video_path = _resolve(base_dir, record.get("video_path"))
-            audio_path = _resolve(base_dir, record.get("audio_path"))
-            if video_path is None:
-                skipped.append(SkippedRecord(record_id=clip_id, reason="missing_file",
-                                             detail=f"{where}: video_path is empty"))
-                continue
-            missing = next((p for p in (video_path, audio_path) if p is not None and not p.is_file()), None)
-            if missing is not None:
-                skipped.append(SkippedRecord(record_id=clip_id, reason="missing_file",
-                                             detail=f"{where}: {MediaError(missing, 'missing_file')}"))
-                continue
-            key = FeatureCacheKey.for_clip(video_path, audio_path, encoder_hash, decode_settings)
-            passthrough = {column: record.get(column) for column in passthrough_columns}
-            metadata = cached_metadata(shard_path(out_dir, clip_id), key)
-            if metadata is not None:
-                cache_hits += 1
-                rows.append(_table_row(clip_id, decode_metadata(metadata), load_clip_features(out_dir, clip_id),
-                                       passthrough, out_dir))
-            else:
-                todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough))
-        hashing_s = time.perf_counter() - hashing_started
-
-        decode_s = encode_s = build_s = 0.0
-        vision: VisionEncoder | None = None
-        audio: AudioEncoder | None = None
-        vad = None
-
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") if workers > 1 and todo else None
-        try:
-            bar = tqdm(total=len(todo), desc="extract features", unit="clip", disable=not progress or not todo)
-            decoded = _decode_ahead(pool, todo, PREFETCH_PER_WORKER * max(workers, 1),
-                                    n_frames=n_frames, n_windows=n_windows, face_size=face_size)
-            for pending, (status, payload) in decoded:
-                bar.update(1)
-                if status == "error":
-                    skipped.append(_quarantine(pending.clip_id, payload))
-                    continue
-                clip, clip_decode_s = payload
-                decode_s += clip_decode_s
-                if vision is None or audio is None:  # built on first use: a run of cache hits never loads weights
-                    build_started = time.perf_counter()
-                    vision, audio = build_encoders(encoder_cfg)
-                    vad = _speech_ratio_fn() if speech_ratio else None
-                    build_s = time.perf_counter() - build_started
-                encode_started = time.perf_counter()
-                tensors = encode_clip(clip, vision, audio)
-                raw_audio = clip.audio_16k[: round(clip.audio_duration_s * clip.sample_rate_hz)]
-                metadata = {
-                    "clip_id": pending.clip_id,
-                    "cache_key": pending.key.value,
-                    "media_hash": pending.key.media_hash,
-                    "encoder_hash": encoder_hash,
-                    "extracted_at": datetime.now(UTC).isoformat(),
-                    "duration_s": clip.duration_s,
-                    "fps": clip.fps,
-                    "n_video_frames": clip.n_video_frames,
-                    "audio_duration_s": clip.audio_duration_s,
-                    "audio_source": clip.audio_source,
-                    "face_ratio": clip.face_ratio,
-                    "face_found": clip.face_found,
-                    "frame_indices": clip.frame_indices.tolist(),
-                    "window_starts_s": clip.window_starts_s.tolist(),
-                    "speech_ratio": vad(raw_audio) if vad is not None else None,
-                }
-                write_shard(shard_path(out_dir, pending.clip_id), tensors, metadata)
-                fault_point(f"features:wrote:{pending.clip_id}")
-                encode_s += time.perf_counter() - encode_started
-                rows.append(_table_row(pending.clip_id, metadata, tensors, pending.passthrough, out_dir))
-            bar.close()
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-
-        manifest_order = {clip_id: position for position, clip_id in enumerate(seen_in_order)}
-        rows.sort(key=lambda row: manifest_order[row["clip_id"]])  # cache hits and new clips, in manifest order
-        feature_table = pd.DataFrame(rows)
-        if feature_table.empty:
-            feature_table = pd.DataFrame(columns=["clip_id", "event_timestamp"])
-        feature_table.to_parquet(out_dir / FEATURE_TABLE, index=False)
-        fault_point(f"features:wrote:{FEATURE_TABLE}")
-
+    with staged_output(out_dir, owned=(FEATURE_TABLE, MANIFEST_NAME), seed=(SHARD_DIR,)) as stage:
+        (stage / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+        scan = _scan_manifest(table, clip_manifest, stage, settings)
+        timings = _compute_features(scan, stage, settings, workers, progress)
+        _write_feature_table(scan, stage)
         step_manifest = StepManifest(
             step=STEP_NAME,
             inputs={"clip_manifest": hash_file(clip_manifest), "clip_manifest_path": str(clip_manifest)},
             parameters={
-                "encoders": encoder_cfg.model_dump(mode="json"), "encoder_hash": encoder_hash,
+                "encoders": encoder_cfg.model_dump(mode="json"), "encoder_hash": settings.encoder_hash,
                 "n_frames": n_frames, "n_windows": n_windows, "face_size": face_size,
                 "speech_ratio": speech_ratio, "workers": workers,
             },
-            kept=len(rows),
-            skipped=skipped,
+            kept=len(scan.rows),
+            skipped=scan.skipped,
             outputs={"clip_features": FEATURE_TABLE, "shards": f"{SHARD_DIR}/"},
-            timings_s={"hash": round(hashing_s, 4), "build_encoders": round(build_s, 4), "decode": round(decode_s, 4),
-                       "encode": round(encode_s, 4), "total": round(time.perf_counter() - started, 4)},
+            timings_s={"hash": round(scan.hashing_s, 4), **{name: round(value, 4) for name, value in timings.items()},
+                       "total": round(time.perf_counter() - started, 4)},
             extra={
-                "cache_hits": cache_hits, "computed": len(rows) - cache_hits,
-                "d_vision": len(rows[0]["frames_mean"]) if rows else None,
-                "d_audio": len(rows[0]["audio_mean"]) if rows else None,
+                "cache_hits": scan.cache_hits, "computed": len(scan.rows) - scan.cache_hits,
+                "d_vision": len(scan.rows[0]["frames_mean"]) if scan.rows else None,
+                "d_audio": len(scan.rows[0]["audio_mean"]) if scan.rows else None,
             },
         )
-        step_manifest.write(out_dir)
+        step_manifest.write(stage)
     return step_manifest
+
+
+@dataclass
+class _Settings:
+    """How every clip is decoded and encoded; `decode_settings` is the part of the cache key
+    that is not the encoders."""
+
+    encoder_cfg: EncoderConfig
+    encoder_hash: str
+    n_frames: int
+    n_windows: int
+    face_size: int
+    speech_ratio: bool
+
+    @property
+    def decode_settings(self) -> str:
+        return (f"frames={self.n_frames},windows={self.n_windows},face={self.face_size},"
+                f"vad={int(self.speech_ratio)}")
+
+
+@dataclass
+class _Scan:
+    """The manifest read once: table rows of cache hits, clips left to compute, and refusals."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    todo: list[_PendingClip] = field(default_factory=list)
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    seen_in_order: list[str] = field(default_factory=list)
+    cache_hits: int = 0
+    hashing_s: float = 0.0
+
+
+def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, out_dir: Path, settings: _Settings) -> _Scan:
+    """Refuse bad or duplicate ids and missing files, hash each clip's media into its cache key,
+    and take the cached shard's row where the key matches."""
+    hashing_started = time.perf_counter()
+    scan, seen = _Scan(), set()
+    passthrough_columns = [c for c in ("split", "source", "language", "subtitle") if c in table.columns]
+    for line, record in enumerate(table.to_dict(orient="records")):
+        clip_id = str(record.get("clip_id") or "").strip()
+        where = f"{clip_manifest.name} row {line}"
+        if not is_safe_clip_id(clip_id):
+            scan.skipped.append(SkippedRecord(record_id=clip_id or f"row-{line}", reason="bad_clip_id",
+                                              detail=f"{where}: clip_id {clip_id!r} is empty or not file-name safe"))
+            continue
+        if clip_id in seen:
+            scan.skipped.append(SkippedRecord(record_id=clip_id, reason="duplicate_id",
+                                              detail=f"{where}: clip_id appears earlier in the manifest"))
+            continue
+        seen.add(clip_id)
+        scan.seen_in_order.append(clip_id)
+        paths = _media_paths(clip_id, record, clip_manifest.parent, where)
+        if isinstance(paths, SkippedRecord):
+            scan.skipped.append(paths)
+            continue
+        video_path, audio_path = paths
+        key = FeatureCacheKey.for_clip(video_path, audio_path, settings.encoder_hash, settings.decode_settings)
+        passthrough = {column: record.get(column) for column in passthrough_columns}
+        metadata = cached_metadata(shard_path(out_dir, clip_id), key)
+        if metadata is not None:
+            scan.cache_hits += 1
+            scan.rows.append(_table_row(clip_id, decode_metadata(metadata), load_clip_features(out_dir, clip_id),
+                                        passthrough, out_dir))
+        else:
+            scan.todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough))
+    scan.hashing_s = time.perf_counter() - hashing_started
+    return scan
+
+
+def _media_paths(clip_id: str, record: dict[str, Any], base_dir: Path,
+                 where: str) -> tuple[Path, Path | None] | SkippedRecord:
+    """The clip's video and audio paths, or its quarantine record when one is empty or missing."""
+    video_path = _resolve(base_dir, record.get("video_path"))
+    audio_path = _resolve(base_dir, record.get("audio_path"))
+    if video_path is None:
+        return SkippedRecord(record_id=clip_id, reason="missing_file", detail=f"{where}: video_path is empty")
+    missing = next((p for p in (video_path, audio_path) if p is not None and not p.is_file()), None)
+    if missing is not None:
+        return SkippedRecord(record_id=clip_id, reason="missing_file",
+                             detail=f"{where}: {MediaError(missing, 'missing_file')}")
+    return video_path, audio_path
+
+
+class _Encoders:
+    """The frozen encoders and the VAD, built on first use: a run of cache hits never loads weights."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self.settings, self.build_s = settings, 0.0
+        self.vision: VisionEncoder | None = None
+        self.audio: AudioEncoder | None = None
+        self.vad = None
+
+    def ready(self) -> tuple[VisionEncoder, AudioEncoder]:
+        if self.vision is None or self.audio is None:
+            build_started = time.perf_counter()
+            self.vision, self.audio = build_encoders(self.settings.encoder_cfg)
+            self.vad = _speech_ratio_fn() if self.settings.speech_ratio else None
+            self.build_s = time.perf_counter() - build_started
+        return self.vision, self.audio
+
+
+def _compute_features(scan: _Scan, out_dir: Path, settings: _Settings, workers: int,
+                      progress: bool) -> dict[str, float]:
+    """Decode the clips to compute in `workers` threads, encode each, write its shard and table
+    row; a clip that fails to decode is quarantined. The progress counts the clips computed, with
+    all quarantined so far (the manifest's refusals too) and the cache hits. Returns the
+    build/decode/encode seconds."""
+    decode_s = encode_s = 0.0
+    encoders = _Encoders(settings)
+    todo = scan.todo
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") if workers > 1 and todo else None
+    try:
+        with step_progress("extract features", len(todo), unit="clip", enabled=progress and bool(todo)) as bar:
+            decoded = _decode_ahead(pool, todo, PREFETCH_PER_WORKER * max(workers, 1), n_frames=settings.n_frames,
+                                    n_windows=settings.n_windows, face_size=settings.face_size)
+            for pending, (status, payload) in decoded:
+                if status == "error":
+                    scan.skipped.append(_quarantine(pending.clip_id, payload))
+                    bar.update(1, quarantined=len(scan.skipped), cached=scan.cache_hits)
+                    continue
+                clip, clip_decode_s = payload
+                decode_s += clip_decode_s
+                vision, audio = encoders.ready()
+                encode_started = time.perf_counter()
+                tensors = encode_clip(clip, vision, audio)
+                metadata = _shard_metadata(pending, clip, settings.encoder_hash, encoders.vad)
+                write_shard(shard_path(out_dir, pending.clip_id), tensors, metadata)
+                fault_point(f"features:wrote:{pending.clip_id}")
+                encode_s += time.perf_counter() - encode_started
+                scan.rows.append(_table_row(pending.clip_id, metadata, tensors, pending.passthrough, out_dir))
+                bar.update(1, quarantined=len(scan.skipped), cached=scan.cache_hits)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return {"build_encoders": encoders.build_s, "decode": decode_s, "encode": encode_s}
+
+
+def _shard_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str, vad) -> dict[str, Any]:
+    """What a shard records beside its tensors: the cache key, clip facts and the speech ratio."""
+    raw_audio = clip.audio_16k[: round(clip.audio_duration_s * clip.sample_rate_hz)]
+    return {
+        "clip_id": pending.clip_id,
+        "cache_key": pending.key.value,
+        "media_hash": pending.key.media_hash,
+        "encoder_hash": encoder_hash,
+        "extracted_at": datetime.now(UTC).isoformat(),
+        "duration_s": clip.duration_s,
+        "fps": clip.fps,
+        "n_video_frames": clip.n_video_frames,
+        "audio_duration_s": clip.audio_duration_s,
+        "audio_source": clip.audio_source,
+        "face_ratio": clip.face_ratio,
+        "face_found": clip.face_found,
+        "frame_indices": clip.frame_indices.tolist(),
+        "window_starts_s": clip.window_starts_s.tolist(),
+        "speech_ratio": vad(raw_audio) if vad is not None else None,
+    }
+
+
+def _write_feature_table(scan: _Scan, out_dir: Path) -> None:
+    """Cache hits and new clips as one table, in manifest order."""
+    manifest_order = {clip_id: position for position, clip_id in enumerate(scan.seen_in_order)}
+    scan.rows.sort(key=lambda row: manifest_order[row["clip_id"]])
+    feature_table = pd.DataFrame(scan.rows)
+    if feature_table.empty:
+        feature_table = pd.DataFrame(columns=["clip_id", "event_timestamp"])
+    feature_table.to_parquet(out_dir / FEATURE_TABLE, index=False)
+    fault_point(f"features:wrote:{FEATURE_TABLE}")
 
 
 def _quarantine(clip_id: str, error: BaseException) -> SkippedRecord:

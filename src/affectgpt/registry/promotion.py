@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -24,7 +25,7 @@ from affectgpt.registry.evidence import fetch_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, require_clean
 from affectgpt.registry.identity import Identity
-from affectgpt.registry.lock import hold_lease
+from affectgpt.registry.lock import AliasLease, hold_lease
 from affectgpt.registry.records import (
     CHAMPION,
     NO_CHAMPION,
@@ -148,78 +149,109 @@ def promote(
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(actor)
     version = str(version)
-    label = f"{model_name} v{version}"
 
     def no(message: str) -> Refused:
         return refuse(client, model_name, version, "promotion_refused", identity, message)
 
     with hold_lease(client, model_name, holder=identity.name, wait_s=lease_wait_s, actor=identity) as lease:
         state = checked_registration(client, model_name, version, identity)
-        roles = state.roles
-        if identity.authenticated and not (roles.is_reviewer(identity.name) or identity.is_admin):
-            raise no(f"{label}: {identity.name} is neither a reviewer nor an administrator of {model_name}")
-        decision = state.decisions.get(version, {})
-        record = decision.get("record", {})
-        status = decision.get("status")
-        if status == "rejected":
-            raise no(f"{label} was rejected by {record.get('reviewer', '?')}; it cannot be promoted")
-        if status == "revoked":
-            raise no(f"{label}: its approval was revoked when it was rolled back; review and approve it again")
-        if status != "approved":
-            raise no(f"{label} has no approval in the audit log; a reviewer other than its author must run "
-                     f"`affectgpt registry approve --model {model_name} --version {version}`")
-        problem = four_eyes_problem(state, version, record.get("reviewer", ""))
-        if problem:
-            raise no(f"{model_name} {problem}")
-        problem = _authentication_problem(state, version, identity)
-        if problem:
-            raise no(f"{label}: {problem}, and the rules require it (require_authenticated)")
-        expected = record.get("reviewed_against", NO_CHAMPION)
+        record = _approval_record(state, model_name, version, identity, no)
+        gate = _gate_against_review(client, state, model_name, version, record, no)
         champion_before, previous_before = state.champion, state.previous
-        if (champion_before or NO_CHAMPION) != expected:
-            raise no(f"{label}: the champion changed since the review (approved against v{expected}, now "
-                     f"v{champion_before or NO_CHAMPION}); run `affectgpt registry review` and approve again")
-        gate = evidence_gate(client, state, version)
-        if gate.verdict != "pass":
-            raise no(f"{label}: gate verdict recomputed from the registered evidence is '{gate.verdict}': "
-                     + "; ".join(gate.reasons))
         lease.verify()
-        copied = client.mlflow.copy_model_version(f"models:/{candidates_name(model_name)}/{version}", model_name)
-        production_version = str(copied.version)
-        previous_after = champion_before if champion_before is not None else previous_before
-        try:
-            client.call(f"tag {model_name} v{production_version}", client.mlflow.set_model_version_tag,
-                        model_name, production_version, TAG_CANDIDATE_VERSION, version)
-            _move_aliases(client, model_name, champion=production_version, previous=previous_after,
-                          champion_before=champion_before, previous_before=previous_before)
-            try:
-                append_event(client, model_name, "promotion", actor=identity, version=version, details={
-                    "production_version": production_version,
-                    "from": champion_before,
-                    "to": production_version,
-                    "previous_after": previous_after,
-                    "approved_by": record.get("reviewer"),
-                    "approval_seq": record.get("seq"),
-                    "gate_verdict": gate.verdict,
-                    "gate_reasons": gate.reasons,
-                    "rules_hash": state.rules_hash,
-                    "run_id": state.registered[version].get("run_id"),
-                    "lease_token": lease.token,
-                })
-            except Exception:
-                _move_aliases_back(client, model_name, champion_before, previous_before)
-                raise
-        except Exception as error:
-            # The copy stays (removing it needs the DELETE right); the log says it never served.
-            try:
-                append_event(client, model_name, "promotion_failed", actor=identity, version=version,
-                             details={"production_version": production_version, "error": str(error)[:500]})
-            except Exception as log_error:  # noqa: BLE001 - the server may be why we are here
-                _log.warning("could not log the failed promotion of %s: %s", label, log_error)
-            raise
+        production_version = _copy_and_crown(client, state, model_name, version, identity, record, gate, lease)
     return AliasChange(model_name=model_name, event="promotion", champion=production_version,
-                       previous=previous_after, champion_before=champion_before,
+                       previous=_previous_after(champion_before, previous_before), champion_before=champion_before,
                        previous_before=previous_before, candidate=version)
+
+
+def _approval_record(state: LogState, model_name: str, version: str, identity: Identity,
+                     no: Callable[[str], Refused]) -> dict:
+    """The approval that lets `identity` promote `version`, checked in this order: the actor's
+    role, the decision (rejected, revoked, none), four eyes, then authentication."""
+    label = f"{model_name} v{version}"
+    if identity.authenticated and not (state.roles.is_reviewer(identity.name) or identity.is_admin):
+        raise no(f"{label}: {identity.name} is neither a reviewer nor an administrator of {model_name}")
+    decision = state.decisions.get(version, {})
+    record = decision.get("record", {})
+    status = decision.get("status")
+    if status == "rejected":
+        raise no(f"{label} was rejected by {record.get('reviewer', '?')}; it cannot be promoted")
+    if status == "revoked":
+        raise no(f"{label}: its approval was revoked when it was rolled back; review and approve it again")
+    if status != "approved":
+        raise no(f"{label} has no approval in the audit log; a reviewer other than its author must run "
+                 f"`affectgpt registry approve --model {model_name} --version {version}`")
+    problem = four_eyes_problem(state, version, record.get("reviewer", ""))
+    if problem:
+        raise no(f"{model_name} {problem}")
+    problem = _authentication_problem(state, version, identity)
+    if problem:
+        raise no(f"{label}: {problem}, and the rules require it (require_authenticated)")
+    return record
+
+
+def _gate_against_review(client: RegistryClient, state: LogState, model_name: str, version: str, record: dict,
+                         no: Callable[[str], Refused]) -> GateResult:
+    """Refuse when the champion moved since the review, then recompute the gate from the
+    registered evidence and refuse anything but a pass."""
+    label = f"{model_name} v{version}"
+    expected = record.get("reviewed_against", NO_CHAMPION)
+    if (state.champion or NO_CHAMPION) != expected:
+        raise no(f"{label}: the champion changed since the review (approved against v{expected}, now "
+                 f"v{state.champion or NO_CHAMPION}); run `affectgpt registry review` and approve again")
+    gate = evidence_gate(client, state, version)
+    if gate.verdict != "pass":
+        raise no(f"{label}: gate verdict recomputed from the registered evidence is '{gate.verdict}': "
+                 + "; ".join(gate.reasons))
+    return gate
+
+
+def _previous_after(champion_before: str | None, previous_before: str | None) -> str | None:
+    """`previous` after a promotion: the champion it replaces, or the old `previous` if there was none."""
+    return champion_before if champion_before is not None else previous_before
+
+
+def _copy_and_crown(client: RegistryClient, state: LogState, model_name: str, version: str, identity: Identity,
+                    record: dict, gate: GateResult, lease: AliasLease) -> str:
+    """Copy the candidate into the production model, tag it, move `previous`/`champion` and log
+    the promotion; if the log write fails the aliases go back, and any failure is logged as
+    `promotion_failed`. Returns the production version."""
+    champion_before, previous_before = state.champion, state.previous
+    copied = client.mlflow.copy_model_version(f"models:/{candidates_name(model_name)}/{version}", model_name)
+    production_version = str(copied.version)
+    previous_after = _previous_after(champion_before, previous_before)
+    try:
+        client.call(f"tag {model_name} v{production_version}", client.mlflow.set_model_version_tag,
+                    model_name, production_version, TAG_CANDIDATE_VERSION, version)
+        _move_aliases(client, model_name, champion=production_version, previous=previous_after,
+                      champion_before=champion_before, previous_before=previous_before)
+        try:
+            append_event(client, model_name, "promotion", actor=identity, version=version, details={
+                "production_version": production_version,
+                "from": champion_before,
+                "to": production_version,
+                "previous_after": previous_after,
+                "approved_by": record.get("reviewer"),
+                "approval_seq": record.get("seq"),
+                "gate_verdict": gate.verdict,
+                "gate_reasons": gate.reasons,
+                "rules_hash": state.rules_hash,
+                "run_id": state.registered[version].get("run_id"),
+                "lease_token": lease.token,
+            })
+        except Exception:
+            _move_aliases_back(client, model_name, champion_before, previous_before)
+            raise
+    except Exception as error:
+        # The copy stays (removing it needs the DELETE right); the log says it never served.
+        try:
+            append_event(client, model_name, "promotion_failed", actor=identity, version=version,
+                         details={"production_version": production_version, "error": str(error)[:500]})
+        except Exception as log_error:  # noqa: BLE001 - the server may be why we are here
+            _log.warning("could not log the failed promotion of %s v%s: %s", model_name, version, log_error)
+        raise
+    return production_version
 
 
 def _previous_of(events: list[AuditEvent], production_version: str) -> str | None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from affectgpt.manifest import StepManifest, hash_file, hash_tree
+from affectgpt.progress import step_progress
 
 STEP_NAME = "infer"
 
@@ -43,7 +44,6 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
     the preset (`greedy` or `official`); `max_new_tokens` defaults to upstream's 1200 and
     `seed` makes sampling reproducible."""
     import torch
-    from tqdm.auto import tqdm
 
     from affectgpt.bench.extract import get_extractor
     from affectgpt.model.generation import DEFAULT_MAX_NEW_TOKENS, decoding_settings, generate_texts
@@ -68,7 +68,8 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
     if not samples:  # zero predictions written with exit 0 would pass for a finished run
         raise DataError(f"{data.records_path}: no records to predict"
                         + (f" in split(s) {', '.join(splits)}" if splits else "") + "; nothing was written")
-    with torch.inference_mode(), tqdm(total=len(samples), desc="infer", unit="clip", disable=not progress) as bar:
+    # The reporter is tqdm-compatible (`n`, `update`), as generate_texts expects; it advances per batch.
+    with torch.inference_mode(), step_progress("infer", len(samples), unit="clip", enabled=progress) as bar:
         texts = generate_texts(loaded, [s.subtitle for s in samples], [s.features for s in samples], prompt,
                                batch_size=batch_size, max_new_tokens=max_new_tokens, decoding=decoding, seed=seed,
                                progress=bar)
