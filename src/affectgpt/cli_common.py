@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from affectgpt.errors import AffectgptError, exit_code_for
+from affectgpt.paths import ResolvedConfig, find_config
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -53,6 +54,9 @@ def new_app(**kwargs: Any) -> typer.Typer:
 def configure_logging(verbose: bool = False) -> None:
     """Quiet library chatter (INFO lines, deprecation warnings) unless the user asked for it;
     warnings from affectgpt itself stay visible."""
+    # MLflow configures its own loggers when it is imported (after this runs) from this variable;
+    # child processes (kfp.local steps, DeepSpeed workers) inherit it.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
     if verbose:
         logging.basicConfig(level=logging.INFO)
         for name in NOISY_LOGGERS:
@@ -90,6 +94,19 @@ def friendly_errors(*extra: type[BaseException]) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def say_config(resolved: ResolvedConfig) -> ResolvedConfig:
+    """The one dim stderr line that says which config file a command used and why
+    (`config: tiny.yaml (packaged: /…/configs/tiny.yaml)`); returns `resolved` for chaining."""
+    err_console.print(f"[dim]config: {escape(resolved.describe())}[/]", highlight=False)
+    return resolved
+
+
+def use_config(value: str | os.PathLike | None, default_name: str) -> Path:
+    """Resolve a `--config`-style value by the one rule (`paths.find_config`), say which file
+    it is, and return its path."""
+    return say_config(find_config(value, default_name)).path
 
 
 def say_path(label: str, path: str | os.PathLike) -> None:

@@ -18,11 +18,13 @@ import os
 from pathlib import Path
 from typing import Any, Self
 
+from affectgpt.errors import BadInput
+
 SUFFIXES = (".jsonl", ".parquet")
 _ROW_GROUP = 10_000
 
 
-class SampleDetailsError(ValueError):
+class SampleDetailsError(BadInput, ValueError):
     """The details file cannot be written as asked (unknown suffix)."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from rich.progress import Progress
 
+from affectgpt.errors import BadInput
 from affectgpt.data import dvc as dvc_ops
 from affectgpt.data.cache import ClipCache
 from affectgpt.data.card import write_data_card
@@ -57,7 +58,7 @@ OUTPUT_FILES = {
 OWNED_OUTPUTS = (*OUTPUT_FILES.values(), "data_card.md", "data_card.html", "length_histogram.png", "manifest.json")
 
 
-class BuildError(ValueError):
+class BuildError(BadInput, ValueError):
     """The build cannot start or finish (bad config, no training data, DVC layout)."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from affectgpt.errors import BadInput
 from affectgpt.data.demo_sentences import DEMO_SENTENCES, EMOTIONS, PROSODY, DemoSentence
 from affectgpt.data.schema import write_clip_manifest
 from affectgpt.manifest import StepManifest
@@ -49,7 +50,7 @@ emotion recognition.
 """
 
 
-class DemoCorpusError(RuntimeError):
+class DemoCorpusError(BadInput, RuntimeError):
     """A tool the demo corpus needs (ffmpeg, espeak-ng) is missing or failed."""
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from affectgpt.errors import BadInput
 from affectgpt.config import load_yaml_model
 from affectgpt.model.encoder_config import EncoderConfig
 
@@ -185,7 +186,7 @@ class AffectGPTConfig(_Strict):
         return vision, audio
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """A config file that cannot be used; the message names the file and the field."""
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from affectgpt.errors import BadInput
 from affectgpt.manifest import SkippedRecord
 
 RECORD_FILES = ("mer-caption-plus.parquet", "mer-caption.parquet", "records.parquet")
@@ -27,7 +28,7 @@ SPLIT_ALIASES = {"valid": "val", "validation": "val", "dev": "val", "eval": "val
 N_STEPS = 8  # frames / windows per clip, fixed by the feature extractor
 
 
-class DataError(ValueError):
+class DataError(BadInput, ValueError):
     """Unusable input data; the message names the file and what to do."""
 
 
