@@ -60,8 +60,10 @@ class ResolvedConfig:
     source: ConfigSource
 
     def describe(self) -> str:
-        """`tiny.yaml (packaged: /…/affectgpt/configs/tiny.yaml)`: one line for stderr."""
-        return f"{self.path.name} ({self.source}: {self.path})"
+        """`tiny.yaml (packaged: /…/affectgpt/configs/tiny.yaml)` or `tiny.yaml (project:
+        ./configs/tiny.yaml)`: one line for stderr."""
+        shown = f"./{self.path}" if self.source == "project" and not self.path.is_absolute() else str(self.path)
+        return f"{self.path.name} ({self.source}: {shown})"
 
 
 def _packaged_names() -> str:

@@ -68,7 +68,7 @@ def find_records_file(data_dir: str | Path) -> Path:
         if (data_dir / name).is_file():
             return data_dir / name
     raise DataError(f"{data_dir}: no caption records; expected one of {', '.join(RECORD_FILES)} "
-                    "(build one with `affectgpt data build`)")
+                    "(build one with `affectgpt build dataset`)")
 
 
 def parse_labels(value: Any) -> list[str]:
