@@ -8,11 +8,13 @@ Paths are printed with `soft_wrap` so they are never broken mid-word and can be 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -39,6 +41,7 @@ NOISY_LOGGERS = (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+_state = {"verbose": False}  # set once per process by the root `--verbose` (configure_logging)
 
 
 def new_app(**kwargs: Any) -> typer.Typer:
@@ -54,9 +57,13 @@ def new_app(**kwargs: Any) -> typer.Typer:
 def configure_logging(verbose: bool = False) -> None:
     """Quiet library chatter (INFO lines, deprecation warnings) unless the user asked for it;
     warnings from affectgpt itself stay visible."""
+    _state["verbose"] = verbose
     # MLflow configures its own loggers when it is imported (after this runs) from this variable;
     # child processes (kfp.local steps, DeepSpeed workers) inherit it.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
+    if not verbose:  # library progress bars for work that is not the command's own (artifact copies, shards)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if verbose:
         logging.basicConfig(level=logging.INFO)
         for name in NOISY_LOGGERS:
@@ -67,6 +74,17 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING if name != "mlflow" else logging.ERROR)
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category, module=r"(?!affectgpt).*")
+
+
+@contextlib.contextmanager
+def library_prints() -> Iterator[None]:
+    """Hide what libraries `print` to stdout (DeepSpeed's "op built successfully") unless
+    --verbose; our own output goes through `console`/`err_console` after the call returns."""
+    if _state["verbose"]:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def fail(error: AffectgptError | str, code: int | None = None) -> None:

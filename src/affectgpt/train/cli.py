@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from affectgpt.cli_common import err_console, friendly_errors, say_path, use_config
+from affectgpt.cli_common import err_console, friendly_errors, library_prints, say_path, use_config
 
 
 class PromptChoice(str, Enum):
@@ -41,7 +41,8 @@ def train(
 
     config_path = use_config(config, "tiny.yaml")
     try:
-        result = train_model(config_path, data, out, resume=resume)
+        with library_prints():
+            result = train_model(config_path, data, out, resume=resume)
     except FileNotFoundError as exc:
         _not_found(exc)
     err_console.print(f"trained {result.global_step} steps; best val loss: {result.best_val_loss}; "
