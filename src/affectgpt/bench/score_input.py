@@ -13,8 +13,8 @@ from pathlib import Path
 
 import orjson
 
-from affectgpt.errors import BadInput
 from affectgpt.bench.metrics import Sample, as_valence
+from affectgpt.errors import BadInput
 from affectgpt.jsonline import JSONLineError, loads_line
 from affectgpt.manifest import SkippedRecord
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 from rich.progress import Progress
 
-from affectgpt.errors import BadInput
 from affectgpt.data import dvc as dvc_ops
 from affectgpt.data.cache import ClipCache
 from affectgpt.data.card import write_data_card
@@ -42,6 +41,7 @@ from affectgpt.data.postfilter import (
 )
 from affectgpt.data.schema import write_caption_records, write_clip_manifest
 from affectgpt.data.signals import ClipSignals
+from affectgpt.errors import BadInput
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file, hash_tree
 from affectgpt.paths import reference_data_dir, workspace_dir
 from affectgpt.publish import fault_point, published, staged_output

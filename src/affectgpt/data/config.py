@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from affectgpt.errors import BadInput
 from affectgpt.config import load_yaml_model
+from affectgpt.errors import BadInput
 from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 
 

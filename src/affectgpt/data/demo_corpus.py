@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from affectgpt.errors import BadInput
 from affectgpt.data.demo_sentences import DEMO_SENTENCES, EMOTIONS, PROSODY, DemoSentence
 from affectgpt.data.schema import write_clip_manifest
+from affectgpt.errors import BadInput
 from affectgpt.manifest import StepManifest
 
 SAMPLE_RATE_HZ = 16_000

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from affectgpt.errors import BadInput
 from affectgpt.data.config import IngestConfig
 from affectgpt.data.schema import CLIP_LABEL_COLUMNS, CLIP_MANIFEST_COLUMNS, SPLITS
+from affectgpt.errors import BadInput
 from affectgpt.manifest import SkippedRecord
 from affectgpt.media import MediaError, probe_video
 

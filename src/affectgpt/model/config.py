@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from affectgpt.errors import BadInput
 from affectgpt.config import load_yaml_model
+from affectgpt.errors import BadInput
 from affectgpt.model.encoder_config import EncoderConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]

@@ -177,7 +177,6 @@ def register_command(
     from affectgpt.registry.register import register_candidate
     from affectgpt.registry.scores import load_scores
 
-
     if (scores is None) == (not score):
         raise InvalidInput("give the scores either as --scores report.json or as --score DATASET=VALUE ...")
     score_source: dict[str, float] | Path = scores if scores is not None else _parse_scores(score)

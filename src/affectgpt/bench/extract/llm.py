@@ -16,9 +16,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from affectgpt.errors import BadInput
 from affectgpt.bench.extract.cache import ExtractionCache
 from affectgpt.bench.parsing import official_string_to_list
+from affectgpt.errors import BadInput
 from affectgpt.llm_client import LLMCallError, complete_endpoint, complete_local, key_endpoint_problem
 from affectgpt.manifest import hash_checkpoint
 from affectgpt.paths import workspace_dir
