@@ -39,4 +39,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 
 clean:
-	rm -rf .affectgpt build dist *.egg-info
+	rm -rf .affectgpt mlruns build dist *.egg-info

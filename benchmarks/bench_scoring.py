@@ -99,15 +99,15 @@ def main() -> None:
     cli = [sys.executable, "-m", "affectgpt.cli", "bench", "score", "--task", "ov", "--input", str(samples)]
     reference = [sys.executable, str(HERE / "reference_ov_pandas.py"), str(samples), str(RESOURCES_DIR),
                  str(RESOURCES_DIR / "format-mer2025.csv")]
-    baseline, targeted_run = run_interleaved([reference, cli + ["--output", str(work / "official.json")]], work,
+    baseline, targeted_run = run_interleaved([reference, cli + ["--out", str(work / "official.json")]], work,
                                              args.repeat)
     reference_score = json.loads(baseline["stdout"].strip().splitlines()[-1])["score"]
     cases = [
         ("bench score (official)", None, True),
-        ("bench score --mode corrected", cli + ["--mode", "corrected", "--output", str(work / "corrected.json")], False),
-        ("bench score --samples details.jsonl", cli + ["--output", str(work / "o2.json"),
+        ("bench score --mode corrected", cli + ["--mode", "corrected", "--out", str(work / "corrected.json")], False),
+        ("bench score --samples details.jsonl", cli + ["--out", str(work / "o2.json"),
                                                        "--samples", str(work / "details.jsonl")], False),
-        ("bench score --samples details.parquet", cli + ["--output", str(work / "o3.json"),
+        ("bench score --samples details.parquet", cli + ["--out", str(work / "o3.json"),
                                                          "--samples", str(work / "details.parquet")], False),
     ]
     rows = [("pandas reference (baseline)", baseline, False)]

@@ -117,7 +117,7 @@ def _write_predictions(work: Path) -> list[str]:
     (predictions / "local.jsonl").write_text("".join(
         json.dumps({"clip_id": c, "dataset": "local", "output": text}) + "\n" for c, text in answers.items()))
     return ["affectgpt", "bench", "run", "--predictions", str(predictions), "--datasets",
-            f"local={work / 'gold.parquet'}", "--report", str(work / "bench-report")]
+            f"local={work / 'gold.parquet'}", "--out", str(work / "bench-report")]
 
 
 def _check_bench_report(installed: Installed) -> None:

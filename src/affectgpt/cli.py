@@ -1,44 +1,50 @@
 """The `affectgpt` command line: one typer app that each subsystem adds its commands to.
 
 Every subsystem module `affectgpt.<part>.cli` exposes `register(app)`; this file only wires
-them together, so `affectgpt --help` lists everything the platform can do.
+them together, so `affectgpt --help` lists everything the platform can do. The root options
+(`--verbose/-v`, `--version`, `-h`) follow `affectgpt.cli_common`, the one CLI convention.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 
 import typer
 
-# Offline by design: no hub downloads, no telemetry, CPU DeepSpeed unless told otherwise.
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "KERAS_BACKEND": "torch",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
+from affectgpt.cli_common import Verbose, configure_logging, new_app
+from affectgpt.offline import apply_offline_defaults
 
-app = typer.Typer(
+# Offline by design: no hub downloads, no telemetry (set before any library reads them).
+apply_offline_defaults()
+
+app = new_app(
     name="affectgpt",
     help=(
         "Keep an AffectGPT emotion model fresh: build the MER-Caption dataset, train with "
         "DeepSpeed, score on MER-UniBench, gate promotions in MLflow, serve features with "
         "Feast and watch drift with Evidently."
     ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from affectgpt import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
-    """Keep an AffectGPT emotion model fresh (see `affectgpt COMMAND --help`)."""
+def _root(
+    verbose: Verbose = False,
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="print the affectgpt version and exit"),
+) -> None:
+    """Keep an AffectGPT emotion model fresh (see `affectgpt COMMAND --help`).
+
+    Library logs (MLflow, DeepSpeed, deprecation warnings) stay quiet unless --verbose."""
+    configure_logging(verbose)
 
 
 @app.command()

@@ -8,11 +8,13 @@ Paths are printed with `soft_wrap` so they are never broken mid-word and can be 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from affectgpt.errors import AffectgptError, exit_code_for
+from affectgpt.paths import ResolvedConfig, find_config
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -38,6 +41,7 @@ NOISY_LOGGERS = (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+_state = {"verbose": False}  # set once per process by the root `--verbose` (configure_logging)
 
 
 def new_app(**kwargs: Any) -> typer.Typer:
@@ -53,6 +57,13 @@ def new_app(**kwargs: Any) -> typer.Typer:
 def configure_logging(verbose: bool = False) -> None:
     """Quiet library chatter (INFO lines, deprecation warnings) unless the user asked for it;
     warnings from affectgpt itself stay visible."""
+    _state["verbose"] = verbose
+    # MLflow configures its own loggers when it is imported (after this runs) from this variable;
+    # child processes (kfp.local steps, DeepSpeed workers) inherit it.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
+    if not verbose:  # library progress bars for work that is not the command's own (artifact copies, shards)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if verbose:
         logging.basicConfig(level=logging.INFO)
         for name in NOISY_LOGGERS:
@@ -63,6 +74,17 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING if name != "mlflow" else logging.ERROR)
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category, module=r"(?!affectgpt).*")
+
+
+@contextlib.contextmanager
+def library_prints() -> Iterator[None]:
+    """Hide what libraries `print` to stdout (DeepSpeed's "op built successfully") unless
+    --verbose; our own output goes through `console`/`err_console` after the call returns."""
+    if _state["verbose"]:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def fail(error: AffectgptError | str, code: int | None = None) -> None:
@@ -90,6 +112,19 @@ def friendly_errors(*extra: type[BaseException]) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def say_config(resolved: ResolvedConfig) -> ResolvedConfig:
+    """The one dim stderr line that says which config file a command used and why
+    (`config: tiny.yaml (packaged: /…/configs/tiny.yaml)`); returns `resolved` for chaining."""
+    err_console.print(f"[dim]config: {escape(resolved.describe())}[/]", highlight=False)
+    return resolved
+
+
+def use_config(value: str | os.PathLike | None, default_name: str) -> Path:
+    """Resolve a `--config`-style value by the one rule (`paths.find_config`), say which file
+    it is, and return its path."""
+    return say_config(find_config(value, default_name)).path
 
 
 def say_path(label: str, path: str | os.PathLike) -> None:

@@ -19,13 +19,12 @@ import zipfile
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from affectgpt.cli_common import console, friendly_errors, say_path
 from affectgpt.paths import REFERENCE_DATA_ENV, reference_data_dir, workspace_dir
 
 DEMO_DESCRIPTIONS = Path(__file__).resolve().parent / "bench" / "resources" / "demo_descriptions.json"
-console = Console()
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
@@ -108,8 +107,9 @@ def reference_demo(reference: Path, out_dir: Path) -> dict[str, dict]:
     return results
 
 
+@friendly_errors()
 def demo(
-    out: Path = typer.Option(None, "--out", help="output folder (default: .affectgpt/demo)"),
+    out: Path = typer.Option(None, "--out", "-o", help="output folder (default: .affectgpt/demo)"),
 ) -> None:
     """Run a MER-UniBench demo on real files and write HTML/PNG reports."""
     from affectgpt.bench.cli import print_report_table
@@ -118,7 +118,7 @@ def demo(
     console.rule("MER-UniBench on the bundled demo descriptions (lexicon extractor, local dataset)")
     report = bundled_demo(out_dir)
     print_report_table(report)
-    console.print(f"report: {out_dir / 'bundled' / 'report' / 'report.html'}")
+    say_path("report", out_dir / "bundled" / "report" / "report.html")
 
     reference = reference_data_dir(required=False)
     if reference is None:
@@ -139,7 +139,7 @@ def demo(
     console.print(table)
     console.print("published MER2024 target: accuracy 0.5818, recall 0.4978, avg 0.5398")
     (out_dir / "reference" / "results.json").write_text(json.dumps(results, indent=2))
-    console.print(f"reports: {out_dir / 'reference'}")
+    say_path("reports", out_dir / "reference")
 
 
 def register(app: typer.Typer) -> None:

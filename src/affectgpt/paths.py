@@ -1,19 +1,25 @@
 """Where affectgpt finds things on disk.
 
 One place resolves the workspace (`.affectgpt/` under the current directory unless
-`AFFECTGPT_HOME` says otherwise) and the research reference data, which the project reads
-from a folder beside the clone and never bundles.
+`AFFECTGPT_HOME` says otherwise), the MLflow store in it, configs (explicit flag > the current
+project's `configs/` > packaged default) and the research reference data, which the project
+reads from a folder beside the clone and never bundles.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
+
+from affectgpt.errors import BadInput, NotFound
 
 REFERENCE_DATA_ENV = "AFFECTGPT_REFERENCE_DATA"
 HOME_ENV = "AFFECTGPT_HOME"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # src/affectgpt -> src -> repo root: only meaningful in a clone (see `is_source_checkout`);
@@ -42,19 +48,74 @@ def build_info() -> dict:
         return {}
 
 
-def resolve_config(value: str | os.PathLike) -> Path:
-    """A config argument as a file: an existing path as given, else the packaged config of that
-    name (`affectgpt-7b.yaml`, `promotion.yaml`, ...), so steps and pipeline defaults can name
-    a shipped config without knowing where the package is installed."""
+ConfigSource = Literal["flag", "project", "packaged"]
+PROJECT_CONFIGS = Path("configs")  # relative: the current project folder's configs/
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A config file and why it was chosen, so a command can say which file it used."""
+
+    path: Path
+    source: ConfigSource
+
+    def describe(self) -> str:
+        """`tiny.yaml (packaged: /…/affectgpt/configs/tiny.yaml)` or `tiny.yaml (project:
+        ./configs/tiny.yaml)`: one line for stderr."""
+        shown = f"./{self.path}" if self.source == "project" and not self.path.is_absolute() else str(self.path)
+        return f"{self.path.name} ({self.source}: {shown})"
+
+
+def _packaged_names() -> str:
+    return ", ".join(sorted(p.name for p in PACKAGED_CONFIGS.glob("*.yaml")))
+
+
+def _by_name(name: str) -> ResolvedConfig | None:
+    """A bare config name: the current project's `configs/NAME`, else the packaged one. The
+    project file wins unless it *is* the packaged file (a clone's `configs/` links there)."""
+    packaged = PACKAGED_CONFIGS / name
+    project = PROJECT_CONFIGS / name
+    if project.is_file() and not (packaged.is_file() and project.resolve() == packaged.resolve()):
+        return ResolvedConfig(project, "project")
+    if packaged.is_file():
+        return ResolvedConfig(packaged, "packaged")
+    return None
+
+
+def find_config(value: str | os.PathLike | None, default_name: str) -> ResolvedConfig:
+    """The one resolution rule for configs: an explicit flag, else the current project
+    folder's `configs/NAME`, else the packaged default.
+
+    An explicit value that is an existing file is used as given; a bare name (`tiny.yaml`) is
+    looked up in `./configs/` then in the package, so commands run the same from any folder.
+    Anything else is a `BadInput` listing the packaged names."""
+    if value is None:
+        found = _by_name(default_name)
+        if found is None:
+            raise BadInput(f"no config {default_name!r} in ./configs or the package; the package ships: "
+                           f"{_packaged_names()}")
+        return found
     path = Path(value).expanduser()
     if path.is_file():
-        return path
-    if path.parent == Path(".") and (PACKAGED_CONFIGS / path.name).is_file():
-        return PACKAGED_CONFIGS / path.name
-    return path  # the caller's loader reports "not found" with the path as given
+        return ResolvedConfig(path, "flag")
+    found = _by_name(path.name) if path.parent == Path(".") else None
+    if found is not None:
+        return found
+    raise BadInput(f"config {str(value)!r} not found (neither a file nor a packaged name); "
+                   f"the package ships: {_packaged_names()}")
 
 
-class ReferenceDataMissing(FileNotFoundError):
+def resolve_config(value: str | os.PathLike) -> Path:
+    """A config argument as a file, by the rule of `find_config` (a file as given, else
+    `./configs/NAME`, else the packaged NAME). Where none matches the path comes back as given,
+    so the caller's loader reports "not found" in its own words."""
+    try:
+        return find_config(value, Path(value).name).path
+    except BadInput:
+        return Path(value).expanduser()
+
+
+class ReferenceDataMissing(NotFound, FileNotFoundError):
     """Raised when the shared research reference data cannot be found."""
 
 
@@ -68,11 +129,43 @@ def packaged_config(name: str) -> Path:
     return path
 
 
-def workspace_dir() -> Path:
-    """Folder for local state: MLflow store, caches, reports. Created on first use."""
-    root = Path(os.environ.get(HOME_ENV, Path.cwd() / ".affectgpt")).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+def workspace_dir(create: bool = True) -> Path:
+    """Folder for local state: MLflow store, caches, reports (`$AFFECTGPT_HOME`, else
+    `./.affectgpt`). Created on first use; read-only callers pass `create=False` so that looking
+    at a folder never leaves an empty workspace behind."""
+    root = Path(os.environ.get(HOME_ENV) or Path.cwd() / ".affectgpt").expanduser()
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def default_tracking_uri(create: bool = True) -> str:
+    """The embedded MLflow store every part of the platform shares: `<workspace>/mlflow.db`
+    (artifacts beside it, see `artifact_root_for`)."""
+    return f"sqlite:///{workspace_dir(create) / 'mlflow.db'}"
+
+
+def tracking_uri(explicit: str | None = None, create: bool = True) -> str:
+    """The MLflow store: an explicit URI, else `$MLFLOW_TRACKING_URI`, else the embedded default."""
+    return explicit or os.environ.get(TRACKING_URI_ENV) or default_tracking_uri(create)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (None for a server or an in-memory store)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    raw = uri[len("sqlite:///"):].split("?", 1)[0]
+    return None if raw in ("", ":memory:") else Path(raw).expanduser()
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Where experiments created on a sqlite store keep artifacts: `mlartifacts/` beside the
+    database file, so artifacts never land in a `./mlruns` of whatever folder a command ran
+    from. None for a server (the server decides)."""
+    db_path = sqlite_path(uri)
+    if db_path is None:
+        return None
+    return (db_path.resolve().parent / "mlartifacts").as_uri()
 
 
 def reference_data_dir(required: bool = True) -> Path | None:

@@ -23,7 +23,7 @@ def _score(tmp_path: Path, text: bytes | str, task: str = "ov"):
     path = tmp_path / "in.jsonl"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return path, runner.invoke(app, ["bench", "score", "--task", task, "--input", str(path),
-                                     "--output", str(tmp_path / "out.json")])
+                                     "--out", str(tmp_path / "out.json")])
 
 
 def test_score_deep_json_is_exit_2_with_file_and_line(tmp_path):
@@ -105,7 +105,7 @@ def test_run_empty_predictions_is_no_samples_and_exits_3(tmp_path, local_set):
     predictions.mkdir()
     (predictions / "local.jsonl").write_text("")
     result = runner.invoke(app, ["bench", "run", "--predictions", str(predictions), "--datasets",
-                                 f"local={local_set}", "--report", str(tmp_path / "report")])
+                                 f"local={local_set}", "--out", str(tmp_path / "report")])
     assert result.exit_code == 3, result.output
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["datasets"]["local"]["status"] == "no_samples" and report["datasets"]["local"]["value"] is None

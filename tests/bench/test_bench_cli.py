@@ -24,7 +24,7 @@ def test_score_writes_json_with_null_for_nan(tmp_path):
         {"name": "b", "gt": ["angry"], "pred": "[]"},
     ])
     out = tmp_path / "scores.json"
-    result = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source), "--output", str(out)])
+    result = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source), "--out", str(out)])
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
     assert payload["mode"] == "official" and payload["wheels"] == "mer2025"
@@ -46,7 +46,7 @@ def test_score_writes_per_sample_details_only_on_request(tmp_path, suffix):
     ])
     details = tmp_path / "out" / f"details{suffix}"
     result = runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(source),
-                                 "--output", str(tmp_path / "s.json"), "--samples", str(details)])
+                                 "--out", str(tmp_path / "s.json"), "--samples", str(details)])
     assert result.exit_code == 0, result.output
     rows = (pd.read_json(details, lines=True) if suffix == ".jsonl" else pd.read_parquet(details)).to_dict("records")
     assert [row["name"] for row in rows] == ["a", "b"]
@@ -101,7 +101,7 @@ def test_run_scores_prediction_files_and_writes_the_report(reference_data, tmp_p
     _jsonl(predictions / "cmumosi.jsonl", [{"clip_id": "k5Y_838nuGo_2", "output": "She is delighted."}])
     report_dir = tmp_path / "report"
     result = runner.invoke(app, ["bench", "run", "--predictions", str(predictions), "--datasets",
-                                 "mer2023,cmumosi,meld", "--report", str(report_dir), "--labels", str(reference_data)])
+                                 "mer2023,cmumosi,meld", "--out", str(report_dir), "--labels", str(reference_data)])
     assert result.exit_code == 0, result.output
     report = json.loads((report_dir / "report.json").read_text())
     assert report["mode"] == "official" and report["extractor"]["name"] == "lexicon"
@@ -125,7 +125,7 @@ def test_run_scores_prediction_files_and_writes_the_report(reference_data, tmp_p
         assert f'src="{name}"' in page, name
     assert not (report_dir / "meld.png").exists()  # no predictions: no chart
     unknown = runner.invoke(app, ["bench", "run", "--predictions", str(predictions), "--datasets", "mer2030",
-                                  "--report", str(report_dir)])
+                                  "--out", str(report_dir)])
     assert unknown.exit_code == 2 and "unknown dataset 'mer2030'" in unknown.output
 
 

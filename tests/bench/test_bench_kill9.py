@@ -16,7 +16,7 @@ def test_kill_while_writing_the_report_keeps_the_old_report(tmp_path, killkit):
     lines = [{"clip_id": "a", "extracted_labels": ["happy"]}, {"clip_id": "b", "extracted_labels": ["happy"]}]
     (predictions / "local.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     report = tmp_path / "report"
-    command = ["bench", "run", "--predictions", predictions, "--datasets", f"local={gold}", "--report", report]
+    command = ["bench", "run", "--predictions", predictions, "--datasets", f"local={gold}", "--out", report]
     first = killkit.run(command)
     assert first.returncode == 0, first.stderr[-2000:]
     old = killkit.snapshot(report)

@@ -183,10 +183,10 @@ def test_identity_is_the_server_login_not_a_typed_name(server, rules_file, tmp_p
         client.identity()
     runner = CliRunner()
     with acting(server, "bob"):
-        own = runner.invoke(app, ["registry", "approve", "-m", "ident", "-v", version, "--reviewer", "carol",
+        own = runner.invoke(app, ["registry", "approve", "-m", "ident", "--version", version, "--reviewer", "carol",
                                   "--comment", "x", "--tracking-uri", server.url])
         assert own.exit_code == 2 and "authenticated as 'bob'" in own.output
-        ok = runner.invoke(app, ["registry", "approve", "-m", "ident", "-v", version, "--comment", "fine",
+        ok = runner.invoke(app, ["registry", "approve", "-m", "ident", "--version", version, "--comment", "fine",
                                  "--tracking-uri", server.url])
         assert ok.exit_code == 0 and "approved by bob" in ok.output and "unauthenticated" not in ok.output
 

@@ -241,27 +241,27 @@ def test_cli_speaks_in_one_line_and_exit_codes(sqlite_uri, rules, tmp_path, monk
     report = _report(tmp_path, {name: 55.0 for name in DATASETS})
     result = runner.invoke(app, [*base, "--scores", str(report), "--json"])
     assert result.exit_code == 0, result.output + str(result.exception)
-    assert json.loads(result.output)["version"] == "1"
+    assert json.loads(result.stdout)["version"] == "1"
     assert "already registered as version 1" in runner.invoke(app, [*base, "--scores", str(report)]).output
     bad = runner.invoke(app, [*base, "--score", "MELD=high"])
     assert bad.exit_code == 2 and "'high' is not a number" in bad.output
-    own = runner.invoke(app, ["registry", "approve", "-m", "cli", "-v", "1", "--comment", "x"])
+    own = runner.invoke(app, ["registry", "approve", "-m", "cli", "--version", "1", "--comment", "x"])
     assert own.exit_code == 3 and "four-eyes" in own.output and "Traceback" not in own.output
-    missing = runner.invoke(app, ["registry", "promote", "-m", "ghost", "-v", "1"])
+    missing = runner.invoke(app, ["registry", "promote", "-m", "ghost", "--version", "1"])
     assert missing.exit_code == 4 and "model 'ghost-candidates' is not in the registry" in missing.output
-    review = runner.invoke(app, ["registry", "review", "-m", "cli", "-v", "1", "--out", str(tmp_path),
+    review = runner.invoke(app, ["registry", "review", "-m", "cli", "--version", "1", "--out", str(tmp_path),
                                  "--actor", "bob"])
     assert review.exit_code == 0 and "MER2023" in review.output and "lineage: run" in review.output
     assert (tmp_path / "cli-v1-review.html").is_file()
-    approved = runner.invoke(app, ["registry", "approve", "-m", "cli", "-v", "1", "--reviewer", "bob",
+    approved = runner.invoke(app, ["registry", "approve", "-m", "cli", "--version", "1", "--reviewer", "bob",
                                    "--comment", "ok"])
     assert approved.exit_code == 0 and "approved by bob (unauthenticated)" in approved.output
-    promoted = runner.invoke(app, ["registry", "promote", "-m", "cli", "-v", "1", "--actor", "carol"])
+    promoted = runner.invoke(app, ["registry", "promote", "-m", "cli", "--version", "1", "--actor", "carol"])
     assert promoted.exit_code == 0 and "cli@champion: none -> v1" in promoted.output
     verified = runner.invoke(app, ["registry", "verify", "-m", "cli"])
     assert verified.exit_code == 0 and "chain intact" in verified.output
     history = runner.invoke(app, ["registry", "history", "-m", "cli", "--json"])
-    lines = [json.loads(line) for line in history.output.splitlines()]
+    lines = [json.loads(line) for line in history.stdout.splitlines()]
     assert [line["event"] for line in lines] == ["init", "register", "approval_refused", "review", "approval",
                                                  "promotion"]
     assert lines[-1]["actor"] == "carol" and lines[-1]["authenticated"] is False

@@ -1,8 +1,8 @@
 """`affectgpt bench ...`: score label files and whole prediction folders on MER-UniBench.
 
-    affectgpt bench score --task ov --input samples.jsonl --mode official --output scores.json \
+    affectgpt bench score --task ov --input samples.jsonl --mode official --out scores.json \
         [--samples details.parquet]
-    affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --report out/
+    affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --out out/
     affectgpt bench check-sets unibench/                       # what the test-set folder holds
     affectgpt bench eval --model runs/tiny/model --unibench unibench/ --out reports/unibench
     affectgpt bench make-fixture --out fixture/ --per-dataset 4   # real labels, synthetic media
@@ -19,8 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-bench_app = typer.Typer(help="MER-UniBench: score emotion labels and prediction folders.", no_args_is_help=True)
-console = Console(stderr=True)
+from affectgpt.cli_common import err_console as console
+from affectgpt.cli_common import fail, friendly_errors, new_app, say_path
+from affectgpt.errors import BadInput, Refused
+
+bench_app = new_app(help="MER-UniBench: score emotion labels and prediction folders.")
 
 
 class Task(str, Enum):
@@ -44,9 +47,16 @@ class Extractor(str, Enum):
     llm = "llm"
 
 
-def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
+def _out_or_alias(out: Path | None, alias: Path | None, old: str, required: bool) -> Path | None:
+    """`--out`, or the value of its deprecated spelling `old` (hidden; still accepted)."""
+    if alias is not None:
+        if out is not None:
+            raise BadInput(f"give the output once: --out (the old spelling {old} is deprecated)")
+        console.print(f"[yellow]{old} is deprecated; use --out[/]", highlight=False)
+        out = alias
+    if out is None and required:
+        raise BadInput("missing option --out")
+    return out
 
 
 def _fmt(value) -> str:
@@ -54,6 +64,7 @@ def _fmt(value) -> str:
 
 
 @bench_app.command("score")
+@friendly_errors(ValueError)
 def score_command(
     task: Task = typer.Option(..., "--task", help="ov (fine-grained F), hit (basic emotions), sentiment"),
     input_path: Path = typer.Option(..., "--input", help='JSONL: {"name", "gt", "pred"} per line'),
@@ -61,7 +72,8 @@ def score_command(
     level: int = typer.Option(1, "--level", min=1, max=2, help="wheel level for ov/hit"),
     wheels: WheelTable | None = typer.Option(None, "--wheels", help="word-form table (default: mer2025 "
                                              "for official, mer2026 for corrected)"),
-    output: Path | None = typer.Option(None, "--output", help="write the JSON here (default: stdout)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="write the JSON to this file (default: stdout)"),
+    output: Path | None = typer.Option(None, "--output", hidden=True, help="deprecated spelling of --out"),
     samples_path: Path | None = typer.Option(
         None, "--samples", help="also write per-sample details (parsed labels, mapped ring words, "
         "per-wheel precision/recall or hit) to this .jsonl or .parquet file; off by default, as "
@@ -69,26 +81,25 @@ def score_command(
 ) -> None:
     """Score one JSONL file of (name, gt, pred) samples; the JSON holds the aggregate scores."""
     from affectgpt.bench.metrics import score_ov_columns, score_task
-    from affectgpt.bench.sample_details import SampleDetailsError, SampleDetailsWriter
-    from affectgpt.bench.score_input import ScoreInputError, read_ov_columns, read_score_input
+    from affectgpt.bench.sample_details import SampleDetailsWriter
+    from affectgpt.bench.score_input import read_ov_columns, read_score_input
 
+    output = _out_or_alias(out, output, "--output", required=False)
     quarantined: list = []
-    try:
-        # Aggregate official OV scores of a clean file: columnar, no Python object per sample.
-        columns = (read_ov_columns(input_path)
-                   if task is Task.ov and mode is ScoreMode.official and samples_path is None else None)
-        if columns is not None:
-            result = score_ov_columns(*columns, level=level, wheels=wheels.value if wheels else None)
-        elif samples_path is not None:
-            samples = read_score_input(input_path, task.value, quarantined)
-            with SampleDetailsWriter(samples_path, task.value) as sink:
-                result = score_task(task.value, samples, mode=mode.value, level=level,
-                                    wheels=wheels.value if wheels else None, sample_sink=sink)
-        else:
-            result = score_task(task.value, read_score_input(input_path, task.value, quarantined), mode=mode.value,
-                                level=level, wheels=wheels.value if wheels else None, keep_samples=False)
-    except (ScoreInputError, SampleDetailsError, ValueError) as exc:
-        _fail(str(exc))
+    wheel_table = wheels.value if wheels else None
+    # Aggregate official OV scores of a clean file: columnar, no Python object per sample.
+    columns = (read_ov_columns(input_path)
+               if task is Task.ov and mode is ScoreMode.official and samples_path is None else None)
+    if columns is not None:
+        result = score_ov_columns(*columns, level=level, wheels=wheel_table)
+    elif samples_path is not None:
+        samples = read_score_input(input_path, task.value, quarantined)
+        with SampleDetailsWriter(samples_path, task.value) as sink:
+            result = score_task(task.value, samples, mode=mode.value, level=level, wheels=wheel_table,
+                                sample_sink=sink)
+    else:
+        result = score_task(task.value, read_score_input(input_path, task.value, quarantined), mode=mode.value,
+                            level=level, wheels=wheel_table, keep_samples=False)
     for record in quarantined:
         console.print(f"[yellow]quarantined[/] ({record.reason}) {record.detail}", soft_wrap=True)
     payload = json.dumps({**result.to_json(include_samples=False),
@@ -106,11 +117,13 @@ def score_command(
 
 
 @bench_app.command("run")
+@friendly_errors(ValueError)
 def run_command(
     predictions: Path = typer.Option(..., "--predictions", help="folder of <dataset>.jsonl prediction files"),
     datasets: str = typer.Option(..., "--datasets", help="comma-separated: mer2023,mer2024,meld,iemocapfour,"
                                  "cmumosi,cmumosei,sims,simsv2,ovmerdplus or local=PATH.parquet; 'all' = the 9"),
-    report: Path = typer.Option(..., "--report", help="output folder for report.json/html/png"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output folder for report.json/html/png (required)"),
+    report: Path | None = typer.Option(None, "--report", hidden=True, help="deprecated spelling of --out"),
     mode: ScoreMode = typer.Option(ScoreMode.official, "--mode"),
     level: int = typer.Option(1, "--level", min=1, max=2),
     wheels: WheelTable | None = typer.Option(None, "--wheels"),
@@ -123,28 +136,25 @@ def run_command(
     re_extract: bool = typer.Option(False, "--re-extract", help="ignore extracted_labels in the files"),
 ) -> None:
     """Score prediction files through label extraction and metrics; write the report."""
-    from affectgpt.bench.datasets import DATASETS, DatasetError, check_dataset_name
+    from affectgpt.bench.datasets import DATASETS, check_dataset_name
     from affectgpt.bench.extract import get_extractor
-    from affectgpt.bench.extract.llm import ExtractionError
     from affectgpt.bench.runner import run_bench
 
+    report_dir = _out_or_alias(out, report, "--report", required=True)
     names = list(DATASETS) if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
-    try:
-        for name in names:
-            check_dataset_name(name)
-        if extractor is Extractor.llm:
-            judge = get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)
-        else:
-            judge = get_extractor("lexicon")
-        result = run_bench(predictions, names, report, mode=mode.value, extractor=judge, labels=labels,
-                           level=level, wheels=wheels.value if wheels else None, re_extract=re_extract)
-    except (DatasetError, ExtractionError, ValueError) as exc:
-        _fail(str(exc))
+    for name in names:
+        check_dataset_name(name)
+    if extractor is Extractor.llm:
+        judge = get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)
+    else:
+        judge = get_extractor("lexicon")
+    result = run_bench(predictions, names, report_dir, mode=mode.value, extractor=judge, labels=labels,
+                       level=level, wheels=wheels.value if wheels else None, re_extract=re_extract)
     print_report_table(result)
-    console.print(f"report: {report / 'report.html'}")
+    say_path("report", report_dir / "report.html")
     empty = [name for name, entry in result.datasets.items() if entry.status == "no_samples"]
     if empty:  # schedulers must not read a report with an unscored dataset as a success
-        _fail(f"no usable prediction in {', '.join(empty)} (status no_samples); see the report notes", code=3)
+        fail(Refused(f"no usable prediction in {', '.join(empty)} (status no_samples); see the report notes"))
 
 
 def print_report_table(result) -> None:
@@ -160,6 +170,7 @@ def print_report_table(result) -> None:
 
 
 @bench_app.command("check-sets")
+@friendly_errors()
 def check_sets_command(
     unibench: Path = typer.Argument(..., help="the test-set folder: <unibench>/<dataset>/{labels.csv,"
                                     "transcripts.csv,clips/<name>.mp4[.wav]} (see docs/bench.md)"),
@@ -167,14 +178,10 @@ def check_sets_command(
     as_json: bool = typer.Option(False, "--json", help="print the status as JSON"),
 ) -> None:
     """Say per dataset how many test clips have media, labels and subtitles, and what is missing."""
-    from affectgpt.bench.datasets import DatasetError
     from affectgpt.bench.testsets import check_sets
 
     names = None if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
-    try:
-        statuses = check_sets(unibench, names)
-    except DatasetError as exc:
-        _fail(str(exc))
+    statuses = check_sets(unibench, names)
     if as_json:
         typer.echo(json.dumps([s.to_json() for s in statuses], indent=2, ensure_ascii=False))
         return
@@ -190,11 +197,12 @@ def check_sets_command(
 
 
 @bench_app.command("eval")
+@friendly_errors(ValueError)
 def eval_command(
     model: Path = typer.Option(..., "--model", help="trained model folder (affectgpt train --out X: X/model)"),
     unibench: Path | None = typer.Option(None, "--unibench", help="test-set folder (see check-sets); "
                                          "omit to score only --corpus"),
-    out: Path = typer.Option(..., "--out", help="output folder: predictions/<dataset>/ and report/"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder: predictions/<dataset>/ and report/"),
     datasets: str = typer.Option("all", "--datasets", help="comma-separated ids, or 'all' = the nine"),
     mode: ScoreMode = typer.Option(ScoreMode.official, "--mode"),
     extractor: Extractor = typer.Option(Extractor.lexicon, "--extractor", help="label extraction from the answers"),
@@ -210,34 +218,35 @@ def eval_command(
 ) -> None:
     """Generate answers for every test clip (OV question), extract labels, score on MER-UniBench
     and write one report beside the paper's Table 2 and a subtitle-only baseline."""
-    from affectgpt.bench.datasets import DATASETS, DatasetError, check_dataset_name
+    from affectgpt.bench.datasets import DATASETS, check_dataset_name
     from affectgpt.bench.extract import get_extractor
-    from affectgpt.bench.extract.llm import ExtractionError
+    from affectgpt.errors import NotFound
     from affectgpt.evaluate import evaluate_unibench
 
     names = list(DATASETS) if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
+    for name in names:
+        check_dataset_name(name)
+    if unibench is not None and not unibench.is_dir():
+        raise NotFound(f"{unibench}: test-set folder not found (see `affectgpt bench check-sets --help`)")
+    judge = (get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)
+             if extractor is Extractor.llm else get_extractor("lexicon"))
+    features = corpus / "features" if corpus and (corpus / "features").is_dir() else None
     try:
-        for name in names:
-            check_dataset_name(name)
-        if unibench is not None and not unibench.is_dir():
-            raise DatasetError(f"{unibench}: test-set folder not found (see `affectgpt bench check-sets --help`)")
-        judge = (get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)
-                 if extractor is Extractor.llm else get_extractor("lexicon"))
-        features = corpus / "features" if corpus and (corpus / "features").is_dir() else None
         result = evaluate_unibench(model, unibench, out, datasets=names, mode=mode.value, extractor=judge,
                                    decoding=decoding, batch_size=batch_size, features_cache=features_cache,
                                    local_dataset_dir=corpus, local_features_dir=features)
-    except (DatasetError, ExtractionError, ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    except FileNotFoundError as exc:
+        raise NotFound(str(exc)) from None
     from affectgpt.bench.report import print_report_json
 
     print_report_json(result.report_dir / "report.json", Console(width=200))
-    console.print(f"report: {result.report_dir / 'report.html'}")
+    say_path("report", result.report_dir / "report.html")
 
 
 @bench_app.command("make-fixture")
+@friendly_errors(RuntimeError, ValueError)
 def make_fixture_command(
-    out: Path = typer.Option(..., "--out", help="output folder (the test-set layout)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (the test-set layout)"),
     per_dataset: int = typer.Option(4, "--per-dataset", min=1, help="test clips per dataset"),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(2, "--workers", min=1),
@@ -246,12 +255,8 @@ def make_fixture_command(
     SYNTHETIC media (espeak-ng speaking the subtitle in its language over a real LFW face)."""
     from affectgpt.bench.datasets import DATASETS
     from affectgpt.bench.fixture import make_fixture
-    from affectgpt.paths import ReferenceDataMissing
 
-    try:
-        made = make_fixture(out, per_dataset, seed=seed, workers=workers)
-    except (ReferenceDataMissing, RuntimeError, ValueError) as exc:
-        _fail(str(exc))
+    made = make_fixture(out, per_dataset, seed=seed, workers=workers)
     for entry in made:
         console.print(f"{DATASETS[entry.dataset].display_name}: {entry.n_clips} clips"
                       + (f" ({entry.note})" if entry.note else ""))

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from affectgpt.errors import BadInput
 from affectgpt.manifest import SkippedRecord
 from affectgpt.paths import reference_data_dir
 
 MERBENCH = "zeroQiaoba-MERTools/MERBench/dataset"
 
 
-class DatasetError(ValueError):
+class DatasetError(BadInput, ValueError):
     """A dataset cannot be read; the message names the file and what to do."""
 
 

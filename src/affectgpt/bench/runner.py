@@ -1,6 +1,6 @@
 """Score a folder of prediction files on MER-UniBench and write the report.
 
-    affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --report out/
+    affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --out out/
 
 Predictions are one JSONL file per dataset (`<dataset>.jsonl`, lines as in DESIGN.md:
 clip_id, dataset, prompt_type, output, extracted_labels, extractor). Lines with

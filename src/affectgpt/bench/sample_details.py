@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, Self
 
 from affectgpt.bench.json_values import json_ready
+from affectgpt.errors import BadInput
 
 SUFFIXES = (".jsonl", ".parquet")
 _ROW_GROUP = 10_000
 
 
-class SampleDetailsError(ValueError):
+class SampleDetailsError(BadInput, ValueError):
     """The details file cannot be written as asked (unknown suffix)."""
 
 

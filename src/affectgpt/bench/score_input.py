@@ -14,11 +14,12 @@ from pathlib import Path
 import orjson
 
 from affectgpt.bench.metrics import Sample, as_valence
+from affectgpt.errors import BadInput
 from affectgpt.jsonline import JSONLineError, loads_line
 from affectgpt.manifest import SkippedRecord
 
 
-class ScoreInputError(ValueError):
+class ScoreInputError(BadInput, ValueError):
     """A bad input line: the message names file, line and field."""
 
 

@@ -41,6 +41,7 @@ from affectgpt.data.postfilter import (
 )
 from affectgpt.data.schema import write_caption_records, write_clip_manifest
 from affectgpt.data.signals import ClipSignals
+from affectgpt.errors import BadInput
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file, hash_tree
 from affectgpt.paths import reference_data_dir, workspace_dir
 from affectgpt.progress import StepProgress, step_progress
@@ -58,7 +59,7 @@ OUTPUT_FILES = {
 OWNED_OUTPUTS = (*OUTPUT_FILES.values(), "data_card.md", "data_card.html", "length_histogram.png", "manifest.json")
 
 
-class BuildError(ValueError):
+class BuildError(BadInput, ValueError):
     """The build cannot start or finish (bad config, no training data, DVC layout)."""
 
 

@@ -10,51 +10,43 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-build_app = typer.Typer(help="Build the MER-Caption dataset (ingest, filters, describers, merger, DVC).",
-                        no_args_is_help=True)
+from affectgpt.cli_common import console, friendly_errors, new_app, say_path, use_config
+
+build_app = new_app(help="Build the MER-Caption dataset (ingest, filters, describers, merger, DVC).")
 
 
 @build_app.command("demo-corpus")
+@friendly_errors()
 def demo_corpus_command(
-    out: Path = typer.Option(..., "--out", help="folder to write raw/ and clip_manifest.parquet into"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write raw/ and clip_manifest.parquet into"),
     n: int = typer.Option(24, "--n", min=1, help="number of clips"),
     seed: int = typer.Option(0, "--seed", help="seed for sentence, face and voice choice"),
 ) -> None:
     """Generate the demo corpus: real LFW faces, espeak-ng speech, labelled sentences (synthetic)."""
-    from affectgpt.data.demo_corpus import DemoCorpusError, make_demo_corpus
+    from affectgpt.data.demo_corpus import make_demo_corpus
 
-    try:
-        with console.status(f"rendering {n} demo clips"):
-            manifest_path = make_demo_corpus(out, n_clips=n, seed=seed)
-    except DemoCorpusError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
-    console.print(f"wrote {n} clips; clip manifest: {manifest_path}")
+    with console.status(f"rendering {n} demo clips"):
+        manifest_path = make_demo_corpus(out, n_clips=n, seed=seed)
+    say_path(f"wrote {n} clips; clip manifest", manifest_path)
 
 
 @build_app.command("dataset")
+@friendly_errors()
 def dataset_command(
     raw: Path = typer.Argument(..., help="folder of clips (mp4 [+ wav] + subtitles.csv) or a clip manifest"),
-    out: Path = typer.Option(..., "--out", help="output folder (under <repo>/data when --dvc is given)"),
-    config: Path | None = typer.Option(None, "--config", help="build config YAML (default configs/build.yaml)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (under <repo>/data when --dvc is given)"),
+    config: str | None = typer.Option(None, "--config", help="build config: a YAML file or a config name "
+                                      "(default build.yaml: ./configs/build.yaml, else the packaged one)"),
     workers: int = typer.Option(1, "--workers", min=1, help="worker processes for the per-clip work"),
     dvc: Path | None = typer.Option(None, "--dvc", help="DVC repo root: dvc add + push data/ after the build"),
 ) -> None:
     """Build mer-caption and mer-caption-plus (Parquet) with a data card, quarantine table and manifest."""
-    from affectgpt.data.build import BuildError, build_dataset
-    from affectgpt.data.config import BuildConfigError
-    from affectgpt.data.dvc import DVCError
-    from affectgpt.data.ingest import IngestError
+    from affectgpt.data.build import build_dataset
 
-    try:
-        result = build_dataset(raw, out, config, workers=workers, dvc_repo=dvc, show_progress=True)
-    except (BuildError, BuildConfigError, IngestError, DVCError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
+    config_path = use_config(config, "build.yaml")
+    result = build_dataset(raw, out, config_path, workers=workers, dvc_repo=dvc, show_progress=True)
     table = Table(title=f"MER-Caption build -> {result.out_dir}")
     table.add_column("stage")
     table.add_column("clips", justify="right")
@@ -65,28 +57,25 @@ def dataset_command(
     console.print(table)
     console.print(f"computed {result.computed_clips} clips, {result.cached_clips} from cache; "
                   f"{result.timings_s['total']:.1f} s" + (f"; DVC revision {result.dvc_rev}" if result.dvc_rev else ""))
-    console.print(f"data card: {result.paths['data_card_html']}")
+    say_path("data card", result.paths["data_card_html"])
 
 
 @build_app.command("select-describers")
+@friendly_errors(ValueError)
 def select_describers_command(
     pilot: Path = typer.Argument(..., help="human-labelled pilot clips (folder with labels.csv, or a clip manifest)"),
-    out: Path = typer.Option(..., "--out", help="folder for describer_selection.csv/.md"),
-    config: Path | None = typer.Option(None, "--config", help="build config YAML (lists hf/endpoint candidates)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for describer_selection.csv/.md"),
+    config: str | None = typer.Option(None, "--config", help="build config (lists hf/endpoint candidates): a YAML "
+                                      "file or a config name (default build.yaml)"),
 ) -> None:
     """Score every candidate describer on the pilot set (OV Fs) and print the best per modality."""
-    from affectgpt.data.config import BuildConfigError, load_build_config
-    from affectgpt.data.ingest import IngestError
+    from affectgpt.data.config import load_build_config
     from affectgpt.data.selection import select_describers
     from affectgpt.paths import workspace_dir
 
-    try:
-        build_config = load_build_config(config)
-        cache_dir = build_config.cache_dir or str(workspace_dir() / "build-cache")
-        choices, table = select_describers(pilot, build_config, cache_dir, out)
-    except (BuildConfigError, IngestError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
+    build_config = load_build_config(use_config(config, "build.yaml"))
+    cache_dir = build_config.cache_dir or str(workspace_dir() / "build-cache")
+    choices, table = select_describers(pilot, build_config, cache_dir, out)
     view = Table(title="describer selection (OV Fs on the pilot set)")
     for column in ("modality", "describer", "version", "ov_fs", "n_scored"):
         view.add_column(column)
@@ -98,20 +87,17 @@ def select_describers_command(
 
 
 @build_app.command("dvc-init")
+@friendly_errors()
 def dvc_init_command(
     repo: Path = typer.Option(Path("."), "--repo", help="repository root"),
     remote: str = typer.Option("../affectgpt-dvc-remote", "--remote",
                                help="remote URL: a local folder (default) or s3://bucket/path, gs://bucket/path"),
 ) -> None:
     """Set up DVC in a repository with a default remote (local folder unless told otherwise)."""
-    from affectgpt.data.dvc import DVCError, init_repo
+    from affectgpt.data.dvc import init_repo
 
-    try:
-        init_repo(repo, remote)
-    except DVCError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
-    console.print(f"DVC ready in {repo.resolve()} (default remote: {remote})")
+    init_repo(repo, remote)
+    console.print(f"DVC ready in {repo.resolve()} (default remote: {remote})", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
+from affectgpt.errors import BadInput
 from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 
 
@@ -117,7 +118,7 @@ class BuildConfig(_Strict):
 DEFAULT_CONFIG_PATH = PACKAGED_CONFIGS / "build.yaml"
 
 
-class BuildConfigError(ValueError):
+class BuildConfigError(BadInput, ValueError):
     """The build config file is unreadable or invalid; the message names the file and field."""
 
 

@@ -25,6 +25,7 @@ import soundfile as sf
 
 from affectgpt.data.demo_sentences import DEMO_SENTENCES, EMOTIONS, PROSODY, DemoSentence
 from affectgpt.data.schema import write_clip_manifest
+from affectgpt.errors import BadInput
 from affectgpt.manifest import StepManifest
 
 SAMPLE_RATE_HZ = 16_000
@@ -49,7 +50,7 @@ emotion recognition.
 """
 
 
-class DemoCorpusError(RuntimeError):
+class DemoCorpusError(BadInput, RuntimeError):
     """A tool the demo corpus needs (ffmpeg, espeak-ng) is missing or failed."""
 
 

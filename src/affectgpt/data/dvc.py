@@ -13,10 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from affectgpt.errors import BadInput
+
 DEFAULT_REMOTE = "localremote"
 
 
-class DVCError(RuntimeError):
+class DVCError(BadInput, RuntimeError):
     """A dvc/git command failed; the message holds the command and its stderr."""
 
 

@@ -19,11 +19,12 @@ import soundfile as sf
 
 from affectgpt.data.config import IngestConfig
 from affectgpt.data.schema import CLIP_LABEL_COLUMNS, CLIP_MANIFEST_COLUMNS, SPLITS
+from affectgpt.errors import BadInput
 from affectgpt.manifest import SkippedRecord
 from affectgpt.media import MediaError, probe_video
 
 
-class IngestError(ValueError):
+class IngestError(BadInput, ValueError):
     """The input as a whole cannot be read (no subtitle file, unreadable manifest)."""
 
 

@@ -63,7 +63,7 @@ class _PendingClip:
 
 def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
     if not clip_manifest.is_file():
-        raise FileNotFoundError(f"{clip_manifest}: clip manifest not found; build one with `affectgpt data` first")
+        raise FileNotFoundError(f"{clip_manifest}: clip manifest not found; build one with `affectgpt build dataset` first")
     try:
         table = pd.read_parquet(clip_manifest)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a non-parquet file

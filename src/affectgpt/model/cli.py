@@ -7,26 +7,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-model_app = typer.Typer(help="Inspect AffectGPT model configs.", no_args_is_help=True)
+from affectgpt.cli_common import console, friendly_errors, new_app, say_path, use_config
+
+model_app = new_app(help="Inspect AffectGPT model configs.")
+
+ModelConfig = Annotated[str, typer.Option("--config", help="model YAML or a config name, e.g. tiny.yaml or "
+                                          "affectgpt-7b.yaml (./configs/NAME, else the packaged one)")]
 
 
 @model_app.command("summary")
-def summary(config: Annotated[Path, typer.Option("--config", help="model YAML, e.g. configs/affectgpt-7b.yaml")]) -> None:
+@friendly_errors(ValueError)
+def summary(config: ModelConfig) -> None:
     """Print parameter counts by module (built on the meta device: no download, no memory)."""
-    from affectgpt.model.config import ConfigError
     from affectgpt.model.summary import summarize
 
-    console = Console()
-    try:
-        counts = summarize(config)
-    except (ConfigError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(code=2)
-    table = Table(title=f"AffectGPT parameters: {config}")
+    config_path = use_config(config, "tiny.yaml")
+    counts = summarize(config_path)
+    table = Table(title=f"AffectGPT parameters: {config_path}")
     table.add_column("module")
     table.add_column("parameters", justify="right")
     table.add_column("trainable", justify="right")
@@ -42,8 +41,9 @@ class QuestionChoice(str, Enum):
 
 
 @model_app.command("prompt")
+@friendly_errors(ValueError)
 def prompt(
-    config: Annotated[Path, typer.Option("--config", help="model YAML, e.g. configs/affectgpt-7b.yaml")],
+    config: ModelConfig,
     subtitle: Annotated[str, typer.Option("--subtitle", help="the clip's subtitle text")] = "",
     question: Annotated[QuestionChoice, typer.Option("--question", help="ov: emotion labels; description: reasoning")
                         ] = QuestionChoice.ov,
@@ -51,14 +51,10 @@ def prompt(
     """Print the exact prompt string the model receives at inference (one tokenisation of this
     string), each placeholder repeated as many times as embeddings are spliced there. Training
     prepends the tokenizer's bos (`<|im_start|>` for Qwen2.5) unless configured otherwise."""
-    from affectgpt.model.config import ConfigError, load_config
+    from affectgpt.model.config import load_config
     from affectgpt.model.prompt import prompt_text
 
-    try:
-        cfg = load_config(config)
-    except (ConfigError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(code=2)
+    cfg = load_config(use_config(config, "tiny.yaml"))
     text = prompt_text(subtitle, question.value, cfg.prompt.modalities, cfg.tokens_per_modality())
     typer.echo(text, nl=False)
     typer.echo("", err=True)
@@ -67,22 +63,24 @@ def prompt(
 
 
 @model_app.command("import-official")
+@friendly_errors(ValueError)
 def import_official_checkpoint(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="released AffectGPT checkpoint (.pth or .safetensors)")],
-    config: Annotated[Path, typer.Option("--config", help="model YAML matching the checkpoint, e.g. configs/affectgpt-7b.yaml")],
-    out: Annotated[Path, typer.Option("--out", help="model folder to write (what `affectgpt infer --model` reads)")],
+    config: Annotated[str, typer.Option("--config", help="model YAML matching the checkpoint, or a config name, "
+                                        "e.g. affectgpt-7b.yaml")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="model folder to write (what `affectgpt infer --model` reads)")],
 ) -> None:
     """Map an official checkpoint (LoRA, projectors, pooling, fusion, by upstream names) onto this
     model and write a model folder. Unknown or missing keys are an error that lists them."""
-    from affectgpt.model.config import ConfigError
+    from affectgpt.errors import NotFound
     from affectgpt.model.official import import_official
 
+    config_path = use_config(config, "affectgpt-7b.yaml")
     try:
-        path = import_official(checkpoint, config, out)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(code=2)
-    Console().print(f"model folder: {path}")
+        path = import_official(checkpoint, config_path, out)
+    except FileNotFoundError as exc:
+        raise NotFound(str(exc)) from None
+    say_path("model folder", path)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from affectgpt.config import load_yaml_model
+from affectgpt.errors import BadInput
 from affectgpt.model.encoder_config import EncoderConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -185,7 +186,7 @@ class AffectGPTConfig(_Strict):
         return vision, audio
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """A config file that cannot be used; the message names the file and the field."""
 
 

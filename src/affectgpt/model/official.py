@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from affectgpt.errors import BadInput
+
 # Upstream keys that carry no weight this model uses: buffers of frozen modules and the image /
 # AU heads (always built upstream, never fed by the paper's prompt).
 IGNORED_PREFIXES = ("visual_encoder.", "acoustic_encoder.", "image_llama_proj.", "au_llama_proj.",
@@ -29,7 +31,7 @@ IGNORED_SUFFIXES = (".position_ids",)
 _LAYER = re.compile(r"^multi_Qformer\.bert\.encoder\.layer\.(\d+)\.(.+)$")
 
 
-class OfficialCheckpointError(ValueError):
+class OfficialCheckpointError(BadInput, ValueError):
     """The checkpoint cannot be mapped onto the configured model; the message lists the keys."""
 
 

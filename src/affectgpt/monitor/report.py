@@ -213,7 +213,9 @@ def _input_id(source: str | Path | pd.DataFrame) -> str:
 def _log_to_mlflow(summary: DriftSummary, out_dir: Path, config: MonitoringConfig) -> str:
     import mlflow
 
-    mlflow.set_experiment(config.mlflow_experiment)
+    from affectgpt.train.tracking import setup_experiment  # artifacts beside a sqlite store, not ./mlruns
+
+    setup_experiment(config.mlflow_experiment)
     with mlflow.start_run(run_name=f"drift-{datetime.now(UTC):%Y%m%d-%H%M%S}") as run:
         mlflow.log_params({"reference": summary.reference[:500], "current": summary.current[:500],
                            "n_reference": summary.n_reference, "n_current": summary.n_current})

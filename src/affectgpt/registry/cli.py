@@ -14,9 +14,11 @@ verify the audit log, show history, break a stuck lease.
 Every command acts as the user the MLflow server authenticates (MLFLOW_TRACKING_USERNAME /
 MLFLOW_TRACKING_PASSWORD); on a local sqlite store it acts as --reviewer/--actor, else
 $AFFECTGPT_ACTOR, else the login, and marks its decisions unauthenticated.
-The MLflow store is `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `.affectgpt/mlflow.db`.
-Refusals print one line and exit non-zero: 2 bad input, 3 refused by a rule, 4 not found,
-5 MLflow unreachable, 6 verify found discrepancies.
+The MLflow store is `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `.affectgpt/mlflow.db`;
+only `init` and `register` may create it: the other commands read a store that must exist and
+say so (exit 4) instead of leaving an empty one behind.
+Refusals print one line and exit with the documented codes (`affectgpt.errors`): 2 bad input,
+3 refused by a rule, 4 not found, 5 MLflow unreachable; and 6 when verify finds discrepancies.
 """
 
 from __future__ import annotations
@@ -28,15 +30,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from affectgpt.registry.errors import InvalidInput, NotFound, Refused, RegistryError, RegistryUnavailable
+from affectgpt import errors
+from affectgpt.cli_common import console, friendly_errors, new_app, say_config, say_path
+from affectgpt.cli_common import err_console as error_console
+from affectgpt.registry.errors import InvalidInput, Refused
 
-console = Console()
-error_console = Console(stderr=True)
-
-EXIT_CODES = {InvalidInput: 2, Refused: 3, NotFound: 4, RegistryUnavailable: 5}
+# MLflow's own refusals by error code, as the documented kinds (anything else: refused).
+MLFLOW_ERROR_KINDS: dict[str, type[errors.AffectgptError]] = {
+    "RESOURCE_DOES_NOT_EXIST": errors.NotFound,
+    "INVALID_PARAMETER_VALUE": errors.BadInput,
+    "BAD_REQUEST": errors.BadInput,
+    "RESOURCE_ALREADY_EXISTS": errors.BadInput,
+    "PERMISSION_DENIED": errors.Refused,
+    "UNAUTHENTICATED": errors.Refused,
+    "TEMPORARILY_UNAVAILABLE": errors.Unavailable,
+    "INTERNAL_ERROR": errors.Unavailable,
+}
 
 TrackingUri = Annotated[
     str | None,
@@ -48,14 +59,14 @@ TrackingUri = Annotated[
     ),
 ]
 ModelName = Annotated[str, typer.Option("--model", "-m", help="Registered model name.")]
-Version = Annotated[str, typer.Option("--version", "-v", help="Model version number.")]
+Version = Annotated[str, typer.Option("--version", help="Model version number.")]
 Actor = Annotated[
     str | None,
     typer.Option("--actor", help="On a server: must equal the authenticated user (or leave it out). On a local "
                  "store: who is acting, unauthenticated; default $AFFECTGPT_ACTOR or the login."),
 ]
 
-registry_app = typer.Typer(
+registry_app = new_app(
     name="registry",
     help=(
         "Model registry with an evaluation gate, four-eyes approval and an audited, "
@@ -68,33 +79,47 @@ registry_app = typer.Typer(
         "candidate copied into the production model, @champion moved, @previous kept) -> rollback if "
         "needed. verify checks the hash-chained audit log and every alias/approval against it; history "
         "prints it. Identity: the MLflow server's authenticated user. Store: --tracking-uri, else "
-        "MLFLOW_TRACKING_URI, else .affectgpt/mlflow.db. Exit codes: 2 bad input, 3 refused, 4 not found, "
-        "5 MLflow unreachable, 6 discrepancies found by verify."
+        "MLFLOW_TRACKING_URI, else .affectgpt/mlflow.db (only init and register create it). Exit codes: "
+        "2 bad input, 3 refused, 4 not found, 5 MLflow unreachable, 6 discrepancies found by verify."
     ),
-    no_args_is_help=True,
 )
 
 
 def _friendly(command: Callable) -> Callable:
-    """Turn registry errors (and MLflow's own refusals) into one line and an exit code."""
+    """Registry errors (and MLflow's own refusals, by their error code) become one line and the
+    documented exit code (`cli_common.friendly_errors`)."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    def translate_mlflow(*args, **kwargs):
         from mlflow.exceptions import MlflowException
 
         try:
             return command(*args, **kwargs)
-        except RegistryError as error:
-            error_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1))
         except MlflowException as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            error_console.print(
-                f"[red]error:[/red] MLflow refused the request: {first_line}", highlight=False, soft_wrap=True
-            )
-            raise typer.Exit(1)
+            kind = MLFLOW_ERROR_KINDS.get(getattr(error, "error_code", ""), errors.Refused)
+            raise kind(f"MLflow refused the request: {first_line}") from None
 
-    return wrapper
+    return friendly_errors()(translate_mlflow)
+
+
+def _existing_store(tracking_uri: str | None) -> str:
+    """The store URI for a command that reads or changes an existing registry (never creates one)."""
+    from affectgpt.registry.connection import existing_store_uri
+
+    return existing_store_uri(tracking_uri)
+
+
+def _promotion_rules(value: Path | None, tracking_uri: str | None) -> Path | None:
+    """The gate rules a new local registry starts with, by the config rule (flag > ./configs >
+    packaged), said once. A server keeps the rules its administrator stored, so there only an
+    explicit flag is passed on (and refused there with a clear message)."""
+    from affectgpt.paths import find_config, sqlite_path
+    from affectgpt.paths import tracking_uri as resolve_uri
+
+    if value is None and sqlite_path(resolve_uri(tracking_uri, create=False)) is None:
+        return None
+    return say_config(find_config(value, "promotion.yaml")).path
 
 
 def _parse_scores(score_items: list[str]) -> dict[str, float]:
@@ -168,7 +193,7 @@ def register_command(
         code_rev=code_rev,
         config_hash=config_hash,
         scorer_mode=mode,
-        promotion_config=promotion_config,
+        promotion_config=_promotion_rules(promotion_config, tracking_uri),
         tracking_uri=tracking_uri,
         actor=actor,
         submitted_by=submitted_by,
@@ -190,7 +215,7 @@ def review_command(
     version: Version,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for the HTML report (default .affectgpt/reports/registry)."),
+        typer.Option("--out", "-o", help="Folder for the HTML report (default .affectgpt/reports/registry)."),
     ] = None,
     reviewer: Actor = None,
     tracking_uri: TrackingUri = None,
@@ -204,7 +229,7 @@ def review_command(
         version,
         out_dir=out,
         reviewer=reviewer,
-        tracking_uri=tracking_uri,
+        tracking_uri=_existing_store(tracking_uri),
     )
     champion_label = f"champion v{result.champion.version}" if result.champion else "champion (none)"
     table = Table(title=f"{model} v{result.candidate.version} vs {champion_label}")
@@ -228,7 +253,7 @@ def review_command(
         highlight=False,
     )
     console.print(f"approval: {info.approval_status or 'none yet'}")
-    console.print(f"report: {result.report_path}")
+    say_path("report", result.report_path)
 
 
 def _num(value: float | None, signed: bool = False) -> str:
@@ -243,7 +268,8 @@ def _decide(
     from affectgpt.registry.decisions import decide
 
     record = decide(
-        model, version, reviewer=reviewer, comment=comment, approve=approve, tracking_uri=tracking_uri
+        model, version, reviewer=reviewer, comment=comment, approve=approve,
+        tracking_uri=_existing_store(tracking_uri),
     )
     console.print(
         f"{model} v{version} {record.decision} by {record.reviewer}"
@@ -288,7 +314,7 @@ def promote_command(
     author, gate recomputed from the evidence passes, champion unchanged since the review)."""
     from affectgpt.registry.promotion import promote
 
-    change = promote(model, version, actor=actor, tracking_uri=tracking_uri)
+    change = promote(model, version, actor=actor, tracking_uri=_existing_store(tracking_uri))
     console.print(
         f"{model}@champion: {_version_label(change.champion_before)} -> {_version_label(change.champion)} "
         f"(candidate v{change.candidate}); "
@@ -308,7 +334,7 @@ def rollback_command(
     """Restore the `previous` champion; the rolled-back version loses its approval."""
     from affectgpt.registry.promotion import rollback
 
-    change = rollback(model, actor=actor, reason=reason, tracking_uri=tracking_uri)
+    change = rollback(model, actor=actor, reason=reason, tracking_uri=_existing_store(tracking_uri))
     console.print(
         f"{model}@champion: {_version_label(change.champion_before)} -> {_version_label(change.champion)}; "
         f"@previous = {_version_label(change.previous)}",
@@ -329,7 +355,7 @@ def history_command(
     from affectgpt.registry.governance import verify_registry
     from affectgpt.registry.records import registered_model
 
-    client = RegistryClient(tracking_uri)
+    client = RegistryClient(_existing_store(tracking_uri))
     registered_model(client, model)
     report = verify_registry(client, model)
     if report.chain_problems:
@@ -386,10 +412,12 @@ def init_command(
 ) -> None:
     """(Administrators) create NAME, NAME-candidates and NAME-audit, set the server permissions of
     the pipeline identity, the reviewers and the admins, and store the gate rules. Re-run to change."""
+    from affectgpt.paths import find_config
     from affectgpt.registry.governance import init_registry
 
+    rules_path = say_config(find_config(rules, "promotion.yaml")).path
     state = init_registry(model, pipeline_user=pipeline_user, reviewers=reviewers.split(","),
-                          admins=admins.split(","), rules_path=rules, tracking_uri=tracking_uri)
+                          admins=admins.split(","), rules_path=rules_path, tracking_uri=tracking_uri)
     console.print(
         f"{model}: pipeline {state.roles.pipeline_user or '-'}, reviewers {', '.join(state.roles.reviewers) or '-'}, "
         f"admins {', '.join(state.roles.admins) or '-'}; rules {state.rules_hash[:12]}",
@@ -409,7 +437,7 @@ def verify_command(
     from affectgpt.registry.connection import RegistryClient
     from affectgpt.registry.governance import verify_registry
 
-    report = verify_registry(RegistryClient(tracking_uri), model)
+    report = verify_registry(RegistryClient(_existing_store(tracking_uri)), model)
     if as_json:
         typer.echo(json.dumps({"model": model, "events": report.events, "ok": report.ok,
                                "problems": report.all_problems()}))
@@ -437,7 +465,7 @@ def unlock_command(
     """(Administrators) break the promotion lease of MODEL now, with an `unlock` event."""
     from affectgpt.registry.governance import unlock
 
-    broken = unlock(model, reason=reason, tracking_uri=tracking_uri)
+    broken = unlock(model, reason=reason, tracking_uri=_existing_store(tracking_uri))
     if broken is None:
         console.print(f"{model}: no promotion lease is held")
     else:

@@ -14,16 +14,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlparse
 
-from affectgpt.paths import workspace_dir
-from affectgpt.registry.errors import RegistryUnavailable
+from affectgpt import paths
+from affectgpt.registry.errors import NotFound, RegistryUnavailable
 
 T = TypeVar("T")
 
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+TRACKING_URI_ENV = paths.TRACKING_URI_ENV
 RETRIES_ENV = "AFFECTGPT_REGISTRY_RETRIES"
 RETRY_DELAY_ENV = "AFFECTGPT_REGISTRY_RETRY_DELAY_S"
 
@@ -37,27 +35,27 @@ for _key, _value in {
 
 
 def default_tracking_uri() -> str:
-    """The embedded store: `<workspace>/mlflow.db`, artifacts beside it in `mlartifacts/`."""
-    return f"sqlite:///{workspace_dir() / 'mlflow.db'}"
+    """The embedded store (`paths.default_tracking_uri`: the one owner of the default)."""
+    return paths.default_tracking_uri()
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
-    return tracking_uri or os.environ.get(TRACKING_URI_ENV) or default_tracking_uri()
+    return paths.tracking_uri(tracking_uri)
 
 
 def artifact_root_for(tracking_uri: str) -> str | None:
-    """Where experiments created by the registry keep artifacts.
+    """Where experiments created by the registry keep artifacts (see `paths.artifact_root_for`)."""
+    return paths.artifact_root_for(tracking_uri)
 
-    For a sqlite store the folder beside the database file, so artifacts never land in whatever
-    directory the command happened to run from; for a server, None (the server decides).
-    """
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme != "sqlite":
-        return None
-    db_path = Path(tracking_uri[len("sqlite:///") :]) if tracking_uri.startswith("sqlite:///") else None
-    if db_path is None or str(db_path) in ("", ":memory:"):
-        return None
-    return (db_path.expanduser().resolve().parent / "mlartifacts").as_uri()
+
+def existing_store_uri(tracking_uri: str | None = None) -> str:
+    """The store a read-only command reads, which must already exist: opening a missing sqlite
+    file would create an empty registry (and a workspace) and then report "not found"."""
+    uri = paths.tracking_uri(tracking_uri, create=False)
+    db_path = paths.sqlite_path(uri)
+    if db_path is not None and not db_path.is_file():
+        raise NotFound(f"no registry at {db_path} (run `make run` or pass --tracking-uri)")
+    return uri
 
 
 @dataclass(frozen=True)

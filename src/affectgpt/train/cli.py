@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-_console = Console(stderr=True)
+from affectgpt.cli_common import err_console, friendly_errors, library_prints, say_path, use_config
 
 
 class PromptChoice(str, Enum):
@@ -23,37 +21,42 @@ class DecodingChoice(str, Enum):
     official = "official"
 
 
-def _user_error(exc: Exception) -> None:
-    _console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(code=2)
+def _not_found(exc: FileNotFoundError) -> None:
+    from affectgpt.errors import NotFound
+
+    raise NotFound(str(exc)) from None
 
 
+@friendly_errors()
 def train(
-    config: Annotated[Path, typer.Option("--config", help="model/training YAML (configs/tiny.yaml, configs/affectgpt-7b.yaml)")],
     data: Annotated[Path, typer.Option("--data", help="folder with mer-caption-plus.parquet / mer-caption.parquet / "
                                        "records.parquet (+ features/)")],
-    out: Annotated[Path, typer.Option("--out", help="output folder: model/, checkpoints/, manifest.json")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder: model/, checkpoints/, manifest.json")],
+    config: Annotated[str, typer.Option("--config", help="model/training YAML or a config name (tiny.yaml, "
+                                        "affectgpt-7b.yaml): ./configs/NAME, else the packaged one")] = "tiny.yaml",
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue from the latest checkpoint in --out")] = True,
 ) -> None:
     """Train AffectGPT with DeepSpeed; the best-on-validation model lands in OUT/model."""
-    from affectgpt.model.config import ConfigError
-    from affectgpt.train.data import DataError
     from affectgpt.train.run import train_model
 
+    config_path = use_config(config, "tiny.yaml")
     try:
-        result = train_model(config, data, out, resume=resume)
-    except (ConfigError, DataError, FileNotFoundError) as exc:
-        _user_error(exc)
-    _console.print(f"trained {result.global_step} steps; model: {result.model_dir}; "
-                   f"best val loss: {result.best_val_loss}; MLflow run: {result.mlflow_run_id}")
+        with library_prints():
+            result = train_model(config_path, data, out, resume=resume)
+    except FileNotFoundError as exc:
+        _not_found(exc)
+    err_console.print(f"trained {result.global_step} steps; best val loss: {result.best_val_loss}; "
+                      f"MLflow run: {result.mlflow_run_id}", highlight=False)
+    say_path("model", result.model_dir)
 
 
+@friendly_errors(ValueError)
 def infer(
     model: Annotated[Path, typer.Option("--model", help="model folder written by `affectgpt train` (OUT/model)")],
     data: Annotated[Path, typer.Option("--data", help="folder with a records Parquet (+ features/)")],
     prompt: Annotated[PromptChoice, typer.Option("--prompt", help="ov: emotion labels; description: reasoning")
                       ] = PromptChoice.ov,
-    out: Annotated[Path, typer.Option("--out", help="predictions JSONL to write")] = Path("predictions.jsonl"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="predictions JSONL to write")] = Path("predictions.jsonl"),
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1,
                                                        help="default 1200 (upstream's; never cuts descriptions)")] = None,
@@ -67,15 +70,14 @@ def infer(
 ) -> None:
     """Batched generation for every clip with a named decoding preset, written as the JSONL
     `affectgpt bench run` reads (each line names the preset)."""
-    from affectgpt.train.data import DataError
     from affectgpt.train.infer import predict
 
     try:
         path = predict(model, data, out, prompt=prompt.value, batch_size=batch_size, max_new_tokens=max_new_tokens,
                        splits=split or None, dataset=dataset, decoding=decoding.value, seed=seed)
-    except (DataError, FileNotFoundError, ValueError) as exc:
-        _user_error(exc)
-    _console.print(f"predictions: {path}")
+    except FileNotFoundError as exc:
+        _not_found(exc)
+    say_path("predictions", path)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from affectgpt.errors import BadInput, NotFound
 from affectgpt.manifest import SkippedRecord
 
 RECORD_FILES = ("mer-caption-plus.parquet", "mer-caption.parquet", "records.parquet")
@@ -27,8 +28,12 @@ SPLIT_ALIASES = {"valid": "val", "validation": "val", "dev": "val", "eval": "val
 N_STEPS = 8  # frames / windows per clip, fixed by the feature extractor
 
 
-class DataError(ValueError):
+class DataError(BadInput, ValueError):
     """Unusable input data; the message names the file and what to do."""
+
+
+class DataNotFound(NotFound, DataError):
+    """The data folder or its records file does not exist (exit code: not found)."""
 
 
 @dataclass
@@ -62,12 +67,12 @@ class CaptionData:
 def find_records_file(data_dir: str | Path) -> Path:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: data folder not found")
+        raise DataNotFound(f"{data_dir}: data folder not found")
     for name in RECORD_FILES:
         if (data_dir / name).is_file():
             return data_dir / name
-    raise DataError(f"{data_dir}: no caption records; expected one of {', '.join(RECORD_FILES)} "
-                    "(build one with `affectgpt data build`)")
+    raise DataNotFound(f"{data_dir}: no caption records; expected one of {', '.join(RECORD_FILES)} "
+                    "(build one with `affectgpt build dataset`)")
 
 
 def labels_as_written(value: Any) -> list[str]:

@@ -1,19 +1,19 @@
-"""MLflow for training runs: `$MLFLOW_TRACKING_URI`, else an embedded sqlite store in the workspace.
+"""MLflow for training runs: the platform's one store (`paths.tracking_uri`: an explicit
+`$MLFLOW_TRACKING_URI`, else the embedded sqlite store in the workspace).
 
-With the embedded default, artifacts go under the workspace too (not a stray ./mlruns in
-whatever directory the command happened to run from).
+On any sqlite store, experiments keep their artifacts beside the database (`mlartifacts/`),
+never in a stray ./mlruns of whatever directory the command happened to run from.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from affectgpt.paths import workspace_dir
+from affectgpt import paths
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace_dir() / 'mlflow.db'}"
+    return paths.tracking_uri()
 
 
 def setup_experiment(name: str) -> str:
@@ -28,9 +28,8 @@ def setup_experiment(name: str) -> str:
     if experiment is not None:
         experiment_id = experiment.experiment_id
     else:
-        artifact_location = None
-        if uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI"):
-            artifact_location = (workspace_dir() / "mlartifacts" / name).resolve().as_uri()
+        root = paths.artifact_root_for(uri)
+        artifact_location = f"{root}/{name}" if root else None
         experiment_id = mlflow.create_experiment(name, artifact_location=artifact_location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from affectgpt.bench.extract.cache import ExtractionCache
 from affectgpt.bench.parsing import official_string_to_list
+from affectgpt.errors import BadInput
 from affectgpt.llm_client import LLMCallError, complete_endpoint, complete_local, key_endpoint_problem
 from affectgpt.manifest import hash_checkpoint
 from affectgpt.paths import workspace_dir
@@ -55,7 +56,7 @@ def postprocess_answer(answer: str) -> str:
     return answer.strip().replace("\n", "").strip()
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(BadInput, RuntimeError):
     """The judge could not be loaded or reached; the message says which and what to do."""
 
 
