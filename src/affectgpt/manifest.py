@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, Field
 
 from affectgpt import __version__
+from affectgpt.atomic import atomic_path
 from affectgpt.paths import REPO_ROOT, build_info, is_source_checkout
 
 MANIFEST_NAME = "manifest.json"
@@ -54,9 +55,8 @@ class StepManifest(BaseModel):
         payload = self.model_dump(mode="json")
         payload["skipped_by_reason"] = self.skipped_by_reason
         path = out / MANIFEST_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-        tmp.replace(path)  # atomic: a reader never sees half a manifest
+        with atomic_path(path) as tmp:  # a reader never sees half a manifest
+            tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
         return path
 
 

@@ -22,7 +22,7 @@ from affectgpt.bench.datasets import PAPER_MEAN, BenchDataset, DatasetError, che
 from affectgpt.bench.extract import LabelExtractor, get_extractor
 from affectgpt.bench.metrics import MetricResult, default_wheels_version, score_task
 from affectgpt.bench.parsing import check_mode
-from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
+from affectgpt.jsonline import JSONLineError, iter_lines, loads_line, nan_to_none
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, code_version, hash_file, hash_tree
 from affectgpt.publish import fault_point, staged_output
 
@@ -69,7 +69,7 @@ class BenchReport:
     lineage: dict[str, str] = field(default_factory=dict)  # unibench_rev, model
 
     def to_json(self) -> dict[str, Any]:
-        return _clean({
+        return nan_to_none({
             "mode": self.mode,
             # Values are fractions in [0, 1]; the registry shows and gates them as percent.
             "units": "fraction",
@@ -89,18 +89,6 @@ class BenchReport:
             "code_version": code_version(),
             "created_at": datetime.now(UTC).isoformat(),
         })
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 @dataclass

@@ -13,10 +13,11 @@ leaves a half file under the requested name.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Self
+
+from affectgpt.jsonline import nan_to_none
 
 SUFFIXES = (".jsonl", ".parquet")
 _ROW_GROUP = 10_000
@@ -24,17 +25,6 @@ _ROW_GROUP = 10_000
 
 class SampleDetailsError(ValueError):
     """The details file cannot be written as asked (unknown suffix)."""
-
-
-def _clean(value: Any) -> Any:
-    """NaN -> None, recursively (JSON has no NaN)."""
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _parquet_schema(task: str):
@@ -76,10 +66,10 @@ class SampleDetailsWriter:
     def __call__(self, record: dict[str, Any]) -> None:
         self.rows += 1
         if self._handle is not None:
-            self._handle.write(json.dumps(_clean(record), ensure_ascii=False) + "\n")
+            self._handle.write(json.dumps(nan_to_none(record), ensure_ascii=False) + "\n")
             return
         if self.task != "sentiment":
-            record = {**record, "wheels": json.dumps(_clean(record["wheels"]), ensure_ascii=False)}
+            record = {**record, "wheels": json.dumps(nan_to_none(record["wheels"]), ensure_ascii=False)}
         elif isinstance(record.get("pred"), (list, tuple)):
             record = {**record, "pred": json.dumps(record["pred"], ensure_ascii=False)}
         self._buffer.append(record)
