@@ -11,10 +11,11 @@ import hashlib
 import json
 import subprocess
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -42,7 +43,7 @@ class StepManifest(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)
     code_version: str = Field(default_factory=lambda: code_version())
     timings_s: dict[str, float] = Field(default_factory=dict)
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -86,9 +86,9 @@ def test_lease_wait_gives_up_naming_the_holder(sqlite_client, waits):
     other = AliasLease(sqlite_client, "held", "alice", 60.0)
     other.take_ticket()
     try:
-        with pytest.raises(Refused, match=r"held: another alias change holds the lease \(holder alice\)"):
-            with hold_lease(sqlite_client, "held", holder="bob", wait_s=1.0):
-                pytest.fail("the lease was taken while alice held it")
+        with (pytest.raises(Refused, match=r"held: another alias change holds the lease \(holder alice\)"),
+              hold_lease(sqlite_client, "held", holder="bob", wait_s=1.0)):
+            pytest.fail("the lease was taken while alice held it")
         assert waits[:6] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0] and set(waits[5:]) == {1.0}
     finally:
         other.release()
