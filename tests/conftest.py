@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,41 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from affectgpt.paths import reference_data_dir  # noqa: E402
+
+MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _mlflow_uris() -> tuple[str | None, str | None]:
+    """The tracking and registry URIs set in-process (None: not set, MLflow falls back to the
+    environment). Read from MLflow's module globals: the public getters return the resolved
+    default instead, and setting that back would pin it for every later test."""
+    if "mlflow" not in sys.modules:
+        return None, None
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    return tracking_utils._tracking_uri, registry_utils._registry_uri
+
+
+@pytest.fixture(autouse=True)
+def restore_mlflow_uris():
+    """Tests point MLflow at their own sqlite store (`mlflow.set_tracking_uri`, which also
+    exports MLFLOW_TRACKING_URI); put the process globals and the environment back after each
+    test, so no test runs against a store another test left behind."""
+    saved_env = {name: os.environ.get(name) for name in MLFLOW_URI_ENV}
+    saved_tracking, saved_registry = _mlflow_uris()
+    yield
+    if "mlflow" in sys.modules and _mlflow_uris() != (saved_tracking, saved_registry):
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils.set_tracking_uri(saved_tracking)  # also resets the tracer, which caches the URI
+        registry_utils._registry_uri = saved_registry
+    for name, value in saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

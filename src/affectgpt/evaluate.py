@@ -146,19 +146,21 @@ def _defined(value: float | None) -> bool:
 
 
 def _write_test_records(clip_manifest: Path, out_path: Path, split: str) -> int:
-    import pyarrow.compute as pc
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(clip_manifest)
-    if "split" not in table.column_names:
+    from affectgpt.data.schema import read_clip_manifest
+
+    table = read_clip_manifest(clip_manifest)
+    if "split" not in table.columns:
         raise ValueError(f"{clip_manifest}: no 'split' column, so there is no held-out {split!r} split to score")
-    held_out = table.filter(pc.equal(table["split"], split))
-    if held_out.num_rows == 0:
+    held_out = table[table["split"] == split]
+    if held_out.empty:
         raise ValueError(f"{clip_manifest}: no clips with split={split!r}; add some (labels.csv column split) "
                          "or build from more clips")
-    keep = [c for c in ("clip_id", "subtitle", "split", "language") if c in held_out.column_names]
-    pq.write_table(held_out.select(keep), out_path)
-    return held_out.num_rows
+    keep = [c for c in ("clip_id", "subtitle", "split", "language") if c in held_out.columns]
+    pq.write_table(pa.Table.from_pandas(held_out[keep], preserve_index=False), out_path)
+    return len(held_out)
 
 
 def model_lineage(model_dir: str | Path) -> dict[str, str]:

@@ -3,6 +3,8 @@
 `json.loads` recurses once per nesting level, so a line of ten thousand `[` ends in a
 RecursionError traceback; bytes that are not UTF-8 end in a UnicodeDecodeError that names
 neither file nor line. Every reader of user-supplied JSONL goes through here instead.
+Writers go through `nan_to_none`: JSON has no NaN, and pandas/pyarrow report a missing cell
+as NaN, so one rule turns it into null wherever a table row becomes JSON or a plain record.
 """
 
 from __future__ import annotations
@@ -84,3 +86,18 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str | JSONLineError]]:
 
 def is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def nan_to_none(value: Any) -> Any:
+    """NaN -> None, recursively through dicts, lists and tuples (tuples come back as lists); a
+    Path becomes its text; anything else is returned as is. The one cleaner for table cells and
+    results on their way to JSON (a missing pandas cell is NaN, which JSON cannot hold)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {key: nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [nan_to_none(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

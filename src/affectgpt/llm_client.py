@@ -16,17 +16,23 @@ class LLMCallError(RuntimeError):
     """The model or endpoint did not answer usefully; the message names which and why."""
 
 
+def _load_pretrained(model_path: str, preprocessor_class, model_class, what: str):
+    """(tokenizer or processor, model in eval mode) of a local checkpoint; a folder transformers
+    cannot read is an LLMCallError naming it and `what` was expected there."""
+    try:
+        preprocessor = preprocessor_class.from_pretrained(model_path)
+        model = model_class.from_pretrained(model_path)
+    except (OSError, ValueError) as exc:
+        raise LLMCallError(f"{model_path}: cannot load {what} ({exc})") from None
+    model.eval()
+    return preprocessor, model
+
+
 @lru_cache(maxsize=4)
 def _local_model(model_path: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path)
-    except (OSError, ValueError) as exc:
-        raise LLMCallError(f"{model_path}: cannot load a transformers causal LM ({exc})") from None
-    model.eval()
-    return tokenizer, model
+    return _load_pretrained(model_path, AutoTokenizer, AutoModelForCausalLM, "a transformers causal LM")
 
 
 def complete_local(model_path: str, prompt: str, max_new_tokens: int = 64) -> str:
@@ -86,12 +92,8 @@ def _local_media_model(model_path: str):
                    "speech_seq2seq": AutoModelForSpeechSeq2Seq}.get(kind)
     if model_class is None:
         raise LLMCallError(f"{model_path}: a text-only model; it takes no images or audio (use complete_local)")
-    try:
-        processor = AutoProcessor.from_pretrained(model_path)
-        model = model_class.from_pretrained(model_path)
-    except (OSError, ValueError) as exc:
-        raise LLMCallError(f"{model_path}: cannot load a transformers {kind} model with its processor ({exc})") from None
-    model.eval()
+    processor, model = _load_pretrained(model_path, AutoProcessor, model_class,
+                                        f"a transformers {kind} model with its processor")
     return kind, processor, model
 
 

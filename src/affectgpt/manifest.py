@@ -11,14 +11,16 @@ import hashlib
 import json
 import subprocess
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from affectgpt import __version__
+from affectgpt.atomic import atomic_path
 from affectgpt.paths import REPO_ROOT, build_info, is_source_checkout
 
 MANIFEST_NAME = "manifest.json"
@@ -41,7 +43,7 @@ class StepManifest(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)
     code_version: str = Field(default_factory=lambda: code_version())
     timings_s: dict[str, float] = Field(default_factory=dict)
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -54,9 +56,8 @@ class StepManifest(BaseModel):
         payload = self.model_dump(mode="json")
         payload["skipped_by_reason"] = self.skipped_by_reason
         path = out / MANIFEST_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-        tmp.replace(path)  # atomic: a reader never sees half a manifest
+        with atomic_path(path) as tmp:  # a reader never sees half a manifest
+            tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
         return path
 
 

@@ -17,6 +17,7 @@ from affectgpt.registry import (
     NotFound,
     Refused,
     RegistryClient,
+    RegistryUnavailable,
     approve,
     current_alias,
     init_registry,
@@ -210,14 +211,20 @@ def test_failed_champion_write_restores_aliases_and_logs_the_failure(sqlite_uri,
     approve("fault", v2.version, reviewer="bob", comment="ok", client=client)
     real_set_alias = client.mlflow.set_registered_model_alias
 
+    champion_writes = []
+
     def set_alias_server_gone(name, alias, version):
         if alias == "champion":
+            champion_writes.append(version)
             raise ConnectionError("Connection refused")
         return real_set_alias(name, alias, version)
 
     client.mlflow.set_registered_model_alias = set_alias_server_gone
-    with pytest.raises(Exception, match="did not answer while trying to set fault@champion"):
+    with pytest.raises(RegistryUnavailable, match="did not answer while trying to set fault@champion") as raised:
         promote("fault", v2.version, client=client)
+    assert isinstance(raised.value.__cause__, ConnectionError)
+    # The new champion write was retried as the policy says, then the old champion put back once.
+    assert champion_writes == [champion_writes[0]] * FAST_RETRY.attempts + ["1"] and champion_writes[0] != "1"
     client.mlflow.set_registered_model_alias = real_set_alias
     assert current_alias(client, "fault") == "1" and current_alias(client, "fault", "previous") is None
     assert read_events(client, "fault")[-1].event == "promotion_failed"
@@ -258,6 +265,8 @@ def test_cli_speaks_in_one_line_and_exit_codes(sqlite_uri, rules, tmp_path, monk
     assert approved.exit_code == 0 and "approved by bob (unauthenticated)" in approved.output
     promoted = runner.invoke(app, ["registry", "promote", "-m", "cli", "--version", "1", "--actor", "carol"])
     assert promoted.exit_code == 0 and "cli@champion: none -> v1" in promoted.output
+    for failed in (bad, own, missing):  # each refusal is one line, never a traceback or a usage box
+        assert len(failed.output.strip().splitlines()) == 1 and "Traceback" not in failed.output, failed.output
     verified = runner.invoke(app, ["registry", "verify", "-m", "cli"])
     assert verified.exit_code == 0 and "chain intact" in verified.output
     history = runner.invoke(app, ["registry", "history", "-m", "cli", "--json"])

@@ -275,17 +275,18 @@ def load_local(path: str | Path, task: str | None = None, split: str = "test") -
     """Gold samples from a clip-manifest Parquet (DESIGN.md): rows of `split` with a label in the
     task's column (`ov_labels` -> ov, `emotion` -> hit, `valence` -> sentiment; auto picks the
     first present in that order). Rows without a label are quarantined as `no_label`."""
-    import pyarrow.parquet as pq
+    from affectgpt.data.schema import read_clip_manifest
+    from affectgpt.jsonline import nan_to_none
 
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"local dataset: clip manifest {path} not found")
-    table = pq.read_table(path)
-    columns = set(table.column_names)
+    table = read_clip_manifest(path)
+    columns = set(table.columns)
     for required in ("clip_id",):
         if required not in columns:
             raise DatasetError(f"{path}: missing column {required!r}; is this a clip manifest?")
-    rows = table.to_pylist()
+    rows = [nan_to_none(row) for row in table.to_dict("records")]
     if "split" in columns:
         rows = [row for row in rows if row.get("split") == split]
         if not rows:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
-from affectgpt.bench.json_values import json_ready
 from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
 from affectgpt.bench.wheels import WHEEL_NAMES, EmotionWheels, load_wheels
+from affectgpt.jsonline import nan_to_none
 
 NAN = float("nan")
 TASKS: tuple[str, ...] = ("ov", "hit", "sentiment")
@@ -62,7 +62,7 @@ class WheelResult:
     mscore: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: json_ready(v) for k, v in self.__dict__.items() if v is not None}
+        return {k: nan_to_none(v) for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass
@@ -85,16 +85,16 @@ class MetricResult:
             "task": self.task,
             "mode": self.mode,
             "metric": self.metric,
-            "score": json_ready(self.score),
+            "score": nan_to_none(self.score),
             "level": self.level,
             "wheels": self.wheels,
             "n_samples": self.n_samples,
             "n_scored": self.n_scored,
             "per_wheel": {name: wheel.to_json() for name, wheel in self.per_wheel.items()},
-            "secondary": json_ready(self.secondary),
+            "secondary": nan_to_none(self.secondary),
         }
         if include_samples:
-            payload["samples"] = json_ready(self.samples)
+            payload["samples"] = nan_to_none(self.samples)
         return payload
 
 

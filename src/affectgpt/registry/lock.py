@@ -23,6 +23,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
+
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import Refused
 
@@ -34,6 +36,7 @@ RELEASED_TAG = "affectgpt.lock.released"
 TICKET_SOURCE = "s3://affectgpt-lease/none"  # MLflow requires a source; this one is never read
 MAX_LEASE_S = 300.0  # a lease never lasts longer than this, whatever its tags claim
 RECENT_TICKETS = 200
+POLL_FIRST_S, POLL_MAX_S = 0.05, 1.0  # waits between looks at the lease while another holds it
 
 
 def lock_model_name(model_name: str) -> str:
@@ -162,6 +165,23 @@ def break_lock(client: RegistryClient, model_name: str, by: str) -> list[dict[st
     return broken
 
 
+def _wait_for_turn(lease: AliasLease, wait_s: float) -> None:
+    """Poll until no ticket is ahead of ours: waits of 0.05 s doubling up to 1 s, for at most
+    `wait_s`; then Refused naming the holders. A registry error while polling is raised as is."""
+    polling = Retrying(
+        stop=stop_after_delay(wait_s),
+        wait=wait_exponential(multiplier=POLL_FIRST_S, max=POLL_MAX_S),
+        retry=retry_if_result(bool),  # tickets still ahead
+    )
+    try:
+        polling(lease.blocking)
+    except RetryError as gave_up:
+        ahead = gave_up.last_attempt.result()
+        holders = ", ".join((v.tags or {}).get(HOLDER_TAG, "?") for v in ahead)
+        raise Refused(f"{lease.model_name}: another alias change holds the lease (holder {holders}); "
+                      "try again when it finishes, or an administrator runs `affectgpt registry unlock`") from None
+
+
 @contextmanager
 def hold_lease(
     client: RegistryClient,
@@ -186,16 +206,8 @@ def hold_lease(
             raise Refused(f"{model_name}: the server refused {holder} the alias lease (HTTP 403): "
                           "not a reviewer or administrator of this model") from error
         raise
-    deadline = time.monotonic() + wait_s
-    delay_s = 0.05
     try:
-        while ahead := lease.blocking():
-            if time.monotonic() >= deadline:
-                holders = ", ".join((v.tags or {}).get(HOLDER_TAG, "?") for v in ahead)
-                raise Refused(f"{model_name}: another alias change holds the lease (holder {holders}); "
-                              "try again when it finishes, or an administrator runs `affectgpt registry unlock`")
-            time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 1.0)
+        _wait_for_turn(lease, wait_s)
     except BaseException:
         lease.release("gave up waiting")
         raise

@@ -9,7 +9,6 @@ features get zero modality features; they are counted and reported, never silent
 from __future__ import annotations
 
 import ast
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from affectgpt.data.splits import hash_split
 from affectgpt.errors import BadInput, NotFound
 from affectgpt.manifest import SkippedRecord
 
@@ -112,8 +112,8 @@ def _text(value: Any) -> str:
 
 
 def _hash_split(clip_id: str, val_fraction: float = 0.1) -> str:
-    bucket = int(hashlib.sha256(clip_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "val" if bucket < val_fraction else "train"
+    """Records without a split column: a stable 90/10 train/val split by clip id."""
+    return hash_split(clip_id, (("val", val_fraction), ("train", 1.0 - val_fraction)))
 
 
 def _zero_features(vision_dim: int, audio_dim: int) -> dict[str, torch.Tensor]:

@@ -2,7 +2,9 @@
 
 An LLM judge is the slow, costly and (when sampled) non-deterministic part of scoring; caching
 its greedy answers makes a re-run free and bit-for-bit repeatable. SQLite gives atomic writes
-and safe concurrent readers without a server.
+and safe concurrent readers without a server. (Not a per-file `ClipCache` on purpose: a scoring
+run makes many thousands of short answers, read and written by parallel scorers, and counts its
+hits; one SQLite file does that where a file per answer would not.)
 """
 
 from __future__ import annotations

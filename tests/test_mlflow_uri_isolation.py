@@ -1,0 +1,25 @@
+"""A test that points MLflow at its own store leaves nothing behind for the next test
+(tests/conftest.py `restore_mlflow_uris`); the two tests run in file order."""
+
+from __future__ import annotations
+
+import os
+
+LEFT_BEHIND = "left-behind.db"
+
+
+def test_a_test_points_mlflow_at_its_own_store(tmp_path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / LEFT_BEHIND}")
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / LEFT_BEHIND}")
+    assert os.environ["MLFLOW_TRACKING_URI"].endswith(LEFT_BEHIND)
+
+
+def test_the_next_test_starts_from_the_uris_before_it():
+    import mlflow
+
+    assert not os.environ.get("MLFLOW_TRACKING_URI", "").endswith(LEFT_BEHIND)
+    assert not os.environ.get("MLFLOW_REGISTRY_URI", "").endswith(LEFT_BEHIND)
+    assert not mlflow.get_tracking_uri().endswith(LEFT_BEHIND)
+    assert not mlflow.get_registry_uri().endswith(LEFT_BEHIND)
