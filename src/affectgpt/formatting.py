@@ -9,6 +9,7 @@ the same two-decimal form.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 MISSING = "–"
 
@@ -38,3 +39,16 @@ def points(value: float | None, digits: int = 2, sign: bool = False) -> str:
         return MISSING
     number = float(value)  # type: ignore[arg-type]
     return f"{number:+.{digits}f}" if sign else f"{number:.{digits}f}"
+
+
+def utc_time(stamp: str | None) -> str:
+    """An ISO 8601 time (as the audit log writes them) as `2026-12-02 09:53 UTC`; missing is `–`."""
+    if not stamp:
+        return MISSING
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -142,7 +142,7 @@ def test_production_gate_judges_a_candidate_with_nine_real_scores(evaluated, tmp
     from affectgpt.registry.records import candidates_name
 
     version = mlflow.MlflowClient().get_model_version(candidates_name("affectgpt-gate"), candidate.version)
-    scores = json.loads(version.tags["affectgpt.scores"])
+    scores = json.loads(version.tags["affectgpt.state"])["registration"]["scores"]
     assert set(scores) == set(DATASETS)
     assert scores["meld"] == pytest.approx(100 * report["datasets"]["meld"]["value"], rel=1e-6)
     assert version.tags[TAG_UNIBENCH_REV] == report["lineage"]["unibench_rev"]

@@ -11,7 +11,7 @@ import pytest
 # The registry tests' helpers (a training run that logs a real pyfunc model with an author).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
 
-from report_pages import make_bench_page, make_drift_page, make_review_page  # noqa: E402
+from report_pages import make_bench_page, make_drift_page, make_review_page
 
 
 @pytest.fixture(scope="module")

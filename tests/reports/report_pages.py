@@ -76,7 +76,7 @@ def review_flow(root: Path):
 
     def register(level: float, **overrides: float):
         scores = {"mer2023": level, "meld": level, "ovmerdplus": level} | overrides
-        return register_candidate(log_training_run(client.tracking_uri, "alice"), "affect", 
+        return register_candidate(log_training_run(client.tracking_uri, "alice"), "affect",
                                   _bench_json(root / "reports", scores), data_rev=f"dvc-{level}", code_rev="abc123",
                                   config_hash="cfg1", scorer_mode="corrected", promotion_config=rules,
                                   client=client, actor="alice")

@@ -46,7 +46,7 @@ def _run(browser: str, page: Path, profile: Path, *args: str) -> subprocess.Comp
 class _VisibleText(HTMLParser):
     """The text of a DOM a person sees: everything but script, style and template contents."""
 
-    HIDDEN = {"script", "style", "template", "noscript"}
+    HIDDEN = frozenset({"script", "style", "template", "noscript"})
 
     def __init__(self) -> None:
         super().__init__()

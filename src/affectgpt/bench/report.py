@@ -120,7 +120,7 @@ def paper_comparison(report: dict) -> dict[str, Any]:
         label = (f"paper mean over {len(with_paper)} of these {len(over)} sets "
                  f"(the paper has no score for {', '.join(without)})")
     else:
-        label = f"paper mean over these {len(over)} set{'s' if len(over) != 1 else ''}"
+        label = f"paper mean over these {len(over)} sets" if len(over) > 1 else "paper value for this set"
     return {"mean": mean, "label": label, "sets": with_paper, "all_nine": paper.get("mean", PAPER_MEAN)}
 
 

@@ -11,8 +11,8 @@ read back, and the promotion logged. If a write fails part-way the aliases are p
 
 from __future__ import annotations
 
-import json
 import logging
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -22,7 +22,7 @@ from affectgpt.registry.decisions import checked_registration, four_eyes_problem
 from affectgpt.registry.errors import Refused, RegistryError
 from affectgpt.registry.evidence import fetch_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
-from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, require_clean
+from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, approval_text, require_clean
 from affectgpt.registry.identity import Identity
 from affectgpt.registry.lock import hold_lease
 from affectgpt.registry.records import (
@@ -270,7 +270,7 @@ def rollback(
         if revoked:
             client.call(f"mark the approval of {model_name} v{revoked} revoked", client.mlflow.set_registered_model_tag,
                         model_name, f"{APPROVAL_TAG_PREFIX}{revoked}",
-                        json.dumps({"status": "revoked", "by": identity.name}))
+                        approval_text("revoked", identity.name, datetime.now(UTC).isoformat(timespec="seconds")))
     return AliasChange(model_name=model_name, event="rollback", champion=previous_before, previous=previous_after,
                        champion_before=champion_before, previous_before=previous_before,
                        candidate=state.production.get(previous_before))

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from affectgpt.formatting import MISSING, is_missing, points
+from affectgpt.formatting import MISSING, is_missing, points, utc_time
 from affectgpt.paths import workspace_dir
 from affectgpt.registry.audit import AuditEvent
 from affectgpt.registry.connection import RegistryClient
@@ -170,19 +170,6 @@ def rules_in_words(rules: PromotionConfig) -> list[str]:
     return sentences
 
 
-def when(stamp: str | None) -> str:
-    """An ISO time from the log as `2026-12-02 09:53 UTC`."""
-    if not stamp:
-        return MISSING
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
 def _champion(version: Any) -> str:
     return "no champion" if version in (None, "", NO_CHAMPION) else f"champion v{version}"
 
@@ -214,7 +201,7 @@ def event_in_words(event: AuditEvent) -> dict[str, str]:
         what = f"was refused ({event.event.removesuffix('_refused')}): {details.get('reason', '')}"
     else:
         what = event.event.replace("_", " ")
-    return {"when": when(event.at), "who": who, "what": what}
+    return {"when": utc_time(event.at), "who": who, "what": what}
 
 
 def decision_in_words(candidate: VersionInfo, history: list[AuditEvent]) -> str:
@@ -223,13 +210,13 @@ def decision_in_words(candidate: VersionInfo, history: list[AuditEvent]) -> str:
     status = candidate.approval_status
     record = candidate.approval or {}
     if status in ("approved", "rejected"):
-        return f"{status} by {record.get('reviewer') or record.get('actor') or MISSING} at {when(record.get('at'))}"
+        return f"{status} by {record.get('reviewer') or record.get('actor') or MISSING} at {utc_time(record.get('at'))}"
     if status == "revoked":
         rollback = latest.get("rollback")
-        approved = f"approved by {record.get('reviewer') or MISSING} at {when(record.get('at'))}"
+        approved = f"approved by {record.get('reviewer') or MISSING} at {utc_time(record.get('at'))}"
         if rollback is None:
             return f"revoked ({approved})"
-        return (f"revoked by {rollback.actor} at {when(rollback.at)} "
+        return (f"revoked by {rollback.actor} at {utc_time(rollback.at)} "
                 f"(“{rollback.details.get('reason') or 'no reason given'}”); was {approved}")
     return "none yet"
 
