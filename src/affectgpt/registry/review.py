@@ -300,7 +300,8 @@ def write_review_html(result: ReviewResult) -> Path:
         rules=rules_in_words(result.rules) if result.rules is not None else [],
         rules_hash=result.rules_hash or MISSING,
         gate_config_hash=gate.config_hash or MISSING,
-        lineage=[(what, str(value) if value not in (None, "") else MISSING) for what, value in lineage],
+        lineage=[(what, str(value) if value not in (None, "") else f"{MISSING} not recorded")
+                 for what, value in lineage],
     )
     result.report_path.write_text(page, encoding="utf-8")
     return result.report_path
