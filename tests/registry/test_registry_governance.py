@@ -12,8 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import MlflowServer
-from registry_testkit import FAST_RETRY, log_training_run
+from registry_testkit import FAST_RETRY, MlflowServer, log_training_run
 from typer.testing import CliRunner
 
 from affectgpt.cli import app

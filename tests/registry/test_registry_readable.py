@@ -49,7 +49,7 @@ def test_version_page_has_few_tags_and_a_readable_description(sqlite_client, rul
     assert "advisory gate verdict: **pass** against no champion" in text
     assert "| MER2023 | 50.00 |" in text and "| OV-MERD+ | 50.00 |" in text
     assert "| **mean over 3 listed sets** | **50.00** |" in text
-    assert "author **alice**" in text and "data `dvc-50.0`" in text and "unibench_rev `sha256:feed`" in text
+    assert "author **alice**" in text and "data `dvc-50.0`" in text and "MER-UniBench test sets `sha256:feed`" in text
     assert "{" not in text and "nan" not in text.lower() and "None" not in text
     info = load_version(sqlite_client, "page", v1.version)
     assert info.scores == {"mer2023": 50.0, "meld": 50.0, "ovmerdplus": 50.0} and info.author == "alice"

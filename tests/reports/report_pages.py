@@ -1,15 +1,49 @@
 """Make each HTML report a person opens, with the awkward cases in it: a set without labels, an
 undefined metric, a row the paper has no number for, quarantined lines (bench); an approval,
-a promotion and a rollback that revoked the approval (review); a skipped column (drift)."""
+a promotion and a rollback that revoked the approval (review); a skipped column (drift).
+
+The fixtures `bench_page`, `review_page` and `drift_page` are imported by the test modules (no
+conftest.py here: a second `conftest` module would shadow the registry tests' one). Each page is
+made once per session, whichever module asks first.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+
+# The registry tests' helpers (a training run that logs a real pyfunc model with an author).
+sys.path.append(str(Path(__file__).resolve().parents[1] / "registry"))
+
+_MADE: dict[str, Path] = {}
+
+
+def _once(name: str, make: Callable[[Path], Path], factory) -> Path:
+    if name not in _MADE:
+        _MADE[name] = make(factory.mktemp(name))
+    return _MADE[name]
+
+
+@pytest.fixture(scope="session", name="bench_page")
+def bench_page_fixture(tmp_path_factory) -> Path:
+    return _once("bench-report", make_bench_page, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", name="review_page")
+def review_page_fixture(tmp_path_factory) -> Path:
+    return _once("review", make_review_page, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", name="drift_page")
+def drift_page_fixture(tmp_path_factory) -> Path:
+    return _once("drift", make_drift_page, tmp_path_factory)
 
 REVIEW_RULES = (
     "required_datasets: [mer2023, meld, ovmerdplus]\nmin_mean_improvement: 0.5\nmax_regression: 2.0\n"

@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from report_pages import bench_page_fixture, drift_page_fixture, review_page_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

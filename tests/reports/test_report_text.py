@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from report_pages import bench_page_fixture, review_page_fixture  # noqa: F401
 
 from affectgpt.bench.report import header_lines, paper_comparison, table_rows, title
 from affectgpt.paths import packaged_config

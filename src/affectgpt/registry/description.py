@@ -13,6 +13,7 @@ from typing import Any
 from affectgpt.registry.gate import GateResult, PromotionConfig
 
 MAX_DESCRIPTION_CHARS = 4800
+EXTRA_WORDS = {"affectgpt.unibench_rev": "MER-UniBench test sets"}
 
 
 def version_description(model_name: str, record: dict[str, Any], gate: GateResult,
@@ -38,7 +39,8 @@ def version_description(model_name: str, record: dict[str, Any], gate: GateResul
         record=record,
         authenticated="authenticated by the MLflow server" if record.get("authenticated") else
         "name claimed on a local store, not authenticated",
-        extra=sorted((extra or {}).items()),
+        extra=[(EXTRA_WORDS.get(key, key.removeprefix("affectgpt.")), value)
+               for key, value in sorted((extra or {}).items())],
     )
     if len(text) > MAX_DESCRIPTION_CHARS:
         text = text[:MAX_DESCRIPTION_CHARS - 60].rsplit("\n", 1)[0] + "\n\n(shortened: see `affectgpt registry review`)"
