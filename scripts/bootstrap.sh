@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything affectgpt needs into .venv on a fresh Debian machine:
-# the Debian tools the media code shells out to, then the locked Python stack.
+# the Debian tools the media code shells out to (and chromium, which the report screenshot
+# tests render the HTML reports with), then the locked Python stack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(ffmpeg espeak-ng sox git)
+DEBIAN_PACKAGES=(ffmpeg espeak-ng sox git chromium)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

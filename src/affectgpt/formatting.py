@@ -1,12 +1,15 @@
 """How numbers look wherever a person reads them: scores as percent, one rule for missing.
 
 Scores are fractions in JSON (machines) and percent with two decimals on screens, HTML and
-tables (people); a missing score is an en dash, never `nan`.
+tables (people); a missing score is an en dash, never `nan`. The registry stores scores already
+in percent (the unit of the promotion rules): `points` writes those, and their differences, in
+the same two-decimal form.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 MISSING = "–"
 
@@ -26,5 +29,26 @@ def percent(value: float | None, digits: int = 2, sign: bool = False) -> str:
     `sign=True` writes deltas as `+1.20` / `-0.35`."""
     if is_missing(value):
         return MISSING
-    number = 100 * float(value)  # type: ignore[arg-type]
+    return points(100 * float(value), digits, sign)  # type: ignore[arg-type]
+
+
+def points(value: float | None, digits: int = 2, sign: bool = False) -> str:
+    """A number already in percent (registry scores, gate thresholds) or a difference of two,
+    in percentage points: `74.77`, `+1.20` with `sign=True`; missing is `–`."""
+    if is_missing(value):
+        return MISSING
+    number = float(value)  # type: ignore[arg-type]
     return f"{number:+.{digits}f}" if sign else f"{number:.{digits}f}"
+
+
+def utc_time(stamp: str | None) -> str:
+    """An ISO 8601 time (as the audit log writes them) as `2026-12-02 09:53 UTC`; missing is `–`."""
+    if not stamp:
+        return MISSING
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -57,7 +57,7 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(tmp_path: Path, m
     assert len(versions) == 1
     assert versions[0].tags["affectgpt.data_rev"] == data_rev
     assert versions[0].tags["affectgpt.unibench_rev"] == report["lineage"]["unibench_rev"]
-    registered = json.loads(versions[0].tags["affectgpt.scores"])
+    registered = json.loads(versions[0].tags["affectgpt.state"])["registration"]["scores"]
     assert set(fixture_sets) <= set(registered)  # registered with all the scores the fixture gives
     train_manifest = json.loads((run_dir / "train" / "model" / "manifest.json").read_text())
     assert versions[0].run_id == train_manifest["extra"]["mlflow_run_id"]

@@ -12,8 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import MlflowServer
-from registry_testkit import FAST_RETRY, log_training_run
+from registry_testkit import FAST_RETRY, MlflowServer, log_training_run
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
@@ -206,9 +205,10 @@ def test_author_and_registration_cannot_be_rewritten(server, rules_file, tmp_pat
         approve("authorship", result.version, comment="ok", client=client)  # logs the registration
     with acting(server, "pipeline") as client:  # the pipeline rewrites the author afterwards
         tags = client.mlflow.get_model_version(candidates_name("authorship"), result.version).tags
-        record = json.loads(tags["affectgpt.registration"]) | {"author": "bob"}
+        state = json.loads(tags["affectgpt.state"])
+        state["registration"] |= {"author": "bob"}
         client.mlflow.set_model_version_tag(candidates_name("authorship"), result.version,
-                                            "affectgpt.registration", json.dumps(record))
+                                            "affectgpt.state", json.dumps(state))
     assert any("registration record" in problem for problem in _problems(server, "authorship"))
 
 
@@ -218,9 +218,11 @@ def test_gate_is_recomputed_from_the_registered_report(server, rules_file, tmp_p
     assert low.verdict == "fail"
     with acting(server, "bob") as client:
         approve("evidence", low.version, comment="let it through", client=client)
-    with acting(server, "pipeline") as client:  # overwrite the stored verdict and scores
-        for key, value in {"affectgpt.gate.verdict": "pass", "affectgpt.scores": '{"mer2023": 90, "meld": 90}',
-                           "affectgpt.gate.result": json.dumps({"verdict": "pass", "reasons": []})}.items():
+    with acting(server, "pipeline") as client:  # overwrite the stored verdict (the record is logged)
+        state = json.loads(client.mlflow.get_model_version(candidates_name("evidence"), low.version)
+                           .tags["affectgpt.state"])
+        state["gate"] = {"verdict": "pass", "reasons": []}
+        for key, value in {"affectgpt.gate.verdict": "pass", "affectgpt.state": json.dumps(state)}.items():
             client.mlflow.set_model_version_tag(candidates_name("evidence"), low.version, key, value)
     with acting(server, "carol") as client, pytest.raises(Refused, match=r"mean 10.00 is below the minimum mean 20.00"):
         promote("evidence", low.version, client=client)

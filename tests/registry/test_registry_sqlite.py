@@ -70,8 +70,13 @@ def test_register_is_idempotent_and_records_lineage_and_evidence(sqlite_client, 
     assert (again.version, again.created, again.verdict) == ("1", False, "pass")
     tags = sqlite_client.mlflow.get_model_version(candidates_name("idem"), "1").tags
     assert tags["affectgpt.data_rev"] == "dvc-50.0" and tags["affectgpt.code_rev"] == "abc123"
-    assert tags["affectgpt.score.OV-MERD_"] == "50" and json.loads(tags["affectgpt.scores"])["OV-MERD+"] == 50.0
-    record = json.loads(tags["affectgpt.registration"])
+    # The UI's tag list: what a person filters on, plus one compact machine tag.
+    assert set(tags) == {"affectgpt.state", "affectgpt.gate.verdict", "affectgpt.data_rev", "affectgpt.code_rev"}
+    assert tags["affectgpt.gate.verdict"] == "pass"
+    state = json.loads(tags["affectgpt.state"])
+    assert state["gate"]["verdict"] == "pass" and state["rules"]["max_regression"] == 2.0
+    record = state["registration"]
+    assert record["scores"]["OV-MERD+"] == 50.0
     assert record["author"] == "alice" and record["authenticated"] is False and len(record["report_sha256"]) == 64
     assert record["report_artifact"] == "affectgpt-bench/report.json" and record["manual"] is False
     events = read_events(sqlite_client, "idem")

@@ -1,29 +1,152 @@
 """Write a bench report: report.json (what the registry gate reads), report.html and PNG bars
-of each dataset beside the AffectGPT paper's number (Table 2), for a person to look at."""
+of each dataset beside the AffectGPT paper's number (Table 2), for a person to look at.
+
+report.json keeps fractions and machine names; everything here that a person reads says how
+the numbers were made in words (scorer mode, label extractor, decoding), shows scores as
+percent with two decimals (`affectgpt.formatting`), a missing value as `–` with its reason,
+and compares with the paper like for like: the paper's mean over the same sets this report
+has scores for, not its nine-set mean beside a one-set mean.
+"""
 
 from __future__ import annotations
 
-import html
 import json
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from affectgpt.formatting import MISSING, is_missing, percent
 
 if TYPE_CHECKING:
     from affectgpt.bench.report_model import BenchReport
 
+SCORER_WORDS = {
+    "official": "official mode (reproduces the AffectGPT scorer exactly, quirks included)",
+    "corrected": "corrected mode (fixes the official scorer's quirks)",
+}
+DECODING_WORDS = {
+    "greedy": "greedy (deterministic: the same answer on every run)",
+    "official": "official (upstream's seeded sampling)",
+}
+STATUS_WORDS = {
+    "scored": "scored",
+    "missing_predictions": "not scored: no prediction file",
+    "missing_labels": "not scored: no gold labels",
+    "no_samples": "not scored: no usable prediction line",
+    "no_test_set": "not scored: no test set",
+    "undefined_metric": "not scored: metric undefined",
+}
+QUARANTINE_WORDS = {
+    "malformed_json": "not valid JSON",
+    "missing_field": "a required field is missing",
+    "bad_field": "a field has the wrong type",
+    "duplicate_id": "the clip appears twice",
+    "wrong_dataset": "the line names another dataset",
+    "unknown_clip": "the clip is not in the gold labels",
+}
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None or math.isnan(value) else f"{100 * value:.2f}"
+
+def scorer_words(mode: str | None) -> str:
+    """The scorer mode as a person reads it."""
+    return SCORER_WORDS.get(mode or "", f"{mode} mode" if mode else "not recorded")
+
+
+def extractor_words(extractor: dict[str, Any] | None) -> str:
+    """Which extractor turned the answers into labels, in words (never its raw info dict)."""
+    extractor = extractor or {}
+    name, version = extractor.get("name"), extractor.get("version")
+    if name == "lexicon":
+        words = "lexicon (word lists, no model)"
+    elif name == "llm":
+        judge = str(extractor.get("model_id") or "").split("|", 1)[0]
+        words = f"LLM judge {judge} (a language model reads each answer)" if judge else \
+            "LLM judge (a language model reads each answer)"
+    elif name:
+        words = str(name)
+    else:
+        return "not recorded"
+    return f"{words}, version {version}" if version else words
+
+
+def decoding_words(decoding: str | None) -> str:
+    """How the answers were generated; a report scored from given files does not know."""
+    if not decoding:
+        return "not recorded (scored from given prediction files)"
+    return DECODING_WORDS.get(decoding, decoding)
+
+
+def _scored(entry: dict) -> bool:
+    return entry.get("status") == "scored" and not is_missing(entry.get("value"))
+
+
+def _score_cell(entry: dict) -> str:
+    """The score, or `–` with the reason it has none."""
+    if _scored(entry):
+        return percent(entry["value"])
+    status = entry.get("status") or "missing"
+    if status == "scored":
+        return f"{MISSING} metric undefined"
+    return f"{MISSING} {STATUS_WORDS.get(status, status).removeprefix('not scored: ')}"
+
+
+def _status_cell(entry: dict) -> str:
+    status = entry.get("status") or ""
+    if status == "scored" and not _scored(entry):
+        return "metric undefined"
+    return STATUS_WORDS.get(status, status or MISSING)
+
+
+def paper_comparison(report: dict) -> dict[str, Any]:
+    """The paper's mean over the same sets this report averages, and how to label it."""
+    from affectgpt.bench.datasets import DATASETS, PAPER_MEAN
+
+    over = list(report.get("mean_over") or [])
+    paper = report.get("paper") or {}
+    datasets = report.get("datasets") or {}
+
+    def paper_value(name: str) -> float | None:
+        value = (datasets.get(name) or {}).get("paper_value", paper.get(name))
+        if is_missing(value) and name in DATASETS:
+            value = DATASETS[name].paper_value
+        return None if is_missing(value) else float(value)
+
+    with_paper = [name for name in over if paper_value(name) is not None]
+    without = [name for name in over if name not in with_paper]
+    mean = sum(paper_value(n) for n in with_paper) / len(with_paper) if with_paper else None
+    if not over:
+        label = "no set scored, so no paper mean to compare with"
+    elif not with_paper:
+        label = "the paper has no score for these sets"
+    elif without:
+        label = (f"paper mean over {len(with_paper)} of these {len(over)} sets "
+                 f"(the paper has no score for {', '.join(without)})")
+    else:
+        label = f"paper mean over these {len(over)} sets" if len(over) > 1 else "paper value for this set"
+    return {"mean": mean, "label": label, "sets": with_paper, "all_nine": paper.get("mean", PAPER_MEAN)}
+
+
+def header_lines(report: dict) -> list[tuple[str, str]]:
+    """(what, how) pairs naming how the numbers were made, for the HTML and console headers."""
+    lines = [
+        ("Scorer", scorer_words(report.get("mode"))),
+        ("Labels extracted by", extractor_words(report.get("extractor"))),
+        ("Decoding", decoding_words(report.get("decoding"))),
+    ]
+    if report.get("level") is not None:
+        lines.append(("Emotion wheel", f"level {report['level']}, word-form table {report.get('wheels') or MISSING}"))
+    baseline = report.get("baseline") or {}
+    if baseline.get("name"):
+        lines.append(("Baseline", f"{baseline['name']}: {baseline.get('description') or 'no model'}"))
+    lineage = report.get("lineage") or {}
+    if lineage.get("unibench_rev"):
+        lines.append(("Test sets revision", str(lineage["unibench_rev"])))
+    if lineage.get("unibench_dir"):
+        lines.append(("Test-set folder", str(lineage["unibench_dir"])))
+    return lines
 
 
 def title(report: dict) -> str:
-    """One line naming how the numbers were made: scorer mode, extractor, decoding, fixture."""
-    extractor = report.get("extractor") or {}
-    parts = [f"{report.get('mode', '?')} mode", f"extractor {extractor.get('name', '?')} {extractor.get('version', '')}".strip()]
-    if report.get("decoding"):
-        parts.append(f"decoding {report['decoding']}")
-    heading = f"MER-UniBench ({', '.join(parts)})"
+    """The console title: how the numbers were made, in words, and the report-wide notes."""
+    heading = "MER-UniBench\n" + "\n".join(f"{what}: {how}" for what, how in header_lines(report)[:3])
     for note in report.get("notes") or []:
         heading += f"\n{note}"
     return heading
@@ -31,27 +154,34 @@ def title(report: dict) -> str:
 
 def table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     """The report as table rows (console and HTML share them): each dataset beside the paper's
-    Table 2 value and, when `bench eval` made one, the subtitle-only baseline; then the mean."""
+    Table 2 value and, when `bench eval` made one, the subtitle-only baseline; then the mean,
+    beside the paper's mean over the same sets."""
     has_baseline = bool(report.get("baseline"))
     columns = ["dataset", "metric", "score %"] + (["baseline %"] if has_baseline else []) + [
         "paper %", "scored", "status", "notes"]
     rows = []
     paper = report.get("paper") or {}
     for name, entry in _in_paper_order(report.get("datasets") or {}):
-        value = entry.get("value")
-        shown = _percent(value) if entry.get("status") == "scored" and value is not None else (
-            "undefined" if entry.get("status") == "scored" else "–")
-        row = [entry.get("display_name") or name, entry.get("metric") or "-", shown]
+        row = [entry.get("display_name") or name, str(entry.get("metric") or MISSING).replace("_", " "),
+               _score_cell(entry)]
         if has_baseline:
-            row.append(_percent(entry.get("baseline_value")))
-        row += [_percent(entry.get("paper_value", paper.get(name))), str(entry.get("n_scored", 0)),
-                entry.get("status", "-"), "; ".join(entry.get("notes") or []) or "-"]
+            baseline = entry.get("baseline_value")
+            row.append(percent(baseline) if not is_missing(baseline) else f"{MISSING} not scored")
+        paper_value = entry.get("paper_value", paper.get(name))
+        row += [percent(paper_value) if not is_missing(paper_value) else f"{MISSING} not in the paper",
+                str(entry.get("n_scored", 0)), _status_cell(entry),
+                "; ".join(entry.get("notes") or []) or "-"]
         rows.append(row)
-    mean_row = ["mean", f"over {len(report.get('mean_over') or [])}", _percent(report.get("mean"))]
+    over = report.get("mean_over") or []
+    comparison = paper_comparison(report)
+    mean = report.get("mean")
+    mean_row = ["mean", f"over {len(over)} set{'s' if len(over) != 1 else ''}",
+                percent(mean) if not is_missing(mean) else f"{MISSING} no set scored"]
     if has_baseline:
-        mean_row.append(_percent((report.get("baseline") or {}).get("mean")))
-    mean_row += [_percent(paper.get("mean")), "", "complete" if report.get("complete") else "partial",
-                 "paper mean is over all nine sets"]
+        baseline_mean = (report.get("baseline") or {}).get("mean")
+        mean_row.append(percent(baseline_mean) if not is_missing(baseline_mean) else f"{MISSING} not scored")
+    mean_row += [percent(comparison["mean"]), "", "complete" if report.get("complete") else "partial",
+                 comparison["label"]]
     rows.append(mean_row)
     return columns, rows
 
@@ -84,6 +214,10 @@ def print_report_json(path: Path, console) -> None:
         console.print(footnote, highlight=False)
 
 
+def _bar_label(raw: float | None) -> str:
+    return percent(raw) if not is_missing(raw) else MISSING
+
+
 def _bar_png(path: Path, title: str, ours: float | None, paper: float | None, mode: str,
              baseline: float | None = None) -> None:
     import matplotlib
@@ -95,14 +229,13 @@ def _bar_png(path: Path, title: str, ours: float | None, paper: float | None, mo
     if baseline is not None:
         labels, raws, colors = labels + ["subtitle only"], raws + [baseline], colors + ["#e0a030"]
     labels, raws, colors = labels + ["AffectGPT (paper)"], raws + [paper], colors + ["#b0b0b0"]
-    values = [0.0 if raw is None or math.isnan(raw) else 100 * raw for raw in raws]
+    values = [0.0 if is_missing(raw) else 100 * raw for raw in raws]
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 1.2, 3.0), dpi=100)
     bars = ax.bar(labels, values, color=colors)
     for bar, value, raw in zip(bars, values, raws):
-        ax.text(bar.get_x() + bar.get_width() / 2, value + 1, "n/a" if raw is None else f"{value:.1f}",
-                ha="center", fontsize=9)
+        ax.text(bar.get_x() + bar.get_width() / 2, value + 1, _bar_label(raw), ha="center", fontsize=9)
     ax.set_ylim(0, 105)
-    ax.set_title(f"{title} ({mode})", fontsize=10)
+    ax.set_title(f"{title} ({mode} mode)", fontsize=10)
     ax.set_ylabel("score (%)")
     fig.tight_layout()
     fig.savefig(path)
@@ -115,24 +248,40 @@ def _overview_png(path: Path, report: BenchReport) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(report.datasets)
-    ours = [100 * (report.datasets[n].value or 0.0) for n in names]
-    paper = [100 * (report.datasets[n].paper_value or 0.0) for n in names]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(names) + 1.5), 3.4), dpi=100)
+    names = [name for name, _ in _in_paper_order(report.datasets)]
+    ours_raw = [report.datasets[n].value if report.datasets[n].status == "scored" else None for n in names]
+    paper_raw = [report.datasets[n].paper_value for n in names]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(names) + 1.5), 3.6), dpi=100)
     xs = range(len(names))
-    ax.bar([x - 0.2 for x in xs], ours, width=0.4, label="this model", color="#3b7dd8")
-    ax.bar([x + 0.2 for x in xs], paper, width=0.4, label="AffectGPT (paper)", color="#b0b0b0")
+    for offset, raws, label, color in ((-0.2, ours_raw, "this model", "#3b7dd8"),
+                                       (0.2, paper_raw, "AffectGPT (paper)", "#b0b0b0")):
+        values = [0.0 if is_missing(raw) else 100 * raw for raw in raws]
+        bars = ax.bar([x + offset for x in xs], values, width=0.4, label=label, color=color)
+        for bar, value, raw in zip(bars, values, raws):
+            ax.text(bar.get_x() + bar.get_width() / 2, value + 1, _bar_label(raw), ha="center", fontsize=6,
+                    rotation=90 if len(names) > 4 else 0, va="bottom")
     ax.set_xticks(list(xs), [report.datasets[n].display_name for n in names], rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 115)
     ax.set_ylabel("score (%)")
     ax.set_title(f"MER-UniBench ({report.mode} mode)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
+def quarantine_summary(skipped) -> list[str]:
+    """Quarantined prediction lines grouped by reason, as readable lines (empty when none)."""
+    counts: dict[str, int] = {}
+    for record in skipped:
+        counts[record.reason] = counts.get(record.reason, 0) + 1
+    return [f"{count} line{'s' if count != 1 else ''}: {QUARANTINE_WORDS.get(reason, reason.replace('_', ' '))}"
+            for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
 def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
+    from affectgpt.templates import render
+
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
     payload = report.to_json()
@@ -144,42 +293,32 @@ def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
     ordered = [name for name, _ in _in_paper_order(payload.get("datasets") or {})]
     for name, row in zip(ordered, cells):
         entry = report.datasets[name]
-        png = out_dir / f"{name}.png"
-        if entry.status == "scored":
+        chart = None
+        if entry.status == "scored" and not is_missing(entry.value):
+            png = out_dir / f"{name}.png"
             _bar_png(png, entry.display_name, entry.value, entry.paper_value, report.mode, entry.baseline_value)
             outputs[png.name] = png
-            image = f'<img src="{html.escape(png.name)}" alt="{html.escape(entry.display_name)}">'
-        else:
-            image = ""
-        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + f"<td>{image}</td></tr>")
-    rows.append("<tr>" + "".join(f"<td><b>{html.escape(cell)}</b></td>" for cell in cells[-1]) + "<td></td></tr>")
+            chart = png.name
+        rows.append({"cells": row, "chart": chart, "alt": entry.display_name,
+                     "scored": entry.status == "scored" and not is_missing(entry.value)})
     overview = out_dir / "overview.png"
     _overview_png(overview, report)
     outputs[overview.name] = overview
-    skipped_reasons: dict[str, int] = {}
-    for record in report.skipped:
-        skipped_reasons[record.reason] = skipped_reasons.get(record.reason, 0) + 1
-    document = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>MER-UniBench report</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}} img{{height:160px}}</style></head>
-<body>
-<h1>MER-UniBench report</h1>
-{''.join(f'<p style="color:#b00"><b>{html.escape(note)}</b></p>' for note in report.notes)}
-<p>Decoding: <b>{html.escape(report.decoding or 'not recorded')}</b> &middot;
-baseline: {html.escape(json.dumps(report.baseline) if report.baseline else 'none')} &middot;
-lineage: {html.escape(json.dumps(report.lineage) if report.lineage else 'none')}</p>
-<p>Mode: <b>{html.escape(report.mode)}</b> &middot; wheel level {report.level} &middot; word-form table
-{html.escape(report.wheels)} &middot; extractor {html.escape(json.dumps(report.extractor))}</p>
-<p>Mean of {len(report.mean_over)} primary metrics: <b>{_percent(report.mean)}</b>
-(paper, all 9: {_percent(payload['paper']['mean'])}){'' if report.complete else ' &middot; <b>incomplete</b>: not all 9 datasets scored'}</p>
-<img src="overview.png" alt="overview" style="height:300px">
-<table><tr>{''.join(f"<th>{html.escape(c)}</th>" for c in columns)}<th>chart</th></tr>
-{''.join(rows)}
-</table>
-<p>Quarantined prediction lines by reason: {html.escape(json.dumps(skipped_reasons)) or 'none'}</p>
-</body></html>
-"""
+    comparison = paper_comparison(payload)
+    document = render(
+        "bench_report.html.j2",
+        notes=list(report.notes),
+        header=header_lines(payload),
+        mean=percent(payload.get("mean")),
+        n_mean=len(payload.get("mean_over") or []),
+        complete=bool(payload.get("complete")),
+        not_scored=[row["alt"] for row in rows if not row["scored"]],
+        comparison={**comparison, "mean": percent(comparison["mean"]), "all_nine": percent(comparison["all_nine"])},
+        columns=columns,
+        rows=rows,
+        mean_row=cells[-1],
+        quarantined=quarantine_summary(report.skipped),
+    )
     html_path = out_dir / "report.html"
     html_path.write_text(document, encoding="utf-8")
     outputs["report.html"] = html_path

@@ -15,7 +15,6 @@ per embedding on a CPU; instead the first principal components are added to the 
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from datetime import UTC, datetime
@@ -179,29 +178,44 @@ def _decide(checks: list[ColumnDrift], config: MonitoringConfig, n_current: int)
     return groups, retrain, reasons, notes
 
 
+VERDICT_WORDS = {"retrain": "RETRAIN", "no_retrain": "no retraining",
+                 "inconclusive": "INCONCLUSIVE: nothing was tested, this is not a 'no drift' result"}
+VERDICT_COLOURS = {"retrain": "#b42318", "no_retrain": "#067647", "inconclusive": "#b54708"}
+
+
+def _statistic(value: float | None) -> str:
+    """A test statistic (p-value or distance, not a score): four significant digits, `–` if none."""
+    from affectgpt.formatting import MISSING, is_missing
+
+    return MISSING if is_missing(value) else f"{value:.4g}"
+
+
 def _banner(summary: DriftSummary) -> str:
     """A decision block at the top of drift.html: what an analyst needs before the plots."""
-    verdict = {"retrain": "RETRAIN", "no_retrain": "no retraining",
-               "inconclusive": "INCONCLUSIVE: nothing was tested, this is not a 'no drift' result"}[summary.verdict]
-    colour = {"retrain": "#b42318", "no_retrain": "#067647", "inconclusive": "#b54708"}[summary.verdict]
-    rows = "".join(
-        f"<tr><td>{html.escape(c.column)}</td><td>{c.group}</td><td>{html.escape(c.test)}</td>"
-        f"<td>{c.statistic:.4g}</td><td>{'' if c.threshold is None else f'{c.threshold:.4g}'}</td>"
-        f"<td>{'drifted' if c.drifted else 'ok'}</td></tr>"
-        for c in summary.columns if c.counted
+    from affectgpt.templates import render
+
+    return render(
+        "drift_banner.html.j2",
+        verdict=VERDICT_WORDS[summary.verdict],
+        colour=VERDICT_COLOURS[summary.verdict],
+        reference=summary.reference, n_reference=summary.n_reference,
+        current=summary.current, n_current=summary.n_current,
+        drifted_share=f"{summary.drifted_share:.0%}",
+        reasons=summary.inconclusive + summary.reasons + summary.notes,
+        checks=[{"column": c.column, "group": c.group, "test": c.test, "statistic": _statistic(c.statistic),
+                 "threshold": _statistic(c.threshold) if c.threshold is not None else
+                 ("bootstrap" if c.kind == "embedding" else "test default"),
+                 "verdict": "drifted" if c.drifted else "ok"} for c in summary.columns if c.counted],
+        skipped=[{"column": s.column, "reason": s.reason.replace("_", " "), "detail": s.detail}
+                 for s in summary.skipped],
     )
-    skipped = "".join(f"<li>{html.escape(s.column)}: {s.reason} {html.escape(s.detail)}</li>" for s in summary.skipped)
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in summary.inconclusive + summary.reasons + summary.notes)
-    return (
-        '<div style="font-family:sans-serif;margin:16px;padding:12px;border:2px solid '
-        f'{colour}"><h2 style="color:{colour};margin-top:0">Drift decision: {verdict}</h2>'
-        f"<p>reference {html.escape(summary.reference)} ({summary.n_reference} rows) vs current "
-        f"{html.escape(summary.current)} ({summary.n_current} rows); drifted share {summary.drifted_share:.0%}</p>"
-        f"<ul>{reasons}</ul><details><summary>all checks</summary><table border=1 cellpadding=3>"
-        "<tr><th>column</th><th>group</th><th>test</th><th>statistic</th><th>threshold</th><th>verdict</th></tr>"
-        f"{rows}</table></details><details><summary>skipped columns ({len(summary.skipped)})</summary>"
-        f"<ul>{skipped}</ul></details></div>"
-    )
+
+
+def _page(summary: DriftSummary) -> str:
+    """drift.html when Evidently had nothing to plot: the decision block on its own page."""
+    from affectgpt.templates import render
+
+    return render("drift_page.html.j2", banner=_banner(summary))
 
 
 def _input_id(source: str | Path | pd.DataFrame) -> str:
@@ -343,7 +357,7 @@ def drift_report(
             page = html_path.read_text(encoding="utf-8")
             html_path.write_text(page.replace("<body>", "<body>" + _banner(summary), 1), encoding="utf-8")
         else:
-            html_path.write_text(f"<html><body>{_banner(summary)}</body></html>", encoding="utf-8")
+            html_path.write_text(_page(summary), encoding="utf-8")
         summary.write(stage)
         timings["write"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - started

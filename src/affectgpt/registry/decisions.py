@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from affectgpt.registry.audit import append_event, try_append_event
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, Refused
-from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, require_clean
+from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, approval_text, require_clean
 from affectgpt.registry.identity import Identity, same_person
 from affectgpt.registry.lock import hold_lease
 from affectgpt.registry.records import NO_CHAMPION, load_version
@@ -123,8 +123,7 @@ def decide(
         append_event(client, model_name, "approval" if approve else "rejection", actor=identity,
                      version=version, details=json.loads(record.model_dump_json()))
         client.call(f"record the {word} of {label}", client.mlflow.set_registered_model_tag, model_name,
-                    f"{APPROVAL_TAG_PREFIX}{version}",
-                    json.dumps({"status": record.decision, "by": record.reviewer, "at": record.at}))
+                    f"{APPROVAL_TAG_PREFIX}{version}", approval_text(record.decision, record.reviewer, record.at))
     return record
 
 

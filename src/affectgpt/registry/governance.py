@@ -38,8 +38,9 @@ from affectgpt.registry.records import (
     CHAMPION,
     PREVIOUS,
     TAG_CANDIDATE_VERSION,
-    TAG_REGISTRATION,
     candidates_name,
+    has_registration,
+    registration_record,
 )
 
 TAG_RULES = "affectgpt.rules"
@@ -59,6 +60,24 @@ class Roles(BaseModel):
 
     def is_admin(self, name: str) -> bool:
         return any(same_person(name, admin) for admin in self.admins)
+
+
+def approval_text(status: str, by: str, at: str | None = None) -> str:
+    """The display copy of a decision on the production model's page: `approved by bob at
+    2026-12-02 09:54 UTC` (the decision itself is the audit event; `verify` checks this copy)."""
+    from affectgpt.formatting import utc_time
+
+    return f"{status} by {by}" + (f" at {utc_time(at)}" if at else "")
+
+
+def approval_status(value: str) -> str:
+    """The status an approval display tag claims: its first word (older tags held JSON)."""
+    if value.lstrip().startswith("{"):
+        try:
+            return str(json.loads(value).get("status"))
+        except (ValueError, AttributeError):
+            return value
+    return value.split(" ", 1)[0]
 
 
 def rules_hash(rules: PromotionConfig) -> str:
@@ -195,10 +214,7 @@ def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
             continue
         candidate = key[len(APPROVAL_TAG_PREFIX):]
         decision = state.decisions.get(candidate)
-        try:
-            status = json.loads(value).get("status")
-        except Exception:  # noqa: BLE001
-            status = value
+        status = approval_status(value)
         if decision is None:
             found.append(f"{model_name}: approval tag for candidate v{candidate} has no decision event in the log")
         elif status != decision["status"]:
@@ -221,12 +237,9 @@ def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
         logged = state.registered.get(number)
         if logged is None:
             continue
-        if TAG_REGISTRATION not in version_tags and not logged.get("registration_hash"):
+        if not has_registration(version_tags) and not logged.get("registration_hash"):
             continue  # registered by plain MLflow calls: logged as having no record
-        try:
-            record = json.loads(version_tags.get(TAG_REGISTRATION, ""))
-        except ValueError:
-            record = None
+        record = registration_record(version_tags)
         if record is None or registration_hash(record) != logged.get("registration_hash"):
             found.append(f"{candidates_name(model_name)} v{number}: its registration record (author, "
                          "report hash, lineage) differs from the one logged at registration (edited)")
@@ -244,6 +257,21 @@ def require_clean(client: RegistryClient, model_name: str, what: str) -> VerifyR
             + f". See `affectgpt registry verify --model {model_name}`"
         )
     return report
+
+
+def production_description(model_name: str) -> str:
+    """What the production model's MLflow page says about its tags, so a person knows which to
+    read (none of them: `affectgpt registry history|review`) and why they are there."""
+    return (
+        f"**{model_name}**: production versions, copied in by `affectgpt registry promote`; the aliases "
+        "`champion` (served) and `previous` (the rollback target) point at them.\n\n"
+        "The tags `affectgpt.audit.NNNNNN` are the tamper-evident audit log, one hash-chained event "
+        f"each, with a second copy on `{model_name}-audit`; they stay tags because only reviewers and "
+        "administrators may write this model, which is what protects the log. Read them with "
+        f"`affectgpt registry history --model {model_name}`, check them with `affectgpt registry verify`. "
+        "`affectgpt.rules` holds the promotion rules, `affectgpt.roles` who plays which part, and "
+        "`affectgpt.approval.N` a readable copy of the decision on candidate N."
+    )
 
 
 def _ensure_registered_model(client: RegistryClient, name: str, description: str) -> None:
@@ -314,12 +342,14 @@ def init_registry(
     rules = load_promotion_config(rules_path)
     roles = Roles(pipeline_user=pipeline_user, reviewers=reviewers, admins=admins)
     for name, purpose in (
-        (model_name, "production: versions copied in by promotion, champion/previous, rules, audit log"),
+        (model_name, production_description(model_name)),
         (candidates_name(model_name), f"candidates of {model_name}, registered by the pipeline"),
         (audit_model_name(model_name), f"second copy of the audit log of {model_name}"),
         (lock_model_name(model_name), f"tickets of the alias lease of {model_name}"),
     ):
         _ensure_registered_model(client, name, purpose)
+    client.call(f"describe {model_name}", client.mlflow.update_registered_model, model_name,
+                description=production_description(model_name))
     if server:
         _grant_permissions(client, model_name, roles)
     digest = rules_hash(rules)

@@ -11,9 +11,9 @@ read back, and the promotion logged. If a write fails part-way the aliases are p
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -23,7 +23,7 @@ from affectgpt.registry.decisions import checked_registration, four_eyes_problem
 from affectgpt.registry.errors import Refused, RegistryError
 from affectgpt.registry.evidence import fetch_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
-from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, require_clean
+from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, approval_text, require_clean
 from affectgpt.registry.identity import Identity
 from affectgpt.registry.lock import AliasLease, hold_lease
 from affectgpt.registry.records import (
@@ -302,7 +302,7 @@ def rollback(
         if revoked:
             client.call(f"mark the approval of {model_name} v{revoked} revoked", client.mlflow.set_registered_model_tag,
                         model_name, f"{APPROVAL_TAG_PREFIX}{revoked}",
-                        json.dumps({"status": "revoked", "by": identity.name}))
+                        approval_text("revoked", identity.name, datetime.now(UTC).isoformat(timespec="seconds")))
     return AliasChange(model_name=model_name, event="rollback", champion=previous_before, previous=previous_after,
                        champion_before=champion_before, previous_before=previous_before,
                        candidate=state.production.get(previous_before))

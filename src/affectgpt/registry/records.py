@@ -6,6 +6,12 @@ aliases, the rules, the audit log), `NAME-audit` (the second copy of the log) an
 alias change runs, `NAME--promotion-lock`. Tag names live here, once, so writers and readers
 cannot drift apart. A version registered by plain MLflow calls lacks the affectgpt tags: it
 reads as "no scores".
+
+A version's tag list is what a person filters on in the MLflow UI, so it holds only the gate
+verdict and the revisions (data, code, test sets) plus ONE machine tag, `affectgpt.state`: the
+registration record (hashed into the audit log), the advisory gate result and the rules it was
+judged by, as compact JSON. The version's description says the same in words (scores in
+percent, verdict, lineage). Versions written before this layout (one tag per field) are still read.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ TAG_GATE_CONFIG = "affectgpt.gate.config"
 TAG_APPROVAL_STATUS = "affectgpt.approval.status"
 TAG_APPROVAL_RECORD = "affectgpt.approval.record"
 TAG_LAST_REVIEW = "affectgpt.review.last"
-TAG_REGISTRATION = "affectgpt.registration"  # the registration record (JSON), hashed into the log
+TAG_REGISTRATION = "affectgpt.registration"  # older layout: the registration record on its own tag
+TAG_STATE = "affectgpt.state"  # {"registration": record (hashed into the log), "gate": ..., "rules": ...}
 TAG_CANDIDATE_VERSION = "affectgpt.candidate_version"  # on production versions: where they came from
 CANDIDATES_SUFFIX = "-candidates"
 
@@ -125,24 +132,24 @@ def load_version(client: RegistryClient, model_name: str, version: str | int) ->
 
     model_version = client.call(f"read {model_name} v{version}", get)
     tags = dict(model_version.tags or {})
-    gate = GateResult.model_validate_json(tags[TAG_GATE_RESULT]) if TAG_GATE_RESULT in tags else None
-    gate_config = (
-        PromotionConfig.model_validate_json(tags[TAG_GATE_CONFIG]) if TAG_GATE_CONFIG in tags else None
-    )
-    registration = json.loads(tags[TAG_REGISTRATION]) if tags.get(TAG_REGISTRATION, "").startswith("{") else {}
-    author = registration.get("author")
+    state = version_state(tags)
+    registration = registration_record(tags) or {}
+    gate = GateResult.model_validate(state["gate"]) if state.get("gate") else None
+    gate_config = PromotionConfig.model_validate(state["rules"]) if state.get("rules") else None
+    scores = registration.get("scores") if registration else json.loads(tags.get(TAG_SCORES, "{}"))
+    reported_mean = state.get("reported_mean")
     return VersionInfo(
         model=model_name,
         version=str(model_version.version),
         run_id=model_version.run_id or None,
         source=model_version.source or "",
-        author=author,
+        author=registration.get("author"),
         data_rev=tags.get(TAG_DATA_REV),
         code_rev=tags.get(TAG_CODE_REV),
-        config_hash=tags.get(TAG_CONFIG_HASH),
-        scorer_mode=tags.get(TAG_SCORER_MODE),
-        scores={k: float(v) for k, v in json.loads(tags.get(TAG_SCORES, "{}")).items()},
-        reported_mean=float(tags[TAG_REPORTED_MEAN]) if tags.get(TAG_REPORTED_MEAN) else None,
+        config_hash=registration.get("config_hash") or tags.get(TAG_CONFIG_HASH),
+        scorer_mode=registration.get("scorer_mode") or tags.get(TAG_SCORER_MODE),
+        scores={k: float(v) for k, v in (scores or {}).items()},
+        reported_mean=float(reported_mean) if reported_mean is not None else None,
         gate=gate,
         gate_config=gate_config,
         approval_status=None,
@@ -153,12 +160,58 @@ def load_version(client: RegistryClient, model_name: str, version: str | int) ->
     )
 
 
-def gate_tags(gate: GateResult, config: PromotionConfig) -> dict[str, str]:
-    """The tags that store a gate verdict on a version."""
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def version_state(tags: dict[str, str]) -> dict[str, Any]:
+    """The machine state of a version: the `affectgpt.state` tag, or the same fields gathered
+    from the one-tag-per-field layout of older versions. Unreadable JSON reads as absent (verify
+    then reports the registration record as differing from the logged one)."""
+    raw = tags.get(TAG_STATE)
+    if raw is not None:
+        try:
+            state = json.loads(raw)
+        except ValueError:
+            return {}
+        return state if isinstance(state, dict) else {}
+    state: dict[str, Any] = {}
+    try:
+        if tags.get(TAG_REGISTRATION, "").startswith("{"):
+            state["registration"] = json.loads(tags[TAG_REGISTRATION])
+        if TAG_GATE_RESULT in tags:
+            state["gate"] = json.loads(tags[TAG_GATE_RESULT])
+        if TAG_GATE_CONFIG in tags:
+            state["rules"] = json.loads(tags[TAG_GATE_CONFIG])
+    except ValueError:
+        return {}
+    if tags.get(TAG_REPORTED_MEAN):
+        state["reported_mean"] = float(tags[TAG_REPORTED_MEAN])
+    return state
+
+
+def registration_record(tags: dict[str, str]) -> dict[str, Any] | None:
+    """The registration record a version carries (None when it has none, or it is unreadable)."""
+    record = version_state(tags).get("registration")
+    return record if isinstance(record, dict) else None
+
+
+def has_registration(tags: dict[str, str]) -> bool:
+    """Whether a version was written with a registration record at all (in either layout)."""
+    return TAG_STATE in tags or TAG_REGISTRATION in tags
+
+
+def state_tags(record: dict[str, Any], gate: GateResult, config: PromotionConfig | None,
+               reported_mean: float | None = None) -> dict[str, str]:
+    """The version's tags: the state (one compact JSON tag) and what a person filters on."""
+    state: dict[str, Any] = {"registration": record, "gate": gate.model_dump(mode="json")}
+    if config is not None:
+        state["rules"] = config.model_dump(mode="json")
+    if reported_mean is not None:
+        state["reported_mean"] = reported_mean
     return {
+        TAG_STATE: _compact(state),
         TAG_GATE_VERDICT: gate.verdict,
-        TAG_GATE_REASONS: json.dumps(gate.reasons),
-        TAG_GATE_CHAMPION: gate.champion_version or NO_CHAMPION,
-        TAG_GATE_RESULT: gate.model_dump_json(),
-        TAG_GATE_CONFIG: config.model_dump_json(),
+        TAG_DATA_REV: str(record.get("data_rev") or ""),
+        TAG_CODE_REV: str(record.get("code_rev") or ""),
     }

@@ -4,42 +4,28 @@ advisory gate verdict.
 `register_candidate` is the step the retrain pipeline calls, as the pipeline identity. The
 version goes to `NAME-candidates`; its registration record (author, registering identity,
 scores, the sha256 of the bench report stored with the run, lineage) is written in the same
-create call, so a version never exists without it, and only the pipeline identity may write
-there. The record enters the audit log (`register` event) when it is first written by someone
+create call (tag `affectgpt.state`, with a readable description), so a version never exists
+without it, and only the pipeline identity may write there. The record enters the audit log (`register` event) when it is first written by someone
 allowed to write the log: at once on a local store, at the first review on a server.
 Registering the same run twice returns that version.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from affectgpt.registry.audit import load_log, try_append_event
 from affectgpt.registry.connection import RegistryClient
+from affectgpt.registry.description import version_description
 from affectgpt.registry.errors import InvalidInput, NotFound, Refused
 from affectgpt.registry.evidence import log_report, report_file
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import LogState, init_registry, registration_hash, replay
 from affectgpt.registry.identity import Identity, same_person
-from affectgpt.registry.records import (
-    TAG_AUTHOR,
-    TAG_CODE_REV,
-    TAG_CONFIG_HASH,
-    TAG_DATA_REV,
-    TAG_REGISTERED_BY,
-    TAG_REGISTRATION,
-    TAG_REPORTED_MEAN,
-    TAG_SCORE_MEAN,
-    TAG_SCORER_MODE,
-    TAG_SCORES,
-    candidates_name,
-    gate_tags,
-    load_version,
-)
-from affectgpt.registry.scores import load_scores, score_tag_key
+from affectgpt.registry.records import candidates_name, load_version, state_tags
+from affectgpt.registry.scores import load_scores
 
 MODEL_ARTIFACT_PATH = "model"
 
@@ -182,24 +168,13 @@ def register_candidate(
         "config_hash": config_hash,
         "source": source,
     }
-    tags = {
-        TAG_REGISTRATION: json.dumps(record, sort_keys=True, separators=(",", ":")),
-        TAG_DATA_REV: data_rev,
-        TAG_CODE_REV: code_rev,
-        TAG_CONFIG_HASH: config_hash,
-        TAG_SCORER_MODE: scorer_mode,
-        TAG_SCORES: json.dumps(bench.scores, sort_keys=True),
-        TAG_REGISTERED_BY: identity.name,
-        TAG_AUTHOR: author,
-        **{score_tag_key(name): f"{value:.6g}" for name, value in bench.scores.items()},
-        **gate_tags(gate, state.rules),
-    }
+    # One machine tag (the record, hashed into the log, with the advisory gate) and the few tags a
+    # person filters on; the description says it all in words.
+    tags = state_tags(record, gate, state.rules, bench.reported_mean)
     # Further lineage (e.g. the MER-UniBench test sets' revision); never overrides a registry tag.
     tags = {**{key: str(value) for key, value in (extra_tags or {}).items()}, **tags}
-    if gate.candidate_mean is not None:
-        tags[TAG_SCORE_MEAN] = f"{gate.candidate_mean:.6g}"
-    if bench.reported_mean is not None:
-        tags[TAG_REPORTED_MEAN] = f"{bench.reported_mean:.6g}"
+    description = version_description(model_name, record, gate, state.rules,
+                                      {key: str(value) for key, value in (extra_tags or {}).items()})
 
     def create_once() -> tuple[str, bool]:
         # Check-then-create as one retried unit: after a lost response the retry finds the
@@ -214,7 +189,8 @@ def register_candidate(
 
         with _use_tracking_uri(client.tracking_uri):
             created = client.mlflow.create_model_version(
-                candidates, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=0
+                candidates, source, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=0,
+                description=description,
             )
         return str(created.version), True
 

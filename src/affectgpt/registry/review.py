@@ -1,23 +1,28 @@
 """The reviewer's view of a candidate: scores against the champion per dataset, the gate
-verdict (re-run against the champion in place now), lineage, and an HTML report with a chart.
+verdict (re-run against the champion in place now), the promotion rules in words, who decided
+what and when (from the audit log), lineage, and an HTML report with a chart.
 
 Reviewing recomputes the gate from the registered evidence (the bench report, re-hashed) with
 the rules stored with the production model, against the champion in place now, and logs it.
+Registry scores are percent already (the unit of the rules), so differences are shown in
+percentage points.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from affectgpt.formatting import MISSING, is_missing, points, utc_time
 from affectgpt.paths import workspace_dir
+from affectgpt.registry.audit import AuditEvent
 from affectgpt.registry.connection import RegistryClient
-from affectgpt.registry.gate import GateResult
+from affectgpt.registry.gate import GateResult, PromotionConfig
 from affectgpt.registry.records import NO_CHAMPION, VersionInfo, load_version
 
 
@@ -31,6 +36,9 @@ class ReviewResult(BaseModel):
     gate: GateResult
     verdict_changed: bool
     report_path: Path
+    rules: PromotionConfig | None = None
+    rules_hash: str | None = None
+    history: list[AuditEvent] = Field(default_factory=list)  # the log's events about this candidate
 
     def rows(self) -> list[tuple[str, float | None, float | None, float | None]]:
         """(dataset, candidate, champion, delta) for every dataset either side scored."""
@@ -87,6 +95,9 @@ def review_version(
     try_append_event(client, model_name, "review", actor=identity, version=candidate.version, details={
         "verdict": gate.verdict, "reasons": gate.reasons, "champion_version": state.champion or NO_CHAMPION,
         "at": datetime.now(UTC).isoformat(timespec="seconds")})
+    from affectgpt.registry.audit import read_events
+
+    history = events_about(read_events(client, model_name), candidate.version, state.production)
     target_dir = Path(out_dir) if out_dir is not None else workspace_dir() / "reports" / "registry"
     target_dir.mkdir(parents=True, exist_ok=True)
     result = ReviewResult(
@@ -95,6 +106,9 @@ def review_version(
         gate=gate,
         verdict_changed=verdict_changed,
         report_path=target_dir / f"{_safe(model_name)}-v{candidate.version}-review.html",
+        rules=state.rules,
+        rules_hash=state.rules_hash,
+        history=history,
     )
     write_review_html(result)
     return result
@@ -104,39 +118,135 @@ def _safe(name: str) -> str:
     return "".join(char if char.isalnum() or char in "-_." else "_" for char in name)
 
 
+def events_about(events: list[AuditEvent], version: str, production: dict[str, str]) -> list[AuditEvent]:
+    """The log's events about candidate `version`: its own, and rollbacks that revoked it."""
+    return [event for event in events
+            if (event.version == version and event.event != "rollback")
+            or (event.event == "rollback" and str(event.details.get("revoked_candidate")) == version)]
+
+
+def dataset_name(name: str) -> str:
+    """A dataset id as the paper names it (`mer2023` -> `MER2023`); other names unchanged."""
+    from affectgpt.bench.datasets import DATASETS
+
+    return DATASETS[name].display_name if name in DATASETS else name
+
+
+def _names(names: list[str]) -> str:
+    shown = [dataset_name(name) for name in names]
+    return ", ".join(shown[:-1]) + f" and {shown[-1]}" if len(shown) > 1 else "".join(shown)
+
+
+def rules_in_words(rules: PromotionConfig) -> list[str]:
+    """Each promotion rule as a sentence a reviewer can check the verdict against (scores and
+    differences in percentage points, the unit of the rules)."""
+    sentences = []
+    listed = rules.required_datasets
+    if listed:
+        count = f"all {len(listed)}" if len(listed) > 1 else "the"
+        sentences.append(f"The candidate must score on {count} listed set{'s' if len(listed) > 1 else ''}: "
+                         f"{_names(listed)}; the mean is taken over these.")
+    else:
+        sentences.append("No set is required; the mean is taken over the sets the candidate scored.")
+    scope = "Each listed set" if listed else "Each scored set"
+    sentences.append(f"{scope} must not drop by more than {points(rules.max_regression)} points vs the champion.")
+    sentences.append(f"The mean must beat the champion's mean by at least {points(rules.min_mean_improvement)} "
+                     "points.")
+    for name, floor in sorted(rules.min_scores.items()):
+        sentences.append(f"{dataset_name(name)} must score at least {points(floor)}, with or without a champion.")
+    if rules.min_mean is not None:
+        sentences.append(f"The mean must be at least {points(rules.min_mean)}, with or without a champion.")
+    if rules.require_same_scorer_mode:
+        sentences.append("Candidate and champion must be scored in the same scorer mode (official and corrected "
+                         "scores are not comparable).")
+    else:
+        sentences.append("Scores from different scorer modes may be compared.")
+    if rules.require_authenticated:
+        sentences.append("Registration, approval and promotion must each be authenticated by an MLflow server; "
+                         "a local store's decisions never promote.")
+    else:
+        sentences.append("Decisions on a local store (names claimed, not authenticated) may promote.")
+    sentences.append("Without a champion only the rules that need no champion apply.")
+    return sentences
+
+
+def _champion(version: Any) -> str:
+    return "no champion" if version in (None, "", NO_CHAMPION) else f"champion v{version}"
+
+
+def event_in_words(event: AuditEvent) -> dict[str, str]:
+    """One audit event as (when, who, what) a reviewer reads; the comment or reason included."""
+    details = event.details
+    who = event.actor + ("" if event.authenticated else " (name claimed, not authenticated)")
+    if event.event == "register":
+        author = details.get("author")
+        what = "registered the candidate" + (f" on behalf of its author {author}" if author and author != event.actor
+                                             else "")
+    elif event.event == "review":
+        what = (f"reviewed it: gate {details.get('verdict', MISSING)} against "
+                f"{_champion(details.get('champion_version'))}")
+    elif event.event in ("approval", "rejection"):
+        verb = "approved" if event.event == "approval" else "rejected"
+        what = f"{verb} it against {_champion(details.get('reviewed_against'))}: “{details.get('comment', '')}”"
+    elif event.event == "promotion":
+        what = (f"promoted it to production v{details.get('production_version')} "
+                f"(approved by {details.get('approved_by') or MISSING})")
+    elif event.event == "promotion_failed":
+        what = f"tried to promote it; the promotion failed: {details.get('error', '')}"
+    elif event.event == "rollback":
+        reason = details.get("reason") or "no reason given"
+        what = (f"revoked its approval by rolling production v{details.get('from')} back to "
+                f"v{details.get('to')}: “{reason}”")
+    elif event.event.endswith("_refused"):
+        what = f"was refused ({event.event.removesuffix('_refused')}): {details.get('reason', '')}"
+    else:
+        what = event.event.replace("_", " ")
+    return {"when": utc_time(event.at), "who": who, "what": what}
+
+
+def decision_in_words(candidate: VersionInfo, history: list[AuditEvent]) -> str:
+    """The standing decision on the candidate with who and when: `approved by bob at ...`."""
+    latest = {event.event: event for event in history}
+    status = candidate.approval_status
+    record = candidate.approval or {}
+    if status in ("approved", "rejected"):
+        return f"{status} by {record.get('reviewer') or record.get('actor') or MISSING} at {utc_time(record.get('at'))}"
+    if status == "revoked":
+        rollback = latest.get("rollback")
+        approved = f"approved by {record.get('reviewer') or MISSING} at {utc_time(record.get('at'))}"
+        if rollback is None:
+            return f"revoked ({approved})"
+        return (f"revoked by {rollback.actor} at {utc_time(rollback.at)} "
+                f"(“{rollback.details.get('reason') or 'no reason given'}”); was {approved}")
+    return "none yet"
+
+
 def score_chart_png(result: ReviewResult) -> bytes:
-    """Grouped bars, candidate vs champion per dataset (PNG bytes)."""
+    """Grouped bars, candidate vs champion per dataset (PNG bytes), labelled in percent."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = result.rows()
-    names = [row[0] for row in rows] or ["(no scores)"]
+    names = [dataset_name(row[0]) for row in rows] or ["(no scores)"]
     figure, axis = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.0), dpi=100)
     positions = list(range(len(names)))
     width = 0.4
-    candidate_values = [row[1] if row[1] is not None else 0.0 for row in rows] or [0.0]
-    axis.bar(
-        [p - width / 2 for p in positions],
-        candidate_values,
-        width,
-        label=f"candidate v{result.candidate.version}",
-        color="#2b7bb9",
-    )
+    series = [(-width / 2, [row[1] for row in rows] or [None], f"candidate v{result.candidate.version}", "#2b7bb9")]
     if result.champion is not None:
-        champion_values = [row[2] if row[2] is not None else 0.0 for row in rows] or [0.0]
-        axis.bar(
-            [p + width / 2 for p in positions],
-            champion_values,
-            width,
-            label=f"champion v{result.champion.version}",
-            color="#b0b0b0",
-        )
+        series.append((width / 2, [row[2] for row in rows] or [None], f"champion v{result.champion.version}",
+                       "#b0b0b0"))
+    for offset, raws, label, color in series:
+        values = [0.0 if is_missing(raw) else raw for raw in raws]
+        bars = axis.bar([p + offset for p in positions], values, width, label=label, color=color)
+        for bar, value, raw in zip(bars, values, raws):
+            axis.text(bar.get_x() + bar.get_width() / 2, value + 1, points(raw), ha="center", fontsize=7)
     axis.set_xticks(positions, names, rotation=30, ha="right")
-    axis.set_ylabel("MER-UniBench score")
+    axis.set_ylabel("MER-UniBench score (%)")
+    axis.set_ylim(0, 110)
     axis.set_title(f"{result.candidate.model} v{result.candidate.version}: gate {result.gate.verdict}")
-    axis.legend(loc="lower right")
+    axis.legend(loc="upper right")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -144,55 +254,54 @@ def score_chart_png(result: ReviewResult) -> bytes:
     return buffer.getvalue()
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
+def _yes_no(value: Any) -> str:
+    return MISSING if value is None else ("yes" if value else "no")
 
 
 def write_review_html(result: ReviewResult) -> Path:
     """A self-contained page (chart embedded) a reviewer can open or attach to a ticket."""
+    from affectgpt.templates import render
+
     png = score_chart_png(result)
     result.report_path.with_suffix(".png").write_bytes(png)
     candidate, champion, gate = result.candidate, result.champion, result.gate
-    esc = html.escape
-    score_rows = "".join(
-        f"<tr><td>{esc(name)}</td><td>{_fmt(ours)}</td><td>{_fmt(theirs)}</td>"
-        f"<td class='{'neg' if (delta or 0) < 0 else 'pos'}'>{_fmt(delta, signed=True)}</td></tr>"
-        for name, ours, theirs, delta in result.rows()
+    scores = [{"name": dataset_name(name), "candidate": points(ours), "champion": points(theirs),
+               "delta": points(delta, sign=True), "drop": delta is not None and delta < 0}
+              for name, ours, theirs, delta in result.rows()]
+    registration = candidate.registration
+    lineage = [
+        ("training run", candidate.run_id),
+        ("author", candidate.author),
+        ("registered by", registration.get("registered_by")),
+        ("authenticated by a server", _yes_no(registration.get("authenticated"))),
+        ("scores from", "typed by hand (never promotable)" if registration.get("manual") else
+         registration.get("report_artifact")),
+        ("data revision (DVC)", candidate.data_rev),
+        ("MER-UniBench test sets revision", candidate.tags.get("affectgpt.unibench_rev")),
+        ("code revision", candidate.code_rev),
+        ("config hash", candidate.config_hash),
+        ("scorer mode", candidate.scorer_mode),
+        ("model source", candidate.source),
+    ]
+    page = render(
+        "review.html.j2",
+        model=candidate.model,
+        version=candidate.version,
+        champion=f"v{champion.version}" if champion else "none",
+        verdict=gate.verdict,
+        verdict_changed=result.verdict_changed,
+        reasons=gate.reasons,
+        candidate_mean=points(gate.candidate_mean),
+        champion_mean=points(gate.champion_mean),
+        chart=base64.b64encode(png).decode(),
+        scores=scores,
+        decision=decision_in_words(candidate, result.history),
+        history=[event_in_words(event) for event in result.history],
+        rules=rules_in_words(result.rules) if result.rules is not None else [],
+        rules_hash=result.rules_hash or MISSING,
+        gate_config_hash=gate.config_hash or MISSING,
+        lineage=[(what, str(value) if value not in (None, "") else f"{MISSING} not recorded")
+                 for what, value in lineage],
     )
-    lineage = {
-        "run": candidate.run_id,
-        "author": candidate.author,
-        "registered by": candidate.registration.get("registered_by"),
-        "authenticated": candidate.registration.get("authenticated"),
-        "data revision (DVC)": candidate.data_rev,
-        "code revision": candidate.code_rev,
-        "config hash": candidate.config_hash,
-        "scorer mode": candidate.scorer_mode,
-        "model source": candidate.source,
-        "approval": candidate.approval_status or "none yet",
-    }
-    lineage_rows = "".join(
-        f"<tr><th>{esc(k)}</th><td>{esc(str(v or '-'))}</td></tr>" for k, v in lineage.items()
-    )
-    reasons = "".join(f"<li>{esc(reason)}</li>" for reason in gate.reasons)
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Review: {esc(candidate.model)} v{esc(candidate.version)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}} .pos{{color:#146c2e}} .neg{{color:#b00020}}
-.verdict-pass{{color:#146c2e}} .verdict-fail,.verdict-no_scores{{color:#b00020}}</style></head><body>
-<h1>{esc(candidate.model)} v{esc(candidate.version)}</h1>
-<p>Compared with champion: <b>{esc("v" + champion.version if champion else "none")}</b>.
-Gate verdict: <b class="verdict-{esc(gate.verdict)}">{esc(gate.verdict)}</b>
-(candidate mean {_fmt(gate.candidate_mean)}, champion mean {_fmt(gate.champion_mean)}, rules {esc(gate.config_hash)}).</p>
-<ul>{reasons}</ul>
-<img alt="candidate vs champion per dataset" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-<h2>Scores</h2>
-<table><tr><th>dataset</th><th>candidate</th><th>champion</th><th>delta</th></tr>{score_rows}</table>
-<h2>Lineage</h2><table>{lineage_rows}</table>
-</body></html>
-"""
-    result.report_path.write_text(page)
+    result.report_path.write_text(page, encoding="utf-8")
     return result.report_path

@@ -1,0 +1,47 @@
+"""The description of a candidate version, in markdown: what a person reads on its MLflow page.
+
+The tags stay few (see `records`); this text carries the scores in percent, the advisory gate
+verdict with its reasons, and the lineage, and says where the rest lives (the audit log for
+decisions, the `affectgpt.state` tag for machines). It is written once, in the create call, as
+the pipeline identity cannot edit a version later. MLflow keeps at most 5000 characters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from affectgpt.registry.gate import GateResult, PromotionConfig
+
+MAX_DESCRIPTION_CHARS = 4800
+EXTRA_WORDS = {"affectgpt.unibench_rev": "MER-UniBench test sets"}
+
+
+def version_description(model_name: str, record: dict[str, Any], gate: GateResult,
+                        rules: PromotionConfig | None, extra: dict[str, str] | None = None) -> str:
+    """Markdown for a new candidate version of `model_name` from its registration record."""
+    from affectgpt.formatting import points
+    from affectgpt.registry.review import dataset_name
+    from affectgpt.templates import render
+
+    scores = record.get("scores") or {}
+    required = list(rules.required_datasets) if rules and rules.required_datasets else sorted(scores)
+    text = render(
+        "version_description.md.j2",
+        model=model_name,
+        verdict=gate.verdict,
+        champion=f"champion v{gate.champion_version}" if gate.champion_version else "no champion (absolute rules only)",
+        scorer=record.get("scorer_mode") or "not recorded",
+        scores=[(dataset_name(name), points(value)) for name, value in sorted(scores.items())],
+        mean=points(gate.candidate_mean),
+        n_mean=len([name for name in required if name in scores]),
+        reasons=gate.reasons,
+        manual=bool(record.get("manual")),
+        record=record,
+        authenticated="authenticated by the MLflow server" if record.get("authenticated") else
+        "name claimed on a local store, not authenticated",
+        extra=[(EXTRA_WORDS.get(key, key.removeprefix("affectgpt.")), value)
+               for key, value in sorted((extra or {}).items())],
+    )
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        text = text[:MAX_DESCRIPTION_CHARS - 60].rsplit("\n", 1)[0] + "\n\n(shortened: see `affectgpt registry review`)"
+    return text
