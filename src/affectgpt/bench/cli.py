@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import math
 from enum import Enum
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from rich.table import Table
 from affectgpt.cli_common import err_console as console
 from affectgpt.cli_common import fail, friendly_errors, new_app, say_path
 from affectgpt.errors import BadInput, Refused
+from affectgpt.formatting import percent
 
 bench_app = new_app(help="MER-UniBench: score emotion labels and prediction folders.")
 
@@ -57,10 +57,6 @@ def _out_or_alias(out: Path | None, alias: Path | None, old: str, required: bool
     if out is None and required:
         raise BadInput("missing option --out")
     return out
-
-
-def _fmt(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
 @bench_app.command("score")
@@ -109,7 +105,7 @@ def score_command(
         tmp = output.with_name(f".{output.name}.tmp")
         tmp.write_text(payload)
         tmp.replace(output)
-        console.print(f"{task.value} score ({mode.value}): [bold]{_fmt(result.score)}[/] "
+        console.print(f"{task.value} score ({mode.value}): [bold]{percent(result.score)} %[/] "
                       f"over {result.n_scored} scored samples -> {output}"
                       + (f"; per-sample details -> {samples_path}" if samples_path else ""))
     else:
@@ -261,10 +257,6 @@ def make_fixture_command(
         console.print(f"{DATASETS[entry.dataset].display_name}: {entry.n_clips} clips"
                       + (f" ({entry.note})" if entry.note else ""))
     console.print(f"fixture (synthetic media): {out}; check it with `affectgpt bench check-sets {out}`")
-
-
-def _pct(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
 
 
 def register(app: typer.Typer) -> None:
