@@ -232,8 +232,8 @@ def review_command(
         tracking_uri=_existing_store(tracking_uri),
     )
     champion_label = f"champion v{result.champion.version}" if result.champion else "champion (none)"
-    table = Table(title=f"{model} v{result.candidate.version} vs {champion_label}")
-    for column in ("dataset", f"v{result.candidate.version}", champion_label, "delta"):
+    table = Table(title=f"{model} v{result.candidate.version} vs {champion_label} (scores in %)")
+    for column in ("dataset", f"v{result.candidate.version} %", f"{champion_label} %", "delta (points)"):
         table.add_column(column, justify="right" if column != "dataset" else "left")
     for name, ours, theirs, delta in result.rows():
         style = "red" if delta is not None and delta < 0 else ""
@@ -252,14 +252,18 @@ def review_command(
         f"config {info.config_hash}, scorer {info.scorer_mode}",
         highlight=False,
     )
-    console.print(f"approval: {info.approval_status or 'none yet'}")
+    from affectgpt.registry.review import decision_in_words
+
+    console.print(f"decision: {decision_in_words(info, result.history) if info.approval_status else 'none yet'}",
+                  highlight=False)
     say_path("report", result.report_path)
 
 
 def _num(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
+    """Registry scores are already percent; deltas are percentage points."""
+    from affectgpt.formatting import points
+
+    return points(value, sign=signed)
 
 
 def _decide(
