@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from affectgpt.bench.mode import MODES
 from affectgpt.cli_common import err_console as console
 from affectgpt.cli_common import fail, friendly_errors, new_app, say_path
 from affectgpt.errors import BadInput, Refused
@@ -32,9 +33,9 @@ class Task(str, Enum):
     sentiment = "sentiment"
 
 
-class ScoreMode(str, Enum):
-    official = "official"
-    corrected = "corrected"
+# The choices come from the scorer's own table of modes (bench.mode.MODES), so a new mode needs
+# no second edit here; bench.mode is light (no pandas, no torch).
+ScoreMode = Enum("ScoreMode", {name: name for name in MODES}, type=str)
 
 
 class WheelTable(str, Enum):

@@ -43,6 +43,13 @@ class CandidateResult(BaseModel):
     author: str | None = None
     manual: bool = False
 
+    @classmethod
+    def of(cls, model_name: str, version: str, run_id: str, gate: GateResult, *, created: bool,
+           author: str | None, manual: bool) -> CandidateResult:
+        """The result for a version and its gate verdict, new or found from an earlier attempt."""
+        return cls(model_name=model_name, version=version, run_id=run_id, created=created, verdict=gate.verdict,
+                   reasons=gate.reasons, champion_version=gate.champion_version, author=author, manual=manual)
+
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
@@ -198,17 +205,7 @@ def register_candidate(
     if not created:
         return _result_from_existing(client, model_name, version, run_id, identity)
     intake(client, model_name, version, identity)
-    return CandidateResult(
-        model_name=model_name,
-        version=version,
-        run_id=run_id,
-        created=True,
-        verdict=gate.verdict,
-        reasons=gate.reasons,
-        champion_version=gate.champion_version,
-        author=author,
-        manual=manual,
-    )
+    return CandidateResult.of(model_name, version, run_id, gate, created=True, author=author, manual=manual)
 
 
 def advisory_gate(
@@ -289,14 +286,5 @@ def _result_from_existing(
     info = load_version(client, model_name, version)
     intake(client, model_name, version, identity)
     gate = info.gate or GateResult(verdict="no_scores", reasons=["no gate verdict recorded on this version"])
-    return CandidateResult(
-        model_name=model_name,
-        version=version,
-        run_id=run_id,
-        created=False,
-        verdict=gate.verdict,
-        reasons=gate.reasons,
-        champion_version=gate.champion_version,
-        author=info.author,
-        manual=bool(info.registration.get("manual")),
-    )
+    return CandidateResult.of(model_name, version, run_id, gate, created=False, author=info.author,
+                              manual=bool(info.registration.get("manual")))
