@@ -139,7 +139,7 @@ def run_bench(
     for spec_name in datasets:
         base = spec_name.split("=", 1)[0]
         try:
-            dataset = load_dataset(spec_name, labels_root=labels)
+            dataset = load_dataset(spec_name, labels_root=labels, predictions_dir=predictions_dir)
         except DatasetError as exc:
             reports[base] = DatasetReport(base, base, "", "missing_labels", notes=[str(exc)])
             continue
