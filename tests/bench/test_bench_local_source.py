@@ -76,8 +76,8 @@ def test_other_data_than_infer_answered_is_refused_with_what_to_pass(tmp_path, d
     message = str(refused.value)
     assert "answers split test of" in message and "(2 clips)" in message
     assert f"--datasets local={data_dir.resolve()}" in message
-    report = run_bench(tmp_path / "preds", [f"local={manifest}"], tmp_path / "report", mode="corrected")
-    assert report.datasets["local"].status == "missing_labels"  # never "scored" with 4 of 6 unanswered
+    with pytest.raises(DatasetError, match="answers split test"):  # never "scored" with 4 of 6 unanswered
+        run_bench(tmp_path / "preds", [f"local={manifest}"], tmp_path / "report", mode="corrected")
 
 
 def test_without_a_sidecar_local_needs_its_data(tmp_path, data_dir):

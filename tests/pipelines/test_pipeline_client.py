@@ -36,7 +36,7 @@ def check_reply(payload: dict, model: str) -> None:
 def _check_fields(payload, obj, where: str) -> None:
     """Every field known to the model, every enum value allowed (the generated client reads enum
     fields as plain strings without checking them)."""
-    import kfp_server_api.models as models
+    from kfp_server_api import models
 
     if isinstance(payload, list):
         for item, value in zip(payload, obj):
@@ -49,9 +49,8 @@ def _check_fields(payload, obj, where: str) -> None:
     assert not unknown, f"stand-in reply {where} has fields the KFP API does not: {sorted(unknown)}"
     for key, value in payload.items():
         enum = getattr(models, obj.openapi_types[by_json[key]], None)
-        if enum is not None and hasattr(enum, "allowable_values"):
-            if value not in enum.allowable_values:
-                raise ValueError(f"stand-in reply {where}.{key}={value!r}: not one of {enum.allowable_values}")
+        if hasattr(enum, "allowable_values") and value not in enum.allowable_values:
+            raise ValueError(f"stand-in reply {where}.{key}={value!r}: not one of {enum.allowable_values}")
         _check_fields(value, getattr(obj, by_json[key]), f"{where}.{key}")
 
 

@@ -30,6 +30,11 @@ class DatasetError(BadInput, ValueError):
     """A dataset cannot be read; the message names the file and what to do."""
 
 
+class OtherDataThanAnswered(DatasetError):
+    """`local=...` names other data than the predictions answer: an error, not a missing set,
+    because scoring it would count every clip never asked as unanswered."""
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
@@ -309,7 +314,7 @@ def load_local_answered(path: str | Path | None, predictions_dir: str | Path | N
         wanted = path.resolve()
         if wanted not in (answered_data, answered_records):
             split_words = f"split {', '.join(splits)}" if splits else "every split"
-            raise DatasetError(
+            raise OtherDataThanAnswered(
                 f"{Path(predictions_dir) / 'local.jsonl'} answers {split_words} of {answered_records} "
                 f"({source.get('n_clips', '?')} clips), not {path}: scoring it against other data would count "
                 f"clips it was never asked as unanswered. Pass --datasets local={answered_data} (or just "
