@@ -8,6 +8,8 @@ distribution (`pipelines`, `components`), and these commands import them only wh
     affectgpt pipeline compile [--check]
     affectgpt pipeline submit retrain --host URL --param raw_dir=/data/raw --param data_rev=...
     affectgpt pipeline schedule monitor --host URL --cron "0 3 * * *" --param ...
+    affectgpt pipeline runs --host URL [--experiment NAME] [--limit N] [--json]
+    affectgpt pipeline status RUN_ID --host URL [--json]
     affectgpt cluster train-job --config C --data D --out O --nodes 2 --gpus-per-node 8 [--submit]
 """
 
@@ -22,14 +24,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from affectgpt.cli_common import console, fail, friendly_errors
+from affectgpt.cli_common import console, fail, friendly_errors, new_app
 from affectgpt.errors import ExitCode
 from affectgpt.paths import packaged_config, workspace_dir
 
-pipeline_app = typer.Typer(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule.",
-                           no_args_is_help=True)
-cluster_app = typer.Typer(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs.",
-                          no_args_is_help=True)
+pipeline_app = new_app(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule, "
+                            "list runs, show a run's status.")
+cluster_app = new_app(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs.")
 
 PIPELINES = ("retrain", "retrain-k8s", "monitor")
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="pipeline input NAME=VALUE (repeatable)")]
@@ -321,9 +322,9 @@ def submit_command(
     service_account: str | None = typer.Option(None),
     run_name: str | None = typer.Option(None),
 ) -> None:
-    """Start one run of a compiled pipeline. Inputs are checked against the compiled pipeline
-    first (exit 2 on an unknown, missing or mistyped one). Auth: KFP_TOKEN / KFP_COOKIES or the
-    in-cluster token. The submitter (checked with the MLflow server when MLFLOW_TRACKING_URI
+    """Start one run of a compiled pipeline (inputs checked against it first, exit 2).
+
+    Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token. The submitter (checked with the MLflow server when MLFLOW_TRACKING_URI
     names one with a login) is recorded in the run name and as the `submitted_by` argument of
     pipelines that take it: the registry names them the candidate's author."""
     from pipelines.cluster_client import submit_run, submitter
