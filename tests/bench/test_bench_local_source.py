@@ -75,6 +75,7 @@ def test_other_data_than_infer_answered_is_refused_with_what_to_pass(tmp_path, d
         load_dataset(f"local={manifest}", predictions_dir=tmp_path / "preds")
     message = str(refused.value)
     assert "answers split test of" in message and "(2 clips)" in message
+    assert "4 of its 6 labelled clips were never asked (first: x1, x2, x3)" in message
     assert f"--datasets local={data_dir.resolve()}" in message
     with pytest.raises(DatasetError, match="answers split test"):  # never "scored" with 4 of 6 unanswered
         run_bench(tmp_path / "preds", [f"local={manifest}"], tmp_path / "report", mode="corrected")
@@ -86,3 +87,24 @@ def test_without_a_sidecar_local_needs_its_data(tmp_path, data_dir):
         load_dataset("local", predictions_dir=tmp_path / "old")
     dataset = load_dataset(f"local={data_dir}", predictions_dir=tmp_path / "old")  # default: the test split
     assert [s.clip_id for s in dataset.samples] == ["a", "d"]
+
+
+def test_a_manifest_whose_clips_were_all_answered_from_a_copy_is_scored(tmp_path, data_dir):
+    """The pipeline's evaluate step answers a temporary copy of the manifest's test rows: the
+    clips agree, so the manifest is accepted although the recorded folder is gone."""
+    copy = tmp_path / "scratch" / "local"
+    copy.mkdir(parents=True)
+    pq.write_table(pq.read_table(data_dir / "clip_manifest.parquet"), copy / "records.parquet")
+    clips = ["a", "d", "x1", "x2", "x3", "x4"]
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    (preds / "local.jsonl").write_text("".join(json.dumps({"clip_id": c, "dataset": "local", "output": "happy",
+                                                           "extracted_labels": ["happy"]}) + "\n" for c in clips))
+    write_source(preds / "local.jsonl", copy, copy / "records.parquet", ["test"], clips)
+    for path in copy.iterdir():
+        path.unlink()
+    copy.rmdir()
+    report = run_bench(preds, [f"local={data_dir / 'clip_manifest.parquet'}"], tmp_path / "report", mode="corrected")
+    entry = report.datasets["local"]
+    assert entry.status == "scored" and entry.task == "hit" and entry.n_gold == 6 and entry.n_missing_predictions == 0
+    assert 0 < entry.value < 1  # a and x3 are happy, the other four are not

@@ -274,9 +274,6 @@ def _check_media(dataset: BenchDataset, media_dir: Path) -> None:
 
 # --- local clip manifest -----------------------------------------------------------------
 
-_LOCAL_TASK_COLUMNS = {"ov": "ov_labels", "hit": "emotion", "sentiment": "valence"}
-
-
 def answered_source(predictions_dir: str | Path | None, name: str = LOCAL) -> dict[str, Any] | None:
     """What `affectgpt infer` recorded it answered for `<name>.jsonl` (data, records, splits), if
     it wrote `<name>.source.json` (older prediction files have none)."""
@@ -298,29 +295,36 @@ def answered_source(predictions_dir: str | Path | None, name: str = LOCAL) -> di
 def load_local_answered(path: str | Path | None, predictions_dir: str | Path | None = None,
                         task: str | None = None) -> BenchDataset:
     """The `local` row: gold labels for exactly the clips the predictions answer. With no path,
-    the data recorded by `affectgpt infer`; with a path, that data must be what infer answered
-    (else unasked clips would count as unanswered and the score would mean nothing)."""
+    the data and split(s) recorded by `affectgpt infer`; with a path, the recorded split(s) (the
+    test split when none was recorded and the path is other data), and every gold clip must be
+    one infer answered (else unasked clips would count as unanswered and the score would mean
+    nothing): `OtherDataThanAnswered` says what to pass instead."""
     source = answered_source(predictions_dir)
-    splits = tuple(source["splits"]) if source and source.get("splits") else None
-    if path is None:
-        if source is None:
+    if source is None:
+        if path is None:
             raise DatasetError("dataset 'local' needs a clip-manifest Parquet or a data folder: write "
                                "local=DATA_DIR (the folder `affectgpt infer --data` read) or local=PATH.parquet, "
                                "or score predictions `affectgpt infer` wrote (they record their data)")
-        return load_local(Path(source["data"]), task=task, splits=splits)
+        return load_local(path, task=task)
+    answered_data, answered_records = Path(source["data"]), Path(source["records"])
+    recorded = tuple(source["splits"]) if source.get("splits") else None
+    if path is None:
+        return load_local(answered_data, task=task, splits=recorded)
     path = Path(path)
-    if source is not None:
-        answered_data, answered_records = Path(source["data"]), Path(source["records"])
-        wanted = path.resolve()
-        if wanted not in (answered_data, answered_records):
-            split_words = f"split {', '.join(splits)}" if splits else "every split"
-            raise OtherDataThanAnswered(
-                f"{Path(predictions_dir) / 'local.jsonl'} answers {split_words} of {answered_records} "
-                f"({source.get('n_clips', '?')} clips), not {path}: scoring it against other data would count "
-                f"clips it was never asked as unanswered. Pass --datasets local={answered_data} (or just "
-                f"`local`), or rerun `affectgpt infer --data` on the data you want scored")
-        return load_local(path, task=task, splits=splits)
-    return load_local(path, task=task)
+    same_data = path.resolve() in (answered_data, answered_records)
+    splits = recorded if recorded or same_data else ("test",)
+    dataset = load_local(path, task=task, splits=splits)
+    answered = set(source.get("clip_ids") or ())
+    unasked = [sample.clip_id for sample in dataset.samples if sample.clip_id not in answered]
+    if unasked and not same_data:
+        split_words = f"split {', '.join(recorded)}" if recorded else "every split"
+        raise OtherDataThanAnswered(
+            f"{Path(predictions_dir) / 'local.jsonl'} answers {split_words} of {answered_records} "
+            f"({source.get('n_clips', '?')} clips), not {path}: {len(unasked)} of its {len(dataset.samples)} "
+            f"labelled clips were never asked (first: {', '.join(unasked[:3])}) and would count as unanswered. "
+            f"Pass --datasets local={answered_data} (or just `local`), or rerun `affectgpt infer --data` "
+            "on the data you want scored")
+    return dataset
 
 
 _LOCAL_TASK_COLUMNS = {"ov": "ov_labels", "hit": "emotion", "sentiment": "valence"}

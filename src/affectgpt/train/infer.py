@@ -33,11 +33,12 @@ def source_path(predictions_path: str | Path) -> Path:
 
 def write_source(predictions_path: Path, data_dir: Path, records_path: Path, splits: Sequence[str] | None,
                  clip_ids: Sequence[str]) -> Path:
-    """Record the data, records file and split(s) a predictions file answers (see module doc)."""
+    """Record the data, records file, split(s) and clips a predictions file answers (see module
+    doc); the clip ids let `bench` check agreement even when the records were a temporary copy."""
     sidecar = source_path(predictions_path)
     payload = {"data": str(data_dir.resolve()), "records": str(records_path.resolve()),
                "splits": sorted(splits) if splits else None, "n_clips": len(clip_ids),
-               "predictions": predictions_path.name}
+               "predictions": predictions_path.name, "clip_ids": list(clip_ids)}
     tmp = sidecar.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(sidecar)
