@@ -274,6 +274,7 @@ def _check_media(dataset: BenchDataset, media_dir: Path) -> None:
 
 # --- local clip manifest -----------------------------------------------------------------
 
+
 def answered_source(predictions_dir: str | Path | None, name: str = LOCAL) -> dict[str, Any] | None:
     """What `affectgpt infer` recorded it answered for `<name>.jsonl` (data, records, splits), if
     it wrote `<name>.source.json` (older prediction files have none)."""
