@@ -339,7 +339,7 @@ def load_local(path: str | Path, task: str | None = None, splits: tuple[str, ...
     first present in that order). Rows without a label are quarantined as `no_label`."""
     import pyarrow.parquet as pq
 
-    from affectgpt.train.data import DataError, find_records_file, parse_labels, record_split
+    from affectgpt.train.data import DataError, find_records_file, labels_as_written, record_split
 
     path = Path(path)
     if path.is_dir():
@@ -374,7 +374,7 @@ def load_local(path: str | Path, task: str | None = None, splits: tuple[str, ...
     for row in rows:
         value = row.get(column)
         if task == "ov" and isinstance(value, str):
-            value = parse_labels(value)  # records files keep OV labels as text
+            value = labels_as_written(value)  # records files may keep OV labels as text
         if value is None or (isinstance(value, float) and math.isnan(value)):
             dataset.skipped.append(SkippedRecord(record_id=str(row["clip_id"]), reason="no_label",
                                                  detail=f"column {column!r} is empty"))
