@@ -43,7 +43,9 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\s+\[[^\]\n]*\]", ""),  # optional parts
     (r'"\.\.\."', '"I cannot believe we finally won, this is wonderful"'),  # free text
 ]
-BLOCK_TIMEOUT_S = 1800
+# The chain block builds 24 clips, extracts features and trains the tiny config for 150 steps:
+# minutes on two free cores, far longer on a shared, overloaded machine.
+BLOCK_TIMEOUT_S = 3600
 
 
 @dataclass
