@@ -43,8 +43,9 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\s+\[[^\]\n]*\]", ""),  # optional parts
     (r'"\.\.\."', '"I cannot believe we finally won, this is wonderful"'),  # free text
 ]
-# The chain block builds 24 clips, extracts features and trains the tiny config for 150 steps:
-# minutes on two free cores, far longer on a shared, overloaded machine.
+# The chain block builds 24 clips (the fewest with a held-out test clip left after the caption
+# filters), extracts features and trains the tiny config for 150 steps: about 5.5 minutes on two
+# idle cores, far longer on a shared, overloaded machine.
 BLOCK_TIMEOUT_S = 3600
 
 
