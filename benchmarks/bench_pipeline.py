@@ -66,13 +66,13 @@ def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path, u
 
 
 def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, unibench: Path) -> float:
-    from affectgpt.pipeline_cli import data_revision
+    from affectgpt.pipeline_cli import content_revision
     from pipelines.compile import pipelines_by_name
     from pipelines.local_run import run_local
 
     arguments = {"raw_dir": str(raw), "data_rev": data_rev, "model_config": str(TINY),
                  "build_config": str(build_config or ""), "model_name": "affectgpt-bench", "workers": 1,
-                 "gpus_per_node": 0, "unibench_dir": str(unibench), "unibench_rev": data_revision(unibench)}
+                 "gpus_per_node": 0, "unibench_dir": str(unibench), "unibench_rev": content_revision(unibench)}
     started = time.perf_counter()
     run_local(pipelines_by_name(local=True)["retrain"], arguments, root)
     return time.perf_counter() - started
@@ -87,7 +87,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from affectgpt.pipeline_cli import data_revision
+    from affectgpt.pipeline_cli import content_revision
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch_name:
         scratch = Path(scratch_name)
@@ -96,7 +96,7 @@ def main() -> None:
         if not args.full_build:
             build_config = scratch / "build.yaml"
             build_config.write_text(FAST_BUILD)
-        data_rev = data_revision(raw)
+        data_rev = content_revision(raw)
         from affectgpt.bench.fixture import make_fixture
 
         unibench = scratch / "unibench"

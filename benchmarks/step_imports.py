@@ -57,7 +57,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from affectgpt.pipeline_cli import data_revision
+    from affectgpt.pipeline_cli import content_revision
 
     with tempfile.TemporaryDirectory(prefix="step-imports-") as scratch_name:
         scratch = Path(scratch_name)
@@ -68,7 +68,7 @@ def main() -> None:
         os.environ["PYTHONPROFILEIMPORTTIME"] = "1"
         started_at = time.time()
         try:
-            wall = run_kfp(raw, build_config, data_revision(raw), scratch / "home" / "runs")
+            wall = run_kfp(raw, build_config, content_revision(raw), scratch / "home" / "runs")
         finally:
             os.environ.pop("PYTHONPROFILEIMPORTTIME", None)
         runs = scratch / "home" / "runs"

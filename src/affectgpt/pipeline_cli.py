@@ -8,6 +8,8 @@ distribution (`pipelines`, `components`), and these commands import them only wh
     affectgpt pipeline compile [--check]
     affectgpt pipeline submit retrain --host URL --param raw_dir=/data/raw --param data_rev=...
     affectgpt pipeline schedule monitor --host URL --cron "0 3 * * *" --param ...
+    affectgpt pipeline runs --host URL [--experiment NAME] [--limit N] [--json]
+    affectgpt pipeline status RUN_ID --host URL [--json]
     affectgpt cluster train-job --config C --data D --out O --nodes 2 --gpus-per-node 8 [--submit]
 """
 
@@ -20,28 +22,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from affectgpt.cli_common import console, fail, friendly_errors, new_app
+from affectgpt.errors import ExitCode
 from affectgpt.paths import packaged_config, workspace_dir
 
-# soft_wrap: long paths stay on one line, so they can be copied (and grepped) whole.
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-pipeline_app = typer.Typer(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule.",
-                           no_args_is_help=True)
-cluster_app = typer.Typer(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs.",
-                          no_args_is_help=True)
+pipeline_app = new_app(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule, "
+                            "list runs, show a run's status.")
+cluster_app = new_app(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs.")
 
 PIPELINES = ("retrain", "retrain-k8s", "monitor")
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="pipeline input NAME=VALUE (repeatable)")]
 DEFAULT_EXPERIMENT = "affectgpt"
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
+def _fail(message: str, code: int = ExitCode.BAD_INPUT) -> None:
+    fail(message, int(code))
 
 
 def _parse_params(params: list[str] | None) -> dict[str, Any]:
@@ -65,10 +62,12 @@ def _check_name(name: str) -> str:
     return name
 
 
-def data_revision(raw_dir: Path) -> str:
-    """The data version a run is keyed on: the DVC md5 when the folder is DVC-tracked, else a
-    content hash of its files (so the kfp cache still can't mix up two versions). For a clip
-    manifest, the manifest and every media file it names are hashed."""
+def content_revision(raw_dir: Path) -> str:
+    """The data version a run is keyed on: `dvc:<md5>` when the folder is DVC-tracked, else
+    `sha256:` of its content (so the kfp cache still can't mix up two versions). For a clip
+    manifest, the manifest and every media file it names are hashed. Not the same job as
+    `affectgpt.data.dvc.data_revision` (which only reads the md5 a `.dvc` pointer records and
+    is used here for the first case)."""
     import hashlib
 
     from affectgpt.manifest import hash_file, hash_tree
@@ -133,13 +132,13 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> 
     if not raw_dir.is_dir() and not (raw_dir.is_file() and raw_dir.suffix == ".parquet"):
         _fail(f"raw_dir {raw_dir}: expected a clip folder (media + subtitles.csv) or a clip-manifest .parquet")
     params["raw_dir"] = str(raw_dir)
-    params.setdefault("data_rev", data_revision(raw_dir))
+    params.setdefault("data_rev", content_revision(raw_dir))
     if params.get("unibench_dir"):
         unibench = Path(params["unibench_dir"]).resolve()
         if not unibench.is_dir():
             _fail(f"unibench_dir {unibench}: not a folder; see `affectgpt bench check-sets --help` for the layout")
         params["unibench_dir"] = str(unibench)
-        params.setdefault("unibench_rev", data_revision(unibench))
+        params.setdefault("unibench_rev", content_revision(unibench))
     params.setdefault("model_config", str(packaged_config("tiny.yaml")))
     params.setdefault("workers", 1)
     params.setdefault("gpus_per_node", 0)
@@ -248,7 +247,7 @@ def run_command(
     try:
         run = run_local(pipeline, params, root or home / "pipeline-runs", echo=verbose)
     except StepFailed as exc:
-        _fail(str(exc))
+        _fail(str(exc), ExitCode.BUG)  # a step failed: its log says why (exit 1, as before)
     except TypeError as exc:  # missing or unknown pipeline input
         _fail(f"{name}: {exc}; pass inputs as --param NAME=VALUE")
     model_name = str(params.get("model_name", "affectgpt"))
@@ -289,14 +288,31 @@ def compile_command(
             stale = [p.name for p in compile_all(Path(scratch))
                      if not (COMPILED_DIR / p.name).is_file() or (COMPILED_DIR / p.name).read_text() != p.read_text()]
         if stale:
-            _fail(f"stale compiled pipelines: {', '.join(stale)}; run `affectgpt pipeline compile`")
+            _fail(f"stale compiled pipelines: {', '.join(stale)}; run `affectgpt pipeline compile`", ExitCode.BUG)
         console.print("compiled pipelines are up to date")
         return
     for path in compile_all(out or COMPILED_DIR):
         console.print(f"wrote {path}")
 
 
+def _checked_arguments(name: str, package: Path, param: list[str] | None,
+                       filled_later: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`--param` values converted to the compiled pipeline's declared types, with the revisions
+    of mounted data filled in; refused (exit 2) before any network call when an input is
+    unknown, missing or of the wrong type."""
+    from affectgpt.pipeline_inputs import check_arguments, declared_inputs, split_params
+
+    arguments: dict[str, Any] = dict(split_params(param))
+    if "raw_dir" in arguments and "data_rev" not in arguments and Path(arguments["raw_dir"]).exists():
+        arguments["data_rev"] = content_revision(Path(arguments["raw_dir"]))  # the data volume is mounted here
+    if arguments.get("unibench_dir") and "unibench_rev" not in arguments and Path(arguments["unibench_dir"]).is_dir():
+        arguments["unibench_rev"] = content_revision(Path(arguments["unibench_dir"]))
+    declared = declared_inputs(package)
+    return check_arguments(name, declared, arguments, filled_later=set(filled_later) & set(declared))
+
+
 @pipeline_app.command("submit")
+@friendly_errors()
 def submit_command(
     name: str = typer.Argument(..., help="retrain | retrain-k8s | monitor"),
     host: str = typer.Option(..., help="Kubeflow Pipelines API, e.g. http://ml-pipeline.kubeflow:8888"),
@@ -306,47 +322,44 @@ def submit_command(
     service_account: str | None = typer.Option(None),
     run_name: str | None = typer.Option(None),
 ) -> None:
-    """Start one run of a compiled pipeline. Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token.
-    The submitter (checked with the MLflow server when MLFLOW_TRACKING_URI names one with a login)
-    is recorded in the run name and as the `submitted_by` argument of pipelines that take it: the
-    registry names them the candidate's author."""
+    """Start one run of a compiled pipeline (inputs checked against it first, exit 2).
+
+    Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token. The submitter (checked with the MLflow server when MLFLOW_TRACKING_URI
+    names one with a login) is recorded in the run name and as the `submitted_by` argument of
+    pipelines that take it: the registry names them the candidate's author."""
     from pipelines.cluster_client import submit_run, submitter
 
-    arguments = _parse_params(param)
+    package = _compiled_package(_check_name(name))
+    arguments = _checked_arguments(name, package, param, filled_later=frozenset({"submitted_by"}))
     try:
         who = submitter()
     except Exception as exc:  # noqa: BLE001 (refused credentials: one line)
-        _fail(f"could not check who is submitting: {_short(exc)}")
-    package = _compiled_package(_check_name(name))
+        _fail(f"could not check who is submitting: {_short(exc)}", ExitCode.UNAVAILABLE)
     if "submitted_by" in _pipeline_inputs(package):
         arguments.setdefault("submitted_by", who)
     run_name = run_name or f"{package.stem} by {who}"
-    if "raw_dir" in arguments and "data_rev" not in arguments and Path(arguments["raw_dir"]).exists():
-        arguments["data_rev"] = data_revision(Path(arguments["raw_dir"]))  # the data volume is mounted here
-    if arguments.get("unibench_dir") and "unibench_rev" not in arguments and Path(arguments["unibench_dir"]).is_dir():
-        arguments["unibench_rev"] = data_revision(Path(arguments["unibench_dir"]))
     try:
         submitted = submit_run(host, package, arguments,
                                experiment=experiment, run_name=run_name, namespace=namespace,
                                service_account=service_account)
     except Exception as exc:  # noqa: BLE001 (connection refused, 401/403, bad inputs: one line, no traceback)
-        _fail(f"could not submit {name} to {host}: {_short(exc)}")
+        _fail(f"could not submit {name} to {host}: {_short(exc)}", _service_code(exc))
     console.print(f"submitted {name}: run {submitted.id}\n{submitted.url}")
 
 
 def _pipeline_inputs(package: Path) -> set[str]:
     """The parameter names a compiled pipeline declares."""
-    import yaml
+    from affectgpt.pipeline_inputs import declared_inputs
 
-    spec = next(iter(yaml.safe_load_all(package.read_text())), {}) or {}
-    return set(spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}))
+    return set(declared_inputs(package))
 
 
 @pipeline_app.command("schedule")
+@friendly_errors()
 def schedule_command(
     name: str = typer.Argument(..., help="retrain | retrain-k8s | monitor"),
     host: str = typer.Option(..., help="Kubeflow Pipelines API URL"),
-    cron: str = typer.Option(..., help="cron expression, 5 fields ('0 3 * * *') or 6 with seconds"),
+    cron: str = typer.Option(..., help="cron expression, 5 fields ('0 3 * * *') or 6 with seconds first"),
     param: Params = None,
     experiment: str = typer.Option(DEFAULT_EXPERIMENT),
     job_name: str | None = typer.Option(None, help="recurring run name (default: affectgpt-NAME)"),
@@ -354,19 +367,103 @@ def schedule_command(
     max_concurrency: int = typer.Option(1, min=1),
     service_account: str | None = typer.Option(None),
 ) -> None:
-    """Create a recurring run of a compiled pipeline."""
+    """Create a recurring run of a compiled pipeline (inputs and cron checked first, exit 2)."""
+    from affectgpt.pipeline_inputs import kfp_cron
     from pipelines.cluster_client import schedule_run
 
+    package = _compiled_package(_check_name(name))
+    six_field_cron = kfp_cron(cron)
+    arguments = _checked_arguments(name, package, param)
     try:
-        submitted = schedule_run(host, _compiled_package(_check_name(name)), _parse_params(param), cron=cron,
+        submitted = schedule_run(host, package, arguments, cron=six_field_cron,
                                  experiment=experiment, job_name=job_name or f"affectgpt-{name}",
                                  namespace=namespace, max_concurrency=max_concurrency,
                                  service_account=service_account)
-    except ValueError as exc:
-        _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 (as in submit)
-        _fail(f"could not schedule {name} on {host}: {_short(exc)}")
+        _fail(f"could not schedule {name} on {host}: {_short(exc)}", _service_code(exc))
     console.print(f"scheduled {name} ({cron}): recurring run {submitted.id}\n{submitted.url}")
+
+
+# ---------------------------------------------------------------- runs / status
+
+
+@pipeline_app.command("runs")
+@friendly_errors()
+def runs_command(
+    host: str = typer.Option(..., help="Kubeflow Pipelines API URL"),
+    experiment: str | None = typer.Option(None, help="only this experiment's runs (by name)"),
+    limit: int = typer.Option(20, min=1, help="newest N runs"),
+    namespace: str | None = typer.Option(None, help="profile namespace (multi-user Kubeflow)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """List the newest runs on a Kubeflow Pipelines server: id, name, state, created, finished."""
+    from affectgpt.pipeline_runs import list_runs
+
+    rows = list_runs(host, experiment=experiment, limit=limit, namespace=namespace)
+    if as_json:
+        sys.stdout.write(json.dumps([row.to_dict() for row in rows], indent=2) + "\n")
+        return
+    table = Table(title=f"runs on {host}" + (f", experiment {experiment}" if experiment else ""))
+    for column in ("run id", "name", "state", "created", "finished"):
+        table.add_column(column, no_wrap=column in ("run id", "created", "finished"), overflow="fold")
+    for row in rows:
+        table.add_row(row.run_id, row.name, _state(row.state), row.created or "-", row.finished or "-")
+    console.print(table)
+    if not rows:
+        console.print("no runs")
+
+
+@pipeline_app.command("status")
+@friendly_errors()
+def status_command(
+    run_id: str = typer.Argument(..., help="the run id `pipeline submit` or `pipeline runs` printed"),
+    host: str = typer.Option(..., help="Kubeflow Pipelines API URL"),
+    namespace: str | None = typer.Option(None, help="profile namespace (multi-user Kubeflow)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """One run's state and the state of each of its tasks."""
+    from affectgpt.pipeline_runs import get_run
+
+    row = get_run(host, run_id, namespace=namespace)
+    if as_json:
+        sys.stdout.write(json.dumps(row.to_dict(), indent=2) + "\n")
+        return
+    summary = Table(show_header=False, title=f"run {row.run_id}")
+    summary.add_column(style="bold", no_wrap=True)
+    summary.add_column(overflow="fold")
+    for label, value in (("name", row.name), ("state", _state(row.state)), ("created", row.created),
+                         ("finished", row.finished), ("error", row.error)):
+        if value or label != "error":
+            summary.add_row(label, value or "-")
+    console.print(summary)
+    if row.tasks:
+        tasks = Table(title="tasks")
+        for column in ("task", "state", "started", "finished"):
+            tasks.add_column(column, no_wrap=column != "task")
+        for task in row.tasks:
+            tasks.add_row(task.name, _state(task.state), task.started or "-", task.finished or "-")
+        console.print(tasks)
+    else:
+        console.print("no task has started yet")
+
+
+STATE_STYLES = {"SUCCEEDED": "green", "FAILED": "red", "CANCELED": "yellow", "RUNNING": "cyan", "PENDING": "cyan"}
+
+
+def _state(state: str) -> str:
+    style = STATE_STYLES.get(state)
+    return f"[{style}]{state}[/]" if style else state
+
+
+def _service_code(exc: Exception) -> int:
+    """The documented code for a server's answer: 401/403 refused (3), 404 not found (4), another
+    4xx bad input (2); no answer or a 5xx is unavailable (5)."""
+    status = int(getattr(exc, "status", 0) or 0)
+    if status in (401, 403):
+        return ExitCode.REFUSED
+    if status == 404:
+        return ExitCode.NOT_FOUND
+    return ExitCode.BAD_INPUT if 400 <= status < 500 else ExitCode.UNAVAILABLE
 
 
 def _short(exc: Exception) -> str:
@@ -417,9 +514,9 @@ def train_job_command(
         status = run_training_job(spec, timeout_s=timeout_s, on_status=lambda s: console.print(s.line()),
                                   on_log=lambda line: console.print(f"  | {line}", highlight=False))
     except TrainingJobFailed as exc:
-        _fail(str(exc))
+        _fail(str(exc), ExitCode.BUG)  # the job ran and failed: exit 1, as before
     except Exception as exc:  # noqa: BLE001 (kubeconfig missing, API refused: one line, no traceback)
-        _fail(f"could not run the job: {_short(exc)}")
+        _fail(f"could not run the job: {_short(exc)}", ExitCode.UNAVAILABLE)
     console.print(f"[green]{status.line()}[/]")
 
 

@@ -232,5 +232,5 @@ def test_train_job_command_prints_the_job_or_one_line_errors():
     assert job["kind"] == "PyTorchJob" and job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
     result = CliRunner().invoke(app, ["cluster", "train-job", "--config", "c", "--data", "d", "--out", "o",
                                       "--name", "Bad_Name"])
-    assert result.exit_code == 1 and "--name: Value error, job name 'Bad_Name'" in result.output
+    assert result.exit_code == 2 and "--name: Value error, job name 'Bad_Name'" in result.output
     assert "Traceback" not in result.output

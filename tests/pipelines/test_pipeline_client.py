@@ -1,14 +1,18 @@
-"""`affectgpt pipeline submit` and `schedule` against a small HTTP server on 127.0.0.1 that
-answers the Kubeflow Pipelines v2beta1 REST paths. No KFP server can run on this machine (it
-needs a Kubernetes cluster), so this server stands in for one: the real `kfp.Client` code path
-runs unchanged and the test checks the requests it makes (paths, auth header, pipeline spec,
-arguments, cron)."""
+"""`affectgpt pipeline submit`, `schedule`, `runs` and `status` against a small HTTP server on
+127.0.0.1 that answers the Kubeflow Pipelines v2beta1 REST paths. No KFP server can run on this
+machine (it needs a Kubernetes cluster), so this server stands in for one: the real `kfp.Client`
+code path runs unchanged and the test checks the requests it makes (paths, auth header, pipeline
+spec, arguments, cron). Every reply the stand-in sends is first read back with the
+`kfp_server_api` model of that endpoint (`check_reply`), so its shape cannot drift from the
+real API's."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -17,17 +21,78 @@ from typer.testing import CliRunner
 from affectgpt.cli import app
 
 
+def check_reply(payload: dict, model: str) -> None:
+    """Refuse a stand-in reply the real client could not have received: it must deserialise into
+    the `kfp_server_api` model (types, enum values such as run states) and carry no field the
+    model lacks (the client drops unknown fields silently, which would hide a wrong name)."""
+    import kfp_server_api
+
+    client = kfp_server_api.ApiClient()
+    client.configuration.client_side_validation = True
+    obj = client._ApiClient__deserialize(payload, model)  # the client's own response path
+    _check_fields(payload, obj, model)
+
+
+def _check_fields(payload, obj, where: str) -> None:
+    """Every field known to the model, every enum value allowed (the generated client reads enum
+    fields as plain strings without checking them)."""
+    from kfp_server_api import models
+
+    if isinstance(payload, list):
+        for item, value in zip(payload, obj):
+            _check_fields(item, value, where + "[]")
+        return
+    if not isinstance(payload, dict) or not hasattr(obj, "attribute_map"):
+        return
+    by_json = {json_name: attr for attr, json_name in obj.attribute_map.items()}
+    unknown = set(payload) - set(by_json)
+    assert not unknown, f"stand-in reply {where} has fields the KFP API does not: {sorted(unknown)}"
+    for key, value in payload.items():
+        enum = getattr(models, obj.openapi_types[by_json[key]], None)
+        if hasattr(enum, "allowable_values") and value not in enum.allowable_values:
+            raise ValueError(f"stand-in reply {where}.{key}={value!r}: not one of {enum.allowable_values}")
+        _check_fields(value, getattr(obj, by_json[key]), f"{where}.{key}")
+
+
+def a_run(run_id: str, name: str, state: str, created: str, finished: str | None = None,
+          tasks: list[dict] | None = None) -> dict:
+    run = {"run_id": run_id, "experiment_id": "exp-1", "display_name": name, "state": state,
+           "created_at": created, "storage_state": "AVAILABLE"}
+    if finished:
+        run["finished_at"] = finished
+    if tasks is not None:
+        run["run_details"] = {"task_details": tasks}
+    return run
+
+
+RUNS = [
+    a_run("run-42", "retrain by alice", "SUCCEEDED", "2026-12-01T03:00:05Z", "2026-12-01T04:12:40Z", tasks=[
+        {"task_id": "t1", "display_name": "build-dataset", "state": "SUCCEEDED",
+         "start_time": "2026-12-01T03:00:10Z", "end_time": "2026-12-01T03:20:00Z"},
+        {"task_id": "t2", "display_name": "train", "state": "SUCCEEDED",
+         "start_time": "2026-12-01T03:20:05Z", "end_time": "2026-12-01T04:10:00Z"},
+        {"task_id": "t3", "display_name": "register", "state": "SKIPPED",
+         "start_time": "2026-12-01T04:10:05Z"},
+    ]),
+    a_run("run-43", "monitor by cron", "RUNNING", "2026-12-02T03:00:01Z", tasks=[]),
+]
+
+
 class FakeKfpServer:
     def __init__(self, fail_status: int | None = None):
         self.requests: list[dict] = []
         self.fail_status = fail_status
+        self.experiments: list[dict] = []
+        self.runs = list(RUNS)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
-            def _reply(self, code: int, payload: dict):
+            def _reply(self, code: int, payload: dict, model: str | None = None):
+                if model:
+                    check_reply(payload, model)
                 body = json.dumps(payload).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -40,21 +105,38 @@ class FakeKfpServer:
                 body = json.loads(self.rfile.read(length)) if length else None
                 server.requests.append({"method": self.command, "path": self.path, "body": body,
                                         "auth": self.headers.get("Authorization", "")})
-                path = self.path.split("?")[0]
+                url = urlsplit(self.path)
+                path, query = url.path, {k: v[0] for k, v in parse_qs(url.query).items()}
                 if path.endswith("/healthz"):
-                    return self._reply(200, {"multi_user": False})
+                    return self._reply(200, {"multi_user": False}, "V2beta1GetHealthzResponse")
                 if server.fail_status and self.command == "POST":
                     return self._reply(server.fail_status, {"error": "denied", "code": 7, "message": "denied"})
                 if path == "/apis/v2beta1/experiments" and self.command == "GET":
-                    return self._reply(200, {"experiments": []})
+                    wanted = [p["string_value"] if "string_value" in p else p.get("stringValue")
+                              for p in json.loads(query.get("filter") or '{"predicates": []}')["predicates"]]
+                    found = [e for e in server.experiments if not wanted or e["display_name"] in wanted]
+                    return self._reply(200, {"experiments": found, "total_size": len(found)},
+                                       "V2beta1ListExperimentsResponse")
                 if path == "/apis/v2beta1/experiments":
-                    return self._reply(200, {"experiment_id": "exp-1", "display_name": body["display_name"]})
+                    server.experiments.append({"experiment_id": "exp-1", "display_name": body["display_name"]})
+                    return self._reply(200, server.experiments[-1], "V2beta1Experiment")
+                if path == "/apis/v2beta1/runs" and self.command == "GET":
+                    runs = [r for r in server.runs
+                            if "experiment_id" not in query or r["experiment_id"] == query["experiment_id"]]
+                    runs = runs[: int(query.get("page_size", 10))]
+                    return self._reply(200, {"runs": runs, "total_size": len(runs)}, "V2beta1ListRunsResponse")
+                if path.startswith("/apis/v2beta1/runs/") and self.command == "GET":
+                    run = next((r for r in server.runs if r["run_id"] == path.rsplit("/", 1)[1]), None)
+                    if run is None:
+                        return self._reply(404, {"code": 5, "message": "run not found"}, "GoogleRpcStatus")
+                    return self._reply(200, run, "V2beta1Run")
                 if path == "/apis/v2beta1/runs":
                     return self._reply(200, {"run_id": "run-42", "experiment_id": body.get("experiment_id"),
-                                             "display_name": body.get("display_name"), "state": "PENDING"})
+                                             "display_name": body.get("display_name"), "state": "PENDING"},
+                                       "V2beta1Run")
                 if path == "/apis/v2beta1/recurringruns":
                     return self._reply(200, {"recurring_run_id": "rr-7", "display_name": body.get("display_name"),
-                                             "status": "ENABLED"})
+                                             "status": "ENABLED"}, "V2beta1RecurringRun")
                 return self._reply(404, {"error": f"no route {path}"})
 
             do_GET = do_POST = _handle
@@ -134,12 +216,115 @@ def test_schedule_creates_a_recurring_run_with_a_six_field_cron(kfp_server):
 
 
 def test_bad_cron_and_refused_auth_are_one_clear_line(kfp_server, monkeypatch):
-    result = CliRunner().invoke(app, ["pipeline", "schedule", "monitor", "--host", kfp_server.host, "--cron", "daily"])
-    assert result.exit_code == 1 and "expected 5 or 6 space-separated fields" in result.output
+    for cron in ("daily", "61 3 * * *", "0 3 * * * * *"):
+        result = CliRunner().invoke(app, ["pipeline", "schedule", "monitor", "--host", kfp_server.host, "--cron", cron,
+                                          "-p", "reference=r", "-p", "current=c", "-p", "raw_dir=/x", "-p", "data_rev=d"])
+        assert result.exit_code == 2 and "not a valid cron expression" in result.output, (cron, result.output)
+    assert not kfp_server.requests  # refused before any call
+    result = CliRunner().invoke(app, ["pipeline", "schedule", "monitor", "--host", kfp_server.host, "--cron",
+                                      "30 0 3 * * 1-5", "-p", "reference=r", "-p", "current=c", "-p", "raw_dir=/x",
+                                      "-p", "data_rev=d"])
+    assert result.exit_code == 0, result.output  # 6 fields, seconds first: sent as written
+    assert kfp_server.posted("/apis/v2beta1/recurringruns")["body"]["trigger"]["cron_schedule"]["cron"] == "30 0 3 * * 1-5"
     kfp_server.fail_status = 403
     result = CliRunner().invoke(app, ["pipeline", "submit", "retrain", "--host", kfp_server.host,
                                       "--param", "raw_dir=/x", "--param", "data_rev=r"])
-    assert result.exit_code == 1 and "HTTP 403" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 3 and "HTTP 403" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["submit", "retrain"], ["schedule", "retrain", "--cron", "0 3 * * *"]])
+@pytest.mark.parametrize("params, expected", [
+    (["raw_dir=/d", "data_rev=r", "worker=2"], "unknown input 'worker' (did you mean 'workers'?)"),
+    (["raw_dir=/d"], "missing required input 'data_rev'"),
+    (["raw_dir=/d", "data_rev=r", "workers=two"], "--param workers=two: expected an integer"),
+    (["raw_dir=/d", "data_rev=r", "nodes=1.5"], "--param nodes=1.5: expected an integer"),
+    (["raw_dir", "data_rev=r"], "write it as NAME=VALUE"),
+])
+def test_submit_and_schedule_check_inputs_against_the_compiled_pipeline_offline(command, params, expected):
+    """No server at all: the host is a closed port, so any network call would fail differently."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    host = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    args = ["pipeline", *command[:2], "--host", host, *command[2:]]
+    for item in params:
+        args += ["-p", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    if "NAME=VALUE" not in expected:  # the valid inputs are listed with their types and defaults
+        assert "raw_dir (text, required)" in result.output and "workers (an integer = 4)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_values_are_converted_to_the_declared_types(kfp_server, monkeypatch):
+    """A text input that looks like a number stays text; an integer input given as text is sent as a number."""
+    monkeypatch.setenv("AFFECTGPT_ACTOR", "alice")
+    result = CliRunner().invoke(app, ["pipeline", "submit", "retrain", "--host", kfp_server.host, "-p", "raw_dir=/d",
+                                      "-p", "data_rev=20261202", "-p", "nodes=2", "-p", "model_name=true"])
+    assert result.exit_code == 0, result.output
+    sent = kfp_server.posted("/apis/v2beta1/runs")["body"]["runtime_config"]["parameters"]
+    assert sent["data_rev"] == "20261202" and sent["model_name"] == "true" and sent["nodes"] == 2
+
+
+def test_runs_lists_the_newest_runs_as_a_table_and_json(kfp_server):
+    kfp_server.experiments.append({"experiment_id": "exp-1", "display_name": "nightly"})
+    result = CliRunner().invoke(app, ["pipeline", "runs", "--host", kfp_server.host, "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = next(line for line in lines if "run-42" in line)
+    for cell in ("retrain", "SUCCEEDED", "2026-12-01T03:00:05Z", "2026-12-01T04:12:40Z"):
+        assert cell in row, (cell, row)
+    running = next(line for line in lines if "run-43" in line)
+    assert "RUNNING" in running and "monitor" in running and "by cron" in result.output
+    listed = kfp_server.requests[-1]
+    assert listed["method"] == "GET" and "page_size=5" in listed["path"] and listed["auth"] == "Bearer secret-token"
+
+    result = CliRunner().invoke(app, ["pipeline", "runs", "--host", kfp_server.host, "--experiment", "nightly", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["run_id"], r["state"], r["finished"]) for r in rows] == [
+        ("run-42", "SUCCEEDED", "2026-12-01T04:12:40Z"), ("run-43", "RUNNING", "")]
+    assert "experiment_id=exp-1" in kfp_server.requests[-1]["path"]
+
+    result = CliRunner().invoke(app, ["pipeline", "runs", "--host", kfp_server.host, "--experiment", "nope"])
+    assert result.exit_code == 4 and "experiment 'nope': not found" in result.output
+
+
+def test_status_shows_the_run_state_and_each_task(kfp_server):
+    result = CliRunner().invoke(app, ["pipeline", "status", "run-42", "--host", kfp_server.host])
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED" in next(line for line in result.output.splitlines() if "state" in line)
+    for task, state in (("build-dataset", "SUCCEEDED"), ("train", "SUCCEEDED"), ("register", "SKIPPED")):
+        line = next(line for line in result.output.splitlines() if f" {task} " in line)
+        assert state in line, line
+    result = CliRunner().invoke(app, ["pipeline", "status", "run-42", "--host", kfp_server.host, "--json"])
+    detail = json.loads(result.output)
+    assert detail["state"] == "SUCCEEDED" and [t["name"] for t in detail["tasks"]] == ["build-dataset", "train", "register"]
+    assert detail["tasks"][2]["finished"] == ""
+    result = CliRunner().invoke(app, ["pipeline", "status", "run-999", "--host", kfp_server.host])
+    assert result.exit_code == 4 and "run run-999: not found" in result.output
+
+
+def test_an_unreachable_host_is_exit_5_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    host = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    for args in (["runs", "--host", host], ["status", "run-1", "--host", host]):
+        result = CliRunner().invoke(app, ["pipeline", *args])
+        assert result.exit_code == 5, result.output
+        assert "did not answer" in result.output and "Traceback" not in result.output
+
+
+def test_the_stand_in_refuses_a_reply_the_real_api_could_not_send():
+    """The reply check itself: a wrong state or a misspelt field is caught."""
+    check_reply(RUNS[0], "V2beta1Run")
+    with pytest.raises(ValueError):
+        check_reply({**RUNS[0], "state": "DONE"}, "V2beta1Run")
+    with pytest.raises(AssertionError, match="finish_at"):
+        check_reply({**RUNS[0], "finish_at": "2026-12-01T04:12:40Z"}, "V2beta1Run")
 
 
 def test_the_shipped_cronjob_submits_the_monitor_pipeline():

@@ -153,7 +153,7 @@ def test_unknown_pipeline_name_is_a_clear_error(tmp_path):
     with pytest.raises(KeyError, match="unknown pipeline 'nope'"):
         compile_pipeline("nope", tmp_path / "x.yaml")
     result = CliRunner().invoke(app, ["pipeline", "submit", "nope", "--host", "http://127.0.0.1:9"])
-    assert result.exit_code == 1 and "unknown pipeline 'nope'" in result.output
+    assert result.exit_code == 2 and "unknown pipeline 'nope'" in result.output
 
 
 def test_local_variants_fail_fast_without_retries(tmp_path):

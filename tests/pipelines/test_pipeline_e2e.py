@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
-from affectgpt.pipeline_cli import data_revision
+from affectgpt.pipeline_cli import content_revision
 
 
 @pytest.mark.e2e
@@ -45,7 +45,7 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(tmp_path: Path, m
     for name in fixture_sets:
         assert DATASETS[name].display_name in result.output
 
-    data_rev = data_revision(demo_clip_manifest)
+    data_rev = content_revision(demo_clip_manifest)
     build_meta = json.loads((run_dir / "build-dataset" / "executor_output.json").read_text())
     assert build_meta["artifacts"]["dataset"]["artifacts"][0]["metadata"]["data_rev"] == data_rev
 

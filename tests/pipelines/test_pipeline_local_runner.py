@@ -57,11 +57,11 @@ def test_cli_rejects_bad_inputs_in_one_line(tmp_path: Path, monkeypatch):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a corpus")
     result = CliRunner().invoke(app, ["pipeline", "run", "retrain", "--local", "--param", f"raw_dir={notes}"])
-    assert result.exit_code == 1 and "expected a clip folder" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "expected a clip folder" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(app, ["pipeline", "run", "retrain"])
-    assert result.exit_code == 1 and "only --local runs here" in result.output
+    assert result.exit_code == 2 and "only --local runs here" in result.output
     result = CliRunner().invoke(app, ["pipeline", "run", "retrain", "--local", "--param", "oops"])
-    assert result.exit_code == 1 and "NAME=VALUE" in result.output
+    assert result.exit_code == 2 and "NAME=VALUE" in result.output
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)

@@ -30,6 +30,11 @@ class DatasetError(BadInput, ValueError):
     """A dataset cannot be read; the message names the file and what to do."""
 
 
+class OtherDataThanAnswered(DatasetError):
+    """`local=...` names other data than the predictions answer: an error, not a missing set,
+    because scoring it would count every clip never asked as unanswered."""
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
@@ -105,19 +110,20 @@ def dataset_names() -> list[str]:
 def check_dataset_name(name: str) -> str:
     base = name.split("=", 1)[0]
     if base not in DATASETS and base != LOCAL:
-        raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(dataset_names())} (local=PATH.parquet)")
+        raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(dataset_names())} "
+                           "(local, local=DATA_DIR or local=PATH.parquet)")
     return base
 
 
 def load_dataset(name: str, labels_root: str | Path | None = None, label_path: str | Path | None = None,
-                 media_dir: str | Path | None = None, local_task: str | None = None) -> BenchDataset:
-    """Gold test samples of one dataset. `name` may be `local=PATH` for a clip manifest."""
+                 media_dir: str | Path | None = None, local_task: str | None = None,
+                 predictions_dir: str | Path | None = None) -> BenchDataset:
+    """Gold test samples of one dataset. `name` may be `local` (the data `affectgpt infer` answered,
+    read from `<predictions_dir>/local.source.json`), `local=DATA_DIR` or `local=PATH.parquet`."""
     base = check_dataset_name(name)
     if base == LOCAL:
         path = label_path or (name.split("=", 1)[1] if "=" in name else None)
-        if not path:
-            raise DatasetError("dataset 'local' needs a clip-manifest Parquet: write it as local=PATH.parquet")
-        dataset = load_local(path, task=local_task)
+        dataset = load_local_answered(path, predictions_dir, task=local_task)
     else:
         spec = DATASETS[base]
         layout = _testset_files(base, labels_root) if label_path is None else None
@@ -268,29 +274,93 @@ def _check_media(dataset: BenchDataset, media_dir: Path) -> None:
 
 # --- local clip manifest -----------------------------------------------------------------
 
+
+def answered_source(predictions_dir: str | Path | None, name: str = LOCAL) -> dict[str, Any] | None:
+    """What `affectgpt infer` recorded it answered for `<name>.jsonl` (data, records, splits), if
+    it wrote `<name>.source.json` (older prediction files have none)."""
+    import json
+
+    from affectgpt.train.infer import SOURCE_SUFFIX
+
+    if predictions_dir is None:
+        return None
+    sidecar = Path(predictions_dir) / f"{name}{SOURCE_SUFFIX}"
+    if not sidecar.is_file():
+        return None
+    try:
+        return json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{sidecar}: unreadable ({exc}); rerun `affectgpt infer`") from None
+
+
+def load_local_answered(path: str | Path | None, predictions_dir: str | Path | None = None,
+                        task: str | None = None) -> BenchDataset:
+    """The `local` row: gold labels for exactly the clips the predictions answer. With no path,
+    the data and split(s) recorded by `affectgpt infer`; with a path, the recorded split(s) (the
+    test split when none was recorded and the path is other data), and every gold clip must be
+    one infer answered (else unasked clips would count as unanswered and the score would mean
+    nothing): `OtherDataThanAnswered` says what to pass instead."""
+    source = answered_source(predictions_dir)
+    if source is None:
+        if path is None:
+            raise DatasetError("dataset 'local' needs a clip-manifest Parquet or a data folder: write "
+                               "local=DATA_DIR (the folder `affectgpt infer --data` read) or local=PATH.parquet, "
+                               "or score predictions `affectgpt infer` wrote (they record their data)")
+        return load_local(path, task=task)
+    answered_data, answered_records = Path(source["data"]), Path(source["records"])
+    recorded = tuple(source["splits"]) if source.get("splits") else None
+    if path is None:
+        return load_local(answered_data, task=task, splits=recorded)
+    path = Path(path)
+    same_data = path.resolve() in (answered_data, answered_records)
+    splits = recorded if recorded or same_data else ("test",)
+    dataset = load_local(path, task=task, splits=splits)
+    answered = set(source.get("clip_ids") or ())
+    unasked = [sample.clip_id for sample in dataset.samples if sample.clip_id not in answered]
+    if unasked and not same_data:
+        split_words = f"split {', '.join(recorded)}" if recorded else "every split"
+        raise OtherDataThanAnswered(
+            f"{Path(predictions_dir) / 'local.jsonl'} answers {split_words} of {answered_records} "
+            f"({source.get('n_clips', '?')} clips), not {path}: {len(unasked)} of its {len(dataset.samples)} "
+            f"labelled clips were never asked (first: {', '.join(unasked[:3])}) and would count as unanswered. "
+            f"Pass --datasets local={answered_data} (or just `local`), or rerun `affectgpt infer --data` "
+            "on the data you want scored")
+    return dataset
+
+
 _LOCAL_TASK_COLUMNS = {"ov": "ov_labels", "hit": "emotion", "sentiment": "valence"}
 
 
-def load_local(path: str | Path, task: str | None = None, split: str = "test") -> BenchDataset:
-    """Gold samples from a clip-manifest Parquet (DESIGN.md): rows of `split` with a label in the
+def load_local(path: str | Path, task: str | None = None, splits: tuple[str, ...] | None = ("test",)) -> BenchDataset:
+    """Gold samples from a data folder (its records file, the one `affectgpt infer --data` reads) or
+    a Parquet file (a clip manifest or records file, DESIGN.md): rows of `splits` (None: all;
+    a row's split as inference sees it, `affectgpt.train.data.record_split`) with a label in the
     task's column (`ov_labels` -> ov, `emotion` -> hit, `valence` -> sentiment; auto picks the
     first present in that order). Rows without a label are quarantined as `no_label`."""
-    from affectgpt.data.schema import read_clip_manifest
-    from affectgpt.jsonline import nan_to_none
+    import pyarrow.parquet as pq
+
+    from affectgpt.train.data import DataError, find_records_file, labels_as_written, record_split
 
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"local dataset: clip manifest {path} not found")
-    table = read_clip_manifest(path)
-    columns = set(table.columns)
+    if path.is_dir():
+        try:
+            path = find_records_file(path)
+        except DataError as exc:
+            raise DatasetError(f"local dataset: {exc}") from None
+    elif not path.is_file():
+        raise DatasetError(f"local dataset: {path} not found (give a data folder or a clip-manifest .parquet)")
+    # Read as stored, not through data.schema.read_clip_manifest: `path` may be a caption-records
+    # file (what infer answered), not only a clip manifest.
+    table = pq.read_table(path)
+    columns = set(table.column_names)
     for required in ("clip_id",):
         if required not in columns:
             raise DatasetError(f"{path}: missing column {required!r}; is this a clip manifest?")
-    rows = [nan_to_none(row) for row in table.to_dict("records")]
-    if "split" in columns:
-        rows = [row for row in rows if row.get("split") == split]
+    rows = table.to_pylist()
+    if splits is not None:
+        rows = [row for row in rows if record_split(row) in splits]
         if not rows:
-            raise DatasetError(f"{path}: no rows with split={split!r}")
+            raise DatasetError(f"{path}: no rows in split {', '.join(splits)}")
     if task is None:
         task = next((t for t, c in _LOCAL_TASK_COLUMNS.items()
                      if c in columns and any(row.get(c) is not None for row in rows)), None)
@@ -301,9 +371,12 @@ def load_local(path: str | Path, task: str | None = None, split: str = "test") -
     column = _LOCAL_TASK_COLUMNS[task]
     if column not in columns:
         raise DatasetError(f"{path}: task {task} needs column {column!r}")
-    dataset = BenchDataset(LOCAL, f"local ({path.name})", task, [], path)
+    where = f"{path.parent.name}/{path.name}" + (f", split {', '.join(splits)}" if splits else "")
+    dataset = BenchDataset(LOCAL, f"local ({where})", task, [], path)
     for row in rows:
         value = row.get(column)
+        if task == "ov" and isinstance(value, str):
+            value = labels_as_written(value)  # records files may keep OV labels as text
         if value is None or (isinstance(value, float) and math.isnan(value)):
             dataset.skipped.append(SkippedRecord(record_id=str(row["clip_id"]), reason="no_label",
                                                  detail=f"column {column!r} is empty"))
@@ -315,5 +388,6 @@ def load_local(path: str | Path, task: str | None = None, split: str = "test") -
         dataset.samples.append(GoldSample(str(row["clip_id"]), list(value) if task == "ov" else value,
                                           row.get("subtitle")))
     if not dataset.samples:
-        raise DatasetError(f"{path}: no {split} rows have a value in {column!r}")
+        raise DatasetError(f"{path}: no rows" + (f" in split {', '.join(splits)}" if splits else "")
+                           + f" have a value in {column!r}")
     return dataset

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from affectgpt.bench.datasets import DATASETS, BenchDataset, DatasetError, check_dataset_name, load_dataset
+from affectgpt.bench.datasets import (
+    DATASETS,
+    BenchDataset,
+    DatasetError,
+    OtherDataThanAnswered,
+    check_dataset_name,
+    load_dataset,
+)
 from affectgpt.bench.extract import LabelExtractor, get_extractor
 from affectgpt.bench.metrics import MetricResult, score_task
 from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
@@ -139,7 +146,9 @@ def run_bench(
     for spec_name in datasets:
         base = spec_name.split("=", 1)[0]
         try:
-            dataset = load_dataset(spec_name, labels_root=labels)
+            dataset = load_dataset(spec_name, labels_root=labels, predictions_dir=predictions_dir)
+        except OtherDataThanAnswered:
+            raise  # not a missing set: the command was asked to score clips that were never answered
         except DatasetError as exc:
             reports[base] = DatasetReport(base, base, "", "missing_labels", notes=[str(exc)])
             continue

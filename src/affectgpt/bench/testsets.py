@@ -163,6 +163,6 @@ def check_sets(unibench_dir: str | Path, datasets: list[str] | None = None) -> l
 
 def unibench_revision(unibench_dir: str | Path) -> str:
     """The test sets' version: the DVC md5 when the folder is DVC-tracked, else a content hash."""
-    from affectgpt.pipeline_cli import data_revision
+    from affectgpt.pipeline_cli import content_revision
 
-    return data_revision(Path(unibench_dir).resolve())
+    return content_revision(Path(unibench_dir).resolve())

@@ -116,6 +116,14 @@ def _hash_split(clip_id: str, val_fraction: float = 0.1) -> str:
     return hash_split(clip_id, (("val", val_fraction), ("train", 1.0 - val_fraction)))
 
 
+def record_split(row: dict[str, Any]) -> str:
+    """The split a record belongs to: its `split` column (aliases folded: `valid` -> `val`), else
+    a stable hash of its clip id. Inference and `bench run --datasets local=DIR` both use it, so
+    they select the same clips."""
+    split = _text(row.get("split")).lower() or _hash_split(_text(row.get("clip_id")))
+    return SPLIT_ALIASES.get(split, split)
+
+
 def _zero_features(vision_dim: int, audio_dim: int) -> dict[str, torch.Tensor]:
     return {"frames": torch.zeros(N_STEPS, vision_dim), "faces": torch.zeros(N_STEPS, vision_dim),
             "audio": torch.zeros(N_STEPS, audio_dim)}
@@ -167,8 +175,7 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
             skipped.append(SkippedRecord(record_id=clip_id, reason="duplicate_id", detail=where))
             continue
         seen.add(clip_id)
-        split = _text(row.get("split")).lower() or _hash_split(clip_id)
-        split = SPLIT_ALIASES.get(split, split)
+        split = record_split(row)
         if splits is not None and split not in splits:
             continue
         description = _text(row.get("description")) or None

@@ -5,6 +5,10 @@ the default, or upstream's `official` sampling), written as the predictions JSON
 One line per clip: `clip_id, dataset, prompt_type, decoding, output, extracted_labels,
 extractor{name,version,prompt_hash}`; labels come from the pinned extractor so a score can be
 traced to the exact label-extraction rules (and decoding preset) that produced it.
+
+Beside `<name>.jsonl`, `<name>.source.json` says which data folder, records file and split(s)
+were answered: `affectgpt bench run --datasets local` scores exactly those clips by default and
+refuses gold labels from other data, where unasked clips would count as unanswered.
 """
 
 from __future__ import annotations
@@ -18,6 +22,27 @@ from affectgpt.manifest import StepManifest, hash_file, hash_tree
 from affectgpt.progress import step_progress
 
 STEP_NAME = "infer"
+SOURCE_SUFFIX = ".source.json"
+
+
+def source_path(predictions_path: str | Path) -> Path:
+    """The sidecar naming what a predictions file answered: `preds/local.jsonl` -> `preds/local.source.json`."""
+    path = Path(predictions_path)
+    return path.with_name(path.name.removesuffix(".jsonl") + SOURCE_SUFFIX)
+
+
+def write_source(predictions_path: Path, data_dir: Path, records_path: Path, splits: Sequence[str] | None,
+                 clip_ids: Sequence[str]) -> Path:
+    """Record the data, records file, split(s) and clips a predictions file answers (see module
+    doc); the clip ids let `bench` check agreement even when the records were a temporary copy."""
+    sidecar = source_path(predictions_path)
+    payload = {"data": str(data_dir.resolve()), "records": str(records_path.resolve()),
+               "splits": sorted(splits) if splits else None, "n_clips": len(clip_ids),
+               "predictions": predictions_path.name, "clip_ids": list(clip_ids)}
+    tmp = sidecar.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(sidecar)
+    return sidecar
 
 
 def check_request(splits: Sequence[str] | None, dataset: str | None) -> None:
@@ -84,13 +109,15 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
                 "extracted_labels": label_extractor.extract_labels(text), "extractor": extractor_info,
             }, ensure_ascii=False) + "\n")
     tmp.replace(out_path)
+    write_source(out_path, data_dir, data.records_path, splits, [s.clip_id for s in samples])
     StepManifest(
         step=STEP_NAME,
         inputs={"model": hash_tree(model_dir), "records": hash_file(data.records_path),
                 **({"features": hash_tree(data.features_dir)} if data.features_dir else {})},
         parameters={"prompt": prompt, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
                     "splits": list(splits) if splits else None, "extractor": extractor_info, "decoding": decoding_info},
-        kept=len(samples), skipped=data.skipped, outputs={"predictions": str(out_path)},
+        kept=len(samples), skipped=data.skipped,
+        outputs={"predictions": str(out_path), "source": str(source_path(out_path))},
         timings_s={"total": round(time.perf_counter() - started, 3)},
         extra={"clips_without_features": data.missing_features, "model_metadata": loaded.metadata},
     ).write(out_path.parent)

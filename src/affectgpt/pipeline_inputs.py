@@ -1,0 +1,130 @@
+"""What a compiled pipeline accepts, checked before anything is sent to a Kubeflow server.
+
+A typo'd or missing `--param` used to travel to the server and fail there minutes later (or,
+for an optional input, be silently ignored). The compiled IR YAML declares every input of the
+pipeline with its type and default (`root.inputDefinitions.parameters`), so `pipeline submit`
+and `pipeline schedule` convert and check the arguments against it here, offline. Cron
+expressions are checked with croniter and written in the 6-field form (seconds first) that the
+KFP scheduler expects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from affectgpt.errors import BadInput
+
+# IR parameter types -> what a person writes after NAME=.
+TYPE_WORDS = {"STRING": "text", "NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a number",
+              "BOOLEAN": "true or false", "LIST": "a JSON list", "STRUCT": "a JSON object"}
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+class BadPipelineInput(BadInput):
+    """An argument the compiled pipeline does not declare, lacks, or cannot take as given."""
+
+
+@dataclass(frozen=True)
+class PipelineInput:
+    name: str
+    type: str  # IR parameterType: STRING, NUMBER_INTEGER, NUMBER_DOUBLE, BOOLEAN, LIST, STRUCT
+    required: bool
+    default: Any = None
+
+    def describe(self) -> str:
+        default = "" if self.required else f" = {self.default!r}"
+        return f"{self.name} ({TYPE_WORDS.get(self.type, self.type)}{', required' if self.required else default})"
+
+
+def declared_inputs(package: Path) -> dict[str, PipelineInput]:
+    """The inputs a compiled pipeline declares, by name."""
+    import yaml
+
+    spec = next(iter(yaml.safe_load_all(package.read_text())), None) or {}
+    parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}) or {}
+    inputs = {}
+    for name, decl in parameters.items():
+        kind, default = str(decl.get("parameterType", "STRING")), decl.get("defaultValue")
+        if kind == "NUMBER_INTEGER" and isinstance(default, float) and default.is_integer():
+            default = int(default)  # the IR writes integer defaults as JSON numbers (4.0)
+        inputs[name] = PipelineInput(name, kind, not decl.get("isOptional", False) and "defaultValue" not in decl,
+                                     default)
+    return inputs
+
+
+def split_params(params: list[str] | None) -> dict[str, str]:
+    """`NAME=VALUE` strings as a dict of raw text values (converted later, by declared type)."""
+    raw: dict[str, str] = {}
+    for item in params or []:
+        if "=" not in item:
+            raise BadPipelineInput(f"--param {item!r}: write it as NAME=VALUE")
+        name, value = item.split("=", 1)
+        raw[name.strip()] = value
+    return raw
+
+
+def convert(declared: PipelineInput, value: Any) -> Any:
+    """`value` (text from the command line, or an already typed value) as the declared type."""
+    if not isinstance(value, str):
+        return value
+    kind = declared.type
+    try:
+        if kind == "NUMBER_INTEGER":
+            return int(value)
+        if kind == "NUMBER_DOUBLE":
+            return float(value)
+        if kind == "BOOLEAN":
+            if value.lower() in TRUE_WORDS | FALSE_WORDS:
+                return value.lower() in TRUE_WORDS
+            raise ValueError(value)
+        if kind in ("LIST", "STRUCT"):
+            decoded = json.loads(value)
+            if not isinstance(decoded, list if kind == "LIST" else dict):
+                raise ValueError(value)
+            return decoded
+    except (ValueError, json.JSONDecodeError):
+        raise BadPipelineInput(f"--param {declared.name}={value}: expected {TYPE_WORDS[kind]}") from None
+    return value
+
+
+def check_arguments(pipeline: str, declared: dict[str, PipelineInput], arguments: dict[str, Any],
+                    filled_later: set[str] = frozenset()) -> dict[str, Any]:
+    """`arguments` converted to the declared types; raises BadPipelineInput naming every unknown
+    (with the closest declared name), missing or mistyped input, and listing the valid ones.
+    `filled_later` are inputs the command supplies itself (e.g. `submitted_by`)."""
+    problems: list[str] = []
+    for name in arguments:
+        if name not in declared:
+            close = difflib.get_close_matches(name, list(declared), n=1)
+            problems.append(f"unknown input {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    missing = [name for name, decl in declared.items()
+               if decl.required and name not in arguments and name not in filled_later]
+    problems += [f"missing required input {name!r}" for name in missing]
+    converted: dict[str, Any] = {}
+    for name, value in arguments.items():
+        if name in declared:
+            try:
+                converted[name] = convert(declared[name], value)
+            except BadPipelineInput as exc:
+                problems.append(str(exc))
+    if problems:
+        valid = "\n  ".join(decl.describe() for decl in declared.values())
+        raise BadPipelineInput(f"{pipeline}: " + "; ".join(problems) + f"\nits inputs (--param NAME=VALUE):\n  {valid}")
+    return converted
+
+
+def kfp_cron(expression: str) -> str:
+    """A cron expression as the KFP scheduler takes it: 6 fields, seconds first. A classic
+    5-field expression gets `0 ` prepended; anything croniter cannot parse is refused."""
+    from croniter import croniter
+
+    fields = expression.split()
+    six = ("0 " + expression.strip()) if len(fields) == 5 else expression.strip()
+    if len(six.split()) != 6 or not croniter.is_valid(six, second_at_beginning=True):
+        raise BadPipelineInput(f"--cron {expression!r}: not a valid cron expression; write 5 fields "
+                               "(minute hour day month weekday, e.g. '0 3 * * *') or 6 with seconds first")
+    return six
