@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from affectgpt.cli_common import console, fail, friendly_errors, new_app
+from affectgpt.cli_common import console, fail, friendly_errors, new_app, say_path
 from affectgpt.errors import ExitCode
 from affectgpt.paths import packaged_config, workspace_dir
 
@@ -179,10 +179,12 @@ def _local_fixture(home: Path) -> Path:
 
 def _local_environment(home: Path) -> str:
     """Every step is a subprocess: give them one workspace and one MLflow store."""
+    from affectgpt.paths import TRACKING_URI_ENV
+    from affectgpt.paths import tracking_uri as resolve_tracking_uri
+
     os.environ["AFFECTGPT_HOME"] = str(home)
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
-    tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+    tracking_uri = resolve_tracking_uri()  # after AFFECTGPT_HOME: the default store is <home>/mlflow.db
+    os.environ[TRACKING_URI_ENV] = tracking_uri
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     return tracking_uri
 
@@ -195,21 +197,22 @@ def _print_retrain_summary(run, tracking_uri: str, model_name: str) -> None:
         print_report_json(report_dir / "report.json", console)
     summary = Table(show_header=False, title="retrain run")
     summary.add_column(style="bold", no_wrap=True)
-    summary.add_column(overflow="fold")
+    summary.add_column()
     model_meta = run.artifact_metadata("train", "model")
     summary.add_row("MLflow run", str(model_meta.get("mlflow_run_id") or run.parameter("register", "run_id") or "-"))
     version, verdict = run.parameter("register", "version"), run.parameter("register", "verdict")
     summary.add_row("registered version", f"{model_name} v{version}" if version else "-")
     reasons = run.parameter("register", "reasons")
     summary.add_row("promotion gate", f"{verdict}" + (f": {reasons}" if reasons else "") if verdict else "-")
+    console.print(summary)
+    # Paths as plain `label: path` lines, never inside a table cell that would wrap them mid-word.
     dataset = run.artifact_path("build-dataset", "dataset")
     for label, path in (("dataset", dataset), ("model", run.artifact_path("train", "model")),
                         ("predictions", run.run_dir / "for-loop-*" / "evaluate-dataset" / "predictions"
                          if "evaluate-dataset" in run.tasks else None),
-                        ("bench report", report_dir and report_dir / "report.html")):
-        summary.add_row(label, str(path) if path else "-")
-    summary.add_row("step log", str(run.log_path))
-    console.print(summary)
+                        ("bench report", report_dir and report_dir / "report.html"),
+                        ("step log", run.log_path)):
+        say_path(label, path if path else "-")
     if tracking_uri.startswith("sqlite:///"):
         console.print(f"MLflow UI: [bold]mlflow ui --backend-store-uri {tracking_uri} --port 5000[/] "
                       "then open http://127.0.0.1:5000")
