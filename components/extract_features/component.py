@@ -15,5 +15,5 @@ def extract_features(dataset: Input[Dataset], model_config: str, features: Outpu
     from affectgpt.model.config import load_config
 
     manifest = extract(Path(dataset.path) / "clip_manifest.parquet", Path(features.path),
-                       load_config(model_config).encoders, workers=workers, progress=False)
+                       load_config(model_config).encoders, workers=workers)  # progress: count lines in the step log
     features.metadata.update({"kept": manifest.kept, "skipped": len(manifest.skipped)})
