@@ -2,9 +2,16 @@
 (one subprocess per step, artifacts passed by path) vs. the same library functions called
 directly in one process. Each side gets a fresh workspace, so no cache is shared.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--clips 12] [--per-dataset 2] [--full-build]
+    .venv/bin/python benchmarks/bench_pipeline.py [--clips 12] [--per-dataset 2] [--full-build] [--threads 1]
 
-Prints a table: wall time per side and the overhead ratio (target <= 20%).
+Prints a table: wall time per side and the overhead ratio (target <= 20%), then where each
+side spent it: the direct calls stage by stage, the kfp.local steps by when each finished.
+
+Both sides run with the same number of torch (OpenMP) threads, `--threads` (default 1), set
+before torch loads. Left alone, they would not be equal: building a dataset loads silero-vad,
+which sets the process to one thread, so the direct side would train and generate on one thread
+while each kfp step, a fresh process, uses every core; on a shared, loaded machine two
+spinning OpenMP threads are several times slower than one (`--threads 0` keeps the defaults).
 """
 
 import argparse
@@ -21,7 +28,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
-STEPS = 15  # build_dataset, extract_features, train, evaluate_dataset x 10 (9 sets + local), evaluate, register
 FAST_BUILD = "postfilter:\n  high_level:\n    enabled: false\n"
 
 
@@ -47,35 +53,61 @@ def use_workspace(home: Path) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
 
 
-def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path, unibench: Path) -> float:
-    started = time.perf_counter()  # imports count: each kfp step pays its own
+def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path, unibench: Path) -> dict[str, float]:
+    """Seconds per stage; imports count (each kfp step pays its own)."""
+    stages, started = {}, time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        stages[name] = now - started
+        started = now
+
     from affectgpt.cluster import train_on_backend
     from affectgpt.data.build import build_dataset
     from affectgpt.evaluate import evaluate_unibench, register_trained_model
     from affectgpt.features.extract import extract_features
     from affectgpt.model.config import load_config
 
+    lap("imports")
     build_dataset(raw, out / "dataset", build_config, workers=1)
+    lap("build dataset")
     extract_features(out / "dataset" / "clip_manifest.parquet", out / "features", load_config(TINY).encoders,
                      workers=1, progress=False)
+    lap("extract features")
     train_on_backend(TINY, out / "dataset", out / "model", features_dir=out / "features")
+    lap("train")
     evaluate_unibench(out / "model", unibench, out / "eval", local_dataset_dir=out / "dataset",
                       local_features_dir=out / "features", progress=False)
+    lap("evaluate (predict + score)")
     register_trained_model(out / "model", out / "eval" / "report", "affectgpt-bench", data_rev=data_rev)
-    return time.perf_counter() - started
+    lap("register")
+    return stages
 
 
-def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, unibench: Path) -> float:
+def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, unibench: Path,
+            eval_fanout: bool = False) -> dict[str, float]:
+    """Seconds per step, from when each step's executor_output.json was written (a step's wall
+    time includes its process start, imports and kfp's own bookkeeping), plus `total`."""
     from affectgpt.pipeline_cli import content_revision
-    from pipelines.compile import pipelines_by_name
     from pipelines.local_run import run_local
+    from pipelines.retrain import make_retrain_pipeline
 
     arguments = {"raw_dir": str(raw), "data_rev": data_rev, "model_config": str(TINY),
                  "build_config": str(build_config or ""), "model_name": "affectgpt-bench", "workers": 1,
                  "gpus_per_node": 0, "unibench_dir": str(unibench), "unibench_rev": content_revision(unibench)}
-    started = time.perf_counter()
-    run_local(pipelines_by_name(local=True)["retrain"], arguments, root)
-    return time.perf_counter() - started
+    started_at, started = time.time(), time.perf_counter()
+    # What `affectgpt pipeline run retrain --local` runs (pipelines_by_name(local=True)), or with
+    # the cluster's one evaluation task per test set (`--eval-fanout`).
+    pipeline = make_retrain_pipeline("local", retries=False, eval_parallelism=1, eval_fanout=eval_fanout)
+    run = run_local(pipeline, arguments, root)
+    total = time.perf_counter() - started
+    steps, previous = {}, started_at
+    for mtime, name in sorted((p.stat().st_mtime, p.parent.name) for p in run.run_dir.rglob("executor_output.json")):
+        steps[name] = mtime - previous
+        previous = mtime
+    steps["after the last step"] = started_at + total - previous
+    return {**steps, "total": total}
 
 
 def main() -> None:
@@ -83,7 +115,12 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--per-dataset", type=int, default=2, help="MER-UniBench fixture clips per set")
     parser.add_argument("--full-build", action="store_true", help="keep the high-level post-filter (slow)")
+    parser.add_argument("--eval-fanout", action="store_true",
+                        help="also time kfp.local with one evaluation task per test set (the cluster's shape)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides (0: library defaults)")
     args = parser.parse_args()
+    if args.threads > 0:  # before torch loads, here and in every step process (they inherit it)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     from rich.console import Console
     from rich.table import Table
 
@@ -102,20 +139,40 @@ def main() -> None:
         unibench = scratch / "unibench"
         make_fixture(unibench, args.per_dataset)
         use_workspace(scratch / "home-direct")
-        direct_s = run_direct(raw, build_config, data_rev, scratch / "direct", unibench)
+        direct = run_direct(raw, build_config, data_rev, scratch / "direct", unibench)
         use_workspace(scratch / "home-kfp")
-        kfp_s = run_kfp(raw, build_config, data_rev, scratch / "home-kfp" / "runs", unibench)
+        kfp = run_kfp(raw, build_config, data_rev, scratch / "home-kfp" / "runs", unibench)
+        fanout = None
+        if args.eval_fanout:
+            use_workspace(scratch / "home-fanout")
+            fanout = run_kfp(raw, build_config, data_rev, scratch / "home-fanout" / "runs", unibench, eval_fanout=True)
 
-    table = Table(title=f"retrain pipeline, {args.clips} demo clips, tiny config, CPU")
+    direct_s, kfp_s = sum(direct.values()), kfp.pop("total")
+    threads = args.threads or "default"
+    table = Table(title=f"retrain pipeline, {args.clips} demo clips, tiny config, CPU, torch threads {threads}")
     for column in ("path", "wall s", "ratio vs direct"):
         table.add_column(column, justify="left" if column == "path" else "right")
     table.add_row("library functions, one process", f"{direct_s:.1f}", "1.00")
     table.add_row("kfp.local SubprocessRunner", f"{kfp_s:.1f}", f"{kfp_s / direct_s:.2f}")
+    if fanout is not None:
+        table.add_row("kfp.local, one evaluation task per test set", f"{fanout['total']:.1f}",
+                      f"{fanout['total'] / direct_s:.2f}")
     Console().print(table)
+    breakdown = Table(title="where the seconds went")
+    for column in ("direct stage", "s", "kfp.local step", "s "):
+        breakdown.add_column(column, justify="left" if "stage" in column or "step" in column else "right")
+    direct_rows, kfp_rows = list(direct.items()), list(kfp.items())
+    for i in range(max(len(direct_rows), len(kfp_rows))):
+        left = direct_rows[i] if i < len(direct_rows) else ("", None)
+        right = kfp_rows[i] if i < len(kfp_rows) else ("", None)
+        breakdown.add_row(left[0], "" if left[1] is None else f"{left[1]:.1f}",
+                          right[0], "" if right[1] is None else f"{right[1]:.1f}")
+    Console().print(breakdown)
+    n_steps = len(kfp) - 1
     overhead = kfp_s / direct_s - 1
-    per_step_s = (kfp_s - direct_s) / STEPS
-    print(f"orchestration overhead: {overhead:+.1%} (target <= +20%); {per_step_s:.1f} s per step "
-          f"({STEPS} steps: a fresh Python process with its own imports, artifacts by path)")
+    print(f"orchestration overhead: {overhead:+.1%} (target <= +20%); {(kfp_s - direct_s) / n_steps:.1f} s per step "
+          f"({n_steps} steps: each a fresh Python process with its own imports and model loads, artifacts by path)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

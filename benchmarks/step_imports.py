@@ -64,11 +64,14 @@ def main() -> None:
         raw = corpus_with_test_split(scratch, args.clips)
         build_config = scratch / "build.yaml"
         build_config.write_text(FAST_BUILD)
+        from affectgpt.bench.fixture import make_fixture
+
+        make_fixture(scratch / "unibench", 2)
         use_workspace(scratch / "home")
         os.environ["PYTHONPROFILEIMPORTTIME"] = "1"
         started_at = time.time()
         try:
-            wall = run_kfp(raw, build_config, content_revision(raw), scratch / "home" / "runs")
+            wall = run_kfp(raw, build_config, content_revision(raw), scratch / "home" / "runs", scratch / "unibench")["total"]
         finally:
             os.environ.pop("PYTHONPROFILEIMPORTTIME", None)
         runs = scratch / "home" / "runs"

@@ -15,10 +15,12 @@ def pipelines_by_name(local: bool = False) -> dict:
     from pipelines.retrain import make_retrain_pipeline, retrain, retrain_k8s
 
     if local:
-        # One machine: no retries, and the evaluation tasks one at a time (each loads the model).
-        return {"retrain": make_retrain_pipeline("local", retries=False, eval_parallelism=1),
-                "retrain-k8s": make_retrain_pipeline("k8s", retries=False, eval_parallelism=1),
-                "monitor": make_monitor_pipeline(retries=False, eval_parallelism=1)}
+        # One machine: no retries, and one evaluation task for every test set (ten tasks would run
+        # one after the other anyway, each paying a fresh process and its imports).
+        options = {"retries": False, "eval_parallelism": 1, "eval_fanout": False}
+        return {"retrain": make_retrain_pipeline("local", **options),
+                "retrain-k8s": make_retrain_pipeline("k8s", **options),
+                "monitor": make_monitor_pipeline(**options)}
     return {"retrain": retrain, "retrain-k8s": retrain_k8s, "monitor": monitor}
 
 

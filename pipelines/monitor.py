@@ -14,9 +14,10 @@ from components.drift_report.component import drift_report
 from pipelines.retrain import make_retrain_pipeline, non_root
 
 
-def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0):
-    """The monitor pipeline; `retries` and `eval_parallelism` as in `make_retrain_pipeline`."""
-    retrain = make_retrain_pipeline("local", retries=retries, eval_parallelism=eval_parallelism)
+def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0, eval_fanout: bool = True):
+    """The monitor pipeline; `retries`, `eval_parallelism` and `eval_fanout` as in `make_retrain_pipeline`."""
+    retrain = make_retrain_pipeline("local", retries=retries, eval_parallelism=eval_parallelism,
+                                    eval_fanout=eval_fanout)
 
     @dsl.pipeline(
         name="affectgpt-monitor",

@@ -5,8 +5,8 @@ The DVC revision of the corpus (`data_rev`) is a pipeline input that reaches the
 so a kfp cache hit can never reuse outputs built from other data; `unibench_rev` (the test
 sets' revision) does the same for the evaluation. `unibench_dir` is the MER-UniBench test-set
 folder (`affectgpt bench check-sets`); each of the nine sets and the corpus's own `local` split
-is evaluated by its own task (a GPU each on the cluster), and one `evaluate` task scores them
-all, so the production gate in `register` judges the nine real numbers. Two variants compile from
+is evaluated by its own task (a GPU each on the cluster; under kfp.local one task predicts them
+all, see `evaluate_test_sets`), and one `evaluate` task scores them all, so the production gate in `register` judges the nine real numbers. Two variants compile from
 this module: training inside the `train` step's pod on one GPU (`retrain.yaml`), or the `train`
 step launching a PyTorchJob on N GPUs and waiting for it (`retrain-k8s.yaml`).
 
@@ -58,12 +58,44 @@ def _retry(task: dsl.PipelineTask, enabled: bool, num_retries: int, backoff: str
     return task
 
 
-def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool = True, eval_parallelism: int = 0):
+def test_set_groups(eval_fanout: bool) -> list[str]:
+    """The `evaluate_dataset` tasks' `test_set` values: one set per task (fan-out), or one task
+    for every set (comma-separated)."""
+    return list(TEST_SETS) if eval_fanout else [",".join(TEST_SETS)]
+
+
+def evaluate_test_sets(model, dataset, features, *, unibench_dir, unibench_rev, decoding, scorer_mode, extractor,
+                       judge, retries: bool = True, eval_parallelism: int = 0, eval_fanout: bool = True,
+                       test_sets: list[str] | None = None) -> dsl.PipelineTask:
+    """The evaluation part of `retrain`: `evaluate_dataset` over the test sets in a
+    `dsl.ParallelFor`, then one `evaluate` task that scores them all; returns that task.
+    `eval_fanout=True` (the cluster) runs one task per set, a GPU each; `False` (one machine,
+    where the tasks would run one after the other anyway) runs one task for all sets, which
+    writes the same per-set folders, so `evaluate` gives the same report either way."""
+    groups = list(test_sets) if test_sets is not None else test_set_groups(eval_fanout)
+    with dsl.ParallelFor(groups, parallelism=eval_parallelism, name="per-test-set") as test_set:
+        predicted = evaluate_dataset(model=model, dataset=dataset, features=features, test_set=test_set,
+                                     unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding)
+        predicted.set_display_name("evaluate test set").set_cpu_request("4").set_memory_request("32G")
+        predicted.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+        _retry(predicted, retries, 1, "60s")  # node preemption
+        non_root(predicted)
+
+    scored = evaluate(predictions=dsl.Collected(predicted.outputs["predictions"]), unibench_dir=unibench_dir,
+                      unibench_rev=unibench_rev, mode=scorer_mode, extractor=extractor, judge=judge,
+                      decoding=decoding)
+    scored.set_display_name("evaluate").set_cpu_request("2").set_memory_request("8G")
+    return scored
+
+
+def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool = True, eval_parallelism: int = 0,
+                          eval_fanout: bool = True):
     """The retrain pipeline whose `train` step trains in its pod (`local`) or on the cluster
     (`k8s`); resources differ, so the choice is made when compiling. `retries=False` is for
     runs on one machine, where a failure is not transient and should be reported at once
     (kfp.local honours the backoff, minutes per retry). `eval_parallelism` bounds how many
-    evaluation tasks run at once (0: all; one machine runs them one by one)."""
+    evaluation tasks run at once (0: all). `eval_fanout=False` evaluates every test set in one
+    task (for one machine: see `evaluate_test_sets`)."""
 
     @dsl.pipeline(
         name="affectgpt-retrain" if train_backend == "local" else "affectgpt-retrain-k8s",
@@ -111,19 +143,10 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
             _retry(trained, retries, 3, "120s")
             kubernetes.mount_pvc(trained, pvc_name=DATA_PVC, mount_path="/data")
 
-        with dsl.ParallelFor(TEST_SETS, parallelism=eval_parallelism, name="per-test-set") as test_set:
-            predicted = evaluate_dataset(model=trained.outputs["model"], dataset=built.outputs["dataset"],
-                                         features=features.outputs["features"], test_set=test_set,
-                                         unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding)
-            predicted.set_display_name("evaluate test set").set_cpu_request("4").set_memory_request("32G")
-            predicted.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-            _retry(predicted, retries, 1, "60s")  # node preemption
-            non_root(predicted)
-
-        scored = evaluate(predictions=dsl.Collected(predicted.outputs["predictions"]), unibench_dir=unibench_dir,
-                          unibench_rev=unibench_rev, mode=scorer_mode, extractor=extractor, judge=judge,
-                          decoding=decoding)
-        scored.set_display_name("evaluate").set_cpu_request("2").set_memory_request("8G")
+        scored = evaluate_test_sets(trained.outputs["model"], built.outputs["dataset"], features.outputs["features"],
+                                    unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding,
+                                    scorer_mode=scorer_mode, extractor=extractor, judge=judge, retries=retries,
+                                    eval_parallelism=eval_parallelism, eval_fanout=eval_fanout)
 
         registered = register(model=trained.outputs["model"], bench_report=scored.outputs["bench_report"],
                               model_name=model_name, data_rev=data_rev, scorer_mode=scorer_mode,

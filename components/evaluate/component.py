@@ -1,5 +1,6 @@
-"""Step `evaluate`: collect the per-set predictions of `evaluate_dataset` and score them on
-MER-UniBench in one report (`affectgpt.bench.evaluation.score_test_sets`)."""
+"""Step `evaluate`: collect the per-set predictions of `evaluate_dataset` (one folder per set in
+each of its outputs) and score them on MER-UniBench in one report
+(`affectgpt.bench.evaluation.score_test_sets`)."""
 
 from typing import List  # noqa: UP035 - kfp reads the annotation: Input[List[Dataset]] is its spelling
 
@@ -16,10 +17,14 @@ def evaluate(predictions: Input[List[Dataset]],  # noqa: UP006
              judge: str = "", decoding: str = "greedy"):
     """`extractor` is `lexicon` (offline) or `llm`; `judge` names the llm extractor's model
     folder or OpenAI-compatible endpoint URL."""
+    from pathlib import Path
+
     from affectgpt.bench.evaluation import judge_extractor, score_test_sets
     from affectgpt.evaluate import evaluation_from_report
 
-    report = score_test_sets([p.path for p in predictions], bench_report.path, unibench_dir=unibench_dir or None,
+    # Each `evaluate_dataset` output holds one folder per set it predicted (one, or all of them).
+    folders = [folder for p in predictions for folder in sorted(Path(p.path).iterdir()) if folder.is_dir()]
+    report = score_test_sets(folders, bench_report.path, unibench_dir=unibench_dir or None,
                              mode=mode, extractor=judge_extractor(extractor, judge), decoding=decoding,
                              unibench_rev=unibench_rev)
     result = evaluation_from_report(report, bench_report.path, bench_report.path)

@@ -1,6 +1,8 @@
-"""Step `evaluate_dataset`: one MER-UniBench test set (or the corpus's `local` split) -> the
+"""Step `evaluate_dataset`: MER-UniBench test sets (or the corpus's `local` split) -> the
 model's answers and the subtitle-only baseline (`affectgpt.bench.evaluation.predict_test_set`).
-The retrain pipeline runs one per set in a `dsl.ParallelFor`, a GPU each on the cluster."""
+On the cluster the retrain pipeline runs one task per set in a `dsl.ParallelFor`, a GPU each;
+on one machine (kfp.local) one task predicts every set, so the fixed cost of a step (a fresh
+process, its imports) is paid once instead of ten times. The outputs are the same either way."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
@@ -12,13 +14,20 @@ from components import step_image
 def evaluate_dataset(model: Input[Model], dataset: Input[Dataset], features: Input[Dataset], test_set: str,
                      predictions: Output[Dataset], unibench_dir: str = "", unibench_rev: str = "",
                      decoding: str = "greedy", batch_size: int = 8):
-    """`unibench_rev` (the test sets' DVC revision) is an input so that the kfp cache keys on the
+    """`test_set` names one set, or several separated by commas; each set's predictions land in
+    `<predictions>/<set>/`, so `evaluate` reads one layout whichever grouping ran.
+    `unibench_rev` (the test sets' DVC revision) is an input so that the kfp cache keys on the
     test sets' version, as `data_rev` does for the corpus."""
+    from pathlib import Path
+
     from affectgpt.bench.evaluation import predict_test_set
 
-    result = predict_test_set(model.path, unibench_dir or None, test_set, predictions.path,
-                              local_dataset_dir=dataset.path, local_features_dir=features.path,
-                              decoding=decoding, batch_size=batch_size, unibench_rev=unibench_rev)
-    predictions.metadata.update({"test_set": test_set, "status": result.status, "n_gold": result.n_gold,
-                                 "n_predicted": result.n_predicted, "unreadable": len(result.unreadable),
-                                 "unibench_rev": unibench_rev, "decoding": decoding})
+    per_set = {}
+    for name in [part.strip() for part in test_set.split(",") if part.strip()]:
+        result = predict_test_set(model.path, unibench_dir or None, name, Path(predictions.path) / name,
+                                  local_dataset_dir=dataset.path, local_features_dir=features.path,
+                                  decoding=decoding, batch_size=batch_size, unibench_rev=unibench_rev)
+        per_set[name] = {"status": result.status, "n_gold": result.n_gold, "n_predicted": result.n_predicted,
+                         "unreadable": len(result.unreadable)}
+    predictions.metadata.update({"test_set": test_set, "sets": per_set, "unibench_rev": unibench_rev,
+                                 "decoding": decoding})

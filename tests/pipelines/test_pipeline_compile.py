@@ -104,6 +104,26 @@ def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_registe
     assert tasks["register"]["inputs"]["parameters"]["unibench_rev"] == {"componentInputParameter": "unibench_rev"}
 
 
+def test_local_pipelines_evaluate_every_test_set_in_one_task(tmp_path):
+    """kfp.local runs tasks one after the other on one machine: one `evaluate_dataset` task gets
+    every set (comma-separated), while the cluster's compiled pipelines keep one task per set."""
+    import json
+
+    from kfp import compiler
+
+    from pipelines.compile import pipelines_by_name
+    from pipelines.retrain import TEST_SETS
+
+    for name, pipeline in pipelines_by_name(local=True).items():
+        out = tmp_path / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(out))
+        spec = next(yaml.safe_load_all(out.read_text()))
+        loops = [task for component in [spec["root"], *spec["components"].values()]
+                 for task in component.get("dag", {}).get("tasks", {}).values() if "parameterIterator" in task]
+        assert [json.loads(loop["parameterIterator"]["items"]["raw"]) for loop in loops] == [[",".join(TEST_SETS)]], name
+        assert "retryPolicy" not in out.read_text(), name
+
+
 def test_monitor_hands_every_retrain_input_to_the_nested_retrain(compiled):
     retrain_inputs = set(_spec(compiled["retrain"]["docs"])["root"]["inputDefinitions"]["parameters"])
     monitor_inputs = set(_spec(compiled["monitor"]["docs"])["root"]["inputDefinitions"]["parameters"])

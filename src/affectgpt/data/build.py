@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +27,7 @@ from affectgpt.data.classifiers import (
     sentiment_from_valence,
     train_text_classifiers,
 )
-from affectgpt.data.clipwork import ClipWorker, init_worker, process_shard
+from affectgpt.data.clipwork import process_clips
 from affectgpt.data.config import BuildConfig, load_build_config
 from affectgpt.data.ingest import IngestResult, ingest
 from affectgpt.data.merger import make_merger
@@ -356,30 +354,21 @@ def _extractor(config: BuildConfig):
 
 def _run_clip_work(clips: list[dict], config: BuildConfig, cache_dir: Path, workers: int,
                    show_progress: bool, quarantined: int = 0) -> dict[str, dict]:
-    """Per-clip work in `workers` processes (spawned: safe with torch/onnx threads), in shards so
-    each process keeps its models loaded; workers=1 runs in this process. The progress counts
-    the clips processed, the quarantined ones (from `quarantined` refused at ingest) and those
+    """Per-clip work in this process and `workers - 1` spawned ones (`clipwork.process_clips`),
+    each keeping its models loaded; workers=1 runs in this process. The progress counts the
+    clips processed, the quarantined ones (from `quarantined` refused at ingest) and those
     served whole from the cache."""
     if not clips:
         return {}
     results: dict[str, dict] = {}
     tally: Counter[str] = Counter(quarantined=quarantined, cached=0)
     with step_progress("build dataset", len(clips), unit="clip", enabled=show_progress) as bar:
-        if workers <= 1:
-            worker = ClipWorker(config, str(cache_dir))
-            for clip in clips:
-                results[clip["clip_id"]] = worker.process(clip)
-                _report_clip(bar, tally, results[clip["clip_id"]])
-            return results
-        shard_size = max(1, min(16, len(clips) // (workers * 4) or 1))
-        shards = [clips[i:i + shard_size] for i in range(0, len(clips), shard_size)]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
-                                 initargs=(config.model_dump(mode="json"), str(cache_dir))) as pool:
-            for future in as_completed([pool.submit(process_shard, shard) for shard in shards]):
-                for result in future.result():
-                    results[result["clip_id"]] = result
-                    _report_clip(bar, tally, result)
+
+        def keep(result: dict) -> None:
+            results[result["clip_id"]] = result
+            _report_clip(bar, tally, result)
+
+        process_clips(clips, config, str(cache_dir), workers, keep)
     return results
 
 

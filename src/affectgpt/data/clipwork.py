@@ -5,7 +5,12 @@ a cache hit never decodes media.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from affectgpt.data.cache import ClipCache, clip_content_key
 from affectgpt.data.config import BuildConfig
@@ -95,13 +100,18 @@ _WORKER: ClipWorker | None = None
 
 
 def init_worker(config_json: dict, cache_dir: str) -> None:
-    import os
+    """Pool initializer: offline defaults, one compute thread per library (parallelism comes
+    from the processes: N workers on N cores must not each start N threads), and this worker's
+    ClipWorker. Its models are cached per process (`lru_cache` in `affectgpt.data.signals`, the
+    describers in the ClipWorker), so each is loaded once per worker, not per clip or shard."""
+    from affectgpt.offline import apply_offline_defaults
 
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    apply_offline_defaults()
+    import cv2
     import torch
 
-    torch.set_num_threads(1)  # one core per worker; parallelism comes from processes
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     global _WORKER
     _WORKER = ClipWorker(BuildConfig.model_validate(config_json), cache_dir)
 
@@ -109,3 +119,45 @@ def init_worker(config_json: dict, cache_dir: str) -> None:
 def process_shard(clips: list[dict]) -> list[dict]:
     assert _WORKER is not None, "init_worker was not called in this process"
     return [_WORKER.process(clip) for clip in clips]
+
+
+def process_clips(clips: list[dict], config: BuildConfig, cache_dir: str, workers: int,
+                  on_result: Callable[[dict], None], shard_size: int = 2) -> None:
+    """`ClipWorker.process` over `clips` in this process and `workers - 1` spawned ones (spawned:
+    safe with torch/onnx threads), calling `on_result` with each result as it comes.
+
+    Why this process works too, instead of waiting on `workers` spawned ones: a fresh worker
+    spends seconds importing torch/keras and loading its models before its first clip. Here
+    work starts at once, the helpers take shards only once one of them is ready, and a helper
+    still starting when the clips run out is stopped rather than waited for; so more workers
+    are never much slower than one, however small the build."""
+    shards = deque(clips[i:i + shard_size] for i in range(0, len(clips), shard_size))
+    local = ClipWorker(config, cache_dir)
+    helpers = max(0, workers - 1)
+    if helpers == 0 or len(shards) < 2:
+        for shard in shards:
+            for clip in shard:
+                on_result(local.process(clip))
+        return
+    pool = ProcessPoolExecutor(max_workers=helpers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_worker, initargs=(config.model_dump(mode="json"), cache_dir))
+    try:
+        ready = [pool.submit(os.getpid) for _ in range(helpers)]  # done once a helper has initialised
+        pending: set = set()
+        while shards or pending:
+            for future in [f for f in pending if f.done()]:
+                pending.discard(future)
+                for result in future.result():
+                    on_result(result)
+            if any(probe.done() for probe in ready):
+                while shards and len(pending) < 2 * helpers:  # two in flight each: no idle gap between shards
+                    pending.add(pool.submit(process_shard, shards.pop()))  # helpers from the end, this process from the start
+            if shards:
+                for clip in shards.popleft():
+                    on_result(local.process(clip))
+            elif pending:
+                wait(pending, return_when=FIRST_COMPLETED)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # idle, or still importing: nothing of theirs is waited for
