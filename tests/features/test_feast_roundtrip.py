@@ -4,7 +4,6 @@ back online and offline, point-in-time training sets, and the drift monitor read
 from __future__ import annotations
 
 import json
-
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
