@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+from affectgpt.offline import apply_offline_defaults
+
+apply_offline_defaults()
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def tiny_model(out: Path) -> Path:
