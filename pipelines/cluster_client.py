@@ -59,12 +59,10 @@ def schedule_run(host: str, package: Path, arguments: dict[str, Any], *, cron: s
                  job_name: str, namespace: str | None = None, max_concurrency: int = 1,
                  service_account: str | None = None) -> Submitted:
     """A recurring run. `cron` has 6 fields (seconds first), as the KFP scheduler expects;
-    a classic 5-field expression gets "0 " prepended."""
-    fields = cron.split()
-    if len(fields) == 5:
-        cron = "0 " + cron
-    elif len(fields) != 6:
-        raise ValueError(f"--cron {cron!r}: expected 5 or 6 space-separated fields, e.g. '0 3 * * *'")
+    a classic 5-field expression gets "0 " prepended (croniter checks it: `kfp_cron`)."""
+    from affectgpt.pipeline_inputs import kfp_cron
+
+    cron = kfp_cron(cron)
     client = kfp_client(host, namespace)
     experiment_obj = client.create_experiment(name=experiment, namespace=namespace)
     recurring = client.create_recurring_run(
