@@ -1,7 +1,10 @@
 """The PyTorchJob launcher against a small HTTP server on 127.0.0.1 that answers the Kubernetes
 REST paths the launcher uses. No API server can run on this machine (no kube-apiserver, kind or
 k3s), so this server stands in for one; the real `kubernetes` client code path runs unchanged:
-URL building, JSON bodies, bearer-token auth header, error statuses."""
+URL building, JSON bodies, bearer-token auth header, error statuses. Every reply it sends is
+checked against the real API's shapes first (`checked_reply`): a Status against the kubernetes
+client's V1Status model, a PyTorchJob against the Training Operator CRD's schema, so the stand-in
+cannot drift from what a cluster answers."""
 
 from __future__ import annotations
 
@@ -22,9 +25,22 @@ from affectgpt.cluster import (
     train_on_backend,
 )
 from affectgpt.cluster.launcher import TrainingJobFailed, job_status, submit_job, wait_for_job
+from affectgpt.cluster.validate import pytorchjob_problems
 
 JOBS = "/apis/kubeflow.org/v1/namespaces/affectgpt/pytorchjobs"
 TOKEN = "test-token-123"
+
+
+def checked_reply(payload: dict) -> dict:
+    """`payload` as the stand-in sends it, after checking it is a shape the real API sends."""
+    if payload.get("kind") == "Status":
+        unknown = set(payload) - set(client.V1Status.attribute_map.values())
+        assert not unknown, f"stand-in Status has fields V1Status lacks: {unknown}"
+        client.ApiClient()._ApiClient__deserialize(payload, "V1Status")
+    elif payload.get("kind") == "PyTorchJob":
+        problems = [p for p in pytorchjob_problems(payload) if "pod template" not in p]
+        assert not problems, f"stand-in PyTorchJob is not what the CRD allows: {problems}"
+    return payload
 
 
 class FakeApiServer:
@@ -33,6 +49,8 @@ class FakeApiServer:
 
     def __init__(self, script: list[str], log_lines: list[str], on_finish=None):
         self.jobs: dict[str, dict] = {}
+        self.steps: dict[str, int] = {}  # the stand-in's bookkeeping, never in a reply
+        self.finished: set[str] = set()
         self.requests: list[tuple[str, str, dict | None, str]] = []
         self.script, self.log_lines, self.on_finish = script, log_lines, on_finish
         server = self
@@ -42,7 +60,7 @@ class FakeApiServer:
                 pass
 
             def _send(self, code: int, payload, content_type="application/json"):
-                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                body = payload if isinstance(payload, bytes) else json.dumps(checked_reply(payload)).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -61,7 +79,7 @@ class FakeApiServer:
                 if name in server.jobs:
                     return self._send(409, {"kind": "Status", "reason": "AlreadyExists", "code": 409})
                 body["status"] = {}
-                body["_step"] = 0
+                server.steps[name] = 0
                 server.jobs[name] = body
                 self._send(201, body)
 
@@ -79,16 +97,16 @@ class FakeApiServer:
                 job = server.jobs.get(name)
                 if job is None:
                     return self._send(404, {"kind": "Status", "reason": "NotFound", "code": 404})
-                step = min(job["_step"], len(server.script) - 1)
+                step = min(server.steps[name], len(server.script) - 1)
                 job["status"] = {
                     "conditions": [{"type": t, "status": "True", "message": f"job is {t.lower()}"}
                                    for t in server.script[: step + 1]],
                     "replicaStatuses": {"Master": {"active": 1}},
                 }
-                if step == len(server.script) - 1 and server.on_finish and not job.get("_finished"):
-                    job["_finished"] = True
+                if step == len(server.script) - 1 and server.on_finish and name not in server.finished:
+                    server.finished.add(name)
                     server.on_finish(job)
-                job["_step"] += 1
+                server.steps[name] += 1
                 self._send(200, job)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
