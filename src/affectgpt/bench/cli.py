@@ -38,6 +38,8 @@ class Task(str, Enum):
 ScoreMode = Enum("ScoreMode", {name: name for name in MODES}, type=str)
 
 
+# Literal choice enums (typer needs one per option): listing them here keeps `--help` from
+# loading the word-form tables.
 class WheelTable(str, Enum):
     mer2025 = "mer2025"
     mer2026 = "mer2026"

@@ -165,6 +165,7 @@ def _mean(values_sum: float, count: int) -> float:
 
 # --- fine-grained OV --------------------------------------------------------------------
 
+# score_ov, score_hit and score_sentiment share one signature so `score_task` can dispatch to any.
 def score_ov(
     samples: Iterable[Any],
     mode: ScorerMode | str = OFFICIAL,

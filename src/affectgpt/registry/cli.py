@@ -291,6 +291,7 @@ Reviewer = Annotated[
 Comment = Annotated[str, typer.Option("--comment", help="Why; kept in the audit log.")]
 
 
+# approve and reject share their options on purpose: one decision, two verbs (both call _decide).
 @registry_app.command("approve")
 @_friendly
 def approve_command(

@@ -12,6 +12,7 @@ HIGH_HZ, LOW_HZ = 200.0, 110.0
 LIVELY_ST, FLAT_ST = 3.5, 1.5
 
 
+# Same attribute shape as every describer: the Describer protocol (describers/base.py) asks for it.
 class AcousticDescriber:
     name = "acoustic"
     version = "1"

@@ -12,6 +12,7 @@ FER_ADJECTIVES = {
 }
 
 
+# Same attribute shape as every describer: the Describer protocol (describers/base.py) asks for it.
 class FaceExpressionDescriber:
     name = "fer"
     version = "1"
