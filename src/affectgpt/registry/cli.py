@@ -4,6 +4,7 @@ verify the audit log, show history, break a stuck lease.
     affectgpt registry init     --model affectgpt --pipeline-user pipeline --reviewers bob,carol   # admin
     affectgpt registry register --run-id RUN --model affectgpt --scores runs/bench/report.json \\
         --data-rev $(git -C data rev-parse HEAD) --code-rev $(git rev-parse HEAD) --config-hash H
+    affectgpt registry register --train-dir runs/tiny --model affectgpt --scores reports/unibench/report
     affectgpt registry review   --model affectgpt --version 3
     affectgpt registry approve  --model affectgpt --version 3 --comment "beats v2 on 8/9"
     affectgpt registry promote  --model affectgpt --version 3
