@@ -47,7 +47,9 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
 ]
 # The chain block builds 24 clips (the fewest with a held-out test clip left after the caption
 # filters), extracts features and trains the tiny config for 150 steps: about 5.5 minutes on two
-# idle cores, far longer on a shared, overloaded machine.
+# idle cores, far longer on a shared, overloaded machine. The reviewer block (fixture, bench eval,
+# register to verify) and the analyst block (a 12-clip batch, its features, two infers, the drift
+# report) add about a minute each.
 BLOCK_TIMEOUT_S = 3600
 
 
