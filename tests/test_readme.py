@@ -14,9 +14,11 @@ replaced as listed in SUBSTITUTIONS, and nothing else is changed:
 - `[...]` is an optional part (`[--dvc .]`, `[--check]`): left out;
 - `"..."` is text the reader chooses: a sentence.
 
-The last runnable block must end in the score: the report `bench run` writes (the folder after
-its `--out`/`--report`) must hold a real number for every dataset it scored, with no clip left
-unanswered.
+The last `bench run` must end in the score: the report it writes (the folder after its
+`--out`/`--report`) must hold a real number for every dataset it scored, with no clip left
+unanswered. Every `drift report` must leave drift.html and a drift.json with a verdict (the
+command exits 0 only for one), and every `registry promote` must have moved the model's
+`@champion` with `registry verify` finding nothing wrong afterwards.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
 ]
 # The chain block builds 24 clips (the fewest with a held-out test clip left after the caption
 # filters), extracts features and trains the tiny config for 150 steps: about 5.5 minutes on two
-# idle cores, far longer on a shared, overloaded machine.
+# idle cores, far longer on a shared, overloaded machine. The reviewer block (fixture, bench eval,
+# register to verify) and the analyst block (a 12-clip batch, its features, two infers, the drift
+# report) add about a minute each.
 BLOCK_TIMEOUT_S = 3600
 
 
@@ -85,19 +89,36 @@ def substitute(block: str) -> str:
     return block
 
 
-def bench_report_dirs(block: str) -> list[str]:
-    """The output folder of every `affectgpt bench run` in a block (`--out`, `-o` or `--report`)."""
+def command_lines(block: str, command: tuple[str, ...]) -> list[list[str]]:
+    """The words of every `affectgpt ...` line of a block that starts with `command` (lines
+    continued with a backslash joined first; comments dropped)."""
+    lines = block.replace("\\\n", " ").splitlines()
+    words = (shlex.split(line, comments=True) for line in lines)
+    return [w for w in words if tuple(w[:len(command)]) == command]
+
+
+def out_dirs(block: str, command: tuple[str, ...]) -> list[str]:
+    """The output folder (`--out`, `-o` or `--report`) of every `command` line in a block."""
     found = []
-    for line in block.splitlines():
-        words = shlex.split(line, comments=True)
-        if words[:3] == ["affectgpt", "bench", "run"]:
-            for flag, value in itertools.pairwise(words):
-                if flag in ("--out", "-o", "--report"):
-                    found.append(value)
-            for word in words:
-                if word.startswith(("--out=", "--report=")):
-                    found.append(word.split("=", 1)[1])
+    for words in command_lines(block, command):
+        for flag, value in itertools.pairwise(words):
+            if flag in ("--out", "-o", "--report"):
+                found.append(value)
+        for word in words:
+            if word.startswith(("--out=", "--report=")):
+                found.append(word.split("=", 1)[1])
     return found
+
+
+def bench_report_dirs(block: str) -> list[str]:
+    """The output folder of every `affectgpt bench run` in a block."""
+    return out_dirs(block, ("affectgpt", "bench", "run"))
+
+
+def promoted_models(block: str) -> list[str]:
+    """The `--model` of every `affectgpt registry promote` in a block."""
+    return [value for words in command_lines(block, ("affectgpt", "registry", "promote"))
+            for flag, value in itertools.pairwise(words) if flag in ("--model", "-m")]
 
 
 def test_every_bash_block_says_whether_it_runs():
@@ -114,6 +135,9 @@ def test_substitutions_only_fill_in_the_placeholders():
     assert substitute(line) == ('affectgpt build dataset demo/raw --out data/mer-caption    # MER-Caption\n'
                                 'affectgpt model prompt --subtitle "I cannot believe we finally won, this is wonderful"')
     assert bench_report_dirs("affectgpt bench run --predictions p/ --datasets local --out reports/b  # x") == ["reports/b"]
+    drift = "affectgpt drift report \\\n    --reference a+b \\\n    --current c+d --out reports/drift/today\n# --out x"
+    assert out_dirs(drift, ("affectgpt", "drift", "report")) == ["reports/drift/today"]
+    assert promoted_models("affectgpt registry promote --model demo --version 1   # m") == ["demo"]
 
 
 def _shim(bin_dir: Path) -> None:
@@ -144,6 +168,8 @@ def test_the_readme_runs_as_written(tmp_path):
     })
     env.pop("MLFLOW_TRACKING_URI", None)
     report_dirs: list[str] = []
+    drift_dirs: list[str] = []
+    promoted: list[str] = []
     for block in runnable:
         script = substitute(block.text)
         started = time.perf_counter()
@@ -154,6 +180,13 @@ def test_the_readme_runs_as_written(tmp_path):
                                         f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
         assert "Traceback" not in result.stderr, result.stderr[-4000:]
         report_dirs += bench_report_dirs(script)
+        drift_dirs += out_dirs(script, ("affectgpt", "drift", "report"))
+        for model in promoted_models(script):
+            assert f"{model}@champion: " in result.stdout, result.stdout[-4000:]
+            verified = subprocess.run(["affectgpt", "registry", "verify", "--model", model], cwd=work, env=env,
+                                      text=True, capture_output=True, timeout=300, check=False)
+            assert verified.returncode == 0 and " 0 discrepancies" in verified.stdout, verified.stdout + verified.stderr
+            promoted.append(model)
         last_output = result.stdout
     assert report_dirs, "the runnable README blocks never run `affectgpt bench run`"
     report = json.loads((work / report_dirs[-1] / "report.json").read_text())
@@ -163,3 +196,9 @@ def test_the_readme_runs_as_written(tmp_path):
         assert isinstance(entry["value"], float) and math.isfinite(entry["value"]), (name, entry)
         assert entry["n_missing_predictions"] == 0, (name, entry)
     assert "nan" not in last_output.lower().split()
+    assert drift_dirs, "the runnable README blocks never run `affectgpt drift report`"
+    for folder in drift_dirs:
+        assert (work / folder / "drift.html").is_file(), folder
+        summary = json.loads((work / folder / "drift.json").read_text())
+        assert summary["retrain"] in (True, False), (folder, summary.get("inconclusive"))
+    assert promoted, "the runnable README blocks never promote a candidate"

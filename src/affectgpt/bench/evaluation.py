@@ -138,8 +138,10 @@ def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, fea
             result.unreadable.append({"clip_id": clip.clip_id, "reason": clip.problem, "detail": str(where)})
             continue
         readable.append(sample)
-        rows.append({"clip_id": clip.clip_id, "video_path": str(clip.video),
-                     "audio_path": str(clip.audio) if clip.audio else None, "subtitle": sample.subtitle or "",
+        # Absolute: the manifest is written in a scratch folder, and relative paths in a manifest
+        # resolve against its folder, so `--unibench fixture/` would find no clip.
+        rows.append({"clip_id": clip.clip_id, "video_path": str(clip.video.resolve()),
+                     "audio_path": str(clip.audio.resolve()) if clip.audio else None, "subtitle": sample.subtitle or "",
                      "split": "test", "source": dataset})
     if not rows:
         result.status = "no_media"

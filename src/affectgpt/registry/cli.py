@@ -4,6 +4,7 @@ verify the audit log, show history, break a stuck lease.
     affectgpt registry init     --model affectgpt --pipeline-user pipeline --reviewers bob,carol   # admin
     affectgpt registry register --run-id RUN --model affectgpt --scores runs/bench/report.json \\
         --data-rev $(git -C data rev-parse HEAD) --code-rev $(git rev-parse HEAD) --config-hash H
+    affectgpt registry register --train-dir runs/tiny --model affectgpt --scores reports/unibench/report
     affectgpt registry review   --model affectgpt --version 3
     affectgpt registry approve  --model affectgpt --version 3 --comment "beats v2 on 8/9"
     affectgpt registry promote  --model affectgpt --version 3
@@ -135,20 +136,56 @@ def _parse_scores(score_items: list[str]) -> dict[str, float]:
     return scores
 
 
+def _training_lineage(run_id: str | None, train_dir: Path | None) -> tuple[str, dict[str, str]]:
+    """The run to register and, from a training output folder, the lineage its manifest records,
+    so a person registering what `affectgpt train` just wrote types one path instead of four
+    hashes. The data revision defaults to the records file's content hash the manifest keeps
+    (`sha256:` + 16 hex digits, the form `pipeline run` uses for an untracked corpus)."""
+    if (run_id is None) == (train_dir is None):
+        raise InvalidInput("name the training run either as --run-id RUN or as --train-dir TRAIN_OUT")
+    if train_dir is None:
+        return str(run_id), {}
+    from affectgpt.evaluate import model_lineage
+    from affectgpt.manifest import read_manifest
+    from affectgpt.registry.errors import NotFound
+
+    if not (train_dir / "manifest.json").is_file():
+        raise NotFound(f"{train_dir / 'manifest.json'}: not found; --train-dir takes the folder "
+                       "`affectgpt train --out` wrote")
+    try:
+        lineage = model_lineage(train_dir)
+        records = read_manifest(train_dir).inputs.get("records")
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    if records:
+        lineage["data_rev"] = f"sha256:{str(records)[:16]}"
+    return lineage["run_id"], lineage
+
+
 @registry_app.command("register")
 @_friendly
 def register_command(
-    run_id: Annotated[
-        str, typer.Option("--run-id", help="Training run that logged the model under 'model'.")
-    ],
     model: ModelName,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Training run that logged the model under 'model'.")
+    ] = None,
+    train_dir: Annotated[
+        Path | None,
+        typer.Option("--train-dir", help="Instead of --run-id: the folder `affectgpt train --out` wrote; its "
+                     "manifest.json gives the run id and the defaults of --data-rev, --code-rev, --config-hash."),
+    ] = None,
     data_rev: Annotated[
-        str, typer.Option("--data-rev", help="DVC revision of data/ the model was trained on.")
-    ],
+        str | None, typer.Option("--data-rev", help="DVC revision of data/ the model was trained on "
+                                 "(with --train-dir, default sha256: of the training records it hashed).")
+    ] = None,
     code_rev: Annotated[
-        str, typer.Option("--code-rev", help="Code revision (git commit) of the training code.")
-    ],
-    config_hash: Annotated[str, typer.Option("--config-hash", help="Content hash of the training config.")],
+        str | None, typer.Option("--code-rev", help="Code revision (git commit) of the training code "
+                                 "(with --train-dir, default the code version its manifest records).")
+    ] = None,
+    config_hash: Annotated[
+        str | None, typer.Option("--config-hash", help="Content hash of the training config "
+                                 "(with --train-dir, default the hash its manifest records).")
+    ] = None,
     scores: Annotated[
         Path | None, typer.Option("--scores", help="MER-UniBench report.json (or its folder).")
     ] = None,
@@ -177,6 +214,14 @@ def register_command(
     from affectgpt.registry.register import register_candidate
     from affectgpt.registry.scores import load_scores
 
+    run_id, lineage = _training_lineage(run_id, train_dir)
+    data_rev, code_rev, config_hash = (data_rev or lineage.get("data_rev"), code_rev or lineage.get("code_rev"),
+                                       config_hash or lineage.get("config_hash"))
+    missing = [flag for flag, value in (("--data-rev", data_rev), ("--code-rev", code_rev),
+                                        ("--config-hash", config_hash)) if not value]
+    if missing:
+        why = "not in the training manifest" if train_dir else "with --run-id"
+        raise InvalidInput(f"{', '.join(missing)} required ({why})")
     if (scores is None) == (not score):
         raise InvalidInput("give the scores either as --scores report.json or as --score DATASET=VALUE ...")
     score_source: dict[str, float] | Path = scores if scores is not None else _parse_scores(score)
