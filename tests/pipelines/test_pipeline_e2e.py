@@ -37,7 +37,7 @@ def retrain_run(tmp_path_factory, demo_clip_manifest, fast_configs):
 def test_retrain_runs_locally_and_registers_a_scored_candidate(retrain_run, demo_clip_manifest):
     result, home, run_dir = retrain_run
     assert result.exit_code == 0, result.output
-    assert "MER-UniBench (corrected mode," in result.output and "affectgpt-e2e v1" in result.output
+    assert "Scorer: corrected mode" in result.output and "affectgpt-e2e v1" in result.output
     assert len(list(run_dir.rglob("evaluate-dataset/executor_output.json"))) == 1  # one task for all sets
     report = json.loads((run_dir / "evaluate" / "bench_report" / "report.json").read_text())
     local = report["datasets"]["local"]
