@@ -199,16 +199,27 @@ def print_report_json(path: Path, console) -> None:
     from rich.table import Table
 
     report = json.loads(Path(path).read_text())
-    table = Table(title=title(report))
+    from rich import box
+
+    # No vertical rules: on an 80-column terminal the room goes to the cells.
+    table = Table(title=title(report), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     columns, rows = table_rows(report)
     for column in columns[:-1]:  # notes go below the table, numbered, so the numbers stay readable
-        table.add_column(column, justify="right" if column.endswith("%") else "left")
+        # Numbers and set names are never cut or broken mid-name (CH-SIMS v2 stays one line);
+        # the status words wrap instead when the terminal is narrow.
+        numeric = column.endswith("%") or column == "scored"
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric or column == "metric",
+                         min_width=6 if numeric else (14 if column == "dataset" else None))
+    numeric_columns = [column.endswith("%") or column == "scored" for column in columns[:-1]]
     footnotes = []
     for row in rows:
         if row[-1] not in ("", "-"):
             footnotes.append(f"[{len(footnotes) + 1}] {row[0]}: {row[-1]}")
             row = [f"{row[0]} [{len(footnotes)}]", *row[1:]]
-        table.add_row(*row[:-1])
+        # A missing number is a bare dash here: the status column (or the row's note) says why.
+        cells = [MISSING if numeric_column and cell.startswith(MISSING) else cell
+                 for cell, numeric_column in zip(row[:-1], numeric_columns, strict=True)]
+        table.add_row(*cells)
     console.print(table)
     for footnote in footnotes:
         console.print(footnote, highlight=False)
