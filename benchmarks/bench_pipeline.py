@@ -1,11 +1,18 @@
 """Orchestration overhead of the retrain pipeline: the same steps run under kfp.local
 (one subprocess per step, artifacts passed by path) vs. the same library functions called
-directly in one process. Each side gets a fresh workspace, so no cache is shared.
+directly in one fresh process. Each run gets a fresh workspace, so no cache is shared.
 
     .venv/bin/python benchmarks/bench_pipeline.py [--clips 12] [--per-dataset 2] [--full-build] [--threads 1]
+                                                  [--repeat 3] [--cold-steps]
 
 Prints a table: wall time per side and the overhead ratio (target <= 20%), then where each
 side spent it: the direct calls stage by stage, the kfp.local steps by when each finished.
+kfp.local runs as `affectgpt pipeline run --local` does: each step's work in a warm child of a
+step server (`affectgpt.warm_steps`); `--cold-steps` adds a row for fresh step processes.
+
+Training the tiny model is most of either side and its speed drifts by +-30 % from one run to
+the next on a shared 2-core machine, so `--repeat N` runs the two sides N times, alternating,
+and compares the medians (each run still gets a fresh workspace).
 
 Both sides run with the same number of torch (OpenMP) threads, `--threads` (default 1), set
 before torch loads. Left alone, they would not be equal: building a dataset loads silero-vad,
@@ -16,6 +23,8 @@ spinning OpenMP threads are several times slower than one (`--threads 0` keeps t
 
 import argparse
 import os
+import re
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -84,10 +93,21 @@ def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path, u
     return stages
 
 
+def run_direct_fresh(*arguments) -> dict[str, float]:
+    """`run_direct` in a fresh interpreter: every run pays its imports, as a first run does."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_direct, *arguments).result()
+
+
 def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, unibench: Path,
-            eval_fanout: bool = False) -> dict[str, float]:
-    """Seconds per step, from when each step's executor_output.json was written (a step's wall
-    time includes its process start, imports and kfp's own bookkeeping), plus `total`."""
+            eval_fanout: bool = False, warm: bool = True) -> dict[str, float]:
+    """Seconds per step, from the run log's "Executing task" and "finished" lines (a step's wall
+    time includes its process start, imports and kfp's own bookkeeping), the seconds outside any
+    step (kfp.local compiling and wiring the run, starting and stopping the step server), and
+    `total`."""
     from affectgpt.pipeline_cli import content_revision
     from pipelines.local_run import run_local
     from pipelines.retrain import make_retrain_pipeline
@@ -95,18 +115,40 @@ def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, uni
     arguments = {"raw_dir": str(raw), "data_rev": data_rev, "model_config": str(TINY),
                  "build_config": str(build_config or ""), "model_name": "affectgpt-bench", "workers": 1,
                  "gpus_per_node": 0, "unibench_dir": str(unibench), "unibench_rev": content_revision(unibench)}
-    started_at, started = time.time(), time.perf_counter()
+    started = time.perf_counter()
     # What `affectgpt pipeline run retrain --local` runs (pipelines_by_name(local=True)), or with
     # the cluster's one evaluation task per test set (`--eval-fanout`).
     pipeline = make_retrain_pipeline("local", retries=False, eval_parallelism=1, eval_fanout=eval_fanout)
-    run = run_local(pipeline, arguments, root)
+    run = run_local(pipeline, arguments, root, warm=warm)
     total = time.perf_counter() - started
-    steps, previous = {}, started_at
-    for mtime, name in sorted((p.stat().st_mtime, p.parent.name) for p in run.run_dir.rglob("executor_output.json")):
-        steps[name] = mtime - previous
-        previous = mtime
-    steps["after the last step"] = started_at + total - previous
-    return {**steps, "total": total}
+    steps = step_seconds(run.log_path.read_text())
+    return {**steps, "outside the steps": total - sum(steps.values()), "total": total}
+
+
+STEP_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - INFO - (?:Executing task '([^']+)'|Task '([^']+)' finished)")
+
+
+def step_seconds(log_text: str) -> dict[str, float]:
+    """Each task's seconds from its start and end lines in a kfp.local run log."""
+    began, seconds = {}, {}
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", log_text).splitlines():
+        if match := STEP_LINE.match(line):
+            hours, minutes, secs, starting, finishing = match.groups()
+            at = int(hours) * 3600 + int(minutes) * 60 + float(secs)
+            if starting:
+                began[starting] = at
+            elif finishing in began:
+                seconds[finishing] = (at - began[finishing]) % 86400
+    return seconds
+
+
+def _median_index(values: list[float]) -> int:
+    """The run whose total is the (lower) median, for its breakdown."""
+    return sorted(range(len(values)), key=values.__getitem__)[(len(values) - 1) // 2]
+
+
+def _runs(totals: list[float]) -> str:
+    return ", ".join(f"{total:.1f}" for total in totals)
 
 
 def main() -> None:
@@ -117,6 +159,9 @@ def main() -> None:
     parser.add_argument("--eval-fanout", action="store_true",
                         help="also time kfp.local with one evaluation task per test set (the cluster's shape)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides (0: library defaults)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each side, alternating; medians compared")
+    parser.add_argument("--cold-steps", action="store_true",
+                        help="also time kfp.local with each step's work in its own fresh process")
     args = parser.parse_args()
     if args.threads > 0:  # before torch loads, here and in every step process (they inherit it)
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
@@ -137,27 +182,40 @@ def main() -> None:
 
         unibench = scratch / "unibench"
         make_fixture(unibench, args.per_dataset)
-        use_workspace(scratch / "home-direct")
-        direct = run_direct(raw, build_config, data_rev, scratch / "direct", unibench)
-        use_workspace(scratch / "home-kfp")
-        kfp = run_kfp(raw, build_config, data_rev, scratch / "home-kfp" / "runs", unibench)
-        fanout = None
-        if args.eval_fanout:
-            use_workspace(scratch / "home-fanout")
-            fanout = run_kfp(raw, build_config, data_rev, scratch / "home-fanout" / "runs", unibench, eval_fanout=True)
+        directs, kfps, colds, fanouts = [], [], [], []
+        for round_ in range(args.repeat):  # alternating, so a slow spell of the machine hits both sides
+            use_workspace(scratch / f"home-direct-{round_}")
+            directs.append(run_direct_fresh(raw, build_config, data_rev, scratch / f"direct-{round_}", unibench))
+            use_workspace(scratch / f"home-kfp-{round_}")
+            kfps.append(run_kfp(raw, build_config, data_rev, scratch / f"home-kfp-{round_}" / "runs", unibench))
+            if args.cold_steps:
+                use_workspace(scratch / f"home-cold-{round_}")
+                colds.append(run_kfp(raw, build_config, data_rev, scratch / f"home-cold-{round_}" / "runs", unibench,
+                                     warm=False))
+            if args.eval_fanout:
+                use_workspace(scratch / f"home-fanout-{round_}")
+                fanouts.append(run_kfp(raw, build_config, data_rev, scratch / f"home-fanout-{round_}" / "runs",
+                                       unibench, eval_fanout=True))
 
-    direct_s, kfp_s = sum(direct.values()), kfp.pop("total")
+    direct_totals = [sum(d.values()) for d in directs]
+    kfp_totals = [k.pop("total") for k in kfps]
+    direct_s, kfp_s = statistics.median(direct_totals), statistics.median(kfp_totals)
+    direct, kfp = directs[_median_index(direct_totals)], kfps[_median_index(kfp_totals)]
     threads = args.threads or "default"
-    table = Table(title=f"retrain pipeline, {args.clips} demo clips, tiny config, CPU, torch threads {threads}")
-    for column in ("path", "wall s", "ratio vs direct"):
+    table = Table(title=f"retrain pipeline, {args.clips} demo clips, tiny config, CPU, torch threads {threads}, "
+                        f"median of {args.repeat}")
+    for column in ("path", "wall s", "ratio vs direct", "each run s"):
         table.add_column(column, justify="left" if column == "path" else "right")
-    table.add_row("library functions, one process", f"{direct_s:.1f}", "1.00")
-    table.add_row("kfp.local SubprocessRunner", f"{kfp_s:.1f}", f"{kfp_s / direct_s:.2f}")
-    if fanout is not None:
-        table.add_row("kfp.local, one evaluation task per test set", f"{fanout['total']:.1f}",
-                      f"{fanout['total'] / direct_s:.2f}")
+    table.add_row("library functions, one process", f"{direct_s:.1f}", "1.00", _runs(direct_totals))
+    table.add_row("kfp.local SubprocessRunner", f"{kfp_s:.1f}", f"{kfp_s / direct_s:.2f}", _runs(kfp_totals))
+    for label, runs in (("kfp.local, cold step processes", colds),
+                        ("kfp.local, one evaluation task per test set", fanouts)):
+        if runs:
+            totals = [run["total"] for run in runs]
+            table.add_row(label, f"{statistics.median(totals):.1f}", f"{statistics.median(totals) / direct_s:.2f}",
+                          _runs(totals))
     Console().print(table)
-    breakdown = Table(title="where the seconds went")
+    breakdown = Table(title="where the seconds went (the median run of each side)")
     for column in ("direct stage", "s", "kfp.local step", "s "):
         breakdown.add_column(column, justify="left" if "stage" in column or "step" in column else "right")
     direct_rows, kfp_rows = list(direct.items()), list(kfp.items())
@@ -170,7 +228,8 @@ def main() -> None:
     n_steps = len(kfp) - 1
     overhead = kfp_s / direct_s - 1
     print(f"orchestration overhead: {overhead:+.1%} (target <= +20%); {(kfp_s - direct_s) / n_steps:.1f} s per step "
-          f"({n_steps} steps: each a fresh Python process with its own imports and model loads, artifacts by path)")
+          f"({n_steps} steps: each a kfp step process whose work runs in a fresh fork of the warm step server, "
+          "with its own model loads, artifacts by path)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

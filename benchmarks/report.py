@@ -30,7 +30,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "cli": ("bench_cli.py", []),
     "drift": ("bench_drift.py", []),
     "build-scale": ("bench_build_scale.py", []),
-    "pipeline": ("bench_pipeline.py", []),
+    "pipeline": ("bench_pipeline.py", ["--repeat", "3"]),
     "scoring": ("bench_scoring.py", []),
     "build": ("bench_build.py", ["--n", "40"]),
     "train": ("bench_train.py", ["--steps", "20", "--samples", "16"]),

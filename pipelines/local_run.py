@@ -3,7 +3,11 @@ collect what it produced: each task's outputs and, on failure, the failing step'
 instead of kfp's traceback.
 
 Steps run in the current interpreter (`use_venv=False`) with no runtime installs, so they see
-exactly the affectgpt installed here.
+exactly the affectgpt installed here. Each step is its own process, as kfp makes it; by default
+the work of a step runs in a warm child of a step server that imported torch, transformers,
+DeepSpeed and MLflow once for the whole run (`affectgpt.warm_steps`), instead of paying those
+imports again in every step. `warm=False` (`affectgpt pipeline run --cold-steps`) keeps every
+step's work in its own fresh process.
 """
 
 import contextlib
@@ -19,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kfp import local
+
+from affectgpt.warm_steps import warm_step_server
 
 FAILED_TASK = re.compile(r"(?:Task '([^']+)' finished with status .*FAILURE|Inner task failed: '([^']+)')")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -108,9 +114,30 @@ def _without_distributed_env():
         os.environ.update(saved)
 
 
+# What the step server imports before the first step it serves: the heavy libraries of the steps
+# that run after `build_dataset` (the first step, which starts before the server is ready and
+# so imports its own keras, silero-vad and face models), then the step modules themselves (which
+# import their own dependencies lazily).
+WARM_IMPORTS = (
+    "numpy", "pandas", "pyarrow.parquet", "pydantic", "yaml", "torch", "transformers.modeling_utils",
+    "transformers.models.clip.modeling_clip", "transformers.models.auto.modeling_auto", "peft", "deepspeed",
+    "sklearn.metrics", "mlflow", "mlflow.tracking", "cv2", "onnxruntime",
+    "affectgpt.features.extract", "affectgpt.model.encoders", "affectgpt.model.build", "affectgpt.model.llm",
+    "affectgpt.train.run", "affectgpt.train.infer", "affectgpt.cluster", "affectgpt.bench.evaluation",
+    "affectgpt.bench.runner", "affectgpt.bench.metrics", "affectgpt.bench.extract", "affectgpt.evaluate",
+    "affectgpt.registry", "affectgpt.monitor",
+)
+
+
+def _step_server(warm: bool, log_path: Path, imports: tuple[str, ...]):
+    return warm_step_server(imports, log_path) if warm else contextlib.nullcontext()
+
+
 def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root: Path, *,
-              echo: bool = False) -> LocalRun:
-    """Run `pipeline_func(**arguments)` under kfp.local; raise StepFailed naming the step."""
+              echo: bool = False, warm: bool = True, warm_imports: tuple[str, ...] = WARM_IMPORTS) -> LocalRun:
+    """Run `pipeline_func(**arguments)` under kfp.local; raise StepFailed naming the step.
+    `warm`: steps hand their work to a step server's preloaded children (see the module text),
+    which imports `warm_imports` first; its own messages go to `<pipeline_root>/warm-steps.log`."""
     pipeline_root = Path(pipeline_root).resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
@@ -121,7 +148,8 @@ def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root:
     with open(log_path, "w") as log:
         tee = _Tee(log, echo)
         try:
-            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _without_distributed_env():
+            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _without_distributed_env(), \
+                    _step_server(warm, pipeline_root / "warm-steps.log", warm_imports):
                 # kfp.local notes that resource requests and our platform image do not apply here: by design.
                 warnings.filterwarnings("ignore", module=r"kfp\.local\..*")
                 task = pipeline_func(**arguments)

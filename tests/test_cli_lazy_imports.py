@@ -55,3 +55,24 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
     """The check can fail: a command that does need torch is seen importing it."""
     modules, _ = _modules_after(["model", "summary", "--config", str(CONFIGS / "tiny.yaml")], tmp_path)
     assert "torch" in modules
+
+
+# What a pipeline step process itself imports when its work runs in a warm process
+# (affectgpt.warm_steps): its component's own imports and the types of the results it gets back.
+STEP_SIDE_MODULES = ["affectgpt.warm_steps", "affectgpt.model.config", "affectgpt.cluster",
+                     "affectgpt.data.build_result", "affectgpt.manifest", "affectgpt.evaluate",
+                     "affectgpt.bench.evaluation", "affectgpt.registry.register"]
+# What the `evaluate` step's scoring imports before it computes anything: no model framework.
+SCORING_MODULES = ["affectgpt.bench.runner", "affectgpt.bench.extract", "affectgpt.bench.report",
+                   "affectgpt.bench.datasets", "affectgpt.train.data"]
+
+
+@pytest.mark.parametrize("modules", [STEP_SIDE_MODULES, SCORING_MODULES], ids=["step-process", "scoring"])
+def test_step_side_modules_import_no_heavy_framework(modules: list[str], tmp_path: Path) -> None:
+    probe = ("import json, sys\n" + "".join(f"import {name}\n" for name in modules)
+             + "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)

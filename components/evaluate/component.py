@@ -1,6 +1,6 @@
 """Step `evaluate`: collect the per-set predictions of `evaluate_dataset` (one folder per set in
 each of its outputs) and score them on MER-UniBench in one report
-(`affectgpt.bench.evaluation.score_test_sets`)."""
+(`affectgpt.evaluate.score_prediction_folders`)."""
 
 from typing import List  # noqa: UP035 - kfp reads the annotation: Input[List[Dataset]] is its spelling
 
@@ -17,17 +17,11 @@ def evaluate(predictions: Input[List[Dataset]],  # noqa: UP006
              judge: str = "", decoding: str = "greedy"):
     """`extractor` is `lexicon` (offline) or `llm`; `judge` names the llm extractor's model
     folder or OpenAI-compatible endpoint URL."""
-    from pathlib import Path
+    from affectgpt.warm_steps import call  # a warm process when the local runner offers one
 
-    from affectgpt.bench.evaluation import judge_extractor, score_test_sets
-    from affectgpt.evaluate import evaluation_from_report
-
-    # Each `evaluate_dataset` output holds one folder per set it predicted (one, or all of them).
-    folders = [folder for p in predictions for folder in sorted(Path(p.path).iterdir()) if folder.is_dir()]
-    report = score_test_sets(folders, bench_report.path, unibench_dir=unibench_dir or None,
-                             mode=mode, extractor=judge_extractor(extractor, judge), decoding=decoding,
-                             unibench_rev=unibench_rev)
-    result = evaluation_from_report(report, bench_report.path, bench_report.path)
+    result = call("affectgpt.evaluate:score_prediction_folders", [p.path for p in predictions], bench_report.path,
+                  unibench_dir=unibench_dir or None, mode=mode, extractor=extractor, judge=judge, decoding=decoding,
+                  unibench_rev=unibench_rev)
     for name, value in result.scores.items():
         metrics.log_metric(name, value)
     if result.mean is not None:

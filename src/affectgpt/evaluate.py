@@ -108,7 +108,7 @@ def evaluate_unibench(
     """Predict every set, one after the other (the pipeline runs them as parallel tasks), and
     write `<out_dir>/predictions/<dataset>/` and the report in `<out_dir>/report/`."""
     from affectgpt.bench.datasets import DATASETS, LOCAL
-    from affectgpt.bench.evaluation import predict_test_set, score_test_sets
+    from affectgpt.bench.evaluation import predict_test_sets, score_test_sets
     from affectgpt.bench.testsets import unibench_revision
 
     mode = scorer_mode(mode)  # an unknown mode fails here, before any generation
@@ -118,18 +118,38 @@ def evaluate_unibench(
         names.append(LOCAL)
     if unibench_rev is None:
         unibench_rev = unibench_revision(unibench_dir) if unibench_dir and Path(unibench_dir).is_dir() else ""
-    folders = []
-    for name in names:
-        folder = out_dir / "predictions" / name
-        predict_test_set(model_dir, unibench_dir, name, folder, features_cache=features_cache, batch_size=batch_size,
-                         decoding=decoding, progress=progress, local_dataset_dir=local_dataset_dir,
-                         local_features_dir=local_features_dir, unibench_rev=unibench_rev)
-        folders.append(folder)
+    predict_test_sets(model_dir, unibench_dir, names, out_dir / "predictions", features_cache=features_cache,
+                      batch_size=batch_size, decoding=decoding, progress=progress,
+                      local_dataset_dir=local_dataset_dir, local_features_dir=local_features_dir,
+                      unibench_rev=unibench_rev)
+    folders = [out_dir / "predictions" / name for name in names]
     report_dir = out_dir / "report"
     report = score_test_sets(folders, report_dir, unibench_dir=unibench_dir, mode=mode, extractor=extractor,
                              decoding=decoding, unibench_rev=unibench_rev,
                              datasets=[n for n in names if n != LOCAL])
     return evaluation_from_report(report, out_dir / "predictions", report_dir)
+
+
+def score_prediction_folders(
+    prediction_roots: list[str | Path],
+    report_dir: str | Path,
+    *,
+    unibench_dir: str | Path | None = None,
+    mode: ScorerMode | str = "official",
+    extractor: str = "lexicon",
+    judge: str = "",
+    decoding: str = "greedy",
+    unibench_rev: str = "",
+) -> Evaluation:
+    """What the `evaluate` step does with the `evaluate_dataset` outputs it collects: each root
+    holds one folder per set it predicted (one set, or all of them), and every set found is
+    scored into one report."""
+    from affectgpt.bench.evaluation import judge_extractor, score_test_sets
+
+    folders = [folder for root in prediction_roots for folder in sorted(Path(root).iterdir()) if folder.is_dir()]
+    report = score_test_sets(folders, report_dir, unibench_dir=unibench_dir or None, mode=mode,
+                             extractor=judge_extractor(extractor, judge), decoding=decoding, unibench_rev=unibench_rev)
+    return evaluation_from_report(report, Path(report_dir), Path(report_dir))
 
 
 def evaluation_from_report(report, predictions_path: Path, report_dir: Path) -> Evaluation:

@@ -228,6 +228,9 @@ def run_command(
     root: Annotated[Path | None, typer.Option(help="where step outputs go (default: <workspace>/pipeline-runs)")] = None,
     n_clips: int = typer.Option(24, help="demo corpus size when no raw_dir is given"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show every step's output, not only the log file"),
+    cold_steps: bool = typer.Option(False, "--cold-steps",
+                                    help="run each step's work in its own fresh process, paying its imports "
+                                         "(default: in warm children of a step server that imported them once)"),
 ) -> None:
     """Run a pipeline with kfp.local and print a summary (bench table, MLflow run and version, paths).
 
@@ -248,7 +251,7 @@ def run_command(
     console.print(f"running [bold]{pipeline.name}[/] with kfp.local: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
     try:
-        run = run_local(pipeline, params, root or home / "pipeline-runs", echo=verbose)
+        run = run_local(pipeline, params, root or home / "pipeline-runs", echo=verbose, warm=not cold_steps)
     except StepFailed as exc:
         _fail(str(exc), ExitCode.BUG)  # a step failed: its log says why (exit 1, as before)
     except TypeError as exc:  # missing or unknown pipeline input

@@ -70,6 +70,9 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(retrain_run, demo
     assert set(fixture_sets) <= set(registered)  # registered with all the scores the fixture gives
     train_manifest = json.loads((run_dir / "train" / "model" / "manifest.json").read_text())
     assert versions[0].run_id == train_manifest["extra"]["mlflow_run_id"]
+    # The steps after the first handed their work to the warm step server (affectgpt.warm_steps).
+    warm_log = (home / "pipeline-runs" / "warm-steps.log").read_text()
+    assert "ready after" in warm_log and "runs affectgpt.evaluate:register_trained_model" in warm_log
 
 
 @pytest.mark.e2e

@@ -113,6 +113,14 @@ def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dat
     return result
 
 
+def predict_test_sets(model_dir: str | Path, unibench_dir: str | Path | None, datasets: list[str],
+                      out_root: str | Path, **options: Any) -> dict[str, SetPredictions]:
+    """`predict_test_set` for each set in turn, into `<out_root>/<dataset>/`: one process runs
+    them all, so what it loads once (libraries, encoders) serves every set."""
+    return {name: predict_test_set(model_dir, unibench_dir, name, Path(out_root) / name, **options)
+            for name in datasets}
+
+
 def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, features_cache, batch_size: int,
                       decoding: str, prompt: str, workers: int, progress: bool) -> SetPredictions:
     import pandas as pd

@@ -12,13 +12,14 @@ import hashlib
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from affectgpt.data import dvc as dvc_ops
+from affectgpt.data.build_result import BuildResult
 from affectgpt.data.cache import ClipCache
 from affectgpt.data.card import write_data_card
 from affectgpt.data.classifiers import (
@@ -59,23 +60,6 @@ OWNED_OUTPUTS = (*OUTPUT_FILES.values(), "data_card.md", "data_card.html", "leng
 
 class BuildError(BadInput, ValueError):
     """The build cannot start or finish (bad config, no training data, DVC layout)."""
-
-
-@dataclass
-class BuildResult:
-    out_dir: Path
-    paths: dict[str, Path]
-    counts: dict[str, int]
-    skipped_by_reason: dict[str, int]
-    computed_clips: int
-    cached_clips: int
-    timings_s: dict[str, float]
-    dvc_rev: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.out_dir / "manifest.json"
 
 
 def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | Path | None = None, *,

@@ -12,11 +12,13 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:  # torch loads where tensors are made: scoring reads records without it
+    import torch
 
 from affectgpt.data.splits import hash_split
 from affectgpt.errors import BadInput, NotFound
@@ -125,11 +127,15 @@ def record_split(row: dict[str, Any]) -> str:
 
 
 def _zero_features(vision_dim: int, audio_dim: int) -> dict[str, torch.Tensor]:
+    import torch
+
     return {"frames": torch.zeros(N_STEPS, vision_dim), "faces": torch.zeros(N_STEPS, vision_dim),
             "audio": torch.zeros(N_STEPS, audio_dim)}
 
 
 def _check_features(features: dict[str, torch.Tensor], vision_dim: int, audio_dim: int) -> str | None:
+    import torch
+
     expected = {"frames": vision_dim, "faces": vision_dim, "audio": audio_dim}
     for key, dim in expected.items():
         tensor = features.get(key)
@@ -222,6 +228,8 @@ def corpus_texts(samples: Sequence[CaptionSample]) -> list[str]:
 
 
 def stack_features(samples: Sequence[CaptionSample]) -> dict[str, torch.Tensor]:
+    import torch
+
     """Per-clip features [T, D] -> batch [B, T, D]; clips with other T are resampled to N_STEPS."""
     batch = {}
     for key in ("frames", "faces", "audio"):
