@@ -115,8 +115,9 @@ def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dat
 
 def predict_test_sets(model_dir: str | Path, unibench_dir: str | Path | None, datasets: list[str],
                       out_root: str | Path, **options: Any) -> dict[str, SetPredictions]:
-    """`predict_test_set` for each set in turn, into `<out_root>/<dataset>/`: one process runs
-    them all, so what it loads once (libraries, encoders) serves every set."""
+    """`predict_test_set` for each set in turn, into `<out_root>/<dataset>/`, in one call: a
+    pipeline step that predicts several sets hands them to one (warm) process, which pays its
+    imports once; each set still loads its encoders and the model itself."""
     return {name: predict_test_set(model_dir, unibench_dir, name, Path(out_root) / name, **options)
             for name in datasets}
 
