@@ -22,6 +22,9 @@ notices the closed connection and kills itself, so a step's outputs stay as cras
 as the library functions make them. Forking is safe here because the server only imports:
 no thread pool, model or file is opened before the fork.
 
+The socket lives in a folder only its user can open (mode 0700), and requests are pickles:
+a server runs only what processes of the same user ask of it, as they could run it themselves.
+
 This module imports only the standard library, so a step that delegates its work pays nothing
 for it.
 """

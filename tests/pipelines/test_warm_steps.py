@@ -131,6 +131,11 @@ def _state(pid: int) -> str:
         return "Z"
 
 
+def test_only_this_user_can_reach_the_server(server):
+    socket_path, _ = server
+    assert socket_path.parent.stat().st_mode & 0o077 == 0  # no group or other access to the socket's folder
+
+
 def test_without_a_server_the_work_runs_here(monkeypatch):
     monkeypatch.delenv(SOCKET_ENV, raising=False)
     assert call("os:getpid") == os.getpid()
