@@ -59,9 +59,10 @@ def exit_code_of_a_subprocess() -> int:
     return subprocess.run([sys.executable, "-c", "raise SystemExit(7)"], check=False).returncode
 
 
-def sleep_after_writing_pid(pid_file: str) -> None:
+def wait_to_be_killed(pid_file: str) -> None:
     Path(pid_file).write_text(str(os.getpid()))
-    time.sleep(120)
+    while True:
+        signal.pause()  # returns only on a handled signal; SIGKILL ends it
 
 
 def die_hard() -> None:
@@ -107,7 +108,7 @@ def test_work_that_dies_without_a_result_is_reported(server):
 def test_killing_the_step_kills_its_work(server, tmp_path):
     socket_path, _ = server
     pid_file = tmp_path / "work.pid"
-    step_code = f"from affectgpt.warm_steps import call; call('{__name__}:sleep_after_writing_pid', {str(pid_file)!r})"
+    step_code = f"from affectgpt.warm_steps import call; call('{__name__}:wait_to_be_killed', {str(pid_file)!r})"
     step = subprocess.Popen([sys.executable, "-c", step_code],
                             env={**os.environ, SOCKET_ENV: str(socket_path), "PYTHONPATH": os.pathsep.join(sys.path)})
     deadline = time.monotonic() + 60
