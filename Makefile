@@ -14,7 +14,7 @@ export DS_ACCELERATOR := cpu
 export KERAS_BACKEND := torch
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast bench lint clean
+.PHONY: install run test test-fast bench lint clean images
 
 $(STAMP): pyproject.toml requirements.lock constraints.txt scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -36,6 +36,10 @@ test-fast: $(STAMP)
 ## make bench: one table of every benchmark against its same-run baseline (benchmarks/report.py)
 bench: $(STAMP)
 	$(PY) benchmarks/report.py
+
+## make images: the platform and step images under the tag the compiled pipelines name (DRY_RUN=1: print only)
+images: $(STAMP)
+	PY=$(PY) bash scripts/images.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -10,6 +10,7 @@ clone reports its live git state. Everything else about the package is in pyproj
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -42,8 +43,20 @@ def build_info() -> dict:
         dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
         source = "git"
     return {"version": version, "commit": commit, "dirty": dirty if commit else None,
-            "commit_source": source if commit else None,
+            "commit_source": source if commit else None, "image_tag": image_tag(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def image_tag() -> str:
+    """The platform images' content tag (affectgpt/image_tag.py, loaded by path: the package is
+    not importable while it is being built); AFFECTGPT_IMAGE_TAG when the build context lacks
+    some of the inputs (the Docker wheel stage copies only the code)."""
+    if os.environ.get("AFFECTGPT_IMAGE_TAG"):
+        return os.environ["AFFECTGPT_IMAGE_TAG"]
+    spec = importlib.util.spec_from_file_location("_image_tag", ROOT / "src" / "affectgpt" / "image_tag.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.source_tag(ROOT)
 
 
 class BuildPyWithInfo(build_py):

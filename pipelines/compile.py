@@ -20,7 +20,7 @@ def pipelines_by_name(local: bool = False) -> dict:
         options = {"retries": False, "eval_parallelism": 1, "eval_fanout": False}
         return {"retrain": make_retrain_pipeline("local", **options),
                 "retrain-k8s": make_retrain_pipeline("k8s", **options),
-                "monitor": make_monitor_pipeline(**options)}
+                "monitor": make_monitor_pipeline("local", **options)}
     return {"retrain": retrain, "retrain-k8s": retrain_k8s, "monitor": monitor}
 
 

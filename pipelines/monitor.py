@@ -11,12 +11,15 @@ gate, decoding, resources), so a drift-launched retrain runs exactly as a direct
 from kfp import dsl
 
 from components.drift_report.component import drift_report
-from pipelines.retrain import make_retrain_pipeline, non_root
+from pipelines.retrain import TrainBackend, make_retrain_pipeline, pod_shape
 
 
-def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0, eval_fanout: bool = True):
-    """The monitor pipeline; `retries`, `eval_parallelism` and `eval_fanout` as in `make_retrain_pipeline`."""
-    retrain = make_retrain_pipeline("local", retries=retries, eval_parallelism=eval_parallelism,
+def make_monitor_pipeline(train_backend: TrainBackend = "k8s", retries: bool = True, eval_parallelism: int = 0,
+                          eval_fanout: bool = True):
+    """The monitor pipeline; the retrain it launches trains as `train_backend` says (the
+    cluster's: a PyTorchJob on N GPUs; one machine: in the step). `retries`, `eval_parallelism`
+    and `eval_fanout` as in `make_retrain_pipeline`."""
+    retrain = make_retrain_pipeline(train_backend, retries=retries, eval_parallelism=eval_parallelism,
                                     eval_fanout=eval_fanout)
 
     @dsl.pipeline(
@@ -36,7 +39,11 @@ def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0, eval_
         promotion_config: str = "",
         workers: int = 4,
         gpus_per_node: int = 8,
-        nodes: int = 1,
+        nodes: int = 2,
+        train_cpu: str = "32",
+        train_memory: str = "256Gi",
+        train_memory_limit: str = "512Gi",
+        train_shm_size: str = "64Gi",
         unibench_dir: str = "",
         unibench_rev: str = "",
         decoding: str = "greedy",
@@ -46,11 +53,15 @@ def make_monitor_pipeline(retries: bool = True, eval_parallelism: int = 0, eval_
     ):
         drift = drift_report(reference=reference, current=current, config_path=drift_config)
         drift.set_display_name("drift report").set_cpu_request("2").set_memory_request("4G")
-        non_root(drift)
+        # The inputs are paths whose contents change from night to night: never a cache hit.
+        drift.set_caching_options(False)
+        pod_shape(drift, timeout_h=2)
         with dsl.If(drift.outputs["Output"] == True, name="drift-crossed-threshold"):
             retrain(raw_dir=raw_dir, data_rev=data_rev, model_config=model_config, build_config=build_config,
                     model_name=model_name, scorer_mode=scorer_mode, promotion_config=promotion_config,
-                    workers=workers, gpus_per_node=gpus_per_node, nodes=nodes, unibench_dir=unibench_dir,
+                    workers=workers, gpus_per_node=gpus_per_node, nodes=nodes, train_cpu=train_cpu,
+                    train_memory=train_memory, train_memory_limit=train_memory_limit,
+                    train_shm_size=train_shm_size, unibench_dir=unibench_dir,
                     unibench_rev=unibench_rev, decoding=decoding, extractor=extractor, judge=judge,
                     submitted_by=submitted_by)
 

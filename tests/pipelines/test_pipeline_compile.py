@@ -16,7 +16,8 @@ from pipelines import COMPILED_DIR
 from pipelines.compile import compile_all, compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ["build_dataset", "extract_features", "train", "evaluate_dataset", "evaluate", "register", "drift_report"]
+STEPS = ["build_dataset", "extract_features", "train", "evaluate_dataset", "evaluate", "register", "drift_report",
+         "release_training_jobs"]
 
 
 @pytest.fixture(scope="module")
@@ -130,15 +131,94 @@ def test_monitor_hands_every_retrain_input_to_the_nested_retrain(compiled):
     assert retrain_inputs <= monitor_inputs, retrain_inputs - monitor_inputs
 
 
+def _all_tasks(spec: dict) -> dict[str, dict]:
+    """Every task of the pipeline, in the root DAG and in each sub-DAG (loops, exit handlers, ifs)."""
+    tasks: dict[str, dict] = {}
+    for component in [spec["root"], *spec["components"].values()]:
+        tasks.update(component.get("dag", {}).get("tasks", {}))
+    return tasks
+
+
 def test_k8s_variant_trains_through_a_pytorchjob_without_holding_a_gpu(compiled):
+    from pipelines.retrain import POD_FIELDS
+
     docs = compiled["retrain-k8s"]["docs"]
     spec = _spec(docs)
     train = spec["deploymentSpec"]["executors"]["exec-train"]["container"]
     assert "accelerator" not in train["resources"]
-    assert spec["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["backend"]["runtimeValue"]["constant"] == "k8s"
+    inputs = _all_tasks(spec)["train"]["inputs"]["parameters"]
+    assert inputs["backend"]["runtimeValue"]["constant"] == "k8s"
+    # The job's size comes from pipeline inputs whose defaults are the gpu-cluster overlay's job.
+    defaults = {name: item.get("defaultValue") for name, item in spec["root"]["inputDefinitions"]["parameters"].items()}
+    assert {k: defaults[k] for k in ("nodes", "gpus_per_node", "train_cpu", "train_memory", "train_memory_limit",
+                                     "train_shm_size")} == {"nodes": 2.0, "gpus_per_node": 8.0, "train_cpu": "32",
+                                                            "train_memory": "256Gi", "train_memory_limit": "512Gi",
+                                                            "train_shm_size": "64Gi"}
+    assert inputs["train_shm_size"] == {"componentInputParameter": "pipelinechannel--train_shm_size"}
+    assert inputs["job_image"]["runtimeValue"]["constant"] == train["image"]
+    assert inputs["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
     platform = _platform(docs)["exec-train"]
     assert platform["pvcMount"][0]["constant"] == "affectgpt-data" and platform["pvcMount"][0]["mountPath"] == "/data"
     assert platform["configMapAsEnv"][0]["configMapName"] == "affectgpt-platform"
+    assert {item["name"]: item["fieldPath"] for item in platform["fieldPathAsEnv"]} == POD_FIELDS
+
+
+def test_a_failed_or_cancelled_k8s_run_releases_its_training_jobs(compiled):
+    """The whole retrain-k8s DAG sits in an exit handler whose task deletes the run's unfinished
+    PyTorchJobs; the monitor's drift-launched retrain is the same multi-GPU variant."""
+    for name in ("retrain-k8s", "monitor"):
+        spec = _spec(compiled[name]["docs"])
+        tasks = _all_tasks(spec)
+        release = tasks["release-training-jobs"]
+        assert release["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED", name
+        assert release["inputs"]["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+        handler = next(t for t in tasks.values() if t["componentRef"]["name"].startswith("comp-exit-handler"))
+        inside = spec["components"][handler["componentRef"]["name"]]["dag"]["tasks"]
+        assert {"build-dataset", "train", "register"} <= set(inside), name
+        assert _all_tasks(spec)["train"]["inputs"]["parameters"]["backend"]["runtimeValue"]["constant"] == "k8s"
+
+
+def test_every_step_pod_sees_the_data_volume_and_a_writable_workspace(compiled):
+    """Paths (raw clips, test sets, drift batches, the workspace) live on the data volume in
+    every pod; steps that load weights also mount the models volume; the workspace and the HF
+    cache come from the platform ConfigMap."""
+    from pipelines.retrain import WORKSPACE_ENV
+
+    loads_weights = {"exec-extract-features", "exec-evaluate-dataset"}
+    for name in ("retrain", "retrain-k8s", "monitor"):
+        platform = _platform(compiled[name]["docs"])
+        executors = _spec(compiled[name]["docs"])["deploymentSpec"]["executors"]
+        assert set(platform) == set(executors), name
+        for executor, config in platform.items():
+            mounts = {m["constant"]: m["mountPath"] for m in config["pvcMount"]}
+            assert mounts["affectgpt-data"] == "/data", (name, executor)
+            weights = executor in loads_weights or (executor == "exec-train" and name == "retrain")
+            assert ("affectgpt-models" in mounts) == weights, (name, executor)
+            env = {kv["envVar"] for item in config["configMapAsEnv"] if item["configMapName"] == "affectgpt-platform"
+                   for kv in item["keyToEnv"]}
+            assert env >= set(WORKSPACE_ENV), (name, executor)
+            assert int(config["activeDeadlineSeconds"]) > 0, (name, executor)
+
+
+def test_side_effecting_steps_are_never_cache_hits(compiled):
+    """A cached `register` would report a version it never created; a cached drift report would
+    answer every night with the first night's batch."""
+    for name, task_name in (("retrain", "register"), ("retrain-k8s", "register"), ("monitor", "drift-report"),
+                            ("monitor", "register")):
+        task = _all_tasks(_spec(compiled[name]["docs"]))[task_name]
+        assert not task.get("cachingOptions", {}).get("enableCache"), (name, task_name)
+    assert _all_tasks(_spec(compiled["retrain"]["docs"]))["train"]["cachingOptions"]["enableCache"] is True
+
+
+def test_every_step_image_is_the_content_tag_of_this_code(compiled):
+    """Images are immutable: tagged with the hash of what they are built from, compiled in."""
+    from affectgpt.image_tag import image_tag
+
+    tag = image_tag()
+    assert tag.startswith("src-") and len(tag) == 16
+    for name, item in compiled.items():
+        for executor in _spec(item["docs"])["deploymentSpec"]["executors"].values():
+            assert executor["container"]["image"].endswith(f":{tag}"), (name, executor["container"]["image"])
 
 
 def test_monitor_launches_retrain_only_when_drift_says_so(compiled):

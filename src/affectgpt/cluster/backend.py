@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,25 +21,37 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from affectgpt.cluster.pytorchjob import TrainJobSpec, build_pytorchjob
+from affectgpt.cluster.pytorchjob import DEFAULT_IMAGE, RUN_LABEL, TrainJobSpec, build_pytorchjob
 from affectgpt.manifest import hash_file, hash_tree
+from affectgpt.train import CHECKPOINTS_DIR
 
 Backend = Literal["local", "k8s"]
 
 
 class K8sTrainOptions(BaseModel):
-    """Cluster settings for `backend="k8s"` (defaults match infra/base)."""
+    """Cluster settings for `backend="k8s"`. The job's size defaults to the gpu-cluster overlay's
+    (2 pods x 8 GPUs, 32 CPUs, 256 Gi memory, 512 Gi limit, 64 Gi shared memory): what 8 ranks
+    of a 7B model need (`affectgpt cluster preflight` checks it against the model)."""
 
-    namespace: str = "affectgpt"
-    image: str = "ghcr.io/affectgpt/affectgpt:0.1.0"
-    nodes: int = Field(1, ge=1)
-    gpus_per_node: int = Field(0, ge=0)
-    cpu: str = "2"
-    memory: str = "8Gi"
-    memory_limit: str = "16Gi"
+    namespace: str = Field(default_factory=lambda: os.environ.get("POD_NAMESPACE", "affectgpt"),
+                           description="where the job runs: the step pod's own namespace when it is known")
+    image: str = Field(default_factory=lambda: os.environ.get("AFFECTGPT_TRAIN_IMAGE", DEFAULT_IMAGE))
+    nodes: int = Field(2, ge=1)
+    gpus_per_node: int = Field(8, ge=0)
+    cpu: str = "32"
+    memory: str = "256Gi"
+    memory_limit: str = "512Gi"
+    shm_size: str = "64Gi"
     shared_dir: str = Field("/data", description="where the shared volume is mounted in THIS process")
     pod_data_mount: str = Field("/data", description="where the same volume is mounted in the training pods")
     data_pvc: str = "affectgpt-data"
+    models_pvc: str | None = "affectgpt-models"
+    run_id: str = Field("", description="the pipeline run's id: a label on the job, so the run's exit "
+                                        "handler can delete the jobs it left running")
+    owner_pod: tuple[str, str] | None = Field(
+        default_factory=lambda: (os.environ["POD_NAME"], os.environ["POD_UID"])
+        if os.environ.get("POD_NAME") and os.environ.get("POD_UID") else None,
+        description="(name, uid) of the step's pod: the job's owner, deleted with it")
     timeout_s: float = 48 * 3600
     poll_s: float = 15.0
 
@@ -125,11 +138,27 @@ def train_on_backend(
         data_dir = training_data_dir(Path(data_dir), Path(features_dir) if features_dir else None,
                                      Path(scratch) / "data")
         if backend == "local":
-            from affectgpt.train.run import train_model
-
-            train_model(config_path, data_dir, out_dir)
-            return TrainOutcome("local", out_dir)
+            return _train_in_process(config_path, data_dir, out_dir, echo)
         return _train_on_cluster(config_path, data_dir, out_dir, k8s or K8sTrainOptions(), api_client, echo)
+
+
+def _train_in_process(config_path: Path, data_dir: Path, out_dir: Path, echo: Callable[[str], None]) -> TrainOutcome:
+    """Train in the workspace (`$AFFECTGPT_HOME/train-runs/<key>`, a volume in the cluster), not
+    in the step's output folder: a pod that dies loses its outputs, while the checkpoints in the
+    workspace let the retried step resume where the last one stopped."""
+    from affectgpt.paths import workspace_dir
+    from affectgpt.train.run import train_model
+
+    stage = workspace_dir() / "train-runs" / training_key(config_path, data_dir)
+    echo(f"training in {stage} (checkpoints stay there; a rerun resumes)")
+    train_model(config_path, data_dir, stage / "model")
+    _copy_model(stage / "model", out_dir)
+    return TrainOutcome("local", out_dir)
+
+
+def _copy_model(model_dir: Path, out_dir: Path) -> None:
+    """The model folder without its checkpoints: what evaluation and registration read."""
+    shutil.copytree(model_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CHECKPOINTS_DIR))
 
 
 def _train_on_cluster(config_path: Path, data_dir: Path, out_dir: Path, options: K8sTrainOptions,
@@ -150,7 +179,11 @@ def _train_on_cluster(config_path: Path, data_dir: Path, out_dir: Path, options:
         name=f"affectgpt-train-{key}", namespace=options.namespace, image=options.image,
         config_path=f"{pod_stage}/config.yaml", data_dir=f"{pod_stage}/data", out_dir=f"{pod_stage}/model",
         nodes=options.nodes, gpus_per_node=options.gpus_per_node, cpu=options.cpu, memory=options.memory,
-        memory_limit=options.memory_limit, data_pvc=options.data_pvc, data_mount=options.pod_data_mount,
+        memory_limit=options.memory_limit, shm_size=options.shm_size, data_pvc=options.data_pvc,
+        data_mount=options.pod_data_mount, models_pvc=options.models_pvc,
+        labels={RUN_LABEL: options.run_id} if options.run_id else {},
+        owner={"apiVersion": "v1", "kind": "Pod", "name": options.owner_pod[0], "uid": options.owner_pod[1]}
+        if options.owner_pod else None,
     )
     echo(f"submitting PyTorchJob {spec.namespace}/{spec.name}: {spec.nodes} pod(s) x "
          f"{spec.gpus_per_node or 'CPU'} GPU(s), world size {spec.world_size}")
@@ -160,5 +193,19 @@ def _train_on_cluster(config_path: Path, data_dir: Path, out_dir: Path, options:
     if not (model_dir / "manifest.json").is_file():
         raise FileNotFoundError(f"{model_dir}: the job succeeded but wrote no model manifest; "
                                 f"see `kubectl -n {spec.namespace} logs {spec.name}-master-0`")
-    shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
+    _copy_model(model_dir, out_dir)
     return TrainOutcome("k8s", out_dir, spec.name)
+
+
+def release_run_jobs(run_id: str, *, namespace: str | None = None, api_client=None,
+                     echo: Callable[[str], None] = print) -> list[str]:
+    """Delete the PyTorchJobs of pipeline run `run_id` that have not finished: a failed or
+    cancelled run must not leave a job holding its GPUs. Finished jobs stay (their TTL removes
+    them) so their logs can be read. Returns the names deleted."""
+    from affectgpt.cluster.launcher import delete_unfinished_jobs, kube_api_client
+
+    namespace = namespace or os.environ.get("POD_NAMESPACE", "affectgpt")
+    deleted = delete_unfinished_jobs(f"{RUN_LABEL}={run_id}", namespace, api_client or kube_api_client())
+    echo(f"released {len(deleted)} unfinished training job(s) of run {run_id}"
+         + (f": {', '.join(deleted)}" if deleted else ""))
+    return deleted

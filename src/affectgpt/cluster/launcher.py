@@ -83,6 +83,28 @@ def submit_job(job: dict[str, Any], api_client: client.ApiClient) -> dict[str, A
         raise _api_error(exc, f"re-create PyTorchJob {namespace}/{name} after its failed run") from exc
 
 
+def delete_unfinished_jobs(label_selector: str, namespace: str, api_client: client.ApiClient) -> list[str]:
+    """Delete the jobs matching `label_selector` that are not Succeeded or Failed; returns their names."""
+    api = client.CustomObjectsApi(api_client)
+    try:
+        listed = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, label_selector=label_selector)
+    except ApiException as exc:
+        raise _api_error(exc, f"list PyTorchJobs {namespace}/{label_selector}") from exc
+    deleted = []
+    for job in listed.get("items", []):
+        if job_status(job).phase in TERMINAL_PHASES:
+            continue
+        name = job["metadata"]["name"]
+        try:
+            api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
+                                                body=client.V1DeleteOptions(propagation_policy="Foreground"))
+        except ApiException as exc:
+            if exc.status != 404:  # gone already: what we wanted
+                raise _api_error(exc, f"delete PyTorchJob {namespace}/{name}") from exc
+        deleted.append(name)
+    return deleted
+
+
 def _api_error(exc: ApiException, action: str) -> RuntimeError:
     hints = {401: "the credentials were refused; check your kubeconfig or service-account token",
              403: "not allowed; the service account needs the affectgpt-pipeline-runner Role (infra/base/rbac)",

@@ -26,6 +26,9 @@ DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # Pod names are "<job>-worker-<i>" and must stay a DNS label (63 characters).
 MAX_JOB_NAME = 48
 TRAIN_APP_LABEL = "affectgpt-train"
+# The pipeline run a job belongs to: the run's exit handler deletes the jobs it left running.
+RUN_LABEL = "affectgpt.io/kfp-run"
+DEFAULT_IMAGE = "ghcr.io/affectgpt/affectgpt:0.1.0"
 
 
 class TrainJobSpec(BaseModel):
@@ -35,7 +38,7 @@ class TrainJobSpec(BaseModel):
 
     name: str = Field(description="job name, unique per run (DNS label, at most 48 characters)")
     namespace: str = "affectgpt"
-    image: str = "ghcr.io/affectgpt/affectgpt:0.1.0"
+    image: str = DEFAULT_IMAGE
     config_path: str
     data_dir: str
     out_dir: str
@@ -48,6 +51,12 @@ class TrainJobSpec(BaseModel):
     service_account: str = "affectgpt-trainer"
     data_pvc: str = "affectgpt-data"
     data_mount: str = "/data"
+    models_pvc: str | None = Field("affectgpt-models", description="volume holding the pretrained weights "
+                                   "(the HF cache under <models_mount>/hf); None mounts none")
+    models_mount: str = "/models"
+    labels: dict[str, str] = Field(default_factory=dict, description="extra labels, e.g. the pipeline run's id")
+    owner: dict[str, str] | None = Field(None, description="ownerReference (apiVersion, kind, name, uid): the "
+                                         "object whose deletion deletes the job, e.g. the pipeline step's pod")
     platform_config_map: str = "affectgpt-platform"
     node_selector: dict[str, str] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
@@ -71,6 +80,8 @@ class TrainJobSpec(BaseModel):
 
 def _container(spec: TrainJobSpec) -> dict[str, Any]:
     env = {"HOME": "/tmp", "AFFECTGPT_HOME": f"{spec.data_mount}/.affectgpt"}
+    if spec.models_pvc:
+        env["HF_HOME"] = f"{spec.models_mount}/hf"  # the hub ids of the config resolve from this cache
     if spec.gpus_per_node == 0:
         env["DS_ACCELERATOR"] = "cpu"
     env.update(spec.env)
@@ -100,6 +111,7 @@ def _container(spec: TrainJobSpec) -> dict[str, Any]:
             {"name": "data", "mountPath": spec.data_mount},
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "dshm", "mountPath": "/dev/shm"},
+            *([{"name": "models", "mountPath": spec.models_mount, "readOnly": True}] if spec.models_pvc else []),
         ],
     }
 
@@ -118,6 +130,8 @@ def _pod_template(spec: TrainJobSpec) -> dict[str, Any]:
             {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
             # NCCL and DataLoader workers exchange tensors through /dev/shm.
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}},
+            *([{"name": "models", "persistentVolumeClaim": {"claimName": spec.models_pvc, "readOnly": True}}]
+              if spec.models_pvc else []),
         ],
     }
     if spec.gpus_per_node:
@@ -126,7 +140,7 @@ def _pod_template(spec: TrainJobSpec) -> dict[str, Any]:
     elif spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     labels = {"app.kubernetes.io/name": TRAIN_APP_LABEL, "app.kubernetes.io/part-of": "affectgpt",
-              "affectgpt.io/mlflow-client": "true", "affectgpt.io/job": spec.name}
+              "affectgpt.io/mlflow-client": "true", "affectgpt.io/job": spec.name, **spec.labels}
     return {"metadata": {"labels": labels}, "spec": pod_spec}
 
 
@@ -139,15 +153,19 @@ def build_pytorchjob(spec: TrainJobSpec) -> dict[str, Any]:
     if spec.nodes > 1:
         replicas["Worker"] = {"replicas": spec.nodes - 1, "restartPolicy": "OnFailure",
                               "template": _pod_template(spec)}
+    metadata: dict[str, Any] = {
+        "name": spec.name,
+        "namespace": spec.namespace,
+        "labels": {"app.kubernetes.io/name": TRAIN_APP_LABEL, "app.kubernetes.io/part-of": "affectgpt", **spec.labels},
+        "annotations": {"affectgpt.io/world-size": str(spec.world_size)},
+    }
+    if spec.owner:
+        # Deleting the owner (the step's pod, when its run is deleted) deletes the job and its pods.
+        metadata["ownerReferences"] = [{**spec.owner, "blockOwnerDeletion": False, "controller": False}]
     job = {
         "apiVersion": PYTORCHJOB_API_VERSION,
         "kind": "PyTorchJob",
-        "metadata": {
-            "name": spec.name,
-            "namespace": spec.namespace,
-            "labels": {"app.kubernetes.io/name": TRAIN_APP_LABEL, "app.kubernetes.io/part-of": "affectgpt"},
-            "annotations": {"affectgpt.io/world-size": str(spec.world_size)},
-        },
+        "metadata": metadata,
         "spec": {
             "nprocPerNode": str(max(spec.gpus_per_node, 1)),
             "runPolicy": {

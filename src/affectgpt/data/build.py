@@ -31,6 +31,7 @@ from affectgpt.data.classifiers import (
 from affectgpt.data.clipwork import process_clips
 from affectgpt.data.config import BuildConfig, load_build_config
 from affectgpt.data.ingest import IngestResult, ingest
+from affectgpt.data.media_root import relative_media
 from affectgpt.data.merger import make_merger
 from affectgpt.data.postfilter import (
     av_mismatch_decision,
@@ -142,11 +143,17 @@ def _write_dataset(out: Path, built: _Built, timings: dict[str, float],
     describer_versions = {name: version for r in records for name, version in r["describers"].items()}
     raw_hash = hash_tree(built.raw_dir) if built.raw_dir.is_dir() else hash_file(built.raw_dir)
     inputs = {"raw": f"sha256:{raw_hash}", "config": built.config.digest()}
+    # Media paths are stored relative to the raw folder, so the dataset travels as an artifact
+    # while the clips stay on the volume (affectgpt.data.media_root).
+    media_root = ingested.data_root
     with staged_output(out, owned=OWNED_OUTPUTS) as stage:
         staged = {
-            "clip_manifest": write_clip_manifest(ingested.clips, stage / OUTPUT_FILES["clip_manifest"]),
-            "mer_caption": write_caption_records(caption, stage / OUTPUT_FILES["mer_caption"]),
-            "mer_caption_plus": write_caption_records(plus, stage / OUTPUT_FILES["mer_caption_plus"]),
+            "clip_manifest": write_clip_manifest(relative_media(ingested.clips, media_root),
+                                                 stage / OUTPUT_FILES["clip_manifest"]),
+            "mer_caption": write_caption_records(relative_media(caption, media_root),
+                                                 stage / OUTPUT_FILES["mer_caption"]),
+            "mer_caption_plus": write_caption_records(relative_media(plus, media_root),
+                                                      stage / OUTPUT_FILES["mer_caption_plus"]),
             "quarantine": _write_quarantine(quarantine, stage / OUTPUT_FILES["quarantine"]),
         }
         for path in staged.values():
@@ -167,7 +174,8 @@ def _write_dataset(out: Path, built: _Built, timings: dict[str, float],
             timings_s={k: round(v, 3) for k, v in timings.items()},
             extra={"counts": counts, "describers": describer_versions, "high_level": selected.classifier_info,
                    "length_bounds": selected.length_bounds, "computed_clips": built.computed,
-                   "cached_clips": built.n_clip_results - built.computed, "notes": ingested.notes},
+                   "cached_clips": built.n_clip_results - built.computed, "notes": ingested.notes,
+                   "media_root": str(media_root) if media_root else None},
         )
         manifest.write(stage)
         fault_point("build:wrote:manifest.json")

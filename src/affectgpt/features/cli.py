@@ -234,6 +234,9 @@ def extract_command(
     config: Annotated[Path | None, typer.Option(
         "--config", help="model config whose `encoders` section to use (default: tiny random-init encoders)")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="decoding threads feeding the encoders")] = 1,
+    media_root: Annotated[Path | None, typer.Option(
+        "--media-root", help="folder the manifest's relative media paths start from (default: the raw folder "
+                             "the dataset recorded, else the manifest's folder)")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Encode every clip once with the frozen encoders (frames, faces, audio windows) and cache
@@ -251,7 +254,7 @@ def extract_command(
         encoder_cfg = load_config(config).encoders
     else:
         encoder_cfg = EncoderConfig()
-    manifest = extract_features(clip_manifest, out, encoder_cfg, workers=workers)
+    manifest = extract_features(clip_manifest, out, encoder_cfg, workers=workers, media_root=media_root)
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(manifest.skipped_by_reason.items()))
     console.print(f"kept {manifest.kept} clips, quarantined {len(manifest.skipped)}"
                   + (f" ({reasons})" if reasons else ""), highlight=False)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from affectgpt.data.media_root import dataset_media_root
 from affectgpt.data.schema import read_clip_manifest
 from affectgpt.features.cache import (
     SHARD_DIR,
@@ -81,7 +82,7 @@ def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
 
 
 def _resolve(base_dir: Path, value: Any) -> Path | None:
-    """A manifest path cell as a Path (relative paths are relative to the manifest's folder)."""
+    """A manifest path cell as a Path (relative paths are relative to the media root)."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
         return None
     path = Path(str(value)).expanduser()
@@ -162,12 +163,15 @@ def _table_row(clip_id: str, metadata: dict[str, Any], tensors: dict[str, torch.
 
 def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderConfig, *, workers: int = 1,
                      n_frames: int = 8, n_windows: int = 8, face_size: int = FACE_SIZE,
-                     speech_ratio: bool = True, progress: bool = True) -> StepManifest:
+                     speech_ratio: bool = True, progress: bool = True,
+                     media_root: str | Path | None = None) -> StepManifest:
     """Extract (or reuse) features for every clip in `clip_manifest`; returns the written manifest.
 
     `workers` decoding threads feed one encoding loop. Clips whose media fail to decode are
     quarantined with the MediaError reason (missing_file, corrupt_video, no_audio, ...).
-    `progress` shows the clips to compute, with the quarantined and cached counts."""
+    `progress` shows the clips to compute, with the quarantined and cached counts. Relative
+    media paths resolve against `media_root`, else the root the dataset recorded
+    (`affectgpt.data.media_root`)."""
     started = time.perf_counter()
     clip_manifest, out_dir = Path(clip_manifest), Path(out_dir)
     table = _read_clip_manifest(clip_manifest)
@@ -177,7 +181,8 @@ def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderCon
     # sibling (old shards hard-linked in as the cache) and published together (affectgpt.publish).
     with staged_output(out_dir, owned=(FEATURE_TABLE, MANIFEST_NAME), seed=(SHARD_DIR,)) as stage:
         (stage / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-        scan = _scan_manifest(table, clip_manifest, stage, settings)
+        scan = _scan_manifest(table, clip_manifest, stage, settings,
+                              dataset_media_root(clip_manifest.parent, media_root))
         timings = _compute_features(scan, stage, settings, workers, progress)
         _write_feature_table(scan, stage)
         step_manifest = StepManifest(
@@ -233,7 +238,8 @@ class _Scan:
     hashing_s: float = 0.0
 
 
-def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, out_dir: Path, settings: _Settings) -> _Scan:
+def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, out_dir: Path, settings: _Settings,
+                   media_root: Path) -> _Scan:
     """Refuse bad or duplicate ids and missing files, hash each clip's media into its cache key,
     and take the cached shard's row where the key matches."""
     hashing_started = time.perf_counter()
@@ -252,7 +258,7 @@ def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, out_dir: Path, sett
             continue
         seen.add(clip_id)
         scan.seen_in_order.append(clip_id)
-        paths = _media_paths(clip_id, record, clip_manifest.parent, where)
+        paths = _media_paths(clip_id, record, media_root, where)
         if isinstance(paths, SkippedRecord):
             scan.skipped.append(paths)
             continue

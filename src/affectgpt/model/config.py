@@ -119,7 +119,12 @@ class TrainConfig(_Strict):
     min_lr_ratio: float = Field(default=0.0, ge=0, le=1)
     micro_batch_size: int = Field(default=3, ge=1)
     grad_accumulation: int = Field(default=1, ge=1)
-    global_batch_size: int | None = Field(default=None, description="if set, must equal micro x accumulation x world size")
+    global_batch_size: int | None = Field(default=None, description="if set, must equal micro x accumulation x world "
+                                          "size (`batch_policy: exact`) or micro x accumulation (`per-rank`)")
+    batch_policy: Literal["exact", "per-rank"] = Field(
+        default="exact", description="exact: the global batch is fixed, so the world size must divide it; per-rank: "
+        "`global_batch_size` is the one-GPU batch, every rank runs it (global = it x world size) and "
+        "`iters_per_epoch` is split over the ranks, so an epoch draws as many samples as on one GPU")
     epochs: int = Field(default=1, ge=1)
     iters_per_epoch: int | None = Field(default=None, ge=1, description="micro-batches per epoch from a stream of "
                                         "successive seeded shuffles (upstream: 5000); None = one pass per epoch")
@@ -208,13 +213,23 @@ def world_size() -> int:
 
 
 def check_global_batch(train: TrainConfig, n_processes: int | None = None) -> int:
-    """The LLaVA invariant: global batch = micro batch x accumulation x world size. Returns it."""
+    """The LLaVA invariant: global batch = micro batch x accumulation x world size. Returns it.
+    Under `batch_policy: per-rank`, `global_batch_size` names the one-process batch (the paper's
+    3 on one GPU) and the global batch grows with the world size."""
     n_processes = world_size() if n_processes is None else n_processes
     derived = train.micro_batch_size * train.grad_accumulation * n_processes
+    if train.batch_policy == "per-rank":
+        per_rank = train.micro_batch_size * train.grad_accumulation
+        if train.global_batch_size is not None and train.global_batch_size != per_rank:
+            raise ConfigError(
+                f"train.global_batch_size {train.global_batch_size} != micro_batch_size {train.micro_batch_size} "
+                f"x grad_accumulation {train.grad_accumulation} (= {per_rank}); with batch_policy per-rank it is "
+                "the batch of one process")
+        return derived
     if train.global_batch_size is not None and train.global_batch_size != derived:
         raise ConfigError(
             f"train.global_batch_size {train.global_batch_size} != micro_batch_size {train.micro_batch_size} "
             f"x grad_accumulation {train.grad_accumulation} x world size {n_processes} (= {derived}); "
-            "change grad_accumulation or drop global_batch_size"
+            "change grad_accumulation, drop global_batch_size, or set batch_policy: per-rank"
         )
     return derived

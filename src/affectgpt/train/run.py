@@ -23,6 +23,7 @@ from affectgpt.manifest import MANIFEST_NAME, StepManifest, hash_file, hash_tree
 from affectgpt.model.config import AffectGPTConfig, ConfigError, load_config
 from affectgpt.progress import StepProgress, step_progress
 from affectgpt.publish import fault_point, recover, staged_output
+from affectgpt.train import CHECKPOINTS_DIR
 from affectgpt.train import checkpoint as ckpt
 from affectgpt.train.data import (
     CaptionData,
@@ -35,7 +36,6 @@ from affectgpt.train.data import (
 
 STEP_NAME = "train"
 MODEL_DIR = "model"
-CHECKPOINTS_DIR = "checkpoints"
 TOKENIZER_DIR = "tokenizer"
 
 
@@ -240,7 +240,7 @@ def _plan_run(config_path: str | Path, data_dir: str | Path, out_dir: str | Path
                         f"batches per process per epoch, fewer than grad_accumulation {accum}; lower the batch")
     # An epoch is one shuffled pass, or `iters_per_epoch` micro-batches of the stream of passes
     # (upstream's IterLoader cycles a shuffled loader), which may cross pass boundaries.
-    n_micro_per_epoch = train_cfg.iters_per_epoch or n_micro_per_pass
+    n_micro_per_epoch = _micro_batches_per_epoch(train_cfg, n_micro_per_pass, world)
     total_steps = train_cfg.max_steps or (train_cfg.epochs * n_micro_per_epoch) // accum
 
     recover(out_dir)  # finish or undo a publication a kill interrupted (affectgpt.publish)
@@ -254,6 +254,17 @@ def _plan_run(config_path: str | Path, data_dir: str | Path, out_dir: str | Path
     return _Plan(config_path=config_path, config=config, data=data, train_samples=train_samples,
                  val_samples=val_samples, rank=rank, world=world, n_micro_per_epoch=n_micro_per_epoch,
                  total_steps=total_steps, out_dir=out_dir, checkpoints_dir=checkpoints_dir, latest=latest)
+
+
+def _micro_batches_per_epoch(train_cfg, n_micro_per_pass: int, world: int) -> int:
+    """Micro-batches each process runs per epoch: one pass, or `iters_per_epoch`; under
+    `batch_policy: per-rank` those iterations are the one-GPU count, shared by the ranks, so an
+    epoch draws the same number of samples on any number of GPUs."""
+    if not train_cfg.iters_per_epoch:
+        return n_micro_per_pass
+    if train_cfg.batch_policy == "per-rank":
+        return max(1, -(-train_cfg.iters_per_epoch // world))
+    return train_cfg.iters_per_epoch
 
 
 def _start_engine(plan: _Plan) -> _Live:
