@@ -103,6 +103,15 @@ def test_code_version_comes_from_the_build_metadata(installed):
     assert manifest.strip() == installed.expected_version
 
 
+def test_the_wheel_names_the_image_tag_of_its_source(installed):
+    """Code running from the image's wheel names the same content-tagged image that the
+    pipelines compiled from this checkout name (affectgpt.image_tag)."""
+    from affectgpt.image_tag import image_tag
+
+    assert installed.python("from components import step_image; print(step_image('train'))").strip() == \
+        f"ghcr.io/affectgpt/affectgpt-train:{image_tag()}"
+
+
 def _write_predictions(work: Path) -> list[str]:
     """A local gold set (clip manifest) and a predictions folder for `bench run`."""
     import pyarrow as pa

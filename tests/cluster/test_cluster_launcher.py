@@ -12,6 +12,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from kubernetes import client
@@ -24,6 +25,7 @@ from affectgpt.cluster import (
     ensure_valid,
     train_on_backend,
 )
+from affectgpt.cluster.backend import release_run_jobs
 from affectgpt.cluster.launcher import TrainingJobFailed, job_status, submit_job, wait_for_job
 from affectgpt.cluster.validate import pytorchjob_problems
 
@@ -90,6 +92,14 @@ class FakeApiServer:
 
             def do_GET(self):
                 self._record()
+                path, _, query = self.path.partition("?")
+                if path.endswith("/pytorchjobs"):  # a list, filtered by one `key=value` label selector
+                    selector = dict(part.split("=", 1) for part in query.split("&") if part)
+                    key, _, value = unquote(selector.get("labelSelector", "")).partition("=")
+                    items = [job for job in server.jobs.values()
+                             if not key or job["metadata"].get("labels", {}).get(key) == value]
+                    return self._send(200, {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJobList",
+                                            "metadata": {}, "items": items})
                 if "/pods/" in self.path:
                     text = "".join(f"2026-01-01T00:00:{i:02d}Z {line}\n" for i, line in enumerate(server.log_lines))
                     return self._send(200, text.encode(), "text/plain")
@@ -252,3 +262,36 @@ def test_train_job_command_prints_the_job_or_one_line_errors():
                                       "--name", "Bad_Name"])
     assert result.exit_code == 2 and "--name: Value error, job name 'Bad_Name'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_runs_exit_handler_deletes_only_its_unfinished_jobs():
+    """A cancelled run must not keep its GPUs: its unfinished jobs go, finished ones (logs) and
+    other runs' jobs stay. Each job is owned by the train step's pod and mounts the weights."""
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": "retrain-train-pod", "uid": "0f0e"}
+    with FakeApiServer(["Created", "Running", "Succeeded"], []) as api:
+        api_client = api.api_client()
+        for name, run in (("affectgpt-train-a", "run-1"), ("affectgpt-train-b", "run-1"), ("affectgpt-train-c", "run-2")):
+            submit_job(build_pytorchjob(spec(name=name, labels={"affectgpt.io/kfp-run": run}, owner=owner)), api_client)
+        wait_for_job("affectgpt-train-a", "affectgpt", api_client, poll_s=0.01)  # a finished
+        lines: list[str] = []
+        deleted = release_run_jobs("run-1", namespace="affectgpt", api_client=api_client, echo=lines.append)
+        assert deleted == ["affectgpt-train-b"] and set(api.jobs) == {"affectgpt-train-a", "affectgpt-train-c"}
+        assert "released 1 unfinished training job(s) of run run-1: affectgpt-train-b" in lines[0]
+        assert release_run_jobs("run-3", namespace="affectgpt", api_client=api_client, echo=lines.append) == []
+    posted = api.requests[0][2]
+    assert posted["metadata"]["ownerReferences"][0] | owner == posted["metadata"]["ownerReferences"][0]
+    pod = posted["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
+    assert pod["metadata"]["labels"]["affectgpt.io/kfp-run"] == "run-1"
+    container = pod["spec"]["containers"][0]
+    assert {"name": "models", "mountPath": "/models", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "HF_HOME", "value": "/models/hf"} in container["env"]
+
+
+def test_k8s_options_take_the_step_pods_namespace_and_identity(monkeypatch):
+    monkeypatch.setenv("POD_NAMESPACE", "team-a")
+    monkeypatch.setenv("POD_NAME", "retrain-xyz-train")
+    monkeypatch.setenv("POD_UID", "1234")
+    options = K8sTrainOptions()
+    assert options.namespace == "team-a" and options.owner_pod == ("retrain-xyz-train", "1234")
+    assert (options.nodes, options.gpus_per_node, options.cpu, options.memory, options.shm_size) == (
+        2, 8, "32", "256Gi", "64Gi")

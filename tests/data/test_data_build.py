@@ -108,3 +108,35 @@ def test_progress_lines_count_processed_quarantined_and_cached_clips(raw_copy, s
     capsys.readouterr()
     build_dataset(raw_copy, tmp_path / "quiet", config=fast_config(shared_cache))  # show_progress off by default
     assert "build dataset:" not in capsys.readouterr().err
+
+
+def test_the_dataset_travels_without_its_clips(built, demo_corpus, tmp_path):
+    """In the cluster the dataset moves from pod to pod as an artifact while the clips stay on
+    the data volume: its media paths are relative to the raw folder it records, so a copy of
+    the dataset anywhere still finds the clips; a volume mounted elsewhere is named with
+    `media_root`, and a clip that is really missing is quarantined with its path."""
+    from affectgpt.data.schema import read_clip_manifest
+    from affectgpt.features.extract import extract_features
+    from affectgpt.model.encoders import EncoderConfig
+
+    manifest = json.loads((built.out_dir / "manifest.json").read_text())
+    assert manifest["extra"]["media_root"] == str((demo_corpus / "raw").resolve())
+    clips = read_clip_manifest(built.paths["clip_manifest"])
+    assert not any(path.startswith("/") for path in clips["video_path"]), list(clips["video_path"])[:2]
+    assert not any(str(path).startswith("/") for path in read_caption_records(built.paths["mer_caption"])["video_path"])
+
+    artifact = tmp_path / "artifact" / "dataset"
+    shutil.copytree(built.out_dir, artifact)
+    features = extract_features(artifact / "clip_manifest.parquet", tmp_path / "f1", EncoderConfig(), progress=False)
+    assert features.kept == len(clips) and not features.skipped
+
+    moved = tmp_path / "elsewhere" / "raw"
+    shutil.copytree(demo_corpus / "raw", moved)
+    (artifact / "manifest.json").write_text(json.dumps({**manifest, "extra": {**manifest["extra"],
+                                                                               "media_root": "/nowhere/raw"}}))
+    lost = extract_features(artifact / "clip_manifest.parquet", tmp_path / "f2", EncoderConfig(), progress=False)
+    assert lost.kept == 0 and {s.reason for s in lost.skipped} == {"missing_file"}
+    assert "/nowhere/raw/" in lost.skipped[0].detail
+    found = extract_features(artifact / "clip_manifest.parquet", tmp_path / "f3", EncoderConfig(), progress=False,
+                             media_root=moved)
+    assert found.kept == len(clips)

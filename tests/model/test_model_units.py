@@ -160,6 +160,29 @@ def test_global_batch_invariant_is_checked():
         check_global_batch(TrainConfig(micro_batch_size=3, grad_accumulation=2, global_batch_size=16), 2)
 
 
+def test_the_7b_recipe_runs_on_1_8_and_16_gpus_drawing_one_gpus_samples_per_epoch():
+    """The paper's batch is 3 on one GPU. `batch_policy: per-rank` keeps 3 per rank (global 3 x N)
+    and shares an epoch's 5000 iterations over the ranks, so the samples per epoch stay 15,000;
+    `exact` refuses a world size that does not divide the global batch."""
+    from affectgpt.paths import packaged_config
+    from affectgpt.train.ds_config import deepspeed_config
+    from affectgpt.train.run import _micro_batches_per_epoch
+
+    train = load_config(packaged_config("affectgpt-7b.yaml")).train
+    assert (train.batch_policy, train.global_batch_size, train.micro_batch_size) == ("per-rank", 3, 3)
+    for world in (1, 8, 16):
+        config = deepspeed_config(train, world, on_gpu=True)
+        assert config["train_batch_size"] == 3 * world and config["train_micro_batch_size_per_gpu"] == 3
+        per_rank = _micro_batches_per_epoch(train, n_micro_per_pass=10**6, world=world)
+        assert abs(per_rank * world * 3 - 5000 * 3) < 3 * world, (world, per_rank)
+    exact = train.model_copy(update={"batch_policy": "exact"})
+    assert _micro_batches_per_epoch(exact, 10**6, 8) == 5000
+    with pytest.raises(ConfigError, match="world size 8"):
+        check_global_batch(exact, 8)
+    with pytest.raises(ConfigError, match="batch of one process"):
+        check_global_batch(train.model_copy(update={"global_batch_size": 6}), 8)
+
+
 def test_seven_b_config_has_the_papers_lora_count_on_the_meta_device():
     from affectgpt.model.summary import summarize
 
