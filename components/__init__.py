@@ -5,19 +5,10 @@ Every step runs from its own image, built FROM the platform image (components/ba
 and tagged with the content tag of the code it holds (`affectgpt.image_tag`): the compiled
 pipelines name immutable images. `make images` builds exactly these."""
 
-import os
-
-from affectgpt.image_tag import image_tag
-
-# Where the images are pushed; another registry: set it when compiling and in `make images`.
-IMAGE_REPOSITORY = os.environ.get("AFFECTGPT_IMAGE_REPOSITORY", "ghcr.io/affectgpt/affectgpt")
-
-
-def base_image() -> str:
-    """The platform image: the affectgpt package and its stack (the training job runs it)."""
-    return f"{IMAGE_REPOSITORY}:{image_tag()}"
+from affectgpt.image_tag import image_repository, image_tag
 
 
 def step_image(step: str) -> str:
-    """The image of one step (components/<step>/Dockerfile, built FROM the platform image)."""
-    return f"{IMAGE_REPOSITORY}-{step}:{image_tag()}"
+    """The image of one step (components/<step>/Dockerfile, built FROM the platform image);
+    another registry: set AFFECTGPT_IMAGE_REPOSITORY when compiling and in `make images`."""
+    return f"{image_repository()}-{step}:{image_tag()}"

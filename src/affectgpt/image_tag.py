@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from functools import cache
 from pathlib import Path
 
 TAG_PREFIX = "src-"
+# Where the images are pushed (`make images`, the compiled pipelines); another registry: set it.
+REPOSITORY_ENV = "AFFECTGPT_IMAGE_REPOSITORY"
+DEFAULT_REPOSITORY = "ghcr.io/affectgpt/affectgpt"
 # What the images are built from, relative to the repository root (components/base/Dockerfile).
 IMAGE_INPUTS = ("pyproject.toml", "setup.py", "constraints.txt", "requirements.lock", "requirements-torch.lock",
                 "src", "components", "pipelines")
@@ -77,3 +81,12 @@ def image_tag() -> str:
         raise RuntimeError("this installed affectgpt does not know its image tag (built without setup.py's hook); "
                            "compile pipelines from a checkout")
     return recorded
+
+
+def image_repository() -> str:
+    return os.environ.get(REPOSITORY_ENV, DEFAULT_REPOSITORY)
+
+
+def platform_image() -> str:
+    """The platform image of this code (the training job's pods run it)."""
+    return f"{image_repository()}:{image_tag()}"

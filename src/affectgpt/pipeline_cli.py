@@ -490,22 +490,30 @@ def train_job_command(
     data: str = typer.Option(..., help="training data folder on the data volume (e.g. /data/datasets/v3)"),
     out: str = typer.Option(..., help="output folder on the data volume"),
     name: str = typer.Option("affectgpt-train", help="job name (DNS label)"),
-    nodes: int = typer.Option(1, min=1),
+    nodes: int = typer.Option(1, min=1, help="pods (the first is the Master)"),
     gpus_per_node: int = typer.Option(8, min=0, help="0 trains on CPU"),
+    cpu: str = typer.Option("32", help="CPU request of each pod"),
+    memory: str = typer.Option("256Gi", help="memory request of each pod"),
+    memory_limit: str = typer.Option("512Gi", help="memory limit of each pod"),
+    shm_size: str = typer.Option("64Gi", help="/dev/shm of each pod (NCCL, data loaders)"),
     namespace: str = typer.Option("affectgpt"),
-    image: str = typer.Option("ghcr.io/affectgpt/affectgpt:0.1.0"),
+    image: str = typer.Option("", help="default: the platform image of this code (content tag, `make images`)"),
     submit: bool = typer.Option(False, help="submit and follow it (kubeconfig or in-cluster token)"),
     timeout_s: float = typer.Option(48 * 3600),
 ) -> None:
-    """Print the PyTorchJob YAML for `affectgpt train` under DeepSpeed on NODES x GPUS, or submit it."""
+    """Print the PyTorchJob YAML for `affectgpt train` under DeepSpeed on NODES x GPUS, or submit it.
+    A config this machine can read (a packaged name or a local file) is checked first against
+    the world size, as training would check it."""
     import yaml
     from pydantic import ValidationError
 
     from affectgpt.cluster import ManifestInvalid, TrainJobSpec, build_pytorchjob, run_training_job
 
+    _check_world_size(config, nodes * max(gpus_per_node, 1))
     try:
-        spec = TrainJobSpec(name=name, namespace=namespace, image=image, config_path=config, data_dir=data,
-                            out_dir=out, nodes=nodes, gpus_per_node=gpus_per_node)
+        spec = TrainJobSpec(name=name, namespace=namespace, config_path=config, data_dir=data, out_dir=out,
+                            nodes=nodes, gpus_per_node=gpus_per_node, cpu=cpu, memory=memory,
+                            memory_limit=memory_limit, shm_size=shm_size, **({"image": image} if image else {}))
         job = build_pytorchjob(spec)
     except ValidationError as exc:
         _fail("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()))
@@ -524,6 +532,24 @@ def train_job_command(
     except Exception as exc:  # noqa: BLE001 (kubeconfig missing, API refused: one line, no traceback)
         _fail(f"could not run the job: {_short(exc)}", ExitCode.UNAVAILABLE)
     console.print(f"[green]{status.line()}[/]")
+
+
+def _check_world_size(config: str, world: int) -> None:
+    """Refuse a job whose config cannot train on `world` ranks (checked here, not an hour into
+    the job); a config that only exists on the data volume is checked by the job itself."""
+    from affectgpt.model.config import ConfigError, check_global_batch, load_config
+    from affectgpt.paths import resolve_config
+
+    try:
+        path = resolve_config(config)
+    except Exception:  # noqa: BLE001 (a path on the data volume, not on this machine)
+        return
+    if not path.is_file():
+        return
+    try:
+        check_global_batch(load_config(path).train, world)
+    except ConfigError as exc:
+        _fail(f"{config} on {world} rank(s): {exc}")
 
 
 def register(app: typer.Typer) -> None:

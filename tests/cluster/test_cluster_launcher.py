@@ -264,6 +264,28 @@ def test_train_job_command_prints_the_job_or_one_line_errors():
     assert "Traceback" not in result.output
 
 
+def test_train_job_takes_its_size_and_refuses_a_world_size_the_config_cannot_train_on(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+    from affectgpt.image_tag import platform_image
+    from affectgpt.paths import packaged_config
+
+    args = ["cluster", "train-job", "--data", "/data/d", "--out", "/data/o", "--nodes", "2", "--gpus-per-node", "8"]
+    result = CliRunner().invoke(app, [*args, "--config", "affectgpt-7b.yaml", "--memory", "300Gi", "--shm-size", "32Gi"])
+    assert result.exit_code == 0, result.output
+    pod = yaml.safe_load(result.output)["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["requests"]["memory"] == "300Gi" and container["image"] == platform_image()
+    assert next(v for v in pod["volumes"] if v["name"] == "dshm")["emptyDir"]["sizeLimit"] == "32Gi"
+    exact = tmp_path / "exact.yaml"
+    exact.write_text(packaged_config("affectgpt-7b.yaml").read_text().replace("batch_policy: per-rank",
+                                                                             "batch_policy: exact"))
+    refused = CliRunner().invoke(app, [*args, "--config", str(exact)])
+    assert refused.exit_code == 2 and "on 16 rank(s)" in refused.output and "apiVersion" not in refused.output
+
+
 def test_a_runs_exit_handler_deletes_only_its_unfinished_jobs():
     """A cancelled run must not keep its GPUs: its unfinished jobs go, finished ones (logs) and
     other runs' jobs stay. Each job is owned by the train step's pod and mounts the weights."""

@@ -21,7 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from affectgpt.cluster.pytorchjob import DEFAULT_IMAGE, RUN_LABEL, TrainJobSpec, build_pytorchjob
+from affectgpt.cluster.pytorchjob import RUN_LABEL, TrainJobSpec, build_pytorchjob
+from affectgpt.image_tag import platform_image
 from affectgpt.manifest import hash_file, hash_tree
 from affectgpt.train import CHECKPOINTS_DIR
 
@@ -35,7 +36,7 @@ class K8sTrainOptions(BaseModel):
 
     namespace: str = Field(default_factory=lambda: os.environ.get("POD_NAMESPACE", "affectgpt"),
                            description="where the job runs: the step pod's own namespace when it is known")
-    image: str = Field(default_factory=lambda: os.environ.get("AFFECTGPT_TRAIN_IMAGE", DEFAULT_IMAGE))
+    image: str = Field(default_factory=platform_image, description="what the job's pods run")
     nodes: int = Field(2, ge=1)
     gpus_per_node: int = Field(8, ge=0)
     cpu: str = "32"

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from affectgpt.cluster.validate import PYTORCHJOB_API_VERSION, ensure_valid
+from affectgpt.image_tag import platform_image
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # Pod names are "<job>-worker-<i>" and must stay a DNS label (63 characters).
@@ -28,7 +29,6 @@ MAX_JOB_NAME = 48
 TRAIN_APP_LABEL = "affectgpt-train"
 # The pipeline run a job belongs to: the run's exit handler deletes the jobs it left running.
 RUN_LABEL = "affectgpt.io/kfp-run"
-DEFAULT_IMAGE = "ghcr.io/affectgpt/affectgpt:0.1.0"
 
 
 class TrainJobSpec(BaseModel):
@@ -38,7 +38,7 @@ class TrainJobSpec(BaseModel):
 
     name: str = Field(description="job name, unique per run (DNS label, at most 48 characters)")
     namespace: str = "affectgpt"
-    image: str = DEFAULT_IMAGE
+    image: str = Field(default_factory=platform_image, description="default: the content-tagged platform image")
     config_path: str
     data_dir: str
     out_dir: str
