@@ -9,19 +9,13 @@ from kfp import compiler
 from pipelines import COMPILED_DIR
 
 
-def pipelines_by_name(local: bool = False) -> dict:
-    """Name -> pipeline. `local=True`: the same pipelines without retries, for kfp.local."""
-    from pipelines.monitor import make_monitor_pipeline, monitor
-    from pipelines.retrain import make_retrain_pipeline, retrain, retrain_k8s
+def pipelines_by_name() -> dict:
+    """Name -> pipeline. The same compiled files serve the cluster and `pipeline run --local`
+    (which runs `retrain` and `monitor`, the variants that train in a step)."""
+    from pipelines.monitor import monitor, monitor_k8s
+    from pipelines.retrain import retrain, retrain_k8s
 
-    if local:
-        # One machine: no retries, and one evaluation task for every test set (ten tasks would run
-        # one after the other anyway, each paying a fresh process and its imports).
-        options = {"retries": False, "eval_parallelism": 1, "eval_fanout": False}
-        return {"retrain": make_retrain_pipeline("local", **options),
-                "retrain-k8s": make_retrain_pipeline("k8s", **options),
-                "monitor": make_monitor_pipeline("local", **options)}
-    return {"retrain": retrain, "retrain-k8s": retrain_k8s, "monitor": monitor}
+    return {"retrain": retrain, "retrain-k8s": retrain_k8s, "monitor": monitor, "monitor-k8s": monitor_k8s}
 
 
 def compile_pipeline(name: str, out_path: Path) -> Path:

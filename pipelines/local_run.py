@@ -1,13 +1,12 @@
-"""Run a pipeline on this machine with `kfp.local` (one subprocess per step, no Docker) and
-collect what it produced: each task's outputs and, on failure, the failing step's own error
-instead of kfp's traceback.
+"""Run a compiled pipeline on this machine with `kfp.local` (one subprocess per step, no
+Docker) and collect what it produced: each task's outputs and, on failure, the failing step's
+own error instead of kfp's traceback.
 
+What runs is the checked-in IR (`pipelines/compiled/NAME.yaml`), the very file a cluster is
+given: the same tasks, fan-out, retries and collection, so a local run proves the cluster's
+graph, not a look-alike (kfp.local ignores what only a cluster has: images, volumes, resources).
 Steps run in the current interpreter (`use_venv=False`) with no runtime installs, so they see
-exactly the affectgpt installed here. Each step is its own process, as kfp makes it; by default
-the work of a step runs in a warm child of a step server that imported torch, transformers,
-DeepSpeed and MLflow once for the whole run (`affectgpt.warm_steps`), instead of paying those
-imports again in every step. `warm=False` (`affectgpt pipeline run --cold-steps`) keeps every
-step's work in its own fresh process.
+exactly the affectgpt installed here, each in its own fresh process as in a pod.
 """
 
 import contextlib
@@ -22,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp import local
+from kfp import components, local
 
-from affectgpt.warm_steps import warm_step_server
+from pipelines import COMPILED_DIR
 
 FAILED_TASK = re.compile(r"(?:Task '([^']+)' finished with status .*FAILURE|Inner task failed: '([^']+)')")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -114,30 +113,40 @@ def _without_distributed_env():
         os.environ.update(saved)
 
 
-# What the step server imports before the first step it serves: the heavy libraries of the steps
-# that run after `build_dataset` (the first step, which starts before the server is ready and
-# so imports its own keras, silero-vad and face models), then the step modules themselves (which
-# import their own dependencies lazily).
-WARM_IMPORTS = (
-    "numpy", "pandas", "pyarrow.parquet", "pydantic", "yaml", "torch", "transformers.modeling_utils",
-    "transformers.models.clip.modeling_clip", "transformers.models.auto.modeling_auto", "peft", "deepspeed",
-    "sklearn.metrics", "mlflow", "mlflow.tracking", "cv2", "onnxruntime",
-    "affectgpt.features.extract", "affectgpt.model.encoders", "affectgpt.model.build", "affectgpt.model.llm",
-    "affectgpt.train.run", "affectgpt.train.infer", "affectgpt.cluster", "affectgpt.bench.evaluation",
-    "affectgpt.bench.runner", "affectgpt.bench.metrics", "affectgpt.bench.extract", "affectgpt.evaluate",
-    "affectgpt.registry", "affectgpt.monitor",
-)
+# Pipelines whose training runs as a PyTorchJob on a cluster: nothing here can serve them.
+CLUSTER_ONLY = {"retrain-k8s": "retrain", "monitor-k8s": "monitor"}
 
 
-def _step_server(warm: bool, log_path: Path, imports: tuple[str, ...]):
-    return warm_step_server(imports, log_path) if warm else contextlib.nullcontext()
+class PipelineInputError(ValueError):
+    """Inputs that the compiled pipeline does not take, or required ones missing."""
+
+
+def load_compiled(name: str, compiled_dir: Path = COMPILED_DIR):
+    """The pipeline compiled as `name` (a kfp pipeline component), refused when it needs a cluster."""
+    if name in CLUSTER_ONLY:
+        raise PipelineInputError(f"{name} trains through a PyTorchJob on a Kubernetes cluster; run "
+                                 f"`{CLUSTER_ONLY[name]}` here, or submit {name} with `affectgpt pipeline submit`")
+    path = Path(compiled_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise PipelineInputError(f"{path}: no compiled pipeline {name!r}; run `affectgpt pipeline compile`")
+    return components.load_component_from_file(str(path))
+
+
+def check_inputs(pipeline, arguments: dict[str, Any]) -> None:
+    """Refuse unknown and missing inputs before any step runs, naming what the pipeline takes."""
+    inputs = pipeline.component_spec.inputs or {}
+    unknown = sorted(set(arguments) - set(inputs))
+    missing = sorted(name for name, spec in inputs.items() if not spec.optional and name not in arguments)
+    if unknown or missing:
+        problems = ([f"unknown input(s) {', '.join(unknown)}"] if unknown else []) + \
+                   ([f"missing input(s) {', '.join(missing)}"] if missing else [])
+        raise PipelineInputError(f"{pipeline.name}: {'; '.join(problems)}; it takes {', '.join(sorted(inputs))}")
 
 
 def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root: Path, *,
-              echo: bool = False, warm: bool = True, warm_imports: tuple[str, ...] = WARM_IMPORTS) -> LocalRun:
+              echo: bool = False) -> LocalRun:
     """Run `pipeline_func(**arguments)` under kfp.local; raise StepFailed naming the step.
-    `warm`: steps hand their work to a step server's preloaded children (see the module text),
-    which imports `warm_imports` first; its own messages go to `<pipeline_root>/warm-steps.log`."""
+    `pipeline_func` is a compiled pipeline (`load_compiled`) or a `dsl.pipeline` function."""
     pipeline_root = Path(pipeline_root).resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
@@ -148,8 +157,7 @@ def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root:
     with open(log_path, "w") as log:
         tee = _Tee(log, echo)
         try:
-            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _without_distributed_env(), \
-                    _step_server(warm, pipeline_root / "warm-steps.log", warm_imports):
+            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _without_distributed_env():
                 # kfp.local notes that resource requests and our platform image do not apply here: by design.
                 warnings.filterwarnings("ignore", module=r"kfp\.local\..*")
                 task = pipeline_func(**arguments)

@@ -14,16 +14,14 @@ from components.drift_report.component import drift_report
 from pipelines.retrain import TrainBackend, make_retrain_pipeline, pod_shape
 
 
-def make_monitor_pipeline(train_backend: TrainBackend = "k8s", retries: bool = True, eval_parallelism: int = 0,
-                          eval_fanout: bool = True):
-    """The monitor pipeline; the retrain it launches trains as `train_backend` says (the
-    cluster's: a PyTorchJob on N GPUs; one machine: in the step). `retries`, `eval_parallelism`
-    and `eval_fanout` as in `make_retrain_pipeline`."""
-    retrain = make_retrain_pipeline(train_backend, retries=retries, eval_parallelism=eval_parallelism,
-                                    eval_fanout=eval_fanout)
+def make_monitor_pipeline(train_backend: TrainBackend = "local"):
+    """The monitor pipeline; the retrain it launches trains as `train_backend` says: in its step
+    on one GPU (`monitor`, also what runs on one machine) or as a PyTorchJob on N GPUs
+    (`monitor-k8s`, what a GPU cluster schedules)."""
+    retrain = make_retrain_pipeline(train_backend)
 
     @dsl.pipeline(
-        name="affectgpt-monitor",
+        name="affectgpt-monitor" if train_backend == "local" else "affectgpt-monitor-k8s",
         description="Evidently drift report on the newest batch; launches retrain when drift says so.",
     )
     def monitor(
@@ -68,4 +66,5 @@ def make_monitor_pipeline(train_backend: TrainBackend = "k8s", retries: bool = T
     return monitor
 
 
-monitor = make_monitor_pipeline()
+monitor = make_monitor_pipeline("local")
+monitor_k8s = make_monitor_pipeline("k8s")

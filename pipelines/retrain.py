@@ -5,10 +5,11 @@ The DVC revision of the corpus (`data_rev`) is a pipeline input that reaches the
 so a kfp cache hit can never reuse outputs built from other data; `unibench_rev` (the test
 sets' revision) does the same for the evaluation. `unibench_dir` is the MER-UniBench test-set
 folder (`affectgpt bench check-sets`); each of the nine sets and the corpus's own `local` split
-is evaluated by its own task (a GPU each on the cluster; under kfp.local one task predicts them
-all, see `evaluate_test_sets`), and one `evaluate` task scores them all, so the production gate in `register` judges the nine real numbers. Two variants compile from
-this module: training inside the `train` step's pod on one GPU (`retrain.yaml`), or the `train`
-step launching a PyTorchJob on N GPUs and waiting for it (`retrain-k8s.yaml`).
+is evaluated by its own task (a GPU each on the cluster, one after the other under kfp.local),
+and one `evaluate` task scores them all, so the production gate in `register` judges the nine
+real numbers. Two variants compile from this module: training inside the `train` step's pod on
+one GPU (`retrain.yaml`, also what `pipeline run --local` runs, from that very file), or the
+`train` step launching a PyTorchJob on N GPUs and waiting for it (`retrain-k8s.yaml`).
 
 In the cluster every step pod mounts the data volume at `/data` (raw clips, test sets, the
 workspace with its caches and the in-pod training's checkpoints), the steps that load weights
@@ -80,33 +81,23 @@ def _mlflow_client(task: dsl.PipelineTask) -> dsl.PipelineTask:
     return task
 
 
-def _retry(task: dsl.PipelineTask, enabled: bool, num_retries: int, backoff: str) -> dsl.PipelineTask:
-    if enabled:
-        task.set_retry(num_retries=num_retries, backoff_duration=backoff, backoff_factor=2)
-    return task
-
-
-def test_set_groups(eval_fanout: bool) -> list[str]:
-    """The `evaluate_dataset` tasks' `test_set` values: one set per task (fan-out), or one task
-    for every set (comma-separated)."""
-    return list(TEST_SETS) if eval_fanout else [",".join(TEST_SETS)]
+def _retry(task: dsl.PipelineTask, num_retries: int, backoff: str) -> dsl.PipelineTask:
+    """Retries for what fails transiently on a cluster; kfp.local honours them too (a step that
+    fails for good is reported after its retries)."""
+    return task.set_retry(num_retries=num_retries, backoff_duration=backoff, backoff_factor=2)
 
 
 def evaluate_test_sets(model, dataset, features, *, unibench_dir, unibench_rev, decoding, scorer_mode, extractor,
-                       judge, retries: bool = True, eval_parallelism: int = 0, eval_fanout: bool = True,
-                       test_sets: list[str] | None = None) -> dsl.PipelineTask:
+                       judge) -> dsl.PipelineTask:
     """The evaluation part of `retrain`: `evaluate_dataset` over the test sets in a
-    `dsl.ParallelFor`, then one `evaluate` task that scores them all; returns that task.
-    `eval_fanout=True` (the cluster) runs one task per set, a GPU each; `False` (one machine,
-    where the tasks would run one after the other anyway) runs one task for all sets, which
-    writes the same per-set folders, so `evaluate` gives the same report either way."""
-    groups = list(test_sets) if test_sets is not None else test_set_groups(eval_fanout)
-    with dsl.ParallelFor(groups, parallelism=eval_parallelism, name="per-test-set") as test_set:
+    `dsl.ParallelFor`, one task (a GPU on the cluster) per set, then one `evaluate` task that
+    scores them all; returns that task."""
+    with dsl.ParallelFor(list(TEST_SETS), name="per-test-set") as test_set:
         predicted = evaluate_dataset(model=model, dataset=dataset, features=features, test_set=test_set,
                                      unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding)
         predicted.set_display_name("evaluate test set").set_cpu_request("4").set_memory_request("32G")
         predicted.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-        _retry(predicted, retries, 1, "60s")  # node preemption
+        _retry(predicted, 1, "60s")  # node preemption
         pod_shape(predicted, loads_weights=True, timeout_h=12)
 
     scored = evaluate(predictions=dsl.Collected(predicted.outputs["predictions"]), unibench_dir=unibench_dir,
@@ -117,19 +108,19 @@ def evaluate_test_sets(model, dataset, features, *, unibench_dir, unibench_rev, 
     return scored
 
 
-def _retrain_steps(train_backend: TrainBackend, retries: bool, eval_parallelism: int, eval_fanout: bool, *,
+def _retrain_steps(train_backend: TrainBackend, *,
                    raw_dir, data_rev, model_config, build_config, model_name, scorer_mode, promotion_config,
                    workers, job_size: dict, unibench_dir, unibench_rev, decoding, extractor, judge, submitted_by):
     """The steps of `retrain` (inside the exit handler for `k8s`); returns the registered version."""
     built = build_dataset(raw_dir=raw_dir, data_rev=data_rev, config_path=build_config, workers=workers)
     built.set_display_name("build dataset").set_cpu_request("4").set_memory_request("8G")
-    _retry(built, retries, 2, "60s")  # describer endpoints, DVC remote
+    _retry(built, 2, "60s")  # describer endpoints, DVC remote
     pod_shape(built, timeout_h=24)
 
     features = extract_features(dataset=built.outputs["dataset"], model_config=model_config, workers=workers)
     features.set_display_name("extract features").set_cpu_request("4").set_memory_request("16G")
     features.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-    _retry(features, retries, 1, "60s")  # node preemption
+    _retry(features, 1, "60s")  # node preemption
     pod_shape(features, loads_weights=True, timeout_h=24)
 
     trained = train(dataset=built.outputs["dataset"], features=features.outputs["features"],
@@ -141,27 +132,26 @@ def _retrain_steps(train_backend: TrainBackend, retries: bool, eval_parallelism:
         # Trains in the workspace on the data volume: a retry resumes from its checkpoints.
         trained.set_cpu_request("8").set_memory_request("64G")
         trained.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-        _retry(trained, retries, 2, "120s")  # node preemption
+        _retry(trained, 2, "120s")  # node preemption
         pod_shape(trained, loads_weights=True, timeout_h=24 * 7)
     else:
         # Stages data on the shared volume, submits the PyTorchJob and follows it; the job's pods
         # hold the GPUs. A retry re-attaches to the job already running (names derive from content).
         trained.set_cpu_request("1").set_memory_request("4G")
-        _retry(trained, retries, 3, "120s")
+        _retry(trained, 3, "120s")
         for env_name, field_path in POD_FIELDS.items():
             kubernetes.use_field_path_as_env(trained, env_name, field_path)
         pod_shape(trained, timeout_h=24 * 7)  # the job's pods load the weights, not this one
 
     scored = evaluate_test_sets(trained.outputs["model"], built.outputs["dataset"], features.outputs["features"],
                                 unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding,
-                                scorer_mode=scorer_mode, extractor=extractor, judge=judge, retries=retries,
-                                eval_parallelism=eval_parallelism, eval_fanout=eval_fanout)
+                                scorer_mode=scorer_mode, extractor=extractor, judge=judge)
 
     registered = register(model=trained.outputs["model"], bench_report=scored.outputs["bench_report"],
                           model_name=model_name, data_rev=data_rev, scorer_mode=scorer_mode,
                           promotion_config=promotion_config, unibench_rev=unibench_rev, submitted_by=submitted_by)
     registered.set_display_name("register").set_cpu_request("500m").set_memory_request("1G")
-    _retry(registered, retries, 3, "30s")  # MLflow server restarts
+    _retry(registered, 3, "30s")  # MLflow server restarts
     # Registering is a side effect: a cache hit would report a version without creating one.
     registered.set_caching_options(False)
     _mlflow_client(registered)
@@ -169,14 +159,10 @@ def _retrain_steps(train_backend: TrainBackend, retries: bool, eval_parallelism:
     return registered.outputs["version"]
 
 
-def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool = True, eval_parallelism: int = 0,
-                          eval_fanout: bool = True):
+def make_retrain_pipeline(train_backend: TrainBackend = "local"):
     """The retrain pipeline whose `train` step trains in its pod (`local`) or on the cluster
-    (`k8s`); resources differ, so the choice is made when compiling. `retries=False` is for
-    runs on one machine, where a failure is not transient and should be reported at once
-    (kfp.local honours the backoff, minutes per retry). `eval_parallelism` bounds how many
-    evaluation tasks run at once (0: all). `eval_fanout=False` evaluates every test set in one
-    task (for one machine: see `evaluate_test_sets`)."""
+    (`k8s`); resources differ, so the choice is made when compiling. There is no other switch:
+    a local run executes the same compiled graph as the cluster."""
 
     def retrain(
         raw_dir: str,
@@ -210,14 +196,14 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local", retries: bool =
             release.set_caching_options(False)
             pod_shape(release, timeout_h=0.25)
             with dsl.ExitHandler(release, name="release-training-jobs"):
-                _retrain_steps(train_backend, retries, eval_parallelism, eval_fanout, raw_dir=raw_dir,
+                _retrain_steps(train_backend, raw_dir=raw_dir,
                                       data_rev=data_rev, model_config=model_config, build_config=build_config,
                                       model_name=model_name, scorer_mode=scorer_mode,
                                       promotion_config=promotion_config, workers=workers, job_size=job_size,
                                       unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding,
                                       extractor=extractor, judge=judge, submitted_by=submitted_by)
             return None  # kfp takes no pipeline output from inside an exit handler
-        return _retrain_steps(train_backend, retries, eval_parallelism, eval_fanout, raw_dir=raw_dir,
+        return _retrain_steps(train_backend, raw_dir=raw_dir,
                               data_rev=data_rev, model_config=model_config, build_config=build_config,
                               model_name=model_name, scorer_mode=scorer_mode, promotion_config=promotion_config,
                               workers=workers, job_size=job_size, unibench_dir=unibench_dir,

@@ -11,7 +11,7 @@ def build_dataset(raw_dir: str, data_rev: str, dataset: Output[Dataset], config_
                   workers: int = 1):
     """`data_rev` (the DVC revision of the corpus) is an input so that the kfp cache keys on
     the data version: a cache hit can never reuse a dataset built from other data."""
-    from affectgpt.warm_steps import call  # a warm process when the local runner offers one
+    from affectgpt.data.build import build_dataset as build
 
-    result = call("affectgpt.data.build:build_dataset", raw_dir, dataset.path, config_path or None, workers=workers)
+    result = build(raw_dir, dataset.path, config_path or None, workers=workers)
     dataset.metadata.update({"data_rev": data_rev, "counts": result.counts, "skipped": result.skipped_by_reason})

@@ -17,11 +17,11 @@ def evaluate(predictions: Input[List[Dataset]],  # noqa: UP006
              judge: str = "", decoding: str = "greedy"):
     """`extractor` is `lexicon` (offline) or `llm`; `judge` names the llm extractor's model
     folder or OpenAI-compatible endpoint URL."""
-    from affectgpt.warm_steps import call  # a warm process when the local runner offers one
+    from affectgpt.evaluate import score_prediction_folders
 
-    result = call("affectgpt.evaluate:score_prediction_folders", [p.path for p in predictions], bench_report.path,
-                  unibench_dir=unibench_dir or None, mode=mode, extractor=extractor, judge=judge, decoding=decoding,
-                  unibench_rev=unibench_rev)
+    result = score_prediction_folders([p.path for p in predictions], bench_report.path,
+                                      unibench_dir=unibench_dir or None, mode=mode, extractor=extractor, judge=judge,
+                                      decoding=decoding, unibench_rev=unibench_rev)
     for name, value in result.scores.items():
         metrics.log_metric(name, value)
     if result.mean is not None:

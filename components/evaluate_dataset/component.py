@@ -18,12 +18,12 @@ def evaluate_dataset(model: Input[Model], dataset: Input[Dataset], features: Inp
     `<predictions>/<set>/`, so `evaluate` reads one layout whichever grouping ran.
     `unibench_rev` (the test sets' DVC revision) is an input so that the kfp cache keys on the
     test sets' version, as `data_rev` does for the corpus."""
-    from affectgpt.warm_steps import call  # a warm process when the local runner offers one
+    from affectgpt.bench.evaluation import predict_test_sets
 
     names = [part.strip() for part in test_set.split(",") if part.strip()]
-    results = call("affectgpt.bench.evaluation:predict_test_sets", model.path, unibench_dir or None, names,
-                   predictions.path, local_dataset_dir=dataset.path, local_features_dir=features.path,
-                   decoding=decoding, batch_size=batch_size, unibench_rev=unibench_rev)
+    results = predict_test_sets(model.path, unibench_dir or None, names, predictions.path,
+                                local_dataset_dir=dataset.path, local_features_dir=features.path,
+                                decoding=decoding, batch_size=batch_size, unibench_rev=unibench_rev)
     per_set = {name: {"status": result.status, "n_gold": result.n_gold, "n_predicted": result.n_predicted,
                       "unreadable": len(result.unreadable)} for name, result in results.items()}
     predictions.metadata.update({"test_set": test_set, "sets": per_set, "unibench_rev": unibench_rev,

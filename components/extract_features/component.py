@@ -11,10 +11,9 @@ def extract_features(dataset: Input[Dataset], model_config: str, features: Outpu
     """Encoders are the ones the model config names, so features always match the model."""
     from pathlib import Path
 
+    from affectgpt.features.extract import extract_features as extract
     from affectgpt.model.config import load_config
-    from affectgpt.warm_steps import call  # a warm process when the local runner offers one
 
-    manifest = call("affectgpt.features.extract:extract_features", Path(dataset.path) / "clip_manifest.parquet",
-                    Path(features.path), load_config(model_config).encoders,
-                    workers=workers)  # progress: count lines in the step log
+    manifest = extract(Path(dataset.path) / "clip_manifest.parquet", Path(features.path),
+                       load_config(model_config).encoders, workers=workers)  # progress: count lines in the step log
     features.metadata.update({"kept": manifest.kept, "skipped": len(manifest.skipped)})

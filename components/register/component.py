@@ -19,11 +19,11 @@ def register(model: Input[Model], bench_report: Input[HTML], model_name: str, da
     from collections import namedtuple
     from pathlib import Path
 
-    from affectgpt.warm_steps import call  # a warm process when the local runner offers one
+    from affectgpt.evaluate import register_trained_model
 
-    candidate = call("affectgpt.evaluate:register_trained_model", model.path, bench_report.path, model_name,
-                     data_rev=data_rev, scorer_mode=scorer_mode,
-                     promotion_config=Path(promotion_config) if promotion_config else None,
-                     unibench_rev=unibench_rev, submitted_by=submitted_by or None)
+    candidate = register_trained_model(model.path, bench_report.path, model_name, data_rev=data_rev,
+                                       scorer_mode=scorer_mode,
+                                       promotion_config=Path(promotion_config) if promotion_config else None,
+                                       unibench_rev=unibench_rev, submitted_by=submitted_by or None)
     return namedtuple("RegisterOutputs", ["version", "verdict", "reasons", "run_id"])(
         candidate.version, candidate.verdict, "; ".join(candidate.reasons), candidate.run_id)

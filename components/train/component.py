@@ -15,12 +15,11 @@ def train(dataset: Input[Dataset], features: Input[Dataset], model_config: str, 
     """The PyTorchJob's size (`nodes` x `gpus_per_node`, CPU, memory, shared memory per pod) is
     an input; its pods run `job_image` (this step's own image, compiled in), carry `run_id` so
     the run's exit handler can release them, and are owned by this step's pod."""
-    from affectgpt.cluster import K8sTrainOptions
-    from affectgpt.warm_steps import call  # a warm process when the local runner offers one
+    from affectgpt.cluster import K8sTrainOptions, train_on_backend
 
     options = K8sTrainOptions(gpus_per_node=gpus_per_node, nodes=nodes, cpu=train_cpu, memory=train_memory,
                               memory_limit=train_memory_limit, shm_size=train_shm_size, run_id=run_id,
                               **({"image": job_image} if job_image else {}))
-    outcome = call("affectgpt.cluster:train_on_backend", model_config, dataset.path, model.path,
-                   features_dir=features.path, backend=backend, k8s=options)
+    outcome = train_on_backend(model_config, dataset.path, model.path, features_dir=features.path, backend=backend,
+                               k8s=options)
     model.metadata.update(outcome.summary())

@@ -32,7 +32,7 @@ pipeline_app = new_app(help="Kubeflow pipelines: run locally (kfp.local), compil
                             "list runs, show a run's status.")
 cluster_app = new_app(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs.")
 
-PIPELINES = ("retrain", "retrain-k8s", "monitor")
+PIPELINES = ("retrain", "retrain-k8s", "monitor", "monitor-k8s")
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="pipeline input NAME=VALUE (repeatable)")]
 DEFAULT_EXPERIMENT = "affectgpt"
 
@@ -105,6 +105,8 @@ def _compiled_package(name: str) -> Path:
 
 
 FIXTURE_PER_DATASET = 4
+# Inputs a local run fills in when they are not given (`_prepare_local_retrain`).
+LOCAL_DEFAULTS = ("raw_dir", "data_rev")
 
 
 def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> dict[str, Any]:
@@ -222,40 +224,40 @@ def _print_retrain_summary(run, tracking_uri: str, model_name: str) -> None:
 
 @pipeline_app.command("run")
 def run_command(
-    name: str = typer.Argument(..., help="retrain | monitor"),
+    name: str = typer.Argument(..., help="retrain | monitor (the -k8s variants need a cluster: `pipeline submit`)"),
     local_run: bool = typer.Option(False, "--local", help="run here with kfp.local (no Docker, no cluster)"),
     param: Params = None,
     root: Annotated[Path | None, typer.Option(help="where step outputs go (default: <workspace>/pipeline-runs)")] = None,
     n_clips: int = typer.Option(24, help="demo corpus size when no raw_dir is given"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show every step's output, not only the log file"),
-    cold_steps: bool = typer.Option(False, "--cold-steps",
-                                    help="run each step's work in its own fresh process, paying its imports "
-                                         "(default: in warm children of a step server that imported them once)"),
 ) -> None:
-    """Run a pipeline with kfp.local and print a summary (bench table, MLflow run and version, paths).
+    """Run a compiled pipeline (pipelines/compiled/NAME.yaml, what a cluster runs) with kfp.local
+    and print a summary (bench table, MLflow run and version, paths).
 
-    With no inputs, `retrain` runs on the demo corpus with configs/tiny.yaml (CPU, minutes)."""
+    With no inputs, `retrain` runs on the demo corpus with configs/tiny.yaml (CPU, minutes).
+    Inputs are checked against the compiled pipeline before anything runs."""
     _check_name(name)
     if not local_run:
         _fail("only --local runs here; for a cluster use `affectgpt pipeline submit NAME --host URL`")
-    home = workspace_dir().resolve()
-    tracking_uri = _local_environment(home)
-    params = _parse_params(param)
-    if name.startswith("retrain"):
-        params = _prepare_local_retrain(params, home, n_clips)
-    else:  # monitor: the retrain it may launch gets the same local defaults as a direct one
-        params = _prepare_local_retrain(params, home, n_clips)
-    from pipelines.local_run import StepFailed, run_local
+    from pipelines.local_run import PipelineInputError, StepFailed, check_inputs, load_compiled, run_local
 
-    pipeline = _pipeline_func(name)
+    params = _parse_params(param)
+    try:
+        pipeline = load_compiled(name)
+        check_inputs(pipeline, {**params, **{k: None for k in LOCAL_DEFAULTS}})  # unknown names: before any work
+        home = workspace_dir().resolve()
+        tracking_uri = _local_environment(home)
+        # monitor: the retrain it may launch gets the same local defaults as a direct one
+        params = _prepare_local_retrain(params, home, n_clips)
+        check_inputs(pipeline, params)
+    except PipelineInputError as exc:
+        _fail(f"{exc}; pass inputs as --param NAME=VALUE")
     console.print(f"running [bold]{pipeline.name}[/] with kfp.local: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
     try:
-        run = run_local(pipeline, params, root or home / "pipeline-runs", echo=verbose, warm=not cold_steps)
+        run = run_local(pipeline, params, root or home / "pipeline-runs", echo=verbose)
     except StepFailed as exc:
         _fail(str(exc), ExitCode.BUG)  # a step failed: its log says why (exit 1, as before)
-    except TypeError as exc:  # missing or unknown pipeline input
-        _fail(f"{name}: {exc}; pass inputs as --param NAME=VALUE")
     model_name = str(params.get("model_name", "affectgpt"))
     if name.startswith("retrain"):
         _print_retrain_summary(run, tracking_uri, model_name)
@@ -267,12 +269,6 @@ def run_command(
                       f"retrain launched: {'yes' if retrain else 'no'} ({reasons})")
         if retrain:
             _print_retrain_summary(run, tracking_uri, model_name)
-
-
-def _pipeline_func(name: str):
-    from pipelines.compile import pipelines_by_name
-
-    return pipelines_by_name(local=True)[name]
 
 
 # ---------------------------------------------------------------- compile / submit / schedule

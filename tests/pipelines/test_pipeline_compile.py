@@ -5,6 +5,8 @@ drift-gated retrain. The components' own sources never enter the library (no kfp
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -105,24 +107,42 @@ def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_registe
     assert tasks["register"]["inputs"]["parameters"]["unibench_rev"] == {"componentInputParameter": "unibench_rev"}
 
 
-def test_local_pipelines_evaluate_every_test_set_in_one_task(tmp_path):
-    """kfp.local runs tasks one after the other on one machine: one `evaluate_dataset` task gets
-    every set (comma-separated), while the cluster's compiled pipelines keep one task per set."""
-    import json
+def _task_graph(spec: dict) -> dict[str, dict]:
+    """Every task of a compiled pipeline (sub-DAGs included) with what shapes the run: its
+    component, what it waits for, its retry policy, its loop items and trigger."""
+    graph = {}
+    for component_name, component in [("root", spec["root"]), *spec["components"].items()]:
+        for name, task in component.get("dag", {}).get("tasks", {}).items():
+            graph[f"{component_name}/{name}"] = {
+                "component": task["componentRef"]["name"], "after": sorted(task.get("dependentTasks", [])),
+                "retry": task.get("retryPolicy"), "items": task.get("parameterIterator", {}).get("items"),
+                "trigger": task.get("triggerPolicy")}
+    return graph
 
-    from kfp import compiler
 
-    from pipelines.compile import pipelines_by_name
-    from pipelines.retrain import TEST_SETS
+def test_the_local_run_executes_the_clusters_compiled_graph(compiled):
+    """`pipeline run --local` loads the checked-in IR, so its task graph (fan-out, retries,
+    collection) is the one the cluster runs; the cluster-only variants are refused here."""
+    from google.protobuf import json_format
 
-    for name, pipeline in pipelines_by_name(local=True).items():
-        out = tmp_path / f"{name}.yaml"
-        compiler.Compiler().compile(pipeline, str(out))
-        spec = next(yaml.safe_load_all(out.read_text()))
-        loops = [task for component in [spec["root"], *spec["components"].values()]
-                 for task in component.get("dag", {}).get("tasks", {}).values() if "parameterIterator" in task]
-        assert [json.loads(loop["parameterIterator"]["items"]["raw"]) for loop in loops] == [[",".join(TEST_SETS)]], name
-        assert "retryPolicy" not in out.read_text(), name
+    from pipelines.local_run import PipelineInputError, load_compiled
+
+    for name in ("retrain", "monitor"):
+        local = json_format.MessageToDict(load_compiled(name).pipeline_spec)  # what kfp.local is handed
+        cluster = _spec(compiled[name]["docs"])  # the code compiled now, as for a cluster
+        graph = _task_graph(cluster)
+        assert _task_graph(local) == graph, name
+        loop = next(task for task in graph.values() if task["items"])
+        assert len(json.loads(loop["items"]["raw"])) == 10 and any(task["retry"] for task in graph.values())
+    # The multi-GPU variant is the same graph, plus the exit handler that releases its jobs.
+    one_gpu, many = _task_graph(_spec(compiled["retrain"]["docs"])), _task_graph(_spec(compiled["retrain-k8s"]["docs"]))
+    def names(graph: dict) -> set[str]:  # loop and handler numbers depend on the nesting
+        return {re.sub(r"-\d+$", "", key.split("/")[1]) for key in graph}
+
+    assert names(many) - names(one_gpu) == {"exit-handler", "release-training-jobs"}
+    assert names(one_gpu) <= names(many)
+    with pytest.raises(PipelineInputError, match="PyTorchJob"):
+        load_compiled("retrain-k8s")
 
 
 def test_monitor_hands_every_retrain_input_to_the_nested_retrain(compiled):
@@ -166,7 +186,7 @@ def test_k8s_variant_trains_through_a_pytorchjob_without_holding_a_gpu(compiled)
 def test_a_failed_or_cancelled_k8s_run_releases_its_training_jobs(compiled):
     """The whole retrain-k8s DAG sits in an exit handler whose task deletes the run's unfinished
     PyTorchJobs; the monitor's drift-launched retrain is the same multi-GPU variant."""
-    for name in ("retrain-k8s", "monitor"):
+    for name in ("retrain-k8s", "monitor-k8s"):
         spec = _spec(compiled[name]["docs"])
         tasks = _all_tasks(spec)
         release = tasks["release-training-jobs"]
@@ -185,14 +205,14 @@ def test_every_step_pod_sees_the_data_volume_and_a_writable_workspace(compiled):
     from pipelines.retrain import WORKSPACE_ENV
 
     loads_weights = {"exec-extract-features", "exec-evaluate-dataset"}
-    for name in ("retrain", "retrain-k8s", "monitor"):
+    for name in ("retrain", "retrain-k8s", "monitor", "monitor-k8s"):
         platform = _platform(compiled[name]["docs"])
         executors = _spec(compiled[name]["docs"])["deploymentSpec"]["executors"]
         assert set(platform) == set(executors), name
         for executor, config in platform.items():
             mounts = {m["constant"]: m["mountPath"] for m in config["pvcMount"]}
             assert mounts["affectgpt-data"] == "/data", (name, executor)
-            weights = executor in loads_weights or (executor == "exec-train" and name == "retrain")
+            weights = executor in loads_weights or (executor == "exec-train" and not name.endswith("-k8s"))
             assert ("affectgpt-models" in mounts) == weights, (name, executor)
             env = {kv["envVar"] for item in config["configMapAsEnv"] if item["configMapName"] == "affectgpt-platform"
                    for kv in item["keyToEnv"]}
@@ -204,7 +224,7 @@ def test_side_effecting_steps_are_never_cache_hits(compiled):
     """A cached `register` would report a version it never created; a cached drift report would
     answer every night with the first night's batch."""
     for name, task_name in (("retrain", "register"), ("retrain-k8s", "register"), ("monitor", "drift-report"),
-                            ("monitor", "register")):
+                            ("monitor", "register"), ("monitor-k8s", "drift-report"), ("monitor-k8s", "register")):
         task = _all_tasks(_spec(compiled[name]["docs"]))[task_name]
         assert not task.get("cachingOptions", {}).get("enableCache"), (name, task_name)
     assert _all_tasks(_spec(compiled["retrain"]["docs"]))["train"]["cachingOptions"]["enableCache"] is True
@@ -257,20 +277,8 @@ def test_unknown_pipeline_name_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "unknown pipeline 'nope'" in result.output
 
 
-def test_local_variants_fail_fast_without_retries(tmp_path):
-    """kfp.local honours retry backoff (minutes); on one machine a failure is reported at once."""
-    from kfp import compiler
-
-    from pipelines.compile import pipelines_by_name
-
-    for name, pipeline in pipelines_by_name(local=True).items():
-        path = tmp_path / f"{name}.yaml"
-        compiler.Compiler().compile(pipeline, str(path))
-        assert "retryPolicy" not in path.read_text(), name
-
-
 def test_every_step_pod_runs_as_non_root(compiled):
-    for name in ("retrain", "retrain-k8s", "monitor"):
+    for name in ("retrain", "retrain-k8s", "monitor", "monitor-k8s"):
         docs = compiled[name]["docs"]
         executors = _spec(docs)["deploymentSpec"]["executors"]
         platform = _platform(docs)

@@ -1,5 +1,5 @@
-"""What `build_dataset` returns, in a module of its own: a pipeline step that receives it from a
-warm process (`affectgpt.warm_steps`) reads it without importing the build and its stack."""
+"""What `build_dataset` returns, in a module of its own: code that only reads a result (a
+report, a test) does not import the build and its stack."""
 
 from __future__ import annotations
 
