@@ -541,6 +541,8 @@ def preflight_command(
                                                                 "when the overlay ships a Kubeflow Profile)"),
     namespace: str | None = typer.Option(None, "--namespace", help="where KFP runs the steps (default: the "
                                                                   "Profile's namespace, or kubeflow)"),
+    check: Annotated[list[str] | None, typer.Option("--check", help="run only this check (repeatable; ids "
+                                                                   "below)")] = None,
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Check that an overlay, the compiled pipelines and the model config work together on a
@@ -563,15 +565,18 @@ def preflight_command(
 
     Exit 0 when all pass, 3 when any fails, 2 when the inputs cannot be read.
     docs/platform.md ("Preflight") says what the checks cannot see."""
-    from affectgpt.cluster.preflight import PreflightError, load_inputs, run_checks
+    from affectgpt.cluster.preflight import CHECKS, PreflightError, load_inputs, run_checks
 
     if not overlay.is_dir():
         _fail(f"--overlay {overlay}: not a folder")
+    unknown = sorted(set(check or ()) - {c.id for c in CHECKS})
+    if unknown:
+        _fail(f"--check {', '.join(unknown)}: unknown; choose from {', '.join(c.id for c in CHECKS)}")
     try:
         inputs = load_inputs(overlay, pipelines, config, kfp_mode, namespace)
     except PreflightError as exc:
         _fail(str(exc))
-    results = run_checks(inputs)
+    results = run_checks(inputs, set(check) if check else None)
     failed = [r for r in results if not r.ok]
     if as_json:
         sys.stdout.write(json.dumps({

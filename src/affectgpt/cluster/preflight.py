@@ -74,6 +74,8 @@ RUNNER_PERMISSIONS = (
     ("", "pods/log", ("get",), "the train step streams the Master's log"),
 )
 
+# Custom resources with no schema at hand (`check_objects` would report "no schema").
+UNCHECKED_CUSTOM_KINDS = {("kubeflow.org/v1", "Profile"), ("kubeflow.org/v1beta1", "Profile")}
 # Kinds that have no namespace.
 CLUSTER_SCOPED = {
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
@@ -582,9 +584,12 @@ def host_memory_per_rank(config: Any) -> int:
 
 def check_schema(inputs: Inputs) -> list[Finding]:
     """Every rendered object against the Kubernetes 1.33 schemas (strict), the PyTorchJob CRD and
-    our pod rules (validate.check_objects). A refused field stops `kubectl apply -k` outright."""
+    our pod rules (validate.check_objects); custom resources without a vendored schema (a
+    Kubeflow Profile) are left to their controller. A refused field stops `kubectl apply -k`
+    outright."""
     findings = []
-    for problem in check_objects(inputs.docs):
+    known = [d for d in inputs.docs if (d.get("apiVersion"), d.get("kind")) not in UNCHECKED_CUSTOM_KINDS]
+    for problem in check_objects(known):
         where, _, what = problem.partition(": ")
         findings.append(Finding("schema", where, what or problem, "fix the manifest field named"))
     return findings
@@ -627,6 +632,8 @@ def check_data(inputs: Inputs) -> list[Finding]:
                         f"kubernetes.mount_pvc(task, pvc_name={DATA_PVC!r}, mount_path={DATA_ROOT!r}) on the task, "
                         "or pass the data as an artifact"))
             for mount in mounts:
+                if mount["claim"] == MODELS_PVC:
+                    continue  # check_weights
                 if _find(inputs.docs, "PersistentVolumeClaim", mount["claim"], inputs.kfp.namespace) is None:
                     key = (step.pipeline, f"{step.executor}:pvc:{mount['claim']}")
                     if key in seen:
