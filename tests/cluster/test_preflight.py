@@ -513,6 +513,31 @@ def test_every_check_has_a_mutation_here():
                                           "---------- each defect, once")[1], check
 
 
+def test_restricted_pss_takes_pod_or_container_level_as_admission_does():
+    from affectgpt.cluster.validate import restricted_pss_problems
+
+    container = {"name": "c", "image": "x", "securityContext": {"allowPrivilegeEscalation": False,
+                                                                "capabilities": {"drop": ["ALL"]}}}
+    pod = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+           "containers": [container], "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "p"}}]}
+    assert restricted_pss_problems("pod", pod) == []  # no readOnlyRootFilesystem, no requests: still admitted
+    container["securityContext"]["runAsNonRoot"] = False
+    pod["volumes"].append({"name": "h", "hostPath": {"path": "/"}})
+    pod["initContainers"] = [{"name": "i", "image": "y"}]
+    problems = restricted_pss_problems("pod", pod)
+    assert "pod container 'c': runAsNonRoot must be true (on the pod or the container)" in problems
+    assert any("volume 'h' of type hostPath" in p for p in problems)
+    assert any("container 'i': securityContext.allowPrivilegeEscalation" in p for p in problems)
+
+
+def test_a_master_only_job_gets_no_init_container(good):
+    job = contract_job({"nodes": 1}, "affectgpt")
+    pod, source = pf.operator_worker_pod(job, [])
+    assert "initContainers" not in pod and source.startswith("none")
+    pod, source = pf.operator_worker_pod(contract_job({"nodes": 2}, "affectgpt"), [])
+    assert [c["name"] for c in pod["initContainers"]] == ["init-pytorch"] and "default" in source
+
+
 # ---------------------------------------------------------------------------- the command
 
 

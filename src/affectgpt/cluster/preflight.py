@@ -278,11 +278,14 @@ def render_overlay(overlay: Path) -> list[dict[str, Any]]:
 
 def default_pipelines_dir() -> Path | None:
     """The compiled IR shipped with the `pipelines` package (a checkout's `pipelines/compiled`)."""
-    try:
-        from pipelines import COMPILED_DIR  # a plain path: importing `pipelines` imports no kfp
-    except ImportError:
-        return None
-    return COMPILED_DIR if COMPILED_DIR.is_dir() else None
+    import importlib.util
+
+    spec = importlib.util.find_spec("pipelines")  # found, not imported: the library stays apart from it
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        compiled = Path(location) / "compiled"
+        if any(compiled.glob("*.yaml")):
+            return compiled
+    return None
 
 
 def load_pipelines(folder: Path) -> dict[str, CompiledPipeline]:
@@ -865,15 +868,17 @@ def _render_init_template(template: str, master: str) -> str:
 
 
 def operator_worker_pod(job: dict[str, Any], docs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    """The Worker pod as the Training Operator creates it: the job's Worker (else Master)
-    template with the `init-pytorch` init container appended."""
+    """The Worker pod as the Training Operator creates it: the job's Worker template with the
+    `init-pytorch` init container appended (a job with a Master only gets none: its Master pod)."""
     import copy
 
     import yaml
 
     template, source = _operator_init_template(docs)
     replicas = job["spec"]["pytorchReplicaSpecs"]
-    pod = copy.deepcopy((replicas.get("Worker") or replicas["Master"])["template"]["spec"])
+    if "Worker" not in replicas:
+        return copy.deepcopy(replicas["Master"]["template"]["spec"]), "none (a Master-only job gets no init container)"
+    pod = copy.deepcopy(replicas["Worker"]["template"]["spec"])
     init = yaml.safe_load(_render_init_template(template, f"{_name(job)}-master-0")) or []
     pod["initContainers"] = [*(pod.get("initContainers") or []), *init]
     return pod, source
@@ -914,7 +919,8 @@ def check_pod_security(inputs: Inputs) -> list[Finding]:
         if doc.get("kind") == "Namespace" and doc.get("metadata", {}).get("labels", {}).get(PSS_ENFORCE_LABEL) != "restricted":
             findings.append(Finding("pod-security", _ref(doc), f"does not enforce restricted ({PSS_ENFORCE_LABEL})",
                                     f"label it {PSS_ENFORCE_LABEL}: restricted"))
-    jobs = [(f"{_ref(d)} Worker pod", d) for d in inputs.docs if d.get("kind") == "PyTorchJob"]
+    jobs = [(f"{_ref(d)} {'Worker' if 'Worker' in d['spec']['pytorchReplicaSpecs'] else 'Master'} pod", d)
+            for d in inputs.docs if d.get("kind") == "PyTorchJob"]
     for pipeline in _k8s_pipelines(inputs.pipelines):
         size, _ = _job_size(pipeline)
         size = {**size, "nodes": max(int(size.get("nodes", 1) or 1), 2)}  # a Worker exists from 2 nodes on
