@@ -555,6 +555,7 @@ def preflight_command(
     weights: weight-loading pods and the training job mount the models PVC, HF_HOME on it;
     world-size: the config's batch works at 1, 8, 16 and the default ranks;
     job-size: the train step's PyTorchJob is sized for the model;
+    cleanup: a cancelled or failed run deletes its PyTorchJob (an uncached exit handler);
     pod-security: restricted PSS on the pods the Training Operator and KFP create;
     rbac: the KFP runner account may do what the steps do;
     caching: side-effecting steps are never cached;

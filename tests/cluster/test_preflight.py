@@ -175,12 +175,39 @@ def good_overlay(docs: list[dict], kfp: KfpMode) -> list[dict]:
 WEIGHT_EXECUTORS = {f"exec-{step}" for step in pf.WEIGHT_STEPS}
 
 
+def with_exit_handler(pipeline: CompiledPipeline) -> None:
+    """The DAG that holds the train step, moved under a `dsl.ExitHandler` whose exit task
+    (uncached) deletes the run's jobs, as kfp compiles it: a sub-DAG task and an exit task
+    triggered when all its upstream tasks are done."""
+    spec = pipeline.spec
+    holder = next(c for c in [spec["root"], *spec["components"].values()]
+                  if any(t["componentRef"]["name"] == "comp-train" for t in c.get("dag", {}).get("tasks", {}).values()))
+    inputs = copy.deepcopy(holder.get("inputDefinitions", {}))
+    spec["components"]["comp-exit-handler-1"] = {"dag": {"tasks": holder["dag"]["tasks"]}, "inputDefinitions": inputs}
+    spec["components"]["comp-delete-jobs"] = {"executorLabel": "exec-delete-jobs"}
+    spec["deploymentSpec"]["executors"]["exec-delete-jobs"] = {"container": {
+        "image": "ghcr.io/affectgpt/affectgpt-train:0.1.0", "command": ["affectgpt", "cluster", "delete-jobs"]}}
+    platform = pipeline.platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    platform["exec-delete-jobs"] = {"securityContext": copy.deepcopy(platform["exec-train"]["securityContext"])}
+    holder["dag"]["tasks"] = {
+        "exit-handler-1": {"componentRef": {"name": "comp-exit-handler-1"}, "taskInfo": {"name": "exit-handler-1"},
+                           "inputs": {"parameters": {name: {"componentInputParameter": name}
+                                                     for name in inputs.get("parameters", {})}}},
+        "delete-jobs": {"componentRef": {"name": "comp-delete-jobs"}, "dependentTasks": ["exit-handler-1"],
+                        "triggerPolicy": {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}, "cachingOptions": {},
+                        "taskInfo": {"name": "delete jobs"}},
+    }
+
+
 def good_pipelines(pipelines: dict[str, CompiledPipeline]) -> dict[str, CompiledPipeline]:
-    """The compiled pipelines with what the contract adds: the data PVC at /data in every step,
+    """The compiled pipelines with what the contract adds: an exit handler that deletes the run's
+    jobs around the cluster training, the data PVC at /data in every step,
     the models PVC at /models where weights load, AFFECTGPT_HOME and HF_HOME from the platform
     ConfigMap, the train step's job size as inputs, caching off for the side-effecting steps,
     content-tagged images, and monitor nesting the k8s variant of retrain."""
     pipelines = copy.deepcopy(pipelines)
+    for name in ("retrain-k8s", "monitor"):
+        with_exit_handler(pipelines[name])
     for pipeline in pipelines.values():
         for executor, spec in pipeline.executors.items():
             spec["container"]["image"] = _retag(spec["container"]["image"])
@@ -296,7 +323,7 @@ def test_a_dropped_data_mount_is_caught(good):
     platform = _platform(inputs, "retrain-k8s", "exec-build-dataset")
     platform["pvcMount"] = [m for m in platform["pvcMount"] if m["constant"] != DATA_PVC]
     findings = assert_only(inputs, "data", "build-dataset", "raw_dir", also={"workspace"})
-    assert {f.where for f in findings} == {"retrain-k8s: task build-dataset"}
+    assert {f.where for f in findings} == {"retrain-k8s: task exit-handler-1/build-dataset"}
 
 
 def test_a_data_pvc_outside_the_pipeline_namespace_is_caught(good):
@@ -323,7 +350,7 @@ def test_a_step_without_the_models_volume_is_caught(good):
     inputs = good()
     platform = _platform(inputs, "retrain-k8s", "exec-extract-features")
     platform["pvcMount"] = [m for m in platform["pvcMount"] if m["constant"] != MODELS_PVC]
-    findings = assert_only(inputs, "weights", "retrain-k8s: task extract-features", MODELS_PVC)
+    findings = assert_only(inputs, "weights", "retrain-k8s: task exit-handler-1/extract-features", MODELS_PVC)
     assert len(findings) == 1
 
 
@@ -404,7 +431,7 @@ def test_the_operator_default_template_is_assumed_when_the_overlay_ships_none(go
 def test_a_step_without_its_security_context_is_caught(good):
     inputs = good()
     del _platform(inputs, "retrain-k8s", "exec-register")["securityContext"]
-    assert_only(inputs, "pod-security", "retrain-k8s: task register (KFP step pod)", "runAsNonRoot")
+    assert_only(inputs, "pod-security", "retrain-k8s: task exit-handler-1/register (KFP step pod)", "runAsNonRoot")
 
 
 def test_a_namespace_that_does_not_enforce_restricted_is_caught(good):
@@ -435,10 +462,23 @@ def test_a_multi_user_overlay_without_a_profile_is_caught(good):
     assert_only(inputs, "rbac", "Profile/affectgpt")
 
 
+def test_a_training_job_no_exit_handler_deletes_is_caught(good):
+    inputs = good()
+    del _task(inputs, "retrain-k8s", "comp-delete-jobs")["triggerPolicy"]
+    findings = assert_only(inputs, "cleanup", "retrain-k8s: task exit-handler-1/train", "dsl.ExitHandler")
+    assert len(findings) == 1
+
+
+def test_a_cached_exit_task_is_caught(good):
+    inputs = good()
+    _task(inputs, "monitor", "comp-delete-jobs")["cachingOptions"] = {"enableCache": True}
+    assert_only(inputs, "cleanup", "monitor: task condition-1/affectgpt-retrain/delete-jobs", "cached")
+
+
 def test_a_cached_register_is_caught(good):
     inputs = good()
     _task(inputs, "retrain-k8s", "comp-register")["cachingOptions"] = {"enableCache": True}
-    findings = assert_only(inputs, "caching", "retrain-k8s: task register")
+    findings = assert_only(inputs, "caching", "retrain-k8s: task exit-handler-1/register")
     assert len(findings) == 1
 
 

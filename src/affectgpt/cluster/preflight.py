@@ -1015,6 +1015,53 @@ def check_rbac(inputs: Inputs) -> list[Finding]:
     return findings
 
 
+def _exit_tasks(pipeline: CompiledPipeline) -> list[tuple[str, str, dict[str, Any]]]:
+    """(path prefix of the DAG it guards, its own path, the task) for every exit task
+    (`dsl.ExitHandler` compiles to a task triggered when all its upstream tasks are done)."""
+    components = pipeline.spec.get("components", {})
+    found: list[tuple[str, str, dict[str, Any]]] = []
+
+    def visit(component: dict[str, Any], prefix: str) -> None:
+        for name, task in component.get("dag", {}).get("tasks", {}).items():
+            if (task.get("triggerPolicy") or {}).get("strategy") == "ALL_UPSTREAM_TASKS_COMPLETED":
+                found.extend((f"{prefix}/{dep}/", f"{prefix}/{name}", task) for dep in task.get("dependentTasks", []))
+            child = components.get(task.get("componentRef", {}).get("name", ""), {})
+            if "dag" in child:
+                visit(child, f"{prefix}/{name}")
+
+    visit(pipeline.spec.get("root", {}), pipeline.name)
+    return found
+
+
+def check_cleanup(inputs: Inputs) -> list[Finding]:
+    """A train step that launches a PyTorchJob must run inside a `dsl.ExitHandler`, and the exit
+    task (which deletes the run's unfinished jobs) must not be cached. The job outlives the step
+    pod: when a run is cancelled or fails, nothing else takes its GPUs back, and a cached exit
+    task answers from the cache instead of deleting. (Whether the job also carries an
+    ownerReference to the step pod is decided at run time and not seen here.)"""
+    findings = []
+    for pipeline in _k8s_pipelines(inputs.pipelines):
+        exits = _exit_tasks(pipeline)
+        for step in pipeline.steps():
+            if step.step != TRAIN_STEP or step.params.get("backend", Value(False)).value != "k8s":
+                continue
+            guards = [(path, task) for prefix, path, task in exits if step.path.startswith(prefix)]
+            if not guards:
+                findings.append(Finding(
+                    "cleanup", _label(step),
+                    "launches a PyTorchJob outside any dsl.ExitHandler: a cancelled or failed run leaves the job "
+                    "holding its GPUs",
+                    "wrap the tasks in dsl.ExitHandler(exit_task) whose task deletes the run's unfinished "
+                    "PyTorchJobs"))
+            for path, task in guards:
+                if (task.get("cachingOptions") or {}).get("enableCache"):
+                    findings.append(Finding(
+                        "cleanup", f"{pipeline.name}: task {path.split('/', 1)[-1]}",
+                        "the exit task is cached: a cache hit skips deleting the run's jobs",
+                        "exit_task.set_caching_options(False)"))
+    return findings
+
+
 def check_caching(inputs: Inputs) -> list[Finding]:
     """Side-effecting steps (drift-report, register) must have caching off (kfp writes
     `set_caching_options(False)` as `cachingOptions: {}`). Their inputs are constant paths, so a
@@ -1147,6 +1194,7 @@ CHECKS: tuple[Check, ...] = (
     Check("weights", "weight-loading pods mount the models PVC with HF_HOME on it", check_weights),
     Check("world-size", "the model config trains at 1, 8, 16 and the default ranks", check_world_size),
     Check("job-size", "the train step's PyTorchJob is sized for the model", check_job_size),
+    Check("cleanup", "a cancelled or failed run deletes its PyTorchJob (exit handler)", check_cleanup),
     Check("pod-security", "restricted PSS on the pods the operator and KFP create", check_pod_security),
     Check("rbac", "the KFP runner account may do what the steps do", check_rbac),
     Check("caching", "side-effecting steps are never cached", check_caching),
