@@ -104,7 +104,7 @@ OPERATOR_INIT_TEMPLATE = """
 OPERATOR_INIT_IMAGE = "alpine:3.10"
 OPERATOR_INIT_MAX_TRIES = 100
 
-# KFP v2 step pods (backend argocompiler, security_context.go): the pod gets a RuntimeDefault
+# KFP v2 step pods (recent backends: argocompiler/security_context.go): the pod gets a RuntimeDefault
 # seccomp profile, the `kfp-launcher` init container the full restricted context, the step's own
 # container no privilege escalation and all capabilities dropped, but nobody sets runAsNonRoot
 # for the step: that comes only from the task's own `kubernetes.set_security_context`. (Older
@@ -157,7 +157,6 @@ class CheckResult:
     check: str
     title: str
     findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -165,7 +164,7 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"check": self.check, "title": self.title, "ok": self.ok,
-                "findings": [f.to_dict() for f in self.findings], "notes": list(self.notes)}
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 class PreflightError(RuntimeError):
