@@ -11,6 +11,7 @@ distribution (`pipelines`, `components`), and these commands import them only wh
     affectgpt pipeline runs --host URL [--experiment NAME] [--limit N] [--json]
     affectgpt pipeline status RUN_ID --host URL [--json]
     affectgpt cluster train-job --config C --data D --out O --nodes 2 --gpus-per-node 8 [--submit]
+    affectgpt cluster preflight --overlay infra/overlays/gpu-cluster [--pipelines DIR] [--json]
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from affectgpt.paths import packaged_config, workspace_dir
 
 pipeline_app = new_app(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule, "
                             "list runs, show a run's status.")
-cluster_app = new_app(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs.")
+cluster_app = new_app(help="Kubernetes: the DeepSpeed training job (PyTorchJob) on N GPUs, and the preflight "
+                            "check of an overlay with the compiled pipelines.")
 
 PIPELINES = ("retrain", "retrain-k8s", "monitor", "monitor-k8s")
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="pipeline input NAME=VALUE (repeatable)")]
@@ -546,6 +548,83 @@ def _check_world_size(config: str, world: int) -> None:
         check_global_batch(load_config(path).train, world)
     except ConfigError as exc:
         _fail(f"{config} on {world} rank(s): {exc}")
+
+
+@cluster_app.command("preflight")
+def preflight_command(
+    overlay: Annotated[Path, typer.Option("--overlay", help="kustomize overlay folder, e.g. "
+                                                             "infra/overlays/gpu-cluster")],
+    pipelines: Annotated[Path | None, typer.Option("--pipelines", help="folder of compiled pipelines (default: the "
+                                                                       "IR shipped with the package, a checkout's "
+                                                                       "pipelines/compiled)")] = None,
+    config: str | None = typer.Option(None, "--config", help="model config, a packaged name or a file (default: "
+                                                            "the cluster pipeline's model_config default)"),
+    kfp_mode: str | None = typer.Option(None, "--kfp-mode", help="multi-user | standalone (default: multi-user "
+                                                                "when the overlay ships a Kubeflow Profile)"),
+    namespace: str | None = typer.Option(None, "--namespace", help="where KFP runs the steps (default: the "
+                                                                  "Profile's namespace, or kubeflow)"),
+    check: Annotated[list[str] | None, typer.Option("--check", help="run only this check (repeatable; ids "
+                                                                   "below)")] = None,
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Check that an overlay, the compiled pipelines and the model config work together on a
+    real Kubeflow cluster, before any run and without a cluster. The overlay is rendered with
+    `kubectl kustomize`; the checks:
+
+    schema: every object against the Kubernetes schemas and the PyTorchJob CRD;
+    data: every path a step reads is on a volume it mounts;
+    workspace: every step has a writable AFFECTGPT_HOME;
+    weights: weight-loading pods and the training job mount the models PVC, HF_HOME on it;
+    world-size: the config's batch works at 1, 8, 16 and the default ranks;
+    job-size: the train step's PyTorchJob is sized for the model;
+    cleanup: a cancelled or failed run deletes its PyTorchJob (an uncached exit handler);
+    pod-security: restricted PSS on the pods the Training Operator and KFP create;
+    rbac: the KFP runner account may do what the steps do;
+    caching: side-effecting steps are never cached;
+    images: the project's images are immutable (digest or src-<hex>);
+    standing-jobs: the overlay starts no Job or PyTorchJob;
+    namespaces: every namespaced object has one, RWX claims a storage class;
+    schedule: the recurring run authenticates, passes the test sets, nests the multi-GPU retrain.
+
+    Exit 0 when all pass, 3 when any fails, 2 when the inputs cannot be read.
+    docs/platform.md ("Preflight") says what the checks cannot see."""
+    from affectgpt.cluster.preflight import CHECKS, PreflightError, load_inputs, run_checks
+
+    if not overlay.is_dir():
+        _fail(f"--overlay {overlay}: not a folder")
+    unknown = sorted(set(check or ()) - {c.id for c in CHECKS})
+    if unknown:
+        _fail(f"--check {', '.join(unknown)}: unknown; choose from {', '.join(c.id for c in CHECKS)}")
+    try:
+        inputs = load_inputs(overlay, pipelines, config, kfp_mode, namespace)
+    except PreflightError as exc:
+        _fail(str(exc))
+    results = run_checks(inputs, set(check) if check else None)
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "overlay": str(overlay), "kfp": {"mode": inputs.kfp.mode, "namespace": inputs.kfp.namespace,
+                                             "runner": inputs.kfp.runner},
+            "config": inputs.config_name, "pipelines": sorted(inputs.pipelines), "ok": not failed,
+            "checks": [r.to_dict() for r in results]}, indent=2) + "\n")
+    else:
+        table = Table(title=f"preflight {overlay} ({inputs.kfp.describe()}; config {inputs.config_name}; "
+                            f"pipelines {', '.join(sorted(inputs.pipelines))})")
+        table.add_column("check", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("where", overflow="fold")
+        table.add_column("detail", overflow="fold")
+        for result in results:
+            if result.ok:
+                table.add_row(result.check, "[green]ok[/]", "", result.title)
+            for finding in result.findings:
+                table.add_row(result.check, "[red]FAIL[/]", finding.where, f"{finding.problem}; fix: {finding.fix}")
+        console.print(table)
+        findings = sum(len(r.findings) for r in failed)
+        console.print(f"[red]{findings} finding(s) in {len(failed)} of {len(results)} checks[/]" if failed
+                      else f"[green]all {len(results)} checks pass[/]")
+    if failed:
+        raise typer.Exit(int(ExitCode.REFUSED))
 
 
 def register(app: typer.Typer) -> None:

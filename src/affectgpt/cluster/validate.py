@@ -177,6 +177,76 @@ def pod_security_problems(where: str, pod_spec: dict[str, Any]) -> list[str]:
     return problems
 
 
+# The Pod Security Standard "restricted" (Kubernetes 1.33, `enforce-version: latest`), field by
+# field as Pod Security Admission applies it: a setting may sit on the pod or on each container
+# where the standard allows either. `pod_security_problems` is stricter (our own rules for pods
+# we write); this is exactly what the namespace refuses, for pods that others build from our
+# templates (the Training Operator's Worker with its injected init container, KFP's step pod).
+RESTRICTED_VOLUME_TYPES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                           "projected", "secret")
+SAFE_SYSCTLS = ("kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes")
+
+
+def restricted_pss_problems(where: str, pod_spec: dict[str, Any]) -> list[str]:
+    """What the `restricted` Pod Security level refuses in one pod: host namespaces, ports and
+    paths, volume types outside its list, unsafe sysctls, and per container (init containers
+    included) privilege, privilege escalation, capabilities other than dropping ALL (adding only
+    NET_BIND_SERVICE), root (runAsNonRoot on the pod or the container, never uid 0) and a seccomp
+    profile other than RuntimeDefault or Localhost (on the pod or the container)."""
+    problems: list[str] = []
+    pod_ctx = pod_spec.get("securityContext") or {}
+    for host_field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod_spec.get(host_field):
+            problems.append(f"{where}: {host_field} must not be true")
+    for volume in pod_spec.get("volumes") or []:
+        kinds = sorted(set(volume) - {"name"} - set(RESTRICTED_VOLUME_TYPES))
+        if kinds:
+            problems.append(f"{where}: volume {volume.get('name')!r} of type {', '.join(kinds)} is not allowed "
+                            f"(restricted allows {', '.join(RESTRICTED_VOLUME_TYPES)})")
+    for sysctl in pod_ctx.get("sysctls") or []:
+        if sysctl.get("name") not in SAFE_SYSCTLS:
+            problems.append(f"{where}: sysctl {sysctl.get('name')!r} is not allowed")
+    if pod_ctx.get("runAsUser") == 0:
+        problems.append(f"{where}: securityContext.runAsUser must not be 0")
+    pod_seccomp = (pod_ctx.get("seccompProfile") or {}).get("type")
+    if pod_seccomp == "Unconfined":
+        problems.append(f"{where}: securityContext.seccompProfile.type must not be Unconfined")
+    containers = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or []),
+                  *(pod_spec.get("ephemeralContainers") or [])]
+    for container in containers:
+        at = f"{where} container {container.get('name')!r}"
+        ctx = container.get("securityContext") or {}
+        if ctx.get("privileged"):
+            problems.append(f"{at}: privileged must not be true")
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{at}: securityContext.allowPrivilegeEscalation must be false")
+        capabilities = ctx.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            problems.append(f"{at}: securityContext.capabilities.drop must include ALL")
+        added = sorted(set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"})
+        if added:
+            problems.append(f"{at}: securityContext.capabilities.add may only hold NET_BIND_SERVICE, not {added}")
+        if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is not True:
+            problems.append(f"{at}: runAsNonRoot must be true (on the pod or the container)")
+        if ctx.get("runAsUser") == 0:
+            problems.append(f"{at}: securityContext.runAsUser must not be 0")
+        seccomp = (ctx.get("seccompProfile") or {}).get("type", pod_seccomp)
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{at}: seccompProfile.type must be RuntimeDefault or Localhost (on the pod or the "
+                            f"container), got {seccomp!r}")
+        if ctx.get("procMount", "Default") != "Default":
+            problems.append(f"{at}: securityContext.procMount must be Default")
+        if (ctx.get("windowsOptions") or {}).get("hostProcess"):
+            problems.append(f"{at}: windowsOptions.hostProcess must not be true")
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                problems.append(f"{at}: hostPort {port['hostPort']} is not allowed")
+    return problems
+
+
 def check_objects(docs: list[dict[str, Any]], k8s_version: str = KUBERNETES_VERSION) -> list[str]:
     """Every problem in a set of objects: schema, CRD shape, pod security."""
     problems: list[str] = []

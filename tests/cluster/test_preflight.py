@@ -1,0 +1,634 @@
+"""`affectgpt cluster preflight`: the real overlays rendered with a real kubectl, the compiled
+pipelines of the checkout and the packaged 7B config, checked together.
+
+The checkout itself must pass. Independently of that, a GOOD fixture is made from the same real
+documents by applying the cluster contract where they lack it (the mounts, env, sizes, RBAC,
+init-container template, tags, ... that the contract names), shown to pass, and then each check
+class gets its defect back once: exactly that check fails, naming the object."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from affectgpt.cluster import preflight as pf
+from affectgpt.cluster.preflight import (
+    CHECKS,
+    DATA_PVC,
+    MODELS_PVC,
+    PLATFORM_CONFIG_MAP,
+    CompiledPipeline,
+    Inputs,
+    KfpMode,
+    load_pipelines,
+    render_overlay,
+    run_checks,
+    train_step_job,
+)
+from affectgpt.model.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAYS = ROOT / "infra" / "overlays"
+COMPILED = ROOT / "pipelines" / "compiled"
+CONFIG = "affectgpt-7b.yaml"
+# The KFP mode each overlay serves (cluster contract).
+MODES = {"gpu-cluster": KfpMode(pf.MULTI_USER, "affectgpt", pf.MULTI_USER_RUNNER),
+         "local": KfpMode(pf.STANDALONE, pf.STANDALONE_NAMESPACE, pf.STANDALONE_RUNNER)}
+TAG = "src-0123456789ab"
+SIZE = {"nodes": 2, "gpus_per_node": 8, "train_cpu": "32", "train_memory": "256Gi",
+        "train_memory_limit": "512Gi", "train_shm_size": "64Gi"}
+RESTRICTED_INIT = """- name: init-pytorch
+  image: {{.InitContainerImage}}
+  imagePullPolicy: IfNotPresent
+  resources:
+    limits: {cpu: 100m, memory: 20Mi}
+    requests: {cpu: 50m, memory: 10Mi}
+  command: ['sh', '-c', 'err=1;for i in $(seq {{.MaxTries}}); do if nslookup {{.MasterAddr}}; then err=0 && break; fi;echo waiting for master; sleep 2; done; exit $err']
+  securityContext:
+    allowPrivilegeEscalation: false
+    runAsNonRoot: true
+    runAsUser: 65534
+    capabilities: {drop: [ALL]}
+    seccompProfile: {type: RuntimeDefault}
+"""
+ALL_CHECKS = {c.id for c in CHECKS}
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict]]:
+    return {name: render_overlay(OVERLAYS / name) for name in MODES}
+
+
+@pytest.fixture(scope="module")
+def compiled() -> dict[str, CompiledPipeline]:
+    return load_pipelines(COMPILED)
+
+
+def failing(results) -> dict[str, list]:
+    return {r.check: r.findings for r in results if not r.ok}
+
+
+def show(results) -> str:
+    return "\n".join(f"[{f.check}] {f.where}: {f.problem}" for r in results for f in r.findings)
+
+
+# ---------------------------------------------------------------------------- the checkout
+
+
+@pytest.mark.parametrize("overlay", sorted(MODES))
+def test_the_checkout_passes_preflight(overlay, rendered, compiled):
+    """Both overlays with the compiled pipelines and the 7B config: nothing stops a real run."""
+    inputs = Inputs(overlay, copy.deepcopy(rendered[overlay]), copy.deepcopy(compiled), CONFIG,
+                    load_config(CONFIG), MODES[overlay])
+    results = run_checks(inputs)
+    if failing(results):
+        pytest.fail(f"preflight of {overlay} ({MODES[overlay].describe()}):\n{show(results)}", pytrace=False)
+
+
+# ---------------------------------------------------------------------------- the contract, applied
+
+
+def _own(image: str) -> bool:
+    return bool(pf.OWN_IMAGE.search(image))
+
+
+def _retag(image: str) -> str:
+    return image.rsplit(":", 1)[0] + ":" + TAG if ":" in image.rsplit("/", 1)[-1] else f"{image}:{TAG}"
+
+
+def _role(namespace: str) -> dict:
+    rules = [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
+         "verbs": ["create", "patch", "get", "list", "watch"]},
+        {"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"],
+         "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
+    ]
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "affectgpt-pipeline-runner", "namespace": namespace}, "rules": rules}
+
+
+def good_overlay(docs: list[dict], kfp: KfpMode) -> list[dict]:
+    """The rendered overlay with what the contract adds: no standing jobs, a namespace on every
+    object, the step-facing objects in the pipeline namespace (ConfigMap with AFFECTGPT_HOME and
+    HF_HOME, data and models PVCs with a storage class, the runner Role bound to KFP's runner),
+    a Profile in multi-user mode, the operator's restricted init template, content-tagged images,
+    and a CronJob that passes unibench_dir and mounts a KFP token."""
+    docs = [copy.deepcopy(d) for d in docs if d["kind"] not in ("PyTorchJob", "Job")]
+    for doc in docs:
+        if doc["kind"] not in pf.CLUSTER_SCOPED:
+            doc["metadata"].setdefault("namespace", "affectgpt")
+        if doc["kind"] == "PersistentVolumeClaim":
+            doc["spec"]["storageClassName"] = "shared-rwx"
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == PLATFORM_CONFIG_MAP:
+            doc["data"].update({"AFFECTGPT_HOME": "/data/.affectgpt", "HF_HOME": "/models/hf"})
+        for _, pod in pf.pod_specs(doc):
+            for container in pod.get("initContainers", []) + pod.get("containers", []):
+                if _own(container["image"]):
+                    container["image"] = _retag(container["image"])
+        if doc["kind"] == "CronJob":
+            pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            pod["containers"][0]["args"].append("--param=unibench_dir=/data/unibench")
+            pod["volumes"].append({"name": "kfp-token", "projected": {"sources": [{"serviceAccountToken": {
+                "path": "token", "audience": pf.KFP_TOKEN_AUDIENCE, "expirationSeconds": 7200}}]}})
+            pod["containers"][0]["volumeMounts"].append(
+                {"name": "kfp-token", "mountPath": "/var/run/secrets/kubeflow/pipelines", "readOnly": True})
+    ns = kfp.namespace
+    if kfp.mode == pf.MULTI_USER:
+        docs = [d for d in docs if not (d["kind"] == "Namespace" and d["metadata"]["name"] == ns)]
+        docs.append({"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": ns},
+                     "spec": {"owner": {"kind": "User", "name": "platform@example.com"}}})
+    step_facing = [d for d in docs if (d["kind"], d["metadata"]["name"]) in
+                   {("ConfigMap", PLATFORM_CONFIG_MAP), ("PersistentVolumeClaim", DATA_PVC)}]
+    for doc in step_facing:
+        if doc["metadata"]["namespace"] != ns:
+            moved = copy.deepcopy(doc)
+            moved["metadata"]["namespace"] = ns
+            docs.append(moved)
+    docs.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": MODELS_PVC, "namespace": ns},
+                 "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "shared-rwx",
+                          "resources": {"requests": {"storage": "100Gi"}}}})
+    docs = [d for d in docs if d["kind"] not in ("Role", "RoleBinding")
+            or d["metadata"]["name"] != "affectgpt-pipeline-runner" or d["metadata"]["namespace"] != ns]
+    docs.append(_role(ns))
+    docs.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "affectgpt-pipeline-runner", "namespace": ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                             "name": "affectgpt-pipeline-runner"},
+                 "subjects": [{"kind": "ServiceAccount", "name": kfp.runner, "namespace": ns}]})
+    docs.append({"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "training-operator-init-pytorch", "namespace": "kubeflow"},
+                 "data": {"initContainer.yaml": RESTRICTED_INIT}})
+    return docs
+
+
+WEIGHT_EXECUTORS = {f"exec-{step}" for step in pf.WEIGHT_STEPS}
+
+
+def with_exit_handler(pipeline: CompiledPipeline) -> None:
+    """The DAG that holds the train step, moved under a `dsl.ExitHandler` whose exit task
+    (uncached) deletes the run's jobs, as kfp compiles it: a sub-DAG task and an exit task
+    triggered when all its upstream tasks are done."""
+    spec = pipeline.spec
+    holder = next(c for c in [spec["root"], *spec["components"].values()]
+                  if any(t["componentRef"]["name"] == "comp-train" for t in c.get("dag", {}).get("tasks", {}).values()))
+    inputs = copy.deepcopy(holder.get("inputDefinitions", {}))
+    spec["components"]["comp-exit-handler-1"] = {"dag": {"tasks": holder["dag"]["tasks"]}, "inputDefinitions": inputs}
+    spec["components"]["comp-delete-jobs"] = {"executorLabel": "exec-delete-jobs"}
+    spec["deploymentSpec"]["executors"]["exec-delete-jobs"] = {"container": {
+        "image": "ghcr.io/affectgpt/affectgpt-train:0.1.0", "command": ["affectgpt", "cluster", "delete-jobs"]}}
+    platform = pipeline.platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    platform["exec-delete-jobs"] = {"securityContext": copy.deepcopy(platform["exec-train"]["securityContext"])}
+    holder["dag"]["tasks"] = {
+        "exit-handler-1": {"componentRef": {"name": "comp-exit-handler-1"}, "taskInfo": {"name": "exit-handler-1"},
+                           "inputs": {"parameters": {name: {"componentInputParameter": name}
+                                                     for name in inputs.get("parameters", {})}}},
+        "delete-jobs": {"componentRef": {"name": "comp-delete-jobs"}, "dependentTasks": ["exit-handler-1"],
+                        "triggerPolicy": {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}, "cachingOptions": {},
+                        "taskInfo": {"name": "delete jobs"}},
+    }
+
+
+def good_pipelines(pipelines: dict[str, CompiledPipeline]) -> dict[str, CompiledPipeline]:
+    """The compiled pipelines with what the contract adds: an exit handler that deletes the run's
+    jobs around the cluster training, the data PVC at /data in every step,
+    the models PVC at /models where weights load, AFFECTGPT_HOME and HF_HOME from the platform
+    ConfigMap, the train step's job size as inputs, caching off for the side-effecting steps,
+    content-tagged images, and monitor nesting the k8s variant of retrain."""
+    pipelines = copy.deepcopy(pipelines)
+    for name in ("retrain-k8s", "monitor"):
+        with_exit_handler(pipelines[name])
+    for pipeline in pipelines.values():
+        for executor, spec in pipeline.executors.items():
+            spec["container"]["image"] = _retag(spec["container"]["image"])
+            platform = pipeline.platform.setdefault("platforms", {}).setdefault("kubernetes", {}) \
+                .setdefault("deploymentSpec", {}).setdefault("executors", {}).setdefault(executor, {})
+            mounts = [{"constant": DATA_PVC, "mountPath": "/data"}]
+            if executor in WEIGHT_EXECUTORS:
+                mounts.append({"constant": MODELS_PVC, "mountPath": "/models"})
+            platform["pvcMount"] = [m for m in platform.get("pvcMount", []) if m.get("constant") != DATA_PVC] + mounts
+            platform.setdefault("configMapAsEnv", []).append({
+                "configMapName": PLATFORM_CONFIG_MAP,
+                "keyToEnv": [{"configMapKey": "AFFECTGPT_HOME", "envVar": "AFFECTGPT_HOME"},
+                             {"configMapKey": "HF_HOME", "envVar": "HF_HOME"}]})
+        train = pipeline.spec["components"].get("comp-train")
+        if train:
+            params = train["inputDefinitions"]["parameters"]
+            for name, value in SIZE.items():
+                params[name] = {"defaultValue": value, "isOptional": True,
+                                "parameterType": "NUMBER_INTEGER" if isinstance(value, int) else "STRING"}
+        for name in ("nodes", "gpus_per_node"):
+            if name in pipeline.root_inputs():
+                pipeline.root_inputs()[name]["defaultValue"] = float(SIZE[name])
+        for component in [pipeline.spec["root"], *pipeline.spec["components"].values()]:
+            for task in component.get("dag", {}).get("tasks", {}).values():
+                ref = task["componentRef"]["name"]
+                if ref in ("comp-register", "comp-drift-report"):
+                    task["cachingOptions"] = {}
+                if ref == "comp-train" and pipeline.name == "monitor":
+                    task["inputs"]["parameters"]["backend"] = {"runtimeValue": {"constant": "k8s"}}
+    return pipelines
+
+
+def contract_job(size: dict, namespace: str) -> dict:
+    """The train step's PyTorchJob as the library builds it, with the models PVC read-only at
+    /models and HF_HOME on it where the builder does not add them yet."""
+    job = train_step_job(size, namespace)
+    for replica in job["spec"]["pytorchReplicaSpecs"].values():
+        pod = replica["template"]["spec"]
+        if not any(v.get("persistentVolumeClaim", {}).get("claimName") == MODELS_PVC for v in pod["volumes"]):
+            pod["volumes"].append({"name": "models", "persistentVolumeClaim": {"claimName": MODELS_PVC,
+                                                                               "readOnly": True}})
+            container = pod["containers"][0]
+            container["volumeMounts"].append({"name": "models", "mountPath": "/models", "readOnly": True})
+            container["env"].append({"name": "HF_HOME", "value": "/models/hf"})
+    return job
+
+
+def good_config():
+    config = load_config(CONFIG)
+    return config.model_copy(update={"train": config.train.model_copy(update={"global_batch_size": None})})
+
+
+@pytest.fixture
+def good(rendered, compiled):
+    """A function: overlay name -> GOOD Inputs (fresh copies, so a test may break them)."""
+    def make(overlay: str = "gpu-cluster") -> Inputs:
+        kfp = MODES[overlay]
+        return Inputs(overlay, good_overlay(rendered[overlay], kfp), good_pipelines(compiled), CONFIG, good_config(),
+                      kfp, job_builder=contract_job)
+    return make
+
+
+@pytest.mark.parametrize("overlay", sorted(MODES))
+def test_the_contract_passes(good, overlay):
+    results = run_checks(good(overlay))
+    assert not failing(results), show(results)
+    assert [r.check for r in results] == [c.id for c in CHECKS]
+
+
+# ---------------------------------------------------------------------------- each defect, once
+
+
+def _task(inputs: Inputs, pipeline: str, component: str) -> dict:
+    spec = inputs.pipelines[pipeline].spec
+    for holder in [spec["root"], *spec["components"].values()]:
+        for task in holder.get("dag", {}).get("tasks", {}).values():
+            if task["componentRef"]["name"] == component:
+                return task
+    raise KeyError(component)
+
+
+def _platform(inputs: Inputs, pipeline: str, executor: str) -> dict:
+    return inputs.pipelines[pipeline].platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][executor]
+
+
+def _doc(inputs: Inputs, kind: str, name: str, namespace: str | None = None) -> dict:
+    return next(d for d in inputs.docs if d["kind"] == kind and d["metadata"]["name"] == name
+                and (namespace is None or d["metadata"].get("namespace") == namespace))
+
+
+def assert_only(inputs: Inputs, check: str, *names: str, also: set[str] = frozenset()) -> list:
+    """Exactly `check` (and `also`) fails, and its findings name every one of `names`."""
+    results = run_checks(inputs)
+    failed = failing(results)
+    assert set(failed) == {check} | set(also), show(results)
+    text = "\n".join(f"{f.where} {f.problem}" for f in failed[check])
+    for name in names:
+        assert name in text, text
+    assert all(f.fix for f in failed[check])
+    return failed[check]
+
+
+def test_a_path_outside_every_mount_is_caught(good):
+    inputs = good()
+    inputs.pipelines["retrain-k8s"].root_inputs()["unibench_dir"]["defaultValue"] = "/mnt/unibench"
+    findings = assert_only(inputs, "data", "retrain-k8s", "evaluate", "unibench_dir", "/mnt/unibench")
+    assert all(f.where.startswith("retrain-k8s") for f in findings)
+
+
+def test_a_dropped_data_mount_is_caught(good):
+    """Without /data the step can read neither raw_dir nor write its workspace there."""
+    inputs = good()
+    platform = _platform(inputs, "retrain-k8s", "exec-build-dataset")
+    platform["pvcMount"] = [m for m in platform["pvcMount"] if m["constant"] != DATA_PVC]
+    findings = assert_only(inputs, "data", "build-dataset", "raw_dir", also={"workspace"})
+    assert {f.where for f in findings} == {"retrain-k8s: task exit-handler-1/build-dataset"}
+
+
+def test_a_data_pvc_outside_the_pipeline_namespace_is_caught(good):
+    inputs = good("local")
+    inputs.docs.remove(_doc(inputs, "PersistentVolumeClaim", DATA_PVC, "kubeflow"))
+    assert_only(inputs, "data", f"PVC {DATA_PVC}", "kubeflow", "affectgpt")
+
+
+def test_a_workspace_without_affectgpt_home_is_caught(good):
+    inputs = good()
+    del _doc(inputs, "ConfigMap", PLATFORM_CONFIG_MAP, "affectgpt")["data"]["AFFECTGPT_HOME"]
+    findings = assert_only(inputs, "workspace", "build-dataset", "register", "AFFECTGPT_HOME",
+                           "ConfigMap affectgpt-platform has no key AFFECTGPT_HOME")
+    assert len({f.where for f in findings}) >= 7  # every step of every pipeline
+
+
+def test_a_workspace_on_a_read_only_root_is_caught(good):
+    inputs = good("local")
+    _doc(inputs, "ConfigMap", PLATFORM_CONFIG_MAP, "kubeflow")["data"]["AFFECTGPT_HOME"] = "/app/.affectgpt"
+    assert_only(inputs, "workspace", "AFFECTGPT_HOME=/app/.affectgpt", "drift-report")
+
+
+def test_a_step_without_the_models_volume_is_caught(good):
+    inputs = good()
+    platform = _platform(inputs, "retrain-k8s", "exec-extract-features")
+    platform["pvcMount"] = [m for m in platform["pvcMount"] if m["constant"] != MODELS_PVC]
+    findings = assert_only(inputs, "weights", "retrain-k8s: task exit-handler-1/extract-features", MODELS_PVC)
+    assert len(findings) == 1
+
+
+def test_a_training_job_without_the_models_volume_is_caught(good):
+    def without_models(size: dict, namespace: str) -> dict:
+        job = contract_job(size, namespace)
+        for replica in job["spec"]["pytorchReplicaSpecs"].values():
+            pod = replica["template"]["spec"]
+            names = {v["name"] for v in pod["volumes"]
+                     if v.get("persistentVolumeClaim", {}).get("claimName") == MODELS_PVC}
+            pod["volumes"] = [v for v in pod["volumes"] if v["name"] not in names]
+            for container in pod["containers"]:
+                container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] not in names]
+        return job
+
+    inputs = good()
+    inputs.job_builder = without_models
+    findings = assert_only(inputs, "weights", "retrain-k8s: PyTorchJob of the train step", MODELS_PVC)
+    assert {f.where.split(":")[0] for f in findings} == {"retrain-k8s", "monitor"}  # monitor nests it too
+
+
+def test_the_models_pvc_missing_from_the_overlay_is_caught(good):
+    inputs = good()
+    inputs.docs.remove(_doc(inputs, "PersistentVolumeClaim", MODELS_PVC))
+    assert_only(inputs, "weights", f"PersistentVolumeClaim/{MODELS_PVC}", "affectgpt")
+
+
+def test_a_global_batch_fixed_at_three_is_caught(good):
+    inputs = good()
+    inputs.config = inputs.config.model_copy(update={
+        "train": inputs.config.train.model_copy(update={"global_batch_size": 3})})
+    findings = assert_only(inputs, "world-size", f"{CONFIG} at 8 rank(s)", f"{CONFIG} at 16 rank(s)")
+    assert {f.where for f in findings} == {f"{CONFIG} at 8 rank(s)", f"{CONFIG} at 16 rank(s)"}
+
+
+def test_an_undersized_training_job_is_caught(good):
+    inputs = good()
+    inputs.pipelines["retrain-k8s"].spec["components"]["comp-train"]["inputDefinitions"]["parameters"][
+        "train_memory"]["defaultValue"] = "16Gi"
+    findings = assert_only(inputs, "job-size", "retrain-k8s: task train", "train_memory = 16Gi", "128Gi")
+    assert all(f.where == "retrain-k8s: task train" for f in findings)
+
+
+def test_a_missing_size_input_is_caught(good):
+    inputs = good()
+    del inputs.pipelines["retrain-k8s"].spec["components"]["comp-train"]["inputDefinitions"]["parameters"][
+        "train_shm_size"]
+    assert_only(inputs, "job-size", "takes no input train_shm_size", "1Gi")
+
+
+def test_a_job_size_unlike_the_overlays_own_job_is_caught(good, rendered):
+    inputs = good()
+    job = copy.deepcopy(next(d for d in rendered["gpu-cluster"] if d["kind"] == "PyTorchJob"))
+    assert run_checks(Inputs(**{**inputs.__dict__, "docs": [*inputs.docs, job]}), {"job-size"})[0].ok
+    job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["resources"]["requests"][
+        "cpu"] = "48"
+    result = run_checks(Inputs(**{**inputs.__dict__, "docs": [*inputs.docs, job]}), {"job-size"})[0]
+    differs = "train_cpu default '32' differs from PyTorchJob/affectgpt-train (namespace affectgpt): '48'"
+    assert {(f.where, f.problem) for f in result.findings} == {
+        (f"{name}: task train", differs) for name in ("retrain-k8s", "monitor")}
+
+
+def test_the_operator_init_container_without_a_security_context_is_caught(good):
+    inputs = good()
+    template = _doc(inputs, "ConfigMap", "training-operator-init-pytorch")
+    template["data"]["initContainer.yaml"] = pf.OPERATOR_INIT_TEMPLATE
+    findings = assert_only(inputs, "pod-security", "Worker pod", "'init-pytorch'", "allowPrivilegeEscalation",
+                           "capabilities.drop")
+    assert all("init-pytorch" in f.problem for f in findings)
+
+
+def test_the_operator_default_template_is_assumed_when_the_overlay_ships_none(good):
+    inputs = good()
+    inputs.docs.remove(_doc(inputs, "ConfigMap", "training-operator-init-pytorch"))
+    assert_only(inputs, "pod-security", "the Training Operator's default template")
+
+
+def test_a_step_without_its_security_context_is_caught(good):
+    inputs = good()
+    del _platform(inputs, "retrain-k8s", "exec-register")["securityContext"]
+    assert_only(inputs, "pod-security", "retrain-k8s: task exit-handler-1/register (KFP step pod)", "runAsNonRoot")
+
+
+def test_a_namespace_that_does_not_enforce_restricted_is_caught(good):
+    inputs = good("local")
+    _doc(inputs, "Namespace", "affectgpt")["metadata"]["labels"][pf.PSS_ENFORCE_LABEL] = "baseline"
+    assert_only(inputs, "pod-security", "Namespace/affectgpt")
+
+
+def test_a_runner_that_cannot_read_secrets_is_caught(good):
+    inputs = good()
+    role = _doc(inputs, "Role", "affectgpt-pipeline-runner", "affectgpt")
+    role["rules"] = [r for r in role["rules"] if r["resources"] != ["secrets"]]
+    findings = assert_only(inputs, "rbac", "ServiceAccount default-editor", "may not get secrets")
+    assert len(findings) == 1
+
+
+def test_a_binding_to_another_account_is_caught(good):
+    inputs = good("local")
+    _doc(inputs, "RoleBinding", "affectgpt-pipeline-runner", "kubeflow")["subjects"][0]["name"] = \
+        "affectgpt-pipeline-runner"
+    findings = assert_only(inputs, "rbac", "ServiceAccount pipeline-runner (namespace kubeflow", "workflowtaskresults")
+    assert len(findings) == len(pf.RUNNER_PERMISSIONS)
+
+
+def test_a_multi_user_overlay_without_a_profile_is_caught(good):
+    inputs = good()
+    inputs.docs = [d for d in inputs.docs if d["kind"] != "Profile"]
+    assert_only(inputs, "rbac", "Profile/affectgpt")
+
+
+def test_a_training_job_no_exit_handler_deletes_is_caught(good):
+    inputs = good()
+    del _task(inputs, "retrain-k8s", "comp-delete-jobs")["triggerPolicy"]
+    findings = assert_only(inputs, "cleanup", "retrain-k8s: task exit-handler-1/train", "dsl.ExitHandler")
+    assert len(findings) == 1
+
+
+def test_a_cached_exit_task_is_caught(good):
+    inputs = good()
+    _task(inputs, "monitor", "comp-delete-jobs")["cachingOptions"] = {"enableCache": True}
+    assert_only(inputs, "cleanup", "monitor: task condition-1/affectgpt-retrain/delete-jobs", "cached")
+
+
+def test_a_cached_register_is_caught(good):
+    inputs = good()
+    _task(inputs, "retrain-k8s", "comp-register")["cachingOptions"] = {"enableCache": True}
+    findings = assert_only(inputs, "caching", "retrain-k8s: task exit-handler-1/register")
+    assert len(findings) == 1
+
+
+def test_a_version_tag_is_caught(good):
+    inputs = good()
+    inputs.pipelines["retrain"].executors["exec-train"]["container"]["image"] = \
+        "ghcr.io/affectgpt/affectgpt-train:0.1.0"
+    findings = assert_only(inputs, "images", "retrain: exec-train", ":0.1.0")
+    assert len(findings) == 1
+
+
+def test_a_mutable_tag_in_a_workload_is_caught(good):
+    inputs = good("local")
+    _doc(inputs, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]["image"] = "affectgpt:dev"
+    assert_only(inputs, "images", "Deployment/mlflow", ":dev")
+
+
+def test_image_tags(good):
+    assert pf._image_problem("ghcr.io/affectgpt/affectgpt@sha256:" + "a" * 64) is None
+    assert pf._image_problem(f"ghcr.io/affectgpt/affectgpt:{TAG}") is None
+    assert pf._image_problem("localhost:5000/affectgpt") == "has no tag (means :latest)"
+    for tag in ("latest", "dev", "0.1.0"):
+        assert pf._image_problem(f"ghcr.io/affectgpt/affectgpt:{tag}") == f"has the mutable tag :{tag}"
+
+
+def test_a_standing_pytorchjob_is_caught(good, rendered):
+    inputs = good()
+    job = copy.deepcopy(next(d for d in rendered["gpu-cluster"] if d["kind"] == "PyTorchJob"))
+    for replica in job["spec"]["pytorchReplicaSpecs"].values():
+        container = replica["template"]["spec"]["containers"][0]
+        container["image"] = _retag(container["image"])
+    inputs.docs.append(job)
+    assert_only(inputs, "standing-jobs", "PyTorchJob/affectgpt-train")
+
+
+def test_an_object_without_a_namespace_is_caught(good):
+    inputs = good("local")
+    del _doc(inputs, "Service", "minio")["metadata"]["namespace"]
+    findings = assert_only(inputs, "namespaces", "Service/minio (no namespace)")
+    assert len(findings) == 1
+
+
+def test_a_shared_claim_without_a_storage_class_is_caught(good):
+    inputs = good()
+    del _doc(inputs, "PersistentVolumeClaim", DATA_PVC, "affectgpt")["spec"]["storageClassName"]
+    assert_only(inputs, "namespaces", f"PersistentVolumeClaim/{DATA_PVC}", "storageClassName")
+
+
+def test_a_schedule_without_test_sets_token_or_gpus_is_caught(good):
+    inputs = good()
+    pod = _doc(inputs, "CronJob", "affectgpt-monitor")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod["containers"][0]["args"] = [a for a in pod["containers"][0]["args"] if "unibench_dir" not in a]
+    findings = assert_only(inputs, "schedule", "CronJob/affectgpt-monitor", "unibench_dir")
+    assert len(findings) == 1
+    pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "kfp-token"]
+    _task(inputs, "monitor", "comp-train")["inputs"]["parameters"]["backend"] = {"runtimeValue": {"constant": "local"}}
+    problems = [f.problem for f in failing(run_checks(inputs, {"schedule"}))["schedule"]]
+    assert any("KFP token" in p for p in problems) and any("backend local" in p for p in problems)
+
+
+def test_a_field_the_api_server_refuses_is_caught(good):
+    inputs = good()
+    _doc(inputs, "Deployment", "feast")["spec"]["replicas"] = "two"
+    assert_only(inputs, "schema", "Deployment/feast", "replicas")
+
+
+def test_every_check_has_a_mutation_here():
+    """One defect per check class above; a new check needs its own."""
+    text = Path(__file__).read_text()
+    for check in ALL_CHECKS:
+        assert f'"{check}"' in text.split("# ------------------------------------------------------------------"
+                                          "---------- each defect, once")[1], check
+
+
+def test_restricted_pss_takes_pod_or_container_level_as_admission_does():
+    from affectgpt.cluster.validate import restricted_pss_problems
+
+    container = {"name": "c", "image": "x", "securityContext": {"allowPrivilegeEscalation": False,
+                                                                "capabilities": {"drop": ["ALL"]}}}
+    pod = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+           "containers": [container], "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "p"}}]}
+    assert restricted_pss_problems("pod", pod) == []  # no readOnlyRootFilesystem, no requests: still admitted
+    container["securityContext"]["runAsNonRoot"] = False
+    pod["volumes"].append({"name": "h", "hostPath": {"path": "/"}})
+    pod["initContainers"] = [{"name": "i", "image": "y"}]
+    problems = restricted_pss_problems("pod", pod)
+    assert "pod container 'c': runAsNonRoot must be true (on the pod or the container)" in problems
+    assert any("volume 'h' of type hostPath" in p for p in problems)
+    assert any("container 'i': securityContext.allowPrivilegeEscalation" in p for p in problems)
+
+
+def test_a_master_only_job_gets_no_init_container(good):
+    job = contract_job({"nodes": 1}, "affectgpt")
+    pod, source = pf.operator_worker_pod(job, [])
+    assert "initContainers" not in pod and source.startswith("none")
+    pod, source = pf.operator_worker_pod(contract_job({"nodes": 2}, "affectgpt"), [])
+    assert [c["name"] for c in pod["initContainers"]] == ["init-pytorch"] and "default" in source
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+def _write_fixture(inputs: Inputs, tmp_path: Path) -> tuple[Path, Path]:
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "objects.yaml").write_text(yaml.safe_dump_all(inputs.docs, sort_keys=False))
+    (overlay / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\n"
+                                                "kind: Kustomization\nresources: [objects.yaml]\n")
+    compiled_dir = tmp_path / "compiled"
+    compiled_dir.mkdir()
+    for name, pipeline in inputs.pipelines.items():
+        (compiled_dir / f"{name}.yaml").write_text(yaml.safe_dump_all([pipeline.spec, pipeline.platform]))
+    return overlay, compiled_dir
+
+
+def test_the_command_prints_a_table_and_exits_3_on_a_finding(good, tmp_path):
+    from affectgpt.cli import app
+
+    inputs = good()
+    inputs.pipelines["retrain-k8s"].executors["exec-register"]["container"]["image"] = \
+        "ghcr.io/affectgpt/affectgpt-register:0.1.0"
+    overlay, compiled_dir = _write_fixture(inputs, tmp_path)
+    runner = CliRunner()
+    args = ["cluster", "preflight", "--overlay", str(overlay), "--pipelines", str(compiled_dir),
+            "--check", "images", "--check", "caching", "--check", "rbac"]
+    done = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert done.exit_code == 3, done.output
+    assert "FAIL" in done.output and "retrain-k8s: exec-register" in done.output and ":0.1.0" in done.output
+    assert "│ caching" in done.output and "ok" in done.output
+    assert "KFP multi-user" in done.output  # the Profile says so
+
+    done = runner.invoke(app, [*args, "--json"])
+    assert done.exit_code == 3
+    report = json.loads(done.output)
+    assert report["ok"] is False and report["kfp"]["namespace"] == "affectgpt"
+    by_id = {c["check"]: c for c in report["checks"]}
+    assert set(by_id) == {"images", "caching", "rbac"} and by_id["caching"]["ok"] and by_id["rbac"]["ok"]
+    assert [f["where"] for f in by_id["images"]["findings"]] == ["retrain-k8s: exec-register"]
+
+
+def test_the_command_exits_0_when_clean_and_2_on_bad_input(good, tmp_path):
+    from affectgpt.cli import app
+
+    overlay, compiled_dir = _write_fixture(good(), tmp_path)
+    runner = CliRunner()
+    done = runner.invoke(app, ["cluster", "preflight", "--overlay", str(overlay), "--pipelines", str(compiled_dir),
+                               "--check", "images", "--check", "caching"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert "all 2 checks pass" in done.output
+    done = runner.invoke(app, ["cluster", "preflight", "--overlay", str(tmp_path / "nowhere")])
+    assert done.exit_code == 2
+    done = runner.invoke(app, ["cluster", "preflight", "--overlay", str(overlay), "--check", "spelling"])
+    assert done.exit_code == 2 and "unknown" in done.output
