@@ -207,6 +207,8 @@ def test_gpu_cluster_is_a_multi_user_profile_and_local_owns_its_namespace():
     profile = the(gpu, "Profile", "affectgpt")
     assert profile["apiVersion"] == "kubeflow.org/v1"
     assert profile["spec"]["owner"]["kind"] == "User" and profile["spec"]["owner"]["name"]
+    # docs/deploy.md applies it alone first, by this label: nothing else may carry it
+    assert [d for d in gpu if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "profile"] == [profile]
     local = overlay("local")
     assert by_kind(local, "Profile") == []
     namespace = the(local, "Namespace", SERVICES_NAMESPACE)
