@@ -331,7 +331,7 @@ def test_the_shipped_cronjob_submits_the_monitor_pipeline():
     """infra's recurring run calls this same command: its arguments must parse."""
     from pathlib import Path
 
-    cronjob = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra/base/pipelines/monitor-cronjob.yaml").read_text())
+    cronjob = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra/steps/monitor-cronjob.yaml").read_text())
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["affectgpt", "pipeline", "submit", "monitor"]
     result = CliRunner().invoke(app, ["pipeline", "submit", "monitor", "--help"])

@@ -7,7 +7,9 @@ against the Training Operator CRD's own openAPIV3Schema (vendored in
 `schemas/pytorchjob-v1.yaml`, checked with jsonschema and, as `kubectl apply` does by default,
 refusing unknown fields), its pod templates against the core `PodTemplate` schema, and then the
 rules the operator applies beyond its schema (replica types, restart policies, the `pytorch`
-container); finally the pod security rules the namespace enforces ("restricted").
+container); a Kubeflow `Profile` (the multi-user namespace) against its CRD schema (vendored in
+`schemas/profile-v1.yaml`) and its owner; finally the pod security rules the namespace enforces
+("restricted").
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ KUBERNETES_VERSION = "1.33.0"
 PYTORCHJOB_API_VERSION = "kubeflow.org/v1"
 PYTORCHJOB_REPLICA_TYPES = ("Master", "Worker")
 RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
-CUSTOM_KINDS = {"PyTorchJob"}
+PROFILE_API_VERSION = "kubeflow.org/v1"
+PROFILE_OWNER_KINDS = ("User", "Group", "ServiceAccount")
+CUSTOM_KINDS = {"PyTorchJob", "Profile"}
 
 
 class ManifestInvalid(ValueError):
@@ -37,6 +41,8 @@ def schema_problems(doc: dict[str, Any], k8s_version: str = KUBERNETES_VERSION) 
     name = doc.get("metadata", {}).get("name", "?")
     if kind == "PyTorchJob":
         return pytorchjob_problems(doc, k8s_version)
+    if kind == "Profile":
+        return profile_problems(doc)
     try:
         kubernetes_validate.validate(doc, k8s_version, strict=True)
     except ValidationError as exc:
@@ -47,6 +53,7 @@ def schema_problems(doc: dict[str, Any], k8s_version: str = KUBERNETES_VERSION) 
 
 
 PYTORCHJOB_SCHEMA = Path(__file__).with_name("schemas") / "pytorchjob-v1.yaml"
+PROFILE_SCHEMA = Path(__file__).with_name("schemas") / "profile-v1.yaml"
 
 
 def _strict(schema: Any) -> Any:
@@ -64,13 +71,45 @@ def _strict(schema: Any) -> Any:
     return schema
 
 
-@lru_cache(maxsize=1)
-def _pytorchjob_validator():
+@lru_cache(maxsize=2)
+def _crd_validator(schema_path: Path):
     import jsonschema
     import yaml
 
-    schema = _strict(yaml.safe_load(PYTORCHJOB_SCHEMA.read_text()))
+    schema = _strict(yaml.safe_load(schema_path.read_text()))
     return jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+
+
+def _pytorchjob_validator():
+    return _crd_validator(PYTORCHJOB_SCHEMA)
+
+
+def profile_problems(profile: dict[str, Any]) -> list[str]:
+    """A Kubeflow multi-user Profile (kubeflow.org/v1, cluster-scoped; the profile controller
+    makes its namespace): the CRD's schema (vendored in `schemas/profile-v1.yaml`, unknown fields
+    refused), no namespace on the object, and an owner the controller can bind (`spec.owner`
+    kind User, Group or ServiceAccount, with a name)."""
+    name = profile.get("metadata", {}).get("name", "?")
+    where = f"Profile/{name}"
+    problems: list[str] = []
+    if profile.get("apiVersion") != PROFILE_API_VERSION:
+        problems.append(f"{where}: apiVersion must be {PROFILE_API_VERSION}, got {profile.get('apiVersion')!r}")
+    if not profile.get("metadata", {}).get("name"):
+        problems.append(f"{where}: metadata.name is required")
+    if profile.get("metadata", {}).get("namespace"):
+        problems.append(f"{where}: a Profile is cluster-scoped; metadata.namespace must not be set")
+    for error in sorted(_crd_validator(PROFILE_SCHEMA).iter_errors(profile), key=lambda e: list(map(str, e.absolute_path))):
+        at = ".".join(str(part) for part in error.absolute_path) or "<root>"
+        problems.append(f"{where}: {at}: {error.message}")
+    owner = (profile.get("spec") or {}).get("owner")
+    if not isinstance(owner, dict):
+        problems.append(f"{where}: spec.owner is required (the user who owns the profile namespace)")
+    else:
+        if owner.get("kind") not in PROFILE_OWNER_KINDS:
+            problems.append(f"{where}: spec.owner.kind must be one of {PROFILE_OWNER_KINDS}, got {owner.get('kind')!r}")
+        if not owner.get("name"):
+            problems.append(f"{where}: spec.owner.name is required")
+    return problems
 
 
 def pytorchjob_problems(job: dict[str, Any], k8s_version: str = KUBERNETES_VERSION) -> list[str]:
