@@ -565,6 +565,8 @@ def preflight_command(
                                                                   "Profile's namespace, or kubeflow)"),
     check: Annotated[list[str] | None, typer.Option("--check", help="run only this check (repeatable; ids "
                                                                    "below)")] = None,
+    operator: Annotated[Path | None, typer.Option("--operator", help="the Training Operator's configuration "
+                                                                     "(default: infra/operator beside the overlays)")] = None,
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Check that an overlay, the compiled pipelines and the model config work together on a
@@ -582,7 +584,7 @@ def preflight_command(
     rbac: the KFP runner account may do what the steps do;
     caching: side-effecting steps are never cached;
     images: the project's images are immutable (digest or src-<hex>);
-    standing-jobs: the overlay starts no Job or PyTorchJob;
+    standing-jobs: the overlay starts no training (PyTorchJob, GPU Job);
     namespaces: every namespaced object has one, RWX claims a storage class;
     schedule: the recurring run authenticates, passes the test sets, nests the multi-GPU retrain.
 
@@ -596,7 +598,7 @@ def preflight_command(
     if unknown:
         _fail(f"--check {', '.join(unknown)}: unknown; choose from {', '.join(c.id for c in CHECKS)}")
     try:
-        inputs = load_inputs(overlay, pipelines, config, kfp_mode, namespace)
+        inputs = load_inputs(overlay, pipelines, config, kfp_mode, namespace, operator)
     except PreflightError as exc:
         _fail(str(exc))
     results = run_checks(inputs, set(check) if check else None)

@@ -1,10 +1,9 @@
 """`affectgpt cluster preflight`: the real overlays rendered with a real kubectl, the compiled
 pipelines of the checkout and the packaged 7B config, checked together.
 
-The checkout itself must pass. Independently of that, a GOOD fixture is made from the same real
-documents by applying the cluster contract where they lack it (the mounts, env, sizes, RBAC,
-init-container template, tags, ... that the contract names), shown to pass, and then each check
-class gets its defect back once: exactly that check fails, naming the object."""
+The checkout, deployed as docs/deploy.md says (the image tag pinned), must pass; then each check
+class gets its defect back once on a fresh copy of it: exactly that check fails, naming the
+object."""
 
 from __future__ import annotations
 
@@ -40,22 +39,6 @@ CONFIG = "affectgpt-7b.yaml"
 MODES = {"gpu-cluster": KfpMode(pf.MULTI_USER, "affectgpt", pf.MULTI_USER_RUNNER),
          "local": KfpMode(pf.STANDALONE, pf.STANDALONE_NAMESPACE, pf.STANDALONE_RUNNER)}
 TAG = "src-0123456789ab"
-SIZE = {"nodes": 2, "gpus_per_node": 8, "train_cpu": "32", "train_memory": "256Gi",
-        "train_memory_limit": "512Gi", "train_shm_size": "64Gi"}
-RESTRICTED_INIT = """- name: init-pytorch
-  image: {{.InitContainerImage}}
-  imagePullPolicy: IfNotPresent
-  resources:
-    limits: {cpu: 100m, memory: 20Mi}
-    requests: {cpu: 50m, memory: 10Mi}
-  command: ['sh', '-c', 'err=1;for i in $(seq {{.MaxTries}}); do if nslookup {{.MasterAddr}}; then err=0 && break; fi;echo waiting for master; sleep 2; done; exit $err']
-  securityContext:
-    allowPrivilegeEscalation: false
-    runAsNonRoot: true
-    runAsUser: 65534
-    capabilities: {drop: [ALL]}
-    seccompProfile: {type: RuntimeDefault}
-"""
 ALL_CHECKS = {c.id for c in CHECKS}
 
 
@@ -80,193 +63,59 @@ def show(results) -> str:
 # ---------------------------------------------------------------------------- the checkout
 
 
+@pytest.fixture(scope="module")
+def deployed_infra(tmp_path_factory) -> Path:
+    """The checkout's infra/ as a platform engineer deploys it (docs/deploy.md): the overlays'
+    image placeholder replaced by the tag `make images` builds for this code."""
+    import shutil
+
+    from affectgpt.image_tag import image_tag
+
+    infra = tmp_path_factory.mktemp("deploy") / "infra"
+    shutil.copytree(ROOT / "infra", infra)
+    for kustomization in (infra / "overlays").glob("*/kustomization.yaml"):
+        text = kustomization.read_text()
+        assert "newTag: set-by-make-images" in text, kustomization
+        kustomization.write_text(text.replace("newTag: set-by-make-images", f"newTag: {image_tag()}"))
+    return infra
+
+
 @pytest.mark.parametrize("overlay", sorted(MODES))
-def test_the_checkout_passes_preflight(overlay, rendered, compiled):
-    """Both overlays with the compiled pipelines and the 7B config: nothing stops a real run."""
-    inputs = Inputs(overlay, copy.deepcopy(rendered[overlay]), copy.deepcopy(compiled), CONFIG,
-                    load_config(CONFIG), MODES[overlay])
+def test_the_checkout_passes_preflight(overlay, deployed_infra):
+    """Both overlays with the compiled pipelines, the 7B config and the operator's
+    configuration (infra/operator), read as the command reads them: nothing stops a real run."""
+    inputs = pf.load_inputs(deployed_infra / "overlays" / overlay, COMPILED, CONFIG)
+    assert inputs.kfp == MODES[overlay] and inputs.operator_docs, inputs.kfp
     results = run_checks(inputs)
     if failing(results):
         pytest.fail(f"preflight of {overlay} ({MODES[overlay].describe()}):\n{show(results)}", pytrace=False)
 
 
-# ---------------------------------------------------------------------------- the contract, applied
+def test_the_checkouts_image_placeholder_is_refused(rendered, compiled):
+    """Undeployed, the overlays name `set-by-make-images`: preflight says which images to pin."""
+    inputs = Inputs("gpu-cluster", copy.deepcopy(rendered["gpu-cluster"]), copy.deepcopy(compiled), CONFIG,
+                    load_config(CONFIG), MODES["gpu-cluster"])
+    assert set(failing(run_checks(inputs, {"images"}))) == {"images"}
 
 
-def _own(image: str) -> bool:
-    return bool(pf.OWN_IMAGE.search(image))
+# ---------------------------------------------------------------------------- the checkout, broken once
 
 
 def _retag(image: str) -> str:
     return image.rsplit(":", 1)[0] + ":" + TAG if ":" in image.rsplit("/", 1)[-1] else f"{image}:{TAG}"
 
 
-def _role(namespace: str) -> dict:
-    rules = [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
-        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
-         "verbs": ["create", "patch", "get", "list", "watch"]},
-        {"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"],
-         "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
-    ]
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "affectgpt-pipeline-runner", "namespace": namespace}, "rules": rules}
-
-
-def good_overlay(docs: list[dict], kfp: KfpMode) -> list[dict]:
-    """The rendered overlay with what the contract adds: no standing jobs, a namespace on every
-    object, the step-facing objects in the pipeline namespace (ConfigMap with AFFECTGPT_HOME and
-    HF_HOME, data and models PVCs with a storage class, the runner Role bound to KFP's runner),
-    a Profile in multi-user mode, the operator's restricted init template, content-tagged images,
-    and a CronJob that passes unibench_dir and mounts a KFP token."""
-    docs = [copy.deepcopy(d) for d in docs if d["kind"] not in ("PyTorchJob", "Job")]
-    for doc in docs:
-        if doc["kind"] not in pf.CLUSTER_SCOPED:
-            doc["metadata"].setdefault("namespace", "affectgpt")
-        if doc["kind"] == "PersistentVolumeClaim":
-            doc["spec"]["storageClassName"] = "shared-rwx"
-        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == PLATFORM_CONFIG_MAP:
-            doc["data"].update({"AFFECTGPT_HOME": "/data/.affectgpt", "HF_HOME": "/models/hf"})
-        for _, pod in pf.pod_specs(doc):
-            for container in pod.get("initContainers", []) + pod.get("containers", []):
-                if _own(container["image"]):
-                    container["image"] = _retag(container["image"])
-        if doc["kind"] == "CronJob":
-            pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-            pod["containers"][0]["args"].append("--param=unibench_dir=/data/unibench")
-            pod["volumes"].append({"name": "kfp-token", "projected": {"sources": [{"serviceAccountToken": {
-                "path": "token", "audience": pf.KFP_TOKEN_AUDIENCE, "expirationSeconds": 7200}}]}})
-            pod["containers"][0]["volumeMounts"].append(
-                {"name": "kfp-token", "mountPath": "/var/run/secrets/kubeflow/pipelines", "readOnly": True})
-    ns = kfp.namespace
-    if kfp.mode == pf.MULTI_USER:
-        docs = [d for d in docs if not (d["kind"] == "Namespace" and d["metadata"]["name"] == ns)]
-        docs.append({"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": ns},
-                     "spec": {"owner": {"kind": "User", "name": "platform@example.com"}}})
-    step_facing = [d for d in docs if (d["kind"], d["metadata"]["name"]) in
-                   {("ConfigMap", PLATFORM_CONFIG_MAP), ("PersistentVolumeClaim", DATA_PVC)}]
-    for doc in step_facing:
-        if doc["metadata"]["namespace"] != ns:
-            moved = copy.deepcopy(doc)
-            moved["metadata"]["namespace"] = ns
-            docs.append(moved)
-    docs.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                 "metadata": {"name": MODELS_PVC, "namespace": ns},
-                 "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "shared-rwx",
-                          "resources": {"requests": {"storage": "100Gi"}}}})
-    docs = [d for d in docs if d["kind"] not in ("Role", "RoleBinding")
-            or d["metadata"]["name"] != "affectgpt-pipeline-runner" or d["metadata"]["namespace"] != ns]
-    docs.append(_role(ns))
-    docs.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                 "metadata": {"name": "affectgpt-pipeline-runner", "namespace": ns},
-                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                             "name": "affectgpt-pipeline-runner"},
-                 "subjects": [{"kind": "ServiceAccount", "name": kfp.runner, "namespace": ns}]})
-    docs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                 "metadata": {"name": "training-operator-init-pytorch", "namespace": "kubeflow"},
-                 "data": {"initContainer.yaml": RESTRICTED_INIT}})
-    return docs
-
-
-WEIGHT_EXECUTORS = {f"exec-{step}" for step in pf.WEIGHT_STEPS}
-
-
-def with_exit_handler(pipeline: CompiledPipeline) -> None:
-    """The DAG that holds the train step, moved under a `dsl.ExitHandler` whose exit task
-    (uncached) deletes the run's jobs, as kfp compiles it: a sub-DAG task and an exit task
-    triggered when all its upstream tasks are done."""
-    spec = pipeline.spec
-    holder = next(c for c in [spec["root"], *spec["components"].values()]
-                  if any(t["componentRef"]["name"] == "comp-train" for t in c.get("dag", {}).get("tasks", {}).values()))
-    inputs = copy.deepcopy(holder.get("inputDefinitions", {}))
-    spec["components"]["comp-exit-handler-1"] = {"dag": {"tasks": holder["dag"]["tasks"]}, "inputDefinitions": inputs}
-    spec["components"]["comp-delete-jobs"] = {"executorLabel": "exec-delete-jobs"}
-    spec["deploymentSpec"]["executors"]["exec-delete-jobs"] = {"container": {
-        "image": "ghcr.io/affectgpt/affectgpt-train:0.1.0", "command": ["affectgpt", "cluster", "delete-jobs"]}}
-    platform = pipeline.platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    platform["exec-delete-jobs"] = {"securityContext": copy.deepcopy(platform["exec-train"]["securityContext"])}
-    holder["dag"]["tasks"] = {
-        "exit-handler-1": {"componentRef": {"name": "comp-exit-handler-1"}, "taskInfo": {"name": "exit-handler-1"},
-                           "inputs": {"parameters": {name: {"componentInputParameter": name}
-                                                     for name in inputs.get("parameters", {})}}},
-        "delete-jobs": {"componentRef": {"name": "comp-delete-jobs"}, "dependentTasks": ["exit-handler-1"],
-                        "triggerPolicy": {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}, "cachingOptions": {},
-                        "taskInfo": {"name": "delete jobs"}},
-    }
-
-
-def good_pipelines(pipelines: dict[str, CompiledPipeline]) -> dict[str, CompiledPipeline]:
-    """The compiled pipelines with what the contract adds: an exit handler that deletes the run's
-    jobs around the cluster training, the data PVC at /data in every step,
-    the models PVC at /models where weights load, AFFECTGPT_HOME and HF_HOME from the platform
-    ConfigMap, the train step's job size as inputs, caching off for the side-effecting steps,
-    content-tagged images, and monitor nesting the k8s variant of retrain."""
-    pipelines = copy.deepcopy(pipelines)
-    for name in ("retrain-k8s", "monitor"):
-        with_exit_handler(pipelines[name])
-    for pipeline in pipelines.values():
-        for executor, spec in pipeline.executors.items():
-            spec["container"]["image"] = _retag(spec["container"]["image"])
-            platform = pipeline.platform.setdefault("platforms", {}).setdefault("kubernetes", {}) \
-                .setdefault("deploymentSpec", {}).setdefault("executors", {}).setdefault(executor, {})
-            mounts = [{"constant": DATA_PVC, "mountPath": "/data"}]
-            if executor in WEIGHT_EXECUTORS:
-                mounts.append({"constant": MODELS_PVC, "mountPath": "/models"})
-            platform["pvcMount"] = [m for m in platform.get("pvcMount", []) if m.get("constant") != DATA_PVC] + mounts
-            platform.setdefault("configMapAsEnv", []).append({
-                "configMapName": PLATFORM_CONFIG_MAP,
-                "keyToEnv": [{"configMapKey": "AFFECTGPT_HOME", "envVar": "AFFECTGPT_HOME"},
-                             {"configMapKey": "HF_HOME", "envVar": "HF_HOME"}]})
-        train = pipeline.spec["components"].get("comp-train")
-        if train:
-            params = train["inputDefinitions"]["parameters"]
-            for name, value in SIZE.items():
-                params[name] = {"defaultValue": value, "isOptional": True,
-                                "parameterType": "NUMBER_INTEGER" if isinstance(value, int) else "STRING"}
-        for name in ("nodes", "gpus_per_node"):
-            if name in pipeline.root_inputs():
-                pipeline.root_inputs()[name]["defaultValue"] = float(SIZE[name])
-        for component in [pipeline.spec["root"], *pipeline.spec["components"].values()]:
-            for task in component.get("dag", {}).get("tasks", {}).values():
-                ref = task["componentRef"]["name"]
-                if ref in ("comp-register", "comp-drift-report"):
-                    task["cachingOptions"] = {}
-                if ref == "comp-train" and pipeline.name == "monitor":
-                    task["inputs"]["parameters"]["backend"] = {"runtimeValue": {"constant": "k8s"}}
-    return pipelines
-
-
-def contract_job(size: dict, namespace: str) -> dict:
-    """The train step's PyTorchJob as the library builds it, with the models PVC read-only at
-    /models and HF_HOME on it where the builder does not add them yet."""
-    job = train_step_job(size, namespace)
-    for replica in job["spec"]["pytorchReplicaSpecs"].values():
-        pod = replica["template"]["spec"]
-        if not any(v.get("persistentVolumeClaim", {}).get("claimName") == MODELS_PVC for v in pod["volumes"]):
-            pod["volumes"].append({"name": "models", "persistentVolumeClaim": {"claimName": MODELS_PVC,
-                                                                               "readOnly": True}})
-            container = pod["containers"][0]
-            container["volumeMounts"].append({"name": "models", "mountPath": "/models", "readOnly": True})
-            container["env"].append({"name": "HF_HOME", "value": "/models/hf"})
-    return job
-
-
-def good_config():
-    config = load_config(CONFIG)
-    return config.model_copy(update={"train": config.train.model_copy(update={"global_batch_size": None})})
+@pytest.fixture(scope="module")
+def deployed(deployed_infra) -> dict[str, Inputs]:
+    return {name: pf.load_inputs(deployed_infra / "overlays" / name, COMPILED, CONFIG) for name in MODES}
 
 
 @pytest.fixture
-def good(rendered, compiled):
-    """A function: overlay name -> GOOD Inputs (fresh copies, so a test may break them)."""
+def good(deployed):
+    """A function: overlay name -> GOOD Inputs, the checkout as deployed (fresh copies, so a
+    test may break them)."""
     def make(overlay: str = "gpu-cluster") -> Inputs:
-        kfp = MODES[overlay]
-        return Inputs(overlay, good_overlay(rendered[overlay], kfp), good_pipelines(compiled), CONFIG, good_config(),
-                      kfp, job_builder=contract_job)
+        return copy.deepcopy(deployed[overlay])
     return make
 
 
@@ -356,7 +205,7 @@ def test_a_step_without_the_models_volume_is_caught(good):
 
 def test_a_training_job_without_the_models_volume_is_caught(good):
     def without_models(size: dict, namespace: str) -> dict:
-        job = contract_job(size, namespace)
+        job = train_step_job(size, namespace)
         for replica in job["spec"]["pytorchReplicaSpecs"].values():
             pod = replica["template"]["spec"]
             names = {v["name"] for v in pod["volumes"]
@@ -369,7 +218,7 @@ def test_a_training_job_without_the_models_volume_is_caught(good):
     inputs = good()
     inputs.job_builder = without_models
     findings = assert_only(inputs, "weights", "retrain-k8s: PyTorchJob of the train step", MODELS_PVC)
-    assert {f.where.split(":")[0] for f in findings} == {"retrain-k8s", "monitor"}  # monitor nests it too
+    assert {f.where.split(":")[0] for f in findings} == {"retrain-k8s", "monitor-k8s"}  # which nests it too
 
 
 def test_the_models_pvc_missing_from_the_overlay_is_caught(good):
@@ -381,41 +230,45 @@ def test_the_models_pvc_missing_from_the_overlay_is_caught(good):
 def test_a_global_batch_fixed_at_three_is_caught(good):
     inputs = good()
     inputs.config = inputs.config.model_copy(update={
-        "train": inputs.config.train.model_copy(update={"global_batch_size": 3})})
+        "train": inputs.config.train.model_copy(update={"global_batch_size": 3, "batch_policy": "exact"})})
     findings = assert_only(inputs, "world-size", f"{CONFIG} at 8 rank(s)", f"{CONFIG} at 16 rank(s)")
     assert {f.where for f in findings} == {f"{CONFIG} at 8 rank(s)", f"{CONFIG} at 16 rank(s)"}
 
 
 def test_an_undersized_training_job_is_caught(good):
     inputs = good()
-    inputs.pipelines["retrain-k8s"].spec["components"]["comp-train"]["inputDefinitions"]["parameters"][
-        "train_memory"]["defaultValue"] = "16Gi"
-    findings = assert_only(inputs, "job-size", "retrain-k8s: task train", "train_memory = 16Gi", "128Gi")
-    assert all(f.where == "retrain-k8s: task train" for f in findings)
+    inputs.pipelines["retrain-k8s"].root_inputs()["train_memory"]["defaultValue"] = "16Gi"
+    where = "retrain-k8s: task train"
+    findings = assert_only(inputs, "job-size", where, "train_memory = 16Gi", "128Gi")
+    assert all(f.where == where for f in findings)
 
 
 def test_a_missing_size_input_is_caught(good):
     inputs = good()
+    train = _task(inputs, "retrain-k8s", "comp-train")
+    del train["inputs"]["parameters"]["train_shm_size"]
     del inputs.pipelines["retrain-k8s"].spec["components"]["comp-train"]["inputDefinitions"]["parameters"][
         "train_shm_size"]
-    assert_only(inputs, "job-size", "takes no input train_shm_size", "1Gi")
+    assert_only(inputs, "job-size", "takes no input train_shm_size")
 
 
-def test_a_job_size_unlike_the_overlays_own_job_is_caught(good, rendered):
+def test_a_job_size_unlike_the_overlays_own_job_is_caught(good):
+    """An overlay that ships its own job (none does now: infra/examples) must size it alike."""
     inputs = good()
-    job = copy.deepcopy(next(d for d in rendered["gpu-cluster"] if d["kind"] == "PyTorchJob"))
+    job = yaml.safe_load((ROOT / "infra" / "examples" / "pytorchjob.yaml").read_text())
+    job["metadata"]["namespace"] = "affectgpt"
     assert run_checks(Inputs(**{**inputs.__dict__, "docs": [*inputs.docs, job]}), {"job-size"})[0].ok
     job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["resources"]["requests"][
         "cpu"] = "48"
     result = run_checks(Inputs(**{**inputs.__dict__, "docs": [*inputs.docs, job]}), {"job-size"})[0]
-    differs = "train_cpu default '32' differs from PyTorchJob/affectgpt-train (namespace affectgpt): '48'"
-    assert {(f.where, f.problem) for f in result.findings} == {
-        (f"{name}: task train", differs) for name in ("retrain-k8s", "monitor")}
+    differs = "train_cpu default '32' differs from PyTorchJob/affectgpt-train-example (namespace affectgpt): '48'"
+    assert {(f.where.split(":")[0], f.problem) for f in result.findings} == {
+        (name, differs) for name in ("retrain-k8s", "monitor-k8s")}
 
 
 def test_the_operator_init_container_without_a_security_context_is_caught(good):
     inputs = good()
-    template = _doc(inputs, "ConfigMap", "training-operator-init-pytorch")
+    template = next(d for d in inputs.operator_docs if d["kind"] == "ConfigMap")
     template["data"]["initContainer.yaml"] = pf.OPERATOR_INIT_TEMPLATE
     findings = assert_only(inputs, "pod-security", "Worker pod", "'init-pytorch'", "allowPrivilegeEscalation",
                            "capabilities.drop")
@@ -424,7 +277,7 @@ def test_the_operator_init_container_without_a_security_context_is_caught(good):
 
 def test_the_operator_default_template_is_assumed_when_the_overlay_ships_none(good):
     inputs = good()
-    inputs.docs.remove(_doc(inputs, "ConfigMap", "training-operator-init-pytorch"))
+    inputs.operator_docs = []
     assert_only(inputs, "pod-security", "the Training Operator's default template")
 
 
@@ -464,15 +317,16 @@ def test_a_multi_user_overlay_without_a_profile_is_caught(good):
 
 def test_a_training_job_no_exit_handler_deletes_is_caught(good):
     inputs = good()
-    del _task(inputs, "retrain-k8s", "comp-delete-jobs")["triggerPolicy"]
+    del _task(inputs, "retrain-k8s", "comp-release-training-jobs")["triggerPolicy"]
     findings = assert_only(inputs, "cleanup", "retrain-k8s: task exit-handler-1/train", "dsl.ExitHandler")
     assert len(findings) == 1
 
 
 def test_a_cached_exit_task_is_caught(good):
     inputs = good()
-    _task(inputs, "monitor", "comp-delete-jobs")["cachingOptions"] = {"enableCache": True}
-    assert_only(inputs, "cleanup", "monitor: task condition-1/affectgpt-retrain/delete-jobs", "cached")
+    _task(inputs, "monitor-k8s", "comp-release-training-jobs")["cachingOptions"] = {"enableCache": True}
+    assert_only(inputs, "cleanup", "monitor-k8s: task condition-1/affectgpt-retrain-k8s/release-training-jobs",
+                "cached")
 
 
 def test_a_cached_register_is_caught(good):
@@ -504,14 +358,25 @@ def test_image_tags(good):
         assert pf._image_problem(f"ghcr.io/affectgpt/affectgpt:{tag}") == f"has the mutable tag :{tag}"
 
 
-def test_a_standing_pytorchjob_is_caught(good, rendered):
+def test_a_standing_pytorchjob_is_caught(good):
+    """The example job, applied with the overlay, is a standing job; so is a GPU batch Job; a
+    small setup Job (the local overlay's MinIO bucket) is not."""
     inputs = good()
-    job = copy.deepcopy(next(d for d in rendered["gpu-cluster"] if d["kind"] == "PyTorchJob"))
+    job = yaml.safe_load((ROOT / "infra" / "examples" / "pytorchjob.yaml").read_text())
+    job["metadata"]["namespace"] = "affectgpt"
     for replica in job["spec"]["pytorchReplicaSpecs"].values():
         container = replica["template"]["spec"]["containers"][0]
         container["image"] = _retag(container["image"])
     inputs.docs.append(job)
     assert_only(inputs, "standing-jobs", "PyTorchJob/affectgpt-train")
+    local = good("local")
+    setup = _doc(local, "Job", "minio-make-bucket")
+    assert run_checks(local, {"standing-jobs"})[0].ok
+    gpu_job = copy.deepcopy(setup)
+    gpu_job["metadata"]["name"] = "train-now"
+    gpu_job["spec"]["template"]["spec"]["containers"][0].setdefault("resources", {})["limits"] = {"nvidia.com/gpu": "1"}
+    local.docs.append(gpu_job)
+    assert_only(local, "standing-jobs", "Job/train-now")
 
 
 def test_an_object_without_a_namespace_is_caught(good):
@@ -534,7 +399,8 @@ def test_a_schedule_without_test_sets_token_or_gpus_is_caught(good):
     findings = assert_only(inputs, "schedule", "CronJob/affectgpt-monitor", "unibench_dir")
     assert len(findings) == 1
     pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "kfp-token"]
-    _task(inputs, "monitor", "comp-train")["inputs"]["parameters"]["backend"] = {"runtimeValue": {"constant": "local"}}
+    _task(inputs, "monitor-k8s", "comp-train")["inputs"]["parameters"]["backend"] = \
+        {"runtimeValue": {"constant": "local"}}
     problems = [f.problem for f in failing(run_checks(inputs, {"schedule"}))["schedule"]]
     assert any("KFP token" in p for p in problems) and any("backend local" in p for p in problems)
 
@@ -571,10 +437,10 @@ def test_restricted_pss_takes_pod_or_container_level_as_admission_does():
 
 
 def test_a_master_only_job_gets_no_init_container(good):
-    job = contract_job({"nodes": 1}, "affectgpt")
+    job = train_step_job({"nodes": 1}, "affectgpt")
     pod, source = pf.operator_worker_pod(job, [])
     assert "initContainers" not in pod and source.startswith("none")
-    pod, source = pf.operator_worker_pod(contract_job({"nodes": 2}, "affectgpt"), [])
+    pod, source = pf.operator_worker_pod(train_step_job({"nodes": 2}, "affectgpt"), [])
     assert [c["name"] for c in pod["initContainers"]] == ["init-pytorch"] and "default" in source
 
 

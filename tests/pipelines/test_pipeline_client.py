@@ -333,8 +333,8 @@ def test_the_shipped_cronjob_submits_the_monitor_pipeline():
 
     cronjob = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra/steps/monitor-cronjob.yaml").read_text())
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["affectgpt", "pipeline", "submit", "monitor"]
-    result = CliRunner().invoke(app, ["pipeline", "submit", "monitor", "--help"])
+    assert container["command"] == ["affectgpt", "pipeline", "submit", "monitor-k8s"]
+    result = CliRunner().invoke(app, ["pipeline", "submit", "monitor-k8s", "--help"])
     for arg in container["args"]:
         assert arg.split("=", 1)[0] in result.output
 

@@ -248,6 +248,9 @@ class Inputs:
     config: Any  # affectgpt.model.config.AffectGPTConfig
     kfp: KfpMode
     job_builder: JobBuilder | None = None  # job sizes + namespace -> PyTorchJob; default: the train step's
+    # The Training Operator's configuration the cluster admin applies (infra/operator): where its
+    # init-container template comes from, when the overlay itself does not ship one.
+    operator_docs: list[dict[str, Any]] = field(default_factory=list)
 
     def build_job(self, size: dict[str, Any], namespace: str) -> dict[str, Any]:
         return (self.job_builder or train_step_job)(size, namespace)
@@ -327,8 +330,26 @@ def default_config_name(pipelines: dict[str, CompiledPipeline]) -> str:
     return "affectgpt-7b.yaml"
 
 
+def default_operator_dir(overlay: Path) -> Path | None:
+    """`infra/operator` of the checkout the overlay belongs to (overlays live in infra/overlays/X)."""
+    candidate = Path(overlay).resolve().parent.parent / "operator"
+    return candidate if (candidate / "kustomization.yaml").is_file() else None
+
+
+def load_operator_docs(folder: Path | None) -> list[dict[str, Any]]:
+    """The objects of the operator's kustomize component (plain files: a Component is not
+    renderable on its own); [] when there is none."""
+    import yaml
+
+    if folder is None:
+        return []
+    return [doc for path in sorted(Path(folder).glob("*.yaml")) if path.name != "kustomization.yaml"
+            for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if isinstance(doc, dict)]
+
+
 def load_inputs(overlay: Path, pipelines_dir: Path | None = None, config: str | None = None,
-                kfp_mode: str | None = None, namespace: str | None = None) -> Inputs:
+                kfp_mode: str | None = None, namespace: str | None = None,
+                operator_dir: Path | None = None) -> Inputs:
     from affectgpt.model.config import load_config
 
     folder = pipelines_dir or default_pipelines_dir()
@@ -338,7 +359,8 @@ def load_inputs(overlay: Path, pipelines_dir: Path | None = None, config: str | 
     pipelines = load_pipelines(folder)
     name = config or default_config_name(pipelines)
     return Inputs(overlay=str(overlay), docs=docs, pipelines=pipelines, config_name=name, config=load_config(name),
-                  kfp=detect_kfp_mode(docs, kfp_mode, namespace))
+                  kfp=detect_kfp_mode(docs, kfp_mode, namespace),
+                  operator_docs=load_operator_docs(operator_dir or default_operator_dir(overlay)))
 
 
 # ---------------------------------------------------------------------------- reading the IR
@@ -698,6 +720,8 @@ def check_weights(inputs: Inputs) -> list[Finding]:
         for step in pipeline.steps():
             if step.step not in WEIGHT_STEPS or step.executor in done:
                 continue
+            if step.step == TRAIN_STEP and step.params.get("backend", Value(False)).value == "k8s":
+                continue  # it launches the job, whose pods load the weights (checked below)
             done.add(step.executor)
             mounts = [m for m in _pvc_mounts(pipeline, step) if m["claim"] == MODELS_PVC]
             env, _ = _step_env(inputs, pipeline, step)
@@ -929,7 +953,7 @@ def check_pod_security(inputs: Inputs) -> list[Finding]:
         except Exception as exc:  # noqa: BLE001 (reported by check_weights)
             findings.append(Finding("pod-security", pipeline.name, f"train step's job cannot be built: {exc}", "-"))
     for where, job in jobs:
-        pod, source = operator_worker_pod(job, inputs.docs)
+        pod, source = operator_worker_pod(job, [*inputs.docs, *inputs.operator_docs])
         for problem in restricted_pss_problems(where, pod):
             fix = ("ship the operator's init-container template with a restricted securityContext (ConfigMap "
                    "+ --pytorch-init-container-template-file)") if "'init-pytorch'" in problem else \
@@ -1112,13 +1136,19 @@ def check_images(inputs: Inputs) -> list[Finding]:
 
 
 def check_standing_jobs(inputs: Inputs) -> list[Finding]:
-    """The overlay must start no PyTorchJob or batch Job (CronJobs are fine). `kubectl apply -k`
-    would start it at once, and GitOps re-creates it after its TTL: 16 GPUs busy for nothing,
-    again and again. Training is started by the pipeline."""
-    return [Finding("standing-jobs", _ref(d), f"{d.get('kind')} starts as soon as the overlay is applied "
+    """The overlay must start no training: no PyTorchJob, no batch Job that asks for GPUs
+    (CronJobs are fine, and so is a small one-off setup Job such as making a bucket).
+    `kubectl apply -k` would start it at once, and GitOps re-creates it after its TTL: 16 GPUs
+    busy for nothing, again and again. Training is started by the pipeline."""
+    def wants_gpus(doc: dict[str, Any]) -> bool:
+        pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+        return any(key.endswith("/gpu") for c in (pod.get("initContainers") or []) + (pod.get("containers") or [])
+                   for part in ("requests", "limits") for key in (c.get("resources", {}).get(part) or {}))
+
+    return [Finding("standing-jobs", _ref(d), f"{d.get('kind')} starts training as soon as the overlay is applied "
                     "(and again whenever GitOps re-creates it)",
                     "remove it from the kustomization (an example belongs in docs, or in a CronJob / pipeline)")
-            for d in inputs.docs if d.get("kind") in ("PyTorchJob", "Job")]
+            for d in inputs.docs if d.get("kind") == "PyTorchJob" or (d.get("kind") == "Job" and wants_gpus(d))]
 
 
 def check_namespaces(inputs: Inputs) -> list[Finding]:
@@ -1198,7 +1228,7 @@ CHECKS: tuple[Check, ...] = (
     Check("rbac", "the KFP runner account may do what the steps do", check_rbac),
     Check("caching", "side-effecting steps are never cached", check_caching),
     Check("images", "the project's images are immutable (digest or src-<hex>)", check_images),
-    Check("standing-jobs", "the overlay starts no Job or PyTorchJob", check_standing_jobs),
+    Check("standing-jobs", "the overlay starts no training (PyTorchJob, GPU Job)", check_standing_jobs),
     Check("namespaces", "every namespaced object has a namespace; RWX claims a storage class", check_namespaces),
     Check("schedule", "the recurring run authenticates, passes the test sets, nests the multi-GPU retrain",
           check_schedule),
