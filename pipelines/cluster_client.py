@@ -2,7 +2,9 @@
 
 Auth comes from the environment: `KFP_TOKEN` (a bearer token), `KFP_COOKIES` (e.g. an
 authservice session behind Dex/oauth2-proxy), or, inside a cluster pod, the projected
-service-account token kfp finds by itself (`KF_PIPELINES_SA_TOKEN_PATH`).
+service-account token of audience `pipelines.kubeflow.org` at `$KF_PIPELINES_SA_TOKEN_PATH`
+(default /var/run/secrets/kubeflow/pipelines/token). kfp.Client reads that file by itself only
+when no host is given, so it is passed explicitly here.
 """
 
 import os
@@ -22,10 +24,22 @@ class Submitted:
     url: str
 
 
+def service_account_token_path() -> Path | None:
+    """The projected KFP token of this pod, when there is one."""
+    from kfp.client import KF_PIPELINES_SA_TOKEN_ENV, KF_PIPELINES_SA_TOKEN_PATH
+
+    path = Path(os.environ.get(KF_PIPELINES_SA_TOKEN_ENV, KF_PIPELINES_SA_TOKEN_PATH))
+    return path if path.is_file() else None
+
+
 def kfp_client(host: str, namespace: str | None = None) -> kfp.Client:
     kwargs: dict[str, Any] = {"host": host}
     if os.environ.get("KFP_TOKEN"):
         kwargs["existing_token"] = os.environ["KFP_TOKEN"]
+    elif token := service_account_token_path():
+        from kfp.client import ServiceAccountTokenVolumeCredentials
+
+        kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(str(token))
     if os.environ.get("KFP_COOKIES"):
         kwargs["cookies"] = os.environ["KFP_COOKIES"]
     if namespace:

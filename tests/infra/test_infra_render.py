@@ -451,6 +451,9 @@ def test_launcher_builds_the_same_pod_as_the_example_job():
                                           out_dir="/data/runs/affectgpt-train-example",
                                           image="affectgpt", nodes=2, gpus_per_node=8))
     built_spec = built["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    assert built["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]["annotations"] == \
+        _example_job()["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]["annotations"] == \
+        {"sidecar.istio.io/inject": "false"}
     for key in ("serviceAccountName", "automountServiceAccountToken", "securityContext", "nodeSelector",
                 "tolerations"):
         assert built_spec[key] == example[key], key

@@ -186,6 +186,20 @@ def test_submit_sends_the_compiled_spec_arguments_and_token(kfp_server, monkeypa
     assert run["body"]["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]  # ConfigMap env, pod labels
 
 
+def test_in_a_pod_submit_authenticates_with_the_projected_kfp_token(kfp_server, monkeypatch, tmp_path):
+    """The nightly CronJob has no KFP_TOKEN: its credential is the projected service-account
+    token (audience pipelines.kubeflow.org) at KF_PIPELINES_SA_TOKEN_PATH, sent as the bearer."""
+    token = tmp_path / "token"
+    token.write_text("projected-sa-token")
+    monkeypatch.delenv("KFP_TOKEN", raising=False)
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token))
+    result = CliRunner().invoke(app, ["pipeline", "submit", "monitor-k8s", "--host", kfp_server.host,
+                                      "--param", "reference=/data/ref", "--param", "current=/data/new",
+                                      "--param", "raw_dir=/data/raw", "--param", "data_rev=dvc:1"])
+    assert result.exit_code == 0, result.output
+    assert kfp_server.posted("/apis/v2beta1/runs")["auth"] == "Bearer projected-sa-token"
+
+
 def test_submit_computes_data_rev_from_a_mounted_corpus(kfp_server, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -107,7 +107,7 @@ def delete_unfinished_jobs(label_selector: str, namespace: str, api_client: clie
 
 def _api_error(exc: ApiException, action: str) -> RuntimeError:
     hints = {401: "the credentials were refused; check your kubeconfig or service-account token",
-             403: "not allowed; the service account needs the affectgpt-pipeline-runner Role (infra/base/rbac)",
+             403: "not allowed; the service account needs the affectgpt-pipeline-runner Role (infra/steps/rbac)",
              404: "not found; is the Kubeflow Training Operator (PyTorchJob CRD) installed in the cluster?"}
     return RuntimeError(f"could not {action}: HTTP {exc.status} {exc.reason}. "
                         f"{hints.get(exc.status, 'see the API server message: ' + str(exc.body)[:300])}")

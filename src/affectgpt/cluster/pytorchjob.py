@@ -3,7 +3,7 @@
 `affectgpt train` runs under `torchrun --no-python`; the Training Operator sets the rendezvous
 (PET_NNODES, PET_NODE_RANK, PET_MASTER_ADDR, PET_MASTER_PORT) and `nprocPerNode` becomes
 PET_NPROC_PER_NODE, so the same command serves 1 CPU process and 16 GPU ranks. The pod
-template matches `infra/base/training/pytorchjob.yaml` (same identities, volumes and security
+template matches `infra/examples/pytorchjob.yaml` (same identities, volumes and security
 settings): that file is what an operator applies by hand, this is what `train --backend k8s`
 submits with per-run values.
 
@@ -141,7 +141,9 @@ def _pod_template(spec: TrainJobSpec) -> dict[str, Any]:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     labels = {"app.kubernetes.io/name": TRAIN_APP_LABEL, "app.kubernetes.io/part-of": "affectgpt",
               "affectgpt.io/mlflow-client": "true", "affectgpt.io/job": spec.name, **spec.labels}
-    return {"metadata": {"labels": labels}, "spec": pod_spec}
+    # In a multi-user Kubeflow (Istio) namespace an injected sidecar would keep a finished rank's
+    # pod running and sit between the ranks' rendezvous: training pods go without one.
+    return {"metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}}, "spec": pod_spec}
 
 
 def build_pytorchjob(spec: TrainJobSpec) -> dict[str, Any]:
