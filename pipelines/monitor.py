@@ -14,14 +14,14 @@ from components.drift_report.component import drift_report
 from pipelines.retrain import TrainBackend, make_retrain_pipeline, pod_shape
 
 
-def make_monitor_pipeline(train_backend: TrainBackend = "local"):
+def make_monitor_pipeline(train_backend: TrainBackend = "step"):
     """The monitor pipeline; the retrain it launches trains as `train_backend` says: in its step
     on one GPU (`monitor`, also what runs on one machine) or as a PyTorchJob on N GPUs
     (`monitor-k8s`, what a GPU cluster schedules)."""
     retrain = make_retrain_pipeline(train_backend)
 
     @dsl.pipeline(
-        name="affectgpt-monitor" if train_backend == "local" else "affectgpt-monitor-k8s",
+        name="affectgpt-monitor" if train_backend == "step" else "affectgpt-monitor-k8s",
         description="Evidently drift report on the newest batch; launches retrain when drift says so.",
     )
     def monitor(
@@ -66,5 +66,5 @@ def make_monitor_pipeline(train_backend: TrainBackend = "local"):
     return monitor
 
 
-monitor = make_monitor_pipeline("local")
+monitor = make_monitor_pipeline("step")
 monitor_k8s = make_monitor_pipeline("k8s")

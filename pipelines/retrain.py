@@ -35,7 +35,7 @@ from components.register.component import register
 from components.release_training_jobs.component import release_training_jobs
 from components.train.component import train
 
-TrainBackend = Literal["local", "k8s"]
+TrainBackend = Literal["step", "k8s"]
 PLATFORM_CONFIG_MAP = "affectgpt-platform"
 DATA_PVC = "affectgpt-data"
 DATA_MOUNT = "/data"
@@ -128,7 +128,7 @@ def _retrain_steps(train_backend: TrainBackend, *,
                     run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **job_size)
     trained.set_display_name("train").set_caching_options(True)
     _mlflow_client(trained)
-    if train_backend == "local":
+    if train_backend == "step":
         # Trains in the workspace on the data volume: a retry resumes from its checkpoints.
         trained.set_cpu_request("8").set_memory_request("64G")
         trained.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
@@ -159,8 +159,8 @@ def _retrain_steps(train_backend: TrainBackend, *,
     return registered.outputs["version"]
 
 
-def make_retrain_pipeline(train_backend: TrainBackend = "local"):
-    """The retrain pipeline whose `train` step trains in its pod (`local`) or on the cluster
+def make_retrain_pipeline(train_backend: TrainBackend = "step"):
+    """The retrain pipeline whose `train` step trains in its own pod (`step`) or on the cluster
     (`k8s`); resources differ, so the choice is made when compiling. There is no other switch:
     a local run executes the same compiled graph as the cluster."""
 
@@ -211,13 +211,13 @@ def make_retrain_pipeline(train_backend: TrainBackend = "local"):
                               submitted_by=submitted_by)
 
     # The version registered is the pipeline's output where kfp allows one (no exit handler).
-    retrain.__annotations__["return"] = str if train_backend == "local" else None
+    retrain.__annotations__["return"] = str if train_backend == "step" else None
     return dsl.pipeline(
-        name="affectgpt-retrain" if train_backend == "local" else "affectgpt-retrain-k8s",
+        name="affectgpt-retrain" if train_backend == "step" else "affectgpt-retrain-k8s",
         description="Rebuild the MER-Caption dataset at a DVC revision, extract features, train AffectGPT "
                     "with DeepSpeed, score on MER-UniBench and register a gated candidate in MLflow.",
     )(retrain)
 
 
-retrain = make_retrain_pipeline("local")
+retrain = make_retrain_pipeline("step")
 retrain_k8s = make_retrain_pipeline("k8s")

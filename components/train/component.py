@@ -1,4 +1,4 @@
-"""Step `train`: DeepSpeed training in the step's pod (`local`) or as a PyTorchJob on N GPUs
+"""Step `train`: DeepSpeed training in the step's pod (`step`) or as a PyTorchJob on N GPUs
 (`k8s`), via `affectgpt.cluster.train_on_backend`."""
 
 from kfp import dsl
@@ -9,7 +9,7 @@ from components import step_image
 
 @dsl.component(base_image=step_image("train"), install_kfp_package=False)
 def train(dataset: Input[Dataset], features: Input[Dataset], model_config: str, model: Output[Model],
-          backend: str = "local", gpus_per_node: int = 8, nodes: int = 2, train_cpu: str = "32",
+          backend: str = "step", gpus_per_node: int = 8, nodes: int = 2, train_cpu: str = "32",
           train_memory: str = "256Gi", train_memory_limit: str = "512Gi", train_shm_size: str = "64Gi",
           job_image: str = "", run_id: str = ""):
     """The PyTorchJob's size (`nodes` x `gpus_per_node`, CPU, memory, shared memory per pod) is

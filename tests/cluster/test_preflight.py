@@ -400,9 +400,9 @@ def test_a_schedule_without_test_sets_token_or_gpus_is_caught(good):
     assert len(findings) == 1
     pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "kfp-token"]
     _task(inputs, "monitor-k8s", "comp-train")["inputs"]["parameters"]["backend"] = \
-        {"runtimeValue": {"constant": "local"}}
+        {"runtimeValue": {"constant": "step"}}
     problems = [f.problem for f in failing(run_checks(inputs, {"schedule"}))["schedule"]]
-    assert any("KFP token" in p for p in problems) and any("backend local" in p for p in problems)
+    assert any("KFP token" in p for p in problems) and any("backend step" in p for p in problems)
 
 
 def test_a_field_the_api_server_refuses_is_caught(good):

@@ -1,5 +1,5 @@
-"""Train in this process (`local`) or as a PyTorchJob on the cluster (`k8s`), same inputs and
-same output folder either way, so the `train` pipeline step has one call for both.
+"""Train in the step's own process (`step`) or as a PyTorchJob on the cluster (`k8s`), same
+inputs and same output folder either way, so the `train` pipeline step has one call for both.
 
 For `k8s` the step's files are local to its pod, and the training pods cannot see them: the
 data and config are staged on the shared volume (mounted in both), the job trains there, and
@@ -26,7 +26,7 @@ from affectgpt.image_tag import platform_image
 from affectgpt.manifest import hash_file, hash_tree
 from affectgpt.train import CHECKPOINTS_DIR
 
-Backend = Literal["local", "k8s"]
+Backend = Literal["step", "k8s"]
 
 
 class K8sTrainOptions(BaseModel):
@@ -123,22 +123,22 @@ def train_on_backend(
     out_dir: str | Path,
     *,
     features_dir: str | Path | None = None,
-    backend: Backend = "local",
+    backend: Backend = "step",
     k8s: K8sTrainOptions | None = None,
     api_client=None,
     echo: Callable[[str], None] = print,
 ) -> TrainOutcome:
     """Train and leave the model folder (with its manifest.json) in `out_dir`. `features_dir`
     (per-clip encoder features) joins the dataset as `features/` when given."""
-    if backend not in ("local", "k8s"):
-        raise ValueError(f"backend must be 'local' or 'k8s', got {backend!r}")
+    if backend not in ("step", "k8s"):
+        raise ValueError(f"backend must be 'step' or 'k8s', got {backend!r}")
     from affectgpt.paths import resolve_config  # a packaged config's bare name works too
 
     config_path, out_dir = resolve_config(config_path), Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="affectgpt-train-data-") as scratch:
         data_dir = training_data_dir(Path(data_dir), Path(features_dir) if features_dir else None,
                                      Path(scratch) / "data")
-        if backend == "local":
+        if backend == "step":
             return _train_in_process(config_path, data_dir, out_dir, echo)
         return _train_on_cluster(config_path, data_dir, out_dir, k8s or K8sTrainOptions(), api_client, echo)
 
@@ -154,7 +154,7 @@ def _train_in_process(config_path: Path, data_dir: Path, out_dir: Path, echo: Ca
     echo(f"training in {stage} (checkpoints stay there; a rerun resumes)")
     train_model(config_path, data_dir, stage / "model")
     _copy_model(stage / "model", out_dir)
-    return TrainOutcome("local", out_dir)
+    return TrainOutcome("step", out_dir)
 
 
 def _copy_model(model_dir: Path, out_dir: Path) -> None:

@@ -1204,7 +1204,7 @@ def check_schedule(inputs: Inputs) -> list[Finding]:
                                     "submit a compiled pipeline: affectgpt pipeline submit NAME"))
         elif pipeline not in _k8s_pipelines({pipeline.name: pipeline}):
             findings.append(Finding("schedule", where, f"submits {submitted}, whose retrain trains in the step's pod "
-                                    "(backend local, one GPU), not as the multi-GPU PyTorchJob",
+                                    "(backend step, one GPU), not as the multi-GPU PyTorchJob",
                                     f"nest the k8s variant of retrain in {submitted}"))
     return findings
 
