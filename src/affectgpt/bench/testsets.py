@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectgpt.bench.datasets import DATASETS, BenchDataset, DatasetError, load_dataset
+from affectgpt.data.revision import content_revision
 
 LABELS_FILE = "labels.csv"
 TRANSCRIPTS_FILE = "transcripts.csv"
@@ -163,6 +164,4 @@ def check_sets(unibench_dir: str | Path, datasets: list[str] | None = None) -> l
 
 def unibench_revision(unibench_dir: str | Path) -> str:
     """The test sets' version: the DVC md5 when the folder is DVC-tracked, else a content hash."""
-    from affectgpt.pipeline_cli import content_revision
-
     return content_revision(Path(unibench_dir).resolve())
