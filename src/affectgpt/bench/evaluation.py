@@ -81,7 +81,7 @@ def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dat
     `dataset` is one of the nine ids, read from `<unibench_dir>/<dataset>/`, or `local`: the
     held-out test split of a built corpus (`local_dataset_dir`, its features in
     `local_features_dir`). A set that is not there gives status `no_test_set` and no lines."""
-    from affectgpt.evaluate import model_folder
+    from affectgpt.train import model_folder
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -194,10 +194,10 @@ def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch
 
 def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_size: int, decoding: str,
                    prompt: str, progress: bool) -> SetPredictions:
-    from affectgpt.evaluate import CLIP_MANIFEST, _write_test_records
+    from affectgpt.data.schema import CLIP_MANIFEST_FILE, write_split_records
 
     result = SetPredictions(LOCAL, "no_test_set", decoding=decoding)
-    manifest = Path(dataset_dir) / CLIP_MANIFEST if dataset_dir else None
+    manifest = Path(dataset_dir) / CLIP_MANIFEST_FILE if dataset_dir else None
     if manifest is None or not manifest.is_file():
         result.notes.append("no built corpus given, so no local held-out split")
         return result
@@ -212,7 +212,7 @@ def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_s
         data_dir = Path(scratch) / LOCAL
         data_dir.mkdir()
         try:
-            result.n_predicted = _write_test_records(manifest, data_dir / "records.parquet", "test")
+            result.n_predicted = write_split_records(manifest, data_dir / "records.parquet", "test")
         except ValueError as exc:  # no split column: the corpus has no held-out split to score
             result.notes.append(str(exc))
             return result
