@@ -104,3 +104,11 @@ def scorer_mode(mode: ScorerMode | str) -> ScorerMode:
     if resolved is None:
         raise UnknownScorerMode(f"unknown scoring mode {mode!r}; use one of {', '.join(MODES)}")
     return resolved
+
+
+def parse_labels(value: Any, mode: ScorerMode | str = "official") -> list[str]:
+    """Labels of one field under `mode` (order kept, duplicates kept: sets are taken later).
+
+    This is the one label parser of the package; the training data keeps its labels as
+    written instead (`affectgpt.train.data.labels_as_written`)."""
+    return scorer_mode(mode).parse(value)
