@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, NamedTuple
 
 from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
+from affectgpt.bench.ring_bits import FIELD_MASK, SHIFTS, bit_tables, masks, packed, words
 from affectgpt.bench.wheels import WHEEL_NAMES, EmotionWheels, load_wheels
 from affectgpt.jsonline import nan_to_none
 
@@ -113,43 +113,6 @@ def as_sample(item: Any, index: int = 0) -> Sample:
     raise TypeError(f"sample {index}: expected a mapping with name/gt/pred, got {type(item).__name__}")
 
 
-# --- bit tables -------------------------------------------------------------------------
-
-_FIELD = 64  # bits per wheel in a packed mask (a wheel has at most 48 ring words)
-_FIELD_MASK = (1 << _FIELD) - 1
-_SHIFTS = tuple(_FIELD * w for w in range(5))
-
-
-@cache
-def _bit_tables(version: str, level: int) -> tuple[dict[str, int], tuple[tuple[str, ...], ...]]:
-    """label -> one int holding a 64-bit ring-word mask per wheel, and per wheel the ring word
-    of each bit. Packing the 5 wheels into one int makes a label list one OR per label."""
-    wheels = load_wheels(version)
-    ring_words = tuple(tuple(wheels.ring_words(name, level)) for name in WHEEL_NAMES)
-    bit_of = [{word: 1 << i for i, word in enumerate(words)} for words in ring_words]
-    table = {}
-    for label in wheels.format_to_bases:
-        mapped = wheels.map_label_all(label, level)
-        table[label] = sum(bit_of[w][m] << _SHIFTS[w] for w, m in enumerate(mapped) if m is not None)
-    return table, ring_words
-
-
-def _packed(labels: list[str], table: dict[str, int]) -> int:
-    mask = 0
-    for label in labels:
-        mask |= table.get(label, 0)
-    return mask
-
-
-def _masks(labels: list[str], table: dict[str, int]) -> list[int]:
-    packed = _packed(labels, table)
-    return [packed >> shift & _FIELD_MASK for shift in _SHIFTS]
-
-
-def _words(mask: int, words: tuple[str, ...]) -> list[str]:
-    return [word for i, word in enumerate(words) if mask >> i & 1]
-
-
 def _detail_target(keep_samples: bool, sink: SampleSink | None,
                    details: list[dict[str, Any]]) -> tuple[bool, SampleSink]:
     """Whether to build per-sample details, and where they go: a sink streams them out (and
@@ -178,7 +141,7 @@ def score_ov(
     a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
     mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
-    table, ring_words = _bit_tables(table_version, level)
+    table, ring_words = bit_tables(table_version, level)
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
     if keep:
@@ -196,7 +159,7 @@ def score_ov_columns(gt, pred, level: int = 1, wheels: EmotionWheels | str | Non
     from affectgpt.bench.ov_masks import official_mask_rows_from_column
 
     table_version = resolve_wheels(wheels, OFFICIAL).version
-    table, _ = _bit_tables(table_version, level)
+    table, _ = bit_tables(table_version, level)
     g = official_mask_rows_from_column(gt, table, (table_version, level))
     p = official_mask_rows_from_column(pred, table, (table_version, level))
     return _ov_result(_ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p)), OFFICIAL, level,
@@ -242,16 +205,16 @@ def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
         n_samples += 1
         gt_labels = parse(sample.gt)
         pred_labels = parse(sample.pred)
-        gt_packed = _packed(gt_labels, table)
-        pred_packed = _packed(pred_labels, table)
+        gt_packed = packed(gt_labels, table)
+        pred_packed = packed(pred_labels, table)
         per_wheel: dict[str, Any] = {}
         scored = False
-        for w, shift in enumerate(_SHIFTS):
-            g = gt_packed >> shift & _FIELD_MASK
+        for w, shift in enumerate(SHIFTS):
+            g = gt_packed >> shift & FIELD_MASK
             if not g:
                 per_wheel[WHEEL_NAMES[w]] = None
                 continue
-            p = pred_packed >> shift & _FIELD_MASK
+            p = pred_packed >> shift & FIELD_MASK
             scored = True
             counts[w] += 1
             if p:
@@ -262,7 +225,7 @@ def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
             precision_sum[w] += precision
             recall_sum[w] += recall
             per_wheel[WHEEL_NAMES[w]] = {
-                "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]),
+                "gt": words(g, ring_words[w]), "pred": words(p, ring_words[w]),
                 "precision": precision, "recall": recall,
             }
         n_scored += scored
@@ -327,13 +290,13 @@ def score_hit(
     over the 5 wheels. Official mode counts |G∩P| (the same for a one-word ground truth)."""
     mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
-    table, ring_words = _bit_tables(table_version, level)
+    table, ring_words = bit_tables(table_version, level)
     items = [as_sample(item, index) for index, item in enumerate(samples)]
     parse = mode.parse
     parsed = [(s, parse(s.gt), parse(s.pred)) for s in items]
     candidate_masks = [0] * 5  # every ground-truth class of the set, for the secondary M-score
     for _, gt_labels, _ in parsed:
-        for w, mask in enumerate(_masks(gt_labels, table)):
+        for w, mask in enumerate(masks(gt_labels, table)):
             candidate_masks[w] |= mask
     hit_sum = [0.0] * 5
     mscore_sum = [0.0] * 5
@@ -342,8 +305,8 @@ def score_hit(
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
     for sample, gt_labels, pred_labels in parsed:
-        gt_masks = _masks(gt_labels, table)
-        pred_masks = _masks(pred_labels, table)
+        gt_masks = masks(gt_labels, table)
+        pred_masks = masks(pred_labels, table)
         per_wheel: dict[str, Any] = {}
         scored = False
         for w in range(5):
@@ -362,7 +325,7 @@ def score_hit(
             mscore_sum[w] += mscore
             if keep:
                 per_wheel[WHEEL_NAMES[w]] = {
-                    "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]), "hit": hit,
+                    "gt": words(g, ring_words[w]), "pred": words(p, ring_words[w]), "hit": hit,
                 }
         n_scored += scored
         if keep:
