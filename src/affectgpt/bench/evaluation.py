@@ -134,19 +134,18 @@ def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, fea
         return result
     status = check_set(unibench_dir, dataset)
     result.notes.extend(status.notes)
-    if status.n_test == 0:
+    if status.n_test == 0 or status.test_set is None:
         result.notes.extend(status.missing)
         return result
-    gold = load_dataset(dataset, labels_root=unibench_dir)
-    result.n_gold = len(gold.samples)
-    _write_baseline(out, dataset, [(s.clip_id, s.subtitle or "") for s in gold.samples])
-    readable, rows = [], []
-    for clip, sample in zip(status.clips, gold.samples):
+    test_set = status.test_set  # read once by check_set: labels, subtitles and clip files together
+    result.n_gold = len(test_set.clips)
+    _write_baseline(out, dataset, [(c.sample.clip_id, c.sample.subtitle or "") for c in test_set.clips])
+    rows = []
+    for clip, sample in ((c.files, c.sample) for c in test_set.clips):
         if clip.problem:
-            where = clip.video or clip.audio or Path(unibench_dir) / dataset / "clips" / clip.clip_id
+            where = clip.video or clip.audio or test_set.folder / "clips" / clip.clip_id
             result.unreadable.append({"clip_id": clip.clip_id, "reason": clip.problem, "detail": str(where)})
             continue
-        readable.append(sample)
         # Absolute: the manifest is written in a scratch folder, and relative paths in a manifest
         # resolve against its folder, so `--unibench fixture/` would find no clip.
         rows.append({"clip_id": clip.clip_id, "video_path": str(clip.video.resolve()),
@@ -246,7 +245,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
     `extractor` (lexicon by default; `llm` on request), the model's and the baseline's alike."""
     from affectgpt.bench.extract import get_extractor
     from affectgpt.bench.report import write_report_files
-    from affectgpt.bench.runner import run_bench
+    from affectgpt.bench.runner import load_gold_sets, run_bench
     from affectgpt.bench.testsets import fixture_info
 
     started = time.perf_counter()
@@ -272,12 +271,15 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
             if status.dataset == LOCAL and (folder / LOCAL_MANIFEST).is_file():
                 local_manifest = Path(scratch) / LOCAL_MANIFEST
                 shutil.copy(folder / LOCAL_MANIFEST, local_manifest)
-        labels = unibench_dir or Path(scratch) / "no-test-sets"
-        options = {"mode": mode, "extractor": judge, "labels": labels, "re_extract": True, "write_report": False}
+        # Each set's labels are read once and scored twice, the model's answers and the baseline's.
+        test_sets = unibench_dir or Path(scratch) / "no-test-sets"
+        options = {"mode": mode, "extractor": judge, "re_extract": True, "write_report": False,
+                   "gold": load_gold_sets(names, test_sets)}
         report = run_bench(model_dir, names, report_dir, **options)
         baseline = run_bench(baseline_dir, names, report_dir, **options)
         if local_manifest is not None:
             local_spec = [f"{LOCAL}={local_manifest}"]
+            options["gold"] = load_gold_sets(local_spec)
             local = run_bench(model_dir, local_spec, report_dir, **options).datasets.get(LOCAL)
             local_baseline = run_bench(baseline_dir, local_spec, report_dir, **options).datasets.get(LOCAL)
             if local is not None:

@@ -18,31 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from affectgpt.bench.answered import source_path, write_source
 from affectgpt.manifest import StepManifest, hash_file, hash_tree
 from affectgpt.progress import step_progress
 
 STEP_NAME = "infer"
-SOURCE_SUFFIX = ".source.json"
-
-
-def source_path(predictions_path: str | Path) -> Path:
-    """The sidecar naming what a predictions file answered: `preds/local.jsonl` -> `preds/local.source.json`."""
-    path = Path(predictions_path)
-    return path.with_name(path.name.removesuffix(".jsonl") + SOURCE_SUFFIX)
-
-
-def write_source(predictions_path: Path, data_dir: Path, records_path: Path, splits: Sequence[str] | None,
-                 clip_ids: Sequence[str]) -> Path:
-    """Record the data, records file, split(s) and clips a predictions file answers (see module
-    doc); the clip ids let `bench` check agreement even when the records were a temporary copy."""
-    sidecar = source_path(predictions_path)
-    payload = {"data": str(data_dir.resolve()), "records": str(records_path.resolve()),
-               "splits": sorted(splits) if splits else None, "n_clips": len(clip_ids),
-               "predictions": predictions_path.name, "clip_ids": list(clip_ids)}
-    tmp = sidecar.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(sidecar)
-    return sidecar
 
 
 def check_request(splits: Sequence[str] | None, dataset: str | None) -> None:
