@@ -212,10 +212,8 @@ def run_command(
     home = workspace_dir().resolve()
     tracking_uri = _local_environment(home)
     params = _parse_params(param)
-    if name.startswith("retrain"):
-        params = _prepare_local_retrain(params, home, n_clips)
-    else:  # monitor: the retrain it may launch gets the same local defaults as a direct one
-        params = _prepare_local_retrain(params, home, n_clips)
+    # retrain, and monitor alike: the retrain it may launch gets the same local defaults as a direct one
+    params = _prepare_local_retrain(params, home, n_clips)
     from pipelines.local_run import StepFailed, run_local
 
     pipeline = _pipeline_func(name)
