@@ -2,9 +2,10 @@
 
 `official` mode computes exactly what the AffectGPT scorer computes, quirks included (NaN where
 its arithmetic gives NaN); `corrected` mode fixes those quirks (see docs/bench.md). Both modes
-share one code path and differ only where a quirk is fixed, so the two can be compared: the
-public functions resolve the mode once (`affectgpt.bench.mode.scorer_mode`) and the code below
-them asks the resolved `ScorerMode` for its rules.
+share one code path and differ only where a quirk is fixed, so the two can be compared: every
+public function goes through `score_task`, which resolves the mode once
+(`affectgpt.bench.mode.scorer_mode`), and the code below it asks the resolved `ScorerMode` for
+its rules.
 
     from affectgpt.bench.metrics import score_ov
     result = score_ov([{"name": "a", "gt": "['happy']", "pred": "['joyful', 'sad']"}])
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
+from affectgpt.bench.mode import OFFICIAL, ScorerMode, ScorerModeName, scorer_mode
 from affectgpt.bench.ring_bits import FIELD_MASK, SHIFTS, bit_tables, masks, packed, words
 from affectgpt.bench.wheels import WHEEL_NAMES, EmotionWheels, load_wheels
 from affectgpt.jsonline import nan_to_none
@@ -128,18 +129,22 @@ def _mean(values_sum: float, count: int) -> float:
 
 # --- fine-grained OV --------------------------------------------------------------------
 
-# score_ov, score_hit and score_sentiment share one signature so `score_task` can dispatch to any.
-def score_ov(
+def score_ov(samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL, level: int = 1,
+             wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
+             sample_sink: SampleSink | None = None) -> MetricResult:
+    """Fine-grained (OV-MERD+) score: per wheel, precision and recall averaged over samples with
+    a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
+    return score_task("ov", samples, mode, level, wheels, keep_samples, sample_sink)
+
+
+def _score_ov(
     samples: Iterable[Any],
-    mode: ScorerMode | str = OFFICIAL,
+    mode: ScorerMode,
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
     sample_sink: SampleSink | None = None,
 ) -> MetricResult:
-    """Fine-grained (OV-MERD+) score: per wheel, precision and recall averaged over samples with
-    a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
-    mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
     table, ring_words = bit_tables(table_version, level)
     details: list[dict[str, Any]] = []
@@ -277,18 +282,23 @@ def _plain_mean(values: list[float]) -> float:
 
 # --- HIT rate ---------------------------------------------------------------------------
 
-def score_hit(
+def score_hit(samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL, level: int = 1,
+              wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
+              sample_sink: SampleSink | None = None) -> MetricResult:
+    """HIT rate for basic-emotion sets: per wheel, the mean of 1[mapped gt in mapped prediction]
+    over samples whose ground truth maps to something (so `neutral` is never scored), averaged
+    over the 5 wheels. Official mode counts |G∩P| (the same for a one-word ground truth)."""
+    return score_task("hit", samples, mode, level, wheels, keep_samples, sample_sink)
+
+
+def _score_hit(
     samples: Iterable[Any],
-    mode: ScorerMode | str = OFFICIAL,
+    mode: ScorerMode,
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
     sample_sink: SampleSink | None = None,
 ) -> MetricResult:
-    """HIT rate for basic-emotion sets: per wheel, the mean of 1[mapped gt in mapped prediction]
-    over samples whose ground truth maps to something (so `neutral` is never scored), averaged
-    over the 5 wheels. Official mode counts |G∩P| (the same for a one-word ground truth)."""
-    mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
     table, ring_words = bit_tables(table_version, level)
     items = [as_sample(item, index) for index, item in enumerate(samples)]
@@ -371,11 +381,15 @@ def weighted_f1(y_true: list[bool], y_pred: list[bool]) -> float:
     return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
 
 
-def score_sentiment(samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, keep_samples: bool = True,
-                    sample_sink: SampleSink | None = None) -> MetricResult:
+def score_sentiment(samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL,
+                    keep_samples: bool = True, sample_sink: SampleSink | None = None) -> MetricResult:
     """Binary sentiment: samples with ground truth 0 are dropped; y = gt > 0; a prediction is
     positive only if it is "positive"; weighted F1 (primary) and accuracy."""
-    mode = scorer_mode(mode)
+    return score_task("sentiment", samples, mode, keep_samples=keep_samples, sample_sink=sample_sink)
+
+
+def _score_sentiment(samples: Iterable[Any], mode: ScorerMode, keep_samples: bool = True,
+                     sample_sink: SampleSink | None = None) -> MetricResult:
     y_true: list[bool] = []
     y_pred: list[bool] = []
     details: list[dict[str, Any]] = []
@@ -402,18 +416,20 @@ def score_sentiment(samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, k
     )
 
 
-def score_task(task: str, samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, level: int = 1,
-               wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
+def score_task(task: str, samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL,
+               level: int = 1, wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
                sample_sink: SampleSink | None = None) -> MetricResult:
     """Dispatch on the task name ("ov", "hit", "sentiment"). Per-sample details land in
-    `result.samples` with `keep_samples`, or go to `sample_sink` one by one (then not kept)."""
+    `result.samples` with `keep_samples`, or go to `sample_sink` one by one (then not kept).
+    Every scoring function comes through here, so a mode name is resolved to its rules in this
+    one place (`score_ov` and its siblings are this with the task filled in)."""
     mode = scorer_mode(mode)
     if task == "ov":
-        return score_ov(samples, mode, level, wheels, keep_samples, sample_sink)
+        return _score_ov(samples, mode, level, wheels, keep_samples, sample_sink)
     if task == "hit":
-        return score_hit(samples, mode, level, wheels, keep_samples, sample_sink)
+        return _score_hit(samples, mode, level, wheels, keep_samples, sample_sink)
     if task == "sentiment":
-        return score_sentiment(samples, mode, keep_samples, sample_sink)
+        return _score_sentiment(samples, mode, keep_samples, sample_sink)
     raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 
