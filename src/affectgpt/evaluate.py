@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from affectgpt.bench.mode import ScorerMode, scorer_mode
+from affectgpt.bench.mode import ScorerMode, ScorerModeName, scorer_mode
 from affectgpt.manifest import hash_file, read_manifest
+from affectgpt.model.decoding import Decoding, as_decoding
 
 TAG_UNIBENCH_REV = "affectgpt.unibench_rev"  # registry lineage tag: the test sets' DVC revision
 
@@ -35,6 +36,7 @@ class Evaluation:
     mode: str
     predictions_path: Path
     report_dir: Path
+    decoding: str | None = None  # what the scored predictions were generated with (their lines say)
 
 
 def evaluate_unibench(
@@ -43,9 +45,9 @@ def evaluate_unibench(
     out_dir: str | Path,
     *,
     datasets: list[str] | None = None,
-    mode: ScorerMode | str = "official",
+    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL,
     extractor: Any = "lexicon",
-    decoding: str = "greedy",
+    decoding: Decoding | str = Decoding.GREEDY,
     batch_size: int = 8,
     features_cache: str | Path | None = None,
     local_dataset_dir: str | Path | None = None,
@@ -59,7 +61,8 @@ def evaluate_unibench(
     from affectgpt.bench.evaluation import predict_test_sets, score_test_sets
     from affectgpt.bench.testsets import unibench_revision
 
-    mode = scorer_mode(mode)  # an unknown mode fails here, before any generation
+    mode = scorer_mode(mode)  # an unknown mode or decoding fails here, before any generation
+    decoding = as_decoding(decoding)
     out_dir = Path(out_dir)
     names = list(datasets or DATASETS)
     if local_dataset_dir and LOCAL not in names:
@@ -83,15 +86,16 @@ def score_prediction_folders(
     report_dir: str | Path,
     *,
     unibench_dir: str | Path | None = None,
-    mode: ScorerMode | str = "official",
+    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL,
     extractor: str = "lexicon",
     judge: str = "",
-    decoding: str = "greedy",
+    decoding: Decoding | str | None = None,
     unibench_rev: str = "",
 ) -> Evaluation:
     """What the `evaluate` step does with the `evaluate_dataset` outputs it collects: each root
     holds one folder per set it predicted (one set, or all of them), and every set found is
-    scored into one report."""
+    scored into one report. `decoding`, when given, must be what the predictions name
+    (`Evaluation.decoding` says what they name)."""
     from affectgpt.bench.evaluation import judge_extractor, score_test_sets
 
     folders = [folder for root in prediction_roots for folder in sorted(Path(root).iterdir()) if folder.is_dir()]
@@ -105,7 +109,7 @@ def evaluation_from_report(report, predictions_path: Path, report_dir: Path) -> 
     scores = {name: float(entry.value) for name, entry in scored.items() if _defined(entry.value)}
     undefined = sorted(set(scored) - set(scores))
     mean = report.mean if _defined(report.mean) else None
-    return Evaluation(scores, mean, undefined, report.mode, Path(predictions_path), Path(report_dir))
+    return Evaluation(scores, mean, undefined, report.mode, Path(predictions_path), Path(report_dir), report.decoding)
 
 
 def _defined(value: float | None) -> bool:

@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.bench.datasets import DATASETS, LOCAL, DatasetError, load_dataset
-from affectgpt.bench.mode import ScorerMode, scorer_mode
+from affectgpt.bench.mode import ScorerMode, ScorerModeName, scorer_mode
+from affectgpt.errors import BadInput
+from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
 from affectgpt.manifest import SkippedRecord, StepManifest, hash_tree
+from affectgpt.model.decoding import Decoding, as_decoding
 
 STATUS_FILE = "status.json"
 BASELINE_DIR = "baseline"
@@ -71,7 +74,8 @@ def default_feature_cache() -> Path:
 
 
 def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dataset: str, out_dir: str | Path, *,
-                     features_cache: str | Path | None = None, batch_size: int = 8, decoding: str = "greedy",
+                     features_cache: str | Path | None = None, batch_size: int = 8,
+                     decoding: Decoding | str = Decoding.GREEDY,
                      prompt: str = "ov", workers: int = 1, progress: bool = False,
                      local_dataset_dir: str | Path | None = None,
                      local_features_dir: str | Path | None = None, unibench_rev: str = "") -> SetPredictions:
@@ -83,6 +87,7 @@ def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dat
     `local_features_dir`). A set that is not there gives status `no_test_set` and no lines."""
     from affectgpt.train import model_folder
 
+    decoding = as_decoding(decoding)  # refused here, before a clip is read or the model loads
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +128,7 @@ def predict_test_sets(model_dir: str | Path, unibench_dir: str | Path | None, da
 
 
 def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, features_cache, batch_size: int,
-                      decoding: str, prompt: str, workers: int, progress: bool) -> SetPredictions:
+                      decoding: Decoding, prompt: str, workers: int, progress: bool) -> SetPredictions:
     import pandas as pd
 
     from affectgpt.bench.testsets import check_set
@@ -179,7 +184,7 @@ def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, fea
     return result
 
 
-def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch_size: int, decoding: str,
+def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch_size: int, decoding: Decoding,
              prompt: str, progress: bool) -> None:
     from affectgpt.train.infer import predict
 
@@ -191,7 +196,7 @@ def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch
         shutil.move(str(Path(scratch) / "manifest.json"), out_path.with_name(f"infer-{dataset}.manifest.json"))
 
 
-def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_size: int, decoding: str,
+def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_size: int, decoding: Decoding,
                    prompt: str, progress: bool) -> SetPredictions:
     from affectgpt.data.schema import CLIP_MANIFEST_FILE, write_split_records
 
@@ -237,12 +242,15 @@ def _write_baseline(out: Path, dataset: str, clips: list[tuple[str, str]]) -> No
 
 
 def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *, unibench_dir: str | Path | None,
-                    mode: ScorerMode | str = "official", extractor: Any = "lexicon", decoding: str = "greedy",
-                    unibench_rev: str = "", datasets: list[str] | None = None):
+                    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL, extractor: Any = "lexicon",
+                    decoding: Decoding | str | None = None, unibench_rev: str = "", datasets: list[str] | None = None):
     """One bench report over the folders `predict_test_set` wrote: the nine MER-UniBench rows
     beside the paper's Table 2 and the subtitle-only baseline, the mean over the nine, and
     `local` as an extra row (not in the mean) when a folder holds it. Every line goes through
-    `extractor` (lexicon by default; `llm` on request), the model's and the baseline's alike."""
+    `extractor` (lexicon by default; `llm` on request), the model's and the baseline's alike.
+
+    The report's decoding is the one the prediction lines name (what ran); `decoding`, when
+    given, is what the caller believes ran, and a difference is refused (DecodingMismatch)."""
     from affectgpt.bench.extract import get_extractor
     from affectgpt.bench.report import write_report_files
     from affectgpt.bench.runner import load_gold_sets, run_bench
@@ -250,6 +258,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
 
     started = time.perf_counter()
     mode = scorer_mode(mode)
+    expected = as_decoding(decoding) if decoding is not None else None
     report_dir = Path(report_dir)
     names = datasets or list(DATASETS)
     judge = get_extractor(extractor) if isinstance(extractor, str) else extractor
@@ -271,6 +280,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
             if status.dataset == LOCAL and (folder / LOCAL_MANIFEST).is_file():
                 local_manifest = Path(scratch) / LOCAL_MANIFEST
                 shutil.copy(folder / LOCAL_MANIFEST, local_manifest)
+        ran = decoding_that_ran(sorted(model_dir.glob("*.jsonl")), expected)
         # Each set's labels are read once and scored twice, the model's answers and the baseline's.
         test_sets = unibench_dir or Path(scratch) / "no-test-sets"
         options = {"mode": mode, "extractor": judge, "re_extract": True, "write_report": False,
@@ -312,7 +322,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
     fixture = fixture_info(unibench_dir) if unibench_dir else None
     if fixture:
         report.notes.append(fixture.get("note") or "fixture: SYNTHETIC media")
-    report.decoding = decoding
+    report.decoding = ran.value if ran else None
     baseline_values = [e.baseline_value for n, e in report.datasets.items()
                        if n != LOCAL and e.baseline_value is not None]
     report.baseline = {"name": BASELINE_NAME, "description": "the extractor run on the subtitle alone (no model)",
@@ -324,7 +334,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         step="bench_eval",
         inputs={"unibench_rev": unibench_rev, "unibench_dir": str(unibench_dir or ""),
                 "predictions": ", ".join(str(p) for p in prediction_dirs)},
-        parameters={"mode": mode.name, "extractor": judge.info(), "decoding": decoding, "datasets": names},
+        parameters={"mode": mode.name, "extractor": judge.info(), "decoding": report.decoding, "datasets": names},
         kept=sum(s.n_predicted for s in statuses.values()),
         skipped=[SkippedRecord(record_id=f"{s.dataset}/{u['clip_id']}", reason=u["reason"], detail=u.get("detail", ""))
                  for s in statuses.values() for u in s.unreadable],
@@ -333,6 +343,37 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         extra={"mean": report.mean, "complete": report.complete, "synthetic": bool(fixture)},
     ).write(report_dir)
     return report
+
+
+class DecodingMismatch(BadInput):
+    """The predictions were generated with another decoding than the caller says (or with
+    several): a report must name the one that ran."""
+
+
+def decoding_that_ran(prediction_files: list[Path], expected: Decoding | None = None) -> Decoding | None:
+    """The decoding preset the prediction lines name (`affectgpt infer` writes it on each line);
+    None when no line names one. Lines that are not JSON are left to the scorer to quarantine."""
+    found: dict[str, Path] = {}
+    for path in prediction_files:
+        for number, text in iter_lines(path):
+            if isinstance(text, JSONLineError):
+                continue
+            try:
+                line = loads_line(text, f"{path} line {number}")
+            except JSONLineError:
+                continue
+            if isinstance(line, dict) and line.get("decoding") is not None:
+                found.setdefault(str(line["decoding"]), path)
+    if len(found) > 1:
+        raise DecodingMismatch("the predictions were generated with several decodings ("
+                               + ", ".join(f"{name} in {path}" for name, path in sorted(found.items()))
+                               + "); score one decoding per report")
+    ran = as_decoding(next(iter(found))) if found else None
+    if expected is not None and ran is not None and ran is not expected:
+        raise DecodingMismatch(f"the predictions in {found[ran.value]} were generated with decoding {ran.value}, "
+                               f"not {expected.value} as asked; the report names what ran, so pass "
+                               f"decoding={ran.value} or predict again with {expected.value}")
+    return ran
 
 
 def judge_extractor(name: str = "lexicon", judge: str = ""):
