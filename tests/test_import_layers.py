@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +145,7 @@ def _a_cycle_through(graph: dict[str, dict[str, int]], component: set[str]) -> l
 
 
 def describe(cycle: list[str], graph: dict[str, dict[str, int]], files: dict[str, Path]) -> str:
-    steps = [f"{a} ({files[a].relative_to(REPO)}:{graph[a][b]}) imports {b}" for a, b in zip(cycle, cycle[1:])]
+    steps = [f"{a} ({files[a].relative_to(REPO)}:{graph[a][b]}) imports {b}" for a, b in pairwise(cycle)]
     return " -> ".join(cycle) + "\n    " + "\n    ".join(steps)
 
 

@@ -19,8 +19,8 @@ EXTRA_WORDS = {"affectgpt.unibench_rev": "MER-UniBench test sets"}
 def version_description(model_name: str, record: dict[str, Any], gate: GateResult,
                         rules: PromotionConfig | None, extra: dict[str, str] | None = None) -> str:
     """Markdown for a new candidate version of `model_name` from its registration record."""
-    from affectgpt.formatting import points
     from affectgpt.bench.datasets import display_name
+    from affectgpt.formatting import points
     from affectgpt.templates import render
 
     scores = record.get("scores") or {}
