@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from affectgpt.bench import datasets
-from affectgpt.bench.evaluation import DecodingMismatch, SetPredictions, decoding_that_ran, score_test_sets
+from affectgpt.bench.evaluation import (
+    NO_TEST_SET_FOLDER,
+    DecodingMismatch,
+    SetPredictions,
+    decoding_that_ran,
+    score_test_sets,
+)
 from affectgpt.bench.testsets import check_set, load_test_set
 from affectgpt.model.decoding import Decoding
 
@@ -105,3 +111,12 @@ def test_predictions_of_two_decodings_are_not_one_report(tmp_path: Path):
     legacy = tmp_path / "legacy.jsonl"
     legacy.write_text('{"clip_id": "clip_a", "output": "angry"}\nnot json\n')
     assert decoding_that_ran([legacy], Decoding.GREEDY) is None  # nothing names a decoding: nothing to claim
+
+
+def test_without_a_test_set_folder_each_row_says_so_once(tmp_path: Path, label_reads: Counter):
+    preds = _predictions(tmp_path / "preds" / "mer2023", "greedy", {"clip_a": "angry"})
+    report = score_test_sets([preds], tmp_path / "report", unibench_dir=None)
+    for name in ("mer2023", "meld"):  # predicted but unlabelled, and not predicted at all
+        entry = report.datasets[name]
+        assert entry.status == "missing_labels" and entry.notes.count(NO_TEST_SET_FOLDER) == 1, entry.notes
+    assert not label_reads  # nothing else (the reference data, say) was read in the folder's place

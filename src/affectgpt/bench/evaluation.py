@@ -36,6 +36,7 @@ BASELINE_DIR = "baseline"
 BASELINE_NAME = "subtitle-only"
 BASELINE_PROMPT = "subtitle-baseline"
 LOCAL_MANIFEST = "clip_manifest.parquet"
+NO_TEST_SET_FOLDER = "no MER-UniBench test-set folder given (unibench_dir)"
 
 
 @dataclass
@@ -135,7 +136,7 @@ def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, fea
 
     result = SetPredictions(dataset, "no_test_set", decoding=decoding)
     if not unibench_dir:
-        result.notes.append("no MER-UniBench test-set folder given (unibench_dir)")
+        result.notes.append(NO_TEST_SET_FOLDER)
         return result
     status = check_set(unibench_dir, dataset)
     result.notes.extend(status.notes)
@@ -282,9 +283,9 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
                 shutil.copy(folder / LOCAL_MANIFEST, local_manifest)
         ran = decoding_that_ran(sorted(model_dir.glob("*.jsonl")), expected)
         # Each set's labels are read once and scored twice, the model's answers and the baseline's.
-        test_sets = unibench_dir or Path(scratch) / "no-test-sets"
-        options = {"mode": mode, "extractor": judge, "re_extract": True, "write_report": False,
-                   "gold": load_gold_sets(names, test_sets)}
+        gold = (load_gold_sets(names, unibench_dir) if unibench_dir
+                else {name: DatasetError(NO_TEST_SET_FOLDER) for name in names})
+        options = {"mode": mode, "extractor": judge, "re_extract": True, "write_report": False, "gold": gold}
         report = run_bench(model_dir, names, report_dir, **options)
         baseline = run_bench(baseline_dir, names, report_dir, **options)
         if local_manifest is not None:
@@ -317,8 +318,8 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
                 listed = ", ".join(f"{u['clip_id']} ({u['reason']})" for u in status.unreadable[:5])
                 entry.notes.append(f"{len(status.unreadable)} clips with unreadable media, scored as missing "
                                    f"answers: {listed}")
-        elif name != LOCAL and not unibench_dir:
-            entry.notes.insert(0, "no MER-UniBench test-set folder given (unibench_dir)")
+        elif name != LOCAL and not unibench_dir and NO_TEST_SET_FOLDER not in entry.notes:
+            entry.notes.insert(0, NO_TEST_SET_FOLDER)
     fixture = fixture_info(unibench_dir) if unibench_dir else None
     if fixture:
         report.notes.append(fixture.get("note") or "fixture: SYNTHETIC media")
