@@ -71,7 +71,7 @@ class SetStatus:
     n_subtitles: int = 0
     missing: list[str] = field(default_factory=list)  # what a user has to add, one line each
     notes: list[str] = field(default_factory=list)  # facts about the set (fixture, dataset notes)
-    test_set: TestSet | None = None  # what was read, for a caller that goes on to use it
+    test_set: UnibenchSet | None = None  # what was read, for a caller that goes on to use it
 
     @property
     def clips(self) -> list[ClipFiles]:
@@ -106,7 +106,7 @@ def fixture_info(unibench_dir: str | Path) -> dict | None:
 
 
 @dataclass
-class TestClip:
+class GoldClip:
     """One labelled test clip and the files that hold it, paired by clip id (never by position)."""
 
     sample: GoldSample
@@ -114,7 +114,7 @@ class TestClip:
 
 
 @dataclass
-class TestSet:
+class UnibenchSet:
     """What `<unibench_dir>/<dataset>/` holds, read once: the gold samples (labels.csv joined
     with transcripts.csv) and each sample's clip files. Every reader of a test-set folder (the
     status check, prediction, scoring) takes its labels from here."""
@@ -122,7 +122,7 @@ class TestSet:
     name: str
     folder: Path
     dataset: BenchDataset
-    clips: list[TestClip]
+    clips: list[GoldClip]
 
 
 def is_test_set_folder(labels_root: str | Path, name: str) -> bool:
@@ -132,7 +132,7 @@ def is_test_set_folder(labels_root: str | Path, name: str) -> bool:
     return not ((root / MERBENCH.split("/")[0]).is_dir() or (root / DATASETS[name].label_file).is_file())
 
 
-def load_test_set(unibench_dir: str | Path, name: str) -> TestSet:
+def load_test_set(unibench_dir: str | Path, name: str) -> UnibenchSet:
     """The one loader of `<unibench_dir>/<name>/`: labels.csv and transcripts.csv are parsed
     here, once, and each gold sample is paired with its clip files."""
     set_dir = Path(unibench_dir) / name
@@ -140,7 +140,7 @@ def load_test_set(unibench_dir: str | Path, name: str) -> TestSet:
         raise DatasetError(f"{name}: {set_dir / LABELS_FILE} not found; copy the dataset's public label CSV "
                            f"({'name,openset' if DATASETS[name].task == 'ov' else 'split,name,emo,val'}) there")
     dataset = load_merbench(name, set_dir / LABELS_FILE, set_dir / TRANSCRIPTS_FILE)
-    return TestSet(name, set_dir, dataset, [TestClip(sample, clip_files(set_dir, sample.clip_id))
+    return UnibenchSet(name, set_dir, dataset, [GoldClip(sample, clip_files(set_dir, sample.clip_id))
                                             for sample in dataset.samples])
 
 
