@@ -107,7 +107,7 @@ def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, uni
     time includes its process start, imports and kfp's own bookkeeping; the evaluation tasks of
     the per-set loop add up under one name), the seconds outside any step (kfp.local loading and
     wiring the run), and `total`."""
-    from affectgpt.pipeline_cli import content_revision
+    from affectgpt.data.revision import content_revision
     from pipelines.local_run import load_compiled, run_local
 
     arguments = {"raw_dir": str(raw), "data_rev": data_rev, "model_config": str(TINY),
@@ -160,7 +160,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from affectgpt.pipeline_cli import content_revision
+    from affectgpt.data.revision import content_revision
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch_name:
         scratch = Path(scratch_name)

@@ -57,7 +57,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from affectgpt.pipeline_cli import content_revision
+    from affectgpt.data.revision import content_revision
 
     with tempfile.TemporaryDirectory(prefix="step-imports-") as scratch_name:
         scratch = Path(scratch_name)

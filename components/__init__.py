@@ -1,5 +1,5 @@
 """Kubeflow Pipelines components: one folder per step, each a thin kfp v2 wrapper around one
-`affectgpt` library function (the library itself never imports kfp).
+`affectgpt` library function (no library module imports kfp).
 
 Every step runs from its own image, built FROM the platform image (components/base/Dockerfile)
 and tagged with the content tag of the code it holds (`affectgpt.image_tag`): the compiled

@@ -118,7 +118,7 @@ CLUSTER_ONLY = {"retrain-k8s": "retrain", "monitor-k8s": "monitor"}
 
 
 class PipelineInputError(ValueError):
-    """Inputs that the compiled pipeline does not take, or required ones missing."""
+    """A pipeline that cannot run here: not compiled, or one that trains on a cluster."""
 
 
 def load_compiled(name: str, compiled_dir: Path = COMPILED_DIR):
@@ -130,17 +130,6 @@ def load_compiled(name: str, compiled_dir: Path = COMPILED_DIR):
     if not path.is_file():
         raise PipelineInputError(f"{path}: no compiled pipeline {name!r}; run `affectgpt pipeline compile`")
     return components.load_component_from_file(str(path))
-
-
-def check_inputs(pipeline, arguments: dict[str, Any]) -> None:
-    """Refuse unknown and missing inputs before any step runs, naming what the pipeline takes."""
-    inputs = pipeline.component_spec.inputs or {}
-    unknown = sorted(set(arguments) - set(inputs))
-    missing = sorted(name for name, spec in inputs.items() if not spec.optional and name not in arguments)
-    if unknown or missing:
-        problems = ([f"unknown input(s) {', '.join(unknown)}"] if unknown else []) + \
-                   ([f"missing input(s) {', '.join(missing)}"] if missing else [])
-        raise PipelineInputError(f"{pipeline.name}: {'; '.join(problems)}; it takes {', '.join(sorted(inputs))}")
 
 
 def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root: Path, *,

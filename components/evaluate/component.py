@@ -26,5 +26,5 @@ def evaluate(predictions: Input[List[Dataset]],  # noqa: UP006
         metrics.log_metric(name, value)
     if result.mean is not None:
         metrics.log_metric("mean", result.mean)
-    bench_report.metadata.update({"mode": result.mode, "undefined": result.undefined, "decoding": decoding,
+    bench_report.metadata.update({"mode": result.mode, "undefined": result.undefined, "decoding": result.decoding,
                                   "unibench_rev": unibench_rev})

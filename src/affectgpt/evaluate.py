@@ -7,11 +7,9 @@ or a test alike.
 (`affectgpt.bench.evaluation.predict_test_set`), then one report over the nine sets
 (`score_test_sets`), with the corpus's own `local` split as an extra row when given.
 
-`evaluate_model` = batched generation (`affectgpt.train.infer.predict`) on the dataset's clips,
-then MER-UniBench scoring (`affectgpt.bench.runner.run_bench`) of the test split with the
-dataset's own labels (the `local` bench dataset: its clip manifest). `register_trained_model`
-reads the lineage (MLflow run, config hash, code version) from the model's manifest.json so
-the caller only says which model, which report and which data revision.
+`score_prediction_folders` scores what the per-set prediction steps wrote, into one report.
+`register_trained_model` reads the lineage (MLflow run, config hash, code version) from the
+model's manifest.json so the caller only says which model, which report and which data revision.
 """
 
 from __future__ import annotations
@@ -23,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from affectgpt.bench.mode import ScorerMode, scorer_mode
+from affectgpt.bench.mode import ScorerMode, ScorerModeName, scorer_mode
 from affectgpt.manifest import hash_file, read_manifest
+from affectgpt.model.decoding import Decoding, as_decoding
 
 TAG_UNIBENCH_REV = "affectgpt.unibench_rev"  # registry lineage tag: the test sets' DVC revision
-PREDICTIONS_NAME = "local.jsonl"  # run_bench reads <predictions_dir>/<dataset>.jsonl
-CLIP_MANIFEST = "clip_manifest.parquet"
 
 
 @dataclass
@@ -39,54 +36,7 @@ class Evaluation:
     mode: str
     predictions_path: Path
     report_dir: Path
-
-
-def model_folder(train_output: Path) -> Path:
-    """`train_model` writes the loadable model under `<out>/model`; accept either folder."""
-    return train_output / "model" if (train_output / "model" / "config.json").is_file() else train_output
-
-
-def evaluate_model(
-    model_dir: str | Path,
-    dataset_dir: str | Path,
-    predictions_dir: str | Path,
-    report_dir: str | Path,
-    *,
-    features_dir: str | Path | None = None,
-    mode: ScorerMode | str = "official",
-    prompt: str = "ov",
-    batch_size: int = 8,
-    split: str = "test",
-) -> Evaluation:
-    """Generate for every clip of the held-out split and score it; writes predictions JSONL and
-    the bench report (report.json/html/png + manifest.json) and returns the scores.
-
-    Every labelled clip of the split is scored, not only those that passed the caption
-    filters: a model must not look better because hard clips were filtered out of its test."""
-    from affectgpt.bench.runner import run_bench
-    from affectgpt.train.infer import predict
-
-    mode = scorer_mode(mode)  # an unknown mode fails here, before any generation
-    dataset_dir, predictions_dir = Path(dataset_dir), Path(predictions_dir)
-    clip_manifest = dataset_dir / CLIP_MANIFEST
-    if not clip_manifest.is_file():
-        raise FileNotFoundError(f"{clip_manifest}: the dataset folder has no clip manifest; "
-                                "was it written by `affectgpt build`?")
-    predictions_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="affectgpt-eval-data-") as scratch:
-        # The folder name is the dataset name predict() writes into each line (run_bench's `local`).
-        data_dir = Path(scratch) / "local"
-        data_dir.mkdir()
-        _write_test_records(clip_manifest, data_dir / "records.parquet", split)
-        if features_dir:
-            (data_dir / "features").symlink_to(Path(features_dir).resolve(), target_is_directory=True)
-        predictions_path = predict(model_folder(Path(model_dir)), data_dir, predictions_dir / PREDICTIONS_NAME,
-                                   prompt=prompt, batch_size=batch_size, splits=[split], progress=False)
-    report = run_bench(predictions_dir, [f"local={clip_manifest}"], report_dir, mode=mode)
-    if not any(entry.status == "scored" for entry in report.datasets.values()):
-        notes = "; ".join(note for entry in report.datasets.values() for note in entry.notes)
-        raise ValueError(f"no dataset could be scored from {predictions_path}: {notes or 'no labelled test clips'}")
-    return evaluation_from_report(report, Path(predictions_path), Path(report_dir))
+    decoding: str | None = None  # what the scored predictions were generated with (their lines say)
 
 
 def evaluate_unibench(
@@ -95,9 +45,9 @@ def evaluate_unibench(
     out_dir: str | Path,
     *,
     datasets: list[str] | None = None,
-    mode: ScorerMode | str = "official",
+    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL,
     extractor: Any = "lexicon",
-    decoding: str = "greedy",
+    decoding: Decoding | str = Decoding.GREEDY,
     batch_size: int = 8,
     features_cache: str | Path | None = None,
     local_dataset_dir: str | Path | None = None,
@@ -111,7 +61,8 @@ def evaluate_unibench(
     from affectgpt.bench.evaluation import predict_test_sets, score_test_sets
     from affectgpt.bench.testsets import unibench_revision
 
-    mode = scorer_mode(mode)  # an unknown mode fails here, before any generation
+    mode = scorer_mode(mode)  # an unknown mode or decoding fails here, before any generation
+    decoding = as_decoding(decoding)
     out_dir = Path(out_dir)
     names = list(datasets or DATASETS)
     if local_dataset_dir and LOCAL not in names:
@@ -135,15 +86,16 @@ def score_prediction_folders(
     report_dir: str | Path,
     *,
     unibench_dir: str | Path | None = None,
-    mode: ScorerMode | str = "official",
+    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL,
     extractor: str = "lexicon",
     judge: str = "",
-    decoding: str = "greedy",
+    decoding: Decoding | str | None = None,
     unibench_rev: str = "",
 ) -> Evaluation:
     """What the `evaluate` step does with the `evaluate_dataset` outputs it collects: each root
     holds one folder per set it predicted (one set, or all of them), and every set found is
-    scored into one report."""
+    scored into one report. `decoding`, when given, must be what the predictions name
+    (`Evaluation.decoding` says what they name)."""
     from affectgpt.bench.evaluation import judge_extractor, score_test_sets
 
     folders = [folder for root in prediction_roots for folder in sorted(Path(root).iterdir()) if folder.is_dir()]
@@ -157,30 +109,12 @@ def evaluation_from_report(report, predictions_path: Path, report_dir: Path) -> 
     scores = {name: float(entry.value) for name, entry in scored.items() if _defined(entry.value)}
     undefined = sorted(set(scored) - set(scores))
     mean = report.mean if _defined(report.mean) else None
-    return Evaluation(scores, mean, undefined, report.mode, Path(predictions_path), Path(report_dir))
+    return Evaluation(scores, mean, undefined, report.mode, Path(predictions_path), Path(report_dir), report.decoding)
 
 
 def _defined(value: float | None) -> bool:
     """The scorer reports an undefined metric (F with precision = recall = 0) as NaN or None."""
     return value is not None and not math.isnan(value)
-
-
-def _write_test_records(clip_manifest: Path, out_path: Path, split: str) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from affectgpt.data.schema import read_clip_manifest
-
-    table = read_clip_manifest(clip_manifest)
-    if "split" not in table.columns:
-        raise ValueError(f"{clip_manifest}: no 'split' column, so there is no held-out {split!r} split to score")
-    held_out = table[table["split"] == split]
-    if held_out.empty:
-        raise ValueError(f"{clip_manifest}: no clips with split={split!r}; add some (labels.csv column split) "
-                         "or build from more clips")
-    keep = [c for c in ("clip_id", "subtitle", "split", "language") if c in held_out.columns]
-    pq.write_table(pa.Table.from_pandas(held_out[keep], preserve_index=False), out_path)
-    return len(held_out)
 
 
 def model_lineage(model_dir: str | Path) -> dict[str, str]:

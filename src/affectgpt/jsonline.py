@@ -84,10 +84,6 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str | JSONLineError]]:
                 yield number, text
 
 
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def nan_to_none(value: Any) -> Any:
     """NaN -> None, recursively through dicts, lists and tuples (tuples come back as lists); a
     Path becomes its text; anything else is returned as is. The one cleaner for table cells and

@@ -1,8 +1,8 @@
 """`affectgpt pipeline ...` (run locally, compile, submit, schedule) and `affectgpt cluster ...`
 (the DeepSpeed PyTorchJob).
 
-The library never imports kfp: the pipelines and components are separate packages of the same
-distribution (`pipelines`, `components`), and these commands import them only when they run.
+No library module imports kfp; only this module and `pipeline_runs.py` import `pipelines` and
+`components` (packages of the same distribution), inside their commands.
 
     affectgpt pipeline run retrain --local                  # the main job: demo corpus, tiny config
     affectgpt pipeline compile [--check]
@@ -26,6 +26,7 @@ import typer
 from rich.table import Table
 
 from affectgpt.cli_common import console, fail, friendly_errors, new_app, say_path
+from affectgpt.data.revision import content_revision
 from affectgpt.errors import ExitCode
 from affectgpt.paths import packaged_config, workspace_dir
 
@@ -43,55 +44,10 @@ def _fail(message: str, code: int = ExitCode.BAD_INPUT) -> None:
     fail(message, int(code))
 
 
-def _parse_params(params: list[str] | None) -> dict[str, Any]:
-    """`--param name=value`; values that parse as JSON numbers/booleans are passed as such."""
-    parsed: dict[str, Any] = {}
-    for item in params or []:
-        if "=" not in item:
-            _fail(f"--param {item!r}: write it as NAME=VALUE")
-        name, value = item.split("=", 1)
-        try:
-            decoded = json.loads(value)
-            parsed[name] = decoded if isinstance(decoded, (int, float, bool)) else value
-        except json.JSONDecodeError:
-            parsed[name] = value
-    return parsed
-
-
 def _check_name(name: str) -> str:
     if name not in PIPELINES:
         _fail(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
     return name
-
-
-def content_revision(raw_dir: Path) -> str:
-    """The data version a run is keyed on: `dvc:<md5>` when the folder is DVC-tracked, else
-    `sha256:` of its content (so the kfp cache still can't mix up two versions). For a clip
-    manifest, the manifest and every media file it names are hashed. Not the same job as
-    `affectgpt.data.dvc.data_revision` (which only reads the md5 a `.dvc` pointer records and
-    is used here for the first case)."""
-    import hashlib
-
-    from affectgpt.manifest import hash_file, hash_tree
-
-    tracked = raw_dir.with_name(raw_dir.name + ".dvc")
-    if raw_dir.is_dir() and tracked.is_file():
-        from affectgpt.data.dvc import data_revision as dvc_revision
-
-        revision = dvc_revision(raw_dir.parent, raw_dir.name)
-        if revision:
-            return f"dvc:{revision}"
-    if raw_dir.is_dir():
-        return f"sha256:{hash_tree(raw_dir)[:16]}"
-    import pyarrow.parquet as pq
-
-    digest = hashlib.sha256(hash_file(raw_dir).encode())
-    table = pq.read_table(raw_dir)
-    for column in ("video_path", "audio_path"):
-        for value in table.column(column).to_pylist() if column in table.column_names else []:
-            media = Path(value) if Path(value).is_absolute() else raw_dir.parent / value
-            digest.update((hash_file(media) if media.is_file() else f"missing:{value}").encode())
-    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 def _compiled_package(name: str) -> Path:
@@ -241,19 +197,20 @@ def run_command(
     _check_name(name)
     if not local_run:
         _fail("only --local runs here; for a cluster use `affectgpt pipeline submit NAME --host URL`")
-    from pipelines.local_run import PipelineInputError, StepFailed, check_inputs, load_compiled, run_local
+    from affectgpt.pipeline_inputs import BadPipelineInput, check_arguments, declared_inputs, split_params
+    from pipelines.local_run import PipelineInputError, StepFailed, load_compiled, run_local
 
-    params = _parse_params(param)
     try:
         pipeline = load_compiled(name)
-        check_inputs(pipeline, {**params, **{k: None for k in LOCAL_DEFAULTS}})  # unknown names: before any work
+        declared = declared_inputs(_compiled_package(name))
+        # Unknown, mistyped or out-of-choice inputs are refused before any work.
+        params = check_arguments(name, declared, split_params(param), filled_later=set(LOCAL_DEFAULTS))
         home = workspace_dir().resolve()
         tracking_uri = _local_environment(home)
         # monitor: the retrain it may launch gets the same local defaults as a direct one
-        params = _prepare_local_retrain(params, home, n_clips)
-        check_inputs(pipeline, params)
-    except PipelineInputError as exc:
-        _fail(f"{exc}; pass inputs as --param NAME=VALUE")
+        params = check_arguments(name, declared, _prepare_local_retrain(params, home, n_clips))
+    except (PipelineInputError, BadPipelineInput) as exc:
+        _fail(str(exc))
     console.print(f"running [bold]{pipeline.name}[/] with kfp.local: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
     try:

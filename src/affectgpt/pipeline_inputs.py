@@ -3,7 +3,8 @@
 A typo'd or missing `--param` used to travel to the server and fail there minutes later (or,
 for an optional input, be silently ignored). The compiled IR YAML declares every input of the
 pipeline with its type and default (`root.inputDefinitions.parameters`), so `pipeline submit`
-and `pipeline schedule` convert and check the arguments against it here, offline. Cron
+and `pipeline schedule` convert and check the arguments against it here, offline (`decoding`
+and `scorer_mode` also against the library's enums of their values). Cron
 expressions are checked with croniter and written in the 6-field form (seconds first) that the
 KFP scheduler expects.
 """
@@ -13,15 +14,21 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from affectgpt.bench.mode import ScorerModeName
 from affectgpt.errors import BadInput
+from affectgpt.model.decoding import Decoding
 
 # IR parameter types -> what a person writes after NAME=.
 TYPE_WORDS = {"STRING": "text", "NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a number",
               "BOOLEAN": "true or false", "LIST": "a JSON list", "STRUCT": "a JSON object"}
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
+# Text inputs whose values are one of a library enum: a bad one is refused here, offline, not
+# in a step pod after the model and the test sets are loaded.
+CHOICES: dict[str, type[StrEnum]] = {"decoding": Decoding, "scorer_mode": ScorerModeName}
 
 
 class BadPipelineInput(BadInput):
@@ -111,6 +118,10 @@ def check_arguments(pipeline: str, declared: dict[str, PipelineInput], arguments
                 converted[name] = convert(declared[name], value)
             except BadPipelineInput as exc:
                 problems.append(str(exc))
+            else:
+                choices = CHOICES.get(name)
+                if choices is not None and converted[name] not in set(choices):
+                    problems.append(f"--param {name}={value}: use one of {', '.join(choices)}")
     if problems:
         valid = "\n  ".join(decl.describe() for decl in declared.values())
         raise BadPipelineInput(f"{pipeline}: " + "; ".join(problems) + f"\nits inputs (--param NAME=VALUE):\n  {valid}")

@@ -4,7 +4,8 @@ The kfp client returns `kfp_server_api` models; this module turns them into plai
 names, states, times) so the CLI can print a table or JSON, and maps a server that does not
 answer to `Unavailable` (exit 5) and an unknown run or experiment to `NotFound` (exit 4). The
 client itself comes from `pipelines.cluster_client` (the one place kfp auth is read), imported
-only when a command runs: the library does not import kfp.
+only when a command runs, like `kfp_server_api` here: importing this module imports neither
+(no library module imports kfp; tests/test_import_layers.py holds that).
 """
 
 from __future__ import annotations

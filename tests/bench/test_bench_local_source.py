@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from affectgpt.bench.answered import source_path, write_source
 from affectgpt.bench.datasets import DatasetError, load_dataset
 from affectgpt.bench.runner import run_bench
-from affectgpt.train.infer import source_path, write_source
 
 
 @pytest.fixture

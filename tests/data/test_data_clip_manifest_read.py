@@ -40,18 +40,18 @@ def test_evaluation_reads_the_held_out_split_through_it(tmp_path):
     import pyarrow.parquet as pq
     import pytest
 
-    from affectgpt.evaluate import _write_test_records
+    from affectgpt.data.schema import write_split_records
 
     rows = [{"clip_id": f"c{i}", "video_path": f"/gone/c{i}.mp4", "subtitle": f"line {i}", "language": "en",
              "split": "test" if i % 2 else "train", "emotion": "happy"} for i in range(5)]
     manifest = write_clip_manifest(rows, tmp_path / "clip_manifest.parquet")
-    assert _write_test_records(manifest, tmp_path / "records.parquet", "test") == 2
+    assert write_split_records(manifest, tmp_path / "records.parquet", "test") == 2
     written = pq.read_table(tmp_path / "records.parquet").to_pylist()
     assert written == [{"clip_id": "c1", "subtitle": "line 1", "split": "test", "language": "en"},
                        {"clip_id": "c3", "subtitle": "line 3", "split": "test", "language": "en"}]
     with pytest.raises(ValueError, match="no clips with split='val'"):
-        _write_test_records(manifest, tmp_path / "none.parquet", "val")
+        write_split_records(manifest, tmp_path / "none.parquet", "val")
     bare = tmp_path / "bare.parquet"
     pd.DataFrame({"clip_id": ["x"], "video_path": ["x.mp4"]}).to_parquet(bare, index=False)
     with pytest.raises(ValueError, match="no 'split' column"):
-        _write_test_records(bare, tmp_path / "none.parquet", "test")
+        write_split_records(bare, tmp_path / "none.parquet", "test")

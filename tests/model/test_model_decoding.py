@@ -11,7 +11,8 @@ import pytest
 from model_testkit import random_features
 from typer.testing import CliRunner
 
-from affectgpt.model.generation import DEFAULT_MAX_NEW_TOKENS, decoding_settings, generate_texts
+from affectgpt.model.decoding import decoding_settings
+from affectgpt.model.generation import DEFAULT_MAX_NEW_TOKENS, generate_texts
 from affectgpt.model.store import LoadedModel, save_model_dir
 
 SUBTITLES = ["Of course.", "Don't talk to me.", "Last night, I forgot to thank you properly."]

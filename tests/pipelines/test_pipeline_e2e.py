@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
-from affectgpt.pipeline_cli import content_revision
+from affectgpt.data.revision import content_revision
 from pipelines.retrain import TEST_SETS
 
 

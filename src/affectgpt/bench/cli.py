@@ -18,11 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from affectgpt.bench.mode import MODES
+from affectgpt.bench.mode import ScorerModeName
 from affectgpt.cli_common import err_console as console
 from affectgpt.cli_common import fail, friendly_errors, new_app, say_path
 from affectgpt.errors import BadInput, Refused
 from affectgpt.formatting import percent
+from affectgpt.model.decoding import Decoding
 
 bench_app = new_app(help="MER-UniBench: score emotion labels and prediction folders.")
 
@@ -31,11 +32,6 @@ class Task(str, Enum):
     ov = "ov"
     hit = "hit"
     sentiment = "sentiment"
-
-
-# The choices come from the scorer's own table of modes (bench.mode.MODES), so a new mode needs
-# no second edit here; bench.mode is light (no pandas, no torch).
-ScoreMode = Enum("ScoreMode", {name: name for name in MODES}, type=str)
 
 
 # Literal choice enums (typer needs one per option): listing them here keeps `--help` from
@@ -67,7 +63,7 @@ def _out_or_alias(out: Path | None, alias: Path | None, old: str, required: bool
 def score_command(
     task: Task = typer.Option(..., "--task", help="ov (fine-grained F), hit (basic emotions), sentiment"),
     input_path: Path = typer.Option(..., "--input", help='JSONL: {"name", "gt", "pred"} per line'),
-    mode: ScoreMode = typer.Option(ScoreMode.official, "--mode", help="official (bit-exact) or corrected"),
+    mode: ScorerModeName = typer.Option(ScorerModeName.OFFICIAL, "--mode", help="official (bit-exact) or corrected"),
     level: int = typer.Option(1, "--level", min=1, max=2, help="wheel level for ov/hit"),
     wheels: WheelTable | None = typer.Option(None, "--wheels", help="word-form table (default: mer2025 "
                                              "for official, mer2026 for corrected)"),
@@ -88,16 +84,16 @@ def score_command(
     wheel_table = wheels.value if wheels else None
     # Aggregate official OV scores of a clean file: columnar, no Python object per sample.
     columns = (read_ov_columns(input_path)
-               if task is Task.ov and mode is ScoreMode.official and samples_path is None else None)
+               if task is Task.ov and mode is ScorerModeName.OFFICIAL and samples_path is None else None)
     if columns is not None:
         result = score_ov_columns(*columns, level=level, wheels=wheel_table)
     elif samples_path is not None:
         samples = read_score_input(input_path, task.value, quarantined)
         with SampleDetailsWriter(samples_path, task.value) as sink:
-            result = score_task(task.value, samples, mode=mode.value, level=level, wheels=wheel_table,
+            result = score_task(task.value, samples, mode=mode, level=level, wheels=wheel_table,
                                 sample_sink=sink)
     else:
-        result = score_task(task.value, read_score_input(input_path, task.value, quarantined), mode=mode.value,
+        result = score_task(task.value, read_score_input(input_path, task.value, quarantined), mode=mode,
                             level=level, wheels=wheel_table, keep_samples=False)
     for record in quarantined:
         console.print(f"[yellow]quarantined[/] ({record.reason}) {record.detail}", soft_wrap=True)
@@ -123,7 +119,7 @@ def run_command(
                                  "cmumosi,cmumosei,sims,simsv2,ovmerdplus or local=PATH.parquet; 'all' = the 9"),
     out: Path | None = typer.Option(None, "--out", "-o", help="output folder for report.json/html/png (required)"),
     report: Path | None = typer.Option(None, "--report", hidden=True, help="deprecated spelling of --out"),
-    mode: ScoreMode = typer.Option(ScoreMode.official, "--mode"),
+    mode: ScorerModeName = typer.Option(ScorerModeName.OFFICIAL, "--mode"),
     level: int = typer.Option(1, "--level", min=1, max=2),
     wheels: WheelTable | None = typer.Option(None, "--wheels"),
     extractor: Extractor = typer.Option(Extractor.lexicon, "--extractor", help="for lines without extracted_labels"),
@@ -147,7 +143,7 @@ def run_command(
         judge = get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)
     else:
         judge = get_extractor("lexicon")
-    result = run_bench(predictions, names, report_dir, mode=mode.value, extractor=judge, labels=labels,
+    result = run_bench(predictions, names, report_dir, mode=mode, extractor=judge, labels=labels,
                        level=level, wheels=wheels.value if wheels else None, re_extract=re_extract)
     print_report_table(result)
     say_path("report", report_dir / "report.html")
@@ -203,12 +199,13 @@ def eval_command(
                                          "omit to score only --corpus"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder: predictions/<dataset>/ and report/"),
     datasets: str = typer.Option("all", "--datasets", help="comma-separated ids, or 'all' = the nine"),
-    mode: ScoreMode = typer.Option(ScoreMode.official, "--mode"),
+    mode: ScorerModeName = typer.Option(ScorerModeName.OFFICIAL, "--mode"),
     extractor: Extractor = typer.Option(Extractor.lexicon, "--extractor", help="label extraction from the answers"),
     llm_model: Path | None = typer.Option(None, "--llm-model", help="local transformers judge (with --extractor llm)"),
     llm_endpoint: str | None = typer.Option(None, "--llm-endpoint", help="OpenAI-compatible base URL"),
     llm_endpoint_model: str | None = typer.Option(None, "--llm-endpoint-model"),
-    decoding: str = typer.Option("greedy", "--decoding", help="decoding preset: greedy (platform default, stable gates) or official (upstream's seeded sampling)"),
+    decoding: Decoding = typer.Option(Decoding.GREEDY, "--decoding", help="decoding preset: greedy (platform default, "
+                                      "stable gates) or official (upstream's seeded sampling)"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     features_cache: Path | None = typer.Option(None, "--features-cache", help="feature shards of the test clips "
                                                "(default: <workspace>/feature-cache/unibench)"),
@@ -231,7 +228,7 @@ def eval_command(
              if extractor is Extractor.llm else get_extractor("lexicon"))
     features = corpus / "features" if corpus and (corpus / "features").is_dir() else None
     try:
-        result = evaluate_unibench(model, unibench, out, datasets=names, mode=mode.value, extractor=judge,
+        result = evaluate_unibench(model, unibench, out, datasets=names, mode=mode, extractor=judge,
                                    decoding=decoding, batch_size=batch_size, features_cache=features_cache,
                                    local_dataset_dir=corpus, local_features_dir=features)
     except FileNotFoundError as exc:

@@ -7,8 +7,8 @@ transcripts, media) instead of failing later. Bad rows are quarantined with a re
 
 Paths are relative to a labels root: the research reference data (`AFFECTGPT_REFERENCE_DATA`)
 by default, whose layout mirrors the MERTools repository. A MER-UniBench test-set folder
-(`affectgpt.bench.testsets`: `<root>/<dataset>/labels.csv` + `transcripts.csv`) is a labels root
-too: where `<root>/<dataset>/labels.csv` exists it is used instead of the MERTools path.
+(`<unibench_dir>/<dataset>/labels.csv` + `transcripts.csv`) has its own loader,
+`affectgpt.bench.testsets.load_test_set`, which parses the same format with `load_merbench`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from affectgpt.bench.answered import read_source
 from affectgpt.errors import BadInput
 from affectgpt.manifest import SkippedRecord
 from affectgpt.paths import reference_data_dir
@@ -103,6 +104,11 @@ class BenchDataset:
         return {sample.clip_id: sample for sample in self.samples}
 
 
+def display_name(name: str) -> str:
+    """A dataset id as the paper names it (`mer2023` -> `MER2023`); other names unchanged."""
+    return DATASETS[name].display_name if name in DATASETS else name
+
+
 def dataset_names() -> list[str]:
     return [*DATASETS, LOCAL]
 
@@ -124,12 +130,10 @@ def load_dataset(name: str, labels_root: str | Path | None = None, label_path: s
     if base == LOCAL:
         path = label_path or (name.split("=", 1)[1] if "=" in name else None)
         dataset = load_local_answered(path, predictions_dir, task=local_task)
+        _drop_repeated_names(dataset)
     else:
         spec = DATASETS[base]
-        layout = _testset_files(base, labels_root) if label_path is None else None
-        if layout is not None:
-            label_path, transcript_path = layout
-        elif label_path is None:
+        if label_path is None:
             root = Path(labels_root) if labels_root else reference_data_dir(required=False)
             if root is None:
                 raise DatasetError(
@@ -140,8 +144,7 @@ def load_dataset(name: str, labels_root: str | Path | None = None, label_path: s
             transcript_path = root / spec.transcript_file if spec.transcript_file else None
         else:
             transcript_path = None
-        dataset = _load_merbench(spec, Path(label_path), transcript_path)
-    _drop_repeated_names(dataset)
+        dataset = load_merbench(base, Path(label_path), transcript_path)
     if media_dir is not None:
         _check_media(dataset, Path(media_dir))
     return dataset
@@ -162,19 +165,6 @@ def _drop_repeated_names(dataset: BenchDataset) -> None:
     dataset.samples = kept
 
 
-def _testset_files(name: str, labels_root: str | Path | None) -> tuple[Path, Path | None] | None:
-    """(labels.csv, transcripts.csv) of `<labels_root>/<name>/` when the root is a MER-UniBench
-    test-set folder (see affectgpt.bench.testsets); None for a MERTools-style labels root."""
-    if not labels_root:
-        return None
-    root = Path(labels_root)
-    if (root / MERBENCH.split("/")[0]).is_dir() or (root / DATASETS[name].label_file).is_file():
-        return None
-    from affectgpt.bench.testsets import LABELS_FILE, TRANSCRIPTS_FILE
-
-    return root / name / LABELS_FILE, root / name / TRANSCRIPTS_FILE
-
-
 def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     if not path.is_file():
         raise DatasetError(f"label file {path} not found")
@@ -184,6 +174,15 @@ def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
         if missing:
             raise DatasetError(f"{path}: missing column {missing[0]!r} (expected columns: {', '.join(required)})")
         return list(reader)
+
+
+def load_merbench(name: str, label_path: Path, transcript_path: Path | None) -> BenchDataset:
+    """Gold test samples of one of the nine sets from its MERBench label CSV (and transcripts,
+    when given): the one parser of the label format, whichever folder layout holds the file
+    (the reference data here, a test-set folder in `affectgpt.bench.testsets`)."""
+    dataset = _load_merbench(DATASETS[name], label_path, transcript_path)
+    _drop_repeated_names(dataset)
+    return dataset
 
 
 def _load_merbench(spec: DatasetSpec, label_path: Path, transcript_path: Path | None) -> BenchDataset:
@@ -278,19 +277,10 @@ def _check_media(dataset: BenchDataset, media_dir: Path) -> None:
 def answered_source(predictions_dir: str | Path | None, name: str = LOCAL) -> dict[str, Any] | None:
     """What `affectgpt infer` recorded it answered for `<name>.jsonl` (data, records, splits), if
     it wrote `<name>.source.json` (older prediction files have none)."""
-    import json
-
-    from affectgpt.train.infer import SOURCE_SUFFIX
-
-    if predictions_dir is None:
-        return None
-    sidecar = Path(predictions_dir) / f"{name}{SOURCE_SUFFIX}"
-    if not sidecar.is_file():
-        return None
     try:
-        return json.loads(sidecar.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{sidecar}: unreadable ({exc}); rerun `affectgpt infer`") from None
+        return read_source(predictions_dir, name)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def load_local_answered(path: str | Path | None, predictions_dir: str | Path | None = None,

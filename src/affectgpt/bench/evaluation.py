@@ -25,14 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.bench.datasets import DATASETS, LOCAL, DatasetError, load_dataset
-from affectgpt.bench.mode import ScorerMode, scorer_mode
+from affectgpt.bench.mode import ScorerMode, ScorerModeName, scorer_mode
+from affectgpt.errors import BadInput
+from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
 from affectgpt.manifest import SkippedRecord, StepManifest, hash_tree
+from affectgpt.model.decoding import Decoding, as_decoding
 
 STATUS_FILE = "status.json"
 BASELINE_DIR = "baseline"
 BASELINE_NAME = "subtitle-only"
 BASELINE_PROMPT = "subtitle-baseline"
 LOCAL_MANIFEST = "clip_manifest.parquet"
+NO_TEST_SET_FOLDER = "no MER-UniBench test-set folder given (unibench_dir)"
 
 
 @dataclass
@@ -71,7 +75,8 @@ def default_feature_cache() -> Path:
 
 
 def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dataset: str, out_dir: str | Path, *,
-                     features_cache: str | Path | None = None, batch_size: int = 8, decoding: str = "greedy",
+                     features_cache: str | Path | None = None, batch_size: int = 8,
+                     decoding: Decoding | str = Decoding.GREEDY,
                      prompt: str = "ov", workers: int = 1, progress: bool = False,
                      local_dataset_dir: str | Path | None = None,
                      local_features_dir: str | Path | None = None, unibench_rev: str = "") -> SetPredictions:
@@ -81,8 +86,9 @@ def predict_test_set(model_dir: str | Path, unibench_dir: str | Path | None, dat
     `dataset` is one of the nine ids, read from `<unibench_dir>/<dataset>/`, or `local`: the
     held-out test split of a built corpus (`local_dataset_dir`, its features in
     `local_features_dir`). A set that is not there gives status `no_test_set` and no lines."""
-    from affectgpt.evaluate import model_folder
+    from affectgpt.train import model_folder
 
+    decoding = as_decoding(decoding)  # refused here, before a clip is read or the model loads
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,30 +129,29 @@ def predict_test_sets(model_dir: str | Path, unibench_dir: str | Path | None, da
 
 
 def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, features_cache, batch_size: int,
-                      decoding: str, prompt: str, workers: int, progress: bool) -> SetPredictions:
+                      decoding: Decoding, prompt: str, workers: int, progress: bool) -> SetPredictions:
     import pandas as pd
 
     from affectgpt.bench.testsets import check_set
 
     result = SetPredictions(dataset, "no_test_set", decoding=decoding)
     if not unibench_dir:
-        result.notes.append("no MER-UniBench test-set folder given (unibench_dir)")
+        result.notes.append(NO_TEST_SET_FOLDER)
         return result
     status = check_set(unibench_dir, dataset)
     result.notes.extend(status.notes)
-    if status.n_test == 0:
+    if status.n_test == 0 or status.test_set is None:
         result.notes.extend(status.missing)
         return result
-    gold = load_dataset(dataset, labels_root=unibench_dir)
-    result.n_gold = len(gold.samples)
-    _write_baseline(out, dataset, [(s.clip_id, s.subtitle or "") for s in gold.samples])
-    readable, rows = [], []
-    for clip, sample in zip(status.clips, gold.samples):
+    test_set = status.test_set  # read once by check_set: labels, subtitles and clip files together
+    result.n_gold = len(test_set.clips)
+    _write_baseline(out, dataset, [(c.sample.clip_id, c.sample.subtitle or "") for c in test_set.clips])
+    rows = []
+    for clip, sample in ((c.files, c.sample) for c in test_set.clips):
         if clip.problem:
-            where = clip.video or clip.audio or Path(unibench_dir) / dataset / "clips" / clip.clip_id
+            where = clip.video or clip.audio or test_set.folder / "clips" / clip.clip_id
             result.unreadable.append({"clip_id": clip.clip_id, "reason": clip.problem, "detail": str(where)})
             continue
-        readable.append(sample)
         # Absolute: the manifest is written in a scratch folder, and relative paths in a manifest
         # resolve against its folder, so `--unibench fixture/` would find no clip.
         rows.append({"clip_id": clip.clip_id, "video_path": str(clip.video.resolve()),
@@ -180,7 +185,7 @@ def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, fea
     return result
 
 
-def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch_size: int, decoding: str,
+def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch_size: int, decoding: Decoding,
              prompt: str, progress: bool) -> None:
     from affectgpt.train.infer import predict
 
@@ -192,12 +197,12 @@ def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch
         shutil.move(str(Path(scratch) / "manifest.json"), out_path.with_name(f"infer-{dataset}.manifest.json"))
 
 
-def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_size: int, decoding: str,
+def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_size: int, decoding: Decoding,
                    prompt: str, progress: bool) -> SetPredictions:
-    from affectgpt.evaluate import CLIP_MANIFEST, _write_test_records
+    from affectgpt.data.schema import CLIP_MANIFEST_FILE, write_split_records
 
     result = SetPredictions(LOCAL, "no_test_set", decoding=decoding)
-    manifest = Path(dataset_dir) / CLIP_MANIFEST if dataset_dir else None
+    manifest = Path(dataset_dir) / CLIP_MANIFEST_FILE if dataset_dir else None
     if manifest is None or not manifest.is_file():
         result.notes.append("no built corpus given, so no local held-out split")
         return result
@@ -212,7 +217,7 @@ def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_s
         data_dir = Path(scratch) / LOCAL
         data_dir.mkdir()
         try:
-            result.n_predicted = _write_test_records(manifest, data_dir / "records.parquet", "test")
+            result.n_predicted = write_split_records(manifest, data_dir / "records.parquet", "test")
         except ValueError as exc:  # no split column: the corpus has no held-out split to score
             result.notes.append(str(exc))
             return result
@@ -238,19 +243,23 @@ def _write_baseline(out: Path, dataset: str, clips: list[tuple[str, str]]) -> No
 
 
 def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *, unibench_dir: str | Path | None,
-                    mode: ScorerMode | str = "official", extractor: Any = "lexicon", decoding: str = "greedy",
-                    unibench_rev: str = "", datasets: list[str] | None = None):
+                    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL, extractor: Any = "lexicon",
+                    decoding: Decoding | str | None = None, unibench_rev: str = "", datasets: list[str] | None = None):
     """One bench report over the folders `predict_test_set` wrote: the nine MER-UniBench rows
     beside the paper's Table 2 and the subtitle-only baseline, the mean over the nine, and
     `local` as an extra row (not in the mean) when a folder holds it. Every line goes through
-    `extractor` (lexicon by default; `llm` on request), the model's and the baseline's alike."""
+    `extractor` (lexicon by default; `llm` on request), the model's and the baseline's alike.
+
+    The report's decoding is the one the prediction lines name (what ran); `decoding`, when
+    given, is what the caller believes ran, and a difference is refused (DecodingMismatch)."""
     from affectgpt.bench.extract import get_extractor
     from affectgpt.bench.report import write_report_files
-    from affectgpt.bench.runner import run_bench
+    from affectgpt.bench.runner import load_gold_sets, run_bench
     from affectgpt.bench.testsets import fixture_info
 
     started = time.perf_counter()
     mode = scorer_mode(mode)
+    expected = as_decoding(decoding) if decoding is not None else None
     report_dir = Path(report_dir)
     names = datasets or list(DATASETS)
     judge = get_extractor(extractor) if isinstance(extractor, str) else extractor
@@ -272,12 +281,16 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
             if status.dataset == LOCAL and (folder / LOCAL_MANIFEST).is_file():
                 local_manifest = Path(scratch) / LOCAL_MANIFEST
                 shutil.copy(folder / LOCAL_MANIFEST, local_manifest)
-        labels = unibench_dir or Path(scratch) / "no-test-sets"
-        options = {"mode": mode, "extractor": judge, "labels": labels, "re_extract": True, "write_report": False}
+        ran = decoding_that_ran(sorted(model_dir.glob("*.jsonl")), expected)
+        # Each set's labels are read once and scored twice, the model's answers and the baseline's.
+        gold = (load_gold_sets(names, unibench_dir) if unibench_dir
+                else {name: DatasetError(NO_TEST_SET_FOLDER) for name in names})
+        options = {"mode": mode, "extractor": judge, "re_extract": True, "write_report": False, "gold": gold}
         report = run_bench(model_dir, names, report_dir, **options)
         baseline = run_bench(baseline_dir, names, report_dir, **options)
         if local_manifest is not None:
             local_spec = [f"{LOCAL}={local_manifest}"]
+            options["gold"] = load_gold_sets(local_spec)
             local = run_bench(model_dir, local_spec, report_dir, **options).datasets.get(LOCAL)
             local_baseline = run_bench(baseline_dir, local_spec, report_dir, **options).datasets.get(LOCAL)
             if local is not None:
@@ -305,12 +318,12 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
                 listed = ", ".join(f"{u['clip_id']} ({u['reason']})" for u in status.unreadable[:5])
                 entry.notes.append(f"{len(status.unreadable)} clips with unreadable media, scored as missing "
                                    f"answers: {listed}")
-        elif name != LOCAL and not unibench_dir:
-            entry.notes.insert(0, "no MER-UniBench test-set folder given (unibench_dir)")
+        elif name != LOCAL and not unibench_dir and NO_TEST_SET_FOLDER not in entry.notes:
+            entry.notes.insert(0, NO_TEST_SET_FOLDER)
     fixture = fixture_info(unibench_dir) if unibench_dir else None
     if fixture:
         report.notes.append(fixture.get("note") or "fixture: SYNTHETIC media")
-    report.decoding = decoding
+    report.decoding = ran.value if ran else None
     baseline_values = [e.baseline_value for n, e in report.datasets.items()
                        if n != LOCAL and e.baseline_value is not None]
     report.baseline = {"name": BASELINE_NAME, "description": "the extractor run on the subtitle alone (no model)",
@@ -322,7 +335,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         step="bench_eval",
         inputs={"unibench_rev": unibench_rev, "unibench_dir": str(unibench_dir or ""),
                 "predictions": ", ".join(str(p) for p in prediction_dirs)},
-        parameters={"mode": mode.name, "extractor": judge.info(), "decoding": decoding, "datasets": names},
+        parameters={"mode": mode.name, "extractor": judge.info(), "decoding": report.decoding, "datasets": names},
         kept=sum(s.n_predicted for s in statuses.values()),
         skipped=[SkippedRecord(record_id=f"{s.dataset}/{u['clip_id']}", reason=u["reason"], detail=u.get("detail", ""))
                  for s in statuses.values() for u in s.unreadable],
@@ -331,6 +344,37 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         extra={"mean": report.mean, "complete": report.complete, "synthetic": bool(fixture)},
     ).write(report_dir)
     return report
+
+
+class DecodingMismatch(BadInput):
+    """The predictions were generated with another decoding than the caller says (or with
+    several): a report must name the one that ran."""
+
+
+def decoding_that_ran(prediction_files: list[Path], expected: Decoding | None = None) -> Decoding | None:
+    """The decoding preset the prediction lines name (`affectgpt infer` writes it on each line);
+    None when no line names one. Lines that are not JSON are left to the scorer to quarantine."""
+    found: dict[str, Path] = {}
+    for path in prediction_files:
+        for number, text in iter_lines(path):
+            if isinstance(text, JSONLineError):
+                continue
+            try:
+                line = loads_line(text, f"{path} line {number}")
+            except JSONLineError:
+                continue
+            if isinstance(line, dict) and line.get("decoding") is not None:
+                found.setdefault(str(line["decoding"]), path)
+    if len(found) > 1:
+        raise DecodingMismatch("the predictions were generated with several decodings ("
+                               + ", ".join(f"{name} in {path}" for name, path in sorted(found.items()))
+                               + "); score one decoding per report")
+    ran = as_decoding(next(iter(found))) if found else None
+    if expected is not None and ran is not None and ran is not expected:
+        raise DecodingMismatch(f"the predictions in {found[ran.value]} were generated with decoding {ran.value}, "
+                               f"not {expected.value} as asked; the report names what ran, so pass "
+                               f"decoding={ran.value} or predict again with {expected.value}")
+    return ran
 
 
 def judge_extractor(name: str = "lexicon", judge: str = ""):

@@ -2,9 +2,10 @@
 
 `official` mode computes exactly what the AffectGPT scorer computes, quirks included (NaN where
 its arithmetic gives NaN); `corrected` mode fixes those quirks (see docs/bench.md). Both modes
-share one code path and differ only where a quirk is fixed, so the two can be compared: the
-public functions resolve the mode once (`affectgpt.bench.mode.scorer_mode`) and the code below
-them asks the resolved `ScorerMode` for its rules.
+share one code path and differ only where a quirk is fixed, so the two can be compared: every
+public function goes through `score_task`, which resolves the mode once
+(`affectgpt.bench.mode.scorer_mode`), and the code below it asks the resolved `ScorerMode` for
+its rules.
 
     from affectgpt.bench.metrics import score_ov
     result = score_ov([{"name": "a", "gt": "['happy']", "pred": "['joyful', 'sad']"}])
@@ -19,10 +20,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, NamedTuple
 
-from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
+from affectgpt.bench.mode import OFFICIAL, ScorerMode, ScorerModeName, scorer_mode
+from affectgpt.bench.ring_bits import FIELD_MASK, SHIFTS, bit_tables, masks, packed, words
 from affectgpt.bench.wheels import WHEEL_NAMES, EmotionWheels, load_wheels
 from affectgpt.jsonline import nan_to_none
 
@@ -113,43 +114,6 @@ def as_sample(item: Any, index: int = 0) -> Sample:
     raise TypeError(f"sample {index}: expected a mapping with name/gt/pred, got {type(item).__name__}")
 
 
-# --- bit tables -------------------------------------------------------------------------
-
-_FIELD = 64  # bits per wheel in a packed mask (a wheel has at most 48 ring words)
-_FIELD_MASK = (1 << _FIELD) - 1
-_SHIFTS = tuple(_FIELD * w for w in range(5))
-
-
-@cache
-def _bit_tables(version: str, level: int) -> tuple[dict[str, int], tuple[tuple[str, ...], ...]]:
-    """label -> one int holding a 64-bit ring-word mask per wheel, and per wheel the ring word
-    of each bit. Packing the 5 wheels into one int makes a label list one OR per label."""
-    wheels = load_wheels(version)
-    ring_words = tuple(tuple(wheels.ring_words(name, level)) for name in WHEEL_NAMES)
-    bit_of = [{word: 1 << i for i, word in enumerate(words)} for words in ring_words]
-    table = {}
-    for label in wheels.format_to_bases:
-        mapped = wheels.map_label_all(label, level)
-        table[label] = sum(bit_of[w][m] << _SHIFTS[w] for w, m in enumerate(mapped) if m is not None)
-    return table, ring_words
-
-
-def _packed(labels: list[str], table: dict[str, int]) -> int:
-    mask = 0
-    for label in labels:
-        mask |= table.get(label, 0)
-    return mask
-
-
-def _masks(labels: list[str], table: dict[str, int]) -> list[int]:
-    packed = _packed(labels, table)
-    return [packed >> shift & _FIELD_MASK for shift in _SHIFTS]
-
-
-def _words(mask: int, words: tuple[str, ...]) -> list[str]:
-    return [word for i, word in enumerate(words) if mask >> i & 1]
-
-
 def _detail_target(keep_samples: bool, sink: SampleSink | None,
                    details: list[dict[str, Any]]) -> tuple[bool, SampleSink]:
     """Whether to build per-sample details, and where they go: a sink streams them out (and
@@ -165,20 +129,24 @@ def _mean(values_sum: float, count: int) -> float:
 
 # --- fine-grained OV --------------------------------------------------------------------
 
-# score_ov, score_hit and score_sentiment share one signature so `score_task` can dispatch to any.
-def score_ov(
+def score_ov(samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL, level: int = 1,
+             wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
+             sample_sink: SampleSink | None = None) -> MetricResult:
+    """Fine-grained (OV-MERD+) score: per wheel, precision and recall averaged over samples with
+    a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
+    return score_task("ov", samples, mode, level, wheels, keep_samples, sample_sink)
+
+
+def _score_ov(
     samples: Iterable[Any],
-    mode: ScorerMode | str = OFFICIAL,
+    mode: ScorerMode,
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
     sample_sink: SampleSink | None = None,
 ) -> MetricResult:
-    """Fine-grained (OV-MERD+) score: per wheel, precision and recall averaged over samples with
-    a non-empty mapped ground truth, F_w = 2PR/(P+R), score = mean of F_w over the 5 wheels."""
-    mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
-    table, ring_words = _bit_tables(table_version, level)
+    table, ring_words = bit_tables(table_version, level)
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
     if keep:
@@ -196,7 +164,7 @@ def score_ov_columns(gt, pred, level: int = 1, wheels: EmotionWheels | str | Non
     from affectgpt.bench.ov_masks import official_mask_rows_from_column
 
     table_version = resolve_wheels(wheels, OFFICIAL).version
-    table, _ = _bit_tables(table_version, level)
+    table, _ = bit_tables(table_version, level)
     g = official_mask_rows_from_column(gt, table, (table_version, level))
     p = official_mask_rows_from_column(pred, table, (table_version, level))
     return _ov_result(_ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p)), OFFICIAL, level,
@@ -242,16 +210,16 @@ def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
         n_samples += 1
         gt_labels = parse(sample.gt)
         pred_labels = parse(sample.pred)
-        gt_packed = _packed(gt_labels, table)
-        pred_packed = _packed(pred_labels, table)
+        gt_packed = packed(gt_labels, table)
+        pred_packed = packed(pred_labels, table)
         per_wheel: dict[str, Any] = {}
         scored = False
-        for w, shift in enumerate(_SHIFTS):
-            g = gt_packed >> shift & _FIELD_MASK
+        for w, shift in enumerate(SHIFTS):
+            g = gt_packed >> shift & FIELD_MASK
             if not g:
                 per_wheel[WHEEL_NAMES[w]] = None
                 continue
-            p = pred_packed >> shift & _FIELD_MASK
+            p = pred_packed >> shift & FIELD_MASK
             scored = True
             counts[w] += 1
             if p:
@@ -262,7 +230,7 @@ def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
             precision_sum[w] += precision
             recall_sum[w] += recall
             per_wheel[WHEEL_NAMES[w]] = {
-                "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]),
+                "gt": words(g, ring_words[w]), "pred": words(p, ring_words[w]),
                 "precision": precision, "recall": recall,
             }
         n_scored += scored
@@ -314,26 +282,31 @@ def _plain_mean(values: list[float]) -> float:
 
 # --- HIT rate ---------------------------------------------------------------------------
 
-def score_hit(
+def score_hit(samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL, level: int = 1,
+              wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
+              sample_sink: SampleSink | None = None) -> MetricResult:
+    """HIT rate for basic-emotion sets: per wheel, the mean of 1[mapped gt in mapped prediction]
+    over samples whose ground truth maps to something (so `neutral` is never scored), averaged
+    over the 5 wheels. Official mode counts |G∩P| (the same for a one-word ground truth)."""
+    return score_task("hit", samples, mode, level, wheels, keep_samples, sample_sink)
+
+
+def _score_hit(
     samples: Iterable[Any],
-    mode: ScorerMode | str = OFFICIAL,
+    mode: ScorerMode,
     level: int = 1,
     wheels: EmotionWheels | str | None = None,
     keep_samples: bool = True,
     sample_sink: SampleSink | None = None,
 ) -> MetricResult:
-    """HIT rate for basic-emotion sets: per wheel, the mean of 1[mapped gt in mapped prediction]
-    over samples whose ground truth maps to something (so `neutral` is never scored), averaged
-    over the 5 wheels. Official mode counts |G∩P| (the same for a one-word ground truth)."""
-    mode = scorer_mode(mode)
     table_version = resolve_wheels(wheels, mode).version
-    table, ring_words = _bit_tables(table_version, level)
+    table, ring_words = bit_tables(table_version, level)
     items = [as_sample(item, index) for index, item in enumerate(samples)]
     parse = mode.parse
     parsed = [(s, parse(s.gt), parse(s.pred)) for s in items]
     candidate_masks = [0] * 5  # every ground-truth class of the set, for the secondary M-score
     for _, gt_labels, _ in parsed:
-        for w, mask in enumerate(_masks(gt_labels, table)):
+        for w, mask in enumerate(masks(gt_labels, table)):
             candidate_masks[w] |= mask
     hit_sum = [0.0] * 5
     mscore_sum = [0.0] * 5
@@ -342,8 +315,8 @@ def score_hit(
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
     for sample, gt_labels, pred_labels in parsed:
-        gt_masks = _masks(gt_labels, table)
-        pred_masks = _masks(pred_labels, table)
+        gt_masks = masks(gt_labels, table)
+        pred_masks = masks(pred_labels, table)
         per_wheel: dict[str, Any] = {}
         scored = False
         for w in range(5):
@@ -362,7 +335,7 @@ def score_hit(
             mscore_sum[w] += mscore
             if keep:
                 per_wheel[WHEEL_NAMES[w]] = {
-                    "gt": _words(g, ring_words[w]), "pred": _words(p, ring_words[w]), "hit": hit,
+                    "gt": words(g, ring_words[w]), "pred": words(p, ring_words[w]), "hit": hit,
                 }
         n_scored += scored
         if keep:
@@ -408,11 +381,15 @@ def weighted_f1(y_true: list[bool], y_pred: list[bool]) -> float:
     return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
 
 
-def score_sentiment(samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, keep_samples: bool = True,
-                    sample_sink: SampleSink | None = None) -> MetricResult:
+def score_sentiment(samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL,
+                    keep_samples: bool = True, sample_sink: SampleSink | None = None) -> MetricResult:
     """Binary sentiment: samples with ground truth 0 are dropped; y = gt > 0; a prediction is
     positive only if it is "positive"; weighted F1 (primary) and accuracy."""
-    mode = scorer_mode(mode)
+    return score_task("sentiment", samples, mode, keep_samples=keep_samples, sample_sink=sample_sink)
+
+
+def _score_sentiment(samples: Iterable[Any], mode: ScorerMode, keep_samples: bool = True,
+                     sample_sink: SampleSink | None = None) -> MetricResult:
     y_true: list[bool] = []
     y_pred: list[bool] = []
     details: list[dict[str, Any]] = []
@@ -439,18 +416,20 @@ def score_sentiment(samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, k
     )
 
 
-def score_task(task: str, samples: Iterable[Any], mode: ScorerMode | str = OFFICIAL, level: int = 1,
-               wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
+def score_task(task: str, samples: Iterable[Any], mode: ScorerMode | ScorerModeName | str = OFFICIAL,
+               level: int = 1, wheels: EmotionWheels | str | None = None, keep_samples: bool = True,
                sample_sink: SampleSink | None = None) -> MetricResult:
     """Dispatch on the task name ("ov", "hit", "sentiment"). Per-sample details land in
-    `result.samples` with `keep_samples`, or go to `sample_sink` one by one (then not kept)."""
+    `result.samples` with `keep_samples`, or go to `sample_sink` one by one (then not kept).
+    Every scoring function comes through here, so a mode name is resolved to its rules in this
+    one place (`score_ov` and its siblings are this with the task filled in)."""
     mode = scorer_mode(mode)
     if task == "ov":
-        return score_ov(samples, mode, level, wheels, keep_samples, sample_sink)
+        return _score_ov(samples, mode, level, wheels, keep_samples, sample_sink)
     if task == "hit":
-        return score_hit(samples, mode, level, wheels, keep_samples, sample_sink)
+        return _score_hit(samples, mode, level, wheels, keep_samples, sample_sink)
     if task == "sentiment":
-        return score_sentiment(samples, mode, keep_samples, sample_sink)
+        return _score_sentiment(samples, mode, keep_samples, sample_sink)
     raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 

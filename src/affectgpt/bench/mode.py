@@ -9,8 +9,10 @@ name:
     mode.parse("['happy', \"don't care\"]")  # -> ['happy', 'don’t care']
     mode.hit(2)                            # -> 1.0 (official: 2.0)
 
-Entry points (CLI, `run_bench`, the metric functions) take the name or the object and resolve
-it with `scorer_mode`; everything below them gets the object.
+The names are one enum, `ScorerModeName`: the command line's `--mode` choices and the pipeline
+input `scorer_mode` are checked against it where they enter. Library entry points (`run_bench`,
+`score_test_sets`, `metrics.score_task`) take a name or the object and resolve it once with
+`scorer_mode`; everything below them gets the object.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from affectgpt.bench.parsing import (
@@ -31,6 +34,13 @@ from affectgpt.errors import BadInput
 NAN = float("nan")
 
 
+class ScorerModeName(StrEnum):
+    """The scorer modes by name (a `str`, so it compares and serialises as the plain name)."""
+
+    OFFICIAL = "official"
+    CORRECTED = "corrected"
+
+
 class UnknownScorerMode(BadInput, ValueError):
     """A mode name that is neither `official` nor `corrected` (also a ValueError, as the
     library raised before the error types were unified, so existing handlers still catch it)."""
@@ -40,7 +50,7 @@ class UnknownScorerMode(BadInput, ValueError):
 class ScorerMode:
     """Every rule in which the two scorer modes differ."""
 
-    name: str
+    name: ScorerModeName
     parse: Callable[[Any], list[str]]
     """A label field (list or list-like string) -> normalised labels."""
     wheels_version: str
@@ -83,24 +93,32 @@ def _hit_is_any_overlap(common: int) -> float:
 
 
 OFFICIAL = ScorerMode(
-    name="official", parse=official_labels, wheels_version="mer2025", hit=_hit_counts_overlap,
+    name=ScorerModeName.OFFICIAL, parse=official_labels, wheels_version="mer2025", hit=_hit_counts_overlap,
     is_positive=official_sentiment_is_positive, drops_nan_valence=False, f_when_no_overlap=NAN,
     averages_unscored_wheels=True, arrow_parse=True,
 )
 CORRECTED = ScorerMode(
-    name="corrected", parse=corrected_labels, wheels_version="mer2026", hit=_hit_is_any_overlap,
+    name=ScorerModeName.CORRECTED, parse=corrected_labels, wheels_version="mer2026", hit=_hit_is_any_overlap,
     is_positive=corrected_sentiment_is_positive, drops_nan_valence=True, f_when_no_overlap=0.0,
     averages_unscored_wheels=False, arrow_parse=False,
 )
 _BY_NAME: dict[str, ScorerMode] = {mode.name: mode for mode in (OFFICIAL, CORRECTED)}
-MODES: tuple[str, ...] = tuple(_BY_NAME)
+MODES: tuple[str, ...] = tuple(name.value for name in ScorerModeName)
 
 
-def scorer_mode(mode: ScorerMode | str) -> ScorerMode:
-    """The mode of a name (an already resolved mode is returned as is)."""
+def scorer_mode(mode: ScorerMode | ScorerModeName | str) -> ScorerMode:
+    """The rules of a mode name (an already resolved mode is returned as is)."""
     if isinstance(mode, ScorerMode):
         return mode
     resolved = _BY_NAME.get(mode) if isinstance(mode, str) else None
     if resolved is None:
         raise UnknownScorerMode(f"unknown scoring mode {mode!r}; use one of {', '.join(MODES)}")
     return resolved
+
+
+def parse_labels(value: Any, mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL) -> list[str]:
+    """Labels of one field under `mode` (order kept, duplicates kept: sets are taken later).
+
+    This is the one label parser of the package; the training data keeps its labels as
+    written instead (`affectgpt.train.data.labels_as_written`)."""
+    return scorer_mode(mode).parse(value)

@@ -2,7 +2,7 @@
 
 `affectgpt.bench.metrics` defines the arithmetic; this module only makes its first step fast:
 every label field becomes a 5 x 64-bit mask (one ring-word bit set per wheel), as
-`metrics._packed(official_labels(value), table)` would, but for all samples at once. ASCII text
+`ring_bits.packed(official_labels(value), table)` would, but for all samples at once. ASCII text
 is split on bytes in numpy and stripped, lower-cased and looked up in Arrow; anything else
 (non-ASCII text, odd types, corrected mode) goes through the Python parser, so the result is
 the same for every input (tests compare the paths).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from affectgpt.bench.metrics import _FIELD, _bit_tables, _packed
+from affectgpt.bench import ring_bits
 from affectgpt.bench.mode import ScorerMode
 from affectgpt.bench.parsing import _OFFICIAL_SPLIT, official_labels
 
@@ -21,7 +21,7 @@ from affectgpt.bench.parsing import _OFFICIAL_SPLIT, official_labels
 def _official_packer(table: dict[str, int]):
     """Packed ring-word mask of one label field under the official parse, memoised per raw
     piece: a piece's strip/lower/lookup happens once per distinct spelling, not per sample.
-    Same result as `_packed(official_labels(value), table)`."""
+    Same result as `ring_bits.packed(official_labels(value), table)`."""
     memo: dict[str, int] = {}
 
     def piece_mask(piece: str) -> int:
@@ -39,7 +39,7 @@ def _official_packer(table: dict[str, int]):
         elif type(value) is list and all(type(item) is str for item in value):
             pieces = value
         else:
-            return _packed(official_labels(value), table)
+            return ring_bits.packed(official_labels(value), table)
         mask = 0
         for piece in pieces:
             mask |= piece_mask(piece)
@@ -49,7 +49,7 @@ def _official_packer(table: dict[str, int]):
 
 
 
-_WIDTH_BYTES = 5 * _FIELD // 8
+_WIDTH_BYTES = 5 * ring_bits.FIELD_BITS // 8
 _ARROW_CHUNK = 8_192
 # What Python's str.strip() removes from ASCII text (it also counts \x1c-\x1f as whitespace).
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
@@ -71,7 +71,7 @@ def mask_rows(values: list[Any], mode: ScorerMode, table: dict[str, int], table_
         parse = mode.parse
 
         def pack(value: Any) -> int:
-            return _packed(parse(value), table)
+            return ring_bits.packed(parse(value), table)
 
     if len(todo):
         packed = bytearray()
@@ -112,7 +112,7 @@ def _vocabulary_masks(version: str, level: int):
     stands for labels the table does not know."""
     import numpy as np
 
-    table, _ = _bit_tables(version, level)
+    table, _ = ring_bits.bit_tables(version, level)
     labels = list(table)
     packed = b"".join(table[label].to_bytes(_WIDTH_BYTES, "little") for label in labels)
     masks = np.frombuffer(packed + bytes(_WIDTH_BYTES), dtype="<u8").reshape(-1, 5)

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from affectgpt.bench.mode import ScorerMode
+from typing import Any
 
 _OFFICIAL_SPLIT = re.compile("['\",]")
 # Characters a free-form list tends to wrap labels in; never part of a table word.
@@ -102,13 +99,3 @@ def corrected_sentiment_is_positive(pred: Any) -> bool:
     if isinstance(pred, (list, tuple)):
         pred = pred[0] if len(pred) == 1 else ""
     return isinstance(pred, str) and pred.strip(_SENTIMENT_EDGE).lower() == "positive"
-
-
-def parse_labels(value: Any, mode: ScorerMode | str = "official") -> list[str]:
-    """Labels of one field under `mode` (order kept, duplicates kept: sets are taken later).
-
-    This is the one label parser of the package; the training data keeps its labels as
-    written instead (`affectgpt.train.data.labels_as_written`)."""
-    from affectgpt.bench.mode import scorer_mode  # the mode table is built from this module's parsers
-
-    return scorer_mode(mode).parse(value)

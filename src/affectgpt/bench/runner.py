@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,18 +24,39 @@ from affectgpt.bench.datasets import (
     DatasetError,
     OtherDataThanAnswered,
     check_dataset_name,
-    load_dataset,
 )
 from affectgpt.bench.extract import LabelExtractor, get_extractor
 from affectgpt.bench.metrics import MetricResult, score_task
 from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
 from affectgpt.bench.report import write_report_files
 from affectgpt.bench.report_model import BenchReport, DatasetReport
+from affectgpt.bench.testsets import load_gold
 from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file, hash_tree
 from affectgpt.publish import fault_point, staged_output
 
-__all__ = ["BenchReport", "DatasetReport", "Prediction", "read_predictions", "run_bench", "score_dataset"]
+__all__ = ["BenchReport", "DatasetReport", "GoldSets", "Prediction", "load_gold_sets", "read_predictions", "run_bench",
+           "score_dataset"]
+
+GoldSets = Mapping[str, BenchDataset | DatasetError]
+"""Gold samples already read, by the dataset name `run_bench` is given (a set that could not be
+read keeps its error, reported as the set's `missing_labels` note)."""
+
+
+def load_gold_sets(datasets: list[str], labels: str | Path | None = None,
+                   predictions_dir: str | Path | None = None) -> dict[str, BenchDataset | DatasetError]:
+    """Read each dataset's gold samples once, for several `run_bench` calls over the same sets
+    (the model's and the baseline's answers): the label files are parsed here and nowhere else.
+    `OtherDataThanAnswered` is raised, not kept: it is a wrong request, not a missing set."""
+    gold: dict[str, BenchDataset | DatasetError] = {}
+    for name in datasets:
+        try:
+            gold[name] = load_gold(name, labels, predictions_dir)
+        except OtherDataThanAnswered:
+            raise
+        except DatasetError as exc:
+            gold[name] = exc
+    return gold
 
 
 @dataclass
@@ -125,10 +147,13 @@ def run_bench(
     wheels: str | None = None,
     re_extract: bool = False,
     write_report: bool = True,
+    gold: GoldSets | None = None,
 ) -> BenchReport:
     """Score `<predictions_dir>/<dataset>.jsonl` for each dataset and write report.json,
     report.html, PNG charts and manifest.json into `report_dir`. `labels` is the labels root
-    (default: the reference data); a dataset may be given as `local=PATH.parquet`."""
+    (default: the reference data) or a test-set folder; a dataset may be given as
+    `local=PATH.parquet`. `gold` hands in sets already read (`load_gold_sets`); the others are
+    read here."""
     started = time.perf_counter()
     mode = scorer_mode(mode)
     for name in datasets:
@@ -141,18 +166,22 @@ def run_bench(
         raise DatasetError(f"predictions folder {predictions_dir} not found")
     reports: dict[str, DatasetReport] = {}
     all_skipped: list[SkippedRecord] = []
-    inputs: dict[str, str] = {"predictions": hash_tree(predictions_dir)}
+    inputs: dict[str, str] = {"predictions": hash_tree(predictions_dir)} if write_report else {}
     kept = 0
     for spec_name in datasets:
         base = spec_name.split("=", 1)[0]
         try:
-            dataset = load_dataset(spec_name, labels_root=labels, predictions_dir=predictions_dir)
+            known = gold.get(spec_name) if gold is not None else None
+            if isinstance(known, DatasetError):
+                raise known
+            dataset = known or load_gold(spec_name, labels, predictions_dir)
         except OtherDataThanAnswered:
             raise  # not a missing set: the command was asked to score clips that were never answered
         except DatasetError as exc:
             reports[base] = DatasetReport(base, base, "", "missing_labels", notes=[str(exc)])
             continue
-        inputs[f"labels:{base}"] = hash_file(dataset.label_path)
+        if write_report:
+            inputs[f"labels:{base}"] = hash_file(dataset.label_path)
         report = DatasetReport(dataset.name, dataset.display_name, dataset.task, "scored",
                                n_gold=len(dataset.samples), paper_value=dataset.paper_value,
                                notes=list(dataset.notes))

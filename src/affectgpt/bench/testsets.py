@@ -22,7 +22,18 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from affectgpt.bench.datasets import DATASETS, BenchDataset, DatasetError, load_dataset
+from affectgpt.bench.datasets import (
+    DATASETS,
+    LOCAL,
+    MERBENCH,
+    BenchDataset,
+    DatasetError,
+    GoldSample,
+    check_dataset_name,
+    load_dataset,
+    load_merbench,
+)
+from affectgpt.data.revision import content_revision
 
 LABELS_FILE = "labels.csv"
 TRANSCRIPTS_FILE = "transcripts.csv"
@@ -60,7 +71,11 @@ class SetStatus:
     n_subtitles: int = 0
     missing: list[str] = field(default_factory=list)  # what a user has to add, one line each
     notes: list[str] = field(default_factory=list)  # facts about the set (fixture, dataset notes)
-    clips: list[ClipFiles] = field(default_factory=list)
+    test_set: UnibenchSet | None = None  # what was read, for a caller that goes on to use it
+
+    @property
+    def clips(self) -> list[ClipFiles]:
+        return [clip.files for clip in self.test_set.clips] if self.test_set else []
 
     @property
     def ready(self) -> bool:
@@ -90,13 +105,54 @@ def fixture_info(unibench_dir: str | Path) -> dict | None:
         raise DatasetError(f"{path}: not valid JSON ({exc}); remake the fixture with `affectgpt bench make-fixture`")
 
 
-def load_test_set(unibench_dir: str | Path, name: str) -> BenchDataset:
-    """The gold test samples of `<unibench>/<name>/` (labels.csv + transcripts.csv)."""
+@dataclass
+class GoldClip:
+    """One labelled test clip and the files that hold it, paired by clip id (never by position)."""
+
+    sample: GoldSample
+    files: ClipFiles
+
+
+@dataclass
+class UnibenchSet:
+    """What `<unibench_dir>/<dataset>/` holds, read once: the gold samples (labels.csv joined
+    with transcripts.csv) and each sample's clip files. Every reader of a test-set folder (the
+    status check, prediction, scoring) takes its labels from here."""
+
+    name: str
+    folder: Path
+    dataset: BenchDataset
+    clips: list[GoldClip]
+
+
+def is_test_set_folder(labels_root: str | Path, name: str) -> bool:
+    """Whether `labels_root` holds `name` in the test-set layout (`<root>/<name>/labels.csv`)
+    rather than the MERTools layout of the reference data."""
+    root = Path(labels_root)
+    return not ((root / MERBENCH.split("/")[0]).is_dir() or (root / DATASETS[name].label_file).is_file())
+
+
+def load_test_set(unibench_dir: str | Path, name: str) -> UnibenchSet:
+    """The one loader of `<unibench_dir>/<name>/`: labels.csv and transcripts.csv are parsed
+    here, once, and each gold sample is paired with its clip files."""
     set_dir = Path(unibench_dir) / name
     if not (set_dir / LABELS_FILE).is_file():
         raise DatasetError(f"{name}: {set_dir / LABELS_FILE} not found; copy the dataset's public label CSV "
                            f"({'name,openset' if DATASETS[name].task == 'ov' else 'split,name,emo,val'}) there")
-    return load_dataset(name, labels_root=unibench_dir)
+    dataset = load_merbench(name, set_dir / LABELS_FILE, set_dir / TRANSCRIPTS_FILE)
+    return UnibenchSet(name, set_dir, dataset, [GoldClip(sample, clip_files(set_dir, sample.clip_id))
+                                            for sample in dataset.samples])
+
+
+def load_gold(spec_name: str, labels_root: str | Path | None = None,
+              predictions_dir: str | Path | None = None) -> BenchDataset:
+    """Gold samples of a dataset named as `affectgpt bench run --datasets` names it, from a
+    test-set folder when `labels_root` is one, else from the reference-data layout (or the
+    `local` data) through `affectgpt.bench.datasets.load_dataset`."""
+    base = check_dataset_name(spec_name)
+    if base != LOCAL and labels_root and is_test_set_folder(labels_root, base):
+        return load_test_set(labels_root, base).dataset
+    return load_dataset(spec_name, labels_root=labels_root, predictions_dir=predictions_dir)
 
 
 def check_set(unibench_dir: str | Path, name: str) -> SetStatus:
@@ -118,13 +174,15 @@ def check_set(unibench_dir: str | Path, name: str) -> SetStatus:
         status.missing.append(f"folder {set_dir} not found")
         return status
     try:
-        dataset = load_test_set(unibench_dir, name)
+        test_set = load_test_set(unibench_dir, name)
     except DatasetError as exc:
         status.missing.append(str(exc))
         return status
     except (UnicodeDecodeError, csv.Error) as exc:  # not a UTF-8 CSV: say which file, keep checking the rest
         status.missing.append(f"{set_dir / LABELS_FILE} or {TRANSCRIPTS_FILE}: not a readable UTF-8 CSV ({exc})")
         return status
+    status.test_set = test_set
+    dataset = test_set.dataset
     status.notes.extend(dataset.notes)
     status.n_test = len(dataset.samples)
     status.n_subtitles = sum(bool(sample.subtitle) for sample in dataset.samples)
@@ -135,7 +193,6 @@ def check_set(unibench_dir: str | Path, name: str) -> SetStatus:
         status.missing.append(f"{set_dir / TRANSCRIPTS_FILE} not found (name,english): clips get no subtitle")
     elif status.n_subtitles < status.n_test:
         status.missing.append(f"{status.n_test - status.n_subtitles} test clips have no subtitle in {TRANSCRIPTS_FILE}")
-    status.clips = [clip_files(set_dir, sample.clip_id) for sample in dataset.samples]
     status.n_media = sum(clip.problem is None for clip in status.clips)
     by_problem: dict[str, list[str]] = {}
     for clip in status.clips:
@@ -163,6 +220,4 @@ def check_sets(unibench_dir: str | Path, datasets: list[str] | None = None) -> l
 
 def unibench_revision(unibench_dir: str | Path) -> str:
     """The test sets' version: the DVC md5 when the folder is DVC-tracked, else a content hash."""
-    from affectgpt.pipeline_cli import content_revision
-
     return content_revision(Path(unibench_dir).resolve())

@@ -21,6 +21,7 @@ CLIP_MANIFEST_COLUMNS: tuple[str, ...] = (
 )
 CLIP_LABEL_COLUMNS: tuple[str, ...] = ("emotion", "valence", "ov_labels")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+CLIP_MANIFEST_FILE = "clip_manifest.parquet"  # the clip manifest's name inside a built dataset folder
 
 CAPTION_COLUMNS: tuple[str, ...] = (
     "clip_id", "clues", "description", "ov_labels", "sentiment", "describers", "filters",
@@ -91,6 +92,23 @@ def read_clip_manifest(path: str | Path) -> pd.DataFrame:
     if "ov_labels" in frame.columns:
         frame["ov_labels"] = frame["ov_labels"].map(lambda labels: None if labels is None else list(labels))
     return _rebase_paths(frame, Path(path))
+
+
+def write_split_records(clip_manifest: str | Path, out_path: str | Path, split: str) -> int:
+    """The clips of one split of a clip manifest as an inference records file (`clip_id`,
+    `subtitle`, `split`, `language`: what `affectgpt.train.infer.predict` reads); returns how
+    many. Every clip of the split is written, not only those that passed the caption filters:
+    a model must not look better because hard clips were filtered out of its test."""
+    table = read_clip_manifest(clip_manifest)
+    if "split" not in table.columns:
+        raise ValueError(f"{clip_manifest}: no 'split' column, so there is no held-out {split!r} split to score")
+    held_out = table[table["split"] == split]
+    if held_out.empty:
+        raise ValueError(f"{clip_manifest}: no clips with split={split!r}; add some (labels.csv column split) "
+                         "or build from more clips")
+    keep = [c for c in ("clip_id", "subtitle", "split", "language") if c in held_out.columns]
+    pq.write_table(pa.Table.from_pandas(held_out[keep], preserve_index=False), out_path)
+    return len(held_out)
 
 
 def read_caption_records(path: str | Path) -> pd.DataFrame:

@@ -84,7 +84,7 @@ class AffectGPT(nn.Module):
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, features: dict[str, torch.Tensor],
                  tokenizer, max_new_tokens: int = 1200, **decoding) -> list[str]:
         """Decode a left-padded batch (greedy unless `decoding` says otherwise: see
-        `affectgpt.model.generation.decoding_settings`); each text is cut at the first `###`."""
+        `affectgpt.model.decoding.decoding_settings`); each text is cut at the first `###`."""
         if tokenizer.padding_side != "left" and bool((attention_mask[:, -1] == 0).any()):
             raise ValueError("batched generation needs left padding (tokenizer.padding_side = 'left')")
         settings = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, **decoding}

@@ -93,6 +93,7 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         import torch
 
+        from affectgpt.model.decoding import as_decoding
         from affectgpt.model.generation import generate_texts
 
         settings = {**DEFAULT_PARAMS, **(params or {})}
@@ -103,6 +104,7 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
                              "send each clip's tensors in the `features` column (affectgpt.model.pyfunc.encode_features)")
         if len(model_input) > MAX_ROWS:
             raise ValueError(f"{len(model_input)} clips in one request; the limit is {MAX_ROWS}")
+        decoding = as_decoding(str(settings["decoding"]))
         if str(settings["prompt"]) not in PROMPTS:
             raise ValueError(f"param prompt={settings['prompt']!r}: use one of {PROMPTS}")
         max_new_tokens = _bounded_int(settings, "max_new_tokens", MAX_NEW_TOKENS)
@@ -119,7 +121,7 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
         subtitles = ["" if pd.isna(s) else str(s) for s in model_input["subtitle"]]
         texts = generate_texts(self.loaded, subtitles, features, str(settings["prompt"]),
                                batch_size=batch_size, max_new_tokens=max_new_tokens,
-                               decoding=str(settings["decoding"]))
+                               decoding=decoding)
         return pd.DataFrame({"clip_id": model_input["clip_id"].astype(str).tolist(),
                              "prompt_type": [str(settings["prompt"])] * len(texts), "output": texts})
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import Refused
 from affectgpt.registry.identity import Identity
+from affectgpt.registry.lock import AliasLease, hold_lease
 
 AUDIT_TAG_PREFIX = "affectgpt.audit."
 AUDIT_MODEL_SUFFIX = "-audit"
@@ -181,8 +183,6 @@ def append_event(
     """Add one event to both copies, under the alias lease (taken here unless already held).
 
     Refuses on a broken chain: nothing is appended to a log that no longer proves itself."""
-    from affectgpt.registry.lock import hold_lease
-
     held = model_name in client.held_leases
     with nullcontext() if held else hold_lease(client, model_name, holder=actor.name):
         log = load_log(client, model_name)
@@ -226,3 +226,15 @@ def try_append_event(client: RegistryClient, model_name: str, event: str, **kwar
         if "403" in str(error) or "PERMISSION_DENIED" in str(error) or "Permission denied" in str(error):
             return None
         raise
+
+
+@contextmanager
+def hold_audited_lease(client: RegistryClient, model_name: str, *, actor: Identity,
+                       wait_s: float = 60.0) -> Iterator[AliasLease]:
+    """`hold_lease` for a person's decision: tickets broken on the way in (expired, or beyond
+    the cap) are recorded as a `lock_broken` event, while the lease is held."""
+    with hold_lease(client, model_name, holder=actor.name, wait_s=wait_s) as lease:
+        if lease.broken:
+            try_append_event(client, model_name, "lock_broken", actor=actor,
+                             details={"reason": "expired or beyond the cap", "tickets": lease.broken})
+        yield lease

@@ -34,6 +34,7 @@ import typer
 from rich.table import Table
 
 from affectgpt import errors
+from affectgpt.bench.mode import ScorerModeName
 from affectgpt.cli_common import console, friendly_errors, new_app, say_config, say_path
 from affectgpt.cli_common import err_console as error_console
 from affectgpt.registry.errors import InvalidInput, Refused
@@ -193,7 +194,7 @@ def register_command(
         list[str], typer.Option("--score", help="DATASET=VALUE; repeat. Instead of --scores.")
     ] = [],  # noqa: B006
     scorer_mode: Annotated[
-        str | None, typer.Option("--scorer-mode", help="official or corrected; default: the report's mode.")
+        ScorerModeName | None, typer.Option("--scorer-mode", help="official or corrected; default: the report's mode.")
     ] = None,
     promotion_config: Annotated[
         Path | None,
@@ -225,7 +226,7 @@ def register_command(
     if (scores is None) == (not score):
         raise InvalidInput("give the scores either as --scores report.json or as --score DATASET=VALUE ...")
     score_source: dict[str, float] | Path = scores if scores is not None else _parse_scores(score)
-    mode = scorer_mode
+    mode = scorer_mode.value if scorer_mode else None
     if mode is None and scores is not None:
         mode = load_scores(scores).mode
     if not mode:

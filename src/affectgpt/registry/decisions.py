@@ -16,12 +16,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from affectgpt.registry.audit import append_event, try_append_event
+from affectgpt.registry.audit import append_event, hold_audited_lease, try_append_event
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, Refused
 from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, approval_text, require_clean
 from affectgpt.registry.identity import Identity, same_person
-from affectgpt.registry.lock import hold_lease
 from affectgpt.registry.records import NO_CHAMPION, load_version
 from affectgpt.registry.register import intake
 
@@ -95,7 +94,7 @@ def decide(
     word = "approval" if approve else "rejection"
     refused_event = f"{word}_refused"
     label = f"{model_name} v{version}"
-    with hold_lease(client, model_name, holder=identity.name, actor=identity):
+    with hold_audited_lease(client, model_name, actor=identity):
         state = checked_registration(client, model_name, version, identity)
         if identity.authenticated and not state.roles.is_reviewer(identity.name):
             raise refuse(client, model_name, version, refused_event, identity,

@@ -19,8 +19,8 @@ EXTRA_WORDS = {"affectgpt.unibench_rev": "MER-UniBench test sets"}
 def version_description(model_name: str, record: dict[str, Any], gate: GateResult,
                         rules: PromotionConfig | None, extra: dict[str, str] | None = None) -> str:
     """Markdown for a new candidate version of `model_name` from its registration record."""
+    from affectgpt.bench.datasets import display_name
     from affectgpt.formatting import points
-    from affectgpt.registry.review import dataset_name
     from affectgpt.templates import render
 
     scores = record.get("scores") or {}
@@ -31,7 +31,7 @@ def version_description(model_name: str, record: dict[str, Any], gate: GateResul
         verdict=gate.verdict,
         champion=f"champion v{gate.champion_version}" if gate.champion_version else "no champion (absolute rules only)",
         scorer=record.get("scorer_mode") or "not recorded",
-        scores=[(dataset_name(name), points(value)) for name, value in sorted(scores.items())],
+        scores=[(display_name(name), points(value)) for name, value in sorted(scores.items())],
         mean=points(gate.candidate_mean),
         n_mean=len([name for name in required if name in scores]),
         reasons=gate.reasons,

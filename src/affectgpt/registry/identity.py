@@ -43,11 +43,6 @@ def _claimed_name(explicit: str | None) -> str:
         return "unknown"
 
 
-def current_actor(explicit: str | None = None) -> str:
-    """The claimed name of an unauthenticated actor (local stores only)."""
-    return _claimed_name(explicit)
-
-
 def is_server_uri(tracking_uri: str) -> bool:
     return urlparse(tracking_uri).scheme in ("http", "https")
 

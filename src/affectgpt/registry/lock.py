@@ -190,11 +190,13 @@ def hold_lease(
     holder: str,
     lease_s: float = 120.0,
     wait_s: float = 60.0,
-    actor=None,
 ) -> Iterator[AliasLease]:
     """Hold the alias lease for the body, polling (with backoff) while another holder has it.
 
-    While held, `client.held_leases` names the model, so audit appends in the body reuse it."""
+    While held, `client.held_leases` names the model, so audit appends in the body reuse it.
+    Tickets this take broke (expired, or beyond the cap) are in `lease.broken`; recording them
+    in the audit log is `affectgpt.registry.audit.hold_audited_lease`'s job, as the log sits
+    above the lock (an audit append takes the lease)."""
     if model_name in client.held_leases:
         raise RuntimeError(f"{model_name}: the alias lease is already held by this client")
     ensure_lock_model(client, model_name)
@@ -213,11 +215,6 @@ def hold_lease(
         raise
     client.held_leases.add(model_name)
     try:
-        if lease.broken and actor is not None:
-            from affectgpt.registry.audit import try_append_event
-
-            try_append_event(client, model_name, "lock_broken", actor=actor,
-                             details={"reason": "expired or beyond the cap", "tickets": lease.broken})
         yield lease
     finally:
         client.held_leases.discard(model_name)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from affectgpt.registry.audit import AuditEvent, append_event, load_log
+from affectgpt.registry.audit import AuditEvent, append_event, hold_audited_lease, load_log
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.decisions import checked_registration, four_eyes_problem, refuse
 from affectgpt.registry.errors import Refused, RegistryError
@@ -25,7 +25,7 @@ from affectgpt.registry.evidence import fetch_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, approval_text, require_clean
 from affectgpt.registry.identity import Identity
-from affectgpt.registry.lock import AliasLease, hold_lease
+from affectgpt.registry.lock import AliasLease
 from affectgpt.registry.records import (
     CHAMPION,
     NO_CHAMPION,
@@ -153,7 +153,7 @@ def promote(
     def no(message: str) -> Refused:
         return refuse(client, model_name, version, "promotion_refused", identity, message)
 
-    with hold_lease(client, model_name, holder=identity.name, wait_s=lease_wait_s, actor=identity) as lease:
+    with hold_audited_lease(client, model_name, actor=identity, wait_s=lease_wait_s) as lease:
         state = checked_registration(client, model_name, version, identity)
         record = _approval_record(state, model_name, version, identity, no)
         gate = _gate_against_review(client, state, model_name, version, record, no)
@@ -276,7 +276,7 @@ def rollback(
     be approved again to return), and `previous` steps one further back along the audit log."""
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(actor)
-    with hold_lease(client, model_name, holder=identity.name, wait_s=lease_wait_s, actor=identity) as lease:
+    with hold_audited_lease(client, model_name, actor=identity, wait_s=lease_wait_s) as lease:
         state = require_clean(client, model_name, "rollback").state
         if identity.authenticated and not (state.roles.is_reviewer(identity.name) or identity.is_admin):
             raise refuse(client, model_name, None, "rollback_refused", identity,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from affectgpt.bench.mode import ScorerModeName
 from affectgpt.registry.audit import load_log, try_append_event
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.description import version_description
@@ -119,7 +120,7 @@ def register_candidate(
     data_rev: str,
     code_rev: str,
     config_hash: str,
-    scorer_mode: str,
+    scorer_mode: ScorerModeName | str,
     promotion_config: Path | None = None,
     tracking_uri: str | None = None,
     actor: str | None = None,
@@ -136,6 +137,9 @@ def register_candidate(
     authenticated user, or `submitted_by` when the pipeline identity registers for a submitter.
     `promotion_config` only sets up a new local (sqlite) registry; on a server the rules are
     the administrator's (`affectgpt registry init`)."""
+    if scorer_mode not in set(ScorerModeName):  # refused before the registry is asked anything
+        raise InvalidInput(f"unknown scorer mode {scorer_mode!r}; use one of {', '.join(ScorerModeName)}")
+    scorer_mode = ScorerModeName(scorer_mode).value
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(actor)
     candidates = candidates_name(model_name)

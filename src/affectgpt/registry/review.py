@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from affectgpt.bench.datasets import display_name
 from affectgpt.formatting import MISSING, is_missing, points, utc_time
 from affectgpt.paths import workspace_dir
 from affectgpt.registry.audit import AuditEvent
@@ -125,15 +126,8 @@ def events_about(events: list[AuditEvent], version: str, production: dict[str, s
             or (event.event == "rollback" and str(event.details.get("revoked_candidate")) == version)]
 
 
-def dataset_name(name: str) -> str:
-    """A dataset id as the paper names it (`mer2023` -> `MER2023`); other names unchanged."""
-    from affectgpt.bench.datasets import DATASETS
-
-    return DATASETS[name].display_name if name in DATASETS else name
-
-
 def _names(names: list[str]) -> str:
-    shown = [dataset_name(name) for name in names]
+    shown = [display_name(name) for name in names]
     return ", ".join(shown[:-1]) + f" and {shown[-1]}" if len(shown) > 1 else "".join(shown)
 
 
@@ -153,7 +147,7 @@ def rules_in_words(rules: PromotionConfig) -> list[str]:
     sentences.append(f"The mean must beat the champion's mean by at least {points(rules.min_mean_improvement)} "
                      "points.")
     for name, floor in sorted(rules.min_scores.items()):
-        sentences.append(f"{dataset_name(name)} must score at least {points(floor)}, with or without a champion.")
+        sentences.append(f"{display_name(name)} must score at least {points(floor)}, with or without a champion.")
     if rules.min_mean is not None:
         sentences.append(f"The mean must be at least {points(rules.min_mean)}, with or without a champion.")
     if rules.require_same_scorer_mode:
@@ -229,7 +223,7 @@ def score_chart_png(result: ReviewResult) -> bytes:
     import matplotlib.pyplot as plt
 
     rows = result.rows()
-    names = [dataset_name(row[0]) for row in rows] or ["(no scores)"]
+    names = [display_name(row[0]) for row in rows] or ["(no scores)"]
     figure, axis = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.0), dpi=100)
     positions = list(range(len(names)))
     width = 0.4
@@ -265,7 +259,7 @@ def write_review_html(result: ReviewResult) -> Path:
     png = score_chart_png(result)
     result.report_path.with_suffix(".png").write_bytes(png)
     candidate, champion, gate = result.candidate, result.champion, result.gate
-    scores = [{"name": dataset_name(name), "candidate": points(ours), "champion": points(theirs),
+    scores = [{"name": display_name(name), "candidate": points(ours), "champion": points(theirs),
                "delta": points(delta, sign=True), "drop": delta is not None and delta < 0}
               for name, ours, theirs, delta in result.rows()]
     registration = candidate.registration

@@ -9,16 +9,12 @@ from typing import Annotated
 import typer
 
 from affectgpt.cli_common import err_console, friendly_errors, library_prints, say_path, use_config
+from affectgpt.model.decoding import Decoding
 
 
 class PromptChoice(str, Enum):
     ov = "ov"
     description = "description"
-
-
-class DecodingChoice(str, Enum):
-    greedy = "greedy"
-    official = "official"
 
 
 def _not_found(exc: FileNotFoundError) -> None:
@@ -60,9 +56,9 @@ def infer(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1,
                                                        help="default 1200 (upstream's; never cuts descriptions)")] = None,
-    decoding: Annotated[DecodingChoice, typer.Option("--decoding", help="greedy: deterministic (platform default); "
-                                                     "official: upstream's sampling (T 1.0, top-p 0.9, seeded)")
-                        ] = DecodingChoice.greedy,
+    decoding: Annotated[Decoding, typer.Option("--decoding", help="greedy: deterministic (platform default); "
+                                               "official: upstream's sampling (T 1.0, top-p 0.9, seeded)")
+                        ] = Decoding.GREEDY,
     seed: Annotated[int, typer.Option("--seed", help="seed for --decoding official")] = 0,
     split: Annotated[list[str] | None, typer.Option("--split", help="only these splits (repeatable); default all")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="dataset name for records without a 'dataset' "
@@ -74,7 +70,7 @@ def infer(
 
     try:
         path = predict(model, data, out, prompt=prompt.value, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                       splits=split or None, dataset=dataset, decoding=decoding.value, seed=seed)
+                       splits=split or None, dataset=dataset, decoding=decoding, seed=seed)
     except FileNotFoundError as exc:
         _not_found(exc)
     say_path("predictions", path)

@@ -80,7 +80,7 @@ def find_records_file(data_dir: str | Path) -> Path:
 def labels_as_written(value: Any) -> list[str]:
     """ov_labels as stored by different writers: list/array, python-list string or comma string.
 
-    Not `affectgpt.bench.parsing.parse_labels`: scoring lower-cases and re-spells labels for the
+    Not `affectgpt.bench.mode.parse_labels`: scoring lower-cases and re-spells labels for the
     word-form table, while a training target keeps them as the annotator wrote them."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []

@@ -18,31 +18,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from affectgpt.bench.answered import source_path, write_source
 from affectgpt.manifest import StepManifest, hash_file, hash_tree
+from affectgpt.model.decoding import Decoding, as_decoding, decoding_settings
 from affectgpt.progress import step_progress
 
 STEP_NAME = "infer"
-SOURCE_SUFFIX = ".source.json"
-
-
-def source_path(predictions_path: str | Path) -> Path:
-    """The sidecar naming what a predictions file answered: `preds/local.jsonl` -> `preds/local.source.json`."""
-    path = Path(predictions_path)
-    return path.with_name(path.name.removesuffix(".jsonl") + SOURCE_SUFFIX)
-
-
-def write_source(predictions_path: Path, data_dir: Path, records_path: Path, splits: Sequence[str] | None,
-                 clip_ids: Sequence[str]) -> Path:
-    """Record the data, records file, split(s) and clips a predictions file answers (see module
-    doc); the clip ids let `bench` check agreement even when the records were a temporary copy."""
-    sidecar = source_path(predictions_path)
-    payload = {"data": str(data_dir.resolve()), "records": str(records_path.resolve()),
-               "splits": sorted(splits) if splits else None, "n_clips": len(clip_ids),
-               "predictions": predictions_path.name, "clip_ids": list(clip_ids)}
-    tmp = sidecar.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(sidecar)
-    return sidecar
 
 
 def check_request(splits: Sequence[str] | None, dataset: str | None) -> None:
@@ -61,7 +42,7 @@ def check_request(splits: Sequence[str] | None, dataset: str | None) -> None:
 def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, prompt: str = "ov",
             batch_size: int = 8, *, max_new_tokens: int | None = None, splits: Sequence[str] | None = None,
             extractor: str = "lexicon", dataset: str | None = None, progress: bool = True,
-            decoding: str = "greedy", seed: int = 0) -> Path:
+            decoding: Decoding | str = Decoding.GREEDY, seed: int = 0) -> Path:
     """Generate for every record in `data_dir` (optionally only `splits`) and write JSONL to
     `out_path`; a manifest.json lands beside it. Returns `out_path`. Each line's `dataset` is the
     record's own `dataset` column, else `dataset`, else the data folder's name; `affectgpt bench
@@ -71,7 +52,7 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
     import torch
 
     from affectgpt.bench.extract import get_extractor
-    from affectgpt.model.generation import DEFAULT_MAX_NEW_TOKENS, decoding_settings, generate_texts
+    from affectgpt.model.generation import DEFAULT_MAX_NEW_TOKENS, generate_texts
     from affectgpt.model.prompt import QUESTIONS
     from affectgpt.model.store import load_model_dir
     from affectgpt.train.data import DataError, load_caption_data
@@ -79,6 +60,7 @@ def predict(model_dir: str | Path, data_dir: str | Path, out_path: str | Path, p
     if prompt not in QUESTIONS:
         raise ValueError(f"prompt must be one of {', '.join(QUESTIONS)}, got {prompt!r}")
     check_request(splits, dataset)
+    decoding = as_decoding(decoding)  # a bad preset is refused here, before the model loads
     started = time.perf_counter()
     model_dir, data_dir, out_path = Path(model_dir), Path(data_dir), Path(out_path)
     loaded = load_model_dir(model_dir)

@@ -23,7 +23,7 @@ from affectgpt.manifest import MANIFEST_NAME, StepManifest, hash_file, hash_tree
 from affectgpt.model.config import AffectGPTConfig, ConfigError, load_config
 from affectgpt.progress import StepProgress, step_progress
 from affectgpt.publish import fault_point, recover, staged_output
-from affectgpt.train import CHECKPOINTS_DIR
+from affectgpt.train import CHECKPOINTS_DIR, MODEL_DIR
 from affectgpt.train import checkpoint as ckpt
 from affectgpt.train.data import (
     CaptionData,
@@ -35,7 +35,6 @@ from affectgpt.train.data import (
 )
 
 STEP_NAME = "train"
-MODEL_DIR = "model"
 TOKENIZER_DIR = "tokenizer"
 
 

@@ -1,0 +1,39 @@
+"""The data version a run is keyed on, for a raw-clip folder, a clip manifest or a MER-UniBench
+test-set folder alike.
+
+It lives in the library, not in the pipeline CLI that fills `data_rev`/`unibench_rev` by
+default, because the bench (`affectgpt.bench.testsets.unibench_revision`) records the same
+revision in every report: one function, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from affectgpt.manifest import hash_file, hash_tree
+
+
+def content_revision(raw_dir: Path) -> str:
+    """`dvc:<md5>` when the folder is DVC-tracked, else `sha256:` of its content (so the kfp
+    cache still can't mix up two versions). For a clip manifest, the manifest and every media
+    file it names are hashed. Not the same job as `affectgpt.data.dvc.data_revision` (which
+    only reads the md5 a `.dvc` pointer records and is used here for the first case)."""
+    tracked = raw_dir.with_name(raw_dir.name + ".dvc")
+    if raw_dir.is_dir() and tracked.is_file():
+        from affectgpt.data.dvc import data_revision as dvc_revision
+
+        revision = dvc_revision(raw_dir.parent, raw_dir.name)
+        if revision:
+            return f"dvc:{revision}"
+    if raw_dir.is_dir():
+        return f"sha256:{hash_tree(raw_dir)[:16]}"
+    import pyarrow.parquet as pq  # only a clip manifest needs it
+
+    digest = hashlib.sha256(hash_file(raw_dir).encode())
+    table = pq.read_table(raw_dir)
+    for column in ("video_path", "audio_path"):
+        for value in table.column(column).to_pylist() if column in table.column_names else []:
+            media = Path(value) if Path(value).is_absolute() else raw_dir.parent / value
+            digest.update((hash_file(media) if media.is_file() else f"missing:{value}").encode())
+    return f"sha256:{digest.hexdigest()[:16]}"
