@@ -4,7 +4,6 @@ drift-gated retrain. The components' own sources never enter the library (no kfp
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from pathlib import Path
