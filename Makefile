@@ -28,7 +28,7 @@ run: $(STAMP)
 
 ## make test: every test (unit, integration, e2e)
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=1200
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=1200 --durations=30
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not integration and not e2e"
