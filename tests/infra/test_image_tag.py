@@ -38,3 +38,28 @@ def test_the_tag_moves_with_code_locks_and_dockerfiles_only(tmp_path):
         assert source_tag(root) != tag, changed
         (root / changed).write_bytes(before)
     assert source_tag(root) == tag
+
+
+def test_make_images_builds_every_image_the_pipelines_name(tmp_path):
+    """`make images` (scripts/images.sh, DRY_RUN=1 prints what it would run) builds the platform
+    image and one image per step under the tag the compiled pipelines carry, and says how to
+    push each; no image a compiled pipeline names is left out."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from affectgpt.image_tag import image_tag
+
+    env = {**os.environ, "DRY_RUN": "1", "PY": sys.executable, "PATH": f"{tmp_path}:/usr/bin:/bin"}
+    (tmp_path / "podman").write_text("#!/bin/sh\nexit 0\n")  # an engine on PATH: its name is all that is used
+    (tmp_path / "podman").chmod(0o755)
+    out = subprocess.run(["bash", str(REPO / "scripts" / "images.sh")], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    tag = image_tag()
+    built = {line.split(" -t ")[1].split()[0] for line in out.splitlines() if line.startswith("+ podman build")}
+    named = {executor["container"]["image"] for path in (REPO / "pipelines" / "compiled").glob("*.yaml")
+             for executor in next(yaml.safe_load_all(path.read_text()))["deploymentSpec"]["executors"].values()}
+    assert named <= built and f"ghcr.io/affectgpt/affectgpt:{tag}" in built
+    assert all(f"  podman push {image}" in out for image in built)
