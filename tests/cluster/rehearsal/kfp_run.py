@@ -124,6 +124,12 @@ class World:
                 "KUBERNETES_SERVICE_PORT_HTTPS": port, "KUBERNETES_PORT": f"tcp://127.0.0.1:{port}",
                 "HOSTNAME": pod_name}
 
+    def hosts_mount(self, pod_dir: Path, pod_name: str) -> sandbox.Mount:
+        """The /etc/hosts the kubelet writes: the pod's hostname resolves to its own address."""
+        pod_dir.mkdir(parents=True, exist_ok=True)
+        (pod_dir / "hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.0.1\t{pod_name[:63]}\n")
+        return sandbox.Mount(pod_dir / "hosts", "/etc/hosts", read_only=True)
+
     def service_account_mount(self, pod_dir: Path, namespace: str, service_account: str) -> sandbox.Mount:
         folder = pod_dir / "serviceaccount"
         folder.mkdir(parents=True, exist_ok=True)
@@ -165,6 +171,7 @@ class World:
                     "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": master_port, "WORLD_SIZE": str(nodes),
                     "RANK": str(rank), "PYTHONUNBUFFERED": "1"})
         mounts, tmpfs = self._volume_mounts(template, container, pod_name, namespace, pod_dir)
+        mounts.append(self.hosts_mount(pod_dir, pod_name))
         if template.get("automountServiceAccountToken", True):
             mounts.append(self.service_account_mount(pod_dir, namespace, account))
         uid, gid = _identity(template, container)
@@ -246,7 +253,9 @@ def _field(path: str, pod_name: str, namespace: str, pod_uid: str, labels: dict 
 class RunResult:
     run_id: str
     outputs: dict[str, Any]
-    tasks: list[dict] = field(default_factory=list)  # {"task", "seconds", "state"} in run order
+    tasks: list[dict] = field(default_factory=list)  # {"task", "seconds"} in run order
+    artifacts: dict[str, dict[str, list[dict]]] = field(default_factory=dict)  # task -> output -> artifacts
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> output parameter -> value
     notes: list[str] = field(default_factory=list)
 
 
@@ -471,7 +480,8 @@ class Rehearsal:
         mounts = [sandbox.Mount(local_store, prefix.rstrip("/")),
                   sandbox.Mount(launcher_files, str(Path(OUTPUT_METADATA).parent)),
                   sandbox.Mount(launcher_params, "/tmp/kfp"),
-                  world.service_account_mount(pod_dir, world.namespace, world.service_account)]
+                  world.service_account_mount(pod_dir, world.namespace, world.service_account),
+                  world.hosts_mount(pod_dir, pod_name)]
         tmpfs: list[str] = []
         labels = dict(k8s.get("podMetadata", {}).get("labels", {}))
         env = {**world.kubelet_env(pod_name), "KFP_POD_NAME": pod_name, "KFP_POD_UID": pod_uid}
@@ -536,11 +546,13 @@ class Rehearsal:
             elif local.is_file():
                 shutil.copy2(local, target)
             produced[name] = [artifact]
+        self.result.artifacts[where] = produced
         parameters = dict(executor_output.get("parameterValues", {}))
         for name in outputs_spec.get("parameters", {}):
             written = launcher_params / "outputs" / name
             if name not in parameters and written.is_file():
                 parameters[name] = written.read_text()
+        self.result.parameters[where] = parameters
         return {"parameters": parameters, "artifacts": produced}
 
 
@@ -593,5 +605,5 @@ def _condition_holds(condition: str, params: dict) -> bool:
     """A `dsl.If` condition (CEL over the task's inputs), evaluated in Python."""
     expression = condition.replace("inputs.parameter_values", "P").replace("&&", " and ").replace("||", " or ")
     expression = re.sub(r"!(?!=)", " not ", expression).replace("true", "True").replace("false", "False")
-    return bool(eval(expression, {"__builtins__": {}}, {"P": params, "int": int, "double": float,  # noqa: S307
+    return bool(eval(expression, {"__builtins__": {}}, {"P": params, "int": int, "double": float,
                                                         "string": str}))

@@ -132,11 +132,12 @@ def forbidden_message(subject: tuple[str, str], verb: str, group: str, resource:
 
 def self_signed_certificate(into: Path) -> tuple[Path, Path]:
     """A CA-style self-signed certificate for 127.0.0.1 (the pods' `ca.crt`) and its key."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
@@ -375,7 +376,7 @@ class StandInApiServer:
             log = PodLog(self.logs_dir / f"{pod_name}.log")
             try:
                 process = self.start_pod(job, replica_type, index, pod_name)
-            except Exception as exc:  # the pod could not be created (a missing object, a refused spec)
+            except (RuntimeError, OSError, KeyError) as exc:  # the pod could not be created (a missing object)
                 run.pods[pod_name] = (None, log)
                 self._finish(run, "Failed", f"PyTorchJob {name}: pod {pod_name} could not be created: {exc}",
                              {replica_type: {"failed": 1}})

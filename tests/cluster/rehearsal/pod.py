@@ -62,7 +62,10 @@ def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 
 def image_config(image_ref: str) -> ImageConfig:
-    """ENV/WORKDIR/USER of the image's last stage, following FROM into our own base image."""
+    """ENV/WORKDIR/USER of the image's last stage, following FROM into our own base image. An
+    image we do not build (python:3.11 of a test pipeline) is the venv's Python, run from /."""
+    if not image_ref.startswith("ghcr.io/affectgpt/"):
+        return ImageConfig(image_ref, {"LANG": "C.UTF-8"})
     instructions = _instructions(dockerfile_for(image_ref))
     args = {k: v for k, _, v in (a.partition("=") for op, a in instructions if op == "ARG")}
     last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
