@@ -3,8 +3,8 @@ of the checked-in IR run through kfp's executor as its container spec says, in a
 sandbox shaped like its pod (uid 10001, read-only root and WORKDIR, only /tmp and the volumes
 its spec mounts, the env of its spec and of the `local` overlay's ConfigMap and Secrets),
 artifacts handed through an object-store folder, the PyTorchJob's pod run with torchrun and 2
-CPU ranks by the stand-in API server, and a real MLflow server standing for the `mlflow`
-Service. See docs/platform.md, "Rehearsal without a cluster", for what is and is not modelled.
+CPU ranks by the stand-in API server, and a real MLflow server with authentication
+standing for the `mlflow` Service. See docs/platform.md, "Rehearsal without a cluster", for what is and is not modelled.
 
 The data volume holds what an operator puts there: the demo corpus (`/data/raw`), the
 MER-UniBench fixture (`/data/unibench`) and two configs (`/data/configs`: the fast build
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rehearsal import ImageRuntime, Rehearsal, TaskFailed, load_ir, mlflow_server, rehearsal_world
+from rehearsal import ImageRuntime, Rehearsal, TaskFailed, load_ir, mlflow_service, rehearsal_world
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (Debian `bubblewrap`) not installed")]
@@ -29,13 +29,16 @@ COMPILED = REPO / "pipelines" / "compiled" / "retrain-k8s.yaml"
 OVERLAY = REPO / "infra" / "overlays" / "local"
 NAMESPACE, RUNNER = "kubeflow", "pipeline-runner"  # KFP standalone (the `local` overlay)
 MODEL_NAME = "affectgpt-rehearsal"
+PIPELINE_USER, PIPELINE_PASSWORD = "affectgpt-pipeline", "rehearsal-only-password"
 # Created out of band by the operator (docs/platform.md); the values are the test's own.
 IDENTITY = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mlflow-pipeline-identity", "namespace": NAMESPACE},
-            "stringData": {"username": "affectgpt-pipeline", "password": "rehearsal-only"}}
+            "stringData": {"username": PIPELINE_USER, "password": PIPELINE_PASSWORD}}
+# No promotion_config: on a server registry the gate rules are the ones the administrator stored
+# with the model (`affectgpt registry init`), here the demo rules (the sets the fixture has).
 ARGUMENTS = {"raw_dir": "/data/raw", "data_rev": "rehearsal", "build_config": "/data/configs/build.yaml",
              "model_config": "/data/configs/tiny-rehearsal.yaml", "gpus_per_node": 0, "nodes": 1, "workers": 1,
              "unibench_dir": "/data/unibench", "unibench_rev": "fixture", "model_name": MODEL_NAME,
-             "scorer_mode": "corrected", "promotion_config": "promotion-demo.yaml", "submitted_by": "rehearsal"}
+             "scorer_mode": "corrected", "submitted_by": "rehearsal"}
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +70,12 @@ def volumes(tmp_path_factory, reference_data) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def mlflow_address(tmp_path_factory):
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as address:
-        yield address
+def mlflow(tmp_path_factory):
+    from affectgpt.paths import packaged_config
+
+    with mlflow_service(tmp_path_factory.mktemp("mlflow"), model_name=MODEL_NAME, pipeline_user=PIPELINE_USER,
+                        pipeline_password=PIPELINE_PASSWORD, rules=packaged_config("promotion-demo.yaml")) as service:
+        yield service
 
 
 def test_a_step_pod_has_the_image_shape(tmp_path, image):
@@ -101,7 +107,7 @@ def test_a_step_pod_has_the_image_shape(tmp_path, image):
     assert seen["env"]["HOSTNAME"] == "probe-pod" and "PYTEST_CURRENT_TEST" not in seen["env"]
 
 
-def rehearse(root: Path, image: ImageRuntime, volumes: dict[str, Path], mlflow_address: str,
+def rehearse(root: Path, image: ImageRuntime, volumes: dict[str, Path], mlflow,
              platform_edit=None) -> tuple[Rehearsal, object]:
     """Run the checked-in `retrain-k8s` (its platform spec edited by `platform_edit`, if given);
     returns the rehearsal and its result, or raises TaskFailed."""
@@ -109,19 +115,24 @@ def rehearse(root: Path, image: ImageRuntime, volumes: dict[str, Path], mlflow_a
     if platform_edit is not None:
         platform = platform_edit(copy.deepcopy(platform))
     with rehearsal_world(root, image, overlay=OVERLAY, pvcs=volumes, namespace=NAMESPACE, service_account=RUNNER,
-                         services={"mlflow": mlflow_address.removeprefix("http://")},
+                         services={"mlflow": mlflow.url.removeprefix("http://")},
                          extra_objects=[IDENTITY]) as world:
         rehearsal = Rehearsal(spec, platform, world)
         return rehearsal, rehearsal.run(ARGUMENTS)
 
 
 @pytest.mark.e2e
-def test_retrain_k8s_rehearsal_registers_a_scored_candidate(tmp_path, image, volumes, mlflow_address):
-    rehearsal, result = rehearse(tmp_path, image, volumes, mlflow_address)
+def test_retrain_k8s_rehearsal_registers_a_scored_candidate(tmp_path, image, volumes, mlflow):
+    rehearsal, result = rehearse(tmp_path, image, volumes, mlflow)
     ran = [task["task"] for task in result.tasks]
     print("\n".join(f"{task['task']:40s} {task['seconds']:7.1f} s" for task in result.tasks))
     assert len([t for t in ran if t.endswith("/evaluate-dataset")]) == 10  # the ParallelFor: 9 sets + local
     assert ran[-1] == "register" or "register" in ran
+
+    (job_run,) = rehearsal.world.api.runs.values()  # one PyTorchJob, trained by 2 torchrun ranks
+    assert job_run.job["status"]["conditions"][-1]["type"] == "Succeeded"
+    (_, master_log), = job_run.pods.values()
+    assert "OMP_NUM_THREADS" in master_log.text(False, None, None)  # torchrun says so for more than 1 process
 
     report_artifact = result.artifacts["evaluate"]["bench_report"][0]
     report = json.loads((rehearsal.world.store_path(report_artifact["uri"]) / "report.json").read_text())
@@ -132,9 +143,10 @@ def test_retrain_k8s_rehearsal_registers_a_scored_candidate(tmp_path, image, vol
 
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=mlflow_address, registry_uri=mlflow_address)
-    version = result.outputs["Output"]
-    registered = client.search_model_versions(f"name='{MODEL_NAME}-candidates'")
+    with mlflow.acting_as_admin():
+        client = MlflowClient(tracking_uri=mlflow.url, registry_uri=mlflow.url)
+        version = result.outputs["Output"]
+        registered = client.search_model_versions(f"name='{MODEL_NAME}-candidates'")
     assert [str(v.version) for v in registered] == [str(version)]  # the REST store gives strings
     model_manifest = result.artifacts["train"]["model"][0]
     assert registered[0].run_id == model_manifest["metadata"]["mlflow_run_id"]
@@ -149,11 +161,11 @@ def drop_mount(executor: str, mount_path: str):
     return edit
 
 
-def test_a_step_without_its_data_volume_fails_naming_what_it_could_not_see(tmp_path, image, volumes, mlflow_address):
+def test_a_step_without_its_data_volume_fails_naming_what_it_could_not_see(tmp_path, image, volumes, mlflow):
     """`build-dataset` with its `/data` mount taken out of the IR: the first task fails, and the
     failure names the path under /data its pod could not see; nothing after it runs."""
     with pytest.raises(TaskFailed) as failed:
-        rehearse(tmp_path, image, volumes, mlflow_address, drop_mount("exec-build-dataset", "/data"))
+        rehearse(tmp_path, image, volumes, mlflow, drop_mount("exec-build-dataset", "/data"))
     message = str(failed.value)
     assert failed.value.task == "build-dataset", message
     log_tail = message.partition("--- last lines of its log ---")[2]

@@ -1,19 +1,14 @@
-"""The rehearsal's surroundings, started for a test: a real MLflow server on 127.0.0.1 (the
-stand-in for the cluster's `mlflow` Service), the stand-in API server, the cluster's objects
-(the rendered overlay, what KFP installs, the Secrets an operator creates) and the folders that
-stand for the PVCs and the object store."""
+"""The rehearsal's surroundings, started for a test: a real MLflow server with authentication on
+127.0.0.1 (the stand-in for the cluster's `mlflow` Service), the stand-in API server, the
+cluster's objects (the rendered overlay, what KFP installs, the Secrets an operator creates) and
+the folders that stand for the PVCs and the object store."""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import pod as sandbox
@@ -28,47 +23,65 @@ KFP_STANDALONE = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _registry_testkit():
+    """tests/registry/registry_testkit.py: the one `mlflow server` process helper of the tests."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "registry" / "registry_testkit.py"
+    spec = importlib.util.spec_from_file_location("registry_testkit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class MlflowService:
+    """The stand-in for the cluster's `mlflow` Service: MLflow's basic-auth app, as
+    infra/base/mlflow runs it, set up as docs/registry.md says (`affectgpt registry init`)."""
+
+    url: str
+    admin: dict[str, str]  # MLFLOW_TRACKING_USERNAME/PASSWORD of the administrator
+
+    @contextmanager
+    def acting_as_admin(self) -> Iterator[None]:
+        saved = {key: os.environ.get(key) for key in self.admin}
+        os.environ.update(self.admin)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 @contextmanager
-def mlflow_server(root: Path, timeout_s: float = 180) -> Iterator[str]:
-    """`mlflow server` with a sqlite store and proxied artifacts (clients upload through it, so no
-    folder is shared with the pods); yields its http://127.0.0.1:PORT address."""
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    address = f"http://127.0.0.1:{port}"
+def mlflow_service(root: Path, *, model_name: str, pipeline_user: str, pipeline_password: str,
+                   rules: Path) -> Iterator[MlflowService]:
+    """A real `mlflow server --app-name basic-auth` on 127.0.0.1 (sqlite stores, proxied
+    artifacts: clients upload through it, so it shares no folder with the pods), with the
+    pipeline identity and one reviewer created and `model_name` initialised with `rules`."""
+    from mlflow.server import get_app_client
+
+    from affectgpt.registry.connection import RegistryClient
+    from affectgpt.registry.governance import init_registry
+
+    testkit = _registry_testkit()
+    server = testkit.MlflowServer(root, auth=True)
+    server.start(timeout_s=180)
+    service = MlflowService(server.url, {"MLFLOW_TRACKING_USERNAME": "admin",
+                                         "MLFLOW_TRACKING_PASSWORD": server.ADMIN_PASSWORD})
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{address}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start:\n{(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield address
+        with service.acting_as_admin():
+            users = get_app_client("basic-auth", tracking_uri=server.url)
+            users.create_user(pipeline_user, pipeline_password)
+            users.create_user("reviewer", "reviewer-password-1")
+            init_registry(model_name, pipeline_user=pipeline_user, reviewers=["reviewer"], rules_path=rules,
+                          client=RegistryClient(server.url, testkit.FAST_RETRY))
+        yield service
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+        server.stop()
 
 
 @contextmanager

@@ -523,7 +523,11 @@ class Rehearsal:
                                                                              *container.get("args", [])]]
         spec = sandbox.Container(pod_name, argv, env, image, uid=uid, gid=gid, mounts=mounts, tmpfs=tmpfs)
         (pod_dir / "executor_input.json").write_text(json.dumps(executor_input, indent=1))
-        sandbox.run(spec, world.runtime, pod_dir / "log.txt", f"pod {pod_name} ({where})")
+        world.api.live_pods[(world.namespace, pod_name)] = pod_uid
+        try:
+            sandbox.run(spec, world.runtime, pod_dir / "log.txt", f"pod {pod_name} ({where})")
+        finally:
+            del world.api.live_pods[(world.namespace, pod_name)]
 
         # The launcher's upload: output artifacts into the store, metadata and parameters from the outputs file.
         metadata_file = launcher_files / Path(OUTPUT_METADATA).name

@@ -203,8 +203,9 @@ class JobRun:
 class StandInApiServer:
     """https on 127.0.0.1: PyTorchJobs (create, get, list, delete) and pod logs, for bearer tokens
     it minted for ServiceAccounts, each request authorised by the cluster's RBAC. A created job is
-    validated, then `start_pod(job, replica_type, index, pod_name, log)` runs each of its pods
-    (the operator's part); conditions follow the pods' real exit codes."""
+    validated, then `start_pod(job, replica_type, index, pod_name)` runs each of its pods (the
+    operator's part); conditions follow the pods' real exit codes. A job owned by a Pod that is
+    not running (name and uid, `live_pods`) is removed, as the garbage collector would."""
 
     def __init__(self, cluster: Cluster, certs_dir: Path, logs_dir: Path,
                  start_pod: Callable[[dict, str, int, str], subprocess.Popen]):
@@ -212,6 +213,7 @@ class StandInApiServer:
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.tokens: dict[str, tuple[str, str]] = {}
         self.runs: dict[tuple[str, str], JobRun] = {}
+        self.live_pods: dict[tuple[str, str], str] = {}  # (namespace, step pod) -> uid, while it runs
         self.requests: list[tuple[str, str, int]] = []
         self.lock = threading.Lock()
         self.ca_cert, key = self_signed_certificate(certs_dir)
@@ -318,6 +320,8 @@ class StandInApiServer:
         problems = check_objects([job])
         if problems:
             return 422, status(422, "Invalid", f'PyTorchJob.kubeflow.org "{name}" is invalid: ' + "; ".join(problems))
+        orphaned = [ref for ref in job["metadata"].get("ownerReferences") or [] if ref.get("kind") == "Pod"
+                    and self.live_pods.get((namespace, ref.get("name"))) != ref.get("uid")]
         with self.lock:
             if (namespace, name) in self.runs and not self.runs[(namespace, name)].deleted:
                 return 409, status(409, "AlreadyExists", f'pytorchjobs.kubeflow.org "{name}" already exists')
@@ -327,6 +331,8 @@ class StandInApiServer:
             job["status"] = {"conditions": [self._condition("Created", f"PyTorchJob {name} is created.")],
                              "replicaStatuses": {}}
             run = JobRun(job)
+            if orphaned:  # created, then collected: its owner (name, uid) is no pod of this namespace
+                return 201, job
             self.runs[(namespace, name)] = run
         threading.Thread(target=self._operate, args=(run,), daemon=True).start()
         return 201, job
