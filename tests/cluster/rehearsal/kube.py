@@ -212,7 +212,7 @@ class StandInApiServer:
         self.cluster, self.logs_dir, self.start_pod = cluster, logs_dir, start_pod
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.tokens: dict[str, tuple[str, str]] = {}
-        self.runs: dict[tuple[str, str], JobRun] = {}
+        self.runs: dict[tuple[str, str], JobRun] = {}  # every job created, deleted ones too (`deleted`)
         self.live_pods: dict[tuple[str, str], str] = {}  # (namespace, step pod) -> uid, while it runs
         self.requests: list[tuple[str, str, int]] = []
         self.lock = threading.Lock()
@@ -293,7 +293,7 @@ class StandInApiServer:
                 return 200, self._list(namespace, query.get("labelSelector", ""))
             if method == "GET":
                 run = self.runs.get((namespace, name))
-                return (200, self._with_status(run)) if run else self._not_found("pytorchjobs", name)
+                return (200, self._with_status(run)) if run and not run.deleted else self._not_found("pytorchjobs", name)
             if method == "DELETE":
                 return self._delete(namespace, name)
         if parts[:2] == ["api", "v1"] and len(parts) == 7 and parts[2] == "namespaces" and parts[4] == "pods" \
@@ -302,7 +302,7 @@ class StandInApiServer:
             if not self.cluster.allows(subject, "get", "", "pods/log", namespace):
                 return 403, status(403, "Forbidden", forbidden_message(subject, "get", "", "pods/log", namespace))
             for (job_ns, _), run in self.runs.items():
-                if job_ns == namespace and pod in run.pods:
+                if job_ns == namespace and pod in run.pods and not run.deleted:
                     since = query.get("sinceSeconds")
                     tail = query.get("tailLines")
                     return 200, run.pods[pod][1].text(query.get("timestamps") == "true",
@@ -349,9 +349,8 @@ class StandInApiServer:
         run = self.runs.get((namespace, name))
         if run is None or run.deleted:
             return self._not_found("pytorchjobs.kubeflow.org", name)
-        run.deleted = True
+        run.deleted = True  # kept (not served) so a test can still read what the job did
         self._stop_pods(run)
-        del self.runs[(namespace, name)]
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                      "details": {"name": name, "group": GROUP, "kind": "pytorchjobs", "uid": run.job["metadata"]["uid"]}}
 
