@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything affectgpt needs into .venv on a fresh Debian machine:
 # the Debian tools the media code shells out to (and chromium, which the report screenshot
-# tests render the HTML reports with), then the locked Python stack.
+# tests render the HTML reports with, and bubblewrap, which the cluster rehearsal runs each
+# pipeline pod in), then the locked Python stack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(ffmpeg espeak-ng sox git chromium)
+DEBIAN_PACKAGES=(ffmpeg espeak-ng sox git chromium bubblewrap)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

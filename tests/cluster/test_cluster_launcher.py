@@ -4,7 +4,8 @@ k3s), so this server stands in for one; the real `kubernetes` client code path r
 URL building, JSON bodies, bearer-token auth header, error statuses. Every reply it sends is
 checked against the real API's shapes first (`checked_reply`): a Status against the kubernetes
 client's V1Status model, a PyTorchJob against the Training Operator CRD's schema, so the stand-in
-cannot drift from what a cluster answers."""
+cannot drift from what a cluster answers (the same check as the rehearsal's API server,
+tests/cluster/rehearsal/kube.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from urllib.parse import unquote
 
 import pytest
 from kubernetes import client
+from rehearsal.kube import checked_reply  # the stand-in's replies are checked against the real API's shapes
 
 from affectgpt.cluster import (
     K8sTrainOptions,
@@ -27,22 +29,9 @@ from affectgpt.cluster import (
 )
 from affectgpt.cluster.backend import release_run_jobs
 from affectgpt.cluster.launcher import TrainingJobFailed, job_status, submit_job, wait_for_job
-from affectgpt.cluster.validate import pytorchjob_problems
 
 JOBS = "/apis/kubeflow.org/v1/namespaces/affectgpt/pytorchjobs"
 TOKEN = "test-token-123"
-
-
-def checked_reply(payload: dict) -> dict:
-    """`payload` as the stand-in sends it, after checking it is a shape the real API sends."""
-    if payload.get("kind") == "Status":
-        unknown = set(payload) - set(client.V1Status.attribute_map.values())
-        assert not unknown, f"stand-in Status has fields V1Status lacks: {unknown}"
-        client.ApiClient()._ApiClient__deserialize(payload, "V1Status")
-    elif payload.get("kind") == "PyTorchJob":
-        problems = [p for p in pytorchjob_problems(payload) if "pod template" not in p]
-        assert not problems, f"stand-in PyTorchJob is not what the CRD allows: {problems}"
-    return payload
 
 
 class FakeApiServer:
