@@ -12,6 +12,7 @@ exactly the affectgpt installed here, each in its own fresh process as in a pod.
 import contextlib
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -132,6 +133,22 @@ def load_compiled(name: str, compiled_dir: Path = COMPILED_DIR):
     return components.load_component_from_file(str(path))
 
 
+@contextlib.contextmanager
+def _root_logging_restored():
+    """kfp.local logs through the root logger with module-level `logging.info`, which installs a
+    handler on a handler-less root (`basicConfig`) bound to the stderr of that moment; in-process
+    callers (a notebook, a test runner) swap their streams between runs, so a handler left behind
+    would later write into a closed one. The root's handlers after a run are those before it."""
+    root = logging.getLogger()
+    before, placeholder = root.handlers[:], logging.NullHandler()
+    if not before:
+        root.addHandler(placeholder)  # a root with a handler is never basicConfig-ed
+    try:
+        yield
+    finally:
+        root.handlers[:] = before
+
+
 def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root: Path, *,
               echo: bool = False) -> LocalRun:
     """Run `pipeline_func(**arguments)` under kfp.local; raise StepFailed naming the step.
@@ -146,7 +163,8 @@ def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root:
     with open(log_path, "w") as log:
         tee = _Tee(log, echo)
         try:
-            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _without_distributed_env():
+            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _without_distributed_env(), \
+                    _root_logging_restored():
                 # kfp.local notes that resource requests and our platform image do not apply here: by design.
                 warnings.filterwarnings("ignore", module=r"kfp\.local\..*")
                 task = pipeline_func(**arguments)

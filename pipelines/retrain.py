@@ -114,7 +114,8 @@ def _retrain_steps(train_backend: TrainBackend, *,
     """The steps of `retrain` (inside the exit handler for `k8s`); returns the registered version."""
     built = build_dataset(raw_dir=raw_dir, data_rev=data_rev, config_path=build_config, workers=workers)
     built.set_display_name("build dataset").set_cpu_request("4").set_memory_request("8G")
-    _retry(built, 2, "60s")  # describer endpoints, DVC remote
+    # No retry: what makes a build fail is its input (a clip, a subtitle, a config), which a retry
+    # cannot fix; a rerun after the fix reuses the per-clip cache on the data volume.
     pod_shape(built, timeout_h=24)
 
     features = extract_features(dataset=built.outputs["dataset"], model_config=model_config, workers=workers)
@@ -194,6 +195,7 @@ def make_retrain_pipeline(train_backend: TrainBackend = "step"):
             release = release_training_jobs(run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
             release.set_display_name("release training jobs").set_cpu_request("100m").set_memory_request("256M")
             release.set_caching_options(False)
+            kubernetes.use_field_path_as_env(release, "POD_NAMESPACE", POD_FIELDS["POD_NAMESPACE"])  # the jobs' namespace
             pod_shape(release, timeout_h=0.25)
             with dsl.ExitHandler(release, name="release-training-jobs"):
                 _retrain_steps(train_backend, raw_dir=raw_dir,

@@ -13,6 +13,7 @@ import functools
 import io
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,6 +55,24 @@ def new_app(**kwargs: Any) -> typer.Typer:
     return typer.Typer(context_settings=settings, **kwargs)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted: a handler that kept the stream
+    of its first command would write into a closed one once that command's streams are gone
+    (commands run in-process, one after another, in notebooks and tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+
+    @property
+    def stream(self):  # the current one, always
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Quiet library chatter (INFO lines, deprecation warnings) unless the user asked for it;
     warnings from affectgpt itself stay visible."""
@@ -65,7 +84,10 @@ def configure_logging(verbose: bool = False) -> None:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if verbose:
-        logging.basicConfig(level=logging.INFO)
+        root = logging.getLogger()
+        if not any(isinstance(handler, _CurrentStderr) for handler in root.handlers):
+            root.addHandler(_CurrentStderr())
+        root.setLevel(logging.INFO)
         for name in NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)
         return

@@ -82,7 +82,7 @@ def test_steps_chain_and_request_resources(compiled):
         assert executor["container"]["image"].startswith("ghcr.io/affectgpt/affectgpt-")
         assert executor["container"]["resources"]["resourceCpuRequest"]
         assert executor["container"]["resources"]["resourceMemoryRequest"]
-    assert tasks["build-dataset"]["retryPolicy"]["maxRetryCount"] == 2
+    assert "retryPolicy" not in tasks["build-dataset"]  # a bad input is not transient
     assert tasks["register"]["retryPolicy"]["maxRetryCount"] == 3
 
 
@@ -191,6 +191,8 @@ def test_a_failed_or_cancelled_k8s_run_releases_its_training_jobs(compiled):
         release = tasks["release-training-jobs"]
         assert release["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED", name
         assert release["inputs"]["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+        platform = _platform(compiled[name]["docs"])["exec-release-training-jobs"]
+        assert {"name": "POD_NAMESPACE", "fieldPath": "metadata.namespace"} in platform["fieldPathAsEnv"]
         handler = next(t for t in tasks.values() if t["componentRef"]["name"].startswith("comp-exit-handler"))
         inside = spec["components"][handler["componentRef"]["name"]]["dag"]["tasks"]
         assert {"build-dataset", "train", "register"} <= set(inside), name

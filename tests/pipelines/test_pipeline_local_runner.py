@@ -80,3 +80,15 @@ def test_a_rendezvous_of_this_process_does_not_leak_into_steps(tmp_path: Path, m
     monkeypatch.setenv("MASTER_PORT", "29511")  # as an in-process training run leaves it
     assert run_local(env_probe, {}, tmp_path).output == "unset"
     assert __import__("os").environ["MASTER_PORT"] == "29511"
+
+
+def test_a_run_leaves_the_root_logger_as_it_was(tmp_path):
+    """kfp.local's module-level logging would install a root handler bound to the stderr of the
+    moment (a test runner's or a notebook's, closed later); after a run the root has exactly the
+    handlers it had before."""
+    import logging
+
+    root = logging.getLogger()
+    before = root.handlers[:]
+    run_local(rows_pipeline, {"n": 5, "minimum": 3}, tmp_path)
+    assert root.handlers == before

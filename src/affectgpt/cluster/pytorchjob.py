@@ -58,6 +58,8 @@ class TrainJobSpec(BaseModel):
     owner: dict[str, str] | None = Field(None, description="ownerReference (apiVersion, kind, name, uid): the "
                                          "object whose deletion deletes the job, e.g. the pipeline step's pod")
     platform_config_map: str = "affectgpt-platform"
+    mlflow_identity_secret: str | None = Field("mlflow-pipeline-identity", description="Secret with the pipeline "
+                                               "identity's MLflow username and password (the job logs its run)")
     node_selector: dict[str, str] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     backoff_limit: int = Field(2, ge=0)
@@ -98,7 +100,7 @@ def _container(spec: TrainJobSpec) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": ["torchrun", "--no-python", "affectgpt", "train"],
         "args": [f"--config={spec.config_path}", f"--data={spec.data_dir}", f"--out={spec.out_dir}"],
-        "env": [{"name": key, "value": value} for key, value in env.items()],
+        "env": [{"name": key, "value": value} for key, value in env.items()] + _identity_env(spec),
         "envFrom": [{"configMapRef": {"name": spec.platform_config_map}}],
         "resources": resources,
         "securityContext": {
@@ -114,6 +116,15 @@ def _container(spec: TrainJobSpec) -> dict[str, Any]:
             *([{"name": "models", "mountPath": spec.models_mount, "readOnly": True}] if spec.models_pvc else []),
         ],
     }
+
+
+def _identity_env(spec: TrainJobSpec) -> list[dict[str, Any]]:
+    """The MLflow login of the pipeline identity, from its Secret: the training run logs to an
+    authenticated MLflow as the same identity the pipeline's steps use."""
+    if not spec.mlflow_identity_secret:
+        return []
+    return [{"name": env, "valueFrom": {"secretKeyRef": {"name": spec.mlflow_identity_secret, "key": key}}}
+            for key, env in (("username", "MLFLOW_TRACKING_USERNAME"), ("password", "MLFLOW_TRACKING_PASSWORD"))]
 
 
 def _pod_template(spec: TrainJobSpec) -> dict[str, Any]:

@@ -68,6 +68,8 @@ def image_config(image_ref: str) -> ImageConfig:
         return ImageConfig(image_ref, {"LANG": "C.UTF-8"})
     instructions = _instructions(dockerfile_for(image_ref))
     args = {k: v for k, _, v in (a.partition("=") for op, a in instructions if op == "ARG")}
+    # A step image's BASE_IMAGE has no default: `make images` passes the platform image.
+    args["BASE_IMAGE"] = args.get("BASE_IMAGE") or "ghcr.io/affectgpt/affectgpt:" + image_ref.rsplit(":", 1)[-1]
     last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
     base = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), ""), instructions[last_from][1].split()[0])
     config = image_config(base) if base.startswith("ghcr.io/affectgpt/") else ImageConfig(base, {"LANG": "C.UTF-8"})
