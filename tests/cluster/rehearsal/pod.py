@@ -161,8 +161,7 @@ def bwrap_argv(container: Container, runtime: ImageRuntime) -> list[str]:
         elif host.is_dir():
             argv += ["--ro-bind", str(host), str(host)]
     argv += ["--ro-bind", "/sys", "/sys", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run",
-             "--tmpfs", "/dev/shm", "--ro-bind", str(runtime.venv), str(runtime.venv),
-             "--ro-bind", str(runtime.wheel_site), IMAGE_SITE]
+             "--tmpfs", "/dev/shm", "--ro-bind", str(runtime.wheel_site), IMAGE_SITE]
     if (runtime.wheel_site / "bin").is_dir():
         argv += ["--ro-bind", str(runtime.wheel_site / "bin"), IMAGE_BIN]
     argv += ["--dir", container.image.workdir]
@@ -170,6 +169,9 @@ def bwrap_argv(container: Container, runtime: ImageRuntime) -> list[str]:
         argv += ["--tmpfs", target]
     for mount in container.mounts:
         argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.source), _through_links(mount.target)]
+    # The venv last: it stands in for the image's Python at its host path, which may lie under a
+    # folder the pod gets fresh (a checkout under /tmp: the pod's /tmp tmpfs or emptyDir).
+    argv += ["--ro-bind", str(runtime.venv), str(runtime.venv)]
     argv += ["--remount-ro", "/", "--chdir", container.workdir or container.image.workdir, "--clearenv"]
     env = {**image_env(container.image, runtime), **container.env}
     env["HOSTNAME"] = env.get("HOSTNAME") or container.pod_name
