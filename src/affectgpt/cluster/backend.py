@@ -158,8 +158,12 @@ def _train_in_process(config_path: Path, data_dir: Path, out_dir: Path, echo: Ca
 
 
 def _copy_model(model_dir: Path, out_dir: Path) -> None:
-    """The model folder without its checkpoints: what evaluation and registration read."""
-    shutil.copytree(model_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CHECKPOINTS_DIR))
+    """The model folder without its checkpoints (what evaluation and registration read), published
+    whole (affectgpt.publish): a kill mid-copy leaves no half model in the step's output."""
+    from affectgpt.publish import staged_output
+
+    with staged_output(out_dir) as stage:
+        shutil.copytree(model_dir, stage, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CHECKPOINTS_DIR))
 
 
 def _train_on_cluster(config_path: Path, data_dir: Path, out_dir: Path, options: K8sTrainOptions,
