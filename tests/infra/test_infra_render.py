@@ -7,7 +7,6 @@ operator builds it."""
 
 from __future__ import annotations
 
-import html
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from affectgpt.cluster import TrainJobSpec, build_pytorchjob, check_objects
+from affectgpt.cluster.preflight import OPERATOR_INIT_TEMPLATE, worker_pod_with_init
 from affectgpt.cluster.validate import pod_security_problems, pod_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,20 +48,9 @@ EXAMPLE_JOB = INFRA / "examples" / "pytorchjob.yaml"
 FILL_MODELS = INFRA / "jobs" / "fill-models.yaml"
 OPERATOR_FIXTURE = Path(__file__).parent / "fixtures" / "training-operator-v1.9.0"
 
-# Training Operator v1.9.0, pkg/controller.v1/pytorch/initcontainer.go, `initContainerTemplate`
-# (verbatim): what the operator injects into Worker pods when no template file is mounted.
-OPERATOR_DEFAULT_INIT_TEMPLATE = """
-- name: init-pytorch
-  image: {{.InitContainerImage}}
-  imagePullPolicy: IfNotPresent
-  resources:
-    limits:
-      cpu: 100m
-      memory: 20Mi
-    requests:
-      cpu: 50m
-      memory: 10Mi
-  command: ['sh', '-c', 'err=1;for i in $(seq {{.MaxTries}}); do if nslookup {{.MasterAddr}}; then err=0 && break; fi;echo waiting for master; sleep 2; done; exit $err']"""
+# What Training Operator v1.9.0 injects into Worker pods when no template file is mounted
+# (pkg/controller.v1/pytorch/initcontainer.go, `initContainerTemplate`, verbatim).
+OPERATOR_DEFAULT_INIT_TEMPLATE = OPERATOR_INIT_TEMPLATE
 
 
 def kubectl() -> str:
@@ -277,7 +266,7 @@ def test_default_deny_selects_only_our_pods_and_every_service_has_an_allow(rende
     """A deny on every pod (`podSelector: {}`) in a multi-user profile namespace would cut KFP's
     own per-namespace pods off from the Kubeflow UI: the deny selects our label, which every
     pod template of ours carries."""
-    target, docs = rendered
+    _, docs = rendered
     policies = by_kind(docs, "NetworkPolicy")
     deny = the(docs, "NetworkPolicy", "default-deny-ingress")
     assert deny["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/part-of": "affectgpt"}}
@@ -349,7 +338,7 @@ def test_storage_class_is_a_parameter_of_the_gpu_overlay(tmp_path):
 
 
 def test_step_environment_points_at_the_volumes_and_the_services(rendered):
-    target, docs = rendered
+    _, docs = rendered
     platform = the(docs, "ConfigMap", "affectgpt-platform")["data"]
     assert platform["AFFECTGPT_HOME"] == "/data/.affectgpt"
     assert platform["HF_HOME"] == "/models/hf" and platform["HF_HUB_OFFLINE"] == "1"
@@ -469,31 +458,9 @@ def test_launcher_builds_the_same_pod_as_the_example_job():
                 volume["persistentVolumeClaim"]["claimName"]
 
 
-def render_operator_template(template: str, master_addr: str, image: str = "alpine:3.10",
-                             max_tries: int = 100) -> list[dict]:
-    """What Training Operator v1.9 does with its init-container template (initcontainer.go,
-    GetInitContainer): execute it as a Go html/template with MasterAddr, InitContainerImage and
-    MaxTries (values HTML-escaped), then unmarshal the YAML as a list of containers."""
-    values = {"MasterAddr": master_addr, "InitContainerImage": image, "MaxTries": str(max_tries)}
-
-    def field(match: re.Match) -> str:
-        assert match.group(1) in values, f"the operator passes no field {match.group(1)!r}"
-        return html.escape(values[match.group(1)])
-
-    text = re.sub(r"{{\s*\.(\w+)\s*}}", field, template)
-    assert "{{" not in text, "the template uses Go template features beyond field substitution"
-    containers = yaml.safe_load(text)
-    assert isinstance(containers, list)
-    return containers
-
-
 def operator_worker_pod(job: dict, template: str) -> dict:
-    """The Worker pod spec as the operator creates it: our template plus its init container
-    (appended to the template's own initContainers, SetClusterSpec -> setInitContainer)."""
-    spec = yaml.safe_load(yaml.safe_dump(job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]))
-    master = f"{job['metadata']['name']}-master-0"
-    spec["initContainers"] = spec.get("initContainers", []) + render_operator_template(template, master)
-    return spec
+    """The Worker pod spec as the operator creates it (affectgpt.cluster.preflight's model of it)."""
+    return worker_pod_with_init(job, template)
 
 
 def _operator_template() -> str:

@@ -870,24 +870,59 @@ def _against_overlay_job(inputs: Inputs, pipeline: CompiledPipeline, effective: 
 def _operator_init_template(docs: list[dict[str, Any]]) -> tuple[str, str]:
     """The init-container template the overlay ships for the Training Operator (a ConfigMap key
     holding a container list with `init-pytorch`), else the operator's default."""
-    import yaml
 
     for doc in docs:
         if doc.get("kind") != "ConfigMap":
             continue
         for key, text in (doc.get("data") or {}).items():
             try:
-                parsed = yaml.safe_load(_render_init_template(str(text), "x"))
-            except yaml.YAMLError:
+                parsed = render_operator_template(str(text), "x")
+            except ValueError:
                 continue
-            if isinstance(parsed, list) and any(isinstance(c, dict) and c.get("name") == "init-pytorch" for c in parsed):
+            if any(isinstance(c, dict) and c.get("name") == "init-pytorch" for c in parsed):
                 return str(text), f"{_ref(doc)} key {key}"
     return OPERATOR_INIT_TEMPLATE, "the Training Operator's default template (no securityContext)"
 
 
-def _render_init_template(template: str, master: str) -> str:
-    return (template.replace("{{.InitContainerImage}}", OPERATOR_INIT_IMAGE).replace("{{.MasterAddr}}", master)
-            .replace("{{.MaxTries}}", str(OPERATOR_INIT_MAX_TRIES)))
+def render_operator_template(template: str, master_addr: str, image: str = OPERATOR_INIT_IMAGE,
+                             max_tries: int = OPERATOR_INIT_MAX_TRIES) -> list[dict[str, Any]]:
+    """What Training Operator v1.9 does with its init-container template (initcontainer.go,
+    GetInitContainer): execute it as a Go html/template with MasterAddr, InitContainerImage and
+    MaxTries (values HTML-escaped), then unmarshal the YAML as a list of containers. Raises
+    ValueError for a template the operator could not render."""
+    import html
+    import re
+
+    import yaml
+
+    values = {"MasterAddr": master_addr, "InitContainerImage": image, "MaxTries": str(max_tries)}
+
+    def field(match: re.Match) -> str:
+        if match.group(1) not in values:
+            raise ValueError(f"the operator passes no field {match.group(1)!r}")
+        return html.escape(values[match.group(1)])
+
+    text = re.sub(r"{{\s*\.(\w+)\s*}}", field, template)
+    if "{{" in text:
+        raise ValueError("the template uses Go template features beyond field substitution")
+    try:
+        containers = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not YAML once rendered: {exc}") from None
+    if not isinstance(containers, list):
+        raise ValueError("not a list of containers once rendered")  # noqa: TRY004 (a bad template, one error kind)
+    return containers
+
+
+def worker_pod_with_init(job: dict[str, Any], template: str) -> dict[str, Any]:
+    """The Worker pod spec as the operator creates it: the job's Worker template with the
+    rendered init containers appended (SetClusterSpec -> setInitContainer)."""
+    import copy
+
+    pod = copy.deepcopy(job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"])
+    pod["initContainers"] = [*(pod.get("initContainers") or []),
+                             *render_operator_template(template, f"{_name(job)}-master-0")]
+    return pod
 
 
 def operator_worker_pod(job: dict[str, Any], docs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
@@ -895,16 +930,11 @@ def operator_worker_pod(job: dict[str, Any], docs: list[dict[str, Any]]) -> tupl
     `init-pytorch` init container appended (a job with a Master only gets none: its Master pod)."""
     import copy
 
-    import yaml
-
     template, source = _operator_init_template(docs)
     replicas = job["spec"]["pytorchReplicaSpecs"]
     if "Worker" not in replicas:
         return copy.deepcopy(replicas["Master"]["template"]["spec"]), "none (a Master-only job gets no init container)"
-    pod = copy.deepcopy(replicas["Worker"]["template"]["spec"])
-    init = yaml.safe_load(_render_init_template(template, f"{_name(job)}-master-0")) or []
-    pod["initContainers"] = [*(pod.get("initContainers") or []), *init]
-    return pod, source
+    return worker_pod_with_init(job, template), source
 
 
 def kfp_step_pod(pipeline: CompiledPipeline, step: StepTask) -> dict[str, Any]:
