@@ -84,23 +84,29 @@ def _pytorchjob_validator():
     return _crd_validator(PYTORCHJOB_SCHEMA)
 
 
+def _custom_object_problems(doc: dict[str, Any], where: str, api_version: str, validator) -> list[str]:
+    """What every custom object of ours must get right: its apiVersion, a name, and its CRD's
+    schema (each problem with the path of the bad field)."""
+    problems = []
+    if doc.get("apiVersion") != api_version:
+        problems.append(f"{where}: apiVersion must be {api_version}, got {doc.get('apiVersion')!r}")
+    if not doc.get("metadata", {}).get("name"):
+        problems.append(f"{where}: metadata.name is required")
+    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        at = ".".join(str(part) for part in error.absolute_path) or "<root>"
+        problems.append(f"{where}: {at}: {error.message}")
+    return problems
+
+
 def profile_problems(profile: dict[str, Any]) -> list[str]:
     """A Kubeflow multi-user Profile (kubeflow.org/v1, cluster-scoped; the profile controller
     makes its namespace): the CRD's schema (vendored in `schemas/profile-v1.yaml`, unknown fields
     refused), no namespace on the object, and an owner the controller can bind (`spec.owner`
     kind User, Group or ServiceAccount, with a name)."""
-    name = profile.get("metadata", {}).get("name", "?")
-    where = f"Profile/{name}"
-    problems: list[str] = []
-    if profile.get("apiVersion") != PROFILE_API_VERSION:
-        problems.append(f"{where}: apiVersion must be {PROFILE_API_VERSION}, got {profile.get('apiVersion')!r}")
-    if not profile.get("metadata", {}).get("name"):
-        problems.append(f"{where}: metadata.name is required")
+    where = f"Profile/{profile.get('metadata', {}).get('name', '?')}"
+    problems = _custom_object_problems(profile, where, PROFILE_API_VERSION, _crd_validator(PROFILE_SCHEMA))
     if profile.get("metadata", {}).get("namespace"):
         problems.append(f"{where}: a Profile is cluster-scoped; metadata.namespace must not be set")
-    for error in sorted(_crd_validator(PROFILE_SCHEMA).iter_errors(profile), key=lambda e: list(map(str, e.absolute_path))):
-        at = ".".join(str(part) for part in error.absolute_path) or "<root>"
-        problems.append(f"{where}: {at}: {error.message}")
     owner = (profile.get("spec") or {}).get("owner")
     if not isinstance(owner, dict):
         problems.append(f"{where}: spec.owner is required (the user who owns the profile namespace)")
@@ -119,14 +125,7 @@ def pytorchjob_problems(job: dict[str, Any], k8s_version: str = KUBERNETES_VERSI
     policies, the training container named `pytorch`)."""
     name = job.get("metadata", {}).get("name", "?")
     where = f"PyTorchJob/{name}"
-    problems: list[str] = []
-    if job.get("apiVersion") != PYTORCHJOB_API_VERSION:
-        problems.append(f"{where}: apiVersion must be {PYTORCHJOB_API_VERSION}, got {job.get('apiVersion')!r}")
-    if not job.get("metadata", {}).get("name"):
-        problems.append(f"{where}: metadata.name is required")
-    for error in sorted(_pytorchjob_validator().iter_errors(job), key=lambda e: list(map(str, e.absolute_path))):
-        at = ".".join(str(part) for part in error.absolute_path) or "<root>"
-        problems.append(f"{where}: {at}: {error.message}")
+    problems = _custom_object_problems(job, where, PYTORCHJOB_API_VERSION, _pytorchjob_validator())
     spec = job.get("spec")
     replicas = spec.get("pytorchReplicaSpecs") if isinstance(spec, dict) else None
     nproc = spec.get("nprocPerNode") if isinstance(spec, dict) else None
