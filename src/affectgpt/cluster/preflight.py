@@ -626,8 +626,7 @@ def check_data(inputs: Inputs) -> list[Finding]:
     data root (/data); and that PVC must exist in the pipeline namespace. Otherwise the step pod
     opens a host path that does not exist in it: FileNotFoundError on a real cluster, while a
     local run, sharing one filesystem, passes."""
-    findings = []
-    seen: set[tuple[str, str]] = set()
+    findings: dict[tuple[str, str], Finding] = {}  # one finding per pipeline and place: nested runs repeat them
     for pipeline in inputs.pipelines.values():
         for step in pipeline.steps():
             mounts = _pvc_mounts(pipeline, step)
@@ -645,11 +644,7 @@ def check_data(inputs: Inputs) -> list[Finding]:
                 else:
                     continue  # a packaged config's bare name, or empty for the packaged default
                 if not any(_under(expected, m["mountPath"]) for m in mounts):
-                    key = (step.pipeline, f"{step.path}:{name}")
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    findings.append(Finding(
+                    findings.setdefault((step.pipeline, f"{step.path}:{name}"), Finding(
                         "data", _label(step),
                         f"reads {name} ({why}) but mounts no volume there "
                         f"(mounts: {', '.join(m['mountPath'] for m in mounts) or 'none'})",
@@ -659,16 +654,12 @@ def check_data(inputs: Inputs) -> list[Finding]:
                 if mount["claim"] == MODELS_PVC:
                     continue  # check_weights
                 if _find(inputs.docs, "PersistentVolumeClaim", mount["claim"], inputs.kfp.namespace) is None:
-                    key = (step.pipeline, f"{step.executor}:pvc:{mount['claim']}")
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    findings.append(Finding(
+                    findings.setdefault((step.pipeline, f"{step.executor}:pvc:{mount['claim']}"), Finding(
                         "data", _label(step),
                         f"mounts PVC {mount['claim']} which is not in the pipeline namespace {inputs.kfp.namespace} "
                         f"({_where_is(inputs.docs, 'PersistentVolumeClaim', mount['claim'])}): the pod stays Pending",
                         f"ship PersistentVolumeClaim {mount['claim']} in namespace {inputs.kfp.namespace}"))
-    return findings
+    return list(findings.values())
 
 
 def check_workspace(inputs: Inputs) -> list[Finding]:
