@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from affectgpt.registry.connection import RegistryClient, RetryPolicy
@@ -59,6 +61,26 @@ def _artifact_location(tracking_uri: str) -> str | None:
     from affectgpt.registry.connection import artifact_root_for
 
     return artifact_root_for(tracking_uri)
+
+
+@contextmanager
+def environ(values: dict[str, str | None]) -> Iterator[None]:
+    """The body runs with `values` in os.environ (None: unset), as a client reading its
+    credentials from the environment sees them; the environment is restored after."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _free_port() -> int:

@@ -6,13 +6,12 @@ is refused by the server or the CLI, or detected by `registry verify`."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from registry_testkit import FAST_RETRY, MlflowServer, log_training_run
+from registry_testkit import FAST_RETRY, MlflowServer, environ, log_training_run
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
@@ -46,21 +45,10 @@ RULES = ("required_datasets: [mer2023, meld]\nmin_mean_improvement: 0.5\nmax_reg
 @contextmanager
 def acting(server: MlflowServer, user: str | None):
     """Run the body as `user` (the MLflow client reads the credentials from the environment)."""
-    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-    saved = {key: os.environ.get(key) for key in keys}
-    if user is None:
-        for key in keys:
-            os.environ.pop(key, None)
-    else:
-        os.environ.update({keys[0]: user, keys[1]: PASSWORDS.get(user, "wrong-password")})
-    try:
+    credentials = {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD":
+                   None if user is None else PASSWORDS.get(user, "wrong-password")}
+    with environ(credentials):
         yield RegistryClient(server.url, FAST_RETRY)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

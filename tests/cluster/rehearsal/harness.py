@@ -5,7 +5,6 @@ the folders that stand for the PVCs and the object store."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,16 +43,8 @@ class MlflowService:
 
     @contextmanager
     def acting_as_admin(self) -> Iterator[None]:
-        saved = {key: os.environ.get(key) for key in self.admin}
-        os.environ.update(self.admin)
-        try:
+        with _registry_testkit().environ(self.admin):
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 @contextmanager
