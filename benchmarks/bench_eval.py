@@ -53,8 +53,8 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from affectgpt.bench.evaluation import evaluate_unibench
     from affectgpt.bench.fixture import make_fixture
-    from affectgpt.evaluate import evaluate_unibench
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as scratch_name:

@@ -71,11 +71,12 @@ def run_direct(raw: Path, build_config: Path | None, data_rev: str, out: Path, u
         stages[name] = now - started
         started = now
 
+    from affectgpt.bench.evaluation import evaluate_unibench
     from affectgpt.cluster import train_on_backend
     from affectgpt.data.build import build_dataset
-    from affectgpt.evaluate import evaluate_unibench, register_trained_model
     from affectgpt.features.extract import extract_features
     from affectgpt.model.config import load_config
+    from affectgpt.registry.trained_model import register_trained_model
 
     lap("imports")
     build_dataset(raw, out / "dataset", build_config, workers=1)
@@ -108,7 +109,7 @@ def run_kfp(raw: Path, build_config: Path | None, data_rev: str, root: Path, uni
     the per-set loop add up under one name), the seconds outside any step (kfp.local loading and
     wiring the run), and `total`."""
     from affectgpt.data.revision import content_revision
-    from pipelines.local_run import load_compiled, run_local
+    from affectgpt_kfp.pipelines.local_run import load_compiled, run_local
 
     arguments = {"raw_dir": str(raw), "data_rev": data_rev, "model_config": str(TINY),
                  "build_config": str(build_config or ""), "model_name": "affectgpt-bench", "workers": 1,

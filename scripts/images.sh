@@ -29,10 +29,10 @@ if [ -z "$ENGINE" ]; then
 fi
 build() { if [ "$ENGINE" = buildah ]; then run buildah bud "$@"; else run "$ENGINE" build "$@"; fi; }
 
-build -f components/base/Dockerfile --build-arg AFFECTGPT_BUILD_COMMIT="$COMMIT" \
+build -f src/affectgpt_kfp/components/base/Dockerfile --build-arg AFFECTGPT_BUILD_COMMIT="$COMMIT" \
   --build-arg AFFECTGPT_BUILD_DIRTY="$DIRTY" --build-arg AFFECTGPT_IMAGE_TAG="$TAG" -t "$REPO:$TAG" .
 images=("$REPO:$TAG")
-for dockerfile in components/*/Dockerfile; do
+for dockerfile in src/affectgpt_kfp/components/*/Dockerfile; do
   step="$(basename "$(dirname "$dockerfile")")"
   [ "$step" = base ] && continue
   build -f "$dockerfile" --build-arg BASE_IMAGE="$REPO:$TAG" -t "$REPO-$step:$TAG" .

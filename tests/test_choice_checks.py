@@ -62,8 +62,7 @@ def test_registry_register_refuses_an_unknown_scorer_mode_before_the_registry(tm
 
 
 def test_library_entry_points_refuse_a_bad_decoding_before_loading(tmp_path: Path):
-    from affectgpt.bench.evaluation import predict_test_set
-    from affectgpt.evaluate import evaluate_unibench
+    from affectgpt.bench.evaluation import evaluate_unibench, predict_test_set
     from affectgpt.train.infer import predict
 
     gone = tmp_path / "gone"

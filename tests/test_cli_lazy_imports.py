@@ -59,9 +59,9 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
 
 # What compiling, submitting or loading the pipelines imports: the pipeline modules and every
 # component (their steps import the library's heavy parts inside the step function only).
-STEP_SIDE_MODULES = ["pipelines.compile", "pipelines.retrain", "pipelines.monitor", "pipelines.local_run",
-                     "components.train.component", "components.evaluate_dataset.component",
-                     "components.release_training_jobs.component", "affectgpt.cluster"]
+STEP_SIDE_MODULES = ["affectgpt_kfp.pipelines.compile", "affectgpt_kfp.pipelines.retrain", "affectgpt_kfp.pipelines.monitor", "affectgpt_kfp.pipelines.local_run",
+                     "affectgpt_kfp.components.train.component", "affectgpt_kfp.components.predict.component",
+                     "affectgpt_kfp.components.release_training_jobs.component", "affectgpt.cluster"]
 # What the `evaluate` step's scoring imports before it computes anything: no model framework.
 SCORING_MODULES = ["affectgpt.bench.runner", "affectgpt.bench.extract", "affectgpt.bench.report",
                    "affectgpt.bench.datasets", "affectgpt.train.data"]

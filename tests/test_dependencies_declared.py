@@ -17,8 +17,8 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = (REPO / "src" / "affectgpt", REPO / "components", REPO / "pipelines")
-OWN = {"affectgpt", "components", "pipelines"}
+SHIPPED = (REPO / "src" / "affectgpt", REPO / "src" / "affectgpt_kfp")
+OWN = {"affectgpt", "affectgpt_kfp"}
 LOCKS = ("requirements.lock", "requirements-torch.lock")
 
 

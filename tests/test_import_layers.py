@@ -1,4 +1,5 @@
-"""Imports flow one way: library (`affectgpt.*`) <- `components` <- `pipelines` <- the CLIs.
+"""Imports flow one way: library (`affectgpt.*`) <- `affectgpt_kfp.components` <-
+`affectgpt_kfp.pipelines` <- the CLIs.
 
 Read from the source with `ast`, not by importing, so every import counts: at the top of a
 module, inside a function, under `if TYPE_CHECKING:` alike. A cycle hidden in a function is
@@ -18,7 +19,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = REPO / "src" / "affectgpt"
-UPPER_LAYERS = ("components", "pipelines")
+KFP_SIDE = REPO / "src" / "affectgpt_kfp"
+UPPER_LAYERS = ("affectgpt_kfp",)
 LAZY_ONLY = {"affectgpt.pipeline_cli", "affectgpt.pipeline_runs"}  # may import the layers above, in functions
 
 
@@ -175,8 +177,8 @@ def test_the_library_reaches_up_only_from_the_pipeline_cli_and_only_lazily():
 
 def test_components_never_import_pipelines():
     wrong = [f"{path.relative_to(REPO)}:{imp.line} imports {imp.target}"
-             for module, path in module_files(REPO / "components").items()
-             for imp in imports_of(module, path) if imp.target.split(".")[0] == "pipelines"]
+             for module, path in module_files(KFP_SIDE / "components").items()
+             for imp in imports_of(module, path) if imp.target.startswith("affectgpt_kfp.pipelines")]
     assert not wrong, "components sit below pipelines:\n" + "\n".join(wrong)
 
 
@@ -207,8 +209,8 @@ def test_the_check_sees_a_cycle_through_a_function_level_import(tmp_path: Path):
 def test_the_check_tells_module_level_from_lazy_imports(tmp_path: Path):
     files = _package(tmp_path, {
         "pkg/__init__.py": "",
-        "pkg/cli.py": "import typing\nif typing.TYPE_CHECKING:\n    import pipelines\n"
-                      "def run():\n    from pipelines.compile import compile_all\n",
+        "pkg/cli.py": "import typing\nif typing.TYPE_CHECKING:\n    import affectgpt_kfp.pipelines\n"
+                      "def run():\n    from affectgpt_kfp.pipelines.compile import compile_all\n",
     })
     found = [(imp.target, imp.module_level) for imp in imports_of("pkg.cli", files["pkg.cli"])]
-    assert found == [("typing", True), ("pipelines", True), ("pipelines.compile", False)]
+    assert found == [("typing", True), ("affectgpt_kfp.pipelines", True), ("affectgpt_kfp.pipelines.compile", False)]

@@ -94,6 +94,14 @@ def test_the_package_is_the_installed_wheel_not_the_clone(installed):
     assert where["checkout"] is False
 
 
+def test_the_wheel_installs_only_its_own_top_level_names(installed):
+    """Nothing lands in site-packages under a generic name another project could own."""
+    record = next(installed.site_packages.glob("affectgpt-*.dist-info")) / "RECORD"
+    tops = {line.split(",", 1)[0].split("/", 1)[0] for line in record.read_text().splitlines()}
+    tops = {top for top in tops if not top.endswith(".dist-info") and top not in ("..", "")}
+    assert tops == {"affectgpt", "affectgpt_kfp"}, sorted(tops)
+
+
 def test_code_version_comes_from_the_build_metadata(installed):
     info = json.loads(installed.python("import json, affectgpt.paths as p; print(json.dumps(p.build_info()))"))
     assert info["commit_source"] == "git" and len(info["commit"]) == 40
@@ -108,7 +116,7 @@ def test_the_wheel_names_the_image_tag_of_its_source(installed):
     pipelines compiled from this checkout name (affectgpt.image_tag)."""
     from affectgpt.image_tag import image_tag
 
-    assert installed.python("from components import step_image; print(step_image('train'))").strip() == \
+    assert installed.python("from affectgpt_kfp.components import step_image; print(step_image('train'))").strip() == \
         f"ghcr.io/affectgpt/affectgpt-train:{image_tag()}"
 
 

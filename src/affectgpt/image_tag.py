@@ -22,9 +22,9 @@ TAG_PREFIX = "src-"
 # Where the images are pushed (`make images`, the compiled pipelines); another registry: set it.
 REPOSITORY_ENV = "AFFECTGPT_IMAGE_REPOSITORY"
 DEFAULT_REPOSITORY = "ghcr.io/affectgpt/affectgpt"
-# What the images are built from, relative to the repository root (components/base/Dockerfile).
+# What the images are built from, relative to the repository root (src/affectgpt_kfp/components/base/Dockerfile).
 IMAGE_INPUTS = ("pyproject.toml", "setup.py", "constraints.txt", "requirements.lock", "requirements-torch.lock",
-                "src", "components", "pipelines")
+                "src")
 # Generated or local files that do not change what an image runs.
 EXCLUDED_PARTS = {"__pycache__", "compiled"}
 EXCLUDED_SUFFIXES = (".pyc", ".egg-info")

@@ -1,8 +1,8 @@
 """`affectgpt pipeline ...` (run locally, compile, submit, schedule) and `affectgpt cluster ...`
 (the DeepSpeed PyTorchJob).
 
-No library module imports kfp; only this module and `pipeline_runs.py` import `pipelines` and
-`components` (packages of the same distribution), inside their commands.
+No library module imports kfp; only this module and `pipeline_runs.py` import `affectgpt_kfp`
+(the components and pipelines, shipped in the same distribution), inside their commands.
 
     affectgpt pipeline run retrain --local                  # the main job: demo corpus, tiny config
     affectgpt pipeline compile [--check]
@@ -51,7 +51,7 @@ def _check_name(name: str) -> str:
 
 
 def _compiled_package(name: str) -> Path:
-    from pipelines import COMPILED_DIR
+    from affectgpt_kfp.pipelines import COMPILED_DIR
 
     package = COMPILED_DIR / f"{name}.yaml"
     if not package.is_file():
@@ -150,7 +150,7 @@ def _local_environment(home: Path) -> str:
 
 
 def _print_retrain_summary(run, tracking_uri: str, model_name: str) -> None:
-    report_dir = run.artifact_path("evaluate", "bench_report")
+    report_dir = run.artifact_path("score", "bench_report")
     if report_dir and (report_dir / "report.json").is_file():
         from affectgpt.bench.report import print_report_json
 
@@ -168,8 +168,8 @@ def _print_retrain_summary(run, tracking_uri: str, model_name: str) -> None:
     # Paths as plain `label: path` lines, never inside a table cell that would wrap them mid-word.
     dataset = run.artifact_path("build-dataset", "dataset")
     for label, path in (("dataset", dataset), ("model", run.artifact_path("train", "model")),
-                        ("predictions", run.run_dir / "for-loop-*" / "evaluate-dataset" / "predictions"
-                         if "evaluate-dataset" in run.tasks else None),
+                        ("predictions", run.run_dir / "for-loop-*" / "predict" / "predictions"
+                         if "predict" in run.tasks else None),
                         ("bench report", report_dir and report_dir / "report.html"),
                         ("step log", run.log_path)):
         say_path(label, path if path else "-")
@@ -189,7 +189,7 @@ def run_command(
     n_clips: int = typer.Option(24, help="demo corpus size when no raw_dir is given"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show every step's output, not only the log file"),
 ) -> None:
-    """Run a compiled pipeline (pipelines/compiled/NAME.yaml, what a cluster runs) with kfp.local
+    """Run a compiled pipeline (src/affectgpt_kfp/pipelines/compiled/NAME.yaml, what a cluster runs) with kfp.local
     and print a summary (bench table, MLflow run and version, paths).
 
     With no inputs, `retrain` runs on the demo corpus with configs/tiny.yaml (CPU, minutes).
@@ -198,7 +198,7 @@ def run_command(
     if not local_run:
         _fail("only --local runs here; for a cluster use `affectgpt pipeline submit NAME --host URL`")
     from affectgpt.pipeline_inputs import BadPipelineInput, check_arguments, declared_inputs, split_params
-    from pipelines.local_run import PipelineInputError, StepFailed, load_compiled, run_local
+    from affectgpt_kfp.pipelines.local_run import PipelineInputError, StepFailed, load_compiled, run_local
 
     try:
         pipeline = load_compiled(name)
@@ -235,14 +235,14 @@ def run_command(
 
 @pipeline_app.command("compile")
 def compile_command(
-    out: Annotated[Path | None, typer.Option(help="output folder (default: pipelines/compiled)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: src/affectgpt_kfp/pipelines/compiled)")] = None,
     check: bool = typer.Option(False, help="exit 1 if the checked-in YAML differs from a fresh compile"),
 ) -> None:
     """Compile every pipeline to Kubeflow IR YAML."""
     import tempfile
 
-    from pipelines import COMPILED_DIR
-    from pipelines.compile import compile_all
+    from affectgpt_kfp.pipelines import COMPILED_DIR
+    from affectgpt_kfp.pipelines.compile import compile_all
 
     if check:
         with tempfile.TemporaryDirectory() as scratch:
@@ -288,7 +288,7 @@ def submit_command(
     Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token. The submitter (checked with the MLflow server when MLFLOW_TRACKING_URI
     names one with a login) is recorded in the run name and as the `submitted_by` argument of
     pipelines that take it: the registry names them the candidate's author."""
-    from pipelines.cluster_client import submit_run, submitter
+    from affectgpt_kfp.pipelines.cluster_client import submit_run, submitter
 
     package = _compiled_package(_check_name(name))
     arguments = _checked_arguments(name, package, param, filled_later=frozenset({"submitted_by"}))
@@ -330,7 +330,7 @@ def schedule_command(
 ) -> None:
     """Create a recurring run of a compiled pipeline (inputs and cron checked first, exit 2)."""
     from affectgpt.pipeline_inputs import kfp_cron
-    from pipelines.cluster_client import schedule_run
+    from affectgpt_kfp.pipelines.cluster_client import schedule_run
 
     package = _compiled_package(_check_name(name))
     six_field_cron = kfp_cron(cron)
@@ -513,7 +513,7 @@ def preflight_command(
                                                              "infra/overlays/gpu-cluster")],
     pipelines: Annotated[Path | None, typer.Option("--pipelines", help="folder of compiled pipelines (default: the "
                                                                        "IR shipped with the package, a checkout's "
-                                                                       "pipelines/compiled)")] = None,
+                                                                       "src/affectgpt_kfp/pipelines/compiled)")] = None,
     config: str | None = typer.Option(None, "--config", help="model config, a packaged name or a file (default: "
                                                             "the cluster pipeline's model_config default)"),
     kfp_mode: str | None = typer.Option(None, "--kfp-mode", help="multi-user | standalone (default: multi-user "

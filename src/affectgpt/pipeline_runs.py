@@ -3,7 +3,7 @@
 The kfp client returns `kfp_server_api` models; this module turns them into plain rows (ids,
 names, states, times) so the CLI can print a table or JSON, and maps a server that does not
 answer to `Unavailable` (exit 5) and an unknown run or experiment to `NotFound` (exit 4). The
-client itself comes from `pipelines.cluster_client` (the one place kfp auth is read), imported
+client itself comes from `affectgpt_kfp.pipelines.cluster_client` (the one place kfp auth is read), imported
 only when a command runs, like `kfp_server_api` here: importing this module imports neither
 (no library module imports kfp; tests/test_import_layers.py holds that).
 """
@@ -79,7 +79,7 @@ def _call(host: str, what: str, action):
 def list_runs(host: str, experiment: str | None = None, limit: int = 20,
               namespace: str | None = None) -> list[RunRow]:
     """The newest `limit` runs, optionally of one experiment (by name)."""
-    from pipelines.cluster_client import kfp_client
+    from affectgpt_kfp.pipelines.cluster_client import kfp_client
 
     client = _call(host, "connect", lambda: kfp_client(host, namespace))
     experiment_id = None
@@ -98,7 +98,7 @@ def list_runs(host: str, experiment: str | None = None, limit: int = 20,
 
 def get_run(host: str, run_id: str, namespace: str | None = None) -> RunRow:
     """One run with the state of each of its tasks."""
-    from pipelines.cluster_client import kfp_client
+    from affectgpt_kfp.pipelines.cluster_client import kfp_client
 
     client = _call(host, "connect", lambda: kfp_client(host, namespace))
     return _row(_call(host, f"run {run_id}", lambda: client.get_run(run_id)), with_tasks=True)

@@ -124,10 +124,10 @@ def test_production_gate_judges_a_candidate_with_nine_real_scores(evaluated, tmp
     (sqlite) registry, judged by the production promotion config."""
     import mlflow
 
-    from affectgpt.evaluate import TAG_UNIBENCH_REV, register_trained_model
     from affectgpt.manifest import StepManifest
     from affectgpt.paths import packaged_config
     from affectgpt.registry.gate import load_promotion_config
+    from affectgpt.registry.trained_model import TAG_UNIBENCH_REV, register_trained_model
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -33,7 +33,7 @@ from affectgpt.model.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "infra" / "overlays"
-COMPILED = ROOT / "pipelines" / "compiled"
+COMPILED = ROOT / "src" / "affectgpt_kfp" / "pipelines" / "compiled"
 CONFIG = "affectgpt-7b.yaml"
 # The KFP mode each overlay serves (cluster contract).
 MODES = {"gpu-cluster": KfpMode(pf.MULTI_USER, "affectgpt", pf.MULTI_USER_RUNNER),
@@ -162,7 +162,7 @@ def assert_only(inputs: Inputs, check: str, *names: str, also: set[str] = frozen
 def test_a_path_outside_every_mount_is_caught(good):
     inputs = good()
     inputs.pipelines["retrain-k8s"].root_inputs()["unibench_dir"]["defaultValue"] = "/mnt/unibench"
-    findings = assert_only(inputs, "data", "retrain-k8s", "evaluate", "unibench_dir", "/mnt/unibench")
+    findings = assert_only(inputs, "data", "retrain-k8s", "score", "unibench_dir", "/mnt/unibench")
     assert all(f.where.startswith("retrain-k8s") for f in findings)
 
 

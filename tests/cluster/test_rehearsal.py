@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (Debian `bubblewrap`) not installed")]
 
 REPO = Path(__file__).resolve().parents[2]
-COMPILED = REPO / "pipelines" / "compiled" / "retrain-k8s.yaml"
+COMPILED = REPO / "src" / "affectgpt_kfp" / "pipelines" / "compiled" / "retrain-k8s.yaml"
 OVERLAY = REPO / "infra" / "overlays" / "local"
 NAMESPACE, RUNNER = "kubeflow", "pipeline-runner"  # KFP standalone (the `local` overlay)
 MODEL_NAME = "affectgpt-rehearsal"
@@ -85,7 +85,7 @@ def test_a_step_pod_has_the_image_shape(tmp_path, image):
 
     volume = tmp_path / "claim"
     volume.mkdir()
-    probe = ("import json, os, affectgpt, components, pipelines\n"
+    probe = ("import json, os, affectgpt, affectgpt_kfp.components as components, affectgpt_kfp.pipelines as pipelines\n"
              "def writable(path):\n"
              "    try:\n"
              "        open(os.path.join(path, 'probe'), 'w').close(); return True\n"
@@ -126,7 +126,7 @@ def test_retrain_k8s_rehearsal_registers_a_scored_candidate(tmp_path, image, vol
     rehearsal, result = rehearse(tmp_path, image, volumes, mlflow)
     print("\n".join(f"{task['task']:40s} {task['seconds']:7.1f} s" for task in result.tasks))
     ran = [task["task"].rsplit("/", 1)[-1] for task in result.tasks]  # under an exit handler, a DAG path
-    assert ran.count("evaluate-dataset") == 10  # the ParallelFor: 9 sets + local
+    assert ran.count("predict") == 10  # the ParallelFor: 9 sets + local
     assert "register" in ran
 
     (job_run,) = rehearsal.world.api.runs.values()  # one PyTorchJob, trained by 2 torchrun ranks
@@ -134,7 +134,7 @@ def test_retrain_k8s_rehearsal_registers_a_scored_candidate(tmp_path, image, vol
     (_, master_log), = job_run.pods.values()
     assert "OMP_NUM_THREADS" in master_log.text(False, None, None)  # torchrun says so for more than 1 process
 
-    report_artifact = outputs_of(result.artifacts, "evaluate")["bench_report"][0]
+    report_artifact = outputs_of(result.artifacts, "score")["bench_report"][0]
     report = json.loads((rehearsal.world.store_path(report_artifact["uri"]) / "report.json").read_text())
     from affectgpt.bench.datasets import DATASETS
 

@@ -16,8 +16,8 @@ def _tree(tmp_path: Path) -> Path:
     root.mkdir()
     for name in ("pyproject.toml", "setup.py", "constraints.txt", "requirements.lock", "requirements-torch.lock"):
         shutil.copy2(REPO / name, root / name)
-    for name in ("components", "pipelines"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "src" / "affectgpt_kfp", root / "src" / "affectgpt_kfp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     (root / "src" / "affectgpt").mkdir(parents=True)
     shutil.copy2(REPO / "src" / "affectgpt" / "__init__.py", root / "src" / "affectgpt" / "__init__.py")
     return root
@@ -27,12 +27,12 @@ def test_the_tag_moves_with_code_locks_and_dockerfiles_only(tmp_path):
     root = _tree(tmp_path)
     tag = source_tag(root)
     assert tag.startswith("src-") and len(tag) == 16 and source_tag(root) == tag
-    (root / "pipelines" / "compiled" / "retrain.yaml").write_text("recompiled")
+    (root / "src" / "affectgpt_kfp" / "pipelines" / "compiled" / "retrain.yaml").write_text("recompiled")
     (root / "src" / "affectgpt" / "__pycache__").mkdir()
     (root / "src" / "affectgpt" / "__pycache__" / "x.pyc").write_bytes(b"\0")
     (root / "src" / "affectgpt" / "_build_info.json").write_text("{}")
     assert source_tag(root) == tag
-    for changed in ("src/affectgpt/__init__.py", "requirements.lock", "components/base/Dockerfile"):
+    for changed in ("src/affectgpt/__init__.py", "requirements.lock", "src/affectgpt_kfp/components/base/Dockerfile"):
         before = (root / changed).read_bytes()
         (root / changed).write_bytes(before + b"\n")
         assert source_tag(root) != tag, changed
@@ -59,7 +59,7 @@ def test_make_images_builds_every_image_the_pipelines_name(tmp_path):
                          text=True, timeout=120, check=True).stdout
     tag = image_tag()
     built = {line.split(" -t ")[1].split()[0] for line in out.splitlines() if line.startswith("+ podman build")}
-    named = {executor["container"]["image"] for path in (REPO / "pipelines" / "compiled").glob("*.yaml")
+    named = {executor["container"]["image"] for path in (REPO / "src" / "affectgpt_kfp" / "pipelines" / "compiled").glob("*.yaml")
              for executor in next(yaml.safe_load_all(path.read_text()))["deploymentSpec"]["executors"].values()}
     assert named <= built and f"ghcr.io/affectgpt/affectgpt:{tag}" in built
     assert all(f"  podman push {image}" in out for image in built)

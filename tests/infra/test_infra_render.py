@@ -390,7 +390,7 @@ def test_monitor_cronjob_inputs_are_declared_by_the_compiled_monitor(rendered):
     _, docs = rendered
     args = _container(the(docs, "CronJob", "affectgpt-monitor"))["args"]
     params = split_params([a.split("=", 1)[1] for a in args if a.startswith("--param=")])
-    declared = declared_inputs(ROOT / "pipelines" / "compiled" / "monitor.yaml")
+    declared = declared_inputs(ROOT / "src" / "affectgpt_kfp" / "pipelines" / "compiled" / "monitor.yaml")
     check_arguments("monitor", declared, params, filled_later={"data_rev", "unibench_rev", "submitted_by"})
 
 

@@ -13,11 +13,11 @@ import yaml
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
-from pipelines import COMPILED_DIR
-from pipelines.compile import compile_all, compile_pipeline
+from affectgpt_kfp.pipelines import COMPILED_DIR
+from affectgpt_kfp.pipelines.compile import compile_all, compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ["build_dataset", "extract_features", "train", "evaluate_dataset", "evaluate", "register", "drift_report",
+STEPS = ["build_dataset", "extract_features", "train", "predict", "score", "register", "drift_report",
          "release_training_jobs"]
 
 
@@ -35,7 +35,7 @@ def test_checked_in_yaml_is_not_stale(compiled):
 
 
 def test_compile_check_fails_on_stale_yaml(tmp_path, monkeypatch):
-    import pipelines
+    from affectgpt_kfp import pipelines
 
     stale_dir = tmp_path / "compiled"
     stale_dir.mkdir()
@@ -70,11 +70,11 @@ def test_steps_chain_and_request_resources(compiled):
     spec = _spec(compiled["retrain"]["docs"])
     tasks = spec["root"]["dag"]["tasks"]
     loop = next(name for name in tasks if name.startswith("for-loop"))
-    assert set(tasks) == {"build-dataset", "extract-features", "train", loop, "evaluate", "register"}
+    assert set(tasks) == {"build-dataset", "extract-features", "train", loop, "score", "register"}
     assert tasks["train"]["inputs"]["artifacts"]["features"]["taskOutputArtifact"]["producerTask"] == "extract-features"
-    assert tasks["register"]["inputs"]["artifacts"]["bench_report"]["taskOutputArtifact"]["producerTask"] == "evaluate"
+    assert tasks["register"]["inputs"]["artifacts"]["bench_report"]["taskOutputArtifact"]["producerTask"] == "score"
     executors = spec["deploymentSpec"]["executors"]
-    for task in ("extract-features", "train", "evaluate-dataset"):
+    for task in ("extract-features", "train", "predict"):
         resources = executors[f"exec-{task}"]["container"]["resources"]
         assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu", task
         assert resources["accelerator"]["resourceCount"] == "1", task
@@ -88,7 +88,7 @@ def test_steps_chain_and_request_resources(compiled):
 
 def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_register(compiled):
     """Nine MER-UniBench sets plus the corpus's `local` split, a task (and a GPU) each; one
-    `evaluate` task collects them; the test sets' revision reaches every evaluation and register."""
+    `score` task collects them; the test sets' revision reaches every evaluation and register."""
     import json
 
     from affectgpt.bench.datasets import DATASETS
@@ -98,10 +98,10 @@ def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_registe
     assert {"unibench_dir", "unibench_rev", "decoding"} <= set(spec["root"]["inputDefinitions"]["parameters"])
     loop_name, loop = next((name, task) for name, task in tasks.items() if name.startswith("for-loop"))
     assert json.loads(loop["parameterIterator"]["items"]["raw"]) == [*DATASETS, "local"]
-    inner = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]["evaluate-dataset"]["inputs"]["parameters"]
+    inner = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]["predict"]["inputs"]["parameters"]
     assert inner["unibench_rev"] == {"componentInputParameter": "pipelinechannel--unibench_rev"}
     assert inner["decoding"] == {"componentInputParameter": "pipelinechannel--decoding"}
-    collected = tasks["evaluate"]["inputs"]["artifacts"]["predictions"]["taskOutputArtifact"]
+    collected = tasks["score"]["inputs"]["artifacts"]["predictions"]["taskOutputArtifact"]
     assert collected["producerTask"] == loop_name
     assert tasks["register"]["inputs"]["parameters"]["unibench_rev"] == {"componentInputParameter": "unibench_rev"}
 
@@ -124,7 +124,7 @@ def test_the_local_run_executes_the_clusters_compiled_graph(compiled):
     collection) is the one the cluster runs; the cluster-only variants are refused here."""
     from google.protobuf import json_format
 
-    from pipelines.local_run import PipelineInputError, load_compiled
+    from affectgpt_kfp.pipelines.local_run import PipelineInputError, load_compiled
 
     for name in ("retrain", "monitor"):
         local = json_format.MessageToDict(load_compiled(name).pipeline_spec)  # what kfp.local is handed
@@ -159,7 +159,7 @@ def _all_tasks(spec: dict) -> dict[str, dict]:
 
 
 def test_k8s_variant_trains_through_a_pytorchjob_without_holding_a_gpu(compiled):
-    from pipelines.retrain import POD_FIELDS
+    from affectgpt_kfp.pipelines.retrain import POD_FIELDS
 
     docs = compiled["retrain-k8s"]["docs"]
     spec = _spec(docs)
@@ -203,9 +203,9 @@ def test_every_step_pod_sees_the_data_volume_and_a_writable_workspace(compiled):
     """Paths (raw clips, test sets, drift batches, the workspace) live on the data volume in
     every pod; steps that load weights also mount the models volume; the workspace and the HF
     cache come from the platform ConfigMap."""
-    from pipelines.retrain import WORKSPACE_ENV
+    from affectgpt_kfp.pipelines.retrain import WORKSPACE_ENV
 
-    loads_weights = {"exec-extract-features", "exec-evaluate-dataset"}
+    loads_weights = {"exec-extract-features", "exec-predict"}
     for name in ("retrain", "retrain-k8s", "monitor", "monitor-k8s"):
         platform = _platform(compiled[name]["docs"])
         executors = _spec(compiled[name]["docs"])["deploymentSpec"]["executors"]
@@ -254,7 +254,7 @@ def test_monitor_launches_retrain_only_when_drift_says_so(compiled):
 def test_each_component_has_its_files():
     """(The import layering, kfp included, is tests/test_import_layers.py.)"""
     for step in STEPS:
-        folder = REPO / "components" / step
+        folder = REPO / "src" / "affectgpt_kfp" / "components" / step
         for name in ("component.py", "Dockerfile", "README.md"):
             assert (folder / name).is_file(), f"components/{step}/{name} missing"
 

@@ -4,14 +4,13 @@ generation on the MER-UniBench fixture + scoring, MLflow registration with the g
 is the checked-in compiled pipeline, the cluster's graph: one evaluation task per test set."""
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
 from affectgpt.data.revision import content_revision
-from pipelines.retrain import TEST_SETS
+from affectgpt_kfp.pipelines.retrain import TEST_SETS
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(retrain_run, demo
     result, home, run_dir = retrain_run
     assert result.exit_code == 0, result.output
     assert "Scorer: corrected mode" in result.output and "affectgpt-e2e v1" in result.output
-    report = json.loads((run_dir / "evaluate" / "bench_report" / "report.json").read_text())
+    report = json.loads((run_dir / "score" / "bench_report" / "report.json").read_text())
     local = report["datasets"]["local"]
     assert report["mode"] == "corrected" and local["status"] == "scored"
     assert 0.0 <= local["value"] <= 1.0 and local["n_scored"] >= 1
@@ -70,5 +69,5 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(retrain_run, demo
     train_manifest = json.loads((run_dir / "train" / "model" / "manifest.json").read_text())
     assert versions[0].run_id == train_manifest["extra"]["mlflow_run_id"]
     # The local run was the cluster's graph: one evaluation task per test set, collected.
-    per_set = list(run_dir.glob("for-loop-*/evaluate-dataset/executor_output.json"))
+    per_set = list(run_dir.glob("for-loop-*/predict/executor_output.json"))
     assert len(per_set) == len(TEST_SETS), per_set

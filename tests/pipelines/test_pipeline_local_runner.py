@@ -10,7 +10,7 @@ from kfp.dsl import Dataset, Input, Output
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
-from pipelines.local_run import StepFailed, run_local
+from affectgpt_kfp.pipelines.local_run import StepFailed, run_local
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)

@@ -215,9 +215,9 @@ def eval_command(
     """Generate answers for every test clip (OV question), extract labels, score on MER-UniBench
     and write one report beside the paper's Table 2 and a subtitle-only baseline."""
     from affectgpt.bench.datasets import DATASETS, check_dataset_name
+    from affectgpt.bench.evaluation import evaluate_unibench
     from affectgpt.bench.extract import get_extractor
     from affectgpt.errors import NotFound
-    from affectgpt.evaluate import evaluate_unibench
 
     names = list(DATASETS) if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
     for name in names:

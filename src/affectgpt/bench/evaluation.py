@@ -1,8 +1,9 @@
-"""Evaluate a trained model on MER-UniBench test sets: one set at a time (a pipeline task, a
-GPU each on the cluster), then one report over all of them.
+"""Evaluate a trained model on MER-UniBench: predict one test set at a time (the `predict`
+step, a GPU each on the cluster), then score every set into one report (the `score` step).
 
     predict_test_set(model, unibench, "meld", out/"meld")      # features, generation, baseline
     score_test_sets([out/"meld", ...], report_dir, unibench_dir=unibench)
+    evaluate_unibench(model, unibench, out)                     # both, for the CLI and notebooks
 
 Per set: the clips of `<unibench>/<dataset>/` (see `affectgpt.bench.testsets`) go through the
 same frozen encoders and feature cache as training (`affectgpt.features.extract`), then
@@ -388,3 +389,91 @@ def judge_extractor(name: str = "lexicon", judge: str = ""):
     if judge.startswith(("http://", "https://")):
         return get_extractor("llm", endpoint=judge)
     return get_extractor("llm", model=Path(judge))
+
+
+# ------------------------------------------------------------------------------- whole runs
+
+
+@dataclass
+class Evaluation:
+    scores: dict[str, float]
+    mean: float | None
+    undefined: list[str]  # scored, but the metric is undefined (e.g. F with precision = recall = 0)
+    mode: str
+    predictions_path: Path
+    report_dir: Path
+    decoding: str | None = None  # what the scored predictions were generated with (their lines say)
+
+
+def evaluate_unibench(
+    model_dir: str | Path,
+    unibench_dir: str | Path | None,
+    out_dir: str | Path,
+    *,
+    datasets: list[str] | None = None,
+    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL,
+    extractor: Any = "lexicon",
+    decoding: Decoding | str = Decoding.GREEDY,
+    batch_size: int = 8,
+    features_cache: str | Path | None = None,
+    local_dataset_dir: str | Path | None = None,
+    local_features_dir: str | Path | None = None,
+    unibench_rev: str | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Predict every set, one after the other (the pipeline runs them as parallel tasks), and
+    write `<out_dir>/predictions/<dataset>/` and the report in `<out_dir>/report/`."""
+    from affectgpt.bench.testsets import unibench_revision
+
+    mode = scorer_mode(mode)  # an unknown mode or decoding fails here, before any generation
+    decoding = as_decoding(decoding)
+    out_dir = Path(out_dir)
+    names = list(datasets or DATASETS)
+    if local_dataset_dir and LOCAL not in names:
+        names.append(LOCAL)
+    if unibench_rev is None:
+        unibench_rev = unibench_revision(unibench_dir) if unibench_dir and Path(unibench_dir).is_dir() else ""
+    predict_test_sets(model_dir, unibench_dir, names, out_dir / "predictions", features_cache=features_cache,
+                      batch_size=batch_size, decoding=decoding, progress=progress,
+                      local_dataset_dir=local_dataset_dir, local_features_dir=local_features_dir,
+                      unibench_rev=unibench_rev)
+    folders = [out_dir / "predictions" / name for name in names]
+    report_dir = out_dir / "report"
+    report = score_test_sets(folders, report_dir, unibench_dir=unibench_dir, mode=mode, extractor=extractor,
+                             decoding=decoding, unibench_rev=unibench_rev,
+                             datasets=[n for n in names if n != LOCAL])
+    return evaluation_from_report(report, out_dir / "predictions", report_dir)
+
+
+def score_prediction_folders(
+    prediction_roots: list[str | Path],
+    report_dir: str | Path,
+    *,
+    unibench_dir: str | Path | None = None,
+    mode: ScorerMode | ScorerModeName | str = ScorerModeName.OFFICIAL,
+    extractor: str = "lexicon",
+    judge: str = "",
+    decoding: Decoding | str | None = None,
+    unibench_rev: str = "",
+) -> Evaluation:
+    """What the `score` step does with the `predict` outputs it collects: each root
+    holds one folder per set it predicted (one set, or all of them), and every set found is
+    scored into one report. `decoding`, when given, must be what the predictions name
+    (`Evaluation.decoding` says what they name)."""
+    folders = [folder for root in prediction_roots for folder in sorted(Path(root).iterdir()) if folder.is_dir()]
+    report = score_test_sets(folders, report_dir, unibench_dir=unibench_dir or None, mode=mode,
+                             extractor=judge_extractor(extractor, judge), decoding=decoding, unibench_rev=unibench_rev)
+    return evaluation_from_report(report, Path(report_dir), Path(report_dir))
+
+
+def evaluation_from_report(report, predictions_path: Path, report_dir: Path) -> Evaluation:
+    scored = {name: entry for name, entry in report.datasets.items() if entry.status == "scored"}
+    scores = {name: float(entry.value) for name, entry in scored.items() if _defined(entry.value)}
+    undefined = sorted(set(scored) - set(scores))
+    mean = report.mean if _defined(report.mean) else None
+    return Evaluation(scores, mean, undefined, report.mode, Path(predictions_path), Path(report_dir), report.decoding)
+
+
+def _defined(value: float | None) -> bool:
+    """The scorer reports an undefined metric (F with precision = recall = 0) as NaN or None."""
+    return value is not None and not math.isnan(value)

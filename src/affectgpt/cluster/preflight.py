@@ -41,7 +41,7 @@ DATA_ROOT = "/data"  # where path inputs live when the pipeline gives no default
 WORKSPACE_ENV = "AFFECTGPT_HOME"
 HF_HOME_ENV = "HF_HOME"
 # Steps by component name (`comp-<name>` in the IR).
-WEIGHT_STEPS = ("extract-features", "train", "evaluate-dataset")
+WEIGHT_STEPS = ("extract-features", "train", "predict")
 SIDE_EFFECT_STEPS = ("drift-report", "register")
 TRAIN_STEP = "train"
 # Component inputs that name a folder or file the step reads.
@@ -209,7 +209,7 @@ class StepTask:
 
     @property
     def step(self) -> str:
-        """`comp-evaluate-dataset` -> `evaluate-dataset` (kfp adds `-2` to a second component of a name)."""
+        """`comp-extract-features` -> `extract-features` (kfp adds `-2` to a second component of a name)."""
         return re.sub(r"-\d+$", "", self.component.removeprefix("comp-"))
 
 
@@ -279,10 +279,10 @@ def render_overlay(overlay: Path) -> list[dict[str, Any]]:
 
 
 def default_pipelines_dir() -> Path | None:
-    """The compiled IR shipped with the `pipelines` package (a checkout's `pipelines/compiled`)."""
+    """The compiled IR shipped with the `affectgpt_kfp.pipelines` package (a checkout's `src/affectgpt_kfp/pipelines/compiled`)."""
     import importlib.util
 
-    spec = importlib.util.find_spec("pipelines")  # found, not imported: the library stays apart from it
+    spec = importlib.util.find_spec("affectgpt_kfp.pipelines")  # found, not imported: the library stays apart from it
     for location in (spec.submodule_search_locations or []) if spec else []:
         compiled = Path(location) / "compiled"
         if any(compiled.glob("*.yaml")):
@@ -693,7 +693,7 @@ def check_workspace(inputs: Inputs) -> list[Finding]:
 
 
 def check_weights(inputs: Inputs) -> list[Finding]:
-    """Steps that load weights (extract-features, train, evaluate-dataset) and the PyTorchJob the
+    """Steps that load weights (extract-features, train, predict) and the PyTorchJob the
     train step launches must mount the models PVC, with HF_HOME under it, and that PVC must exist
     in the pipeline namespace. The model config names hub ids and the image runs offline with no
     weights baked in, so otherwise the first `from_pretrained` fails in every such pod."""

@@ -146,9 +146,9 @@ def _training_lineage(run_id: str | None, train_dir: Path | None) -> tuple[str, 
         raise InvalidInput("name the training run either as --run-id RUN or as --train-dir TRAIN_OUT")
     if train_dir is None:
         return str(run_id), {}
-    from affectgpt.evaluate import model_lineage
     from affectgpt.manifest import read_manifest
     from affectgpt.registry.errors import NotFound
+    from affectgpt.registry.trained_model import model_lineage
 
     if not (train_dir / "manifest.json").is_file():
         raise NotFound(f"{train_dir / 'manifest.json'}: not found; --train-dir takes the folder "

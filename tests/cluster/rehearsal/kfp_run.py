@@ -38,7 +38,7 @@ LAUNCHER_VERBS = [("get", "", "secrets"), ("get", "", "configmaps"),
 
 
 class TaskFailed(RuntimeError):
-    """A task of the run failed; `task` is its path in the DAG (e.g. `for-loop-2[3]/evaluate-dataset`)."""
+    """A task of the run failed; `task` is its path in the DAG (e.g. `for-loop-2[3]/predict`)."""
 
     def __init__(self, task: str, message: str):
         super().__init__(f"task {task} failed: {message}")

@@ -5,8 +5,8 @@ the host's system folders with the checkout hidden, the image's WORKDIR `/app` e
 read-only, a private `/tmp` and `/dev/shm`, and only the volumes the pod mounts. The image is
 stood in for by this machine's venv (the locked stack, read-only at its own path) plus the
 affectgpt wheel installed into a folder (`/image/site-packages`, `/image/bin`): `affectgpt`,
-`components` and `pipelines` import from the wheel, never from the checkout. The image's ENV
-and WORKDIR are read from its Dockerfile (components/<step>/Dockerfile, FROM the base one).
+`affectgpt_kfp` import from the wheel, never from the checkout. The image's ENV
+and WORKDIR are read from its Dockerfile (src/affectgpt_kfp/components/<step>/Dockerfile, FROM the base one).
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ class ImageConfig:
 
 
 def dockerfile_for(image_ref: str) -> Path:
-    """ghcr.io/affectgpt/affectgpt-<step>:<tag> -> components/<step>/Dockerfile; the platform
-    image (affectgpt:<tag>) -> components/base/Dockerfile."""
+    """ghcr.io/affectgpt/affectgpt-<step>:<tag> -> src/affectgpt_kfp/components/<step>/Dockerfile; the platform
+    image (affectgpt:<tag>) -> src/affectgpt_kfp/components/base/Dockerfile."""
     name = image_ref.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
     step = name.removeprefix("affectgpt").removeprefix("-") or "base"
-    path = REPO / "components" / step / "Dockerfile"
+    path = REPO / "src" / "affectgpt_kfp" / "components" / step / "Dockerfile"
     if not path.is_file():
         raise FileNotFoundError(f"image {image_ref}: no {path.relative_to(REPO)} builds it")
     return path

@@ -1,6 +1,0 @@
-"""Kubeflow pipelines of the platform: `retrain` and `monitor`. Compiled IR lives in
-`pipelines/compiled/` (regenerate with `affectgpt pipeline compile`)."""
-
-from pathlib import Path
-
-COMPILED_DIR = Path(__file__).resolve().parent / "compiled"
