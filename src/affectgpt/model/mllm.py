@@ -36,7 +36,8 @@ class AffectGPT(nn.Module):
         fusion = config.fusion
         self.fusion = build_fusion(fusion.kind, audio_dim=audio_dim, visual_dim=vision_dim, hidden_dim=fusion.hidden_dim,
                                    llm_dim=llm_dim, n_queries=fusion.qformer_queries, n_layers=fusion.qformer_layers,
-                                   n_heads=fusion.qformer_heads, width=fusion.qformer_width, weights=fusion.weights)
+                                   n_heads=fusion.qformer_heads, width=fusion.qformer_width, weights=fusion.weights,
+                                   qformer_init=fusion.qformer_init)
 
     @property
     def tokens_per_modality(self) -> dict[str, int]:
