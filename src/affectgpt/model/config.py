@@ -96,13 +96,18 @@ class PromptConfig(_Strict):
     sentences always follow upstream's order multi, audio, face, frame) and where bos goes.
 
     Upstream prepends the tokenizer's bos (`<|im_start|>` for Qwen2.5) to training samples and
-    not to inference prompts; `bos_at_inference: true` removes that mismatch (a deviation)."""
+    not to inference prompts; `bos_at_inference: true` removes that mismatch (a deviation).
+    Upstream uses subtitles and descriptions as written; `strip_text: true` strips surrounding
+    whitespace first (a deviation). Upstream caps prompt + target at `train.max_length` with bos
+    and eos on top (up to max_length + 2 tokens); `length_cap: with-specials` counts them in."""
 
     modalities: list[Literal["multi", "audio", "face", "frame"]] = Field(
         default_factory=lambda: ["multi", "audio", "face"]
     )
     bos_in_training: bool = True
     bos_at_inference: bool = False
+    strip_text: bool = False
+    length_cap: Literal["text", "with-specials"] = "text"
 
 
 class TrainConfig(_Strict):
