@@ -43,6 +43,9 @@ pip_install -c constraints.txt torch==2.13.0
 # never imports. A file whose hash is not in the lock stops the install.
 pip_install --no-deps --require-hashes -c constraints.txt -r requirements.lock
 pip_install --no-deps -e '.[dev]'
+# No DeepSpeed op is compiled, here or at training time: training switches off the one op the
+# CPU path would JIT-build (deepspeed_shm_comm; affectgpt/train/extensions.py) and clears a
+# build lock a killed build left behind.
 .venv/bin/python -c "import affectgpt, torch, transformers, deepspeed, mlflow, feast, evidently, kfp, dvc" \
   || { echo "bootstrap: the environment is incomplete"; exit 1; }
 echo "bootstrap: .venv ready"

@@ -132,3 +132,30 @@ def test_real_checkpoints_on_the_demo_clip(demo_clip):
     assert features["frames"].shape == (8, 768) and features["faces"].shape == (8, 768)
     assert features["audio"].shape == (8, 1024)
     assert Path(clip_path).is_dir() and all(torch.isfinite(t).all() for t in features.values())
+
+
+def _upstream_maybe_autocast_enabled(device: torch.device) -> bool:
+    """Upstream my_affectgpt/models/blip2.py `maybe_autocast(self, dtype=torch.float16)`:
+    `enable_autocast = self.device != torch.device("cpu")`, then `torch.amp.autocast('cuda',
+    dtype=dtype)` around fp32 encoders (their weights are never cast)."""
+    return device != torch.device("cpu")
+
+
+def test_paper_encoders_are_fp32_under_fp16_autocast_as_upstream():
+    from affectgpt.model.config import load_config
+    from affectgpt.model.encoders import autocast_enabled
+
+    paper = load_config("affectgpt-7b.yaml").encoders
+    assert (paper.dtype, paper.autocast) == ("float32", "float16")
+    assert (EncoderConfig.paper().dtype, EncoderConfig.paper().autocast) == ("float32", "float16")
+    for device in (torch.device("cpu"), torch.device("cuda"), torch.device("cuda:1")):
+        assert autocast_enabled(device, torch.float16) == _upstream_maybe_autocast_enabled(device), device
+    assert not autocast_enabled(torch.device("cuda"), None)
+    # the CPU features do not move when autocast is configured (off on CPU, as upstream), and
+    # caches made before the setting existed keep their key
+    clip = _Clip(2)
+    plain = encode_clip(clip, *build_encoders(EncoderConfig()))
+    autocast = encode_clip(clip, *build_encoders(EncoderConfig(autocast="float16")))
+    for name in plain:
+        torch.testing.assert_close(plain[name], autocast[name], rtol=0, atol=0)
+    assert EncoderConfig().config_hash() != EncoderConfig(autocast="float16").config_hash()

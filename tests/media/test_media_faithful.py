@@ -64,3 +64,29 @@ def test_frames_are_squashed_and_faces_reach_clip_in_bgr():
     rgb = encode_clip(clip, rgb_vision, audio)
     assert not torch.allclose(rgb["faces"], features["faces"])
     assert not torch.allclose(rgb["frames"], features["frames"])  # centre crop of a 16:9 frame differs
+
+
+def _upstream_channels(waveform: torch.Tensor) -> torch.Tensor:
+    """ImageBind data.py `load_audio`: `if waveform.shape[0] == 2: waveform = waveform.mean(dim=0,
+    keepdim=True)`; encoder.py `HUBERT_LARGE.forward`: `raw_audio = raw_audio[:,:,0,:]` (channel 0
+    of whatever is left)."""
+    if waveform.shape[0] == 2:
+        waveform = waveform.mean(dim=0, keepdim=True)
+    return waveform[0]
+
+
+def test_channels_become_one_as_upstream(tmp_path):
+    import soundfile
+
+    from affectgpt.media.audio import downmix, load_audio
+
+    rng = np.random.default_rng(1)
+    for channels in (1, 2, 3, 6):
+        waveform = (0.1 * rng.standard_normal((channels, 32000))).astype(np.float32)
+        expected = _upstream_channels(torch.from_numpy(waveform)).numpy()
+        np.testing.assert_array_equal(downmix(waveform), expected)
+        path = tmp_path / f"c{channels}.wav"
+        soundfile.write(path, waveform.T, 16000, subtype="FLOAT")
+        np.testing.assert_allclose(load_audio(path), expected, atol=1e-7)
+    six = (0.1 * rng.standard_normal((6, 100))).astype(np.float32)
+    assert not np.allclose(downmix(six, "mean"), downmix(six))   # the `mean` option averages all six

@@ -73,3 +73,47 @@ def test_qformer_is_bert_style_over_video_then_audio_with_learned_positions():
     default = QFormerFusion(1024, 768, 1024, 64, n_queries=2)
     assert default.queries.shape == (1, 2, 768) and default.layers[0].attention.heads == 12
     assert default.layers[0].crossattention.key.in_features == 1024 and len(default.layers) == 2
+
+
+def _upstream_bert_init_weights(module):
+    """Upstream my_affectgpt/models/Qformer.py `BertPreTrainedModel._init_weights`, verbatim:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_(); module.weight.data.fill_(1.0)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+    with initializer_range 0.02 (bert-base-uncased's config; `BertLMHeadModel(config=...)` loads no
+    weights, so this init is what upstream's Q-Former starts from)."""
+    if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+        module.weight.data.normal_(mean=0.0, std=0.02)
+    elif isinstance(module, torch.nn.LayerNorm):
+        module.bias.data.zero_()
+        module.weight.data.fill_(1.0)
+    if isinstance(module, torch.nn.Linear) and module.bias is not None:
+        module.bias.data.zero_()
+
+
+def _bert_part(fusion):
+    return [("query_norm", fusion.query_norm)] + [(f"layers.{n}", m) for n, m in fusion.layers.named_modules()]
+
+
+def test_qformer_starts_from_berts_random_init_as_upstream():
+    torch.manual_seed(3)
+    ours = QFormerFusion(1024, 768, 1024, 8, n_queries=1)            # default: qformer_init bert
+    reference = QFormerFusion(1024, 768, 1024, 8, n_queries=1, init="torch")
+    reference.layers.apply(_upstream_bert_init_weights)
+    reference.query_norm.apply(_upstream_bert_init_weights)
+    for (name, mine), (_, theirs) in zip(_bert_part(ours), _bert_part(reference)):
+        if isinstance(mine, torch.nn.Linear):
+            assert torch.count_nonzero(mine.bias) == 0 == torch.count_nonzero(theirs.bias), name
+            # same distribution: normal(0, 0.02) for every fan-in (768 and 3072), tails past a
+            # uniform's bound
+            assert abs(mine.weight.std().item() - theirs.weight.std().item()) < 1e-3, name
+            assert abs(mine.weight.std().item() - 0.02) < 1e-3, name
+            assert mine.weight.abs().max() > 3.5 * 0.02, name
+        elif isinstance(mine, torch.nn.LayerNorm):
+            assert torch.equal(mine.weight, theirs.weight) and torch.equal(mine.bias, theirs.bias), name
+    torch_default = QFormerFusion(1024, 768, 1024, 8, n_queries=1, init="torch")
+    dense = torch_default.layers[0].output_query.dense             # fan-in 3072: PyTorch std 1/sqrt(3 * 3072)
+    assert torch.count_nonzero(dense.bias) > 0 and abs(dense.weight.std().item() - 0.02) > 5e-3

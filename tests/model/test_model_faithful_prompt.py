@@ -73,3 +73,56 @@ def test_empty_ov_label_list_trains_as_neutral(tmp_path):
     labels = {s.clip_id: s.ov_labels for s in data.samples}
     assert labels == {"a": ["neutral"], "b": [], "c": ["sad"]}
     assert ov_answer([]) == "The character's emotional state is neutral."
+
+
+def _upstream_fits(tokenizer, prompt: str, target: str, max_length: int) -> tuple[bool, int]:
+    """base_dataset.py `__getitem__` + `collater`: prompt and `answer + '###'` tokenised apart,
+    each truncated to max_length; `if len(text_input) > self.max_length: raise RuntimeError`;
+    then the collater adds bos and eos. Returns (accepted, tokens the model sees)."""
+    prompt_id = tokenizer(prompt, add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    target_id = tokenizer(target + "###", add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    text_input = prompt_id + target_id
+    return len(text_input) <= max_length, 1 + len(text_input) + 1
+
+
+def test_length_cap_leaves_bos_and_eos_out_as_upstream(tiny_model, tiny_tokenizer):
+    subtitle, answer = "Don't talk to me about feelings anymore.", ov_answer(["angry"])
+    prompt = UPSTREAM.format(subtitle=subtitle, user_message=QUESTIONS["ov"])
+    exact = (len(tiny_tokenizer(prompt, add_special_tokens=False)["input_ids"])
+             + len(tiny_tokenizer(answer + "###", add_special_tokens=False)["input_ids"]))
+    accepted, seen = _upstream_fits(tiny_tokenizer, prompt, answer, exact)
+    assert accepted and seen == exact + 2
+    encoder = PromptEncoder(tiny_tokenizer, tiny_model.modalities, tiny_model.tokens_per_modality, exact)
+    sample = encoder.encode_training(subtitle, "ov", answer)
+    assert len(sample.input_ids) == seen and not sample.subtitle_truncated and not sample.answer_truncated
+    assert not _upstream_fits(tiny_tokenizer, prompt, answer, exact - 1)[0]
+    assert encoder.encode_training(subtitle + " More words here.", "ov", answer).subtitle_truncated
+    counted = PromptEncoder(tiny_tokenizer, tiny_model.modalities, tiny_model.tokens_per_modality, exact,
+                            length_cap="with-specials").encode_training(subtitle, "ov", answer)
+    assert len(counted.input_ids) <= exact and counted.subtitle_truncated
+
+
+def test_subtitles_and_descriptions_reach_the_model_as_written(tiny_model, tiny_tokenizer, tmp_path):
+    """Upstream: `f"... <Subtitle>{subtitle}</Subtitle>. "` and `'answer': sample['description']`,
+    `target = qa_pair['answer'] + '###'`: no strip anywhere."""
+    import pandas as pd
+
+    from affectgpt.model.prompt import target_text
+    from affectgpt.train.data import load_caption_data
+
+    pd.DataFrame({"clip_id": ["a"], "description": ["  He smiles.\n"], "ov_labels": [None],
+                  "subtitle": [" Hi there. "], "split": ["train"]}).to_parquet(tmp_path / "records.parquet")
+    sample = load_caption_data(tmp_path, 32, 32).samples[0]
+    assert (sample.subtitle, sample.description) == (" Hi there. ", "  He smiles.\n")
+    answer = target_text("description", sample.description, sample.ov_labels)
+    encoder = PromptEncoder(tiny_tokenizer, tiny_model.modalities, tiny_model.tokens_per_modality, 256)
+    encoded = encoder.encode_training(sample.subtitle, "description", answer)
+    prompt = UPSTREAM.format(subtitle=" Hi there. ", user_message=QUESTIONS["description"])
+    upstream = (tiny_tokenizer(prompt, add_special_tokens=False)["input_ids"]
+                + tiny_tokenizer("  He smiles.\n###", add_special_tokens=False)["input_ids"])
+    assert encoded.input_ids[1:-1] == upstream
+    stripped = PromptEncoder(tiny_tokenizer, tiny_model.modalities, tiny_model.tokens_per_modality, 256,
+                             strip_text=True).encode_training(sample.subtitle, "description", answer)
+    assert stripped.input_ids != encoded.input_ids
+    assert tiny_tokenizer.decode(stripped.input_ids).endswith(". ###Assistant: He smiles.###" + tiny_tokenizer.eos_token)
+    assert "<Subtitle>Hi there.</Subtitle>" in tiny_tokenizer.decode(stripped.input_ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -23,23 +24,34 @@ TARGET_SAMPLE_RATE_HZ = 16_000
 WINDOW_S = 2.0
 
 
-def _to_mono_float32(samples: np.ndarray) -> np.ndarray:
-    """[n] or [n, channels] -> [n] float32 (channels averaged)."""
-    samples = np.asarray(samples, dtype=np.float32)
-    return samples.mean(axis=1) if samples.ndim == 2 else samples
+Downmix = Literal["upstream", "mean"]
 
 
-def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
+def downmix(channels_first: np.ndarray, how: Downmix = "upstream") -> np.ndarray:
+    """[channels, n] -> [n] float32. `upstream`: ImageBind `load_audio` averages exactly two
+    channels (`if waveform.shape[0] == 2: waveform.mean(dim=0)`) and HuBERT then reads channel 0
+    of anything else (`raw_audio[:,:,0,:]`); `mean` averages every channel (a deviation for 3+)."""
+    samples = np.asarray(channels_first, dtype=np.float32)
+    if samples.ndim == 1:
+        return samples
+    if how == "mean" or samples.shape[0] == 2:
+        return samples.mean(axis=0)
+    if how != "upstream":
+        raise ValueError(f"downmix must be 'upstream' or 'mean', got {how!r}")
+    return samples[0]
+
+
+def _read_with_soundfile(path: Path, how: Downmix) -> tuple[np.ndarray, int] | None:
     """Fast path for wav/flac/ogg; None when libsndfile does not know the format."""
     try:
-        samples, sample_rate_hz = soundfile.read(str(path), dtype="float32", always_2d=False)
+        samples, sample_rate_hz = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         return None
-    return _to_mono_float32(samples), int(sample_rate_hz)
+    return downmix(samples.T, how), int(sample_rate_hz)
 
 
-def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
-    """Any container ffmpeg reads (mp4/AAC, mkv, mp3...): first audio stream, channels averaged."""
+def _read_with_pyav(path: Path, how: Downmix) -> tuple[np.ndarray, int]:
+    """Any container ffmpeg reads (mp4/AAC, mkv, mp3...): first audio stream, downmixed."""
     with open_container(path, "bad_audio") as container:
         if not container.streams.audio:
             raise MediaError(path, "no_audio", "container has no audio stream")
@@ -58,17 +70,18 @@ def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
             raise MediaError(path, "bad_audio", f"audio decoding failed: {exc}") from None
     if not chunks or sample_rate_hz <= 0:
         raise MediaError(path, "empty_audio", "audio stream decoded to no samples")
-    return np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32), sample_rate_hz
+    return downmix(np.concatenate(chunks, axis=1), how), sample_rate_hz
 
 
-def load_audio(path: str | Path, target_sr: int = TARGET_SAMPLE_RATE_HZ) -> np.ndarray:
-    """Mono float32 samples at `target_sr` from an audio file or a video's first audio stream.
+def load_audio(path: str | Path, target_sr: int = TARGET_SAMPLE_RATE_HZ, *, how: Downmix = "upstream") -> np.ndarray:
+    """Mono float32 samples at `target_sr` from an audio file or a video's first audio stream
+    (channels downmixed as `downmix` says; resampling is linear, so before or after is the same).
 
     Raises MediaError: missing_file, no_audio (no audio stream), bad_audio (undecodable),
     empty_audio (zero samples)."""
     path = require_file(path, empty_reason="bad_audio")
-    decoded = _read_with_soundfile(path)
-    samples, sample_rate_hz = decoded if decoded is not None else _read_with_pyav(path)
+    decoded = _read_with_soundfile(path, how)
+    samples, sample_rate_hz = decoded if decoded is not None else _read_with_pyav(path, how)
     if samples.size == 0:
         raise MediaError(path, "empty_audio", "audio holds no samples")
     if not np.isfinite(samples).all():

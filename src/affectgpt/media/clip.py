@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectgpt.media.audio import TARGET_SAMPLE_RATE_HZ, WINDOW_S, cut_windows, load_audio, pad_audio
+from affectgpt.media.audio import TARGET_SAMPLE_RATE_HZ, WINDOW_S, Downmix, cut_windows, load_audio, pad_audio
 from affectgpt.media.faces import crop_faces
 from affectgpt.media.frames import decode_frames
 
@@ -48,17 +48,17 @@ class ClipMedia:
 
 
 def load_clip(video_path: str | Path, audio_path: str | Path | None = None, *, n_frames: int = 8,
-              n_windows: int = 8, face_size: int = FACE_SIZE) -> ClipMedia:
+              n_windows: int = 8, face_size: int = FACE_SIZE, downmix: Downmix = "upstream") -> ClipMedia:
     """Decode a clip for the encoders.
 
     Audio comes from `audio_path` when given, else from the video's own audio stream.
     Raises MediaError (see `affectgpt.media.errors.REASON_ADVICE` for the reason codes) naming
-    the file at fault."""
+    the file at fault. `downmix` picks how channels become one (`affectgpt.media.audio.downmix`)."""
     video_path = Path(video_path)
     frames, frame_indices, info, n_decoded = decode_frames(video_path, n_frames)
     # Audio before faces: a bad wav fails fast, before the costliest step.
     audio_file = Path(audio_path) if audio_path is not None else video_path
-    raw_audio = load_audio(audio_file, TARGET_SAMPLE_RATE_HZ)
+    raw_audio = load_audio(audio_file, TARGET_SAMPLE_RATE_HZ, how=downmix)
     faces = crop_faces(frames, size=face_size)
     audio_16k = pad_audio(raw_audio, TARGET_SAMPLE_RATE_HZ, WINDOW_S)
     audio_windows, window_starts_s = cut_windows(audio_16k, TARGET_SAMPLE_RATE_HZ, n_windows, WINDOW_S)

@@ -41,7 +41,8 @@ class Batcher:
         self.tokenizer = tokenizer
         prompt = model.config.prompt
         self.encoder = PromptEncoder(tokenizer, model.modalities, model.tokens_per_modality, max_length,
-                                     bos_train=prompt.bos_in_training, bos_infer=prompt.bos_at_inference)
+                                     bos_train=prompt.bos_in_training, bos_infer=prompt.bos_at_inference,
+                                     strip_text=prompt.strip_text, length_cap=prompt.length_cap)
         self.pad_id = int(tokenizer.pad_token_id)
 
     def training_batch(self, subtitles: Sequence[str], prompt_types: Sequence[str], answers: Sequence[str],

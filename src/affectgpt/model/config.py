@@ -60,7 +60,9 @@ class PoolingConfig(_Strict):
 class FusionConfig(_Strict):
     """Pre-fusion as upstream: `hidden_dim` is max(audio, visual) width there (1024 for the
     paper); attention weights without softmax (`weights: softmax` is a deviation); the Q-Former
-    is BERT-base-style (`qformer_width` 768, 12 heads, 2 layers) with K queries."""
+    is BERT-base-style (`qformer_width` 768, 12 heads, 2 layers) with K queries, initialised as
+    upstream's randomly built BertLMHeadModel (`qformer_init: bert`, normal std 0.02; `torch`
+    is PyTorch's default Linear init, a deviation)."""
 
     kind: FusionKind = "attention"
     hidden_dim: int = Field(default=1024, ge=1, description="width both modalities are mapped to before fusing")
@@ -70,6 +72,7 @@ class FusionConfig(_Strict):
     qformer_layers: int = Field(default=2, ge=1)
     qformer_heads: int = Field(default=12, ge=1)
     qformer_width: int = Field(default=768, ge=1)
+    qformer_init: Literal["bert", "torch"] = "bert"
 
     @model_validator(mode="after")
     def _heads_divide(self) -> FusionConfig:
@@ -93,13 +96,18 @@ class PromptConfig(_Strict):
     sentences always follow upstream's order multi, audio, face, frame) and where bos goes.
 
     Upstream prepends the tokenizer's bos (`<|im_start|>` for Qwen2.5) to training samples and
-    not to inference prompts; `bos_at_inference: true` removes that mismatch (a deviation)."""
+    not to inference prompts; `bos_at_inference: true` removes that mismatch (a deviation).
+    Upstream uses subtitles and descriptions as written; `strip_text: true` strips surrounding
+    whitespace first (a deviation). Upstream caps prompt + target at `train.max_length` with bos
+    and eos on top (up to max_length + 2 tokens); `length_cap: with-specials` counts them in."""
 
     modalities: list[Literal["multi", "audio", "face", "frame"]] = Field(
         default_factory=lambda: ["multi", "audio", "face"]
     )
     bos_in_training: bool = True
     bos_at_inference: bool = False
+    strip_text: bool = False
+    length_cap: Literal["text", "with-specials"] = "text"
 
 
 class TrainConfig(_Strict):

@@ -5,7 +5,16 @@ temperature 1.0, top-p 0.9, top-k from the base model's generation config (upstr
 pass it), repetition penalty 1.0 passed explicitly, beams 1, up to 1200 new tokens; seeded by
 the caller so a run is reproducible. `greedy` is the platform default for stable gates: no
 sampling, repetition penalty 1.0 set explicitly, never inherited from the base model's
-generation config.
+generation config. Both stop and clean up as upstream (`affectgpt.model.stopping`: the base
+model's eos list, upstream's `###` token stops, the cut at the last `###` and after
+`Assistant:`).
+
+Two things differ from upstream's loop on purpose, and neither is a preset: clips are decoded in
+left-padded batches (each row gets the next-token distribution it would get alone; `batch_size
+1` is upstream's one clip at a time), and a prompt is never cut at its head. Upstream's
+`max_length=2000` with 1200 new tokens keeps only the last 800 prompt tokens, dropping the
+modality slots of a longer prompt; here the subtitle is shortened so the prompt fits
+`train.max_length` (1024) with every slot in place.
 
 This module imports nothing heavy, so a command line or a pipeline input can parse a preset
 name (`as_decoding`) and refuse a bad one before any model or data is loaded; everything

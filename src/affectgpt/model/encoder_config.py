@@ -90,7 +90,9 @@ class EncoderConfig(BaseModel):
     face_channels: Literal["bgr", "rgb"] = Field("bgr", description="channel order face crops reach CLIP in: "
                                                  "upstream feeds OpenFace's BGR crops unconverted")
     seed: int = Field(0, description="seed for random-init (tiny) encoders")
-    dtype: TorchDtype = "float32"
+    dtype: TorchDtype = Field("float32", description="weight dtype of both encoders (upstream: float32)")
+    autocast: TorchDtype | None = Field(None, description="autocast dtype on a GPU: upstream runs its fp32 encoders "
+                                        "under `maybe_autocast()` (float16 on CUDA, off on CPU)")
     device: str = "cpu"
 
     @classmethod
@@ -100,10 +102,14 @@ class EncoderConfig(BaseModel):
     @classmethod
     def paper(cls, clip_path: str = "openai/clip-vit-large-patch14",
               hubert_path: str = "TencentGameMate/chinese-hubert-large", **overrides: Any) -> EncoderConfig:
-        """The paper setup: CLIP ViT-L/14 (768-d) and chinese-hubert-large (1024-d)."""
+        """The paper setup: CLIP ViT-L/14 (768-d) and chinese-hubert-large (1024-d), fp32 weights
+        under fp16 autocast on a GPU, as upstream."""
+        overrides.setdefault("autocast", "float16")
         return cls(vision=VisionEncoderSpec(model=clip_path), audio=AudioEncoderSpec(model=hubert_path), **overrides)
 
     def config_hash(self) -> str:
         """Hash of the settings that change encoder outputs (device excluded: it does not)."""
-        payload = self.model_dump(mode="json", exclude={"device"})
+        # `autocast` joined later: left out while unset, so caches made before it stay valid
+        excluded = {"device"} | ({"autocast"} if self.autocast is None else set())
+        payload = self.model_dump(mode="json", exclude=excluded)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -9,6 +9,8 @@ the mean of the last `hubert_layers` hidden layers, then the mean over time; 102
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,18 @@ def _load_pretrained(model_cls: type, source: str, what: str, dtype: torch.dtype
     return model
 
 
+def autocast_enabled(device: torch.device, dtype: torch.dtype | None) -> bool:
+    """Upstream's `maybe_autocast` (models/blip2.py): autocast on any device but the CPU;
+    `dtype=None` (no `encoders.autocast`) runs the encoder in its weight dtype."""
+    return dtype is not None and device.type != "cpu"
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if not autocast_enabled(device, dtype):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
 def _freeze(module: torch.nn.Module) -> torch.nn.Module:
     module.eval()
     module.requires_grad_(False)
@@ -96,9 +110,10 @@ class VisionEncoder(torch.nn.Module):
     """Frozen CLIP vision tower with its projection: uint8 RGB images -> [N, D_v] embeddings."""
 
     def __init__(self, model: CLIPVisionModelWithProjection, device: str = "cpu", *, frame_size: int | None = 224,
-                 face_channels: str = "bgr") -> None:
+                 face_channels: str = "bgr", autocast: torch.dtype | None = None) -> None:
         super().__init__()
         self.model = _freeze(model).to(device)
+        self.autocast = autocast
         self.frame_size = frame_size
         self.face_channels = face_channels
         size = int(model.config.image_size)
@@ -128,7 +143,8 @@ class VisionEncoder(torch.nn.Module):
     @torch.no_grad()
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         pixel_values = pixel_values.to(self.device, dtype=self.model.dtype)
-        return self.model(pixel_values=pixel_values).image_embeds.float()
+        with autocast_context(self.device, self.autocast):
+            return self.model(pixel_values=pixel_values).image_embeds.float()
 
     def encode_images(self, images: np.ndarray) -> torch.Tensor:
         """[N,H,W,3] uint8 RGB -> [N, D_v] float32 on CPU."""
@@ -140,8 +156,9 @@ class AudioEncoder(torch.nn.Module):
     then mean over time, as the AffectGPT audio branch does)."""
 
     def __init__(self, model: HubertModel, layers: int = 4, normalize: bool = True, device: str = "cpu",
-                 remove_window_mean: bool = True) -> None:
+                 remove_window_mean: bool = True, autocast: torch.dtype | None = None) -> None:
         super().__init__()
+        self.autocast = autocast
         n_layers = int(model.config.num_hidden_layers)
         if layers > n_layers:
             raise ValueError(f"hubert_layers={layers} but the audio encoder has only {n_layers} layers")
@@ -174,7 +191,8 @@ class AudioEncoder(torch.nn.Module):
     @torch.no_grad()
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
         input_values = input_values.to(self.device, dtype=self.model.dtype)
-        hidden_states = self.model(input_values=input_values, output_hidden_states=True).hidden_states
+        with autocast_context(self.device, self.autocast):
+            hidden_states = self.model(input_values=input_values, output_hidden_states=True).hidden_states
         last_layers = torch.stack(hidden_states[-self.layers:]).float().mean(dim=0)  # [W, time, D]
         return last_layers.mean(dim=1)
 
@@ -202,7 +220,8 @@ def build_vision_encoder(cfg: EncoderConfig) -> VisionEncoder:
             model = _tiny_vision(cfg.vision.tiny).to(dtype)
     else:
         model = _load_pretrained(CLIPVisionModelWithProjection, cfg.vision.model, "vision", dtype)
-    return VisionEncoder(model, device=cfg.device, frame_size=cfg.frame_size, face_channels=cfg.face_channels)
+    return VisionEncoder(model, device=cfg.device, frame_size=cfg.frame_size, face_channels=cfg.face_channels,
+                         autocast=_torch_dtype(cfg.autocast) if cfg.autocast else None)
 
 
 def build_audio_encoder(cfg: EncoderConfig) -> AudioEncoder:
@@ -214,7 +233,8 @@ def build_audio_encoder(cfg: EncoderConfig) -> AudioEncoder:
     else:
         model = _load_pretrained(HubertModel, cfg.audio.model, "audio", dtype)
     return AudioEncoder(model, layers=cfg.hubert_layers, normalize=cfg.audio.normalize, device=cfg.device,
-                        remove_window_mean=cfg.audio.remove_window_mean)
+                        remove_window_mean=cfg.audio.remove_window_mean,
+                        autocast=_torch_dtype(cfg.autocast) if cfg.autocast else None)
 
 
 def build_encoders(cfg: EncoderConfig) -> tuple[VisionEncoder, AudioEncoder]:

@@ -6,6 +6,11 @@ mixing weights from a 2-layer MLP over [video; audio] with no softmax and no act
 weighted sum projected to the LLM width), `qformer` (K learned queries, BERT-base-style
 blocks with cross-attention into [video; audio] plus learned positions) and `none`.
 Each returns [B, K, llm_hidden].
+
+Upstream builds its Q-Former as `BertLMHeadModel(config=...)`: BERT-base's *config*, random
+weights from BERT's `_init_weights` (Linear and Embedding normal(0, 0.02), biases 0, LayerNorm
+1/0), not bert-base's checkpoint. `qformer_init: bert` (the default) does the same to our
+blocks; `torch` keeps PyTorch's default Linear init.
 """
 
 from __future__ import annotations
@@ -14,6 +19,21 @@ import math
 
 import torch
 from torch import nn
+
+BERT_INITIALIZER_RANGE = 0.02  # BertConfig.initializer_range of bert-base-uncased
+
+
+def bert_init_(module: nn.Module, std: float = BERT_INITIALIZER_RANGE) -> None:
+    """BERT's `_init_weights` on every submodule (upstream Qformer.py `BertPreTrainedModel`):
+    Linear/Embedding weights normal(0, std), Linear biases 0, LayerNorm weight 1 and bias 0."""
+    for sub in module.modules():
+        if isinstance(sub, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(sub.weight, mean=0.0, std=std)
+        elif isinstance(sub, nn.LayerNorm):
+            nn.init.zeros_(sub.bias)
+            nn.init.ones_(sub.weight)
+        if isinstance(sub, nn.Linear) and sub.bias is not None:
+            nn.init.zeros_(sub.bias)
 
 
 class AttentionFusion(nn.Module):
@@ -110,11 +130,15 @@ class QFormerFusion(nn.Module):
     """Upstream's multi Q-Former: [video; audio] each mapped to `hidden_dim` (the encoder width),
     plus learned positions (Embedding(264, hidden_dim)); K learned queries of BERT-base width
     (768) pass LayerNorm + dropout, then `n_layers` BERT blocks (12 heads, post-LN, dropout 0.1,
-    cross-attention each layer); the K outputs are projected to the LLM width."""
+    cross-attention each layer); the K outputs are projected to the LLM width.
+
+    `init: bert` gives the BERT part (query LayerNorm and blocks) BERT's init, as upstream's
+    randomly built `BertLMHeadModel`; the input maps, positions and `to_llm` live outside BERT
+    upstream too and keep PyTorch's defaults. `init: torch` is PyTorch's default everywhere."""
 
     def __init__(self, audio_dim: int, visual_dim: int, hidden_dim: int, llm_dim: int, *,
                  n_queries: int, n_layers: int = 2, n_heads: int = 12, width: int = 768, dropout: float = 0.1,
-                 max_positions: int = 264, eps: float = 1e-12) -> None:
+                 max_positions: int = 264, eps: float = 1e-12, init: str = "bert") -> None:
         super().__init__()
         self.n_tokens = n_queries
         self.audio_in = nn.Linear(audio_dim, hidden_dim)        # upstream multi_audio_embs
@@ -126,6 +150,11 @@ class QFormerFusion(nn.Module):
         self.query_dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(_QFormerLayer(width, hidden_dim, n_heads, dropout, eps) for _ in range(n_layers))
         self.to_llm = nn.Linear(width, llm_dim)                 # upstream multi_llama_proj
+        if init == "bert":
+            bert_init_(self.query_norm)
+            bert_init_(self.layers)
+        elif init != "torch":
+            raise ValueError(f"Q-Former init must be 'bert' or 'torch', got {init!r}")
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         sequence = torch.cat([self.visual_in(visual), self.audio_in(audio)], dim=1)  # [B, Tv+Ta, H]
@@ -141,13 +170,14 @@ class QFormerFusion(nn.Module):
 
 def build_fusion(kind: str, *, audio_dim: int, visual_dim: int, hidden_dim: int, llm_dim: int,
                  n_queries: int = 1, n_layers: int = 2, n_heads: int = 12, width: int = 768,
-                 weights: str = "none") -> nn.Module | None:
+                 weights: str = "none", qformer_init: str = "bert") -> nn.Module | None:
     """The configured pre-fusion module, or None for `none`."""
     if kind == "attention":
         return AttentionFusion(audio_dim, visual_dim, hidden_dim, llm_dim, weights=weights)
     if kind == "qformer":
         return QFormerFusion(audio_dim, visual_dim, hidden_dim, llm_dim,
-                             n_queries=n_queries, n_layers=n_layers, n_heads=n_heads, width=width)
+                             n_queries=n_queries, n_layers=n_layers, n_heads=n_heads, width=width,
+                             init=qformer_init)
     if kind == "none":
         return None
     raise ValueError(f"unknown fusion kind {kind!r}; use attention, qformer or none")

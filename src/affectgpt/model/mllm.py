@@ -13,7 +13,6 @@ from torch import nn
 from affectgpt.model.config import AffectGPTConfig
 from affectgpt.model.fusion import build_fusion
 from affectgpt.model.pooling import TemporalAttentionPooling
-from affectgpt.model.prompt import SEPARATOR
 
 FEATURE_KEYS = {"audio": "audio", "face": "faces", "frame": "frames"}
 
@@ -36,7 +35,8 @@ class AffectGPT(nn.Module):
         fusion = config.fusion
         self.fusion = build_fusion(fusion.kind, audio_dim=audio_dim, visual_dim=vision_dim, hidden_dim=fusion.hidden_dim,
                                    llm_dim=llm_dim, n_queries=fusion.qformer_queries, n_layers=fusion.qformer_layers,
-                                   n_heads=fusion.qformer_heads, width=fusion.qformer_width, weights=fusion.weights)
+                                   n_heads=fusion.qformer_heads, width=fusion.qformer_width, weights=fusion.weights,
+                                   qformer_init=fusion.qformer_init)
 
     @property
     def tokens_per_modality(self) -> dict[str, int]:
@@ -84,21 +84,23 @@ class AffectGPT(nn.Module):
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, features: dict[str, torch.Tensor],
                  tokenizer, max_new_tokens: int = 1200, **decoding) -> list[str]:
         """Decode a left-padded batch (greedy unless `decoding` says otherwise: see
-        `affectgpt.model.decoding.decoding_settings`); each text is cut at the first `###`."""
+        `affectgpt.model.decoding.decoding_settings`). Stops and clean-up are upstream's
+        (`affectgpt.model.stopping`): the base model's eos list, upstream's `###` token stops, and
+        the text cut at the last `###` and after `Assistant:`."""
+        from transformers import StoppingCriteriaList
+
+        from affectgpt.model.stopping import UpstreamStops, decode_responses, eos_ids, upstream_stop_sequences
+
         if tokenizer.padding_side != "left" and bool((attention_mask[:, -1] == 0).any()):
             raise ValueError("batched generation needs left padding (tokenizer.padding_side = 'left')")
         settings = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, **decoding}
         embeds = self.embed(input_ids, features)
         output_ids = self.llm.generate(
             inputs_embeds=embeds, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
-            stop_strings=[SEPARATOR], tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id, **settings,
+            stopping_criteria=StoppingCriteriaList([UpstreamStops(upstream_stop_sequences(tokenizer))]),
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=eos_ids(self.llm, tokenizer), **settings,
         )
-        return [clean_generation(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
-
-
-def clean_generation(text: str) -> str:
-    return text.split(SEPARATOR, 1)[0].strip()
+        return decode_responses(output_ids, tokenizer)
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:

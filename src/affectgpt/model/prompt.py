@@ -92,7 +92,7 @@ def target_text(prompt_type: str, description: str | None, labels: Sequence[str]
     if prompt_type == "description":
         if not description:
             raise ValueError("description target requested but the record has no description")
-        return description.strip()
+        return description  # unstripped, as upstream's func_get_qa_description
     return ov_answer(labels or [])
 
 
@@ -109,12 +109,18 @@ class PromptEncoder:
     """Turns (subtitle, prompt type, answer) into token ids and loss labels for one model.
 
     `bos_train` prepends the tokenizer's bos to training samples (upstream's collater does);
-    `bos_infer` does the same at inference (upstream does not: a named option)."""
+    `bos_infer` does the same at inference (upstream does not: a named option). `strip_text`
+    strips subtitles and answers of surrounding whitespace (upstream uses them as written);
+    `length_cap` says whether bos and eos count against max_length (upstream: they do not)."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, modalities: Sequence[str],
                  tokens_per_modality: dict[str, int], max_length: int, *, bos_train: bool = True,
-                 bos_infer: bool = False) -> None:
+                 bos_infer: bool = False, strip_text: bool = False, length_cap: str = "text") -> None:
+        if length_cap not in ("text", "with-specials"):
+            raise ValueError(f"length_cap must be 'text' or 'with-specials', got {length_cap!r}")
         self.tokenizer = tokenizer
+        self.strip_text = strip_text
+        self.length_cap = length_cap
         self.modalities = list(modalities)
         self.tokens_per_modality = dict(tokens_per_modality)
         self.max_length = max_length
@@ -148,24 +154,30 @@ class PromptEncoder:
         """Inference prompt ids (with bos only under `bos_infer`), subtitle cut to fit `budget`
         tokens (default max_length)."""
         budget = self.max_length if budget is None else budget
+        subtitle = subtitle.strip() if self.strip_text else subtitle
         ids, cut = self._fit(subtitle, prompt_type, budget - len(self._bos_infer))
         return self._bos_infer + ids, cut
 
     def encode_training(self, subtitle: str, prompt_type: str, answer: str) -> EncodedSample:
-        """[bos] prompt answer### eos; loss only on answer + `###` + eos. Over max_length: shorten
-        the subtitle first (keeping at least its first 16 tokens), then the answer; both flagged."""
+        """[bos] prompt answer### eos; loss only on answer + `###` + eos. Prompt + answer### fit
+        max_length and bos/eos come on top, as upstream's `__getitem__` check (`length_cap:
+        text`); `with-specials` counts them in. Over the cap: shorten the subtitle first (keeping
+        at least its first 16 tokens), then the answer; both flagged."""
+        if self.strip_text:
+            subtitle, answer = subtitle.strip(), answer.strip()
         answer_ids = self._ids(answer + SEPARATOR) + [self.tokenizer.eos_token_id]
         bos = self._bos_train
+        limit = self.max_length + (len(bos) + 1 if self.length_cap == "text" else 0)
         full_prompt = self._ids(self.text(subtitle, prompt_type))
-        if len(bos) + len(full_prompt) + len(answer_ids) <= self.max_length:
+        if len(bos) + len(full_prompt) + len(answer_ids) <= limit:
             prompt, subtitle_cut = full_prompt, False
         else:
             bare = len(self._ids(self.text("", prompt_type)))
             keep_subtitle = min(16, len(self._ids(subtitle))) if subtitle else 0
-            budget = max(bare + keep_subtitle, self.max_length - len(bos) - len(answer_ids))
+            budget = max(bare + keep_subtitle, limit - len(bos) - len(answer_ids))
             prompt, subtitle_cut = self._fit(subtitle, prompt_type, budget)
         prompt = bos + prompt
-        answer_room = self.max_length - len(prompt)
+        answer_room = limit - len(prompt)
         if answer_room <= 0:
             raise ValueError(f"prompt alone is {len(prompt)} tokens, no room for an answer within max_length "
                              f"{self.max_length}; raise train.max_length")

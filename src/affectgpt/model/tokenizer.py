@@ -42,12 +42,16 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedToke
 
 
 def load_pretrained_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    """The LLM's own tokenizer with the placeholders added (pad falls back to eos)."""
+    """The LLM's own tokenizer with the placeholders added and pad = eos, as upstream's
+    `load_tokenizer_from_LLM` (`tokenizer.pad_token = tokenizer.eos_token`; Qwen2.5 ships its own
+    pad). Pads only fill positions the attention mask and the loss leave out, so the choice does
+    not change a loss or an answer (tests/model/test_model_faithful_decoding.py)."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
         raise ValueError(f"tokenizer '{name_or_path}': cannot load it offline; point llm.name_or_path at a "
                          f"local folder with the tokenizer files ({exc})") from None
+    tokenizer.pad_token = tokenizer.eos_token
     return add_placeholders(tokenizer)
 
 

@@ -108,9 +108,15 @@ def labels_given_empty(value: Any) -> bool:
 
 
 def _text(value: Any) -> str:
+    return _raw_text(value).strip()
+
+
+def _raw_text(value: Any) -> str:
+    """A text field as written: upstream feeds subtitles and descriptions to the prompt and the
+    target unstripped (`prompt.strip_text` strips them in the prompt encoder instead)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    return str(value).strip()
+    return str(value)
 
 
 def _hash_split(clip_id: str, val_fraction: float = 0.1) -> str:
@@ -184,7 +190,7 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
         split = record_split(row)
         if splits is not None and split not in splits:
             continue
-        description = _text(row.get("description")) or None
+        description = _raw_text(row.get("description")) if _text(row.get("description")) else None
         labels = labels_as_written(row.get("ov_labels"))
         if not labels and labels_given_empty(row.get("ov_labels")):
             from affectgpt.model.prompt import EMPTY_LABELS_AS
@@ -211,7 +217,7 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
                 features = {key: loaded[key].float() for key in ("frames", "faces", "audio")}
                 has_features = True
         samples.append(CaptionSample(
-            clip_id=clip_id, subtitle=_text(row.get("subtitle")), description=description, ov_labels=labels,
+            clip_id=clip_id, subtitle=_raw_text(row.get("subtitle")), description=description, ov_labels=labels,
             split=split, dataset=_text(row.get("dataset")) or default_dataset, features=features,
             has_features=has_features,
         ))

@@ -275,6 +275,7 @@ def _start_engine(plan: _Plan) -> _Live:
     from affectgpt.model.build import build_model, build_tokenizer
     from affectgpt.model.tokenizer import load_tokenizer_dir
     from affectgpt.train.ds_config import build_optimizer, deepspeed_config
+    from affectgpt.train.extensions import prepare_deepspeed_ops
 
     config, train_cfg, latest = plan.config, plan.config.train, plan.latest
     tokenizer_dir = plan.checkpoints_dir / TOKENIZER_DIR
@@ -292,6 +293,7 @@ def _start_engine(plan: _Plan) -> _Live:
     trainable = [param for _, param in named_trainable]
     optimizer, scheduler = build_optimizer(train_cfg, named_trainable, plan.total_steps)
     ds_config = deepspeed_config(train_cfg, plan.world, on_gpu=torch.cuda.is_available())
+    prepare_deepspeed_ops()  # nothing compiles at training time (the image has no compiler)
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=trainable, optimizer=optimizer,
                                            lr_scheduler=scheduler, config=ds_config)
     batcher = Batcher(model, tokenizer, train_cfg.max_length)
