@@ -81,6 +81,8 @@ def main() -> None:
     prepare_distributed_env()
     import deepspeed
 
+    from affectgpt.train.extensions import prepare_deepspeed_ops
+
     config = load_config(REPO / "configs" / "tiny.yaml")
     micro = config.train.micro_batch_size
     pairs = reference_text(max(micro * 16, args.samples))
@@ -107,6 +109,7 @@ def main() -> None:
     ds_model = build_model(config, tokenizer)
     ds_trainable = [p for p in ds_model.parameters() if p.requires_grad]
     ds_optimizer, ds_scheduler = build_optimizer(config.train, ds_trainable, args.steps + 10)
+    prepare_deepspeed_ops()  # as the trainer: nothing compiles here either
     engine, *_ = deepspeed.initialize(model=ds_model, model_parameters=ds_trainable, optimizer=ds_optimizer,
                                       lr_scheduler=ds_scheduler, config=deepspeed_config(config.train, 1, on_gpu=False))
     engine.train()
