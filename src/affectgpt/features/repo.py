@@ -20,6 +20,7 @@ from affectgpt.features.definitions import (
     ENTITY_KEY,
     TIMESTAMP_COLUMN,
     VIEW_FIELDS,
+    feast_dtype,
     table_path,
 )
 from affectgpt.paths import workspace_dir
@@ -114,5 +115,5 @@ def table_schema(view_name: str) -> pa.Schema:
         pa.field(CREATED_COLUMN, pa.timestamp("us", tz="UTC")),
     ]
     for name, dtype in VIEW_FIELDS[view_name].items():
-        fields.append(pa.field(name, from_feast_to_pyarrow_type(dtype)))
+        fields.append(pa.field(name, from_feast_to_pyarrow_type(feast_dtype(dtype))))
     return pa.schema(fields)

@@ -23,7 +23,6 @@ from affectgpt.errors import Unavailable
 from affectgpt.features.definitions import (
     CREATED_COLUMN,
     ENTITY_KEY,
-    FEATURE_VIEWS,
     TIMESTAMP_COLUMN,
     VIEW_FIELDS,
     all_objects,
@@ -84,7 +83,7 @@ def apply_definitions(repo_dir: str | Path | None = None) -> list[str]:
     """Register the entity and feature views in the repo's registry; returns the view names."""
     store = open_store(repo_dir)
     store.apply(all_objects())
-    return sorted(FEATURE_VIEWS)
+    return sorted(VIEW_FIELDS)
 
 
 def _embedding_columns(view_name: str) -> list[str]:
@@ -316,9 +315,9 @@ def read_feature_views(
     """One row per clip seen in the first view within [start, end]: its newest timestamp there,
     joined point-in-time with all the named views. This is how the drift monitor reads a batch."""
     repo = resolve_repo_dir(repo_dir)
-    unknown = [name for name in views if name not in FEATURE_VIEWS]
+    unknown = [name for name in views if name not in VIEW_FIELDS]
     if unknown:
-        raise FeatureRepoError(f"unknown feature view(s) {unknown}; known: {sorted(FEATURE_VIEWS)}")
+        raise FeatureRepoError(f"unknown feature view(s) {unknown}; known: {sorted(VIEW_FIELDS)}")
     keys = pd.read_parquet(repo / table_path(views[0]), columns=[ENTITY_KEY, TIMESTAMP_COLUMN])
     if start is not None:
         keys = keys[keys[TIMESTAMP_COLUMN] >= pd.Timestamp(start)]

@@ -66,5 +66,12 @@ def make_monitor_pipeline(train_backend: TrainBackend = "step"):
     return monitor
 
 
-monitor = make_monitor_pipeline("step")
-monitor_k8s = make_monitor_pipeline("k8s")
+_BACKEND_OF = {"monitor": "step", "monitor_k8s": "k8s"}
+
+
+def __getattr__(name: str):
+    """`monitor` and `monitor_k8s`, built on first use (see `affectgpt_kfp.pipelines.retrain`)."""
+    if name in _BACKEND_OF:
+        pipeline = globals()[name] = make_monitor_pipeline(_BACKEND_OF[name])
+        return pipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

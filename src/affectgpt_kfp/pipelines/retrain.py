@@ -221,5 +221,14 @@ def make_retrain_pipeline(train_backend: TrainBackend = "step"):
     )(retrain)
 
 
-retrain = make_retrain_pipeline("step")
-retrain_k8s = make_retrain_pipeline("k8s")
+_BACKEND_OF = {"retrain": "step", "retrain_k8s": "k8s"}
+
+
+def __getattr__(name: str):
+    """`retrain` and `retrain_k8s`, built on first use: building a pipeline runs its graph
+    function through kfp (about a second each, more in a big process: kfp inspects the call
+    stack for every task), which importing this module for its constants should not pay."""
+    if name in _BACKEND_OF:
+        pipeline = globals()[name] = make_retrain_pipeline(_BACKEND_OF[name])
+        return pipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
