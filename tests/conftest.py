@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from affectgpt.paths import reference_data_dir  # noqa: E402
+from affectgpt.paths import reference_data_dir
 
 MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
@@ -80,50 +79,11 @@ def demo_clip(reference_data: Path) -> dict[str, Path]:
     return {"video": demo / "sample_00000000.mp4", "audio": demo / "sample_00000000.wav"}
 
 
-class ChatEndpoint:
-    """An OpenAI-compatible chat-completions server on 127.0.0.1. It stands in for a vLLM (or
-    hosted) model server, which cannot run in tests; the client code under test is the real one.
-    `answer(request_body) -> str` makes each reply; every request is kept in `requests`."""
-
-    def __init__(self, answer) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        endpoint = self
-        self.answer = answer
-        self.requests: list[dict] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append(
-                    {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
-                )
-                reply = json.dumps(
-                    {"choices": [{"message": {"role": "assistant", "content": endpoint.answer(body)}}]}
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture()
 def chat_endpoint():
     """Factory: `chat_endpoint(answer)` starts a ChatEndpoint, closed after the test."""
+    from testkit.chat import ChatEndpoint
+
     started: list[ChatEndpoint] = []
 
     def start(answer) -> ChatEndpoint:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from testkit.torch_threads import one_torch_thread
 from typer.testing import CliRunner
 
 from affectgpt.bench.datasets import DATASETS, PAPER_MEAN
@@ -23,12 +24,8 @@ MER2024_STAND_IN = "test2"
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

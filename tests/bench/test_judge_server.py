@@ -14,15 +14,11 @@ Also here: cache keys of the judge and the `hf` describer follow the weights' co
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
+from testkit.processes import ServerProcess, free_port
 
 from affectgpt.bench.extract import get_extractor
 from affectgpt.bench.extract.llm import LABELS_PROMPT, SENTIMENT_PROMPT, postprocess_answer
@@ -61,49 +57,16 @@ def build_tiny_chat_model(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class TransformersServer:
-    """`transformers serve MODEL` in its own process group on a free port."""
-
-    def __init__(self, model_dir: Path, log: Path) -> None:
-        self.model_dir = model_dir
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self._log = open(log, "w")  # noqa: SIM115 (the server writes to it until stop())
-        cli = Path(sys.executable).with_name("transformers")
-        self.process = subprocess.Popen(
-            [str(cli), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu"],
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-        self.log = log
-
-    def wait_healthy(self, timeout_s: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"transformers serve exited ({self.process.returncode}):\n{self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"transformers serve not healthy after {timeout_s} s:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-        self._log.close()
+def start_transformers_server(model_dir: Path, log: Path) -> ServerProcess:
+    """`transformers serve MODEL` on a free port (its URL in `.url`), healthy when returned."""
+    port = free_port()
+    server = ServerProcess("transformers serve", [
+        str(Path(sys.executable).with_name("transformers")), "serve", str(model_dir), "--host", "127.0.0.1",
+        "--port", str(port), "--device", "cpu"], log, env={**os.environ, "HF_HUB_OFFLINE": "1",
+                                                          "TRANSFORMERS_OFFLINE": "1"})
+    server.url = f"http://127.0.0.1:{port}/v1"
+    server.wait_healthy(f"http://127.0.0.1:{port}/health")
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +76,8 @@ def tiny_chat_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def judge_server(tiny_chat_model, tmp_path_factory):
-    server = TransformersServer(tiny_chat_model, tmp_path_factory.mktemp("serve") / "serve.log")
+    server = start_transformers_server(tiny_chat_model, tmp_path_factory.mktemp("serve") / "serve.log")
     try:
-        server.wait_healthy()
         yield server
     finally:
         server.stop()

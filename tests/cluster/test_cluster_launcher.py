@@ -9,15 +9,15 @@ tests/cluster/rehearsal/kube.py)."""
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from kubernetes import client
 from rehearsal.kube import checked_reply  # the stand-in's replies are checked against the real API's shapes
+from testkit.http import QuietHandler, read_json, send_body
 
 from affectgpt.cluster import (
     K8sTrainOptions,
@@ -46,21 +46,12 @@ class FakeApiServer:
         self.script, self.log_lines, self.on_finish = script, log_lines, on_finish
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
+        class Handler(QuietHandler):
             def _send(self, code: int, payload, content_type="application/json"):
-                body = payload if isinstance(payload, bytes) else json.dumps(checked_reply(payload)).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_body(self, code, payload if isinstance(payload, bytes) else checked_reply(payload), content_type)
 
             def _record(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
+                body = read_json(self)
                 server.requests.append((self.command, self.path, body, self.headers.get("Authorization", "")))
                 return body
 

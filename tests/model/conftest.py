@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from model_testkit import TEXTS, randomise_lora
+from testkit.torch_threads import one_torch_thread
 
 from affectgpt.model.build import build_model, build_tokenizer
 from affectgpt.model.config import load_config
@@ -17,11 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread():
-    """Tiny models on a shared 2-core box run far faster on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

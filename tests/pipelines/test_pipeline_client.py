@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from testkit.http import QuietHandler, read_json, send_body
 from typer.testing import CliRunner
 
 from affectgpt.cli import app
@@ -86,23 +87,14 @@ class FakeKfpServer:
         self.runs = list(RUNS)
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, code: int, payload: dict, model: str | None = None):
                 if model:
                     check_reply(payload, model)
-                body = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_body(self, code, payload)
 
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
+                body = read_json(self)
                 server.requests.append({"method": self.command, "path": self.path, "body": body,
                                         "auth": self.headers.get("Authorization", "")})
                 url = urlsplit(self.path)

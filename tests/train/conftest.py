@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testkit.torch_threads import one_torch_thread
 from train_testkit import build_reference_records
 
 
@@ -27,13 +28,8 @@ def reference_records_dir(reference_data: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread():
-    """Tiny models on a shared 2-core box run far faster on one thread."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(autouse=True)

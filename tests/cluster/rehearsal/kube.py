@@ -21,12 +21,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
 from kubernetes import client
+from testkit.http import QuietHandler, read_json, send_body
 
 from affectgpt.cluster.validate import check_objects, pytorchjob_problems
 
@@ -221,22 +222,13 @@ class StandInApiServer:
         self.ca_cert, key = self_signed_certificate(certs_dir)
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _send(self, code: int, payload, content_type="application/json"):
-                body = payload if isinstance(payload, bytes) else json.dumps(checked_reply(payload)).encode()
                 server.requests.append((self.command, self.path, code))
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_body(self, code, payload if isinstance(payload, bytes) else checked_reply(payload), content_type)
 
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
+                body = read_json(self)
                 scheme, _, token = self.headers.get("Authorization", "").partition(" ")
                 subject = server.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
                 if subject is None:

@@ -1,0 +1,8 @@
+"""Helpers every test folder shares: small real servers (an OpenAI-compatible chat endpoint,
+JSON replies of stand-in HTTP APIs), child server processes started and stopped as one
+process group, and one-thread torch for tiny models.
+
+Importable as `testkit` from any test: the root conftest's folder (`tests/`) is on sys.path
+under pytest's default import mode. Folder-specific kits (`model_testkit`, `registry_testkit`,
+`data_testkit`, the cluster `rehearsal`) build on these.
+"""
