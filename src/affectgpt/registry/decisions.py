@@ -83,6 +83,8 @@ def decide(
     tracking_uri: str | None = None,
 ) -> Decision:
     """Record an approval (approve=True) or a rejection after the four-eyes checks."""
+    from affectgpt.registry.gate_client import call_gate, governed
+
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(reviewer)
     version = str(version)
@@ -91,6 +93,9 @@ def decide(
         raise InvalidInput("--comment is empty; say why (it is kept in the audit log)")
     if len(comment) > MAX_COMMENT_CHARS:
         raise InvalidInput(f"--comment has {len(comment)} characters; keep it under {MAX_COMMENT_CHARS}")
+    if governed(client):
+        return Decision.model_validate(call_gate(client, "decide", {
+            "model": model_name, "version": version, "comment": comment, "approve": approve}))
     word = "approval" if approve else "rejection"
     refused_event = f"{word}_refused"
     label = f"{model_name} v{version}"
