@@ -3,12 +3,13 @@ rollback, unlock and refusal, hash-chained and kept twice.
 
 Each event carries a sequence number and the hash of the event before it; its own hash covers
 everything it says. An edited event no longer matches its hash, a deleted one leaves a gap in
-the sequence or a broken link. The log is written to two places that only reviewers and admins
-may write (server-enforced, see `governance.init_registry`): the tags of the production model
-`<name>` and the tags of `<name>-audit`. Appends happen under the alias lease, so two writers
+the sequence or a broken link. The log is written to two places that, on a server, only the
+registry gate writes (every user holds READ, see `enforcement`): the tags of the production
+model `<name>` and the tags of `<name>-audit`. Appends happen under the alias lease, so two writers
 never claim the same sequence number; the production copy is written first, so a crash between
 the two writes leaves the second copy one event short (healed on the next append), while any
-other difference between the copies is tampering and is reported by `check_log`.
+other difference between the copies is tampering and is reported by `load_log`; what an
+administrator's `repair` recorded as lost no longer blocks (`repair`).
 """
 
 from __future__ import annotations

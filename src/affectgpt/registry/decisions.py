@@ -1,7 +1,7 @@
 """A reviewer's decision on a candidate: approve or reject, never on one's own work.
 
-The reviewer is the authenticated user (a typed name only on a local store, where the decision
-is marked unauthenticated). The author and the registering identity come from the candidate's
+The reviewer is the user the server authenticated (on a server this runs inside the registry
+gate; a typed name only on a local store, where the decision is marked unauthenticated). The author and the registering identity come from the candidate's
 registration record as the audit log holds it. A decision is an audit event; a copy in the tag
 `affectgpt.approval.<candidate>` of the production model is for display only, and `verify`
 reports any such tag the log does not back. An approval records against which champion the

@@ -35,8 +35,9 @@ def _registry_testkit():
 
 @dataclass
 class MlflowService:
-    """The stand-in for the cluster's `mlflow` Service: MLflow's basic-auth app, as
-    infra/base/mlflow runs it, set up as docs/registry.md says (`affectgpt registry init`)."""
+    """The stand-in for the cluster's `mlflow` Service: the registry gate app (MLflow's basic-auth
+    app plus the gate), as infra/base/mlflow runs it, set up as docs/registry.md says
+    (`affectgpt registry init`, through the gate)."""
 
     url: str
     admin: dict[str, str]  # MLFLOW_TRACKING_USERNAME/PASSWORD of the administrator
@@ -50,7 +51,7 @@ class MlflowService:
 @contextmanager
 def mlflow_service(root: Path, *, model_name: str, pipeline_user: str, pipeline_password: str,
                    rules: Path) -> Iterator[MlflowService]:
-    """A real `mlflow server --app-name basic-auth` on 127.0.0.1 (sqlite stores, proxied
+    """A real `mlflow server --app-name affectgpt-gate` on 127.0.0.1 (sqlite stores, proxied
     artifacts: clients upload through it, so it shares no folder with the pods), with the
     pipeline identity and one reviewer created and `model_name` initialised with `rules`."""
     from mlflow.server import get_app_client
