@@ -525,11 +525,11 @@ def test_fill_models_job_downloads_the_weights_of_the_7b_config_into_the_hf_cach
     assert "hf download" in script
 
 
-def test_mlflow_runs_basic_auth_with_credentials_from_secrets(rendered):
+def test_mlflow_runs_the_registry_gate_with_credentials_from_secrets(rendered):
     target, docs = rendered
     mlflow = the(docs, "Deployment", "mlflow")
     container = _container(mlflow)
-    assert "--app-name=basic-auth" in container["args"], target
+    assert "--app-name=affectgpt-gate" in container["args"], target
     assert _env_secret(container, "MLFLOW_AUTH_ADMIN_PASSWORD") == ("mlflow-auth", "admin-password")
     assert _env_secret(container, "MLFLOW_FLASK_SERVER_SECRET_KEY") == ("mlflow-auth", "flask-secret-key")
     ini_path = _env(container, "MLFLOW_AUTH_CONFIG_PATH")

@@ -89,9 +89,29 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+GATE_APP = "affectgpt-gate"
+
+
+def gate_entry_point_path(root: Path) -> str | None:
+    """A folder to put on the server's PYTHONPATH so `mlflow server --app-name affectgpt-gate`
+    finds the app when the project is installed without it (an editable install made before
+    pyproject.toml declared the entry point); None when the installed metadata has it."""
+    from importlib.metadata import entry_points
+
+    if any(point.name == GATE_APP for point in entry_points(group="mlflow.app")):
+        return None
+    dist_info = root / "entry-points" / "affectgpt_gate_app-0.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: affectgpt-gate-app\nVersion: 0\n")
+    (dist_info / "entry_points.txt").write_text(
+        f"[mlflow.app]\n{GATE_APP} = affectgpt.registry.server_app:create_app\n")
+    return str(dist_info.parent)
+
+
 class MlflowServer:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB.
-    With `auth=True` it runs MLflow's basic-auth app with a test-local auth ini and database."""
+    With `auth=True` it runs the registry gate app (MLflow's basic-auth app plus the governed
+    registry endpoints) with a test-local auth ini and database."""
 
     ADMIN_PASSWORD = "admin-password-for-tests"
 
@@ -120,7 +140,10 @@ class MlflowServer:
                 "MLFLOW_AUTH_ADMIN_PASSWORD": self.ADMIN_PASSWORD,
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": "secret-key-for-tests-only",
             })
-            self.extra_args = ["--app-name", "basic-auth"]
+            shim = gate_entry_point_path(root)
+            if shim:
+                self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [shim, self.env.get("PYTHONPATH")]))
+            self.extra_args = ["--app-name", GATE_APP]
 
     def start(self, timeout_s: float = 90.0) -> None:
         import requests
@@ -173,3 +196,84 @@ class MlflowServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.log.close()
+
+
+# -- a governed server: the registry gate app with its users ---------------------------------
+
+GATE_PASSWORDS = {"pipeline": "pipeline-password-1", "bob": "bob-password-12", "carol": "carol-password-1",
+                  "alice": "alice-password-1", "mallory": "mallory-password-1",
+                  "admin": MlflowServer.ADMIN_PASSWORD}
+GATE_RULES = ("required_datasets: [mer2023, meld]\nmin_mean_improvement: 0.5\nmax_regression: 2.0\n"
+              "min_scores: {}\nmin_mean: 20.0\nrequire_same_scorer_mode: true\nrequire_authenticated: true\n")
+
+
+@contextmanager
+def acting(server: MlflowServer, user: str | None) -> Iterator[RegistryClient]:
+    """Run the body as `user` with their own credentials (None: none; an unknown user: a wrong
+    password), as the plain MLflow client and the registry CLI read them from the environment."""
+    credentials = {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD":
+                   None if user is None else GATE_PASSWORDS.get(user, "wrong-password")}
+    with environ(credentials):
+        yield RegistryClient(server.url, FAST_RETRY)
+
+
+def start_gate_server(root: Path) -> MlflowServer:
+    """The registry gate app with users pipeline, bob, carol (reviewers to be), alice (an author)
+    and mallory (nobody: the server's default READ), created by the admin."""
+    from mlflow.server import get_app_client
+
+    server = MlflowServer(root, auth=True)
+    server.start()
+    try:
+        with acting(server, "admin"):
+            users = get_app_client("basic-auth", tracking_uri=server.url)
+            for name in ("pipeline", "bob", "carol", "alice", "mallory"):
+                users.create_user(name, GATE_PASSWORDS[name])
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def bench_report(folder: Path, level: float, mode: str = "corrected", **overrides: float) -> Path:
+    """A bench report.json scoring mer2023 and meld at `level` percent (plus `overrides`)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scores = {"mer2023": level, "meld": level, **overrides}
+    path = folder / f"report-{level}-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps({"units": "percent", "mode": mode, "datasets": {
+        name: {"value": value, "status": "scored"} for name, value in scores.items()}}))
+    return path
+
+
+def init_governed(server: MlflowServer, rules_file: Path, model: str) -> None:
+    """`registry init` as the admin: pipeline identity `pipeline`, reviewers bob and carol."""
+    from affectgpt.registry import init_registry
+
+    with acting(server, "admin") as client:
+        init_registry(model, pipeline_user="pipeline", reviewers=["bob", "carol"], rules_path=rules_file,
+                      client=client)
+
+
+def pipeline_registers(server: MlflowServer, model: str, folder: Path, level: float, *, author: str = "alice",
+                       mode: str = "corrected", **kwargs):
+    """The pipeline identity trains (a real run) and registers it for `author`."""
+    from affectgpt.registry import register_candidate
+
+    with acting(server, "pipeline") as client:
+        run_id = log_training_run(server.url, "pipeline", experiment="train-governed")
+        scores = kwargs.pop("scores", None) or bench_report(folder, level, mode)
+        return register_candidate(run_id, model, scores, data_rev=f"dvc-{level}", code_rev="c1", config_hash="h1",
+                                  scorer_mode=mode, submitted_by=author, client=client, **kwargs)
+
+
+def forbidden(call) -> str:
+    """Run `call` and insist the MLflow server refused it up front (HTTP 403)."""
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - the server's refusal, whatever the client wraps it in
+        text = str(error)
+        assert "403" in text or "Permission denied" in text or "PERMISSION_DENIED" in text, text
+        return text
+    raise AssertionError("the server accepted a write it must refuse")

@@ -1,7 +1,8 @@
 """MLflow model registry for AffectGPT: register runs with lineage and MER-UniBench scores,
 judge them with an evaluation gate, require a second person's approval, and move the
-`champion` alias with a check-and-set, keeping a hash-chained audit log of all of it. Identity
-and roles come from the MLflow server's basic-auth app (see docs/registry.md).
+`champion` alias with a check-and-set, keeping a hash-chained audit log of all of it. On a server every change is a request to the
+registry gate inside MLflow (`server_app`, `enforcement`), which takes the caller from the
+server's authentication and alone writes what it governs (see docs/registry.md).
 """
 
 from affectgpt.registry.audit import AuditEvent, read_audit_copy, read_events
@@ -13,6 +14,7 @@ from affectgpt.registry.governance import Roles, VerifyReport, init_registry, un
 from affectgpt.registry.promotion import AliasChange, promote, rollback
 from affectgpt.registry.records import VersionInfo, current_alias, load_version
 from affectgpt.registry.register import CandidateResult, register_candidate
+from affectgpt.registry.repair import repair_registry
 from affectgpt.registry.review import ReviewResult, review_version
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "read_events",
     "register_candidate",
     "reject",
+    "repair_registry",
     "review_version",
     "rollback",
     "unlock",

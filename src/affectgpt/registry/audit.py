@@ -3,12 +3,13 @@ rollback, unlock and refusal, hash-chained and kept twice.
 
 Each event carries a sequence number and the hash of the event before it; its own hash covers
 everything it says. An edited event no longer matches its hash, a deleted one leaves a gap in
-the sequence or a broken link. The log is written to two places that only reviewers and admins
-may write (server-enforced, see `governance.init_registry`): the tags of the production model
-`<name>` and the tags of `<name>-audit`. Appends happen under the alias lease, so two writers
+the sequence or a broken link. The log is written to two places that, on a server, only the
+registry gate writes (every user holds READ, see `enforcement`): the tags of the production
+model `<name>` and the tags of `<name>-audit`. Appends happen under the alias lease, so two writers
 never claim the same sequence number; the production copy is written first, so a crash between
 the two writes leaves the second copy one event short (healed on the next append), while any
-other difference between the copies is tampering and is reported by `check_log`.
+other difference between the copies is tampering and is reported by `load_log`; what an
+administrator's `repair` recorded as lost no longer blocks (`repair`).
 """
 
 from __future__ import annotations
@@ -158,7 +159,19 @@ def load_log(client: RegistryClient, model_name: str) -> AuditLog:
     if missing_tail and primary and missing_tail[0].seq <= (second[-1].seq if second else 0):
         problems.append(f"{copy_name} lacks events {[event.seq for event in missing_tail]} (deleted)")
         missing_tail = []
+    acknowledged = acknowledged_problems(primary)
+    problems = [problem for problem in problems if problem not in acknowledged]
     return AuditLog(events=primary, problems=problems, copy_missing_tail=missing_tail)
+
+
+def acknowledged_problems(events: list[AuditEvent]) -> set[str]:
+    """What intact `repair` events (an administrator, through the gate) recorded as lost: those
+    exact findings no longer block the registry; any other, later damage still does."""
+    found: set[str] = set()
+    for event in events:
+        if event.event == "repair" and event.compute_hash() == event.hash:
+            found.update(str(problem) for problem in event.details.get("acknowledged", []))
+    return found
 
 
 def read_events(client: RegistryClient, model_name: str) -> list[AuditEvent]:
@@ -197,22 +210,34 @@ def append_event(
             client.call(f"complete the audit copy of {model_name}", client.mlflow.set_registered_model_tag,
                         copy_name, audit_key(missing.seq), missing.to_json_line())
         head = log.events[-1] if log.events else None
-        record = AuditEvent(
-            seq=(head.seq + 1) if head else 1,
-            at=_now_iso(),
-            event=event,
-            model=model_name,
-            version=None if version is None else str(version),
-            actor=actor.name,
-            authenticated=actor.authenticated,
-            details=json.loads(json.dumps(details or {}, default=str)),
-            prev_hash=head.hash if head else GENESIS,
-        )
-        record.hash = record.compute_hash()
-        for target in (model_name, copy_name):
-            client.call(f"append '{event}' to the audit log in {target}", client.mlflow.set_registered_model_tag,
-                        target, audit_key(record.seq), record.to_json_line())
+        record = new_event(model_name, event, actor=actor, head=head, version=version, details=details)
+        write_event(client, model_name, record)
     return record
+
+
+def new_event(model_name: str, event: str, *, actor: Identity, head: AuditEvent | None,
+              version: str | int | None = None, details: dict[str, Any] | None = None) -> AuditEvent:
+    """The next link after `head` (None: the first), hashed."""
+    record = AuditEvent(
+        seq=(head.seq + 1) if head else 1,
+        at=_now_iso(),
+        event=event,
+        model=model_name,
+        version=None if version is None else str(version),
+        actor=actor.name,
+        authenticated=actor.authenticated,
+        details=json.loads(json.dumps(details or {}, default=str)),
+        prev_hash=head.hash if head else GENESIS,
+    )
+    record.hash = record.compute_hash()
+    return record
+
+
+def write_event(client: RegistryClient, model_name: str, record: AuditEvent) -> None:
+    """Write one event to the production copy, then to the second copy (see the module docstring)."""
+    for target in (model_name, audit_model_name(model_name)):
+        client.call(f"append '{record.event}' to the audit log in {target}", client.mlflow.set_registered_model_tag,
+                    target, audit_key(record.seq), record.to_json_line())
 
 
 def try_append_event(client: RegistryClient, model_name: str, event: str, **kwargs) -> AuditEvent | None:

@@ -11,10 +11,12 @@ verify the audit log, show history, break a stuck lease.
     affectgpt registry rollback --model affectgpt --reason "complaints about MELD"
     affectgpt registry verify   --model affectgpt
     affectgpt registry history  --model affectgpt
+    affectgpt registry repair   --model affectgpt --reason "restored the DB from backup"   # admin
 
 Every command acts as the user the MLflow server authenticates (MLFLOW_TRACKING_USERNAME /
-MLFLOW_TRACKING_PASSWORD); on a local sqlite store it acts as --reviewer/--actor, else
-$AFFECTGPT_ACTOR, else the login, and marks its decisions unauthenticated.
+MLFLOW_TRACKING_PASSWORD), and every change is a request to the server's registry gate
+(`mlflow server --app-name affectgpt-gate`); on a local sqlite store it acts as
+--reviewer/--actor, else $AFFECTGPT_ACTOR, else the login, and marks its decisions unauthenticated.
 The MLflow store is `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `.affectgpt/mlflow.db`;
 only `init` and `register` may create it: the other commands read a store that must exist and
 say so (exit 4) instead of leaving an empty one behind.
@@ -522,6 +524,24 @@ def unlock_command(
     else:
         holders = ", ".join(ticket.get("affectgpt.lock.holder", "?") for ticket in broken)
         console.print(f"{model}: released {len(broken)} lease ticket(s) held by {holders}", highlight=False)
+
+
+@registry_app.command("repair")
+@_friendly
+def repair_command(
+    model: ModelName,
+    reason: Annotated[str, typer.Option("--reason", help="What happened; kept in the audit log.")] = "",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """(Administrators) mend a broken audit log: events intact in either copy are restored, the
+    rest is recorded as lost in a `repair` event naming you, and the registry accepts changes again."""
+    from affectgpt.registry.repair import repair_registry
+
+    event = repair_registry(model, reason=reason, tracking_uri=_existing_store(tracking_uri))
+    lost = event.details.get("lost") or []
+    console.print(f"{model}: audit log repaired by {event.actor} (event #{event.seq}); "
+                  f"{len(lost)} event(s) lost{': ' + ', '.join(f'#{seq}' for seq in lost) if lost else ''}",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -137,6 +137,19 @@ class RegistryClient:
         self.mlflow = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.held_leases: set[str] = set()  # models whose alias lease this client holds now
         self._identity = None
+        # Inside the MLflow server only: the enforcement point's store of frozen evidence
+        # (`gate_store.GateStore`); None everywhere else.
+        self.evidence_store = None
+
+    @classmethod
+    def enforcement_point(cls, tracking_uri: str, identity, evidence_store) -> RegistryClient:
+        """The gate's own client inside the MLflow server: the server's backend store opened
+        directly (no REST, so no user's permissions apply) acting for `identity`, which the
+        server authenticated; evidence goes to `evidence_store`."""
+        client = cls(tracking_uri, RetryPolicy(attempts=3, first_delay_s=0.2, max_delay_s=1.0))
+        client._identity = identity
+        client.evidence_store = evidence_store
+        return client
 
     def identity(self, claimed: str | None = None):
         """The acting identity (see `identity.resolve_identity`), checked with the server once."""

@@ -1,7 +1,7 @@
 """A reviewer's decision on a candidate: approve or reject, never on one's own work.
 
-The reviewer is the authenticated user (a typed name only on a local store, where the decision
-is marked unauthenticated). The author and the registering identity come from the candidate's
+The reviewer is the user the server authenticated (on a server this runs inside the registry
+gate; a typed name only on a local store, where the decision is marked unauthenticated). The author and the registering identity come from the candidate's
 registration record as the audit log holds it. A decision is an audit event; a copy in the tag
 `affectgpt.approval.<candidate>` of the production model is for display only, and `verify`
 reports any such tag the log does not back. An approval records against which champion the
@@ -83,6 +83,8 @@ def decide(
     tracking_uri: str | None = None,
 ) -> Decision:
     """Record an approval (approve=True) or a rejection after the four-eyes checks."""
+    from affectgpt.registry.gate_client import call_gate, governed
+
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(reviewer)
     version = str(version)
@@ -91,6 +93,9 @@ def decide(
         raise InvalidInput("--comment is empty; say why (it is kept in the audit log)")
     if len(comment) > MAX_COMMENT_CHARS:
         raise InvalidInput(f"--comment has {len(comment)} characters; keep it under {MAX_COMMENT_CHARS}")
+    if governed(client):
+        return Decision.model_validate(call_gate(client, "decide", {
+            "model": model_name, "version": version, "comment": comment, "approve": approve}))
     word = "approval" if approve else "rejection"
     refused_event = f"{word}_refused"
     label = f"{model_name} v{version}"

@@ -1,6 +1,10 @@
-"""The bench report behind a candidate's scores: logged with the training run at registration,
-its sha256 recorded in the registration (and so in the audit log), fetched and re-hashed when
-the gate is recomputed at promote time. Scores typed on the command line have no report: they
+"""The bench report behind a candidate's scores, its sha256 recorded in the registration (and
+so in the audit log), re-read and re-hashed whenever the gate is recomputed.
+
+On a governed server the enforcement point freezes the report's bytes in its own store at
+registration (`gate_store`, keyed by sha256; artifact `affectgpt-gate:sha256/<digest>`), so
+nothing an actor later uploads to the run changes what the gate reads. On a local store the
+report is logged with the training run. Scores typed on the command line have no report: they
 are marked manual and never pass the production gate.
 """
 
@@ -17,6 +21,7 @@ from affectgpt.registry.scores import BenchScores, load_scores
 
 REPORT_ARTIFACT_DIR = "affectgpt-bench"
 REPORT_ARTIFACT = f"{REPORT_ARTIFACT_DIR}/report.json"
+FROZEN_PREFIX = "affectgpt-gate:sha256/"
 
 
 def sha256_file(path: Path) -> str:
@@ -37,6 +42,33 @@ def log_report(client: RegistryClient, run_id: str, report: Path) -> tuple[str, 
         client.call(f"store the bench report with run {run_id}", client.mlflow.log_artifact,
                     run_id, str(staged), REPORT_ARTIFACT_DIR)
     return REPORT_ARTIFACT, digest
+
+
+def store_report(client: RegistryClient, run_id: str, report: Path) -> tuple[str, str]:
+    """Keep the report as registration evidence: frozen in the gate's store inside the server,
+    else logged with the run (local stores). Returns (where, sha256)."""
+    if client.evidence_store is not None:
+        digest = client.evidence_store.put_evidence(Path(report).read_bytes(), client.identity().name)
+        return f"{FROZEN_PREFIX}{digest}", digest
+    return log_report(client, run_id, report)
+
+
+def registered_report(client: RegistryClient, run_id: str, artifact: str, expected_sha256: str) -> BenchScores:
+    """The scores of the registered report, from the gate's frozen copy or the run's artifact."""
+    if artifact.startswith(FROZEN_PREFIX):
+        if client.evidence_store is None:
+            raise Refused(f"the report of run {run_id} is frozen in the registry gate; only the gate reads it")
+        content = client.evidence_store.evidence(expected_sha256)
+        if content is None:
+            raise Refused(f"run {run_id}: the registered bench report {expected_sha256[:12]} is not in the "
+                          "gate's evidence store; the gate cannot be recomputed")
+        with tempfile.TemporaryDirectory(prefix="affectgpt-report-") as scratch:
+            local = Path(scratch) / "report.json"
+            local.write_bytes(content)
+            if sha256_file(local) != expected_sha256:
+                raise Refused(f"run {run_id}: the frozen bench report does not match its sha256")
+            return load_scores(local)
+    return fetch_report(client, run_id, artifact, expected_sha256)
 
 
 def fetch_report(client: RegistryClient, run_id: str, artifact: str, expected_sha256: str) -> BenchScores:

@@ -1,22 +1,11 @@
 """Roles, rules and the check that the registry's state agrees with its audit log.
 
-Roles are enforced by the MLflow server (basic-auth app), not by this code: `init_registry`,
-run with administrator credentials, grants
-
-| registered model          | pipeline user | reviewers | admins |
-| ------------------------- | ------------- | --------- | ------ |
-| `NAME-candidates`         | EDIT          | READ      | MANAGE |
-| `NAME` (production, log)  | READ          | EDIT      | MANAGE |
-| `NAME-audit` (log copy)   | READ          | EDIT      | MANAGE |
-| `NAME--promotion-lock`    | READ          | EDIT      | MANAGE |
-
-so the pipeline can create candidate versions and nothing more (an alias or tag write on `NAME`
-gets HTTP 403), only reviewers can write decisions and move aliases, and everyone else reads.
-Only reviewers can take a lease ticket (`lock`), and a ticket's expiry is capped, so not even a
-reviewer can hold promotions hostage for longer than the cap.
-A reviewer could still move an alias with the plain client; `verify_registry` replays the log
-and names every alias, approval, production version, rule set or registration that the log did
-not produce.
+On an authenticated server every change goes through the registry gate inside the MLflow
+server (`server_app`, `enforcement`): it alone writes the production model, its aliases, the
+audit log, the candidates and the lease, and every role holds only READ there (the table is in
+`enforcement`). A local store has no roles (the demo). `verify_registry` is a read-only
+cross-check anyone may run: it replays the log and names every alias, approval, production
+version, rule set or registration that the log did not produce.
 """
 
 from __future__ import annotations
@@ -31,7 +20,7 @@ from pydantic import BaseModel, Field
 from affectgpt.registry.audit import AuditEvent, append_event, audit_model_name, load_log
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, Refused
-from affectgpt.registry.gate import PromotionConfig, load_promotion_config
+from affectgpt.registry.gate import DEFAULT_PROMOTION_CONFIG, PromotionConfig, load_promotion_config
 from affectgpt.registry.identity import Identity, same_person
 from affectgpt.registry.lock import lock_model_name
 from affectgpt.registry.records import (
@@ -130,6 +119,11 @@ def replay(events: list[AuditEvent]) -> LogState:
             state.previous = details.get("previous_after")
         elif event.event == "promotion_failed":
             state.abandoned[str(details["production_version"])] = str(event.version)
+        elif event.event == "repair" and details.get("state"):
+            repaired = details["state"]  # what the administrator found in place when repairing
+            state.champion = repaired.get("champion")
+            state.previous = repaired.get("previous")
+            state.production.update({str(k): str(v) for k, v in (repaired.get("production") or {}).items()})
         elif event.event == "rollback":
             state.champion = str(details["to"])
             state.previous = details.get("previous_after")
@@ -147,13 +141,22 @@ class VerifyReport(BaseModel):
     chain_problems: list[str]
     discrepancies: list[str]
     state: LogState
+    # Findings about candidate versions' own tags: reported, but they never block a change (the
+    # gate reads the registration logged at `register`, not the candidate's tags), so nothing
+    # written on a candidate can freeze the registry.
+    candidate_findings: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.chain_problems and not self.discrepancies
+        return not self.chain_problems and not self.discrepancies and not self.candidate_findings
+
+    @property
+    def blocking(self) -> list[str]:
+        """The problems that refuse every change: the log and what only the gate writes."""
+        return self.chain_problems + self.discrepancies
 
     def all_problems(self) -> list[str]:
-        return self.chain_problems + self.discrepancies
+        return self.chain_problems + self.discrepancies + self.candidate_findings
 
 
 def _registered_or_none(client: RegistryClient, name: str):
@@ -228,11 +231,12 @@ def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
             found.append(f"{model_name} v{number} was not created by a logged promotion")
         elif (version.tags or {}).get(TAG_CANDIDATE_VERSION) not in (None, state.production[number]):
             found.append(f"{model_name} v{number}: its candidate tag disagrees with the log (edited)")
+    on_candidates: list[str] = []
     for version in _versions(client, candidates_name(model_name)):
         number, version_tags = str(version.version), dict(version.tags or {})
         for key in version_tags:
             if key.startswith(APPROVAL_TAG_PREFIX):
-                found.append(f"{candidates_name(model_name)} v{number} carries {key}: approvals are "
+                on_candidates.append(f"{candidates_name(model_name)} v{number} carries {key}: approvals are "
                              "recorded only in the audit log (approval without an event)")
         logged = state.registered.get(number)
         if logged is None:
@@ -241,19 +245,19 @@ def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
             continue  # registered by plain MLflow calls: logged as having no record
         record = registration_record(version_tags)
         if record is None or registration_hash(record) != logged.get("registration_hash"):
-            found.append(f"{candidates_name(model_name)} v{number}: its registration record (author, "
-                         "report hash, lineage) differs from the one logged at registration (edited)")
+            on_candidates.append(f"{candidates_name(model_name)} v{number}: its registration record (author, "
+                                 "report hash, lineage) differs from the one logged at registration (edited)")
     return VerifyReport(model=model_name, events=len(log.events), chain_problems=log.problems,
-                        discrepancies=found, state=state)
+                        discrepancies=found, state=state, candidate_findings=on_candidates)
 
 
 def require_clean(client: RegistryClient, model_name: str, what: str) -> VerifyReport:
     """Verify, and refuse `what` on any discrepancy."""
     report = verify_registry(client, model_name)
-    if not report.ok:
+    if report.blocking:
         raise Refused(
             f"{model_name}: {what} refused, the registry does not agree with its audit log: "
-            + "; ".join(report.all_problems())
+            + "; ".join(report.blocking)
             + f". See `affectgpt registry verify --model {model_name}`"
         )
     return report
@@ -285,33 +289,6 @@ def _ensure_registered_model(client: RegistryClient, name: str, description: str
     client.call(f"create registered model {name}", create)
 
 
-def _grant_permissions(client: RegistryClient, model_name: str, roles: Roles) -> None:
-    """The server-side roles (see the module docstring)."""
-    from mlflow.server import get_app_client
-
-    auth = get_app_client("basic-auth", tracking_uri=client.tracking_uri)
-    users = [roles.pipeline_user, *roles.reviewers, *roles.admins]
-    for user in users:
-        try:
-            client.call(f"look up user {user}", auth.get_user, user)
-        except Exception as error:
-            raise InvalidInput(f"user {user!r} does not exist on {client.tracking_uri}; create it first "
-                               "(mlflow's user API, see docs/registry.md)") from error
-    grants = {
-        candidates_name(model_name): {"pipeline": "EDIT", "reviewer": "READ"},
-        model_name: {"pipeline": "READ", "reviewer": "EDIT"},
-        audit_model_name(model_name): {"pipeline": "READ", "reviewer": "EDIT"},
-        lock_model_name(model_name): {"pipeline": "READ", "reviewer": "EDIT"},
-    }
-    for resource, levels in grants.items():
-        plan = [(roles.pipeline_user, levels["pipeline"])]
-        plan += [(reviewer, levels["reviewer"]) for reviewer in roles.reviewers]
-        plan += [(admin, "MANAGE") for admin in roles.admins]
-        for user, level in plan:
-            client.call(f"grant {user} {level} on {resource}", auth.grant_user_permission,
-                        user, "registered_model", resource, level)
-
-
 def init_registry(
     model_name: str,
     *,
@@ -323,20 +300,24 @@ def init_registry(
     tracking_uri: str | None = None,
     actor: Identity | None = None,
 ) -> LogState:
-    """Create the four registered models, set the server permissions of each role, store the
-    gate rules with the production model and log an `init` event. Run again to change roles or
-    rules (each run is a new, logged `init`). On a server it needs administrator credentials."""
+    """Set up `model_name`: the four registered models, the gate rules stored with the production
+    model, an `init` event. Run again to change roles or rules (each run is a new, logged `init`).
+    On an authenticated server this is one request to its registry gate, which needs an MLflow
+    administrator and sets every permission (`enforcement.init`); here it sets up a local store."""
+    from affectgpt.registry.gate_client import call_gate, governed
+
     client = client or RegistryClient(tracking_uri)
+    if actor is None and governed(client):  # the gate creates, grants and logs, as this admin
+        source = rules_path or DEFAULT_PROMOTION_CONFIG
+        return LogState.model_validate(call_gate(client, "init", {
+            "model": model_name, "pipeline_user": pipeline_user, "reviewers": reviewers, "admins": admins or [],
+            "rules_yaml": Path(source).read_text(), "rules_source": str(rules_path or "packaged configs/promotion.yaml"),
+        }))
     actor = actor or client.identity()
-    server = actor.authenticated  # a store without authentication has no permissions to set
+    if actor.authenticated:  # only the gate's own client inside the server is authenticated here
+        raise Refused("registry init on an authenticated server goes through its registry gate")
     reviewers = [name.strip() for name in reviewers if name.strip()]
     admins = [name.strip() for name in (admins or []) if name.strip()]
-    if server and not (actor.authenticated and actor.is_admin):
-        raise Refused(f"registry init needs an MLflow administrator's credentials; {actor.name!r} is not one")
-    if server and not pipeline_user:
-        raise InvalidInput("--pipeline-user is required: the identity the pipeline registers candidates as")
-    if server and len(reviewers) < 1:
-        raise InvalidInput("--reviewers needs at least one user name")
     if pipeline_user and any(same_person(pipeline_user, reviewer) for reviewer in reviewers):
         raise InvalidInput(f"{pipeline_user!r} cannot be both the pipeline identity and a reviewer")
     rules = load_promotion_config(rules_path)
@@ -350,8 +331,6 @@ def init_registry(
         _ensure_registered_model(client, name, purpose)
     client.call(f"describe {model_name}", client.mlflow.update_registered_model, model_name,
                 description=production_description(model_name))
-    if server:
-        _grant_permissions(client, model_name, roles)
     digest = rules_hash(rules)
     for key, value in ((TAG_RULES, rules.model_dump_json()), (TAG_ROLES, roles.model_dump_json())):
         client.call(f"store {key} on {model_name}", client.mlflow.set_registered_model_tag, model_name, key, value)
@@ -373,9 +352,12 @@ def unlock(
 ) -> list[dict[str, str]] | None:
     """Release every open lease ticket at once (administrators only on a server) and log an
     `unlock` event with what they said. Returns the released tickets' tags, or None when none."""
+    from affectgpt.registry.gate_client import call_gate, governed
     from affectgpt.registry.lock import break_lock
 
     client = client or RegistryClient(tracking_uri)
+    if governed(client):
+        return call_gate(client, "unlock", {"model": model_name, "reason": reason})["released"]
     actor = client.identity()
     state = replay(load_log(client, model_name).events)
     if actor.authenticated and not (actor.is_admin or state.roles.is_admin(actor.name)):

@@ -11,9 +11,9 @@ permissions).
 A lease cannot be held hostage: its expiry is capped (`MAX_LEASE_S`, measured from the server's
 own creation time of the ticket), so a ticket past its expiry, older than the cap, or claiming an
 expiry beyond the cap (forged with the plain client) no longer blocks anyone; the taker that
-skips it marks it broken and logs a `lock_broken` event. On a server only reviewers may create
-tickets (`registry init`), and `registry unlock` (administrators) releases every open ticket at
-once, with an `unlock` event. Tickets carry a placeholder `source` that nothing reads.
+skips it marks it broken and logs a `lock_broken` event. On a server only the registry gate
+creates tickets (every user holds READ on the ticket model), and `registry unlock`
+(administrators) releases every open ticket at once, with an `unlock` event. Tickets carry a placeholder `source` that nothing reads.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from affectgpt.registry.audit import AuditEvent, append_event, hold_audited_leas
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.decisions import checked_registration, four_eyes_problem, refuse
 from affectgpt.registry.errors import Refused, RegistryError
-from affectgpt.registry.evidence import fetch_report
+from affectgpt.registry.evidence import registered_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, approval_text, require_clean
 from affectgpt.registry.identity import Identity
@@ -104,7 +104,7 @@ def evidence_gate(client: RegistryClient, state: LogState, version: str) -> Gate
     if registration.get("manual") or not registration.get("report_sha256"):
         return GateResult(verdict="fail", champion_version=state.champion, reasons=[
             "scores were typed by hand (manual), not read from a bench report: never promotable"])
-    bench = fetch_report(client, registration["run_id"], registration["report_artifact"],
+    bench = registered_report(client, registration["run_id"], registration["report_artifact"],
                          registration["report_sha256"])
     if bench.mode is not None and bench.mode != registration.get("scorer_mode"):
         return GateResult(verdict="fail", champion_version=state.champion, reasons=[
@@ -146,9 +146,14 @@ def promote(
 ) -> AliasChange:
     """Make candidate `version` the champion of `model_name`. Every refusal is logged when the
     actor may write the log."""
+    from affectgpt.registry.gate_client import call_gate, governed
+
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(actor)
     version = str(version)
+    if governed(client):
+        return AliasChange.model_validate(call_gate(client, "promote", {
+            "model": model_name, "version": version, "lease_wait_s": lease_wait_s}))
 
     def no(message: str) -> Refused:
         return refuse(client, model_name, version, "promotion_refused", identity, message)
@@ -274,8 +279,13 @@ def rollback(
 ) -> AliasChange:
     """Restore the `previous` champion. The rolled-back candidate's approval is revoked (it must
     be approved again to return), and `previous` steps one further back along the audit log."""
+    from affectgpt.registry.gate_client import call_gate, governed
+
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(actor)
+    if governed(client):
+        return AliasChange.model_validate(call_gate(client, "rollback", {
+            "model": model_name, "reason": reason, "lease_wait_s": lease_wait_s}))
     with hold_audited_lease(client, model_name, actor=identity, wait_s=lease_wait_s) as lease:
         state = require_clean(client, model_name, "rollback").state
         if identity.authenticated and not (state.roles.is_reviewer(identity.name) or identity.is_admin):

@@ -1,12 +1,12 @@
 """Register a training run's model as a candidate version, with lineage, evidence and an
 advisory gate verdict.
 
-`register_candidate` is the step the retrain pipeline calls, as the pipeline identity. The
-version goes to `NAME-candidates`; its registration record (author, registering identity,
-scores, the sha256 of the bench report stored with the run, lineage) is written in the same
-create call (tag `affectgpt.state`, with a readable description), so a version never exists
-without it, and only the pipeline identity may write there. The record enters the audit log (`register` event) when it is first written by someone
-allowed to write the log: at once on a local store, at the first review on a server.
+`register_candidate` is the step the retrain pipeline calls, as the pipeline identity. On an
+authenticated server it is one request to the registry gate (`enforcement.register`), which
+runs the code below inside the server: the version goes to `NAME-candidates` with its
+registration record (author, registering identity, scores, the sha256 of the frozen bench
+report, lineage) in the same create call (tag `affectgpt.state`, with a readable description),
+and the record enters the audit log (`register` event) at once, before anyone can review it.
 Registering the same run twice returns that version.
 """
 
@@ -21,7 +21,7 @@ from affectgpt.registry.audit import load_log, try_append_event
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.description import version_description
 from affectgpt.registry.errors import InvalidInput, NotFound, Refused
-from affectgpt.registry.evidence import log_report, report_file
+from affectgpt.registry.evidence import report_file, store_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import LogState, init_registry, registration_hash, replay
 from affectgpt.registry.identity import Identity, same_person
@@ -142,6 +142,13 @@ def register_candidate(
     scorer_mode = ScorerModeName(scorer_mode).value
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(actor)
+    from affectgpt.registry.gate_client import governed
+
+    if governed(client):
+        return _register_through_gate(client, run_id, model_name, scores, data_rev=data_rev, code_rev=code_rev,
+                                      config_hash=config_hash, scorer_mode=scorer_mode,
+                                      promotion_config=promotion_config, submitted_by=submitted_by,
+                                      artifact_path=artifact_path, extra_tags=extra_tags)
     candidates = candidates_name(model_name)
     existing = _existing_version(client, candidates, run_id)
     if existing is not None:
@@ -159,7 +166,7 @@ def register_candidate(
     source, model_id = _model_source(client, run_id, artifact_path)
     report_artifact = report_sha256 = None
     if not manual:
-        report_artifact, report_sha256 = log_report(client, run_id, report_file(scores))
+        report_artifact, report_sha256 = store_report(client, run_id, report_file(scores))
     champion_candidate = state.champion_candidate()
     champion_record = (state.registered.get(champion_candidate) or {}).get("registration", {})
     gate = advisory_gate(bench.scores, manual, scorer_mode, state, champion_record)
@@ -210,6 +217,30 @@ def register_candidate(
         return _result_from_existing(client, model_name, version, run_id, identity)
     intake(client, model_name, version, identity)
     return CandidateResult.of(model_name, version, run_id, gate, created=True, author=author, manual=manual)
+
+
+def _register_through_gate(client: RegistryClient, run_id: str, model_name: str,
+                           scores: dict[str, float] | Path | str, *, promotion_config: Path | None,
+                           submitted_by: str | None, extra_tags: dict[str, str] | None, **lineage: str) -> CandidateResult:
+    """The governed registration: the report's bytes and the lineage go to the registry gate,
+    which checks the caller and the submitter, freezes the evidence and logs the registration."""
+    import base64
+
+    from affectgpt.registry.gate_client import call_gate
+
+    if promotion_config is not None:
+        raise InvalidInput(
+            "--promotion-config is not accepted by a server registry: the gate rules are the ones "
+            f"the administrator stored with {model_name} (`affectgpt registry init`)"
+        )
+    payload: dict = {"model": model_name, "run_id": run_id, "submitted_by": submitted_by,
+                     "extra_tags": {str(k): str(v) for k, v in (extra_tags or {}).items()}, **lineage}
+    if isinstance(scores, dict):
+        payload["scores"] = load_scores(scores).scores
+    else:
+        load_scores(scores)  # a bad report is refused here, before anything is sent
+        payload["report_b64"] = base64.b64encode(report_file(scores).read_bytes()).decode()
+    return CandidateResult.model_validate(call_gate(client, "register", payload))
 
 
 def advisory_gate(

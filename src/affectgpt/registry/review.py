@@ -24,6 +24,7 @@ from affectgpt.paths import workspace_dir
 from affectgpt.registry.audit import AuditEvent
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.gate import GateResult, PromotionConfig
+from affectgpt.registry.governance import LogState
 from affectgpt.registry.records import NO_CHAMPION, VersionInfo, load_version
 
 
@@ -64,38 +65,26 @@ def review_version(
 ) -> ReviewResult:
     """Compare a candidate with the current champion, recompute its gate from the registered
     evidence and the stored rules, log the review (reviewers), and write the report."""
-    from affectgpt.registry.audit import try_append_event
-    from affectgpt.registry.errors import Refused
-    from affectgpt.registry.governance import require_clean
-    from affectgpt.registry.promotion import evidence_gate
-    from affectgpt.registry.register import intake
+    from affectgpt.registry.gate_client import call_gate, governed
 
     client = client or RegistryClient(tracking_uri)
     identity = client.identity(reviewer)
     candidate = load_version(client, model_name, version)
-    state = require_clean(client, model_name, "review").state
-    if candidate.version not in state.registered and intake(client, model_name, candidate.version, identity):
-        state = require_clean(client, model_name, "review").state
+    if governed(client):  # the gate recomputes from the evidence it froze, and logs the review
+        answer = call_gate(client, "review", {"model": model_name, "version": candidate.version})
+        gate, state = GateResult.model_validate(answer["gate"]), LogState.model_validate(answer["state"])
+    else:
+        gate, state = _review_locally(client, model_name, candidate, identity)
     champion_candidate = state.champion_candidate()
     is_champion = champion_candidate == candidate.version
     champion = (
         load_version(client, model_name, champion_candidate) if champion_candidate and not is_champion else None
     )
-    if candidate.version in state.registered and not is_champion:
-        try:
-            gate = evidence_gate(client, state, candidate.version)
-        except Refused as error:
-            gate = GateResult(verdict="fail", reasons=[str(error)], champion_version=state.champion)
-    else:
-        gate = candidate.gate or GateResult(verdict="no_scores", reasons=["not in the audit log yet"])
     stored = candidate.gate
     verdict_changed = stored is None or (stored.verdict, stored.champion_version) != (gate.verdict, gate.champion_version)
     decision = state.decisions.get(candidate.version, {})
     candidate = candidate.model_copy(update={"approval_status": decision.get("status"),
                                              "approval": decision.get("record")})
-    try_append_event(client, model_name, "review", actor=identity, version=candidate.version, details={
-        "verdict": gate.verdict, "reasons": gate.reasons, "champion_version": state.champion or NO_CHAMPION,
-        "at": datetime.now(UTC).isoformat(timespec="seconds")})
     from affectgpt.registry.audit import read_events
 
     history = events_about(read_events(client, model_name), candidate.version, state.production)
@@ -113,6 +102,31 @@ def review_version(
     )
     write_review_html(result)
     return result
+
+
+def _review_locally(client: RegistryClient, model_name: str, candidate: VersionInfo,
+                    identity) -> tuple[GateResult, LogState]:
+    """On a local store: the gate recomputed from the registered evidence, and the review logged."""
+    from affectgpt.registry.audit import try_append_event
+    from affectgpt.registry.errors import Refused
+    from affectgpt.registry.governance import require_clean
+    from affectgpt.registry.promotion import evidence_gate
+    from affectgpt.registry.register import intake
+
+    state = require_clean(client, model_name, "review").state
+    if candidate.version not in state.registered and intake(client, model_name, candidate.version, identity):
+        state = require_clean(client, model_name, "review").state
+    if candidate.version in state.registered and state.champion_candidate() != candidate.version:
+        try:
+            gate = evidence_gate(client, state, candidate.version)
+        except Refused as error:
+            gate = GateResult(verdict="fail", reasons=[str(error)], champion_version=state.champion)
+    else:
+        gate = candidate.gate or GateResult(verdict="no_scores", reasons=["not in the audit log yet"])
+    try_append_event(client, model_name, "review", actor=identity, version=candidate.version, details={
+        "verdict": gate.verdict, "reasons": gate.reasons, "champion_version": state.champion or NO_CHAMPION,
+        "at": datetime.now(UTC).isoformat(timespec="seconds")})
+    return gate, state
 
 
 def _safe(name: str) -> str:

@@ -35,8 +35,9 @@ def _registry_testkit():
 
 @dataclass
 class MlflowService:
-    """The stand-in for the cluster's `mlflow` Service: MLflow's basic-auth app, as
-    infra/base/mlflow runs it, set up as docs/registry.md says (`affectgpt registry init`)."""
+    """The stand-in for the cluster's `mlflow` Service: the registry gate app (MLflow's basic-auth
+    app plus the gate), as infra/base/mlflow runs it, set up as docs/registry.md says
+    (`affectgpt registry init`, through the gate)."""
 
     url: str
     admin: dict[str, str]  # MLFLOW_TRACKING_USERNAME/PASSWORD of the administrator
@@ -49,10 +50,11 @@ class MlflowService:
 
 @contextmanager
 def mlflow_service(root: Path, *, model_name: str, pipeline_user: str, pipeline_password: str,
-                   rules: Path) -> Iterator[MlflowService]:
-    """A real `mlflow server --app-name basic-auth` on 127.0.0.1 (sqlite stores, proxied
+                   rules: Path, submitter: str = "rehearsal") -> Iterator[MlflowService]:
+    """A real `mlflow server --app-name affectgpt-gate` on 127.0.0.1 (sqlite stores, proxied
     artifacts: clients upload through it, so it shares no folder with the pods), with the
-    pipeline identity and one reviewer created and `model_name` initialised with `rules`."""
+    pipeline identity, one reviewer and the run's submitter (`submitted_by`: the gate records only
+    real users as authors) created and `model_name` initialised with `rules`."""
     from mlflow.server import get_app_client
 
     from affectgpt.registry.connection import RegistryClient
@@ -68,6 +70,7 @@ def mlflow_service(root: Path, *, model_name: str, pipeline_user: str, pipeline_
             users = get_app_client("basic-auth", tracking_uri=server.url)
             users.create_user(pipeline_user, pipeline_password)
             users.create_user("reviewer", "reviewer-password-1")
+            users.create_user(submitter, "submitter-password-1")
             init_registry(model_name, pipeline_user=pipeline_user, reviewers=["reviewer"], rules_path=rules,
                           client=RegistryClient(server.url, testkit.FAST_RETRY))
         yield service

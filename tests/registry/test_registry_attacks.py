@@ -1,0 +1,169 @@
+"""The dishonest moves of docs/registry.md's threat model, each played by the attacker with the
+plain MLflow client (or REST) and their own credentials against a real server running the
+registry gate. Each must be refused up front, before any alias moves, not found afterwards."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from registry_testkit import (
+    GATE_PASSWORDS,
+    acting,
+    bench_report,
+    forbidden,
+    init_governed,
+    pipeline_registers,
+)
+
+from affectgpt.registry import (
+    InvalidInput,
+    Refused,
+    approve,
+    current_alias,
+    init_registry,
+    promote,
+    read_events,
+)
+from affectgpt.registry.audit import AuditEvent, audit_key, audit_model_name
+from affectgpt.registry.gate_client import GATE_PATH
+from affectgpt.registry.governance import TAG_RULES
+from affectgpt.registry.lock import lock_model_name
+from affectgpt.registry.records import TAG_STATE, candidates_name
+
+pytestmark = pytest.mark.integration
+
+
+def test_pipeline_cannot_swap_the_evidence_or_the_author_before_the_first_review(gate_server, gate_rules, tmp_path):
+    server = gate_server
+    init_governed(server, gate_rules, "swap")
+    failing = pipeline_registers(server, "swap", tmp_path, 10.0, author="alice")
+    assert failing.verdict == "fail"
+    with acting(server, "pipeline") as client:  # before anyone has looked at it
+        tags = client.mlflow.get_model_version(candidates_name("swap"), failing.version).tags
+        state = json.loads(tags[TAG_STATE])
+        state["registration"] |= {"author": "mallory", "scores": {"mer2023": 99.0, "meld": 99.0}}
+        state["gate"] = {"verdict": "pass", "reasons": []}
+        forbidden(lambda: client.mlflow.set_model_version_tag(candidates_name("swap"), failing.version,
+                                                              TAG_STATE, json.dumps(state)))
+        forbidden(lambda: client.mlflow.set_model_version_tag(candidates_name("swap"), failing.version,
+                                                              "affectgpt.gate.verdict", "pass"))
+        passing = bench_report(tmp_path / "forged", 99.0)  # its own run: this upload is allowed ...
+        staged = passing.parent / "staged"
+        staged.mkdir()
+        (staged / "report.json").write_bytes(passing.read_bytes())
+        client.mlflow.log_artifact(failing.run_id, str(staged / "report.json"), "affectgpt-bench")
+    with acting(server, "alice") as client:  # ... and changes nothing the gate reads
+        register = next(event for event in read_events(client, "swap") if event.event == "register")
+    assert register.details["author"] == "alice" and register.details["scores"]["mer2023"] == 10.0
+    with acting(server, "bob") as client:
+        approve("swap", failing.version, comment="looks fine", client=client)
+    with acting(server, "carol") as client:
+        with pytest.raises(Refused, match="mean 10.00 is below the minimum mean"):
+            promote("swap", failing.version, client=client)
+        assert current_alias(client, "swap") is None
+
+
+def test_a_reviewer_cannot_forge_an_init_with_relaxed_rules(gate_server, gate_rules, tmp_path):
+    server = gate_server
+    init_governed(server, gate_rules, "relax")
+    failing = pipeline_registers(server, "relax", tmp_path, 10.0)
+    with acting(server, "bob") as client:
+        head = read_events(client, "relax")[-1]
+        lax = {"required_datasets": ["mer2023"], "min_mean": 0.0, "require_authenticated": True}
+        forged = AuditEvent(seq=head.seq + 1, at=head.at, event="init", model="relax", actor="admin", authenticated=True,
+                            details={"rules": lax, "rules_hash": "x", "roles": {"pipeline_user": "pipeline",
+                                                                                "reviewers": ["bob", "carol"]}},
+                            prev_hash=head.hash)
+        forged.hash = forged.compute_hash()
+        for name in ("relax", audit_model_name("relax")):
+            forbidden(lambda name=name: client.mlflow.set_registered_model_tag(name, audit_key(forged.seq),
+                                                                               forged.to_json_line()))
+        forbidden(lambda: client.mlflow.set_registered_model_tag("relax", TAG_RULES, json.dumps(lax)))
+        rules = tmp_path / "lax.yaml"
+        rules.write_text("required_datasets: [mer2023]\nmin_mean: 0\n")
+        with pytest.raises(Refused, match="needs an MLflow administrator"):  # nor through the gate
+            init_registry("relax", pipeline_user="pipeline", reviewers=["bob"], rules_path=rules, client=client)
+    with acting(server, "carol") as client:
+        approve("relax", failing.version, comment="bob asked me", client=client)
+    with acting(server, "bob") as client, pytest.raises(Refused, match="below the minimum mean"):
+        promote("relax", failing.version, client=client)
+    with acting(server, "alice") as client:
+        inits = [event for event in read_events(client, "relax") if event.event == "init"]
+    assert [event.actor for event in inits] == ["admin"]
+
+
+def test_an_author_reviewer_cannot_write_another_reviewers_approval(gate_server, gate_rules, tmp_path):
+    server = gate_server
+    init_governed(server, gate_rules, "selfie")
+    own = pipeline_registers(server, "selfie", tmp_path, 50.0, author="bob").version
+    with acting(server, "bob") as client:
+        head = read_events(client, "selfie")[-1]
+        forged = AuditEvent(seq=head.seq + 1, at=head.at, event="approval", model="selfie", version=own,
+                            actor="carol", authenticated=True, prev_hash=head.hash,
+                            details={"decision": "approved", "reviewer": "carol", "authenticated": True,
+                                     "comment": "ok", "at": head.at, "reviewed_against": "none"})
+        forged.hash = forged.compute_hash()
+        for name in ("selfie", audit_model_name("selfie")):
+            forbidden(lambda name=name: client.mlflow.set_registered_model_tag(name, audit_key(forged.seq),
+                                                                               forged.to_json_line()))
+        with pytest.raises(Refused, match="bob is its author"):
+            approve("selfie", own, comment="mine is good", client=client)
+        with pytest.raises(Refused, match="has no approval"):
+            promote("selfie", own, client=client)
+        assert current_alias(client, "selfie") is None
+        assert not [event for event in read_events(client, "selfie") if event.event == "approval"]
+
+
+def test_init_refuses_models_someone_else_created_first(gate_server, gate_rules):
+    server = gate_server
+    with acting(server, "mallory") as client:  # default READ may create new registered models
+        for name in ("grab", candidates_name("grab"), audit_model_name("grab"), lock_model_name("grab")):
+            client.mlflow.create_registered_model(name)
+    with acting(server, "admin") as client, pytest.raises(Refused, match="mallory holds MANAGE on grab") as refused:
+        init_registry("grab", pipeline_user="pipeline", reviewers=["bob", "carol"], rules_path=gate_rules,
+                      client=client)
+    assert "nothing was changed" in str(refused.value)
+    with acting(server, "alice") as client:
+        assert read_events(client, "grab") == []
+    with acting(server, "mallory") as client:  # a planted, well-formed log is refused too
+        client.mlflow.create_registered_model("grab2-audit")
+        client.mlflow.set_registered_model_tag("grab2-audit", audit_key(1), "{}")
+    with acting(server, "admin") as client, pytest.raises(Refused, match="grab2-audit already exists"):
+        init_registry("grab2", pipeline_user="pipeline", reviewers=["bob"], rules_path=gate_rules, client=client)
+
+
+def test_nothing_written_on_a_candidate_freezes_the_registry(gate_server, gate_rules, tmp_path):
+    server = gate_server
+    init_governed(server, gate_rules, "freeze")
+    version = pipeline_registers(server, "freeze", tmp_path, 50.0).version
+    with acting(server, "pipeline") as client:
+        forbidden(lambda: client.mlflow.set_model_version_tag(candidates_name("freeze"), version,
+                                                              f"affectgpt.approval.{version}", "approved"))
+    with acting(server, "bob") as client:  # a reviewer deleting one audit event from both copies
+        for name in ("freeze", audit_model_name("freeze")):
+            forbidden(lambda name=name: client.mlflow.delete_registered_model_tag(name, audit_key(2)))
+    with acting(server, "admin") as client:  # even where someone could write such a tag, it blocks nothing
+        client.mlflow.set_model_version_tag(candidates_name("freeze"), version, f"affectgpt.approval.{version}",
+                                            "approved")
+    with acting(server, "bob") as client:
+        approve("freeze", version, comment="fine", client=client)
+    with acting(server, "carol") as client:
+        assert promote("freeze", version, client=client).champion == "1"
+        from affectgpt.registry import verify_registry
+
+        assert any("approval without an event" in finding for finding in
+                   verify_registry(client, "freeze").candidate_findings)  # still reported, read-only
+
+
+@pytest.mark.parametrize("submitter", ["\u0430lice", "nobody-at-all"])  # a Cyrillic 'а'; a made-up user
+def test_a_submitter_must_be_a_real_user(gate_server, gate_rules, tmp_path, submitter):
+    server = gate_server
+    init_governed(server, gate_rules, "who")
+    with pytest.raises(InvalidInput, match="is not a user of this MLflow server"):
+        pipeline_registers(server, "who", tmp_path, 50.0, author=submitter)
+    answer = requests.post(f"{server.url}{GATE_PATH}/register", timeout=30,  # the raw REST call too
+                           auth=("pipeline", GATE_PASSWORDS["pipeline"]),
+                           json={"model": "who", "run_id": "x", "submitted_by": submitter, "scores": {"mer2023": 1}})
+    assert answer.status_code == 400 and answer.json()["error_code"] == "INVALID_INPUT"
