@@ -6,14 +6,13 @@ modules import from here, never from `conftest`: with several conftest.py files 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from testkit.processes import ServerProcess, free_port
 
 from affectgpt.registry.connection import RegistryClient, RetryPolicy
 
@@ -83,12 +82,6 @@ def environ(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 GATE_APP = "affectgpt-gate"
 
 
@@ -117,9 +110,9 @@ class MlflowServer:
 
     def __init__(self, root: Path, auth: bool = False) -> None:
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
+        self.process: ServerProcess | None = None
         self.auth = auth
         self.env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
         for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
@@ -146,56 +139,17 @@ class MlflowServer:
             self.extra_args = ["--app-name", GATE_APP]
 
     def start(self, timeout_s: float = 90.0) -> None:
-        import requests
-
-        self.log = open(self.root / "server.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{self.root / 'srv.db'}",
-                "--artifacts-destination",
-                str(self.root / "artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-                *self.extra_args,
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=self.env,
-            cwd=self.root,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: see {self.root / 'server.log'}")
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"mlflow server not healthy after {timeout_s} s: see {self.root / 'server.log'}")
+        self.process = ServerProcess("mlflow server", [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{self.root / 'srv.db'}",
+            "--artifacts-destination", str(self.root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", *self.extra_args,
+        ], self.root / "server.log", env=self.env, cwd=self.root)
+        self.process.wait_healthy(f"{self.url}/health", timeout_s)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)  # our own process group only
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.log.close()
+        if self.process is not None:
+            self.process.stop()
 
 
 # -- a governed server: the registry gate app with its users ---------------------------------

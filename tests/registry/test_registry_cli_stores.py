@@ -37,7 +37,8 @@ def _env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if key not in ("MLFLOW_TRACKING_URI", "AFFECTGPT_HOME", "MLFLOW_LOGGING_LEVEL")}
     src = str(Path(affectgpt.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, str(REGISTRY_TESTS), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, str(REGISTRY_TESTS), str(REGISTRY_TESTS.parent),
+                                                     env.get("PYTHONPATH")]))
     env["AFFECTGPT_ACTOR"] = "alice"
     env["AFFECTGPT_REGISTRY_RETRIES"] = "1"
     return env

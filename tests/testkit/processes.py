@@ -21,13 +21,14 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`argv` started with its output in `log`; `wait_healthy` polls `health_url`."""
+    """`argv` started with its output appended to `log` (a restarted server keeps its history);
+    `wait_healthy` polls `health_url`."""
 
     def __init__(self, name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
                  cwd: Path | None = None) -> None:
         self.name = name
         self.log = Path(log)
-        self._log = open(self.log, "w")  # noqa: SIM115 (the server writes to it until stop())
+        self._log = open(self.log, "ab")  # noqa: SIM115 (the server writes to it until stop())
         self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                                         env=env, cwd=cwd)
 
