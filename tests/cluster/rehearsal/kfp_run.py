@@ -1,5 +1,5 @@
 """A compiled KFP v2 pipeline (the IR YAML), run task by task as the KFP backend would: the DAG
-in dependency order (sub-DAGs, `dsl.ParallelFor` items, `dsl.Collected` lists, `dsl.If`
+in dependency order (sub-DAGs, `dsl.ParallelFor` items side by side, `dsl.Collected` lists, `dsl.If`
 conditions, exit handlers), each container task given the executor input the driver builds and
 run through its own command (kfp's executor entry point) in a pod-shaped sandbox (`pod.py`)
 with the volumes, env and security context of its platform spec. Artifacts travel through an
@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,6 +273,7 @@ class Rehearsal:
         self.run_name = f"{spec['pipelineInfo']['name']}-{self.run_id[:5]}"
         self.result = RunResult(self.run_id, {})
         self._pods = 0
+        self._lock = threading.Lock()  # ParallelFor iterations run in threads
 
     def run(self, arguments: dict[str, Any]) -> RunResult:
         root = self.spec["root"]
@@ -400,8 +404,8 @@ class Rehearsal:
             values = json.loads(items["raw"]) if "raw" in items else params[items["inputParameter"]]
             if isinstance(values, str):
                 values = json.loads(values)
-            iterations = [self._run_dag(component, {**params, iterator["itemInput"]: item}, artifacts,
-                                        f"{where}[{index}]/") for index, item in enumerate(values)]
+            iterations = self._run_iterations(component, iterator["itemInput"], values, params, artifacts, where,
+                                              task.get("iteratorPolicy", {}).get("parallelismLimit", 0))
             collected = {"parameters": {}, "artifacts": {}}
             for name in component.get("dag", {}).get("outputs", {}).get("parameters", {}):
                 collected["parameters"][name] = [it["parameters"][name] for it in iterations]
@@ -415,13 +419,27 @@ class Rehearsal:
             self.result.tasks.append({"task": where, "seconds": round(time.monotonic() - started, 1)})
         return outputs
 
+    def _run_iterations(self, component: dict, item_input: str, values: list, params: dict, artifacts: dict,
+                        where: str, limit: int) -> list[dict]:
+        """A ParallelFor's iterations at once, as Argo starts them (up to the loop's parallelism
+        limit, and here up to this machine's cores); each finishes even when another fails, and
+        the first failure in item order is raised after all have ended."""
+        workers = max(1, min(len(values), limit or len(values), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(self._run_dag, component, {**params, item_input: item}, artifacts,
+                                   f"{where}[{index}]/") for index, item in enumerate(values)]
+            wait(futures)
+        return [future.result() for future in futures]
+
     def _run_container(self, component: dict, task: dict, params: dict, artifacts: dict, where: str) -> dict:
         executor_label = component["executorLabel"]
         container = self.spec["deploymentSpec"]["executors"][executor_label]["container"]
         k8s = self.executors_k8s.get(executor_label, {})
-        self._pods += 1
+        with self._lock:
+            self._pods += 1
+            pod_number = self._pods
         task_name = where.rsplit("/", 1)[-1].split("[")[0]
-        pod_name = f"{self.run_name}-{task_name}-{self._pods}"[:63].rstrip("-")
+        pod_name = f"{self.run_name}-{task_name}-{pod_number}"[:63].rstrip("-")
         pod_dir = self.world.root / "pods" / pod_name
         pod_uid = str(uuid.uuid4())
         world = self.world
