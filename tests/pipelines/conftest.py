@@ -29,7 +29,15 @@ def demo_clip_manifest(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def fast_configs(tmp_path_factory) -> dict[str, Path]:
+    """The build without its MiniLM classifier (minutes), and the tiny model cut to 40 steps:
+    the pipeline tests follow the run, not how well the toy learns (tests/train do)."""
+    import yaml
+
     root = tmp_path_factory.mktemp("configs")
     build = root / "build.yaml"
-    build.write_text("postfilter:\n  high_level:\n    enabled: false\n")  # the MiniLM classifier: minutes
-    return {"build": build, "model": REPO / "configs" / "tiny.yaml"}
+    build.write_text("postfilter:\n  high_level:\n    enabled: false\n")
+    tiny = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
+    tiny["train"].update(max_steps=40)
+    model = root / "tiny-40.yaml"
+    model.write_text(yaml.safe_dump(tiny))
+    return {"build": build, "model": model}
