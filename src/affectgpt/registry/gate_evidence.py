@@ -132,7 +132,8 @@ class EvidenceRules:
                 "required": name in datasets, "candidate": ours, "interval": entry.get("interval"),
                 "n": entry.get("n"), "too_few": bool(entry.get("too_few")) or bool(
                     self.config.min_clips and entry.get("n") is not None and entry["n"] < self.config.min_clips),
-                "baseline": entry.get("baseline"), "paper": entry.get("paper"), "champion": theirs,
+                "baseline": entry.get("baseline"), "paper": entry["paper"] if entry.get("paper") is not None else _paper(name),
+                "champion": theirs,
                 "delta": ours - theirs if ours is not None and theirs is not None else None,
                 "delta_interval": _percent_interval(pair.interval) if pair else None,
                 "vs_baseline_interval": (_percent_interval(baseline_pairs[name].interval)
@@ -162,3 +163,11 @@ def _display(name: str) -> str:
     from affectgpt.bench.datasets import display_name
 
     return display_name(name)
+
+
+def _paper(name: str) -> float | None:
+    """The AffectGPT paper's Table 2 value in percent, when the report does not carry it."""
+    from affectgpt.bench.datasets import DATASETS
+
+    spec = DATASETS.get(name)
+    return None if spec is None or spec.paper_value is None else 100 * spec.paper_value
