@@ -41,6 +41,20 @@ def points(value: float | None, digits: int = 2, sign: bool = False) -> str:
     return f"{number:+.{digits}f}" if sign else f"{number:.{digits}f}"
 
 
+def percent_interval(interval: list[float] | tuple[float, float] | None, sign: bool = False) -> str:
+    """A 95 % interval of fractions as `28.10 to 41.20` (percent); `–` when there is none."""
+    if not interval or any(is_missing(end) for end in interval):
+        return MISSING
+    return f"{percent(interval[0], sign=sign)} to {percent(interval[1], sign=sign)}"
+
+
+def points_interval(interval: list[float] | tuple[float, float] | None, sign: bool = False) -> str:
+    """An interval already in percent (registry) as `28.10 to 41.20`; `–` when there is none."""
+    if not interval or any(is_missing(end) for end in interval):
+        return MISSING
+    return f"{points(interval[0], sign=sign)} to {points(interval[1], sign=sign)}"
+
+
 def utc_time(stamp: str | None) -> str:
     """An ISO 8601 time (as the audit log writes them) as `2026-12-02 09:53 UTC`; missing is `–`."""
     if not stamp:

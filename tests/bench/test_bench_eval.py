@@ -88,6 +88,14 @@ def test_bench_eval_reports_nine_rows_beside_the_paper_and_the_baseline(evaluate
         assert entry["paper_value"] == DATASETS[name].paper_value
         assert 0.0 <= entry["value"] <= 1.0 and 0.0 <= entry["baseline_value"] <= 1.0
         assert entry["n_gold"] == 2
+        # Every score with its interval and its per-clip scores; 2 clips are too few to compare.
+        assert entry["interval"] is None or entry["interval"][0] <= entry["value"] <= entry["interval"][1]
+        assert entry["too_few_clips"] and len(entry["clip_scores"]["ids"]) == 2
+        assert entry["vs_baseline"]["n_common"] == 2 and len(entry["baseline_clip_scores"]["ids"]) == 2
+    assert report["uncertainty"]["n_resamples"] == 1000 and "percentile bootstrap" in report["uncertainty"]["method"]
+    assert report["baseline"]["model_minus_baseline"]["delta_mean"] == pytest.approx(
+        report["mean"] - report["baseline"]["mean"])
+    assert "too few clips to compare" in result.output
     assert report["complete"] and report["mean"] == pytest.approx(
         sum(e["value"] for e in report["datasets"].values()) / 9)
     # How the numbers were made, in words; the paper compared over the same (here: all nine) sets.

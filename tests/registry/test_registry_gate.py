@@ -142,3 +142,95 @@ def test_bench_report_written_by_the_scorer_is_read_in_percent(tmp_path):
     assert bench.scores == {"mer2023": 61.5}
     assert bench.unscored == {"mer2024": "missing_labels"}
     assert bench.reported_mean == 61.5 and bench.mode == "official"
+
+
+# -- rules on the evidence: clip counts, intervals, the subtitle-only baseline ----------------
+
+def _report(answers: dict[str, list[bool]], baseline: dict[str, list[bool]] | None = None) -> dict:
+    """A bench report.json as `bench eval` writes it, from per-clip right/wrong HIT answers
+    (one wheel word per clip), scored by the real bench code: values, n, intervals, per-clip scores."""
+    from affectgpt.bench.bootstrap import BootstrapSettings, interval, replicates
+    from affectgpt.bench.clip_scores import additive_columns, clip_scores, metric_from_sums
+    from affectgpt.bench.mode import scorer_mode
+
+    mode, settings = scorer_mode("corrected"), BootstrapSettings(n_resamples=300)
+
+    def scored(name: str, right: list[bool]) -> tuple[float, dict, list[float] | None]:
+        samples = [{"name": f"{name}{i}", "gt": ["happy"], "pred": ["happy"] if ok else ["sad"]}
+                   for i, ok in enumerate(right)]
+        clips = clip_scores("hit", samples, mode)
+        value = float(metric_from_sums("hit", mode, additive_columns(clips, mode).sum(axis=0))[0])
+        return value, clips.to_json(), interval(replicates(clips, mode, settings, name), 0.95)
+
+    datasets = {}
+    for name, right in answers.items():
+        value, clips, bounds = scored(name, right)
+        datasets[name] = {"status": "scored", "value": value, "n_scored": len(right), "interval": bounds,
+                          "clip_scores": clips, "too_few_clips": len(right) < 20}
+        if baseline is not None:
+            base_value, base_clips, _ = scored(name, baseline[name])
+            datasets[name] |= {"baseline_value": base_value, "baseline_clip_scores": base_clips}
+    return {"units": "fraction", "mode": "corrected", "datasets": datasets, "decoding": "greedy",
+            "lineage": {"unibench_rev": "sha256:abc"}}
+
+
+def _evidence(report: dict):
+    from affectgpt.registry.scores import parse_report
+
+    return parse_report(report)
+
+
+EVIDENCE_RULES = PromotionConfig(required_datasets=["mer2023", "meld"], min_mean_improvement=0.5,
+                                 max_regression=100.0, judge_on_interval=True, min_improvement_over_baseline=0.0,
+                                 min_clips=20, bootstrap_resamples=300, require_authenticated=False)
+
+
+def test_a_model_worse_than_the_subtitle_alone_fails_the_production_rules() -> None:
+    """36 % against a subtitle-only 46 % on the same clips: the old gate passed this."""
+    worse = _evidence(_report({"mer2023": [i % 3 == 0 for i in range(300)], "meld": [i % 3 == 0 for i in range(300)]},
+                              baseline={"mer2023": [i % 2 == 0 for i in range(300)],
+                                        "meld": [i % 2 == 0 for i in range(300)]}))
+    gate = evaluate_gate(worse.scores, EVIDENCE_RULES, candidate_mode="corrected", candidate_evidence=worse)
+    assert gate.verdict == "fail"
+    assert any(r.startswith("mean beats the subtitle-only baseline by -16.") and "needs at least +0.00" in r
+               for r in gate.reasons), gate.reasons
+    assert gate.baseline_difference["interval"][1] < 0
+    row = gate.sets[0]
+    assert (row["dataset"], row["display_name"], row["n"]) == ("mer2023", "MER2023", 300)
+    assert row["baseline"] == pytest.approx(50.0) and row["paper"] == pytest.approx(78.54) and row["interval"][0] < 33.4 < row["interval"][1]
+    assert gate.lineage == {"unibench_rev": "sha256:abc", "decoding": "greedy"}
+    # Production turns the rule on; the demo leaves it off (its fixture has 3-4 clips a set).
+    assert load_promotion_config().min_improvement_over_baseline == 0.0
+    assert load_promotion_config().judge_on_interval and load_promotion_config().min_clips == 20
+
+
+def test_a_gain_the_clips_do_not_support_fails_when_judged_on_the_interval() -> None:
+    """+1 point over the champion on 300 clips a set is noise: the point rule passes it, the
+    interval rule does not; a large paired gain passes both."""
+    champion = _evidence(_report({"mer2023": [i % 2 == 0 for i in range(300)], "meld": [i % 2 == 0 for i in range(300)]}))
+    slightly = _evidence(_report({"mer2023": [i % 2 == 0 or i in (1, 3, 5) for i in range(300)],
+                                  "meld": [i % 2 == 0 or i in (1, 3, 5) for i in range(300)]}))
+    point_rules = EVIDENCE_RULES.model_copy(update={"judge_on_interval": False, "min_improvement_over_baseline": None})
+    args = {"champion_scores": champion.scores, "champion_version": "1", "candidate_mode": "corrected",
+            "champion_mode": "corrected", "candidate_evidence": slightly, "champion_evidence": champion}
+    assert evaluate_gate(slightly.scores, point_rules, **args).verdict == "pass"
+    interval_rules = EVIDENCE_RULES.model_copy(update={"min_improvement_over_baseline": None})
+    judged = evaluate_gate(slightly.scores, interval_rules, **args)
+    assert judged.verdict == "fail"
+    assert any("95 % interval" in r and "judged on the lower bound" in r and "needs at least +0.50" in r
+               for r in judged.reasons), judged.reasons
+    assert judged.champion_difference["n_clips"] == 600 and judged.sets[0]["delta_interval"][0] < 0.5
+    much = _evidence(_report({"mer2023": [i % 4 != 0 for i in range(300)], "meld": [i % 4 != 0 for i in range(300)]}))
+    assert evaluate_gate(much.scores, interval_rules, **(args | {"candidate_evidence": much})).verdict == "pass"
+    # Without per-clip scores on the champion's side the interval cannot be judged: fail, saying so.
+    blind = evaluate_gate(slightly.scores, interval_rules, **(args | {"champion_evidence": None}))
+    assert blind.verdict == "fail" and any("cannot be judged on an interval" in r for r in blind.reasons)
+
+
+def test_a_set_scored_on_a_few_clips_is_too_few_to_compare() -> None:
+    few = _evidence(_report({"mer2023": [True, True, False], "meld": [True] * 30}))
+    gate = evaluate_gate(few.scores, EVIDENCE_RULES.model_copy(update={"min_improvement_over_baseline": None}),
+                         candidate_mode="corrected", candidate_evidence=few)
+    assert gate.verdict == "fail"
+    assert "MER2023 was scored on 3 clips, fewer than 20: too few clips to compare" in gate.reasons
+    assert [row["too_few"] for row in gate.sets] == [True, False]

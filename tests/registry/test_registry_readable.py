@@ -47,8 +47,11 @@ def test_version_page_has_few_tags_and_a_readable_description(sqlite_client, rul
                                  "affectgpt.unibench_rev"}
     text = version.description
     assert "advisory gate verdict: **pass** against no champion" in text
-    assert "| MER2023 | 50.00 |" in text and "| OV-MERD+ | 50.00 |" in text
-    assert "| **mean over 3 listed sets** | **50.00** |" in text
+    # Display name with the id, score, n, interval, subtitle-only baseline, paper (this report
+    # carries only scores, so the columns it lacks read as missing; the paper value is Table 2's).
+    assert "| MER2023 (mer2023) | 50.00 | – | – | – | 78.54 |" in text and "| OV-MERD+ (ovmerdplus) | 50.00 |" in text
+    assert text.index("MER2023 (mer2023)") < text.index("MELD (meld)") < text.index("OV-MERD+ (ovmerdplus)")
+    assert "| **mean over 3 listed sets** | **50.00** | | – | – | |" in text
     assert "author **alice**" in text and "data `dvc-50.0`" in text and "MER-UniBench test sets `sha256:feed`" in text
     assert "{" not in text and "nan" not in text.lower() and "None" not in text
     info = load_version(sqlite_client, "page", v1.version)
@@ -76,7 +79,7 @@ def test_decisions_are_copied_as_sentences_and_checked_against_the_log(sqlite_cl
     assert tags[f"affectgpt.approval.{v2.version}"].startswith("revoked by carol at ")
     assert tags[f"affectgpt.approval.{v3.version}"].startswith("rejected by bob at ")
     production_copy = sqlite_client.mlflow.get_model_version("said", "2")
-    assert "| MER2023 | 53.00 |" in production_copy.description  # the copy keeps the words
+    assert "| MER2023 (mer2023) | 53.00 |" in production_copy.description  # the copy keeps the words
     assert verify_registry(sqlite_client, "said").ok
 
     # A display copy that disagrees with the log is named, whatever its wording.

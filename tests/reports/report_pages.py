@@ -53,6 +53,7 @@ REVIEW_RULES = (
 
 def bench_report():
     """A `BenchReport` as `bench eval` makes one, on three of the nine sets."""
+    from affectgpt.bench.bootstrap import BootstrapSettings
     from affectgpt.bench.datasets import DATASETS
     from affectgpt.bench.runner import BenchReport, DatasetReport
     from affectgpt.manifest import SkippedRecord
@@ -61,7 +62,9 @@ def bench_report():
     for name, value in (("mer2023", 0.4321), ("meld", 0.3055), ("ovmerdplus", 0.2710)):
         datasets[name] = DatasetReport(name, DATASETS[name].display_name, "hit", "scored", metric="hit_rate",
                                        value=value, n_scored=12, n_gold=12, paper_value=DATASETS[name].paper_value,
-                                       baseline_value=0.2)
+                                       baseline_value=0.2, interval=[value - 0.1, value + 0.0875], too_few_clips=True,
+                                       vs_baseline={"delta": value - 0.2, "interval": [value - 0.35, value - 0.05],
+                                                    "n_common": 12})
     datasets["mer2024"] = DatasetReport("mer2024", "MER2024", "hit", "missing_labels",
                                         paper_value=DATASETS["mer2024"].paper_value,
                                         notes=["the reference data has no MER2024 labels"])
@@ -78,7 +81,8 @@ def bench_report():
                  SkippedRecord(record_id="l7", reason="unknown_clip"),
                  SkippedRecord(record_id="l9", reason="unknown_clip")],
         baseline={"name": "subtitle-only", "description": "the extractor run on the subtitle alone (no model)",
-                  "mean": 0.2},
+                  "mean": 0.2, "model_minus_baseline": {"delta_mean": 0.1362, "interval": [0.0125, 0.25]}},
+        uncertainty=BootstrapSettings().describe(), mean_interval=[0.2650, 0.4125],
         lineage={"unibench_rev": "sha256:" + "ab" * 32, "unibench_dir": "/data/unibench"},
     )
 
@@ -90,10 +94,17 @@ def make_bench_page(out: Path) -> Path:
 
 
 def _bench_json(folder: Path, scores: dict[str, float]) -> Path:
+    """A bench report in percent with what `bench eval` writes beside each score: n, a 95 %
+    interval, the subtitle-only baseline, the paper value, the test-set revision, the decoding."""
+    from affectgpt.bench.datasets import DATASETS
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"report-{time.monotonic_ns()}.json"
-    path.write_text(json.dumps({"units": "percent", "mode": "corrected", "datasets": {
-        name: {"value": value, "status": "scored"} for name, value in scores.items()}}))
+    path.write_text(json.dumps({"units": "percent", "mode": "corrected", "decoding": "greedy",
+                                "lineage": {"unibench_rev": "sha256:" + "cd" * 32}, "datasets": {
+        name: {"value": value, "status": "scored", "n_scored": 40, "interval": [value - 4.5, value + 4.25],
+               "baseline_value": 31.5, "paper_value": DATASETS[name].paper_value}
+        for name, value in scores.items()}}))
     return path
 
 

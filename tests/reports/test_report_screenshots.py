@@ -118,6 +118,9 @@ def test_bench_report_renders_readably(bench_page: Path, tmp_path: Path) -> None
     assert "Scorer\ncorrected mode (fixes the official scorer's quirks)" in text
     assert "Labels extracted by\nlexicon (word lists, no model), version 3" in text
     assert "paper mean over these 3 sets" in text and "43.21" in text
+    # Intervals, n and the baseline difference are on the rendered page, not only in the HTML.
+    assert "33.21 to 51.96 (too few clips to compare: n = 12 < 20)" in text
+    assert "+23.21 (+8.21 to +38.21)" in text and "95 % interval 26.50 to 41.25" in text
 
 
 def test_review_page_renders_readably(review_page: Path, tmp_path: Path) -> None:
@@ -127,6 +130,8 @@ def test_review_page_renders_readably(review_page: Path, tmp_path: Path) -> None
     assert_readable(text, "review page")
     assert "must not drop by more than 2.00 points vs the champion" in text
     assert "revoked by carol" in text
+    assert "48.50 to 57.25" in text and "subtitle-only baseline %" in text and "78.54" in text
+    assert "decoding (named by the prediction lines)\tgreedy" in text or "greedy" in text.split("decoding (named")[1][:40]
 
 
 def test_drift_report_renders_readably(drift_page: Path, tmp_path: Path) -> None:

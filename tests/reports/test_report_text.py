@@ -109,3 +109,33 @@ def test_review_page_shows_rules_decisions_and_points(review_page: Path) -> None
     assert "promoted it to production v2 (approved by bob)" in page
     assert '<td class="num pos">+1.25</td>' in page and "change (points)" in page
     assert "Rules fingerprint" in page  # the hash is kept, as a footnote
+
+
+def test_bench_report_shows_each_interval_n_and_the_baseline_difference(bench_page: Path) -> None:
+    """Every score is read with its 95 % interval, the set's n (12 here: too few clips to
+    compare, under the default 20), the paired difference from the subtitle-only baseline, and
+    the method named, in HTML and console rows alike."""
+    page = bench_page.read_text(encoding="utf-8")
+    assert "33.21 to 51.96 (too few clips to compare: n = 12 &lt; 20)" in page
+    assert "+23.21 (+8.21 to +38.21)" in page  # MER2023 minus the baseline, paired
+    assert "(95 % interval 26.50 to 41.25)" in page and "+13.62 (+1.25 to +25.00)" in page
+    assert "percentile bootstrap over clips: each of 1000 seeded resamples (seed 0)" in page
+    assert "per-set resamples combined" in page
+    columns, rows = table_rows(json.loads((bench_page.parent / "report.json").read_text()))
+    by_name = {row[0]: dict(zip(columns, row)) for row in rows}
+    assert by_name["MER2023"]["95 % interval"].startswith("33.21 to 51.96 (too few clips to compare")
+    assert by_name["mean"]["95 % interval"] == "26.50 to 41.25"
+    assert by_name["mean"]["model − baseline, points (95 % interval)"] == "+13.62 (+1.25 to +25.00)"
+
+
+def test_review_shows_baseline_paper_n_interval_and_true_lineage(review_page: Path) -> None:
+    page = review_page.read_text(encoding="utf-8")
+    body = re.sub(r"base64,[^\"]+", "", page.split("<body>", 1)[1])
+    row = re.search(r"<tr><td>MER2023 <span class=\"muted\">\(mer2023\)</span></td>(.*?)</tr>", body).group(1)
+    cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+    assert cells[:6] == ["53.00", "40", "48.50 to 57.25", "31.50", "78.54", "50.00"], cells
+    names = re.findall(r"<tr><td>([^<]+) <span", body)
+    assert names == ["MER2023", "MELD", "OV-MERD+"]  # Table 2's order, display names with their ids
+    assert "<th>MER-UniBench test sets revision</th><td>sha256:" + "cd" * 32 in page
+    assert "<th>decoding (named by the prediction lines)</th><td>greedy</td>" in page
+    assert "data revision (DVC)" not in page and "<th>data revision</th><td>dvc-53.0</td>" in page

@@ -306,6 +306,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         base = baseline.datasets.get(name)
         if base is not None and base.status == "scored" and name != LOCAL:
             entry.baseline_value = base.value
+            entry.baseline_interval, entry.baseline_clip_scores = base.interval, base.clip_scores
         status = statuses.get(name)
         if status is not None and status.status == "no_test_set":
             entry.notes = []  # the set's own status says why (not given, no folder, no labels)
@@ -329,7 +330,9 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
                        if n != LOCAL and e.baseline_value is not None]
     report.baseline = {"name": BASELINE_NAME, "description": "the extractor run on the subtitle alone (no model)",
                        "mean": (sum(baseline_values) / len(baseline_values)
-                                if baseline_values and not any(math.isnan(v) for v in baseline_values) else None)}
+                                if baseline_values and not any(math.isnan(v) for v in baseline_values) else None),
+                       "mean_interval": baseline.mean_interval}
+    _compare_with_baseline(report, mode)
     report.lineage = {"unibench_rev": unibench_rev, "unibench_dir": str(unibench_dir or "")}
     outputs = write_report_files(report, report_dir)
     StepManifest(
@@ -345,6 +348,25 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         extra={"mean": report.mean, "complete": report.complete, "synthetic": bool(fixture)},
     ).write(report_dir)
     return report
+
+
+def _compare_with_baseline(report, mode: ScorerMode) -> None:
+    """Model minus subtitle-only baseline on the clips both answered, per set and over the
+    report's mean (paired bootstrap, `affectgpt.bench.comparison`), into the report."""
+    from affectgpt.bench.bootstrap import BootstrapSettings
+    from affectgpt.bench.clip_scores import ClipScores
+    from affectgpt.bench.comparison import compare_paired
+
+    settings = BootstrapSettings(**{key: report.uncertainty[key] for key in
+                                    ("n_resamples", "seed", "confidence", "min_clips")})
+    ours = {name: ClipScores.from_json(entry.clip_scores) for name, entry in report.datasets.items()
+            if entry.clip_scores and entry.baseline_clip_scores}
+    theirs = {name: ClipScores.from_json(report.datasets[name].baseline_clip_scores) for name in ours}
+    comparison = compare_paired(ours, theirs, list(report.mean_over), mode, settings)
+    for name, difference in comparison.per_set.items():
+        report.datasets[name].vs_baseline = difference.to_json()
+    report.baseline["model_minus_baseline"] = {"delta_mean": comparison.delta_mean, "interval": comparison.interval,
+                                               "datasets": comparison.datasets}
 
 
 class DecodingMismatch(BadInput):

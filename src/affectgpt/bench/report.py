@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from affectgpt.formatting import MISSING, is_missing, percent
+from affectgpt.formatting import MISSING, is_missing, percent, percent_interval
 
 if TYPE_CHECKING:
     from affectgpt.bench.report_model import BenchReport
@@ -136,6 +136,13 @@ def header_lines(report: dict) -> list[tuple[str, str]]:
     baseline = report.get("baseline") or {}
     if baseline.get("name"):
         lines.append(("Baseline", f"{baseline['name']}: {baseline.get('description') or 'no model'}"))
+    uncertainty = report.get("uncertainty") or {}
+    if uncertainty.get("method"):
+        lines.append(("Intervals", f"{uncertainty['method']}; a set with fewer than {uncertainty.get('min_clips')} "
+                                   "scored clips is marked too few clips to compare"))
+        lines.append(("Interval of the mean", str(uncertainty.get("mean_method") or MISSING)))
+        if baseline.get("model_minus_baseline"):
+            lines.append(("Model minus baseline", str(uncertainty.get("paired_method") or MISSING)))
     lineage = report.get("lineage") or {}
     if lineage.get("unibench_rev"):
         lines.append(("Test sets revision", str(lineage["unibench_rev"])))
@@ -157,16 +164,23 @@ def table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     Table 2 value and, when `bench eval` made one, the subtitle-only baseline; then the mean,
     beside the paper's mean over the same sets."""
     has_baseline = bool(report.get("baseline"))
-    columns = ["dataset", "metric", "score %"] + (["baseline %"] if has_baseline else []) + [
-        "paper %", "scored", "status", "notes"]
+    has_intervals = bool(report.get("uncertainty"))
+    min_clips = (report.get("uncertainty") or {}).get("min_clips")
+    columns = ["dataset", "metric", "score %"] + (["95 % interval"] if has_intervals else []) + (
+        ["baseline %"] + (["model − baseline, points (95 % interval)"] if has_intervals else [])
+        if has_baseline else []) + ["paper %", "scored", "status", "notes"]
     rows = []
     paper = report.get("paper") or {}
     for name, entry in _in_paper_order(report.get("datasets") or {}):
         row = [entry.get("display_name") or name, str(entry.get("metric") or MISSING).replace("_", " "),
                _score_cell(entry)]
+        if has_intervals:
+            row.append(_interval_cell(entry, min_clips))
         if has_baseline:
             baseline = entry.get("baseline_value")
             row.append(percent(baseline) if not is_missing(baseline) else f"{MISSING} not scored")
+            if has_intervals:
+                row.append(_difference_cell(entry.get("vs_baseline")))
         paper_value = entry.get("paper_value", paper.get(name))
         row += [percent(paper_value) if not is_missing(paper_value) else f"{MISSING} not in the paper",
                 str(entry.get("n_scored", 0)), _status_cell(entry),
@@ -177,13 +191,38 @@ def table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     mean = report.get("mean")
     mean_row = ["mean", f"over {len(over)} set{'s' if len(over) != 1 else ''}",
                 percent(mean) if not is_missing(mean) else f"{MISSING} no set scored"]
+    if has_intervals:
+        mean_row.append(percent_interval(report.get("mean_interval")))
     if has_baseline:
         baseline_mean = (report.get("baseline") or {}).get("mean")
         mean_row.append(percent(baseline_mean) if not is_missing(baseline_mean) else f"{MISSING} not scored")
+        if has_intervals:
+            mean_row.append(_difference_cell((report.get("baseline") or {}).get("model_minus_baseline")))
     mean_row += [percent(comparison["mean"]), "", "complete" if report.get("complete") else "partial",
                  comparison["label"]]
     rows.append(mean_row)
     return columns, rows
+
+
+TOO_FEW = "too few clips to compare"
+
+
+def _interval_cell(entry: dict, min_clips: int | None) -> str:
+    """The score's 95 % interval, or why there is none; a set under `min_clips` says it has too
+    few clips to compare, whatever its interval."""
+    if not _scored(entry):
+        return MISSING
+    if entry.get("too_few_clips"):
+        return f"{percent_interval(entry.get('interval'))} ({TOO_FEW}: n = {entry.get('n_scored', 0)} < {min_clips})"
+    return percent_interval(entry.get("interval"))
+
+
+def _difference_cell(difference: dict | None) -> str:
+    """A paired difference with its interval, `+9.70 (-2.10 to +20.40)`, or `–`."""
+    if not difference or is_missing(difference.get("delta", difference.get("delta_mean"))):
+        return MISSING
+    delta = difference.get("delta", difference.get("delta_mean"))
+    return f"{percent(delta, sign=True)} ({percent_interval(difference.get('interval'), sign=True)})"
 
 
 def _in_paper_order(datasets: dict) -> list[tuple[str, dict]]:
@@ -208,9 +247,11 @@ def print_report_json(path: Path, console) -> None:
         # Numbers and set names are never cut or broken mid-name (CH-SIMS v2 stays one line);
         # the status words wrap instead when the terminal is narrow.
         numeric = column.endswith("%") or column == "scored"
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric or column == "metric",
+        table.add_column(column, justify="right" if numeric or "interval" in column else "left",
+                         no_wrap=numeric or column == "metric",
                          min_width=6 if numeric else (14 if column == "dataset" else None))
-    numeric_columns = [column.endswith("%") or column == "scored" for column in columns[:-1]]
+    numeric_columns = [column.endswith("%") or column == "scored" or "interval" in column
+                       for column in columns[:-1]]
     footnotes = []
     for row in rows:
         if row[-1] not in ("", "-"):
@@ -321,6 +362,8 @@ def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
         notes=list(report.notes),
         header=header_lines(payload),
         mean=percent(payload.get("mean")),
+        mean_interval=percent_interval(payload.get("mean_interval")),
+        uncertainty=payload.get("uncertainty") or {},
         n_mean=len(payload.get("mean_over") or []),
         complete=bool(payload.get("complete")),
         not_scored=[row["alt"] for row in rows if not row["scored"]],

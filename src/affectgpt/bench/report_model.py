@@ -34,6 +34,14 @@ class DatasetReport:
     paper_value: float | None = None
     notes: list[str] = field(default_factory=list)
     baseline_value: float | None = None  # the subtitle-only baseline (bench eval), when scored
+    # Uncertainty (affectgpt.bench.bootstrap): the score's interval, and whether the set has
+    # too few scored clips to compare; per-clip scores so intervals can be recomputed.
+    interval: list[float] | None = None
+    too_few_clips: bool = False
+    clip_scores: dict[str, Any] | None = None
+    baseline_interval: list[float] | None = None
+    baseline_clip_scores: dict[str, Any] | None = None
+    vs_baseline: dict[str, Any] | None = None  # {delta, interval, n_common}: model minus baseline, paired
 
 
 @dataclass
@@ -53,6 +61,8 @@ class BenchReport:
     baseline: dict[str, Any] | None = None  # {name, mean}: the no-model baseline beside each row
     notes: list[str] = field(default_factory=list)  # e.g. "SYNTHETIC media" for the fixture
     lineage: dict[str, str] = field(default_factory=dict)  # unibench_rev, model
+    uncertainty: dict[str, Any] = field(default_factory=dict)  # BootstrapSettings.describe()
+    mean_interval: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return nan_to_none({
@@ -65,6 +75,8 @@ class BenchReport:
             "datasets": {name: d.__dict__ for name, d in self.datasets.items()},
             "mean": self.mean,
             "mean_over": self.mean_over,
+            "mean_interval": self.mean_interval,
+            "uncertainty": self.uncertainty,
             "complete": self.complete,
             "paper": {"mean": PAPER_MEAN, **{n: d.paper_value for n, d in self.datasets.items()}},
             "n_skipped_lines": len(self.skipped),

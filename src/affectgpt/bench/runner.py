@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from affectgpt.bench.bootstrap import BootstrapSettings, interval, mean_replicates, replicates
+from affectgpt.bench.clip_scores import clip_scores
 from affectgpt.bench.datasets import (
     DATASETS,
     BenchDataset,
@@ -125,6 +127,12 @@ def read_predictions(path: Path, dataset: BenchDataset, extractor: LabelExtracto
 
 def score_dataset(dataset: BenchDataset, predictions: dict[str, Prediction], mode: ScorerMode, level: int,
                   wheels: str) -> MetricResult:
+    return score_task(dataset.task, _samples(dataset, predictions), mode=mode, level=level, wheels=wheels,
+                      keep_samples=False)
+
+
+def _samples(dataset: BenchDataset, predictions: dict[str, Prediction]) -> list[dict[str, Any]]:
+    """Every gold clip with its prediction (an empty answer where there is none)."""
     samples = []
     for gold in dataset.samples:
         prediction = predictions.get(gold.clip_id)
@@ -133,7 +141,7 @@ def score_dataset(dataset: BenchDataset, predictions: dict[str, Prediction], mod
         else:
             pred = prediction.labels if prediction else []
         samples.append({"name": gold.clip_id, "gt": gold.gt, "pred": pred})
-    return score_task(dataset.task, samples, mode=mode, level=level, wheels=wheels, keep_samples=False)
+    return samples
 
 
 def run_bench(
@@ -148,12 +156,14 @@ def run_bench(
     re_extract: bool = False,
     write_report: bool = True,
     gold: GoldSets | None = None,
+    bootstrap: BootstrapSettings | None = None,
 ) -> BenchReport:
     """Score `<predictions_dir>/<dataset>.jsonl` for each dataset and write report.json,
     report.html, PNG charts and manifest.json into `report_dir`. `labels` is the labels root
     (default: the reference data) or a test-set folder; a dataset may be given as
     `local=PATH.parquet`. `gold` hands in sets already read (`load_gold_sets`); the others are
-    read here."""
+    read here. Every score gets a 95 % interval (`bootstrap`, default `BootstrapSettings()`),
+    and its per-clip scores are kept in the report so the interval can be recomputed."""
     started = time.perf_counter()
     mode = scorer_mode(mode)
     for name in datasets:
@@ -164,6 +174,8 @@ def run_bench(
     predictions_dir = Path(predictions_dir)
     if not predictions_dir.is_dir():
         raise DatasetError(f"predictions folder {predictions_dir} not found")
+    bootstrap = bootstrap or BootstrapSettings()
+    resamples: dict[str, Any] = {}
     reports: dict[str, DatasetReport] = {}
     all_skipped: list[SkippedRecord] = []
     inputs: dict[str, str] = {"predictions": hash_tree(predictions_dir)} if write_report else {}
@@ -211,6 +223,11 @@ def run_bench(
         report.n_skipped = len(skipped)
         report.secondary = result.secondary
         report.per_wheel = {k: v.to_json() for k, v in result.per_wheel.items()}
+        clips = clip_scores(dataset.task, _samples(dataset, predictions), mode, level, wheels)
+        resamples[dataset.name] = replicates(clips, mode, bootstrap, dataset.name)
+        report.clip_scores = clips.to_json()
+        report.interval = interval(resamples[dataset.name], bootstrap.confidence)
+        report.too_few_clips = report.n_scored < bootstrap.min_clips
         if report.n_missing_predictions:
             report.notes.append(f"{report.n_missing_predictions} gold clips had no prediction (scored as empty)")
         reports[dataset.name] = report
@@ -219,7 +236,9 @@ def run_bench(
     bench = BenchReport(
         mode=mode.name, level=level, wheels=wheels, extractor=extractor.info(), datasets=reports, mean=mean,
         mean_over=sorted(values), complete=set(DATASETS) <= set(values), skipped=all_skipped,
-        report_dir=Path(report_dir),
+        report_dir=Path(report_dir), uncertainty=bootstrap.describe(),
+        mean_interval=(interval(mean_replicates([resamples[name] for name in sorted(values)]), bootstrap.confidence)
+                       if mean is not None else None),
     )
     if write_report:
         out = Path(report_dir)

@@ -280,24 +280,35 @@ def review_command(
         tracking_uri=_existing_store(tracking_uri),
     )
     champion_label = f"champion v{result.champion.version}" if result.champion else "champion (none)"
-    table = Table(title=f"{model} v{result.candidate.version} vs {champion_label} (scores in %)")
-    for column in ("dataset", f"v{result.candidate.version} %", f"{champion_label} %", "delta (points)"):
+    from affectgpt.formatting import points_interval
+    from affectgpt.registry.review import data_revision_label, difference_words, score_rows
+
+    table = Table(title=f"{model} v{result.candidate.version} vs {champion_label} (scores in %, 95 % intervals)")
+    for column in ("dataset", f"v{result.candidate.version} %", "n", "95 % interval", "baseline %", "paper %",
+                   f"{champion_label} %", "delta (points)", "delta interval"):
         table.add_column(column, justify="right" if column != "dataset" else "left")
-    for name, ours, theirs, delta in result.rows():
-        style = "red" if delta is not None and delta < 0 else ""
-        table.add_row(name, _num(ours), _num(theirs), _num(delta, True), style=style)
+    for row in score_rows(result):
+        table.add_row(f"{row['name']} ({row['id']})", row["candidate"], row["n"], row["interval"], row["baseline"],
+                      row["paper"], row["champion"], row["delta"], row["delta_interval"],
+                      style="red" if row["drop"] else "")
     console.print(table)
     gate = result.gate
     console.print(
-        f"gate: [bold]{gate.verdict}[/bold] (mean {_num(gate.candidate_mean)} vs {_num(gate.champion_mean)})"
+        f"gate: [bold]{gate.verdict}[/bold] (mean {_num(gate.candidate_mean)}, 95 % interval "
+        f"{points_interval(gate.mean_interval)}, vs {_num(gate.champion_mean)}; subtitle-only baseline "
+        f"{_num(gate.baseline_mean)})"
         + (" [yellow]differs from the verdict at registration[/yellow]" if result.verdict_changed else "")
     )
+    console.print(f"candidate minus baseline: {difference_words(gate.baseline_difference)}; "
+                  f"minus champion: {difference_words(gate.champion_difference)}", highlight=False)
     for reason in gate.reasons:
         console.print(f"  - {reason}", highlight=False)
     info = result.candidate
     console.print(
-        f"lineage: run {info.run_id}, author {info.author}, data {info.data_rev}, code {info.code_rev}, "
-        f"config {info.config_hash}, scorer {info.scorer_mode}",
+        f"lineage: run {info.run_id}, author {info.author}, {data_revision_label(info.data_rev)} {info.data_rev}, "
+        f"test sets revision {gate.lineage.get('unibench_rev') or info.tags.get('affectgpt.unibench_rev') or '-'}, "
+        f"decoding {gate.lineage.get('decoding') or '-'}, code {info.code_rev}, config {info.config_hash}, "
+        f"scorer {info.scorer_mode}",
         highlight=False,
     )
     from affectgpt.registry.review import decision_in_words

@@ -20,7 +20,8 @@ def version_description(model_name: str, record: dict[str, Any], gate: GateResul
                         rules: PromotionConfig | None, extra: dict[str, str] | None = None) -> str:
     """Markdown for a new candidate version of `model_name` from its registration record."""
     from affectgpt.bench.datasets import display_name
-    from affectgpt.formatting import points
+    from affectgpt.formatting import points, points_interval
+    from affectgpt.registry.review import difference_words
     from affectgpt.templates import render
 
     scores = record.get("scores") or {}
@@ -31,8 +32,11 @@ def version_description(model_name: str, record: dict[str, Any], gate: GateResul
         verdict=gate.verdict,
         champion=f"champion v{gate.champion_version}" if gate.champion_version else "no champion (absolute rules only)",
         scorer=record.get("scorer_mode") or "not recorded",
-        scores=[(display_name(name), points(value)) for name, value in sorted(scores.items())],
+        scores=_score_rows(scores, gate),
         mean=points(gate.candidate_mean),
+        mean_interval=points_interval(gate.mean_interval),
+        baseline_mean=points(gate.baseline_mean),
+        baseline_difference=difference_words(gate.baseline_difference),
         n_mean=len([name for name in required if name in scores]),
         reasons=gate.reasons,
         manual=bool(record.get("manual")),
@@ -45,3 +49,21 @@ def version_description(model_name: str, record: dict[str, Any], gate: GateResul
     if len(text) > MAX_DESCRIPTION_CHARS:
         text = text[:MAX_DESCRIPTION_CHARS - 60].rsplit("\n", 1)[0] + "\n\n(shortened: see `affectgpt registry review`)"
     return text
+
+
+def _score_rows(scores: dict[str, float], gate: GateResult) -> list[dict[str, str]]:
+    """Per set in Table 2's order: display name and id, score, n, interval, baseline, paper."""
+    from affectgpt.bench.datasets import display_name
+    from affectgpt.formatting import MISSING, points, points_interval
+    from affectgpt.registry.gate_evidence import set_order
+
+    shown = {row["dataset"]: row for row in gate.sets}
+    rows = []
+    for name in set_order(list(scores)):
+        row = shown.get(name, {})
+        rows.append({"name": f"{display_name(name)} ({name})", "score": points(scores[name]),
+                     "n": MISSING if row.get("n") is None else str(row["n"]),
+                     "interval": points_interval(row.get("interval"))
+                     + (" too few clips to compare" if row.get("too_few") else ""),
+                     "baseline": points(row.get("baseline")), "paper": points(row.get("paper"))})
+    return rows

@@ -89,3 +89,15 @@ def fetch_report(client: RegistryClient, run_id: str, artifact: str, expected_sh
                 f"registered {expected_sha256[:12]}); the gate is computed from the registered evidence only"
             )
         return load_scores(Path(local))
+
+
+def champion_report(client: RegistryClient, champion_record: dict) -> BenchScores | None:
+    """The champion's registered bench report (for paired comparisons), or None when it has
+    none or it cannot be read: a rule that needs it then says so and fails."""
+    if not champion_record or champion_record.get("manual") or not champion_record.get("report_sha256"):
+        return None
+    try:
+        return registered_report(client, champion_record["run_id"], champion_record["report_artifact"],
+                                 champion_record["report_sha256"])
+    except Refused:
+        return None

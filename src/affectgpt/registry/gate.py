@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
 from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 from affectgpt.registry.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from affectgpt.registry.scores import BenchScores
 
 DEFAULT_PROMOTION_CONFIG = PACKAGED_CONFIGS / "promotion.yaml"
 
@@ -49,6 +52,18 @@ class PromotionConfig(BaseModel):
         description="refuse to promote on a registration, approval or promotion that no server "
         "authenticated (local sqlite stores cannot tell people apart)",
     )
+    min_clips: int = Field(
+        0, ge=0, description="every required set must be scored on at least this many clips (fewer: too few "
+        "clips to compare)")
+    judge_on_interval: bool = Field(
+        False, description="judge min_mean_improvement and min_improvement_over_baseline on the lower bound of "
+        "the paired-bootstrap 95 % interval of the difference, not on the point difference")
+    min_improvement_over_baseline: float | None = Field(
+        None, description="the candidate's mean minus the subtitle-only baseline's mean (same clips, same "
+        "report) must be at least this; None: no baseline rule")
+    bootstrap_resamples: int = Field(1000, ge=100, description="resamples of the paired bootstrap")
+    bootstrap_seed: int = Field(0, description="seed of the paired bootstrap")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="coverage of the intervals")
 
     def content_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -73,6 +88,15 @@ class GateResult(BaseModel):
     champion_mean: float | None = None
     deltas: dict[str, float] = Field(default_factory=dict)
     config_hash: str = ""
+    # What the reviewer reads beside the verdict (percent; intervals are 95 %): one row per set
+    # in Table 2's order (`gate_evidence.set_rows`), the mean's interval, the paired differences
+    # the rules judged, and the lineage the bench report names.
+    sets: list[dict[str, Any]] = Field(default_factory=list)
+    mean_interval: list[float] | None = None
+    champion_difference: dict[str, Any] | None = None
+    baseline_mean: float | None = None
+    baseline_difference: dict[str, Any] | None = None
+    lineage: dict[str, str] = Field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -92,9 +116,17 @@ def evaluate_gate(
     champion_version: str | None = None,
     candidate_mode: str | None = None,
     champion_mode: str | None = None,
+    candidate_evidence: BenchScores | None = None,
+    champion_evidence: BenchScores | None = None,
 ) -> GateResult:
     """Apply the rules. Without a champion (or a champion without scores) only the absolute rules
-    apply, and a reason says so, so nobody mistakes an absolute pass for a win over a champion."""
+    apply, and a reason says so, so nobody mistakes an absolute pass for a win over a champion.
+    `candidate_evidence`/`champion_evidence` are the bench reports behind the scores: clip
+    counts, intervals, the subtitle-only baseline and per-clip scores for paired differences."""
+    from affectgpt.registry.gate_evidence import EvidenceRules
+
+    judge = EvidenceRules(config, candidate_evidence, champion_evidence, candidate_mode or
+                          (candidate_evidence.mode if candidate_evidence else None))
     reasons: list[str] = []
     failed = False
     config_hash = config.content_hash()
@@ -121,6 +153,13 @@ def evaluate_gate(
     if config.min_mean is not None and candidate_mean is not None and candidate_mean < config.min_mean:
         failed = True
         reasons.append(f"mean {candidate_mean:.2f} is below the minimum mean {config.min_mean:.2f}")
+    for problem in judge.too_few_clips(datasets):
+        failed = True
+        reasons.append(problem)
+    baseline_failed, baseline_reason = judge.baseline_rule(datasets)
+    failed = failed or baseline_failed
+    if baseline_reason:
+        reasons.append(baseline_reason)
 
     deltas: dict[str, float] = {}
     champion_mean = None
@@ -146,7 +185,11 @@ def evaluate_gate(
                         f"{name} regresses by {-deltas[name]:.2f} (allowed {config.max_regression:.2f})"
                     )
         champion_mean = _mean(champion_scores, datasets)
-        if candidate_mean is not None and champion_mean is not None:
+        if candidate_mean is not None and champion_mean is not None and config.judge_on_interval:
+            interval_failed, reason = judge.champion_rule(datasets, champion_version or "")
+            failed = failed or interval_failed
+            reasons.append(reason)
+        elif candidate_mean is not None and champion_mean is not None:
             improvement = candidate_mean - champion_mean
             if improvement < config.min_mean_improvement:
                 failed = True
@@ -166,4 +209,5 @@ def evaluate_gate(
         champion_mean=champion_mean,
         deltas=deltas,
         config_hash=config_hash,
+        **judge.shown(candidate_scores, champion_scores if deltas else None, datasets),
     )

@@ -21,7 +21,7 @@ from affectgpt.registry.audit import AuditEvent, append_event, hold_audited_leas
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.decisions import checked_registration, four_eyes_problem, refuse
 from affectgpt.registry.errors import Refused, RegistryError
-from affectgpt.registry.evidence import registered_report
+from affectgpt.registry.evidence import champion_report, registered_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import APPROVAL_TAG_PREFIX, LogState, approval_text, require_clean
 from affectgpt.registry.identity import Identity
@@ -118,6 +118,8 @@ def evidence_gate(client: RegistryClient, state: LogState, version: str) -> Gate
         champion_version=state.champion,
         candidate_mode=registration.get("scorer_mode"),
         champion_mode=champion_record.get("scorer_mode"),
+        candidate_evidence=bench,
+        champion_evidence=champion_report(client, champion_record),
     )
 
 

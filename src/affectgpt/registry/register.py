@@ -21,12 +21,12 @@ from affectgpt.registry.audit import load_log, try_append_event
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.description import version_description
 from affectgpt.registry.errors import InvalidInput, NotFound, Refused
-from affectgpt.registry.evidence import report_file, store_report
+from affectgpt.registry.evidence import champion_report, report_file, store_report
 from affectgpt.registry.gate import GateResult, evaluate_gate
 from affectgpt.registry.governance import LogState, init_registry, registration_hash, replay
 from affectgpt.registry.identity import Identity, same_person
 from affectgpt.registry.records import candidates_name, load_version, state_tags
-from affectgpt.registry.scores import load_scores
+from affectgpt.registry.scores import BenchScores, load_scores
 
 MODEL_ARTIFACT_PATH = "model"
 
@@ -169,7 +169,8 @@ def register_candidate(
         report_artifact, report_sha256 = store_report(client, run_id, report_file(scores))
     champion_candidate = state.champion_candidate()
     champion_record = (state.registered.get(champion_candidate) or {}).get("registration", {})
-    gate = advisory_gate(bench.scores, manual, scorer_mode, state, champion_record)
+    gate = advisory_gate(bench.scores, manual, scorer_mode, state, champion_record, bench,
+                         champion_report(client, champion_record))
     record = {
         "run_id": run_id,
         "author": author,
@@ -244,7 +245,8 @@ def _register_through_gate(client: RegistryClient, run_id: str, model_name: str,
 
 
 def advisory_gate(
-    scores: dict[str, float], manual: bool, scorer_mode: str | None, state: LogState, champion_record: dict
+    scores: dict[str, float], manual: bool, scorer_mode: str | None, state: LogState, champion_record: dict,
+    evidence: BenchScores | None = None, champion_evidence: BenchScores | None = None,
 ) -> GateResult:
     """The gate with the stored rules; typed (manual) scores always fail it."""
     gate = evaluate_gate(
@@ -254,6 +256,8 @@ def advisory_gate(
         champion_version=state.champion,
         candidate_mode=scorer_mode,
         champion_mode=champion_record.get("scorer_mode") if champion_record else None,
+        candidate_evidence=evidence,
+        champion_evidence=champion_evidence,
     )
     if manual and gate.verdict != "no_scores":
         reason = "scores were typed by hand (manual), not read from a bench report: never promotable"

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.bench.datasets import display_name
-from affectgpt.formatting import MISSING, is_missing, points, utc_time
+from affectgpt.formatting import MISSING, is_missing, points, points_interval, utc_time
 from affectgpt.paths import workspace_dir
 from affectgpt.registry.audit import AuditEvent
 from affectgpt.registry.connection import RegistryClient
@@ -45,7 +45,9 @@ class ReviewResult(BaseModel):
     def rows(self) -> list[tuple[str, float | None, float | None, float | None]]:
         """(dataset, candidate, champion, delta) for every dataset either side scored."""
         champion_scores = self.champion.scores if self.champion else {}
-        names = sorted(set(self.candidate.scores) | set(champion_scores))
+        from affectgpt.registry.gate_evidence import set_order
+
+        names = set_order(sorted(set(self.candidate.scores) | set(champion_scores)))  # Table 2's order
         out = []
         for name in names:
             ours, theirs = self.candidate.scores.get(name), champion_scores.get(name)
@@ -262,6 +264,43 @@ def score_chart_png(result: ReviewResult) -> bytes:
     return buffer.getvalue()
 
 
+def data_revision_label(data_rev: str | None) -> str:
+    """Name the data revision for what it is: a DVC revision only when it is one (`dvc:`);
+    `sha256:` is a content hash of the folder, not tracked by DVC."""
+    if (data_rev or "").startswith("dvc:"):
+        return "data revision (DVC)"
+    if (data_rev or "").startswith("sha256:"):
+        return "data content hash (sha256 of the folder; not DVC-tracked)"
+    return "data revision"
+
+
+def difference_words(difference: dict[str, Any] | None) -> str:
+    """A paired difference in points with its interval and clip count, or `–`."""
+    if not difference or difference.get("delta") is None:
+        return MISSING
+    return (f"{points(difference['delta'], sign=True)} points (95 % interval "
+            f"{points_interval(difference.get('interval'), sign=True)}, paired over {difference.get('n_clips')} clips)")
+
+
+def score_rows(result: ReviewResult) -> list[dict[str, Any]]:
+    """One row per set, in Table 2's order, named by display name with the id beside it:
+    candidate with n and interval, the subtitle-only baseline, the paper, the champion and the
+    change (with its paired interval when the gate computed one)."""
+    by_name = {row["dataset"]: row for row in result.gate.sets}
+    rows = []
+    for name, ours, theirs, delta in result.rows():
+        row = by_name.get(name, {})
+        interval = points_interval(row.get("interval"))
+        rows.append({"name": display_name(name), "id": name, "candidate": points(ours),
+                     "n": MISSING if row.get("n") is None else str(row["n"]),
+                     "interval": interval + (" (too few clips to compare)" if row.get("too_few") else ""),
+                     "baseline": points(row.get("baseline")), "paper": points(row.get("paper")),
+                     "champion": points(theirs), "delta": points(delta, sign=True),
+                     "delta_interval": points_interval(row.get("delta_interval"), sign=True),
+                     "drop": delta is not None and delta < 0})
+    return rows
+
+
 def _yes_no(value: Any) -> str:
     return MISSING if value is None else ("yes" if value else "no")
 
@@ -273,9 +312,7 @@ def write_review_html(result: ReviewResult) -> Path:
     png = score_chart_png(result)
     result.report_path.with_suffix(".png").write_bytes(png)
     candidate, champion, gate = result.candidate, result.champion, result.gate
-    scores = [{"name": display_name(name), "candidate": points(ours), "champion": points(theirs),
-               "delta": points(delta, sign=True), "drop": delta is not None and delta < 0}
-              for name, ours, theirs, delta in result.rows()]
+    scores = score_rows(result)
     registration = candidate.registration
     lineage = [
         ("training run", candidate.run_id),
@@ -284,8 +321,10 @@ def write_review_html(result: ReviewResult) -> Path:
         ("authenticated by a server", _yes_no(registration.get("authenticated"))),
         ("scores from", "typed by hand (never promotable)" if registration.get("manual") else
          registration.get("report_artifact")),
-        ("data revision (DVC)", candidate.data_rev),
-        ("MER-UniBench test sets revision", candidate.tags.get("affectgpt.unibench_rev")),
+        (data_revision_label(candidate.data_rev), candidate.data_rev),
+        ("MER-UniBench test sets revision", gate.lineage.get("unibench_rev")
+         or candidate.tags.get("affectgpt.unibench_rev")),
+        ("decoding (named by the prediction lines)", gate.lineage.get("decoding")),
         ("code revision", candidate.code_rev),
         ("config hash", candidate.config_hash),
         ("scorer mode", candidate.scorer_mode),
@@ -300,6 +339,10 @@ def write_review_html(result: ReviewResult) -> Path:
         verdict_changed=result.verdict_changed,
         reasons=gate.reasons,
         candidate_mean=points(gate.candidate_mean),
+        mean_interval=points_interval(gate.mean_interval),
+        baseline_mean=points(gate.baseline_mean),
+        baseline_difference=difference_words(gate.baseline_difference),
+        champion_difference=difference_words(gate.champion_difference),
         champion_mean=points(gate.champion_mean),
         chart=base64.b64encode(png).decode(),
         scores=scores,

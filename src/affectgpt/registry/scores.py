@@ -28,6 +28,15 @@ class BenchScores(BaseModel):
     mode: str | None = None
     reported_mean: float | None = None
     source: str = "dict"
+    # What a bench report says beside the scores (percent), for the gate's interval and
+    # baseline rules and for the review: per set {display_name, n, interval, too_few, baseline,
+    # paper}, the per-clip scores of the model and of the subtitle-only baseline, lineage.
+    sets: dict[str, dict[str, Any]] = {}
+    clip_scores: dict[str, dict[str, Any]] = {}
+    baseline_clip_scores: dict[str, dict[str, Any]] = {}
+    mean_interval: list[float] | None = None
+    uncertainty: dict[str, Any] = {}
+    lineage: dict[str, str] = {}
 
 
 def score_tag_key(dataset: str) -> str:
@@ -111,7 +120,47 @@ def parse_report(report: dict[str, Any], source: str = "report") -> BenchScores:
         mode=str(report["mode"]) if report.get("mode") is not None else None,
         reported_mean=_as_score(mean, f"{source}: mean") * scale if mean is not None else None,
         source=source,
+        **_beside_the_scores(report, container if isinstance(container, dict) else {}, scale),
     )
+
+
+def _scaled(value: Any, scale: float) -> float | None:
+    return float(value) * scale if isinstance(value, (int, float)) and math.isfinite(float(value)) else None
+
+
+def _scaled_interval(interval: Any, scale: float) -> list[float] | None:
+    if not isinstance(interval, list) or len(interval) != 2:
+        return None
+    ends = [_scaled(end, scale) for end in interval]
+    return None if None in ends else ends  # type: ignore[return-value]
+
+
+def _beside_the_scores(report: dict[str, Any], datasets: dict[str, Any], scale: float) -> dict[str, Any]:
+    """Clip counts, intervals, baseline and paper per set, per-clip scores and lineage, as the
+    bench report holds them (a report without them gives empty fields, never an error)."""
+    from affectgpt.bench.datasets import display_name
+
+    sets, clips, baseline_clips = {}, {}, {}
+    for name, entry in datasets.items():
+        if not isinstance(entry, dict):
+            continue
+        sets[str(name)] = {
+            "display_name": entry.get("display_name") or display_name(str(name)),
+            "n": entry.get("n_scored"), "interval": _scaled_interval(entry.get("interval"), scale),
+            "too_few": bool(entry.get("too_few_clips")), "baseline": _scaled(entry.get("baseline_value"), scale),
+            "paper": _scaled(entry.get("paper_value"), 100.0),
+        }
+        if isinstance(entry.get("clip_scores"), dict):
+            clips[str(name)] = entry["clip_scores"]
+        if isinstance(entry.get("baseline_clip_scores"), dict):
+            baseline_clips[str(name)] = entry["baseline_clip_scores"]
+    lineage = report.get("lineage") if isinstance(report.get("lineage"), dict) else {}
+    return {"sets": sets, "clip_scores": clips, "baseline_clip_scores": baseline_clips,
+            "mean_interval": _scaled_interval(report.get("mean_interval"), scale),
+            "uncertainty": report.get("uncertainty") if isinstance(report.get("uncertainty"), dict) else {},
+            "lineage": {key: str(value) for key, value in
+                        {"unibench_rev": lineage.get("unibench_rev"), "decoding": report.get("decoding")}.items()
+                        if value}}
 
 
 def load_scores(scores: dict[str, float] | str | Path) -> BenchScores:
