@@ -55,6 +55,15 @@ def points_interval(interval: list[float] | tuple[float, float] | None, sign: bo
     return f"{points(interval[0], sign=sign)} to {points(interval[1], sign=sign)}"
 
 
+
+def difference_words(difference: dict | None) -> str:
+    """A paired difference (`delta`, `interval`, `n_clips`, as `affectgpt.bench.comparison`
+    writes it) in points with its interval and clip count, or `–`."""
+    if not difference or difference.get("delta") is None:
+        return MISSING
+    return (f"{points(difference['delta'], sign=True)} points (95 % interval "
+            f"{points_interval(difference.get('interval'), sign=True)}, paired over {difference.get('n_clips')} clips)")
+
 def utc_time(stamp: str | None) -> str:
     """An ISO 8601 time (as the audit log writes them) as `2026-12-02 09:53 UTC`; missing is `–`."""
     if not stamp:

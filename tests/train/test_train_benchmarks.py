@@ -27,7 +27,9 @@ def test_gpu_check_runs_every_part_at_tiny_sizes_on_a_cpu(tmp_path):
     assert train["tokens_per_s"] > 0 and train["finite_loss"] and all(map(math.isfinite, train["loss_first_last"]))
     generate = parts["generate"]
     assert generate["batch"] == 9 and generate["clips_per_s"] > 0
-    assert math.isclose(generate["projected_unibench_h"], 12_799 / generate["clips_per_s"] / 3600, rel_tol=0.01)
+    # the check rounds hours to 3 decimals: at toy speeds that is a large share of a small number
+    assert math.isclose(generate["projected_unibench_h"], 12_799 / generate["clips_per_s"] / 3600, rel_tol=0.01,
+                        abs_tol=0.001)
     assert parts["agree"]["fusion_finite_fp16"] and parts["agree"]["llm_layer_rel_error_fp16"] < 0.05
     assert "manifest.json" in parts["step"]["model_files"]
     assert "GPU check on cpu" in (tmp_path / "gpu_check.txt").read_text()

@@ -12,6 +12,8 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,8 +85,9 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
     timings["ingest"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    clip_results = _run_clip_work(ingested.clips, config, cache_dir, workers, show_progress,
-                                  quarantined=len(ingested.skipped))
+    with _threads_kept():
+        clip_results = _run_clip_work(ingested.clips, config, cache_dir, workers, show_progress,
+                                      quarantined=len(ingested.skipped))
     timings["clips"] = time.perf_counter() - tick
 
     selected = select_records(ingested, clip_results, config, extractor, cache_dir, out, timings)
@@ -101,6 +104,20 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
                        cached_clips=built.n_clip_results - built.computed,
                        timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
                        extra={"high_level": selected.classifier_info})
+
+
+@contextmanager
+def _threads_kept() -> Iterator[None]:
+    """The clip work pins its process to one torch thread (N worker processes share N cores,
+    and importing silero-vad does the same), which must not outlive it: the text classifiers
+    that follow run in this process alone and would otherwise encode on one core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _ingest(raw_dir: str | Path, config: BuildConfig) -> IngestResult:

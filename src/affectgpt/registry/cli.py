@@ -280,13 +280,18 @@ def review_command(
         tracking_uri=_existing_store(tracking_uri),
     )
     champion_label = f"champion v{result.champion.version}" if result.champion else "champion (none)"
-    from affectgpt.formatting import points_interval
-    from affectgpt.registry.review import data_revision_label, difference_words, score_rows
+    from affectgpt.formatting import difference_words, points_interval
+    from affectgpt.registry.review import data_revision_label, score_rows
 
-    table = Table(title=f"{model} v{result.candidate.version} vs {champion_label} (scores in %, 95 % intervals)")
-    for column in ("dataset", f"v{result.candidate.version} %", "n", "95 % interval", "baseline %", "paper %",
-                   f"{champion_label} %", "delta (points)", "delta interval"):
-        table.add_column(column, justify="right" if column != "dataset" else "left")
+    table = Table(title=f"{model} v{result.candidate.version} vs {champion_label} (scores in %; CI: 95 % bootstrap "
+                        "interval over clips; base: the subtitle-only baseline; delta: candidate minus champion, "
+                        "in points)")
+    # The set's name and id never shrink (a reviewer matches them against reports); on a narrow
+    # terminal the numbers wrap inside their cells instead.
+    table.add_column("dataset", no_wrap=True)
+    for column in (f"v{result.candidate.version}", "n", "CI", "base", "paper",
+                   f"v{result.champion.version}" if result.champion else "champ", "delta", "delta CI"):
+        table.add_column(column, justify="right", overflow="fold")
     for row in score_rows(result):
         table.add_row(f"{row['name']} ({row['id']})", row["candidate"], row["n"], row["interval"], row["baseline"],
                       row["paper"], row["champion"], row["delta"], row["delta_interval"],

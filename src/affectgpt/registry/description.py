@@ -19,9 +19,7 @@ EXTRA_WORDS = {"affectgpt.unibench_rev": "MER-UniBench test sets"}
 def version_description(model_name: str, record: dict[str, Any], gate: GateResult,
                         rules: PromotionConfig | None, extra: dict[str, str] | None = None) -> str:
     """Markdown for a new candidate version of `model_name` from its registration record."""
-    from affectgpt.bench.datasets import display_name
-    from affectgpt.formatting import points, points_interval
-    from affectgpt.registry.review import difference_words
+    from affectgpt.formatting import difference_words, points, points_interval
     from affectgpt.templates import render
 
     scores = record.get("scores") or {}

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from affectgpt.registry.gate import PromotionConfig
-
 if TYPE_CHECKING:
     from affectgpt.bench.comparison import PairedComparison
+    from affectgpt.registry.rules import PromotionConfig
     from affectgpt.registry.scores import BenchScores
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.bench.datasets import display_name
-from affectgpt.formatting import MISSING, is_missing, points, points_interval, utc_time
+from affectgpt.formatting import MISSING, difference_words, is_missing, points, points_interval, utc_time
 from affectgpt.paths import workspace_dir
 from affectgpt.registry.audit import AuditEvent
 from affectgpt.registry.connection import RegistryClient
@@ -272,14 +272,6 @@ def data_revision_label(data_rev: str | None) -> str:
     if (data_rev or "").startswith("sha256:"):
         return "data content hash (sha256 of the folder; not DVC-tracked)"
     return "data revision"
-
-
-def difference_words(difference: dict[str, Any] | None) -> str:
-    """A paired difference in points with its interval and clip count, or `–`."""
-    if not difference or difference.get("delta") is None:
-        return MISSING
-    return (f"{points(difference['delta'], sign=True)} points (95 % interval "
-            f"{points_interval(difference.get('interval'), sign=True)}, paired over {difference.get('n_clips')} clips)")
 
 
 def score_rows(result: ReviewResult) -> list[dict[str, Any]]:
