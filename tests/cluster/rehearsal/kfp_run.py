@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+from testkit.processes import free_port
 
 from . import pod as sandbox
 from .kube import Cluster, StandInApiServer, forbidden_message
@@ -168,7 +169,7 @@ class World:
             env.update(self._env_item(item, pod_name, namespace))
         nodes = sum(int(r.get("replicas", 1)) for r in replicas.values())
         rank = index + (1 if replica_type != "Master" and "Master" in replicas else 0)
-        master_port = self.master_ports.setdefault(job["metadata"]["uid"], str(_free_port()))
+        master_port = self.master_ports.setdefault(job["metadata"]["uid"], str(free_port()))
         env.update({"PET_NNODES": str(nodes), "PET_NODE_RANK": str(rank), "PET_MASTER_ADDR": "127.0.0.1",
                     "PET_MASTER_PORT": master_port, "PET_NPROC_PER_NODE": str(self.cpu_ranks_per_pod),
                     "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": master_port, "WORLD_SIZE": str(nodes),
@@ -222,14 +223,6 @@ class World:
             else:
                 raise RuntimeError(f"volume {mount['name']!r} of pod {pod_name}: kind not modelled by the rehearsal")
         return mounts, tmpfs
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _identity(pod_spec: dict, container: dict) -> tuple[int, int]:
