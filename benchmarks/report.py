@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "build-scale": ("bench_build_scale.py", []),
     "pipeline": ("bench_pipeline.py", ["--repeat", "3"]),
     "scoring": ("bench_scoring.py", []),
+    "bootstrap": ("bench_bootstrap.py", []),
     "build": ("bench_build.py", ["--n", "40"]),
     "train": ("bench_train.py", ["--steps", "20", "--samples", "16"]),
 }
