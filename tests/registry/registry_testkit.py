@@ -68,37 +68,21 @@ def environ(values: dict[str, str | None]) -> Iterator[None]:
     credentials from the environment sees them; the environment is restored after."""
     saved = {key: os.environ.get(key) for key in values}
     try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environ(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environ(saved)
+
+
+def _set_environ(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 GATE_APP = "affectgpt-gate"
-
-
-def gate_entry_point_path(root: Path) -> str | None:
-    """A folder to put on the server's PYTHONPATH so `mlflow server --app-name affectgpt-gate`
-    finds the app when the project is installed without it (an editable install made before
-    pyproject.toml declared the entry point); None when the installed metadata has it."""
-    from importlib.metadata import entry_points
-
-    if any(point.name == GATE_APP for point in entry_points(group="mlflow.app")):
-        return None
-    dist_info = root / "entry-points" / "affectgpt_gate_app-0.dist-info"
-    dist_info.mkdir(parents=True, exist_ok=True)
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: affectgpt-gate-app\nVersion: 0\n")
-    (dist_info / "entry_points.txt").write_text(
-        f"[mlflow.app]\n{GATE_APP} = affectgpt.registry.server_app:create_app\n")
-    return str(dist_info.parent)
 
 
 class MlflowServer:
@@ -133,9 +117,6 @@ class MlflowServer:
                 "MLFLOW_AUTH_ADMIN_PASSWORD": self.ADMIN_PASSWORD,
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": "secret-key-for-tests-only",
             })
-            shim = gate_entry_point_path(root)
-            if shim:
-                self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [shim, self.env.get("PYTHONPATH")]))
             self.extra_args = ["--app-name", GATE_APP]
 
     def start(self, timeout_s: float = 90.0) -> None:
