@@ -139,3 +139,40 @@ def test_qformer_checkpoints_map_by_upstream_blip2_names():
     mapped, ignored = map_state(state, model, "test")
     assert set(mapped) == {n for n, p in model.named_parameters() if p.requires_grad}
     assert "multi_Qformer.bert.embeddings.position_ids" in ignored
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"this is not a checkpoint at all, just some text\n" * 4)
+
+
+def _forty_gigabyte_header(path: Path) -> None:
+    path.write_bytes(int(40e9).to_bytes(8, "little") + b'{"w": {}}')
+
+
+@pytest.mark.parametrize(("write", "what"), [
+    (lambda path: path.write_bytes(b""), "empty file"),
+    (_garbage, "header length says"),
+    (_forty_gigabyte_header, "header length says 40000000000 bytes"),
+], ids=["empty", "garbage", "40GB-header"])
+def test_a_damaged_safetensors_checkpoint_is_one_line(tmp_path, write, what):
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    write(checkpoint)
+    result = CliRunner().invoke(app, ["model", "import-official", "--checkpoint", str(checkpoint),
+                                      "--config", str(REPO / "configs" / "tiny.yaml"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "SafetensorError" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(checkpoint) in errors[0] and what in errors[0], result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_safetensors_header_that_is_no_tensor_table_is_named(tmp_path):
+    from affectgpt.model.safetensors_file import safetensors_problem
+
+    path = tmp_path / "list.safetensors"
+    header = b"[1, 2]"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    assert "not an object of tensors" in safetensors_problem(path)
+    header = b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}}'
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    assert "'w' has no valid data_offsets" in safetensors_problem(path)

@@ -42,9 +42,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        return _read_safetensors(path)
     try:
         payload = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises several types for foreign pickles
@@ -55,6 +53,24 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         raise OfficialCheckpointError(f"{path}: expected a state dict (or a dict with 'model'), "
                                       f"got {type(payload).__name__}")
     return state
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors checkpoint; its framing is checked first, so an empty,
+    foreign or damaged file (a header length of 40 GB, say) is refused before anything is
+    allocated, and whatever the loader still rejects is one line too."""
+    from safetensors.torch import load_file
+
+    from affectgpt.model.safetensors_file import safetensors_problem
+
+    problem = safetensors_problem(path)
+    if problem is None:
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - SafetensorError and friends, not ValueError
+            problem = f"the safetensors loader refused it ({exc})"
+    raise OfficialCheckpointError(f"{path}: not a readable safetensors checkpoint: {problem}; "
+                                  "export the checkpoint again or pass the .pth file")
 
 
 def _map_qformer(key: str) -> str | None:

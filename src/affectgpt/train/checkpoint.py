@@ -18,7 +18,6 @@ import json
 import logging
 import random
 import shutil
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from affectgpt.model.config import ConfigError
+from affectgpt.model.safetensors_file import safetensors_problem
 
 TRAINABLE_FILE = "trainable.safetensors"
 BEST_FILE = "best_trainable.safetensors"
@@ -150,24 +150,6 @@ def _write_checksums(directory: Path) -> None:
     tmp.replace(directory / CHECKSUM_FILE)
 
 
-def _safetensors_problem(path: Path) -> str | None:
-    """A safetensors file is an 8-byte header length, a JSON header, then the tensor bytes the
-    header's offsets point into: check all three without loading a tensor."""
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as handle:
-            (header_len,) = struct.unpack("<Q", handle.read(8))
-            if header_len > size - 8:
-                return f"{path.name}: header says {header_len} bytes but the file has {size}"
-            header = json.loads(handle.read(header_len))
-    except (struct.error, ValueError, UnicodeDecodeError) as exc:
-        return f"{path.name}: unreadable safetensors header ({exc})"
-    end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
-    if 8 + header_len + end != size:
-        return f"{path.name}: truncated or padded ({size} bytes, header describes {8 + header_len + end})"
-    return None
-
-
 def verify_checkpoint(directory: Path) -> str | None:
     """None when `directory` is a whole checkpoint, else what is wrong with it."""
     state_path, checksum_path = directory / STATE_FILE, directory / CHECKSUM_FILE
@@ -184,8 +166,8 @@ def verify_checkpoint(directory: Path) -> str | None:
         if path.stat().st_size != entry["size"]:
             return f"{name} has {path.stat().st_size} bytes, {entry['size']} were written"
     for name in (TRAINABLE_FILE, BEST_FILE):
-        if (directory / name).is_file() and (problem := _safetensors_problem(directory / name)):
-            return problem
+        if (directory / name).is_file() and (problem := safetensors_problem(directory / name)):
+            return f"{name}: {problem}"
     for name, entry in sorted(expected.items()):
         if _sha256(directory / name) != entry["sha256"]:
             return f"{name} does not match its checksum (changed after it was written)"
