@@ -60,6 +60,57 @@ def test_score_nan_and_infinity_ground_truths_are_quarantined(tmp_path):
     assert sorted(q["reason"] for q in written["quarantined"]) == ["bad_label", "bad_label"]
 
 
+def _unscored_quarantine(written: dict) -> list[tuple[str, str, str]]:
+    """Every sample the metric left out must be listed: n_samples - n_scored of them."""
+    left_out = [(q["record_id"], q["reason"], q["detail"]) for q in written["quarantined"]
+                if q["reason"] in ("unmapped_label", "no_label", "neutral_valence")]
+    assert len(left_out) == written["n_samples"] - written["n_scored"], written
+    return left_out
+
+
+@pytest.mark.parametrize(("task", "mode", "details"), [
+    ("ov", "official", False),  # the columnar path
+    ("ov", "corrected", False),  # the vectorized path
+    ("ov", "official", True),  # the per-sample path (--samples)
+    ("hit", "official", False),
+    ("hit", "corrected", True),
+])
+def test_score_a_sample_no_label_of_which_maps_is_quarantined_with_the_reason(tmp_path, task, mode, details):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"name": "a", "gt": ["happy"], "pred": ["happy"]}\n\n'
+                    '{"name": "b", "gt": ["xyz"], "pred": ["happy"]}\n'
+                    '{"name": "c", "gt": [], "pred": ["happy"]}\n')
+    extra = ["--samples", str(tmp_path / "details.jsonl")] if details else []
+    result = runner.invoke(app, ["bench", "score", "--task", task, "--mode", mode, "--input", str(path),
+                                 "--out", str(tmp_path / "out.json"), *extra])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert (written["n_samples"], written["n_scored"]) == (3, 1)
+    (b_id, b_reason, b_detail), (c_id, c_reason, _) = _unscored_quarantine(written)
+    assert (b_id, b_reason, c_id, c_reason) == ("in.jsonl:3", "unmapped_label", "in.jsonl:4", "no_label")
+    assert f"{path} line 3: sample 'b': no label maps to the emotion wheel: ['xyz']" in b_detail
+
+
+def test_score_a_neutral_valence_is_listed_not_just_uncounted(tmp_path):
+    text = '{"name": "a", "gt": 0, "pred": "positive"}\n{"name": "b", "gt": 1.5, "pred": "positive"}\n'
+    _, result = _score(tmp_path, text, task="sentiment")
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert [(r, i) for i, r, _ in _unscored_quarantine(written)] == [("neutral_valence", "in.jsonl:1")]
+
+
+@pytest.mark.parametrize("task", ["ov", "hit"])
+def test_score_nan_ground_truth_of_a_label_task_is_quarantined_and_the_rest_scored(tmp_path, task):
+    text = ('{"name": "a", "gt": NaN, "pred": ["happy"]}\n{"name": "b", "gt": -Infinity, "pred": ["sad"]}\n'
+            '{"name": "c", "gt": ["happy"], "pred": ["happy"]}\n')
+    _, result = _score(tmp_path, text, task=task)
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert written["n_scored"] == 1 and written["score"] == pytest.approx(1.0)
+    assert [(q["record_id"], q["reason"]) for q in written["quarantined"]] == [
+        ("in.jsonl:1", "bad_label"), ("in.jsonl:2", "bad_label")]
+
+
 def test_score_non_utf8_names_file_and_line(tmp_path):
     path, result = _score(tmp_path, b'{"name": "a", "gt": ["happy"], "pred": ["happy"]}\n{"name": "b\xff\xfe"}\n')
     assert result.exit_code == 2

@@ -77,7 +77,7 @@ def score_command(
     """Score one JSONL file of (name, gt, pred) samples; the JSON holds the aggregate scores."""
     from affectgpt.bench.metrics import score_ov_columns, score_task
     from affectgpt.bench.sample_details import SampleDetailsWriter
-    from affectgpt.bench.score_input import read_ov_columns, read_score_input
+    from affectgpt.bench.score_input import locate_rows, read_ov_columns, read_score_input, unscored_records
 
     output = _out_or_alias(out, output, "--output", required=False)
     quarantined: list = []
@@ -87,14 +87,20 @@ def score_command(
                if task is Task.ov and mode is ScorerModeName.OFFICIAL and samples_path is None else None)
     if columns is not None:
         result = score_ov_columns(*columns, level=level, wheels=wheel_table)
-    elif samples_path is not None:
-        samples = read_score_input(input_path, task.value, quarantined)
-        with SampleDetailsWriter(samples_path, task.value) as sink:
-            result = score_task(task.value, samples, mode=mode, level=level, wheels=wheel_table,
-                                sample_sink=sink)
+        located = locate_rows(input_path, [entry.position for entry in result.unscored]) if result.unscored else {}
     else:
-        result = score_task(task.value, read_score_input(input_path, task.value, quarantined), mode=mode,
-                            level=level, wheels=wheel_table, keep_samples=False)
+        line_numbers: list[int] = []
+        samples = read_score_input(input_path, task.value, quarantined, line_numbers)
+        if samples_path is not None:
+            with SampleDetailsWriter(samples_path, task.value) as sink:
+                result = score_task(task.value, samples, mode=mode, level=level, wheels=wheel_table,
+                                    sample_sink=sink)
+        else:
+            result = score_task(task.value, samples, mode=mode, level=level, wheels=wheel_table, keep_samples=False)
+        located = {entry.position: (line_numbers[entry.position], samples[entry.position].name)
+                   for entry in result.unscored}
+    # A sample the metric leaves out is listed with its reason, never just missing from n_scored.
+    quarantined.extend(unscored_records(input_path, result.unscored, located))
     for record in quarantined:
         console.print(f"[yellow]quarantined[/] ({record.reason}) {record.detail}", soft_wrap=True)
     payload = json.dumps({**result.to_json(include_samples=False),

@@ -45,6 +45,24 @@ class Sample(NamedTuple):
     pred: Any
 
 
+class Unscored(NamedTuple):
+    """A sample the metric leaves out (a ground truth no wheel word maps to, a neutral valence),
+    by its position in the input: the caller, who knows the file and line, quarantines it with
+    this reason, so nothing leaves the count unexplained."""
+
+    position: int
+    reason: str
+    detail: str
+
+
+def _unmapped(position: int, gt_labels: list[str], table_version: str, level: int) -> Unscored:
+    """Why a label sample was not scored: no ground-truth label at all, or none on the wheels."""
+    if not gt_labels:
+        return Unscored(position, "no_label", "the ground truth has no label")
+    return Unscored(position, "unmapped_label", f"no label maps to the emotion wheel: {gt_labels} "
+                                                f"({table_version} word forms, level {level})")
+
+
 def resolve_wheels(wheels: EmotionWheels | str | None, mode: ScorerMode) -> EmotionWheels:
     if isinstance(wheels, EmotionWheels):
         return wheels
@@ -79,6 +97,9 @@ class MetricResult:
     per_wheel: dict[str, WheelResult] = field(default_factory=dict)
     secondary: dict[str, float] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    unscored: list[Unscored] = field(default_factory=list)
+    """The n_samples - n_scored samples left out, each with its reason (not in `to_json`: the
+    caller turns them into quarantine records naming the file and line)."""
 
     def to_json(self, include_samples: bool = True) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes null."""
@@ -150,10 +171,11 @@ def _score_ov(
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
     if keep:
-        sums = _ov_sums_with_details(samples, mode.parse, table, ring_words, emit)
+        sums, gt_of = _ov_sums_with_details(samples, mode.parse, table, ring_words, emit)
     else:
-        sums = _ov_sums_vectorized(samples, mode, table, (table_version, level))
-    return _ov_result(sums, mode, level, table_version, details)
+        sums, gt_of = _ov_sums_vectorized(samples, mode, table, (table_version, level))
+    unscored = [_unmapped(row, mode.parse(gt_of(row)), table_version, level) for row in sums.unscored_rows]
+    return _ov_result(sums, mode, level, table_version, details, unscored)
 
 
 def score_ov_columns(gt, pred, level: int = 1, wheels: EmotionWheels | str | None = None) -> MetricResult:
@@ -167,13 +189,14 @@ def score_ov_columns(gt, pred, level: int = 1, wheels: EmotionWheels | str | Non
     table, _ = bit_tables(table_version, level)
     g = official_mask_rows_from_column(gt, table, (table_version, level))
     p = official_mask_rows_from_column(pred, table, (table_version, level))
-    return _ov_result(_ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p)), OFFICIAL, level,
-                      table_version, [])
+    sums = _ov_sums_from_masks(np.ascontiguousarray(g), np.ascontiguousarray(p))
+    unscored = [_unmapped(row, OFFICIAL.parse(gt[row].as_py()), table_version, level) for row in sums.unscored_rows]
+    return _ov_result(sums, OFFICIAL, level, table_version, [], unscored)
 
 
 def _ov_result(sums: _OvSums, mode: ScorerMode, level: int, table_version: str,
-               details: list[dict[str, Any]]) -> MetricResult:
-    precision_sum, recall_sum, counts, n_samples, n_scored = sums
+               details: list[dict[str, Any]], unscored: list[Unscored]) -> MetricResult:
+    precision_sum, recall_sum, counts, n_samples, n_scored, _ = sums
     per_wheel_results: dict[str, WheelResult] = {}
     fs, ps, rs = [], [], []
     for w, name in enumerate(WHEEL_NAMES):
@@ -187,6 +210,7 @@ def _ov_result(sums: _OvSums, mode: ScorerMode, level: int, table_version: str,
         task="ov", mode=mode.name, metric=PRIMARY_METRIC["ov"], level=level, wheels=table_version,
         score=_plain_mean(fs), n_samples=n_samples, n_scored=n_scored, per_wheel=per_wheel_results,
         secondary={"precision": _plain_mean(ps), "recall": _plain_mean(rs)}, samples=details,
+        unscored=unscored,
     )
 
 
@@ -196,15 +220,23 @@ class _OvSums(NamedTuple):
     counts: list[int]
     n_samples: int
     n_scored: int
+    unscored_rows: list[int]
+    """Positions of the samples whose ground truth maps to no wheel word."""
+
+
+GroundTruthAt = Callable[[int], Any]
+"""The ground truth of the sample at a position, as given (to say why it was not scored)."""
 
 
 def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
-                          ring_words: tuple[tuple[str, ...], ...], emit: SampleSink) -> _OvSums:
+                          ring_words: tuple[tuple[str, ...], ...], emit: SampleSink
+                          ) -> tuple[_OvSums, GroundTruthAt]:
     """Per-wheel precision/recall sums, one sample at a time, emitting each sample's details."""
     precision_sum = [0.0] * 5
     recall_sum = [0.0] * 5
     counts = [0] * 5
     n_samples = n_scored = 0
+    unscored_gt: dict[int, Any] = {}
     for index, item in enumerate(samples):
         sample = as_sample(item, index)
         n_samples += 1
@@ -234,13 +266,16 @@ def _ov_sums_with_details(samples: Iterable[Any], parse, table: dict[str, int],
                 "precision": precision, "recall": recall,
             }
         n_scored += scored
+        if not scored:
+            unscored_gt[index] = sample.gt
         emit({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
 
-    return _OvSums(precision_sum, recall_sum, counts, n_samples, n_scored)
+    sums = _OvSums(precision_sum, recall_sum, counts, n_samples, n_scored, sorted(unscored_gt))
+    return sums, unscored_gt.__getitem__
 
 
 def _ov_sums_vectorized(samples: Iterable[Any], mode: ScorerMode, table: dict[str, int],
-                        table_key: tuple[str, int]) -> _OvSums:
+                        table_key: tuple[str, int]) -> tuple[_OvSums, GroundTruthAt]:
     """The same sums without details: the label fields become 5x64-bit ring-word masks (in
     Arrow for the official parse of ASCII fields, else in Python), and the per-wheel
     intersections, popcounts and means run in numpy over all samples at once. Sums are numpy's
@@ -250,7 +285,7 @@ def _ov_sums_vectorized(samples: Iterable[Any], mode: ScorerMode, table: dict[st
     items = [as_sample(item, index) for index, item in enumerate(samples)]
     g = _mask_rows([s.gt for s in items], mode, table, table_key)
     p = _mask_rows([s.pred for s in items], mode, table, table_key)
-    return _ov_sums_from_masks(g, p)
+    return _ov_sums_from_masks(g, p), lambda row: items[row].gt
 
 
 def _ov_sums_from_masks(g, p) -> _OvSums:
@@ -270,7 +305,9 @@ def _ov_sums_from_masks(g, p) -> _OvSums:
         counts.append(int(rows.sum()))
         precision_sum.append(float(precision[rows, w].sum()))
         recall_sum.append(float(recall[rows, w].sum()))
-    return _OvSums(precision_sum, recall_sum, counts, len(g), int(scored.any(axis=1).sum()))
+    any_scored = scored.any(axis=1)
+    return _OvSums(precision_sum, recall_sum, counts, len(g), int(any_scored.sum()),
+                   np.flatnonzero(~any_scored).tolist())
 
 
 def _plain_mean(values: list[float]) -> float:
@@ -312,9 +349,10 @@ def _score_hit(
     mscore_sum = [0.0] * 5
     counts = [0] * 5
     n_scored = 0
+    unscored: list[Unscored] = []
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
-    for sample, gt_labels, pred_labels in parsed:
+    for position, (sample, gt_labels, pred_labels) in enumerate(parsed):
         gt_masks = masks(gt_labels, table)
         pred_masks = masks(pred_labels, table)
         per_wheel: dict[str, Any] = {}
@@ -338,6 +376,8 @@ def _score_hit(
                     "gt": words(g, ring_words[w]), "pred": words(p, ring_words[w]), "hit": hit,
                 }
         n_scored += scored
+        if not scored:
+            unscored.append(_unmapped(position, gt_labels, table_version, level))
         if keep:
             emit({"name": sample.name, "gt": gt_labels, "pred": pred_labels, "wheels": per_wheel})
     per_wheel_results: dict[str, WheelResult] = {}
@@ -351,7 +391,7 @@ def _score_hit(
     return MetricResult(
         task="hit", mode=mode.name, metric=PRIMARY_METRIC["hit"], level=level, wheels=table_version,
         score=_plain_mean(hits), n_samples=len(items), n_scored=n_scored, per_wheel=per_wheel_results,
-        secondary={"mscore": _plain_mean(mscores)}, samples=details,
+        secondary={"mscore": _plain_mean(mscores)}, samples=details, unscored=unscored,
     )
 
 
@@ -395,6 +435,7 @@ def _score_sentiment(samples: Iterable[Any], mode: ScorerMode, keep_samples: boo
     details: list[dict[str, Any]] = []
     keep, emit = _detail_target(keep_samples, sample_sink, details)
     n_samples = 0
+    unscored: list[Unscored] = []
     for index, item in enumerate(samples):
         sample = as_sample(item, index)
         n_samples += 1
@@ -404,6 +445,11 @@ def _score_sentiment(samples: Iterable[Any], mode: ScorerMode, keep_samples: boo
         if not dropped:
             y_true.append(valence > 0)
             y_pred.append(positive)
+        elif valence == 0:
+            unscored.append(Unscored(index, "neutral_valence", "ground truth valence 0 is neither positive "
+                                     "nor negative; the binary metric leaves it out"))
+        else:
+            unscored.append(Unscored(index, "bad_label", f"ground truth valence {valence} is not a number"))
         if keep:
             emit({
                 "name": sample.name, "gt": valence, "pred": sample.pred, "scored": not dropped,
@@ -413,6 +459,7 @@ def _score_sentiment(samples: Iterable[Any], mode: ScorerMode, keep_samples: boo
     return MetricResult(
         task="sentiment", mode=mode.name, metric=PRIMARY_METRIC["sentiment"], score=weighted_f1(y_true, y_pred),
         n_samples=n_samples, n_scored=len(y_true), secondary={"accuracy": accuracy}, samples=details,
+        unscored=unscored,
     )
 
 

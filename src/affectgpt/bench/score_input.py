@@ -3,17 +3,21 @@
 Scoring a file with a broken line would give a wrong number silently, so any bad line stops
 the read with an error naming the file, the line and the field. Two kinds of line are
 quarantined instead (listed in the output under `quarantined`): a repeated name, whose first
-line is scored, and a ground truth that is not a finite number.
+line is scored, and a ground truth that is not a finite number (NaN, Infinity, any task). A
+sample the metric itself leaves out (a ground truth no wheel word maps to, a neutral valence) is
+quarantined too, with the metric's reason (`unscored_records`): every line is either scored or
+listed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import orjson
 
-from affectgpt.bench.metrics import Sample, as_valence
+from affectgpt.bench.metrics import Sample, Unscored, as_valence
 from affectgpt.errors import BadInput
 from affectgpt.jsonline import JSONLineError, loads_line
 from affectgpt.manifest import SkippedRecord
@@ -46,11 +50,13 @@ def _parse_or_explain(line: bytes, where: str, line_number: int):
         raise ScoreInputError(str(exc)) from None
 
 
-def read_score_input(path: str | Path, task: str, quarantined: list[SkippedRecord] | None = None) -> list[Sample]:
+def read_score_input(path: str | Path, task: str, quarantined: list[SkippedRecord] | None = None,
+                     line_numbers: list[int] | None = None) -> list[Sample]:
     """Samples of a `bench score` file. A repeated name (`1` and `"1"` are one name) keeps its
     first line and a non-finite ground truth (NaN, Infinity) is not scored: both go to
-    `quarantined` (reasons `duplicate_id`, `bad_label`) when a list is given. No sample at all
-    is an error, never a score of 0."""
+    `quarantined` (reasons `duplicate_id`, `bad_label`) when a list is given. `line_numbers`,
+    when given, receives each returned sample's line (to name it if the metric leaves it out).
+    No sample at all is an error, never a score of 0."""
     path = Path(path)
     if not path.is_file():
         raise ScoreInputError(f"{path}: file not found")
@@ -83,11 +89,13 @@ def read_score_input(path: str | Path, task: str, quarantined: list[SkippedRecor
                                                        f"{first_line[sample.name]} (that line is scored)"))
                 continue
             first_line[sample.name] = line_number
-            if task == "sentiment" and not math.isfinite(sample.gt):
+            if type(sample.gt) is float and not math.isfinite(sample.gt):
                 quarantine.append(SkippedRecord(record_id=f"{path.name}:{line_number}", reason="bad_label",
                                                 detail=f"{where}: ground truth {sample.gt} is not a finite number"))
                 continue
             samples.append(sample)
+            if line_numbers is not None:
+                line_numbers.append(line_number)
     if not samples:
         raise ScoreInputError(f"{path}: no samples to score ({len(quarantine)} line(s) quarantined); "
                               'give one {"name", "gt", "pred"} object per line')
@@ -123,11 +131,45 @@ def _checked_sample(record, task: str, where: str) -> Sample:
             raise ScoreInputError(f"{where}: field 'pred' must be the sentiment string for --task sentiment")
     else:
         for key, value in (("gt", gt), ("pred", pred)):
+            if key == "gt" and type(value) is float and not math.isfinite(value):
+                continue  # NaN / Infinity: quarantined as a bad label by the reader, not an error
             if value is not None and not isinstance(value, (list, str)):
                 raise ScoreInputError(f"{where}: field {key!r} must be a list or a string, got {value!r}")
             if isinstance(value, list) and not _all_strings(value):
                 raise ScoreInputError(f"{where}: field {key!r} must be a list of strings")
     return Sample(str(name), gt, pred)
+
+
+def unscored_records(path: str | Path, unscored: Iterable[Unscored],
+                     located: Mapping[int, tuple[int, str]]) -> list[SkippedRecord]:
+    """Quarantine records for the samples the metric left out; `located` gives each one's
+    position -> (line number, name) in `path`."""
+    path = Path(path)
+    records = []
+    for entry in unscored:
+        line_number, name = located[entry.position]
+        records.append(SkippedRecord(record_id=f"{path.name}:{line_number}", reason=entry.reason,
+                                     detail=f"{path} line {line_number}: sample {name!r}: {entry.detail}"))
+    return records
+
+
+def locate_rows(path: str | Path, rows: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """(line number, name) of the given rows of a file `read_ov_columns` read: Arrow's rows are
+    its non-blank lines, the lines `read_score_input` reads too. One pass over the lines, made
+    only when the metric left some row out."""
+    wanted = set(rows)
+    located: dict[int, tuple[int, str]] = {}
+    row = -1
+    with open(Path(path), "rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row += 1
+            if row in wanted:
+                located[row] = (line_number, str(orjson.loads(line)["name"]))
+                if len(located) == len(wanted):
+                    break
+    return located
 
 
 def read_ov_columns(path: str | Path):
