@@ -54,15 +54,20 @@ def _reject_constant(token: str) -> float:
 
 
 def loads_line(text: str, where: str, max_depth: int = MAX_DEPTH, allow_nonfinite: bool = True) -> Any:
-    """Parse one JSON line; JSONLineError (reason `too_deep` or `malformed_json`) naming `where`."""
+    """Parse one JSON line; JSONLineError (reason `too_deep` or `malformed_json`) naming `where`
+    and the column of the line where the JSON breaks."""
     # Counting brackets first is cheap and only needed when there are enough of them to matter.
     if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
         raise JSONLineError(f"{where}: JSON nested deeper than {max_depth} levels; flatten the record",
                             "too_deep")
+    # Without its line ending: a record cut short fails at its end, which the parser would
+    # otherwise place after the newline, at column 1 of a line that does not exist.
+    text = text.rstrip("\r\n")
     try:
         return json.loads(text) if allow_nonfinite else json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise JSONLineError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})", "malformed_json") from None
+        where_in_text = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno} column {exc.colno} of the text"
+        raise JSONLineError(f"{where}: not valid JSON ({exc.msg} at {where_in_text})", "malformed_json") from None
     except (ValueError, RecursionError) as exc:
         raise JSONLineError(f"{where}: not valid JSON ({exc})", "malformed_json") from None
 

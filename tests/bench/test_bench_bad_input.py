@@ -111,6 +111,28 @@ def test_score_nan_ground_truth_of_a_label_task_is_quarantined_and_the_rest_scor
         ("in.jsonl:1", "bad_label"), ("in.jsonl:2", "bad_label")]
 
 
+# A record cut short after 38 characters: the JSON breaks at column 39 of its line.
+CUT_SHORT = '{"name": "b", "gt": ["happy"], "pred":'
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""])
+def test_score_malformed_json_names_the_real_line_and_column(tmp_path, ending):
+    assert len(CUT_SHORT) == 38
+    good = json.dumps({"name": "a", "gt": ["happy"], "pred": ["happy"]})
+    path, result = _score(tmp_path, good + "\n" + CUT_SHORT + ending)
+    assert result.exit_code == 2, result.output
+    assert f"{path} line 2: not valid JSON (Expecting value at column 39)" in " ".join(result.output.split())
+
+
+def test_run_quarantines_malformed_json_with_the_real_column(tmp_path, local_set):
+    dataset = load_dataset(f"local={local_set}", local_task="hit")
+    path = tmp_path / "local.jsonl"
+    path.write_text('{"clip_id": "1", "extracted_labels": ["happy"]}\n' + CUT_SHORT + "\n")
+    _, skipped = read_predictions(path, dataset, get_extractor("lexicon"))
+    assert [(s.record_id, s.reason) for s in skipped] == [("local.jsonl:2", "malformed_json")]
+    assert skipped[0].detail == f"{path} line 2: not valid JSON (Expecting value at column 39)"
+
+
 def test_score_non_utf8_names_file_and_line(tmp_path):
     path, result = _score(tmp_path, b'{"name": "a", "gt": ["happy"], "pred": ["happy"]}\n{"name": "b\xff\xfe"}\n')
     assert result.exit_code == 2

@@ -117,7 +117,7 @@ def test_bench_report_shapes_and_bad_values(tmp_path):
     with pytest.raises(InvalidInput, match=r"report.json: datasets.MELD.value: expected a number"):
         load_scores(report)
     report.write_text('{"datasets": {"MELD": 1,}}')
-    with pytest.raises(InvalidInput, match=r"report.json: line 1: not valid JSON"):
+    with pytest.raises(InvalidInput, match=r"report.json: line 1 column 25: not valid JSON"):
         load_scores(report)
     with pytest.raises(InvalidInput, match="not a finite number"):
         load_scores({"MELD": float("nan")})

@@ -177,7 +177,7 @@ def load_scores(scores: dict[str, float] | str | Path) -> BenchScores:
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise InvalidInput(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from error
+        raise InvalidInput(f"{path}: line {error.lineno} column {error.colno}: not valid JSON ({error.msg})") from error
     if not isinstance(report, dict):
         raise InvalidInput(f"{path}: expected a JSON object at the top level")
     return parse_report(report, source=str(path))
