@@ -73,7 +73,8 @@ def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypa
                           "features": [b"", encode_features(features[1]), b""]})
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     out = pyfunc.predict(frame, params={"prompt": "description", "max_new_tokens": 10})
-    assert list(out.columns) == ["clip_id", "prompt_type", "output"]
+    assert list(out.columns) == ["clip_id", "prompt_type", "output", "error"]
+    assert out["error"].isna().all()
     assert out["prompt_type"].tolist() == ["description"] * 3
     direct = load_model_dir(saved_model)
     zeros = {key: torch.zeros_like(value) for key, value in features[0].items()}
@@ -104,3 +105,44 @@ def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypa
     assert sampled["output"].tolist() == generate_texts(direct, SUBTITLES[:3], [zeros, features[1], zeros],
                                                         "description", max_new_tokens=10, decoding="official")
     assert not list(tmp_path.rglob("*.pkl"))  # models-from-code: nothing pickled in the artifact
+
+
+def _pyfunc(loaded: LoadedModel):
+    from affectgpt.model.pyfunc import AffectGPTPyfunc
+
+    pyfunc = AffectGPTPyfunc()
+    pyfunc.loaded = loaded  # what load_context sets from the logged model folder
+    return pyfunc
+
+
+def test_pyfunc_refuses_a_megabyte_subtitle_in_its_row_and_answers_the_others(tiny_model, tiny_tokenizer,
+                                                                              tiny_config):
+    loaded = LoadedModel(model=tiny_model, tokenizer=tiny_tokenizer, config=tiny_config, metadata={})
+    limit = tiny_config.subtitle_char_limit()
+    assert limit == 8 * tiny_config.train.max_length  # the default: 8 characters per prompt token
+    huge = "a" * 1_000_000
+    frame = pd.DataFrame({"clip_id": ["c0", "c1", "c2"], "subtitle": [SUBTITLES[0], huge, SUBTITLES[2]]})
+    out = _pyfunc(loaded).predict(None, frame, params={"prompt": "ov", "max_new_tokens": 6})
+    assert list(out.columns) == ["clip_id", "prompt_type", "output", "error"]
+    assert out["error"].tolist()[0] is None and out["error"].tolist()[2] is None
+    assert out["error"][1] == (f"clip c1: subtitle is 1000000 characters; the limit is {limit} "
+                               "(the prompt cannot hold more); send a shorter subtitle")
+    assert out["output"][1] is None  # never read as an answer
+    zeros = {"frames": torch.zeros(8, 32), "faces": torch.zeros(8, 32), "audio": torch.zeros(8, 32)}
+    assert tiny_config.modality_dims() == (32, 32)
+    expected = generate_texts(loaded, [SUBTITLES[0], SUBTITLES[2]], [zeros, zeros], "ov", max_new_tokens=6)
+    assert [out["output"][0], out["output"][2]] == expected
+
+
+def test_pyfunc_subtitle_limit_is_configurable_and_a_wholly_refused_request_generates_nothing(
+        tiny_model, tiny_tokenizer, tiny_config):
+    config = tiny_config.model_copy(update={"prompt": tiny_config.prompt.model_copy(
+        update={"max_subtitle_chars": len(SUBTITLES[0])})})
+    loaded = LoadedModel(model=tiny_model, tokenizer=tiny_tokenizer, config=config, metadata={})
+    frame = pd.DataFrame({"clip_id": ["c0", "c1"], "subtitle": [SUBTITLES[0], SUBTITLES[0] + "!"]})
+    out = _pyfunc(loaded).predict(None, frame, params={"max_new_tokens": 4})
+    assert out["error"][0] is None and out["output"][0]
+    assert out["error"][1].startswith(f"clip c1: subtitle is {len(SUBTITLES[0]) + 1} characters; the limit is "
+                                      f"{len(SUBTITLES[0])} ")
+    refused = _pyfunc(loaded).predict(None, frame.iloc[[1]], params={"max_new_tokens": 4})
+    assert refused["output"].tolist() == [None] and refused["error"].notna().all()

@@ -18,6 +18,11 @@ from affectgpt.model.encoder_config import EncoderConfig
 Precision = Literal["fp32", "bf16", "fp16"]
 FusionKind = Literal["attention", "qformer", "none"]
 
+# Characters of subtitle per token of the prompt budget above which a served subtitle is refused.
+# Qwen2.5's BPE averages about 4 characters a token on English and under 2 on Chinese; only
+# degenerate text packs 8, so a longer subtitle could never have fitted the prompt whole.
+SUBTITLE_CHARS_PER_TOKEN = 8
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -99,7 +104,12 @@ class PromptConfig(_Strict):
     not to inference prompts; `bos_at_inference: true` removes that mismatch (a deviation).
     Upstream uses subtitles and descriptions as written; `strip_text: true` strips surrounding
     whitespace first (a deviation). Upstream caps prompt + target at `train.max_length` with bos
-    and eos on top (up to max_length + 2 tokens); `length_cap: with-specials` counts them in."""
+    and eos on top (up to max_length + 2 tokens); `length_cap: with-specials` counts them in.
+
+    `max_subtitle_chars` bounds a served request's subtitle (the pyfunc refuses that row): by
+    default SUBTITLE_CHARS_PER_TOKEN characters per token of `train.max_length`, far more than
+    the prompt can hold (it cuts a long subtitle to its token budget anyway), so nothing the
+    model could have read is refused, while a megabyte is never tokenised."""
 
     modalities: list[Literal["multi", "audio", "face", "frame"]] = Field(
         default_factory=lambda: ["multi", "audio", "face"]
@@ -108,6 +118,8 @@ class PromptConfig(_Strict):
     bos_at_inference: bool = False
     strip_text: bool = False
     length_cap: Literal["text", "with-specials"] = "text"
+    max_subtitle_chars: int | None = Field(default=None, ge=1, description="longest subtitle a served request "
+                                           "may carry; None = SUBTITLE_CHARS_PER_TOKEN x train.max_length")
 
 
 class TrainConfig(_Strict):
@@ -184,6 +196,10 @@ class AffectGPTConfig(_Strict):
         if "multi" in counts and self.fusion.kind == "qformer":
             counts["multi"] = self.fusion.qformer_queries
         return counts
+
+    def subtitle_char_limit(self) -> int:
+        """The longest subtitle a served request may carry (`prompt.max_subtitle_chars`)."""
+        return self.prompt.max_subtitle_chars or SUBTITLE_CHARS_PER_TOKEN * self.train.max_length
 
     def modality_dims(self) -> tuple[int, int]:
         """(vision_dim, audio_dim) of the features the model reads."""

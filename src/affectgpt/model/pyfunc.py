@@ -9,8 +9,13 @@ server-side path (`features_path`) is refused: a request must not choose which f
 reads. Params: `prompt` (`ov` or `description`), `max_new_tokens` (1..MAX_NEW_TOKENS),
 `batch_size` (1..MAX_BATCH_SIZE), `decoding` (`greedy` or upstream's `official`
 sampling, seeded). Requests are bounded: at most MAX_ROWS clips, MAX_FEATURE_BYTES
-per clip, MAX_STEPS time steps per tensor, finite float values of the model's feature widths.
-Output: a DataFrame with `clip_id`, `prompt_type`, `output` (the generated text).
+per clip, MAX_STEPS time steps per tensor, finite float values of the model's feature widths;
+breaking one of these refuses the request. A subtitle longer than the model's
+`subtitle_char_limit()` (8 characters per prompt token by default, more than the prompt can
+hold) refuses only its row: the row comes back with `output` null and the reason in `error`,
+and the other rows are answered.
+Output: a DataFrame with `clip_id`, `prompt_type`, `output` (the generated text, null for a
+refused row) and `error` (null for an answered row).
 """
 
 from __future__ import annotations
@@ -84,6 +89,16 @@ def decode_features(value: Any, clip_id: str, vision_dim: int, audio_dim: int) -
     return out
 
 
+def subtitle_errors(clip_ids: list[str], subtitles: list[str], limit: int) -> list[str | None]:
+    """Per row, why its subtitle is refused (None when it is answered). Checked on characters
+    before any tokenisation, so an oversized row costs nothing; the row alone is refused, as a
+    batch scorer answers the rows it can."""
+    return [None if len(subtitle) <= limit else
+            f"clip {clip_id}: subtitle is {len(subtitle)} characters; the limit is {limit} "
+            "(the prompt cannot hold more); send a shorter subtitle"
+            for clip_id, subtitle in zip(clip_ids, subtitles)]
+
+
 class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from affectgpt.model.store import load_model_dir
@@ -118,12 +133,18 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
             else:
                 features.append({"frames": torch.zeros(8, vision_dim), "faces": torch.zeros(8, vision_dim),
                                  "audio": torch.zeros(8, audio_dim)})
+        clip_ids = model_input["clip_id"].astype(str).tolist()
         subtitles = ["" if pd.isna(s) else str(s) for s in model_input["subtitle"]]
-        texts = generate_texts(self.loaded, subtitles, features, str(settings["prompt"]),
-                               batch_size=batch_size, max_new_tokens=max_new_tokens,
-                               decoding=decoding)
-        return pd.DataFrame({"clip_id": model_input["clip_id"].astype(str).tolist(),
-                             "prompt_type": [str(settings["prompt"])] * len(texts), "output": texts})
+        errors = subtitle_errors(clip_ids, subtitles, self.loaded.config.subtitle_char_limit())
+        answered = [i for i, error in enumerate(errors) if error is None]
+        texts = generate_texts(self.loaded, [subtitles[i] for i in answered], [features[i] for i in answered],
+                               str(settings["prompt"]), batch_size=batch_size, max_new_tokens=max_new_tokens,
+                               decoding=decoding) if answered else []
+        outputs: list[str | None] = [None] * len(clip_ids)
+        for i, text in zip(answered, texts):
+            outputs[i] = text
+        return pd.DataFrame({"clip_id": clip_ids, "prompt_type": [str(settings["prompt"])] * len(clip_ids),
+                             "output": outputs, "error": errors})
 
 
 def _requirements() -> list[str]:
@@ -147,7 +168,8 @@ def log_model_to_mlflow(model_dir: str | Path, *, artifact_path: str = "model",
     signature = ModelSignature(
         inputs=Schema([ColSpec("string", "clip_id"), ColSpec("string", "subtitle"),
                        ColSpec("binary", "features", required=False)]),
-        outputs=Schema([ColSpec("string", "clip_id"), ColSpec("string", "prompt_type"), ColSpec("string", "output")]),
+        outputs=Schema([ColSpec("string", "clip_id"), ColSpec("string", "prompt_type"),
+                        ColSpec("string", "output", required=False), ColSpec("string", "error", required=False)]),
         params=ParamSchema([ParamSpec("prompt", "string", DEFAULT_PARAMS["prompt"]),
                             ParamSpec("max_new_tokens", "long", DEFAULT_PARAMS["max_new_tokens"]),
                             ParamSpec("batch_size", "long", DEFAULT_PARAMS["batch_size"]),
