@@ -234,3 +234,43 @@ def test_a_set_scored_on_a_few_clips_is_too_few_to_compare() -> None:
     assert gate.verdict == "fail"
     assert "MER2023 was scored on 3 clips, fewer than 20: too few clips to compare" in gate.reasons
     assert [row["too_few"] for row in gate.sets] == [True, False]
+
+
+def test_max_regression_is_judged_per_set_on_the_paired_interval_when_asked() -> None:
+    """A 3-point drop on one set of 300 clips (9 answers lost) is within the noise of a 2-point
+    allowance: the point rule fails it, the interval rule does not (its upper bound is above -2)
+    and says why; a 10-point drop fails both. The mean rule is set aside here."""
+    half = [i % 2 == 0 for i in range(300)]
+    champion = _evidence(_report({"mer2023": half, "meld": half}))
+    slight = _evidence(_report({"mer2023": [ok and i >= 18 for i, ok in enumerate(half)], "meld": half}))
+    large = _evidence(_report({"mer2023": [ok and i >= 60 for i, ok in enumerate(half)], "meld": half}))
+    interval_rules = EVIDENCE_RULES.model_copy(update={"max_regression": 2.0, "min_mean_improvement": -100.0,
+                                                      "min_improvement_over_baseline": None})
+    point_rules = interval_rules.model_copy(update={"judge_on_interval": False})
+    args = {"champion_scores": champion.scores, "champion_version": "1", "candidate_mode": "corrected",
+            "champion_mode": "corrected", "champion_evidence": champion}
+
+    judged = evaluate_gate(slight.scores, interval_rules, **args, candidate_evidence=slight)
+    assert judged.verdict == "pass", judged.reasons
+    assert judged.deltas["mer2023"] == pytest.approx(-3.0)
+    low, high = judged.sets[0]["delta_interval"]
+    assert low < -3.0 < high and -2.0 < high < 0
+    assert (f"mer2023 drops by 3.00, more than the allowed 2.00, but its 95 % interval of the change "
+            f"{low:+.2f} to {high:+.2f}, paired over 300 clips does not show a drop beyond it (judged on the "
+            "upper bound)") in judged.reasons
+    pointed = evaluate_gate(slight.scores, point_rules, **args, candidate_evidence=slight)
+    assert pointed.verdict == "fail" and pointed.reasons[0] == "mer2023 regresses by 3.00 (allowed 2.00)"
+
+    clear = evaluate_gate(large.scores, interval_rules, **args, candidate_evidence=large)
+    assert clear.verdict == "fail"
+    assert clear.sets[0]["delta_interval"][1] < -2.0
+    assert clear.reasons[0].startswith("mer2023 regresses by 10.00 (95 % interval of the change ")
+    assert clear.reasons[0].endswith("even the upper bound is below -2.00) (allowed 2.00)")
+    assert evaluate_gate(large.scores, point_rules, **args, candidate_evidence=large).verdict == "fail"
+
+    # A set without a paired interval (no per-clip scores on the champion's side) is judged on its
+    # point value, never waved through; the interval mean rule fails and says why.
+    blind = evaluate_gate(slight.scores, interval_rules, **(args | {"champion_evidence": None}),
+                          candidate_evidence=slight)
+    assert blind.verdict == "fail" and "mer2023 regresses by 3.00 (allowed 2.00)" in blind.reasons
+    assert any("cannot be judged on an interval" in r for r in blind.reasons)

@@ -92,6 +92,11 @@ def test_every_promotion_rule_reads_as_a_sentence(name: str) -> None:
     assert sentences[0].startswith(f"The candidate must score on all {listed} listed sets: MER2023")
     assert "Each listed set must not drop by more than 2.00 points vs the champion." in sentences
     assert "The mean must beat the champion's mean by at least 0.50 points." in sentences
+    on_interval = [s for s in sentences if "95 % paired-bootstrap interval" in s]
+    expected = ("Both are judged on the 95 % paired-bootstrap interval of candidate minus champion over the clips "
+                "both answered: the mean's gain on its lower bound; a set's drop fails only when even its upper "
+                "bound is below -2.00.")
+    assert on_interval == ([expected] if rules.judge_on_interval else [])
     assert any(sentence.startswith("The mean must be at least") for sentence in sentences)
     assert any("same scorer mode" in sentence for sentence in sentences)
     assert any(("authenticated by an MLflow server" if rules.require_authenticated else "may promote") in s

@@ -134,7 +134,15 @@ def evaluate_gate(
         for name in datasets:
             if name in candidate_scores and name in champion_scores:
                 deltas[name] = candidate_scores[name] - champion_scores[name]
-                if -deltas[name] > config.max_regression:
+                # With judge_on_interval the paired interval decides (gate_evidence.regression_rule);
+                # a set without one is judged on its point value, as with the option off.
+                on_interval = judge.regression_rule(name, datasets, deltas[name]) if config.judge_on_interval else None
+                if on_interval is not None:
+                    regressed, reason = on_interval
+                    failed = failed or regressed
+                    if reason:
+                        reasons.append(reason)
+                elif -deltas[name] > config.max_regression:
                     failed = True
                     reasons.append(
                         f"{name} regresses by {-deltas[name]:.2f} (allowed {config.max_regression:.2f})"

@@ -94,16 +94,47 @@ class EvidenceRules:
                           "(a model must add something to the subtitle alone)")
         return False, f"mean beats the subtitle-only baseline {words}"
 
+    def _paired_with_champion(self, datasets: list[str]) -> PairedComparison | None:
+        """Candidate minus champion on the clips both answered (bootstrapped once, shared by the
+        mean and the per-set rules); None when a report has no per-clip scores."""
+        if self.champion_comparison is None and self.candidate is not None and self.champion is not None \
+                and self.candidate.clip_scores and self.champion.clip_scores:
+            self.champion_comparison = self._compare(self.candidate.clip_scores, self.champion.clip_scores, datasets)
+        return self.champion_comparison
+
+    def regression_rule(self, name: str, datasets: list[str], point_delta: float) -> tuple[bool, str | None] | None:
+        """(failed, reason) of max_regression for one set, judged on the paired interval of
+        candidate minus champion: the set fails only when even the interval's upper bound is below
+        -max_regression, i.e. its clips show a larger drop than allowed. The mean rule already asks
+        the candidate to prove its gain (lower bound); asking each set to prove the absence of a
+        drop would fail a candidate equal to the champion on any set of a few hundred clips (its
+        interval is several points wide). A point drop beyond the allowance that the interval does
+        not confirm is named in a reason, not hidden. None when the set has no paired interval
+        (the caller then judges the point value, as with judge_on_interval off)."""
+        comparison = self._paired_with_champion(datasets)
+        pair = comparison.per_set.get(name) if comparison is not None else None
+        if pair is None or pair.interval is None or pair.delta is None:
+            return None
+        allowed = self.config.max_regression
+        delta = 100 * pair.delta
+        low, high = (100 * end for end in pair.interval)
+        evidence = f"95 % interval of the change {low:+.2f} to {high:+.2f}, paired over {pair.n_common} clips"
+        if high < -allowed:
+            return True, (f"{name} regresses by {-delta:.2f} ({evidence}; even the upper bound is below "
+                          f"-{allowed:.2f}) (allowed {allowed:.2f})")
+        if max(-point_delta, -delta) > allowed:
+            return False, (f"{name} drops by {-point_delta:.2f}, more than the allowed {allowed:.2f}, but its "
+                           f"{evidence} does not show a drop beyond it (judged on the upper bound)")
+        return False, None
+
     def champion_rule(self, datasets: list[str], champion_version: str) -> tuple[bool, str]:
         """(failed, reason) of min_mean_improvement judged on the paired interval's lower bound."""
         threshold = self.config.min_mean_improvement
-        if self.candidate is None or self.champion is None or not self.candidate.clip_scores \
-                or not self.champion.clip_scores:
+        comparison = self._paired_with_champion(datasets)
+        if comparison is None:
             return True, (f"mean improvement over champion v{champion_version} cannot be judged on an interval: "
                           "a bench report without per-clip scores (re-score both with this version of "
                           "`affectgpt bench`)")
-        comparison = self._compare(self.candidate.clip_scores, self.champion.clip_scores, datasets)
-        self.champion_comparison = comparison
         if comparison.missing or comparison.delta_mean is None:
             return True, (f"mean improvement over champion v{champion_version} cannot be judged: no clips in "
                           f"common on {', '.join(_display(n) for n in comparison.missing) or 'some set'}")

@@ -162,6 +162,10 @@ def rules_in_words(rules: PromotionConfig) -> list[str]:
     sentences.append(f"{scope} must not drop by more than {points(rules.max_regression)} points vs the champion.")
     sentences.append(f"The mean must beat the champion's mean by at least {points(rules.min_mean_improvement)} "
                      "points.")
+    if rules.judge_on_interval:
+        sentences.append("Both are judged on the 95 % paired-bootstrap interval of candidate minus champion over "
+                         "the clips both answered: the mean's gain on its lower bound; a set's drop fails only "
+                         f"when even its upper bound is below -{points(rules.max_regression)}.")
     for name, floor in sorted(rules.min_scores.items()):
         sentences.append(f"{display_name(name)} must score at least {points(floor)}, with or without a champion.")
     if rules.min_mean is not None:

@@ -21,7 +21,9 @@ class PromotionConfig(BaseModel):
         0.0, description="candidate mean minus champion mean must be at least this"
     )
     max_regression: float = Field(
-        0.0, ge=0, description="no dataset may drop by more than this versus the champion"
+        0.0, ge=0, description="no dataset may drop by more than this versus the champion (with "
+        "judge_on_interval: a set fails only when the upper bound of its paired interval of candidate minus "
+        "champion is below -max_regression)"
     )
     min_scores: dict[str, float] = Field(
         default_factory=dict, description="absolute floor per dataset, checked with or without a champion"
@@ -40,7 +42,8 @@ class PromotionConfig(BaseModel):
         "clips to compare)")
     judge_on_interval: bool = Field(
         False, description="judge min_mean_improvement and min_improvement_over_baseline on the lower bound of "
-        "the paired-bootstrap 95 % interval of the difference, not on the point difference")
+        "the paired-bootstrap 95 % interval of the difference, and max_regression per set on the upper bound of "
+        "its paired interval, not on the point differences")
     min_improvement_over_baseline: float | None = Field(
         None, description="the candidate's mean minus the subtitle-only baseline's mean (same clips, same "
         "report) must be at least this; None: no baseline rule")
