@@ -26,9 +26,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/affectgpt pipeline run retrain --local
 
-## make test: every test (unit, integration, e2e)
+## make test: every test (unit, integration, e2e), on every core up to TEST_WORKERS (tests/conftest.py
+## keeps each folder of tests on one worker and starts the heaviest first)
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=1200 --durations=30
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=1200 --durations=30 \
+	  -n auto --maxprocesses=$(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not integration and not e2e"

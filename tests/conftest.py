@@ -133,3 +133,26 @@ class KillKit:
 @pytest.fixture()
 def killkit() -> type[KillKit]:
     return KillKit
+
+
+# -- parallel runs (pytest-xdist, `make test` runs `-n 2 --dist loadgroup`) ---------------------
+# A worker runs a whole group: one folder of tests (its conftest's session fixtures, such as the
+# registry gate server or the demo corpus, are built once, not once per worker), or one top-level
+# file. The heaviest groups go first (measured with `make test --durations=0`), so no worker is
+# left at the end with a long group while the other idles.
+HEAVIEST_GROUPS_FIRST = ("test_readme", "registry", "pipelines", "cluster", "train", "data", "bench",
+                         "test_installed_wheel")
+
+
+def _xdist_group(item: pytest.Item) -> str:
+    relative = Path(str(item.path)).resolve().relative_to(Path(__file__).resolve().parent)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(HEAVIEST_GROUPS_FIRST)}
+    groups = {id(item): _xdist_group(item) for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
+    # sort is stable: within a group, and among the unranked groups, collection order stays
+    items.sort(key=lambda item: rank.get(groups[id(item)], len(rank)))

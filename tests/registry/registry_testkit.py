@@ -98,7 +98,10 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: ServerProcess | None = None
         self.auth = auth
-        self.env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        # No MLflow server jobs (GenAI judges, trace rollups): the platform runs none, and each
+        # server would start six huey consumer processes, each importing MLflow, as the
+        # deployment in infra/base/mlflow also switches off.
+        self.env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
             self.env.pop(key, None)
         self.extra_args: list[str] = []
