@@ -56,9 +56,10 @@ def report_command(
     with err_console.status("computing drift"):
         summary = drift_report(reference, current, out, config_path=config)
 
-    table = Table("check", "group", "test", "statistic", "verdict", title="drifted checks")
+    table = Table("check", "group", "test", "statistic", "drifted when", "verdict", title="drifted checks")
     for check in summary.drifted_columns:
-        table.add_row(check.column, check.group, check.test, f"{check.statistic:.4g}", "[red]drifted[/red]")
+        limit = "–" if check.threshold is None else f"{'<' if check.drifts_when == 'below' else '>'} {check.threshold:.4g}"
+        table.add_row(check.column, check.group, check.test, f"{check.statistic:.4g}", limit, "[red]drifted[/red]")
     if summary.drifted_columns:
         console.print(table)
     for skipped in summary.skipped:

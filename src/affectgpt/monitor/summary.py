@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from affectgpt.errors import NotFound
 from affectgpt.monitor.prepare import SkippedColumn
 
-CheckKind = Literal["numeric", "categorical", "text_content", "text_descriptor", "embedding", "embedding_component"]
+CheckKind = Literal["numeric", "categorical", "text_content", "text_descriptor", "embedding", "embedding_component",
+                    "missing_rate", "garbled_rate"]
 DRIFT_JSON = "drift.json"
 DRIFT_HTML = "drift.html"
 
@@ -30,8 +31,16 @@ class ColumnDrift(BaseModel):
     test: str
     statistic: float
     threshold: float | None = None
+    drifts_when: Literal["below", "above"] = Field(
+        "above", description="below: a p-value, drifted under the threshold; above: a distance, ROC AUC or rate rise")
     drifted: bool
     counted: bool = Field(True, description="False for plot-only checks (embedding principal components)")
+    n_reference: int | None = Field(None, description="reference values the test compared (null, +-inf, "
+                                    "unanswered and garbled values left out)")
+    n_current: int | None = Field(None, description="current values the test compared")
+    reference_share: float | None = Field(None, description="rate checks: the share in the reference")
+    current_share: float | None = Field(None, description="rate checks: the share in the current batch")
+    detail: str = ""
 
 
 class GroupShare(BaseModel):
