@@ -26,7 +26,13 @@ import pandas as pd
 
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
 from affectgpt.monitor.config import GROUPS, EmbeddingTest, MonitoringConfig, load_monitoring_config
-from affectgpt.monitor.inputs import FEAST_PREFIX, describe_source, load_batch
+from affectgpt.monitor.inputs import (
+    FEAST_PREFIX,
+    absolute_spec,
+    describe_source,
+    load_batch,
+    spec_relative_to,
+)
 from affectgpt.monitor.prepare import PreparedBatches, prepare_batches
 from affectgpt.monitor.stats import (
     P_VALUE_TESTS,
@@ -37,7 +43,14 @@ from affectgpt.monitor.stats import (
     rate_rise,
     text_content_drift,
 )
-from affectgpt.monitor.summary import DRIFT_HTML, DRIFT_JSON, ColumnDrift, DriftSummary, GroupShare
+from affectgpt.monitor.summary import (
+    DRIFT_HTML,
+    DRIFT_JSON,
+    BatchLocation,
+    ColumnDrift,
+    DriftSummary,
+    GroupShare,
+)
 from affectgpt.publish import staged_output
 
 DESCRIPTOR_NAMES = {"length": "TextLength", "words": "WordCount", "sentences": "SentenceCount",
@@ -490,7 +503,10 @@ def drift_report(
         columns=checks, drifted_share=round(sum(c.drifted for c in counted) / len(counted), 4) if counted else 0.0,
         groups=groups, retrain=retrain, reasons=reasons if retrain is not None else [], notes=notes,
         inconclusive=inconclusive, skipped=prepared.skipped,
-        config_path=str(config_file) if config_file else None, out_dir=str(out.resolve()),
+        inputs={side: BatchLocation(given=name, absolute=absolute_spec(source),
+                                    from_report=spec_relative_to(source, out))
+                for side, name, source in (("reference", reference_name, reference), ("current", current_name, current))},
+        config_path=str(Path(config_file).resolve()) if config_file else None, out_dir=str(out.resolve()),
         created_at=datetime.now(UTC).isoformat(),
     )
     if not counted:
