@@ -7,9 +7,11 @@
         --current 'feast:clip_metadata,clip_embeddings,model_outputs?start=2026-12-02T04:50:00+00:00' --out out/
 
 Exit codes (for schedulers, affectgpt.errors): 0 when the checks reached a verdict, whether or
-not retraining is due (read `retrain` in drift.json); 2 for bad input; 3 when the report is
-written but inconclusive (`retrain: null`: nothing could be tested, too few rows); 4 when a
-batch file or the feature repo does not exist.
+not retraining is due (read `retrain` in drift.json); 2 for bad input, or missing or refused
+MLflow credentials (asked before any work when MLFLOW_TRACKING_URI is set); 3 when the report is
+written but inconclusive (`retrain: null`: nothing could be tested, too few rows), or the MLflow
+server denies the experiment; 4 when a batch file or the feature repo does not exist; 5 when the
+MLflow server does not answer.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ from affectgpt.monitor.summary import (
     DriftSummary,
     GroupShare,
 )
+from affectgpt.monitor.tracking import URI_ENV, check_tracking_access, log_report
 from affectgpt.publish import staged_output
 
 DESCRIPTOR_NAMES = {"length": "TextLength", "words": "WordCount", "sentences": "SentenceCount",
@@ -376,24 +377,6 @@ def _input_id(source: str | Path | pd.DataFrame) -> str:
     return describe_source(source)
 
 
-def _log_to_mlflow(summary: DriftSummary, out_dir: Path, config: MonitoringConfig) -> str:
-    import mlflow
-
-    from affectgpt.train.tracking import setup_experiment  # artifacts beside a sqlite store, not ./mlruns
-
-    setup_experiment(config.mlflow_experiment)
-    with mlflow.start_run(run_name=f"drift-{datetime.now(UTC):%Y%m%d-%H%M%S}") as run:
-        mlflow.log_params({"reference": summary.reference[:500], "current": summary.current[:500],
-                           "n_reference": summary.n_reference, "n_current": summary.n_current})
-        mlflow.log_metrics({"drifted_share": summary.drifted_share, "inconclusive": float(summary.retrain is None),
-                            **({"retrain": float(summary.retrain)} if summary.retrain is not None else {}),
-                            **{f"{g}_drifted_share": s.share for g, s in summary.groups.items()}})
-        mlflow.set_tags({"retrain": "null" if summary.retrain is None else str(summary.retrain).lower(),
-                         "verdict": summary.verdict, "step": "drift_report"})
-        mlflow.log_artifacts(str(out_dir), artifact_path="drift")
-        return run.info.run_id
-
-
 def drift_report(
     reference: str | Path | pd.DataFrame,
     current: str | Path | pd.DataFrame,
@@ -403,13 +386,18 @@ def drift_report(
     """Write drift.html, drift.json and manifest.json under `out_dir` and return the summary.
 
     REF/CUR are Parquet/CSV paths, `feast:VIEW[,VIEW][@REPO][?start=&end=]` specs or DataFrames.
-    Logs the folder to MLflow when MLFLOW_TRACKING_URI is set. Raises DriftInputError for a batch
+    Logs the folder to MLflow when MLFLOW_TRACKING_URI is set, after asking the server first
+    (affectgpt.monitor.tracking: a refusal stops the report before anything is read or written).
+    Raises DriftInputError for a batch
     that cannot be compared at all (empty, from another model); unusable columns are skipped and
     listed instead.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     config, config_file = load_monitoring_config(config_path)
+    tracking_uri = os.environ.get(URI_ENV)
+    if tracking_uri:  # a server that will refuse the run says so now, before minutes of work
+        check_tracking_access(tracking_uri, config.mlflow_experiment)
     out = Path(out_dir)
     reference_name, current_name = describe_source(reference), describe_source(current)
     reference_df, current_df = load_batch(reference), load_batch(current)
@@ -543,7 +531,7 @@ def drift_report(
                    "drifted_share": summary.drifted_share},
         )
         manifest.write(stage)
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        summary.mlflow_run_id = _log_to_mlflow(summary, out, config)
+    if tracking_uri:
+        summary.mlflow_run_id = log_report(summary, out, config)
         summary.write(out)
     return summary
