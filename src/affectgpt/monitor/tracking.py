@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from affectgpt.errors import BadInput, Refused, Unavailable
-from affectgpt.registry.identity import PASSWORD_ENV, USERNAME_ENV, is_server_uri
 
 if TYPE_CHECKING:
     from affectgpt.monitor.config import MonitoringConfig
@@ -44,6 +43,9 @@ def check_tracking_access(tracking_uri: str, experiment: str) -> None:
     """Raise unless the server at `tracking_uri` lets the configured credentials read
     `experiment` (an experiment that does not exist yet is fine: logging creates it). A local
     store (sqlite, a folder) has nothing to ask."""
+    # The registry's names and test for a server URI (imported here: the registry package is heavy).
+    from affectgpt.registry.identity import PASSWORD_ENV, USERNAME_ENV, is_server_uri
+
     if not is_server_uri(tracking_uri):
         return
     import requests
@@ -84,6 +86,8 @@ def log_report(summary: DriftSummary, out_dir: Path, config: MonitoringConfig) -
     lets the user read the experiment but not write to it answers only now: one line saying the
     report is written and was not logged."""
     from mlflow.exceptions import MlflowException
+
+    from affectgpt.registry.identity import USERNAME_ENV
 
     try:
         return _log(summary, out_dir, config)
