@@ -3,6 +3,7 @@ and language must trigger retraining; two disjoint halves of the corpus must not
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,8 @@ def test_drift_review_notebook_runs_on_demo_report(demo_metadata, metadata_confi
     drift_report(tmp_path / "reference.parquet", tmp_path / "current.parquet", report_dir, config_path=metadata_config)
 
     monkeypatch.setenv("AFFECTGPT_DRIFT_REPORT", str(report_dir))
+    # The kernel imports this checkout's code, not whichever copy is installed.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     notebook = nbformat.read(REPO_ROOT / "notebooks" / "drift_review.ipynb", as_version=4)
     # jupyter_client runs a "python" kernelspec with sys.executable, i.e. this venv's interpreter.
     NotebookClient(notebook, kernel_name="python3", timeout=240, resources={"metadata": {"path": str(tmp_path)}}).execute()

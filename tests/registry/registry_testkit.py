@@ -88,12 +88,15 @@ GATE_APP = "affectgpt-gate"
 class MlflowServer:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB.
     With `auth=True` it runs the registry gate app (MLflow's basic-auth app plus the governed
-    registry endpoints) with a test-local auth ini and database."""
+    registry endpoints) with a test-local auth ini and database. `light=True` is for tests that
+    only need a server that authenticates: MLflow's own basic-auth app on a file store, which has
+    no database migrations to run (a third of the start-up time)."""
 
     ADMIN_PASSWORD = "admin-password-for-tests"
 
-    def __init__(self, root: Path, auth: bool = False) -> None:
+    def __init__(self, root: Path, auth: bool = False, light: bool = False) -> None:
         self.root = root
+        self.light = light
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: ServerProcess | None = None
@@ -120,12 +123,14 @@ class MlflowServer:
                 "MLFLOW_AUTH_ADMIN_PASSWORD": self.ADMIN_PASSWORD,
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": "secret-key-for-tests-only",
             })
-            self.extra_args = ["--app-name", GATE_APP]
+            self.extra_args = ["--app-name", "basic-auth" if light else GATE_APP]
+        if light:
+            self.env["MLFLOW_ALLOW_FILE_STORE"] = "true"
 
     def start(self, timeout_s: float = 90.0) -> None:
         self.process = ServerProcess("mlflow server", [
             sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{self.root / 'srv.db'}",
+            "--backend-store-uri", str(self.root / "mlruns") if self.light else f"sqlite:///{self.root / 'srv.db'}",
             "--artifacts-destination", str(self.root / "artifacts"),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", *self.extra_args,
         ], self.root / "server.log", env=self.env, cwd=self.root)

@@ -1,6 +1,7 @@
 """Make each HTML report a person opens, with the awkward cases in it: a set without labels, an
 undefined metric, a row the paper has no number for, quarantined lines (bench); an approval,
-a promotion and a rollback that revoked the approval (review); a skipped column (drift).
+a promotion and a rollback that revoked the approval (review); a skipped column, a garbled
+subtitle and an infinite value (drift).
 
 The fixtures `bench_page`, `review_page` and `drift_page` are imported by the test modules (no
 conftest.py here: a second `conftest` module would shadow the registry tests' one). Each page is
@@ -162,5 +163,8 @@ def make_drift_page(out: Path) -> Path:
 
     config = out / "monitoring.yaml"
     config.write_text("text: {content_drift: false, descriptors: [length]}\nembeddings: {plot_components: 1}\n")
-    drift_report(_drift_batch(0), _drift_batch(1, shift=2.0), out / "report", config_path=config)
+    current = _drift_batch(1, shift=2.0)
+    current.loc[0, "subtitle"] = "line\ufffd numb3r\x1d 0"  # garbled: counted on its own
+    current.loc[1, "duration_s"] = np.inf  # left out like NaN
+    drift_report(_drift_batch(0), current, out / "report", config_path=config)
     return out / "report" / "drift.html"

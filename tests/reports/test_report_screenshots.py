@@ -140,3 +140,6 @@ def test_drift_report_renders_readably(drift_page: Path, tmp_path: Path) -> None
     assert_not_blank(shot)
     assert_readable(text, "drift report")
     assert "Drift decision" in text
+    assert "drifted when" in text and "< 0.05" in text and "values compared (reference / current)" in text
+    assert "subtitle.garbled_share: garbled subtitle: 0 of 60 (0.00 %) reference texts, 1 of 60 (1.67 %)" in text
+    assert "60 / 59" in text  # duration_s: the infinite value left out

@@ -7,9 +7,11 @@
         --current 'feast:clip_metadata,clip_embeddings,model_outputs?start=2026-12-02T04:50:00+00:00' --out out/
 
 Exit codes (for schedulers, affectgpt.errors): 0 when the checks reached a verdict, whether or
-not retraining is due (read `retrain` in drift.json); 2 for bad input; 3 when the report is
-written but inconclusive (`retrain: null`: nothing could be tested, too few rows); 4 when a
-batch file or the feature repo does not exist.
+not retraining is due (read `retrain` in drift.json); 2 for bad input, or missing or refused
+MLflow credentials (asked before any work when MLFLOW_TRACKING_URI is set); 3 when the report is
+written but inconclusive (`retrain: null`: nothing could be tested, too few rows), or the MLflow
+server denies the experiment; 4 when a batch file or the feature repo does not exist; 5 when the
+MLflow server does not answer.
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ def report_command(
     with err_console.status("computing drift"):
         summary = drift_report(reference, current, out, config_path=config)
 
-    table = Table("check", "group", "test", "statistic", "verdict", title="drifted checks")
+    table = Table("check", "group", "test", "statistic", "drifted when", "verdict", title="drifted checks")
     for check in summary.drifted_columns:
-        table.add_row(check.column, check.group, check.test, f"{check.statistic:.4g}", "[red]drifted[/red]")
+        limit = "–" if check.threshold is None else f"{'<' if check.drifts_when == 'below' else '>'} {check.threshold:.4g}"
+        table.add_row(check.column, check.group, check.test, f"{check.statistic:.4g}", limit, "[red]drifted[/red]")
     if summary.drifted_columns:
         console.print(table)
     for skipped in summary.skipped:

@@ -104,10 +104,27 @@ class EmbeddingTest(_Strict):
 
 
 class TextTest(_Strict):
+    """Text columns are compared on their readable texts only: a garbled text (decoder byte soup,
+    a broken encoding: affectgpt.monitor.text_quality) or an empty one would let the content
+    classifier and the descriptors tell the batches apart by garbage alone. The garbled share is
+    a check of its own (`<column>.garbled_share`)."""
+
     content_drift: bool = Field(True, description="Evidently's text-content drift (a domain classifier; slower)")
-    content_threshold: float | None = None
+    content_threshold: float | None = Field(None, gt=0, lt=1, description="percentile of a random classifier's "
+                                            "ROC AUC the domain classifier must beat (null: 0.95)")
     descriptors: list[TextDescriptor] = Field(default_factory=lambda: [
         "length", "words", "sentences", "non_letter_share"])
+    garbled_max_increase: float = Field(0.05, ge=0, lt=1, description="drifted when the share of garbled texts "
+                                        "rose by more than this (lower 95% confidence bound of the rise)")
+
+
+class MissingPredictions(_Strict):
+    """Clips without a usable prediction (no answer for the clip, or an output no label could be
+    read from) are a rate of their own, never a category of the label distribution: the label
+    checks compare answered clips only."""
+
+    max_increase: float = Field(0.05, ge=0, lt=1, description="drifted when the share of clips without a "
+                                "prediction rose by more than this (lower 95% confidence bound of the rise)")
 
 
 class RetrainRule(_Strict):
@@ -128,6 +145,7 @@ class MonitoringConfig(_Strict):
     tests: ColumnTests = Field(default_factory=ColumnTests)
     embeddings: EmbeddingTest = Field(default_factory=EmbeddingTest)
     text: TextTest = Field(default_factory=TextTest)
+    missing_predictions: MissingPredictions = Field(default_factory=MissingPredictions)
     retrain: RetrainRule = Field(default_factory=RetrainRule)
     model_column: str = Field("model_version", description="a reference from another model is an error")
     mlflow_experiment: str = "affectgpt-drift"

@@ -17,6 +17,7 @@ file and Feast batches alike.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -150,3 +151,54 @@ def load_batch(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     if len(parts) == 1:
         return _load_one(parts[0])
     return _join([(part, _load_one(part)) for part in parts])
+
+
+def _map_locations(spec: str, change) -> str:
+    """The spec with `change(path) -> str` applied to every location in it: each file source and
+    the repo of each Feast source (the default repo named explicitly)."""
+    parts = []
+    for part in split_sources(spec):
+        if part.startswith(FEAST_PREFIX):
+            from affectgpt.features.repo import default_repo_dir
+
+            body, has_query, query = part[len(FEAST_PREFIX):].partition("?")
+            views, _, repo = body.partition("@")
+            located = change(Path(repo).expanduser() if repo else default_repo_dir())
+            parts.append(f"{FEAST_PREFIX}{views}@{located}" + (f"?{query}" if has_query else ""))
+        else:
+            parts.append(change(Path(part).expanduser()))
+    return JOIN.join(parts)
+
+
+def absolute_spec(source: str | Path | pd.DataFrame) -> str | None:
+    """The batch spec with every location absolute, so it reloads from any folder; None for an
+    in-memory table."""
+    if isinstance(source, pd.DataFrame):
+        return None
+    return _map_locations(str(source), lambda path: str(path.resolve()))
+
+
+def spec_relative_to(source: str | Path | pd.DataFrame, base: Path) -> str | None:
+    """The batch spec with every location relative to `base` (the report folder), so a project
+    moved or copied with its reports still reloads its batches; None for an in-memory table."""
+    if isinstance(source, pd.DataFrame):
+        return None
+    return _map_locations(str(source), lambda path: os.path.relpath(path.resolve(), base.resolve()))
+
+
+def anchored_spec(spec: str, base: Path) -> str:
+    """A spec of relative locations read against `base` (absolute locations stay as they are)."""
+    return _map_locations(spec, lambda path: str((base / path).resolve()))
+
+
+def missing_locations(spec: str) -> list[str]:
+    """The locations of a spec that do not exist (files, folders, Feast repos)."""
+    missing: list[str] = []
+
+    def note(path: Path) -> str:
+        if not path.exists():
+            missing.append(str(path))
+        return str(path)
+
+    _map_locations(spec, note)
+    return missing

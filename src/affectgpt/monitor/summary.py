@@ -5,6 +5,7 @@ tested); the notebook and reviewers read the rest."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -14,9 +15,11 @@ from pydantic import BaseModel, Field
 from affectgpt.errors import NotFound
 from affectgpt.monitor.prepare import SkippedColumn
 
-CheckKind = Literal["numeric", "categorical", "text_content", "text_descriptor", "embedding", "embedding_component"]
+CheckKind = Literal["numeric", "categorical", "text_content", "text_descriptor", "embedding", "embedding_component",
+                    "missing_rate", "garbled_rate"]
 DRIFT_JSON = "drift.json"
 DRIFT_HTML = "drift.html"
+SCORE_FLOOR = 1e-3  # a drift score is drawn on a log axis: a statistic far on the safe side sits here
 
 
 class ColumnDrift(BaseModel):
@@ -30,8 +33,39 @@ class ColumnDrift(BaseModel):
     test: str
     statistic: float
     threshold: float | None = None
+    drifts_when: Literal["below", "above"] = Field(
+        "above", description="below: a p-value, drifted under the threshold; above: a distance, ROC AUC or rate rise")
     drifted: bool
     counted: bool = Field(True, description="False for plot-only checks (embedding principal components)")
+    n_reference: int | None = Field(None, description="reference values the test compared (null, +-inf, "
+                                    "unanswered and garbled values left out)")
+    n_current: int | None = Field(None, description="current values the test compared")
+    reference_share: float | None = Field(None, description="rate checks: the share in the reference")
+    current_share: float | None = Field(None, description="rate checks: the share in the current batch")
+    detail: str = ""
+
+    @property
+    def score(self) -> float | None:
+        """How far the statistic is past its threshold, in one direction for every test: 1 at the
+        threshold, above 1 on the drifted side (threshold / p-value, distance / threshold); None
+        without a threshold. What the notebook's checks chart draws."""
+        if self.threshold is None or not math.isfinite(self.statistic):
+            return None
+        if self.drifts_when == "below":
+            return self.threshold / max(self.statistic, 1e-300)
+        if self.threshold <= 0:
+            return 1.0 / SCORE_FLOOR if self.statistic > self.threshold else SCORE_FLOOR
+        return max(self.statistic / self.threshold, SCORE_FLOOR)
+
+
+class BatchLocation(BaseModel):
+    """Where a batch was read from, so a review can read it again from any folder: the spec as
+    given, with every location absolute (where the report was made) and relative to the report
+    folder (for a project moved or copied with its reports). Both null for an in-memory table."""
+
+    given: str
+    absolute: str | None = None
+    from_report: str | None = None
 
 
 class GroupShare(BaseModel):
@@ -56,6 +90,8 @@ class DriftSummary(BaseModel):
     inconclusive: list[str] = Field(default_factory=list, description="why no verdict could be reached")
     notes: list[str] = Field(default_factory=list)
     skipped: list[SkippedColumn] = Field(default_factory=list)
+    inputs: dict[str, BatchLocation] = Field(default_factory=dict, description="reference and current: where "
+                                             "each batch was read from (see BatchLocation)")
     config_path: str | None = None
     out_dir: str
     mlflow_run_id: str | None = None
