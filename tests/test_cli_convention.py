@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from affectgpt import __version__
 from affectgpt.cli import app
-from affectgpt.errors import BadInput
+from affectgpt.errors import NotFound
 from affectgpt.paths import PACKAGED_CONFIGS, find_config
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "affectgpt"
@@ -125,9 +125,9 @@ def test_config_resolution_order(tmp_path, monkeypatch):
     flagged = find_config(mine, "tiny.yaml")
     assert flagged.source == "flag" and flagged.path == mine
 
-    with pytest.raises(BadInput, match=r"config 'nope.yaml' not found.*tiny\.yaml"):
+    with pytest.raises(NotFound, match=r"config 'nope.yaml' not found.*tiny\.yaml"):
         find_config("nope.yaml", "tiny.yaml")
-    with pytest.raises(BadInput):
+    with pytest.raises(NotFound):
         find_config(tmp_path / "missing" / "tiny.yaml", "tiny.yaml")  # a path is never a name
 
 
@@ -148,7 +148,7 @@ def test_a_command_says_which_config_it_used(tmp_path, monkeypatch):
     assert "config: tiny.yaml (project: ./configs/tiny.yaml)" in project.stderr
 
     unknown = runner.invoke(app, ["model", "prompt", "--config", "nope.yaml"])
-    assert unknown.exit_code == 2 and "the package ships:" in unknown.stderr and "Traceback" not in unknown.output
+    assert unknown.exit_code == 4 and "the package ships:" in unknown.stderr and "Traceback" not in unknown.output
 
 
 # --- read-only commands never create a workspace or a store ---------------------------------

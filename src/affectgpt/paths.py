@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from affectgpt.errors import BadInput, NotFound
+from affectgpt.errors import NotFound
 
 REFERENCE_DATA_ENV = "AFFECTGPT_REFERENCE_DATA"
 HOME_ENV = "AFFECTGPT_HOME"
@@ -46,6 +46,10 @@ def build_info() -> dict:
         return json.loads(BUILD_INFO_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+class ConfigNotFound(NotFound):
+    """A config named by a flag or an input is neither a file nor a packaged name."""
 
 
 ConfigSource = Literal["flag", "project", "packaged"]
@@ -88,11 +92,11 @@ def find_config(value: str | os.PathLike | None, default_name: str) -> ResolvedC
 
     An explicit value that is an existing file is used as given; a bare name (`tiny.yaml`) is
     looked up in `./configs/` then in the package, so commands run the same from any folder.
-    Anything else is a `BadInput` listing the packaged names."""
+    Anything else is `ConfigNotFound` (exit 4, as every missing input) listing the packaged names."""
     if value is None:
         found = _by_name(default_name)
         if found is None:
-            raise BadInput(f"no config {default_name!r} in ./configs or the package; the package ships: "
+            raise ConfigNotFound(f"no config {default_name!r} in ./configs or the package; the package ships: "
                            f"{_packaged_names()}")
         return found
     path = Path(value).expanduser()
@@ -101,7 +105,7 @@ def find_config(value: str | os.PathLike | None, default_name: str) -> ResolvedC
     found = _by_name(path.name) if path.parent == Path(".") else None
     if found is not None:
         return found
-    raise BadInput(f"config {str(value)!r} not found (neither a file nor a packaged name); "
+    raise ConfigNotFound(f"config {str(value)!r} not found (neither a file nor a packaged name); "
                    f"the package ships: {_packaged_names()}")
 
 
@@ -111,7 +115,7 @@ def resolve_config(value: str | os.PathLike) -> Path:
     so the caller's loader reports "not found" in its own words."""
     try:
         return find_config(value, Path(value).name).path
-    except BadInput:
+    except ConfigNotFound:
         return Path(value).expanduser()
 
 

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from affectgpt.cli_common import console, fail, friendly_errors, new_app, say_path
 from affectgpt.data.revision import content_revision
-from affectgpt.errors import ExitCode
+from affectgpt.errors import ExitCode, NotFound
 from affectgpt.paths import packaged_config, workspace_dir
 
 pipeline_app = new_app(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule, "
@@ -55,7 +55,7 @@ def _compiled_package(name: str) -> Path:
 
     package = COMPILED_DIR / f"{name}.yaml"
     if not package.is_file():
-        _fail(f"{package} not found; run `affectgpt pipeline compile`")
+        fail(NotFound(f"{package} not found; run `affectgpt pipeline compile`"))
     return package
 
 
@@ -88,15 +88,12 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> 
         else:
             console.print("[yellow]no reference data (AFFECTGPT_REFERENCE_DATA): no MER-UniBench fixture, so the "
                           "nine rows will say 'no test-set folder'; pass --param unibench_dir=DIR[/]")
+    # Given paths were checked before any work (`check_local_paths`); these are absolute for the steps.
     raw_dir = Path(params["raw_dir"]).resolve()
-    if not raw_dir.is_dir() and not (raw_dir.is_file() and raw_dir.suffix == ".parquet"):
-        _fail(f"raw_dir {raw_dir}: expected a clip folder (media + subtitles.csv) or a clip-manifest .parquet")
     params["raw_dir"] = str(raw_dir)
     params.setdefault("data_rev", content_revision(raw_dir))
     if params.get("unibench_dir"):
         unibench = Path(params["unibench_dir"]).resolve()
-        if not unibench.is_dir():
-            _fail(f"unibench_dir {unibench}: not a folder; see `affectgpt bench check-sets --help` for the layout")
         params["unibench_dir"] = str(unibench)
         params.setdefault("unibench_rev", content_revision(unibench))
     params.setdefault("model_config", str(packaged_config("tiny.yaml")))
@@ -181,6 +178,7 @@ def _print_retrain_summary(run, tracking_uri: str, model_name: str) -> None:
 
 
 @pipeline_app.command("run")
+@friendly_errors()
 def run_command(
     name: str = typer.Argument(..., help="retrain | monitor (the -k8s variants need a cluster: `pipeline submit`)"),
     local_run: bool = typer.Option(False, "--local", help="run here with kfp.local (no Docker, no cluster)"),
@@ -193,24 +191,27 @@ def run_command(
     and print a summary (bench table, MLflow run and version, paths).
 
     With no inputs, `retrain` runs on the demo corpus with configs/tiny.yaml (CPU, minutes).
-    Inputs are checked against the compiled pipeline before anything runs."""
+    Inputs are checked against the compiled pipeline (as `pipeline submit` checks them) and the
+    files and folders they name must exist, before anything runs."""
     _check_name(name)
     if not local_run:
         _fail("only --local runs here; for a cluster use `affectgpt pipeline submit NAME --host URL`")
-    from affectgpt.pipeline_inputs import BadPipelineInput, check_arguments, declared_inputs, split_params
+    from affectgpt.pipeline_inputs import check_arguments, check_local_paths, declared_inputs
     from affectgpt_kfp.pipelines.local_run import PipelineInputError, StepFailed, load_compiled, run_local
 
     try:
         pipeline = load_compiled(name)
-        declared = declared_inputs(_compiled_package(name))
-        # Unknown, mistyped or out-of-choice inputs are refused before any work.
-        params = check_arguments(name, declared, split_params(param), filled_later=set(LOCAL_DEFAULTS))
-        home = workspace_dir().resolve()
-        tracking_uri = _local_environment(home)
-        # monitor: the retrain it may launch gets the same local defaults as a direct one
-        params = check_arguments(name, declared, _prepare_local_retrain(params, home, n_clips))
-    except (PipelineInputError, BadPipelineInput) as exc:
+    except PipelineInputError as exc:
         _fail(str(exc))
+    package = _compiled_package(name)
+    # Unknown, mistyped or out-of-choice inputs, and paths that do not exist here, are refused
+    # before any work (no corpus is made, no step starts).
+    params = _checked_arguments(name, package, param, filled_later=frozenset(LOCAL_DEFAULTS))
+    check_local_paths(name, params)
+    home = workspace_dir().resolve()
+    tracking_uri = _local_environment(home)
+    # monitor: the retrain it may launch gets the same local defaults as a direct one
+    params = check_arguments(name, declared_inputs(package), _prepare_local_retrain(params, home, n_clips))
     console.print(f"running [bold]{pipeline.name}[/] with kfp.local: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
     try:
@@ -258,18 +259,12 @@ def compile_command(
 
 def _checked_arguments(name: str, package: Path, param: list[str] | None,
                        filled_later: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """`--param` values converted to the compiled pipeline's declared types, with the revisions
-    of mounted data filled in; refused (exit 2) before any network call when an input is
-    unknown, missing or of the wrong type."""
-    from affectgpt.pipeline_inputs import check_arguments, declared_inputs, split_params
+    """`--param` values checked by the one validator of `run --local`, `submit` and `schedule`
+    (`pipeline_inputs.checked_arguments`): exit 2 before any work when an input is unknown,
+    missing or of the wrong type."""
+    from affectgpt.pipeline_inputs import checked_arguments, split_params
 
-    arguments: dict[str, Any] = dict(split_params(param))
-    if "raw_dir" in arguments and "data_rev" not in arguments and Path(arguments["raw_dir"]).exists():
-        arguments["data_rev"] = content_revision(Path(arguments["raw_dir"]))  # the data volume is mounted here
-    if arguments.get("unibench_dir") and "unibench_rev" not in arguments and Path(arguments["unibench_dir"]).is_dir():
-        arguments["unibench_rev"] = content_revision(Path(arguments["unibench_dir"]))
-    declared = declared_inputs(package)
-    return check_arguments(name, declared, arguments, filled_later=set(filled_later) & set(declared))
+    return checked_arguments(name, package, split_params(param), filled_later=set(filled_later))
 
 
 @pipeline_app.command("submit")

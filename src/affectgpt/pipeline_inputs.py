@@ -4,7 +4,9 @@ A typo'd or missing `--param` used to travel to the server and fail there minute
 for an optional input, be silently ignored). The compiled IR YAML declares every input of the
 pipeline with its type and default (`root.inputDefinitions.parameters`), so `pipeline submit`
 and `pipeline schedule` convert and check the arguments against it here, offline (`decoding`
-and `scorer_mode` also against the library's enums of their values). Cron
+and `scorer_mode` also against the library's enums of their values), and so does `pipeline run
+--local`, with the same words, before it makes a corpus or starts a step; a local run also checks
+that every input naming a file or folder exists on this machine (`check_local_paths`). Cron
 expressions are checked with croniter and written in the 6-field form (seconds first) that the
 KFP scheduler expects.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.bench.mode import ScorerModeName
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.model.decoding import Decoding
 
 # IR parameter types -> what a person writes after NAME=.
@@ -33,6 +35,21 @@ CHOICES: dict[str, type[StrEnum]] = {"decoding": Decoding, "scorer_mode": Scorer
 
 class BadPipelineInput(BadInput):
     """An argument the compiled pipeline does not declare, lacks, or cannot take as given."""
+
+
+class PipelineInputMissing(BadPipelineInput, NotFound):
+    """A file or folder a local run's input names does not exist on this machine."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+# Inputs that name a config: a packaged name (`tiny.yaml`) or a file, resolved as the steps do.
+CONFIG_INPUTS = ("model_config", "build_config", "promotion_config", "drift_config")
+# Inputs that name a folder, and those that name a folder or a clip-manifest .parquet.
+FOLDER_INPUTS = ("unibench_dir",)
+CORPUS_INPUTS = ("raw_dir",)
+# Inputs that name drift batches (files, or `feast:` views, several joined with '+').
+BATCH_INPUTS = ("reference", "current")
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,68 @@ def check_arguments(pipeline: str, declared: dict[str, PipelineInput], arguments
         valid = "\n  ".join(decl.describe() for decl in declared.values())
         raise BadPipelineInput(f"{pipeline}: " + "; ".join(problems) + f"\nits inputs (--param NAME=VALUE):\n  {valid}")
     return converted
+
+
+def checked_arguments(pipeline: str, package: Path, raw: dict[str, Any],
+                      filled_later: set[str] = frozenset()) -> dict[str, Any]:
+    """The one check of a pipeline's arguments, for `pipeline submit`, `schedule` and `run
+    --local` alike: `raw` (text from `--param`, or typed values) converted to the compiled
+    pipeline's declared types, with the revision of a corpus or test-set folder that is mounted
+    here filled in; BadPipelineInput before any network call or local work when an input is
+    unknown, missing or of the wrong type. `filled_later` inputs the command supplies itself."""
+    from affectgpt.data.revision import content_revision
+
+    arguments = dict(raw)
+    raw_dir, unibench_dir = arguments.get("raw_dir"), arguments.get("unibench_dir")
+    if raw_dir and "data_rev" not in arguments and (Path(raw_dir).is_dir() or Path(raw_dir).suffix == ".parquet"
+                                                     and Path(raw_dir).is_file()):
+        arguments["data_rev"] = content_revision(Path(raw_dir))  # the data volume is mounted here
+    if unibench_dir and "unibench_rev" not in arguments and Path(unibench_dir).is_dir():
+        arguments["unibench_rev"] = content_revision(Path(unibench_dir))
+    declared = declared_inputs(package)
+    return check_arguments(pipeline, declared, arguments, filled_later=set(filled_later) & set(declared))
+
+
+def check_local_paths(pipeline: str, arguments: dict[str, Any]) -> None:
+    """For a run on this machine: every input that names a file or folder must exist here, so a
+    typo is refused at once, not by a step after the corpus was made. PipelineInputMissing
+    (not found) names every missing one; BadPipelineInput one that exists but is of the wrong
+    kind."""
+    from affectgpt.paths import find_config
+
+    missing: list[str] = []
+    wrong: list[str] = []
+    for name in CONFIG_INPUTS:
+        value = str(arguments.get(name) or "")
+        if value:
+            try:
+                find_config(value, Path(value).name)
+            except NotFound:
+                missing.append(f"--param {name}={value}: no such file and no packaged config of that name")
+    for name in FOLDER_INPUTS + CORPUS_INPUTS:
+        value = str(arguments.get(name) or "")
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            missing.append(f"--param {name}={value}: no such folder")
+        elif name in FOLDER_INPUTS and not path.is_dir():
+            wrong.append(f"--param {name}={value}: not a folder; see `affectgpt bench check-sets --help` "
+                         "for the layout")
+        elif name in CORPUS_INPUTS and not (path.is_dir() or path.suffix == ".parquet"):
+            wrong.append(f"--param {name}={value}: expected a clip folder (media + subtitles.csv) or a "
+                         "clip-manifest .parquet")
+    for name in BATCH_INPUTS:
+        value = str(arguments.get(name) or "")
+        if value and not value.startswith("feast:") and not Path(value).expanduser().exists() \
+                and not any(part.startswith("feast:") for part in value.split("+")):
+            absent = [part for part in value.split("+") if not Path(part).expanduser().exists()]
+            if absent:
+                missing.append(f"--param {name}={value}: no such file ({', '.join(absent)})")
+    if missing:
+        raise PipelineInputMissing(f"{pipeline}: " + "; ".join(missing))
+    if wrong:
+        raise BadPipelineInput(f"{pipeline}: " + "; ".join(wrong))
 
 
 def kfp_cron(expression: str) -> str:

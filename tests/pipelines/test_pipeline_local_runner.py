@@ -92,3 +92,27 @@ def test_a_run_leaves_the_root_logger_as_it_was(tmp_path):
     before = root.handlers[:]
     run_local(rows_pipeline, {"n": 5, "minimum": 3}, tmp_path)
     assert root.handlers == before
+
+
+@pytest.mark.parametrize("params, code, expected", [
+    (["raw_dri=x"], 2, "retrain: unknown input 'raw_dri' (did you mean 'raw_dir'?)"),
+    (["workers=two"], 2, "--param workers=two: expected an integer"),
+    (["unibench_dir=/nowhere/unibench"], 4, "--param unibench_dir=/nowhere/unibench: no such folder"),
+    (["model_config=nosuch.yaml"], 4, "--param model_config=nosuch.yaml: no such file and no packaged config"),
+    (["promotion_config=/nowhere/promotion.yaml"], 4, "--param promotion_config=/nowhere/promotion.yaml"),
+])
+def test_a_local_run_checks_its_inputs_before_any_work(tmp_path: Path, monkeypatch, params, code, expected):
+    """The corpus is made only after every input passed: a typo costs a second, not the minutes of
+    a corpus build (or of the steps before the one that reads the input). The words are those of
+    `pipeline submit` (one validator)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("AFFECTGPT_HOME", str(home))
+    given = [arg for item in params for arg in ("-p", item)]
+    result = CliRunner().invoke(app, ["pipeline", "run", "retrain", "--local", "--root", str(tmp_path / "runs"), *given])
+    assert result.exit_code == code, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert not home.exists() or list(home.iterdir()) == []  # no corpus, no fixture, no store
+    assert not (tmp_path / "runs").exists()
+    if code == 2 and "unknown input" in expected:
+        submit = CliRunner().invoke(app, ["pipeline", "submit", "retrain", "--host", "http://127.0.0.1:9", *given])
+        assert submit.exit_code == 2 and expected in submit.output
