@@ -182,6 +182,14 @@ def key_endpoint_problem(url: str, api_key_env: str, *, bound_by_config: bool = 
     return None
 
 
+def _is_json(response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
 def complete_endpoint(url: str, model: str, content: list[dict[str, Any]] | str, *, max_tokens: int = 128,
                       api_key_env: str | None = None, timeout_s: float = 60.0) -> str:
     """One chat completion from an OpenAI-compatible server at `url` (…/v1), temperature 0.
@@ -202,7 +210,15 @@ def complete_endpoint(url: str, model: str, content: list[dict[str, Any]] | str,
     try:
         response = requests.post(endpoint, json=payload, headers=headers, timeout=timeout_s)
     except requests.RequestException as exc:
-        raise LLMCallError(f"{endpoint}: unreachable ({exc})") from None
+        from affectgpt.service_errors import service_error
+
+        known = service_error("OpenAI-compatible API", endpoint, exc, "check --llm-endpoint")
+        raise LLMCallError(str(known) if known else f"{endpoint}: unreachable ({type(exc).__name__})") from None
+    if response.status_code == 404 and not _is_json(response):  # a server's 404 page, not the API's answer
+        from affectgpt.service_errors import answered
+
+        raise LLMCallError(str(answered("OpenAI-compatible API", endpoint, 404, "an OpenAI-compatible base URL ends "
+                                        "in /v1; check --llm-endpoint")))
     if response.status_code != 200:
         raise LLMCallError(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
     try:

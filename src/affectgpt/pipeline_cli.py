@@ -27,7 +27,7 @@ from rich.table import Table
 
 from affectgpt.cli_common import console, fail, friendly_errors, new_app, say_path
 from affectgpt.data.revision import content_revision
-from affectgpt.errors import ExitCode, NotFound
+from affectgpt.errors import AffectgptError, ExitCode, NotFound
 from affectgpt.paths import packaged_config, workspace_dir
 
 pipeline_app = new_app(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule, "
@@ -298,7 +298,9 @@ def submit_command(
         submitted = submit_run(host, package, arguments,
                                experiment=experiment, run_name=run_name, namespace=namespace,
                                service_account=service_account)
-    except Exception as exc:  # noqa: BLE001 (connection refused, 401/403, bad inputs: one line, no traceback)
+    except AffectgptError:
+        raise  # already one line (the address is not the KFP API, refused the connection, ...)
+    except Exception as exc:  # noqa: BLE001 (401/403, bad inputs: one line, no traceback)
         _fail(f"could not submit {name} to {host}: {_short(exc)}", _service_code(exc))
     console.print(f"submitted {name}: run {submitted.id}\n{submitted.url}")
 
@@ -335,6 +337,8 @@ def schedule_command(
                                  experiment=experiment, job_name=job_name or f"affectgpt-{name}",
                                  namespace=namespace, max_concurrency=max_concurrency,
                                  service_account=service_account)
+    except AffectgptError:
+        raise
     except Exception as exc:  # noqa: BLE001 (as in submit)
         _fail(f"could not schedule {name} on {host}: {_short(exc)}", _service_code(exc))
     console.print(f"scheduled {name} ({cron}): recurring run {submitted.id}\n{submitted.url}")

@@ -61,9 +61,12 @@ def _row(run: Any, with_tasks: bool = False) -> RunRow:
 
 
 def _call(host: str, what: str, action):
-    """Run one client call; connection failures become Unavailable, HTTP 404 NotFound."""
+    """Run one client call; HTTP 404 on a named thing is NotFound; no answer (refused, timeout)
+    is one line saying which (`affectgpt.service_errors`)."""
     from kfp_server_api.exceptions import ApiException
     from urllib3.exceptions import HTTPError
+
+    from affectgpt.service_errors import service_error
 
     try:
         return action()
@@ -72,8 +75,9 @@ def _call(host: str, what: str, action):
             raise NotFound(f"{what}: not found on {host}") from None
         raise Unavailable(f"{what}: {host} answered HTTP {exc.status} {exc.reason or ''}".strip()) from None
     except (HTTPError, OSError) as exc:
-        raise Unavailable(f"{what}: the Kubeflow Pipelines API at {host} did not answer "
-                          f"({type(exc).__name__}); check --host and that you can reach it") from None
+        raise (service_error("KFP API", host, exc, "check --host")
+               or Unavailable(f"{what}: the KFP API at {host} did not answer ({type(exc).__name__}); "
+                              "check --host and that you can reach it")) from None
 
 
 def list_runs(host: str, experiment: str | None = None, limit: int = 20,

@@ -321,7 +321,7 @@ def test_an_unreachable_host_is_exit_5_in_one_line(tmp_path, monkeypatch):
     for args in (["runs", "--host", host], ["status", "run-1", "--host", host]):
         result = CliRunner().invoke(app, ["pipeline", *args])
         assert result.exit_code == 5, result.output
-        assert "did not answer" in result.output and "Traceback" not in result.output
+        assert "refused the connection" in result.output and "Traceback" not in result.output
 
 
 def test_the_stand_in_refuses_a_reply_the_real_api_could_not_send():

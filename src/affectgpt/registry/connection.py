@@ -20,6 +20,7 @@ from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attemp
 
 from affectgpt import paths
 from affectgpt.registry.errors import NotFound, RegistryUnavailable
+from affectgpt.service_errors import MLFLOW_FOREIGN_ANSWER, answered, no_answer_cause
 
 T = TypeVar("T")
 
@@ -126,6 +127,21 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+def foreign_answer(tracking_uri: str, error: BaseException):
+    """The one-line error when an answer in `error`'s chain was not MLflow's JSON (an MLflow
+    server always answers JSON): the address serves something else, e.g. a 404 page, which
+    would otherwise read as "model not in the registry". None for MLflow's own answers."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if match := MLFLOW_FOREIGN_ANSWER.search(str(current)):
+            return answered("MLflow API", tracking_uri.rstrip("/") + match.group(1), int(match.group(2)),
+                            "check --tracking-uri or MLFLOW_TRACKING_URI")
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class RegistryClient:
     """An `MlflowClient` bound to one tracking/registry URI, with retried calls."""
 
@@ -176,9 +192,18 @@ class RegistryClient:
         try:
             return self.retry.retrying(is_transient)(fn, *args, **kwargs)
         except RetryError as exhausted:
+            last = exhausted.last_attempt.exception()
+            cause = no_answer_cause(last) if last is not None else None
+            how = {"refused": ": it refused the connection", "timeout": ": each attempt timed out",
+                   "unknown host": ": unknown host"}.get(cause or "", "")
             raise RegistryUnavailable(
-                f"MLflow at {self.tracking_uri} did not answer while trying to {what} "
+                f"MLflow at {self.tracking_uri} did not answer while trying to {what}{how} "
                 f"({self.retry.attempts} attempts over {sum(self.retry.delays_s()):.1f} s); nothing was "
                 "changed by this step. Check that the server is running (its /health "
                 "endpoint) or set MLFLOW_TRACKING_URI, then run the command again."
-            ) from exhausted.last_attempt.exception()
+            ) from last
+        except Exception as error:
+            foreign = foreign_answer(self.tracking_uri, error)
+            if foreign is not None:
+                raise foreign from None
+            raise

@@ -32,16 +32,32 @@ def service_account_token_path() -> Path | None:
     return path if path.is_file() else None
 
 
+KFP = "KFP API"
+HEALTHZ_PATH = "/apis/v2beta1/healthz"
+HOST_HINT = "check --host"
+
+
 def kfp_client(host: str, namespace: str | None = None) -> kfp.Client:
+    """A client for the KFP API at `host`, after one request to its health endpoint with the same
+    credentials: kfp.Client asks that endpoint five times, logging a traceback each time and then
+    saying "TimeoutError" whatever went wrong; the probe says at once whether the address is not
+    the KFP API (404), refuses the connection or times out (`affectgpt.service_errors`)."""
+    from affectgpt.service_errors import probe
+
     kwargs: dict[str, Any] = {"host": host}
+    headers: dict[str, str] = {}
     if os.environ.get("KFP_TOKEN"):
         kwargs["existing_token"] = os.environ["KFP_TOKEN"]
+        headers["Authorization"] = f"Bearer {os.environ['KFP_TOKEN']}"
     elif token := service_account_token_path():
         from kfp.client import ServiceAccountTokenVolumeCredentials
 
         kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(str(token))
+        headers["Authorization"] = f"Bearer {token.read_text().strip()}"
     if os.environ.get("KFP_COOKIES"):
         kwargs["cookies"] = os.environ["KFP_COOKIES"]
+        headers["Cookie"] = os.environ["KFP_COOKIES"]
+    probe(KFP, host.rstrip("/") + HEALTHZ_PATH, headers=headers, hint=HOST_HINT)
     if namespace:
         kwargs["namespace"] = namespace
     with warnings.catch_warnings():  # "only works with KFP >= 2.0.0-beta.2": we target 2.x servers
