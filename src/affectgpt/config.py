@@ -29,7 +29,12 @@ def load_yaml_model(path: str | Path, model: type[ModelT], error: type[Exception
     path = Path(path)
     try:
         payload = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except yaml.YAMLError as exc:  # one line: where, and what the parser expected
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise error(f"{path}{where}: not valid YAML ({problem}); fix the file") from None
+    except UnicodeDecodeError as exc:
         raise error(f"{path}: not valid YAML ({exc}); fix the file") from None
     if not isinstance(payload, dict):
         raise error(f"{path}: expected a mapping at the top level")

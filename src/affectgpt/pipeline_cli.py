@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from affectgpt.cli_common import console, fail, friendly_errors, new_app, say_path
+from affectgpt.cli_common import console, err_console, fail, friendly_errors, new_app, say_path
 from affectgpt.data.revision import content_revision
 from affectgpt.errors import AffectgptError, ExitCode, NotFound
 from affectgpt.paths import packaged_config, workspace_dir
@@ -438,6 +438,7 @@ def _short(exc: Exception) -> str:
 
 
 @cluster_app.command("train-job")
+@friendly_errors()
 def train_job_command(
     config: str = typer.Option(..., help="model config inside the pod: a packaged config's name (affectgpt-7b.yaml) "
                                     "or a path on the data volume"),
@@ -456,14 +457,19 @@ def train_job_command(
     timeout_s: float = typer.Option(48 * 3600),
 ) -> None:
     """Print the PyTorchJob YAML for `affectgpt train` under DeepSpeed on NODES x GPUS, or submit it.
-    A config this machine can read (a packaged name or a local file) is checked first against
-    the world size, as training would check it."""
+
+    Checked first, as training would check them (exit 2, the rule in the message): the config
+    (loaded by the trainer's loader: a packaged name, ./configs/NAME or a file; exit 4 when it is
+    none of these), its global batch at NODES x GPUS ranks, and CPUs and /dev/shm per rank
+    of each pod. A config path on the data volume that is not mounted here is checked by the
+    job when it starts."""
     import yaml
     from pydantic import ValidationError
 
     from affectgpt.cluster import ManifestInvalid, TrainJobSpec, build_pytorchjob, run_training_job
 
-    _check_world_size(config, nodes * max(gpus_per_node, 1))
+    _check_train_job(config, nodes, gpus_per_node, cpu=cpu, shm_size=shm_size,
+                     data_mount=TrainJobSpec.model_fields["data_mount"].default)
     try:
         spec = TrainJobSpec(name=name, namespace=namespace, config_path=config, data_dir=data, out_dir=out,
                             nodes=nodes, gpus_per_node=gpus_per_node, cpu=cpu, memory=memory,
@@ -488,22 +494,40 @@ def train_job_command(
     console.print(f"[green]{status.line()}[/]")
 
 
-def _check_world_size(config: str, world: int) -> None:
-    """Refuse a job whose config cannot train on `world` ranks (checked here, not an hour into
-    the job); a config that only exists on the data volume is checked by the job itself."""
+def _check_train_job(config: str, nodes: int, gpus_per_node: int, *, cpu: str, shm_size: str,
+                     data_mount: str) -> None:
+    """Refuse a job that training would refuse, here and not an hour into the job (after the
+    GPUs were allocated): a config that does not load, a global batch the world size cannot
+    make (`check_global_batch`, what the DeepSpeed config is built from), a pod too small
+    for its ranks (`cluster preflight`'s per-rank rule; the memory rule, which counts the
+    model's parameters, is left to `cluster preflight`)."""
+    from affectgpt.cluster.preflight import pod_size_shortfalls
+    from affectgpt.errors import BadInput
     from affectgpt.model.config import ConfigError, check_global_batch, load_config
     from affectgpt.paths import resolve_config
 
+    ranks_per_pod = max(gpus_per_node, 1)
+    world = nodes * ranks_per_pod
+    path = resolve_config(config)
+    if not path.is_file() and Path(config).is_absolute() and Path(config).is_relative_to(data_mount):
+        err_console.print(f"[dim]config {config}: on the data volume, not mounted here; the job checks it "
+                          "when it starts[/]", highlight=False)
+    else:
+        cfg = load_config(config)  # the trainer's loader: not found (4), malformed (2)
+        try:
+            check_global_batch(cfg.train, world)
+        except ConfigError as exc:
+            raise BadInput(f"{config} on {nodes} node(s) x {ranks_per_pod} rank(s) = {world} rank(s): {exc} "
+                           "(DeepSpeed's train_batch_size is micro batch x accumulation x ranks)") from None
     try:
-        path = resolve_config(config)
-    except Exception:  # noqa: BLE001 (a path on the data volume, not on this machine)
-        return
-    if not path.is_file():
-        return
-    try:
-        check_global_batch(load_config(path).train, world)
-    except ConfigError as exc:
-        _fail(f"{config} on {world} rank(s): {exc}")
+        short = pod_size_shortfalls({"cpu": cpu, "shm_size": shm_size}, ranks_per_pod, None)
+    except ValueError as exc:
+        raise BadInput(f"--cpu/--shm-size: {exc}") from None
+    if short:
+        flags = {"cpu": "--cpu", "shm_size": "--shm-size"}
+        raise BadInput("; ".join(f"{flags[s.field]} is too small for {ranks_per_pod} rank(s) per pod: needs >= "
+                                 f"{s.need} ({s.rule})" for s in short)
+                       + "; raise it or lower --gpus-per-node")
 
 
 @cluster_app.command("preflight")

@@ -238,7 +238,7 @@ def test_train_job_command_prints_the_job_or_one_line_errors():
     assert result.exit_code == 0, result.output
     job = yaml.safe_load(result.output)
     assert job["kind"] == "PyTorchJob" and job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
-    result = CliRunner().invoke(app, ["cluster", "train-job", "--config", "c", "--data", "d", "--out", "o",
+    result = CliRunner().invoke(app, ["cluster", "train-job", "--config", "tiny.yaml", "--data", "d", "--out", "o",
                                       "--name", "Bad_Name"])
     assert result.exit_code == 2 and "--name: Value error, job name 'Bad_Name'" in result.output
     assert "Traceback" not in result.output
@@ -263,7 +263,41 @@ def test_train_job_takes_its_size_and_refuses_a_world_size_the_config_cannot_tra
     exact.write_text(packaged_config("affectgpt-7b.yaml").read_text().replace("batch_policy: per-rank",
                                                                              "batch_policy: exact"))
     refused = CliRunner().invoke(app, [*args, "--config", str(exact)])
-    assert refused.exit_code == 2 and "on 16 rank(s)" in refused.output and "apiVersion" not in refused.output
+    assert refused.exit_code == 2 and "= 16 rank(s)" in refused.output and "apiVersion" not in refused.output
+
+
+@pytest.mark.parametrize("extra, code, expected", [
+    (["--config", "nosuch.yaml"], 4, "nosuch.yaml: config file not found"),
+    (["--config", "{bad}"], 2, "line 3, column 1: not valid YAML"),
+    (["--config", "{exact}", "--nodes", "3", "--gpus-per-node", "5"], 2,
+     "on 3 node(s) x 5 rank(s) = 15 rank(s): train.global_batch_size 16 != micro_batch_size 8 x grad_accumulation 1 "
+     "x world size 15 (= 120)"),
+    (["--config", "tiny.yaml", "--gpus-per-node", "20"], 2,
+     "--cpu is too small for 20 rank(s) per pod: needs >= 40 (2 CPUs per rank)"),
+    (["--config", "tiny.yaml", "--gpus-per-node", "8", "--shm-size", "4Gi"], 2,
+     "--shm-size is too small for 8 rank(s) per pod: needs >= 8Gi (1 GiB /dev/shm per rank"),
+])
+def test_train_job_refuses_what_training_would_refuse_before_printing_a_job(tmp_path, extra, code, expected):
+    """The config goes through the trainer's loader and the world size through the batch
+    invariant DeepSpeed's config is built from; the pods must hold their ranks. Nothing is printed
+    for a job that would fail once its GPUs are allocated."""
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+    from affectgpt.paths import packaged_config
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntrain: [1, 2\n")
+    exact = tmp_path / "exact16.yaml"  # a fixed global batch of 16: 2 ranks of micro batch 8
+    exact.write_text(packaged_config("tiny.yaml").read_text().replace("  grad_accumulation: 1\n",
+                                                                       "  grad_accumulation: 1\n  global_batch_size: 16\n"))
+    args = [arg.format(bad=bad, exact=exact) for arg in extra]
+    result = CliRunner().invoke(app, ["cluster", "train-job", "--data", "/data/d", "--out", "/data/o", *args])
+    assert result.exit_code == code, result.output
+    assert expected in result.output and "apiVersion" not in result.output and "Traceback" not in result.output
+    fits = CliRunner().invoke(app, ["cluster", "train-job", "--data", "/data/d", "--out", "/data/o", "--config",
+                                    str(exact), "--nodes", "1", "--gpus-per-node", "2"])
+    assert fits.exit_code == 0 and "kind: PyTorchJob" in fits.output
 
 
 def test_a_runs_exit_handler_deletes_only_its_unfinished_jobs():

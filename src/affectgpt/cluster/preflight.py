@@ -793,28 +793,45 @@ def check_job_size(inputs: Inputs) -> list[Finding]:
                                     f"{_library_default(field_name)!r}",
                                     f"add {name} to the train component and the pipeline, default as the overlay's job"))
         effective = {f: size.get(f, _library_default(f)) for f in JOB_SIZE_INPUTS}
-        gpus = int(effective["gpus_per_node"] or 0)
-        ranks = max(gpus, 1)
-        per_rank = host_memory_per_rank(inputs.config)
-        rules = (
-            ("cpu", quantity(effective["cpu"]), CPU_PER_RANK * ranks, f"{CPU_PER_RANK} CPUs per rank",
-             lambda v: f"{v:g}"),
-            ("memory", quantity(effective["memory"]), per_rank * ranks,
-             (f"{_gib(per_rank)} host memory per rank ({parameter_count(inputs.config):,} parameters in "
-              f"{inputs.config.train.precision})"), _gib),
-            ("memory_limit", quantity(effective["memory_limit"]), max(per_rank * ranks, quantity(effective["memory"])),
-             "at least the request and the rule", _gib),
-            ("shm_size", quantity(effective["shm_size"]), SHM_PER_RANK_GIB * GiB * ranks,
-             f"{SHM_PER_RANK_GIB} GiB /dev/shm per rank", _gib),
-        )
-        for field_name, have, need, rule, show in rules:
-            if have < need:
-                findings.append(Finding("job-size", where,
-                                        f"{JOB_SIZE_INPUTS[field_name][0]} = {effective[field_name]} for {ranks} "
-                                        f"rank(s) per pod of {inputs.config_name}; needs >= {show(need)} ({rule})",
-                                        f"raise the default of {JOB_SIZE_INPUTS[field_name][0]} to {show(need)} or more"))
+        ranks = max(int(effective["gpus_per_node"] or 0), 1)
+        for short in pod_size_shortfalls(effective, ranks, inputs.config):
+            findings.append(Finding("job-size", where,
+                                    f"{JOB_SIZE_INPUTS[short.field][0]} = {effective[short.field]} for {ranks} "
+                                    f"rank(s) per pod of {inputs.config_name}; needs >= {short.need} ({short.rule})",
+                                    f"raise the default of {JOB_SIZE_INPUTS[short.field][0]} to {short.need} or more"))
         findings += _against_overlay_job(inputs, pipeline, effective, where)
     return findings
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A pod size below the rule of thumb per rank: the field (cpu, memory, ...), what the rule
+    needs for the pod's ranks (as a quantity) and the rule in words."""
+
+    field: str
+    need: str
+    rule: str
+
+
+def pod_size_shortfalls(size: dict[str, Any], ranks: int, config: Any | None) -> list[Shortfall]:
+    """What a training pod of `size` (cpu, memory, memory_limit, shm_size) lacks for `ranks`
+    ranks by the rule of thumb above. With `config` None the memory rule, which counts the
+    model's parameters (seconds, on the meta device), is left out."""
+    rules: list[tuple[str, float, float, str, Callable[[float], str]]] = [
+        ("cpu", quantity(size["cpu"]), CPU_PER_RANK * ranks, f"{CPU_PER_RANK} CPUs per rank", lambda v: f"{v:g}"),
+        ("shm_size", quantity(size["shm_size"]), SHM_PER_RANK_GIB * GiB * ranks,
+         f"{SHM_PER_RANK_GIB} GiB /dev/shm per rank: NCCL and the data loaders exchange tensors there", _gib),
+    ]
+    if config is not None:
+        per_rank = host_memory_per_rank(config)
+        rules[1:1] = [
+            ("memory", quantity(size["memory"]), per_rank * ranks,
+             (f"{_gib(per_rank)} host memory per rank ({parameter_count(config):,} parameters in "
+              f"{config.train.precision})"), _gib),
+            ("memory_limit", quantity(size["memory_limit"]), max(per_rank * ranks, quantity(size["memory"])),
+             "at least the request and the rule", _gib),
+        ]
+    return [Shortfall(field_name, show(need), rule) for field_name, have, need, rule, show in rules if have < need]
 
 
 def _overlay_job_size(job: dict[str, Any]) -> dict[str, Any]:

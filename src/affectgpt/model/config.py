@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from affectgpt.config import load_yaml_model
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.model.encoder_config import EncoderConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -219,6 +219,12 @@ class ConfigError(BadInput, ValueError):
     """A config file that cannot be used; the message names the file and the field."""
 
 
+class ConfigFileMissing(ConfigError, NotFound):
+    """The config names no file here and no packaged config (exit 4, as every missing input)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 def load_config(path: str | Path) -> AffectGPTConfig:
     """Read and validate a YAML config, naming the file and each bad field on failure. A bare
     name of a packaged config (`affectgpt-7b.yaml`, `tiny.yaml`) works from any directory."""
@@ -226,7 +232,7 @@ def load_config(path: str | Path) -> AffectGPTConfig:
 
     path = resolve_config(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigFileMissing(f"{path}: config file not found")
     return load_yaml_model(path, AffectGPTConfig, ConfigError)
 
 
