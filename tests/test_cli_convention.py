@@ -193,5 +193,65 @@ def test_bench_readers_create_nothing(tmp_path, monkeypatch):
     runner = CliRunner()
     assert runner.invoke(app, ["bench", "score", "--task", "ov", "--input", str(samples)]).exit_code == 0
     missing = runner.invoke(app, ["bench", "check-sets", str(tmp_path / "nowhere")])
-    assert missing.exit_code == 2 and "test-set folder not found" in missing.stderr
+    assert missing.exit_code == 4 and "test-set folder not found" in missing.stderr
     assert _left_behind(tmp_path) == []
+
+
+# --- a missing input is "not found" (exit 4) in every command ---------------------------------
+
+# (command, the missing input's place in it) for every command that reads a file or folder it is
+# given; MISSING stands for a path where nothing is, OK_DIR / OK_FILE for ones that exist. Each
+# stops at argument checking (nothing loads a model or starts a step).
+MISSING_INPUTS = [
+    (["train", "--data", "{MISSING}", "--out", "{OUT}"], "--data"),
+    (["train", "--data", "{OK_DIR}", "--out", "{OUT}", "--config", "{MISSING}.yaml"], "--config"),
+    (["infer", "--model", "{MISSING}", "--data", "{OK_DIR}"], "--model"),
+    (["infer", "--model", "{OK_DIR}", "--data", "{MISSING}"], "--data"),
+    (["bench", "score", "--task", "ov", "--input", "{MISSING}"], "--input"),
+    (["bench", "run", "--predictions", "{MISSING}", "--datasets", "mer2023", "--out", "{OUT}"], "--predictions"),
+    (["bench", "run", "--predictions", "{OK_DIR}", "--datasets", "mer2023", "--out", "{OUT}", "--labels",
+      "{MISSING}"], "--labels"),
+    (["bench", "run", "--predictions", "{OK_DIR}", "--datasets", "local={MISSING}.parquet", "--out", "{OUT}"],
+     "local="),
+    (["bench", "check-sets", "{MISSING}"], "unibench"),
+    (["bench", "eval", "--model", "{MISSING}", "--unibench", "{OK_DIR}", "--out", "{OUT}"], "--model"),
+    (["bench", "eval", "--model", "{OK_DIR}", "--unibench", "{MISSING}", "--out", "{OUT}"], "--unibench"),
+    (["build", "dataset", "{MISSING}", "--out", "{OUT}"], "raw"),
+    (["build", "dataset", "{OK_DIR}", "--out", "{OUT}", "--config", "{MISSING}.yaml"], "--config"),
+    (["build", "select-describers", "{MISSING}", "--out", "{OUT}"], "pilot"),
+    (["features", "ingest", "{MISSING}"], "table"),
+    (["features", "training-set", "{MISSING}", "--out", "{OUT}"], "entities"),
+    (["features", "extract", "{MISSING}", "--out", "{OUT}"], "clip_manifest"),
+    (["features", "extract", "{OK_FILE}", "--out", "{OUT}", "--config", "{MISSING}.yaml"], "--config"),
+    (["model", "summary", "--config", "{MISSING}.yaml"], "--config"),
+    (["model", "prompt", "--config", "{MISSING}.yaml"], "--config"),
+    (["model", "import-official", "--checkpoint", "{MISSING}", "--config", "tiny.yaml", "--out", "{OUT}"],
+     "--checkpoint"),
+    (["registry", "register", "-m", "m", "--train-dir", "{MISSING}"], "--train-dir"),
+    (["registry", "register", "-m", "m", "--run-id", "r", "--data-rev", "d", "--code-rev", "c", "--config-hash", "h",
+      "--scores", "{MISSING}"], "--scores"),
+    (["drift", "report", "--reference", "{MISSING}", "--current", "{OK_FILE}", "--out", "{OUT}"], "--reference"),
+    (["drift", "report", "--reference", "{OK_FILE}", "--current", "{MISSING}", "--out", "{OUT}"], "--current"),
+    (["drift", "report", "--reference", "{OK_FILE}", "--current", "{OK_FILE}", "--out", "{OUT}", "--config",
+      "{MISSING}.yaml"], "--config"),
+    (["pipeline", "run", "retrain", "--local", "-p", "raw_dir={MISSING}"], "raw_dir"),
+    (["cluster", "train-job", "--config", "{MISSING}.yaml", "--data", "/data/d", "--out", "/data/o"], "--config"),
+    (["cluster", "preflight", "--overlay", "{MISSING}"], "--overlay"),
+    (["cluster", "preflight", "--overlay", "{OK_DIR}", "--pipelines", "{MISSING}"], "--pipelines"),
+]
+
+
+@pytest.mark.parametrize("args, what", MISSING_INPUTS, ids=lambda item: " ".join(item[:2]) if isinstance(item, list)
+                         else item)
+def test_a_missing_input_is_not_found_exit_4_in_every_command(args, what, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AFFECTGPT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    ok_dir, ok_file, missing = tmp_path / "here", tmp_path / "here.parquet", tmp_path / "nowhere" / "input"
+    ok_dir.mkdir()
+    ok_file.write_bytes(b"")
+    filled = [arg.format(MISSING=missing, OK_DIR=ok_dir, OK_FILE=ok_file, OUT=tmp_path / "out") for arg in args]
+    result = CliRunner().invoke(app, filled)
+    assert result.exit_code == 4, (what, result.output)
+    assert str(missing) in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -17,13 +17,13 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from affectgpt.errors import AffectgptError, exit_code_for
+from affectgpt.errors import AffectgptError, BadInput, NotFound, exit_code_for
 from affectgpt.paths import ResolvedConfig, find_config
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -134,6 +134,21 @@ def friendly_errors(*extra: type[BaseException]) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def existing(path: Path | None, option: str, kind: Literal["file", "folder", "any"] = "any") -> Path | None:
+    """The path given to an input option, checked before any work: nothing there is NotFound
+    (exit 4, the one code for a missing input in every command), something of the wrong kind
+    is BadInput (exit 2). None (an option left out) passes."""
+    if path is None:
+        return None
+    if not path.exists():
+        raise NotFound(f"{option} {path}: not found")
+    if kind == "folder" and not path.is_dir():
+        raise BadInput(f"{option} {path}: not a folder")
+    if kind == "file" and not path.is_file():
+        raise BadInput(f"{option} {path}: not a file")
+    return path
 
 
 def say_config(resolved: ResolvedConfig) -> ResolvedConfig:

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from affectgpt.cli_common import console, err_console, fail, friendly_errors, new_app, say_path
+from affectgpt.cli_common import console, err_console, existing, fail, friendly_errors, new_app, say_path
 from affectgpt.data.revision import content_revision
 from affectgpt.errors import AffectgptError, ExitCode, NotFound
 from affectgpt.paths import packaged_config, workspace_dir
@@ -531,6 +531,7 @@ def _check_train_job(config: str, nodes: int, gpus_per_node: int, *, cpu: str, s
 
 
 @cluster_app.command("preflight")
+@friendly_errors()
 def preflight_command(
     overlay: Annotated[Path, typer.Option("--overlay", help="kustomize overlay folder, e.g. "
                                                              "infra/overlays/gpu-cluster")],
@@ -571,9 +572,13 @@ def preflight_command(
     Exit 0 when all pass, 3 when any fails, 2 when the inputs cannot be read.
     docs/platform.md ("Preflight") says what the checks cannot see."""
     from affectgpt.cluster.preflight import CHECKS, PreflightError, load_inputs, run_checks
+    from affectgpt.paths import ConfigNotFound, resolve_config
 
-    if not overlay.is_dir():
-        _fail(f"--overlay {overlay}: not a folder")
+    existing(overlay, "--overlay", "folder")
+    existing(pipelines, "--pipelines", "folder")
+    existing(operator, "--operator", "folder")
+    if config is not None and not resolve_config(config).is_file():
+        raise ConfigNotFound(f"--config {config}: neither a file nor a packaged config")
     unknown = sorted(set(check or ()) - {c.id for c in CHECKS})
     if unknown:
         _fail(f"--check {', '.join(unknown)}: unknown; choose from {', '.join(c.id for c in CHECKS)}")

@@ -87,7 +87,7 @@ def test_check_sets_says_per_dataset_what_is_missing(fixture_dir: Path, tmp_path
     assert set(table_rows) >= {DATASETS[name].display_name for name in DATASETS}  # one row per set
     assert [cell.strip() for cell in table_rows["MELD"].split("│")[2:5]] == ["2", "1", "2"]  # labels, media, subtitles
     missing = CliRunner().invoke(app, ["bench", "check-sets", str(tmp_path / "nowhere")])
-    assert missing.exit_code == 2 and "test-set folder not found" in missing.output
+    assert missing.exit_code == 4 and "test-set folder not found" in missing.output
     assert "Traceback" not in missing.output
 
 

@@ -485,7 +485,7 @@ def test_the_command_prints_a_table_and_exits_3_on_a_finding(good, tmp_path):
     assert [f["where"] for f in by_id["images"]["findings"]] == ["retrain-k8s: exec-register"]
 
 
-def test_the_command_exits_0_when_clean_and_2_on_bad_input(good, tmp_path):
+def test_the_command_exits_0_when_clean_4_on_a_missing_overlay_and_2_on_bad_input(good, tmp_path):
     from affectgpt.cli import app
 
     overlay, compiled_dir = _write_fixture(good(), tmp_path)
@@ -495,6 +495,6 @@ def test_the_command_exits_0_when_clean_and_2_on_bad_input(good, tmp_path):
     assert done.exit_code == 0, done.output
     assert "all 2 checks pass" in done.output
     done = runner.invoke(app, ["cluster", "preflight", "--overlay", str(tmp_path / "nowhere")])
-    assert done.exit_code == 2
+    assert done.exit_code == 4  # a missing input is not found, in every command
     done = runner.invoke(app, ["cluster", "preflight", "--overlay", str(overlay), "--check", "spelling"])
     assert done.exit_code == 2 and "unknown" in done.output

@@ -202,4 +202,4 @@ def test_model_summary_cli_prints_the_lora_count():
     assert result.exit_code == 0, result.output
     assert "40,370,176" in result.output
     missing = CliRunner().invoke(app, ["model", "summary", "--config", "no-such.yaml"])
-    assert missing.exit_code == 2 and "no-such.yaml" in missing.output and "Traceback" not in missing.output
+    assert missing.exit_code == 4 and "no-such.yaml" in missing.output and "Traceback" not in missing.output

@@ -20,8 +20,8 @@ from rich.table import Table
 
 from affectgpt.bench.mode import ScorerModeName
 from affectgpt.cli_common import err_console as console
-from affectgpt.cli_common import fail, friendly_errors, new_app, say_path
-from affectgpt.errors import BadInput, Refused
+from affectgpt.cli_common import existing, fail, friendly_errors, new_app, say_path
+from affectgpt.errors import BadInput, NotFound, Refused
 from affectgpt.formatting import percent
 from affectgpt.model.decoding import Decoding
 
@@ -142,9 +142,14 @@ def run_command(
     from affectgpt.bench.runner import run_bench
 
     report_dir = _out_or_alias(out, report, "--report", required=True)
+    existing(predictions, "--predictions", "folder")
+    existing(labels, "--labels", "folder")
+    existing(llm_model, "--llm-model", "folder")
     names = list(DATASETS) if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
     for name in names:
         check_dataset_name(name)
+        if name.startswith("local=") and not Path(name.split("=", 1)[1]).exists():
+            raise NotFound(f"--datasets {name}: not found")
     if extractor is Extractor.llm:
         judge = get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)
     else:
@@ -223,11 +228,13 @@ def eval_command(
     from affectgpt.bench.datasets import DATASETS, check_dataset_name
     from affectgpt.bench.evaluation import evaluate_unibench
     from affectgpt.bench.extract import get_extractor
-    from affectgpt.errors import NotFound
 
     names = list(DATASETS) if datasets.strip() == "all" else [d.strip() for d in datasets.split(",") if d.strip()]
     for name in names:
         check_dataset_name(name)
+    existing(model, "--model", "folder")
+    existing(corpus, "--corpus", "folder")
+    existing(llm_model, "--llm-model", "folder")
     if unibench is not None and not unibench.is_dir():
         raise NotFound(f"{unibench}: test-set folder not found (see `affectgpt bench check-sets --help`)")
     judge = (get_extractor("llm", model=llm_model, endpoint=llm_endpoint, endpoint_model=llm_endpoint_model)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.bench.answered import read_source
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.manifest import SkippedRecord
 from affectgpt.paths import reference_data_dir
 
@@ -29,6 +29,13 @@ MERBENCH = "zeroQiaoba-MERTools/MERBench/dataset"
 
 class DatasetError(BadInput, ValueError):
     """A dataset cannot be read; the message names the file and what to do."""
+
+
+class DatasetMissing(DatasetError, NotFound):
+    """A label file, test-set or predictions folder that does not exist (exit 4, as every
+    missing input); still a DatasetError, so a run records it per dataset as before."""
+
+    exit_code = ExitCode.NOT_FOUND
 
 
 class OtherDataThanAnswered(DatasetError):
@@ -167,7 +174,7 @@ def _drop_repeated_names(dataset: BenchDataset) -> None:
 
 def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     if not path.is_file():
-        raise DatasetError(f"label file {path} not found")
+        raise DatasetMissing(f"label file {path} not found")
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = [column for column in required if column not in (reader.fieldnames or [])]
@@ -187,7 +194,7 @@ def load_merbench(name: str, label_path: Path, transcript_path: Path | None) -> 
 
 def _load_merbench(spec: DatasetSpec, label_path: Path, transcript_path: Path | None) -> BenchDataset:
     if not label_path.is_file():
-        raise DatasetError(
+        raise DatasetMissing(
             f"{spec.name}: label file {label_path} not found; put the MERBench label CSV "
             f"({'name,openset' if spec.task == 'ov' else 'split,name,emo,val'}) there, or pass --labels DIR"
         )
@@ -338,7 +345,7 @@ def load_local(path: str | Path, task: str | None = None, splits: tuple[str, ...
         except DataError as exc:
             raise DatasetError(f"local dataset: {exc}") from None
     elif not path.is_file():
-        raise DatasetError(f"local dataset: {path} not found (give a data folder or a clip-manifest .parquet)")
+        raise DatasetMissing(f"local dataset: {path} not found (give a data folder or a clip-manifest .parquet)")
     # Read as stored, not through data.schema.read_clip_manifest: `path` may be a caption-records
     # file (what infer answered), not only a clip manifest.
     table = pq.read_table(path)

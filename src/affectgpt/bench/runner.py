@@ -24,6 +24,7 @@ from affectgpt.bench.datasets import (
     DATASETS,
     BenchDataset,
     DatasetError,
+    DatasetMissing,
     OtherDataThanAnswered,
     check_dataset_name,
 )
@@ -173,7 +174,7 @@ def run_bench(
         extractor = get_extractor(extractor or "lexicon")
     predictions_dir = Path(predictions_dir)
     if not predictions_dir.is_dir():
-        raise DatasetError(f"predictions folder {predictions_dir} not found")
+        raise DatasetMissing(f"predictions folder {predictions_dir} not found")
     bootstrap = bootstrap or BootstrapSettings()
     resamples: dict[str, Any] = {}
     reports: dict[str, DatasetReport] = {}

@@ -18,13 +18,19 @@ from pathlib import Path
 import orjson
 
 from affectgpt.bench.metrics import Sample, Unscored, as_valence
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.jsonline import JSONLineError, loads_line
 from affectgpt.manifest import SkippedRecord
 
 
 class ScoreInputError(BadInput, ValueError):
     """A bad input line: the message names file, line and field."""
+
+
+class ScoreInputMissing(ScoreInputError, NotFound):
+    """The file to score does not exist (exit 4, as every missing input)."""
+
+    exit_code = ExitCode.NOT_FOUND
 
 
 def _all_strings(items: list) -> bool:
@@ -59,7 +65,7 @@ def read_score_input(path: str | Path, task: str, quarantined: list[SkippedRecor
     No sample at all is an error, never a score of 0."""
     path = Path(path)
     if not path.is_file():
-        raise ScoreInputError(f"{path}: file not found")
+        raise ScoreInputMissing(f"{path}: file not found")
     samples: list[Sample] = []
     first_line: dict[str, int] = {}
     quarantine = quarantined if quarantined is not None else []

@@ -28,6 +28,7 @@ from affectgpt.bench.datasets import (
     MERBENCH,
     BenchDataset,
     DatasetError,
+    DatasetMissing,
     GoldSample,
     check_dataset_name,
     load_dataset,
@@ -137,7 +138,7 @@ def load_test_set(unibench_dir: str | Path, name: str) -> UnibenchSet:
     here, once, and each gold sample is paired with its clip files."""
     set_dir = Path(unibench_dir) / name
     if not (set_dir / LABELS_FILE).is_file():
-        raise DatasetError(f"{name}: {set_dir / LABELS_FILE} not found; copy the dataset's public label CSV "
+        raise DatasetMissing(f"{name}: {set_dir / LABELS_FILE} not found; copy the dataset's public label CSV "
                            f"({'name,openset' if DATASETS[name].task == 'ov' else 'split,name,emo,val'}) there")
     dataset = load_merbench(name, set_dir / LABELS_FILE, set_dir / TRANSCRIPTS_FILE)
     return UnibenchSet(name, set_dir, dataset, [GoldClip(sample, clip_files(set_dir, sample.clip_id))
@@ -209,7 +210,7 @@ def check_sets(unibench_dir: str | Path, datasets: list[str] | None = None) -> l
     """Status of every MER-UniBench dataset folder under `unibench_dir` (default: all nine)."""
     root = Path(unibench_dir)
     if not root.is_dir():
-        raise DatasetError(f"{root}: test-set folder not found; create it with one folder per dataset "
+        raise DatasetMissing(f"{root}: test-set folder not found; create it with one folder per dataset "
                            f"({', '.join(DATASETS)}), see docs/bench.md")
     names = datasets or list(DATASETS)
     for name in names:

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgpt.config import load_yaml_model
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 
 
@@ -122,6 +122,12 @@ class BuildConfigError(BadInput, ValueError):
     """The build config file is unreadable or invalid; the message names the file and field."""
 
 
+class BuildConfigMissing(BuildConfigError, NotFound):
+    """The build config named does not exist (exit 4, as every missing input)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 def load_build_config(path: str | Path | None = None) -> BuildConfig:
     """The build config from YAML (`configs/build.yaml` when present and no path is given)."""
     if path is None:
@@ -130,5 +136,5 @@ def load_build_config(path: str | Path | None = None) -> BuildConfig:
         path = DEFAULT_CONFIG_PATH
     path = resolve_config(path)
     if not path.is_file():
-        raise BuildConfigError(f"{path}: build config not found")
+        raise BuildConfigMissing(f"{path}: build config not found")
     return load_yaml_model(path, BuildConfig, BuildConfigError)

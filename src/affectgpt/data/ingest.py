@@ -19,7 +19,7 @@ import soundfile as sf
 from affectgpt.data.config import IngestConfig
 from affectgpt.data.schema import CLIP_LABEL_COLUMNS, CLIP_MANIFEST_COLUMNS, SPLITS, read_clip_manifest
 from affectgpt.data.splits import assign_split
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.jsonline import nan_to_none
 from affectgpt.manifest import SkippedRecord
 from affectgpt.media import MediaError, probe_video
@@ -27,6 +27,12 @@ from affectgpt.media import MediaError, probe_video
 
 class IngestError(BadInput, ValueError):
     """The input as a whole cannot be read (no subtitle file, unreadable manifest)."""
+
+
+class IngestInputMissing(IngestError, NotFound):
+    """The folder or manifest named does not exist (exit 4, as every missing input)."""
+
+    exit_code = ExitCode.NOT_FOUND
 
 
 @dataclass
@@ -50,7 +56,7 @@ def ingest(source: str | Path, config: IngestConfig | None = None, data_root: st
         root = Path(data_root or source.parent).resolve()
         candidates, skipped = _candidates_from_manifest(source.resolve())
     else:
-        raise IngestError(f"{source}: no such folder or clip manifest; give a folder of clips or a .parquet/.csv manifest")
+        raise IngestInputMissing(f"{source}: no such folder or clip manifest; give a folder of clips or a .parquet/.csv manifest")
     result = IngestResult(clips=[], skipped=skipped, data_root=root)
     seen: dict[str, str] = {}
     for candidate in candidates:

@@ -243,9 +243,7 @@ def extract_command(
     the result per clip in --out (shards/, clip_features.parquet, manifest.json), so training, the
     feature store and the drift monitor read features instead of video."""
     configure_logging(verbose)
-    from affectgpt.features.extract import FEATURE_TABLE, extract_features
-    from affectgpt.model.encoders import EncoderConfig
-
+    # The inputs before the encoders' imports (seconds): a typo is refused at once.
     if not clip_manifest.is_file():
         raise NotFound(f"{clip_manifest}: no such clip manifest")
     if config is not None:
@@ -253,7 +251,11 @@ def extract_command(
 
         encoder_cfg = load_config(config).encoders
     else:
+        from affectgpt.model.encoder_config import EncoderConfig
+
         encoder_cfg = EncoderConfig()
+    from affectgpt.features.extract import FEATURE_TABLE, extract_features
+
     manifest = extract_features(clip_manifest, out, encoder_cfg, workers=workers, media_root=media_root)
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(manifest.skipped_by_reason.items()))
     console.print(f"kept {manifest.kept} clips, quarantined {len(manifest.skipped)}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, NotFound
 from affectgpt.features.columns import canonical_columns, is_predictions_table, read_predictions
 from affectgpt.features.definitions import ENTITY_KEY, TIMESTAMP_COLUMN, VIEW_FIELDS, table_path
 from affectgpt.features.repo import resolve_repo_dir
@@ -44,7 +44,7 @@ def read_table(table: pd.DataFrame | str | Path) -> pd.DataFrame:
         return canonical_columns(table)
     path = Path(table)
     if not path.is_file():
-        raise BadInput(f"{path}: no such file (a Parquet/CSV table or an `affectgpt infer` JSONL)")
+        raise NotFound(f"{path}: no such file (a Parquet/CSV table or an `affectgpt infer` JSONL)")
     if path.suffix.lower() in (".jsonl", ".json"):
         return read_predictions(path)
     frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)

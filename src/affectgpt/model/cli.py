@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from affectgpt.cli_common import console, friendly_errors, new_app, say_path, use_config
+from affectgpt.cli_common import console, existing, friendly_errors, new_app, say_path, use_config
 
 model_app = new_app(help="Inspect AffectGPT model configs.")
 
@@ -73,9 +73,11 @@ def import_official_checkpoint(
     """Map an official checkpoint (LoRA, projectors, pooling, fusion, by upstream names) onto this
     model and write a model folder. Unknown or missing keys are an error that lists them."""
     from affectgpt.errors import NotFound
+
+    existing(checkpoint, "--checkpoint", "file")  # before torch is imported (seconds)
+    config_path = use_config(config, "affectgpt-7b.yaml")
     from affectgpt.model.official import import_official
 
-    config_path = use_config(config, "affectgpt-7b.yaml")
     try:
         path = import_official(checkpoint, config_path, out)
     except FileNotFoundError as exc:

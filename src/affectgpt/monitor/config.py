@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from affectgpt.config import load_yaml_model
-from affectgpt.errors import BadInput
+from affectgpt.errors import BadInput, ExitCode, NotFound
 from affectgpt.paths import PACKAGED_CONFIGS, resolve_config
 
 DEFAULT_CONFIG_PATH = PACKAGED_CONFIGS / "monitoring.yaml"
@@ -156,11 +156,17 @@ class MonitoringConfigError(BadInput, ValueError):
     """The monitoring YAML is unreadable or invalid; the message names the file and the field."""
 
 
+class MonitoringConfigMissing(MonitoringConfigError, NotFound):
+    """The monitoring config named does not exist (exit 4, as every missing input)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 def load_monitoring_config(path: str | Path | None = None) -> tuple[MonitoringConfig, Path | None]:
     """The config and the file it came from (built-in defaults when no file exists)."""
     candidate = resolve_config(path) if path is not None else DEFAULT_CONFIG_PATH
     if not candidate.is_file():
         if path is not None:
-            raise MonitoringConfigError(f"{candidate}: monitoring config not found")
+            raise MonitoringConfigMissing(f"{candidate}: monitoring config not found")
         return MonitoringConfig(), None
     return load_yaml_model(candidate, MonitoringConfig, MonitoringConfigError), candidate

@@ -142,6 +142,18 @@ def _join(frames: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     return joined
 
 
+def check_files_exist(*sources: str | Path | pd.DataFrame) -> None:
+    """DriftInputMissing naming every file source of the batch specs that does not exist, before
+    any of them is read (a missing current batch is not found after minutes of reading the
+    reference). Feature views are checked when read."""
+    missing = [part for source in sources if not isinstance(source, pd.DataFrame)
+               for part in split_sources(str(source))
+               if not part.startswith(FEAST_PREFIX) and not Path(part).expanduser().exists()]
+    if missing:
+        raise DriftInputMissing(f"{', '.join(missing)}: no such file; pass a Parquet file/folder, a CSV, an "
+                                "`affectgpt infer` JSONL or feast:VIEW[@REPO], several joined on clip_id with '+'")
+
+
 def load_batch(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """The batch as a DataFrame in view field names. Unreadable sources raise DriftInputError,
     missing ones DriftInputMissing."""

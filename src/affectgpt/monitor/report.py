@@ -29,6 +29,7 @@ from affectgpt.monitor.config import GROUPS, EmbeddingTest, MonitoringConfig, lo
 from affectgpt.monitor.inputs import (
     FEAST_PREFIX,
     absolute_spec,
+    check_files_exist,
     describe_source,
     load_batch,
     spec_relative_to,
@@ -400,6 +401,7 @@ def drift_report(
         check_tracking_access(tracking_uri, config.mlflow_experiment)
     out = Path(out_dir)
     reference_name, current_name = describe_source(reference), describe_source(current)
+    check_files_exist(reference, current)
     reference_df, current_df = load_batch(reference), load_batch(current)
     timings["load"] = time.perf_counter() - started
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from affectgpt.registry.errors import InvalidInput
+from affectgpt.registry.errors import InvalidInput, NotFound
 
 _TAG_UNSAFE = re.compile(r"[^\w.\- /]")
 
@@ -173,7 +173,7 @@ def load_scores(scores: dict[str, float] | str | Path) -> BenchScores:
     if path.is_dir():
         path = path / "report.json"
     if not path.is_file():
-        raise InvalidInput(f"{path}: bench report not found; run `affectgpt bench` or pass the report path")
+        raise NotFound(f"{path}: bench report not found; run `affectgpt bench` or pass the report path")
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as error:

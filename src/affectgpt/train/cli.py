@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from affectgpt.cli_common import err_console, friendly_errors, library_prints, say_path, use_config
+from affectgpt.cli_common import err_console, existing, friendly_errors, library_prints, say_path, use_config
 from affectgpt.model.decoding import Decoding
 
 
@@ -33,9 +33,10 @@ def train(
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue from the latest checkpoint in --out")] = True,
 ) -> None:
     """Train AffectGPT with DeepSpeed; the best-on-validation model lands in OUT/model."""
+    config_path = use_config(config, "tiny.yaml")
+    existing(data, "--data", "folder")  # before the trainer's imports (seconds)
     from affectgpt.train.run import train_model
 
-    config_path = use_config(config, "tiny.yaml")
     try:
         with library_prints():
             result = train_model(config_path, data, out, resume=resume)
@@ -66,8 +67,11 @@ def infer(
 ) -> None:
     """Batched generation for every clip with a named decoding preset, written as the JSONL
     `affectgpt bench run` reads (each line names the preset)."""
-    from affectgpt.train.infer import predict
+    from affectgpt.train.infer import check_request, predict
 
+    check_request(split or None, dataset)  # the arguments, then the inputs they name
+    existing(model, "--model", "folder")
+    existing(data, "--data", "folder")
     try:
         path = predict(model, data, out, prompt=prompt.value, batch_size=batch_size, max_new_tokens=max_new_tokens,
                        splits=split or None, dataset=dataset, decoding=decoding, seed=seed)
