@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.abc
+import importlib.util
 import io
 import logging
 import os
@@ -73,13 +75,26 @@ class _CurrentStderr(logging.StreamHandler):
         pass
 
 
+# Warning kinds libraries emit in normal runs (deprecations, numpy's "divide by zero" and
+# "invalid value" RuntimeWarnings from scipy/sklearn statistics on constant columns): hidden
+# unless --verbose when they come from outside affectgpt.
+QUIET_WARNINGS = (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning, RuntimeWarning)
+_added_filters: list[tuple] = []  # the warnings filters configure_logging put in, to take back under -v
+
+
 def configure_logging(verbose: bool = False) -> None:
-    """Quiet library chatter (INFO lines, deprecation warnings) unless the user asked for it;
-    warnings from affectgpt itself stay visible."""
+    """Quiet library chatter (INFO lines, warnings, MLflow's own prints such as "Registered model
+    ... already exists") unless the user asked for it; warnings from affectgpt itself stay
+    visible. Called by the root callback each run: `-v` takes back what a quiet run put in, so
+    commands run in one process (notebooks, tests) get what each asks for."""
     _state["verbose"] = verbose
     # MLflow configures its own loggers when it is imported (after this runs) from this variable;
-    # child processes (kfp.local steps, DeepSpeed workers) inherit it.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
+    # child processes (kfp.local steps, DeepSpeed workers) inherit it. A value the user set wins.
+    if "MLFLOW_LOGGING_LEVEL" not in os.environ or _state.get("set_mlflow_level"):
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "INFO" if verbose else "ERROR"
+        _state["set_mlflow_level"] = True
+    _quiet_warnings(not verbose)
+    _mlflow_prints(enabled=verbose)
     if not verbose:  # library progress bars for work that is not the command's own (artifact copies, shards)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -94,8 +109,61 @@ def configure_logging(verbose: bool = False) -> None:
     os.environ.setdefault("DS_BUILD_OPS", "0")
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING if name != "mlflow" else logging.ERROR)
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
-        warnings.filterwarnings("ignore", category=category, module=r"(?!affectgpt).*")
+
+
+def command_verbose(verbose: bool) -> None:
+    """A command's own `-v`: turns library chatter on; leaving it out never turns off the root
+    `affectgpt -v` (the root callback has already set the default)."""
+    if verbose and not _state["verbose"]:
+        configure_logging(True)
+
+
+def _quiet_warnings(quiet: bool) -> None:
+    """Put in (quiet) or take back (verbose) the filters that hide library warnings."""
+    for added in _added_filters:
+        if added in warnings.filters:
+            warnings.filters.remove(added)
+    _added_filters.clear()
+    if quiet:
+        for category in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", category=category, module=r"(?!affectgpt).*")
+            _added_filters.append(warnings.filters[0])
+
+
+def _mlflow_prints(enabled: bool) -> None:
+    """MLflow prints some events straight to its own stderr stream, past any logging level
+    ("Registered model 'x' already exists. Creating a new version...", "View Logged Model at
+    ..."): that stream is switched off unless --verbose (MLflow's error log lines use it too;
+    its errors still reach the user as the exceptions the commands report). MLflow is imported
+    lazily, after this runs: then the switch is set as soon as it is."""
+    module = sys.modules.get("mlflow.utils.logging_utils")
+    if module is not None:
+        module.MLFLOW_LOGGING_STREAM.enabled = enabled
+    elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport("mlflow.utils.logging_utils",
+                                             lambda loaded: _mlflow_prints(_state["verbose"])))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs `callback(module)` right after `name` is first imported, then steps aside."""
+
+    def __init__(self, name: str, callback: Callable[[Any], None]) -> None:
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            exec_module = spec.loader.exec_module
+
+            def exec_then_call(module) -> None:
+                exec_module(module)
+                self.callback(module)
+
+            spec.loader.exec_module = exec_then_call
+        return spec
 
 
 @contextlib.contextmanager

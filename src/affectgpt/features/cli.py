@@ -25,7 +25,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from affectgpt.cli_common import Out, Verbose, configure_logging, console, friendly_errors, new_app, say_path
+from affectgpt.cli_common import Out, Verbose, command_verbose, console, friendly_errors, new_app, say_path
 from affectgpt.errors import BadInput, NotFound
 from affectgpt.formatting import MISSING, is_missing, percent
 
@@ -60,7 +60,7 @@ def init_command(
     verbose: Verbose = False,
 ) -> None:
     """Write feature_store.yaml, a definitions stub and empty offline tables."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     from affectgpt.features.repo import init_repo
 
     say_path("feature repo ready", init_repo(repo, online_store=online, redis_connection=redis))  # type: ignore[arg-type]
@@ -70,7 +70,7 @@ def init_command(
 @friendly_errors(ValueError)
 def apply_command(repo: Repo = None, verbose: Verbose = False) -> None:
     """Register the clip entity and the feature views in the repo's registry."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     from affectgpt.features.store import apply_definitions
 
     console.print(f"applied feature views: {', '.join(apply_definitions(repo))}", highlight=False)
@@ -91,7 +91,7 @@ def ingest_command(
 ) -> None:
     """Merge a per-clip table into the offline store: the features it carries update each clip's
     row, the others are kept. Model outputs come only from predictions, never from gold labels."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     from affectgpt.features.ingest import ingest_table
 
     if not table.is_file():
@@ -126,7 +126,7 @@ def materialize_command(
     verbose: Verbose = False,
 ) -> None:
     """Load the newest offline values into the online store."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     from affectgpt.features.store import materialize
 
     materialize(repo, end=parse_time(end, "--end"), start=parse_time(start, "--start"))
@@ -144,7 +144,7 @@ def training_set_command(
 ) -> None:
     """Point-in-time-correct training set (a Parquet file at --out): no row sees a feature value
     from after its timestamp."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     import pandas as pd
 
     from affectgpt.features.store import training_set
@@ -203,7 +203,7 @@ def online_command(
 ) -> None:
     """The online values of some clips: one row per feature (vectors shown by their head and
     size; --json for every value)."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     from affectgpt.features.definitions import ENTITY_KEY, feature_refs
     from affectgpt.features.store import online_features
 
@@ -242,7 +242,7 @@ def extract_command(
     """Encode every clip once with the frozen encoders (frames, faces, audio windows) and cache
     the result per clip in --out (shards/, clip_features.parquet, manifest.json), so training, the
     feature store and the drift monitor read features instead of video."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     # The inputs before the encoders' imports (seconds): a typo is refused at once.
     if not clip_manifest.is_file():
         raise NotFound(f"{clip_manifest}: no such clip manifest")

@@ -25,7 +25,7 @@ from rich.table import Table
 from affectgpt.cli_common import (
     Out,
     Verbose,
-    configure_logging,
+    command_verbose,
     console,
     err_console,
     friendly_errors,
@@ -52,7 +52,7 @@ def report_command(
     verbose: Verbose = False,
 ) -> None:
     """Write drift.html, drift.json and manifest.json into the --out folder and print the decision."""
-    configure_logging(verbose)
+    command_verbose(verbose)
     from affectgpt.monitor.report import drift_report
 
     with err_console.status("computing drift"):
