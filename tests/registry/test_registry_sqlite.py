@@ -279,3 +279,26 @@ def test_cli_speaks_in_one_line_and_exit_codes(sqlite_uri, rules, tmp_path, monk
     assert [line["event"] for line in lines] == ["init", "register", "approval_refused", "review", "approval",
                                                  "promotion"]
     assert lines[-1]["actor"] == "carol" and lines[-1]["authenticated"] is False
+
+
+def test_history_prints_every_hash_whole_on_an_80_column_terminal(sqlite_client, rules, monkeypatch):
+    """A run id or a sha256 folded across lines of a narrow table column cannot be pasted into
+    `mlflow` or compared by eye: each is whole on one line."""
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+
+    init_registry("hashes", pipeline_user=None, reviewers=["bob"], rules_path=rules, client=sqlite_client)
+    _register(sqlite_client, rules, "hashes", "alice", 50.0)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("AFFECTGPT_ACTOR", "alice")
+    result = CliRunner().invoke(app, ["registry", "history", "-m", "hashes", "--tracking-uri",
+                                      sqlite_client.tracking_uri])
+    assert result.exit_code == 0, result.output
+    events = read_events(sqlite_client, "hashes")
+    hashes = [str(event.details[key]) for event in events for key in ("run_id", "rules_hash")
+              if event.details.get(key)] + [event.hash for event in events]
+    assert len(hashes) >= 4 and any(len(value) == 32 for value in hashes)  # event sha256s, a run id, the rules hash
+    lines = result.stdout.splitlines()
+    for value in hashes:
+        assert any(value in line for line in lines), (value, result.stdout)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from affectgpt import errors
@@ -436,28 +437,29 @@ def history_command(
         for event in events:
             typer.echo(event.to_json_line())
         return
-    table = Table(title=f"{model}: audit log ({len(events)} events)")
-    for column in ("time (UTC)", "event", "version", "actor", "details"):
-        table.add_column(column, overflow="fold")
+    console.print(f"[bold]{escape(model)}: audit log ({len(events)} events)[/]", highlight=False)
     for event in events:
-        table.add_row(
-            event.at[:19].replace("T", " "),
-            event.event,
-            event.version or "-",
-            event.actor + ("" if event.authenticated else " (unauthenticated)"),
-            _summary(event.details),
-        )
-    console.print(table)
+        console.print(_history_lines(event), highlight=False)
 
 
-def _summary(details: dict) -> str:
-    keys = ("reason", "verdict", "from", "to", "comment", "run_id", "author", "reviewed_against", "rules_hash")
-    parts = [
-        f"{key}={json.dumps(details[key]) if not isinstance(details[key], str) else details[key]}"
-        for key in keys
-        if details.get(key) not in (None, "")
-    ]
-    return "; ".join(parts)
+# Details shown per event, in this order; each on its own line, values whole.
+HISTORY_DETAILS = ("reason", "verdict", "from", "to", "comment", "run_id", "author", "reviewed_against", "rules_hash")
+
+
+def _history_lines(event) -> str:
+    """One event as a heading line and one indented `key: value` line per detail. Not a table:
+    in a table's narrow details column at 80 columns a run id or a sha256 is folded across lines
+    and cannot be pasted; here each value, hashes included, is whole on its line (the console
+    never wraps it: `soft_wrap`)."""
+    who = event.actor + ("" if event.authenticated else " (unauthenticated)")
+    lines = [f"#{event.seq}  {event.at[:19].replace('T', ' ')}  {event.event}  {_version_label(event.version)}  "
+             f"{who}"]
+    for key in HISTORY_DETAILS:
+        value = event.details.get(key)
+        if value not in (None, ""):
+            lines.append(f"    {key}: {value if isinstance(value, str) else json.dumps(value)}")
+    lines.append(f"    hash: {event.hash}")
+    return escape("\n".join(lines))
 
 
 def _version_label(version: str | None) -> str:
