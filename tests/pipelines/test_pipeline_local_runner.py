@@ -116,3 +116,53 @@ def test_a_local_run_checks_its_inputs_before_any_work(tmp_path: Path, monkeypat
     if code == 2 and "unknown input" in expected:
         submit = CliRunner().invoke(app, ["pipeline", "submit", "retrain", "--host", "http://127.0.0.1:9", *given])
         assert submit.exit_code == 2 and expected in submit.output
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def slow_steps(release: str) -> int:
+    import os
+    import time
+
+    from affectgpt.progress import step_progress
+
+    with step_progress("probe", total=2, unit="step", every=1) as bar:
+        bar.update(1, loss=1.0)
+        print("a component's own print")  # stdout (a pipe in a step process), not the reporter's stderr
+        deadline = time.monotonic() + 60  # the test releases the step once it saw both lines
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        bar.update(1, loss=0.5)
+    return 2
+
+
+@dsl.pipeline(name="progress-probe")
+def progress_probe(release: str) -> int:
+    return slow_steps(release=release).output
+
+
+def test_a_running_steps_progress_reaches_its_log_before_the_step_ends(tmp_path: Path, monkeypatch):
+    """`pipeline run --local` shows a step's progress in its log file while the step runs (a
+    training step runs for hours): the step process writes it to the pipe kfp.local reads at
+    once, and the log file is written line by line, not when its buffer fills."""
+    import threading
+    import time
+
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # as in a user's shell
+    release, root = tmp_path / "release", tmp_path / "root"
+    outcome: dict = {}
+    runner = threading.Thread(target=lambda: outcome.update(run=run_local(progress_probe, {"release": str(release)},
+                                                                          root)))
+    runner.start()
+    log, seen = root / "progress-probe-latest.log", ""
+    expected = ("probe: step 1/2 loss 1.000", "a component's own print")
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline and not all(line in seen for line in expected):
+            seen = log.read_text() if log.is_file() else ""
+            time.sleep(0.05)
+        still_running = not release.exists()
+    finally:
+        release.touch()
+        runner.join(120)
+    assert all(line in seen for line in expected) and still_running, (seen, log.read_text())
+    assert outcome["run"].output == 2 and "probe: step 2/2 loss 0.500" in log.read_text()

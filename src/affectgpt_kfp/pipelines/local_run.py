@@ -74,6 +74,8 @@ class _Tee(io.TextIOBase):
 
     def write(self, text: str) -> int:
         self.log.write(text)
+        if "\n" in text:  # the log is read while the run goes on (a training step runs for hours)
+            self.log.flush()
         if self.echo:
             sys.__stdout__.write(text)
             return len(text)
@@ -101,17 +103,27 @@ def _step_error(log_text: str) -> str | None:
 
 
 # A torch.distributed rendezvous set up earlier in this process (an in-process training run)
-# must not leak into the steps: each step's trainer picks its own free port.
+# must not leak into the steps: each step's trainer picks its own free port (`_step_environment`).
 DISTRIBUTED_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
 
 
 @contextlib.contextmanager
-def _without_distributed_env():
+def _step_environment():
+    """What every step process inherits for the run: no rendezvous of this process, and
+    unbuffered output. A step's stdout is a pipe kfp.local reads line by line; block-buffered,
+    what a step prints (a library's messages, a component's own lines) would reach the log only
+    when 8 KiB piled up or the step ended, hours later for training."""
     saved = {key: os.environ.pop(key) for key in DISTRIBUTED_ENV if key in os.environ}
+    unbuffered = os.environ.get("PYTHONUNBUFFERED")
+    os.environ["PYTHONUNBUFFERED"] = "1"
     try:
         yield
     finally:
         os.environ.update(saved)
+        if unbuffered is None:
+            os.environ.pop("PYTHONUNBUFFERED", None)
+        else:
+            os.environ["PYTHONUNBUFFERED"] = unbuffered
 
 
 # Pipelines whose training runs as a PyTorchJob on a cluster: nothing here can serve them.
@@ -163,7 +175,7 @@ def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root:
     with open(log_path, "w") as log:
         tee = _Tee(log, echo)
         try:
-            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _without_distributed_env(), \
+            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _step_environment(), \
                     _root_logging_restored():
                 # kfp.local notes that resource requests and our platform image do not apply here: by design.
                 warnings.filterwarnings("ignore", module=r"kfp\.local\..*")
