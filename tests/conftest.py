@@ -96,17 +96,25 @@ def chat_endpoint():
 
 
 class KillKit:
-    """Run an `affectgpt` command in a child process that SIGKILLs itself right after a named
-    file-system event (`AFFECTGPT_KILL_AT`, see affectgpt.publish.fault_point): the fault tests
+    """Run an `affectgpt` command in a child process that SIGKILLs (or SIGTERMs) itself right
+    after a named event (`AFFECTGPT_KILL_AT`, see affectgpt.publish.fault_point): the fault tests
     interrupt a step at an exact point instead of after a sleep."""
 
     @staticmethod
-    def run(args: list[str], kill_at: str | None = None, timeout: float = 600):
+    def run(args: list[str], kill_at: str | None = None, timeout: float = 600, *, kill_signal: str = "KILL",
+            env: dict[str, str] | None = None):
+        """`affectgpt ARGS` in a child process (this checkout's code) that sends itself
+        `kill_signal` (KILL, or TERM as a scheduler stops a job) at the event `kill_at`."""
         import subprocess
         import sys
 
-        env = dict(os.environ)
+        import affectgpt
+
+        env = {**os.environ, **(env or {})}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(affectgpt.__file__).resolve().parents[1]),
+                                                         env.get("PYTHONPATH")]))
         env.pop("AFFECTGPT_KILL_AT", None)
+        env["AFFECTGPT_KILL_SIGNAL"] = kill_signal
         # An in-process training test earlier in the session leaves its rendezvous (MASTER_PORT, ...)
         # in this process's environment; a child inheriting it would reuse the port a killed child
         # left in TIME_WAIT (EADDRINUSE). Each child picks its own, as a fresh CLI run does.

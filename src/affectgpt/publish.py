@@ -35,13 +35,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 KILL_ENV = "AFFECTGPT_KILL_AT"
+KILL_SIGNAL_ENV = "AFFECTGPT_KILL_SIGNAL"
 
 
 def fault_point(event: str) -> None:
-    """Kill this process (SIGKILL, no cleanup) when `AFFECTGPT_KILL_AT` names `event`: the fault
-    tests use it to interrupt a step at an exact file-system event instead of after a sleep."""
+    """Kill this process when `AFFECTGPT_KILL_AT` names `event`: the fault tests use it to
+    interrupt a step at an exact event instead of after a sleep. SIGKILL (no cleanup at all)
+    unless `AFFECTGPT_KILL_SIGNAL` names another (TERM: a scheduler's stop, which the process
+    may clean up after, `affectgpt.signals`)."""
     if os.environ.get(KILL_ENV) == event:
-        os.kill(os.getpid(), signal.SIGKILL)
+        name = os.environ.get(KILL_SIGNAL_ENV, "KILL").upper().removeprefix("SIG")
+        os.kill(os.getpid(), signal.Signals[f"SIG{name}"])
 
 
 def _ready(target: Path) -> Path:

@@ -270,8 +270,8 @@ def test_train_job_takes_its_size_and_refuses_a_world_size_the_config_cannot_tra
     (["--config", "nosuch.yaml"], 4, "nosuch.yaml: config file not found"),
     (["--config", "{bad}"], 2, "line 3, column 1: not valid YAML"),
     (["--config", "{exact}", "--nodes", "3", "--gpus-per-node", "5"], 2,
-     "on 3 node(s) x 5 rank(s) = 15 rank(s): train.global_batch_size 16 != micro_batch_size 8 x grad_accumulation 1 "
-     "x world size 15 (= 120)"),
+     ("on 3 node(s) x 5 rank(s) = 15 rank(s): train.global_batch_size 16 != micro_batch_size 8 x grad_accumulation 1 "
+      "x world size 15 (= 120)")),
     (["--config", "tiny.yaml", "--gpus-per-node", "20"], 2,
      "--cpu is too small for 20 rank(s) per pod: needs >= 40 (2 CPUs per rank)"),
     (["--config", "tiny.yaml", "--gpus-per-node", "8", "--shm-size", "4Gi"], 2,

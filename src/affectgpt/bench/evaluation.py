@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from affectgpt.errors import BadInput
 from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
 from affectgpt.manifest import SkippedRecord, StepManifest, hash_tree
 from affectgpt.model.decoding import Decoding, as_decoding
+from affectgpt.signals import scratch_dir
 
 STATUS_FILE = "status.json"
 BASELINE_DIR = "baseline"
@@ -162,7 +162,7 @@ def _predict_unibench(model: Path, unibench_dir, dataset: str, out: Path, *, fea
         result.status = "no_media"
         return result
     cache = Path(features_cache or default_feature_cache()) / dataset
-    with tempfile.TemporaryDirectory(prefix=f"affectgpt-eval-{dataset}-") as scratch:
+    with scratch_dir(f"affectgpt-eval-{dataset}-") as scratch:
         manifest = Path(scratch) / LOCAL_MANIFEST
         pd.DataFrame(rows).to_parquet(manifest, index=False)
         from affectgpt.features.extract import extract_features
@@ -190,7 +190,7 @@ def _predict(model: Path, data_dir: Path, out_path: Path, *, dataset: str, batch
              prompt: str, progress: bool) -> None:
     from affectgpt.train.infer import predict
 
-    with tempfile.TemporaryDirectory(prefix="affectgpt-infer-") as scratch:
+    with scratch_dir("affectgpt-infer-") as scratch:
         # predict() writes its own manifest.json beside the JSONL: keep it apart from this step's.
         written = predict(model, data_dir, Path(scratch) / out_path.name, prompt=prompt, batch_size=batch_size,
                           splits=["test"], dataset=dataset, progress=progress, decoding=decoding)
@@ -214,7 +214,7 @@ def _predict_local(model: Path, dataset_dir, features_dir, out: Path, *, batch_s
         return result
     result.n_gold = len(gold.samples)
     _write_baseline(out, LOCAL, [(s.clip_id, s.subtitle or "") for s in gold.samples])
-    with tempfile.TemporaryDirectory(prefix="affectgpt-eval-local-") as scratch:
+    with scratch_dir("affectgpt-eval-local-") as scratch:
         data_dir = Path(scratch) / LOCAL
         data_dir.mkdir()
         try:
@@ -265,7 +265,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
     names = datasets or list(DATASETS)
     judge = get_extractor(extractor) if isinstance(extractor, str) else extractor
     statuses: dict[str, SetPredictions] = {}
-    with tempfile.TemporaryDirectory(prefix="affectgpt-bench-collect-") as scratch:
+    with scratch_dir("affectgpt-bench-collect-") as scratch:
         model_dir, baseline_dir = Path(scratch) / "model", Path(scratch) / "baseline"
         model_dir.mkdir()
         baseline_dir.mkdir()

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import BaseModel, Field
 from affectgpt.cluster.pytorchjob import RUN_LABEL, TrainJobSpec, build_pytorchjob
 from affectgpt.image_tag import platform_image
 from affectgpt.manifest import hash_file, hash_tree
+from affectgpt.signals import scratch_dir
 from affectgpt.train import CHECKPOINTS_DIR
 
 Backend = Literal["step", "k8s"]
@@ -135,7 +135,7 @@ def train_on_backend(
     from affectgpt.paths import resolve_config  # a packaged config's bare name works too
 
     config_path, out_dir = resolve_config(config_path), Path(out_dir)
-    with tempfile.TemporaryDirectory(prefix="affectgpt-train-data-") as scratch:
+    with scratch_dir("affectgpt-train-data-") as scratch:
         data_dir = training_data_dir(Path(data_dir), Path(features_dir) if features_dir else None,
                                      Path(scratch) / "data")
         if backend == "step":

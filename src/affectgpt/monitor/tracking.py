@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from affectgpt.errors import BadInput, Refused, Unavailable
+from affectgpt.publish import fault_point
+from affectgpt.signals import mlflow_run
 
 if TYPE_CHECKING:
     from affectgpt.monitor.config import MonitoringConfig
@@ -106,7 +108,8 @@ def _log(summary: DriftSummary, out_dir: Path, config: MonitoringConfig) -> str:
     from affectgpt.train.tracking import setup_experiment  # artifacts beside a sqlite store, not ./mlruns
 
     setup_experiment(config.mlflow_experiment)
-    with mlflow.start_run(run_name=f"drift-{datetime.now(UTC):%Y%m%d-%H%M%S}") as run:
+    with mlflow_run(mlflow, run_name=f"drift-{datetime.now(UTC):%Y%m%d-%H%M%S}") as run:  # KILLED when stopped
+        fault_point("drift:started:run")
         mlflow.log_params({"reference": summary.reference[:500], "current": summary.current[:500],
                            "n_reference": summary.n_reference, "n_current": summary.n_current})
         mlflow.log_metrics({"drifted_share": summary.drifted_share, "inconclusive": float(summary.retrain is None),

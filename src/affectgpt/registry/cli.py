@@ -452,8 +452,8 @@ def _history_lines(event) -> str:
     and cannot be pasted; here each value, hashes included, is whole on its line (the console
     never wraps it: `soft_wrap`)."""
     who = event.actor + ("" if event.authenticated else " (unauthenticated)")
-    lines = [f"#{event.seq}  {event.at[:19].replace('T', ' ')}  {event.event}  {_version_label(event.version)}  "
-             f"{who}"]
+    when = event.at[:19].replace("T", " ")
+    lines = [f"#{event.seq}  {when}  {event.event}  {_version_label(event.version)}  {who}"]
     for key in HISTORY_DETAILS:
         value = event.details.get(key)
         if value not in (None, ""):

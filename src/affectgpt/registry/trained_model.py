@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from affectgpt.manifest import hash_file, read_manifest
+from affectgpt.signals import scratch_dir
 
 TAG_UNIBENCH_REV = "affectgpt.unibench_rev"  # registry lineage tag: the test sets' DVC revision
 
@@ -59,7 +59,7 @@ def register_trained_model(
     report_json = Path(report_dir) / "report.json"
     if not report_json.is_file():
         raise FileNotFoundError(f"{report_json}: no bench report; run the score step first")
-    with tempfile.TemporaryDirectory(prefix="affectgpt-register-") as scratch:
+    with scratch_dir("affectgpt-register-") as scratch:
         scores = _undefined_as_unscored(report_json, Path(scratch) / "report.json")
         unibench_rev = unibench_rev or str(json.loads(report_json.read_text()).get("lineage", {}).get("unibench_rev")
                                            or "")

@@ -23,6 +23,7 @@ from affectgpt.manifest import MANIFEST_NAME, StepManifest, hash_file, hash_tree
 from affectgpt.model.config import AffectGPTConfig, ConfigError, load_config
 from affectgpt.progress import StepProgress, step_progress
 from affectgpt.publish import fault_point, recover, staged_output
+from affectgpt.signals import run_status, stop_on_signals
 from affectgpt.train import CHECKPOINTS_DIR, MODEL_DIR
 from affectgpt.train import checkpoint as ckpt
 from affectgpt.train.data import (
@@ -311,7 +312,8 @@ def _start_engine(plan: _Plan) -> _Live:
 @contextmanager
 def _tracking(plan: _Plan, state: dict[str, Any]) -> Iterator[_Tracker]:
     """The MLflow run (rank 0 only): continued when resuming, else started. It ends FAILED on an
-    error, else with the tracker's `end_status` (KILLED for a planned interruption)."""
+    error, KILLED when the process is stopped (SIGTERM or Ctrl-C: `affectgpt.signals`), else
+    with the tracker's `end_status` (KILLED for a planned interruption)."""
     if not plan.is_main:
         yield _Tracker()
         return
@@ -320,18 +322,19 @@ def _tracking(plan: _Plan, state: dict[str, Any]) -> Iterator[_Tracker]:
     from affectgpt.train.tracking import setup_experiment
 
     experiment_id = setup_experiment(plan.config.train.mlflow_experiment)
-    run = mlflow.start_run(run_id=state["mlflow_run_id"]) if state["mlflow_run_id"] else \
-        mlflow.start_run(experiment_id=experiment_id, run_name=f"{plan.config.name}-{plan.out_dir.name}")
-    state["mlflow_run_id"] = run.info.run_id
-    tracker = _Tracker(mlflow, run.info.run_id)
-    try:
-        yield tracker
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    finally:
-        if mlflow.active_run() is not None:
-            mlflow.end_run(status=tracker.end_status)
+    with stop_on_signals():
+        run = mlflow.start_run(run_id=state["mlflow_run_id"]) if state["mlflow_run_id"] else \
+            mlflow.start_run(experiment_id=experiment_id, run_name=f"{plan.config.name}-{plan.out_dir.name}")
+        state["mlflow_run_id"] = run.info.run_id
+        tracker = _Tracker(mlflow, run.info.run_id)
+        try:
+            yield tracker
+        except BaseException as error:
+            mlflow.end_run(status=run_status(error))
+            raise
+        finally:
+            if mlflow.active_run() is not None:
+                mlflow.end_run(status=tracker.end_status)
 
 
 def _log_run_start(plan: _Plan, live: _Live, tracker: _Tracker) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from kfp import components, local
 
+from affectgpt.signals import stop_on_signals
 from affectgpt_kfp.pipelines import COMPILED_DIR
 
 FAILED_TASK = re.compile(r"(?:Task '([^']+)' finished with status .*FAILURE|Inner task failed: '([^']+)')")
@@ -175,8 +176,10 @@ def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root:
     with open(log_path, "w") as log:
         tee = _Tee(log, echo)
         try:
+            # stop_on_signals: a SIGTERM to this process is passed on to the running step, which ends
+            # its MLflow run as KILLED and removes its scratch folders, and this process waits for it.
             with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _step_environment(), \
-                    _root_logging_restored():
+                    _root_logging_restored(), stop_on_signals():
                 # kfp.local notes that resource requests and our platform image do not apply here: by design.
                 warnings.filterwarnings("ignore", module=r"kfp\.local\..*")
                 task = pipeline_func(**arguments)
