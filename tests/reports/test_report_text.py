@@ -105,7 +105,7 @@ def test_every_promotion_rule_reads_as_a_sentence(name: str) -> None:
 
 def test_review_page_shows_rules_decisions_and_points(review_page: Path) -> None:
     page = review_page.read_text(encoding="utf-8")
-    _no_raw_values(page.split("<body>", 1)[1].split("data:image/png;base64,")[0])
+    _no_raw_values(page.split("<body>", 1)[1])  # the inline chart included
     assert "<li>Each listed set must not drop by more than 2.00 points vs the champion.</li>" in page
     assert "<li>MER2023 must score at least 30.00, with or without a champion.</li>" in page
     assert re.search(r"Decision: <b>revoked by carol at 20\d\d-\d\d-\d\d \d\d:\d\d UTC "
@@ -144,3 +144,28 @@ def test_review_shows_baseline_paper_n_interval_and_true_lineage(review_page: Pa
     assert "<th>MER-UniBench test sets revision</th><td>sha256:" + "cd" * 32 in page
     assert "<th>decoding (named by the prediction lines)</th><td>greedy</td>" in page
     assert "data revision (DVC)" not in page and "<th>data revision</th><td>dvc-53.0</td>" in page
+
+
+def _chart_label_sizes_px(page: str) -> list[list[float]]:
+    """Per inline SVG chart, the size in screen pixels of each of its texts: the font size in the
+    SVG's own units, times the pixels one unit takes (its `width` in pt, 4/3 px each, over its
+    viewBox width). The page shows the SVG at that width (no CSS scales it)."""
+    sizes = []
+    for svg in re.findall(r"<svg\b.*?</svg>", page, re.DOTALL):
+        width_pt = float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', svg).group(1))
+        viewbox_width = float(re.search(r'<svg[^>]*\sviewBox="[\d.]+ [\d.]+ ([\d.]+) [\d.]+"', svg).group(1))
+        scale = width_pt * 4 / 3 / viewbox_width
+        sizes.append([float(size) * scale for size in re.findall(r"font-size: ([\d.]+)px", svg)])
+    return sizes
+
+
+@pytest.mark.parametrize("which", ["bench", "review"])
+def test_charts_are_inline_svg_with_labels_of_10_px_or_more(which, request) -> None:
+    """No bitmap squeezed into a smaller box (a 900-px PNG shown at 180 px: 5-px labels): each
+    chart is vector, its text is text, every label reads at 10 px or more."""
+    page = request.getfixturevalue(f"{which}_page").read_text(encoding="utf-8")
+    assert ".png" not in page and "data:image/png" not in page
+    sizes = _chart_label_sizes_px(page)
+    expected_charts = 1 + 3 if which == "bench" else 1  # the overview and one per scored set; the review's
+    assert len(sizes) >= expected_charts and all(chart for chart in sizes), sizes
+    assert min(min(chart) for chart in sizes) >= 10, sizes

@@ -270,56 +270,57 @@ def _bar_label(raw: float | None) -> str:
     return percent(raw) if not is_missing(raw) else MISSING
 
 
-def _bar_png(path: Path, title: str, ours: float | None, paper: float | None, mode: str,
-             baseline: float | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _bar_svg(key: str, title: str, ours: float | None, paper: float | None, baseline: float | None = None) -> str:
+    """One set's chart (below the table, one per scored set): horizontal bars (the names read left to right at any
+    width), this model, the subtitle-only baseline and the paper, each labelled in percent."""
+    from affectgpt.charts import LABEL_PT, TITLE_PT, chart_style, svg_markup
 
     labels, raws, colors = ["this model"], [ours], ["#3b7dd8"]
     if baseline is not None:
         labels, raws, colors = labels + ["subtitle only"], raws + [baseline], colors + ["#e0a030"]
     labels, raws, colors = labels + ["AffectGPT (paper)"], raws + [paper], colors + ["#b0b0b0"]
     values = [0.0 if is_missing(raw) else 100 * raw for raw in raws]
-    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 1.2, 3.0), dpi=100)
-    bars = ax.bar(labels, values, color=colors)
-    for bar, value, raw in zip(bars, values, raws):
-        ax.text(bar.get_x() + bar.get_width() / 2, value + 1, _bar_label(raw), ha="center", fontsize=9)
-    ax.set_ylim(0, 105)
-    ax.set_title(f"{title} ({mode} mode)", fontsize=10)
-    ax.set_ylabel("score (%)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with chart_style() as plt:
+        fig, ax = plt.subplots(figsize=(3.4, 0.3 * len(labels) + 0.7))
+        positions = list(range(len(labels)))[::-1]  # this model on top
+        bars = ax.barh(positions, values, color=colors, height=0.75)
+        for bar, value, raw in zip(bars, values, raws):
+            ax.text(value + 1.5, bar.get_y() + bar.get_height() / 2, _bar_label(raw), va="center",
+                    fontsize=LABEL_PT + 1)
+        ax.set_yticks(positions, labels)
+        ax.set_xlim(0, 118)
+        ax.set_xticks([0, 50, 100])
+        fig.suptitle(f"{title}, score (%)", x=0.02, ha="left", fontsize=TITLE_PT)  # the mode: in the page header
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        fig.tight_layout()
+        return svg_markup(fig, key=key)
 
 
-def _overview_png(path: Path, report: BenchReport) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _overview_svg(report: BenchReport) -> str:
+    """Every set: this model beside the paper, labelled in percent."""
+    from affectgpt.charts import LABEL_PT, chart_style, svg_markup
 
     names = [name for name, _ in _in_paper_order(report.datasets)]
     ours_raw = [report.datasets[n].value if report.datasets[n].status == "scored" else None for n in names]
     paper_raw = [report.datasets[n].paper_value for n in names]
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(names) + 1.5), 3.6), dpi=100)
-    xs = range(len(names))
-    for offset, raws, label, color in ((-0.2, ours_raw, "this model", "#3b7dd8"),
-                                       (0.2, paper_raw, "AffectGPT (paper)", "#b0b0b0")):
-        values = [0.0 if is_missing(raw) else 100 * raw for raw in raws]
-        bars = ax.bar([x + offset for x in xs], values, width=0.4, label=label, color=color)
-        for bar, value, raw in zip(bars, values, raws):
-            ax.text(bar.get_x() + bar.get_width() / 2, value + 1, _bar_label(raw), ha="center", fontsize=6,
-                    rotation=90 if len(names) > 4 else 0, va="bottom")
-    ax.set_xticks(list(xs), [report.datasets[n].display_name for n in names], rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 115)
-    ax.set_ylabel("score (%)")
-    ax.set_title(f"MER-UniBench ({report.mode} mode)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with chart_style() as plt:
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.95 * len(names) + 1.5), 3.8))
+        xs = range(len(names))
+        for offset, raws, label, color in ((-0.2, ours_raw, "this model", "#3b7dd8"),
+                                           (0.2, paper_raw, "AffectGPT (paper)", "#b0b0b0")):
+            values = [0.0 if is_missing(raw) else 100 * raw for raw in raws]
+            bars = ax.bar([x + offset for x in xs], values, width=0.4, label=label, color=color)
+            for bar, value, raw in zip(bars, values, raws):
+                ax.text(bar.get_x() + bar.get_width() / 2, value + 1, _bar_label(raw), ha="center",
+                        fontsize=LABEL_PT, rotation=90 if len(names) > 4 else 0, va="bottom")
+        ax.set_xticks(list(xs), [report.datasets[n].display_name for n in names], rotation=30, ha="right")
+        ax.set_ylim(0, 125)
+        ax.set_ylabel("score (%)")
+        ax.set_title(f"MER-UniBench ({report.mode} mode)")
+        ax.legend(loc="upper right", ncols=2)
+        fig.tight_layout()
+        return svg_markup(fig, key="overview")
 
 
 def quarantine_summary(skipped) -> list[str]:
@@ -347,15 +348,9 @@ def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
         entry = report.datasets[name]
         chart = None
         if entry.status == "scored" and not is_missing(entry.value):
-            png = out_dir / f"{name}.png"
-            _bar_png(png, entry.display_name, entry.value, entry.paper_value, report.mode, entry.baseline_value)
-            outputs[png.name] = png
-            chart = png.name
+            chart = _bar_svg(name, entry.display_name, entry.value, entry.paper_value, entry.baseline_value)
         rows.append({"cells": row, "chart": chart, "alt": entry.display_name,
                      "scored": entry.status == "scored" and not is_missing(entry.value)})
-    overview = out_dir / "overview.png"
-    _overview_png(overview, report)
-    outputs[overview.name] = overview
     comparison = paper_comparison(payload)
     document = render(
         "bench_report.html.j2",
@@ -370,6 +365,7 @@ def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
         comparison={**comparison, "mean": percent(comparison["mean"]), "all_nine": percent(comparison["all_nine"])},
         columns=columns,
         rows=rows,
+        overview=_overview_svg(report),
         mean_row=cells[-1],
         quarantined=quarantine_summary(report.skipped),
     )

@@ -10,8 +10,6 @@ percentage points.
 
 from __future__ import annotations
 
-import base64
-import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -235,37 +233,35 @@ def decision_in_words(candidate: VersionInfo, history: list[AuditEvent]) -> str:
     return "none yet"
 
 
-def score_chart_png(result: ReviewResult) -> bytes:
-    """Grouped bars, candidate vs champion per dataset (PNG bytes), labelled in percent."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def score_chart_svg(result: ReviewResult) -> str:
+    """Grouped bars, candidate vs champion per dataset, labelled in percent: an inline SVG
+    (`affectgpt.charts`), crisp and drawn at the size the page shows it."""
+    from affectgpt.charts import LABEL_PT, chart_style, svg_markup
 
     rows = result.rows()
     names = [display_name(row[0]) for row in rows] or ["(no scores)"]
-    figure, axis = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.0), dpi=100)
-    positions = list(range(len(names)))
-    width = 0.4
-    series = [(-width / 2, [row[1] for row in rows] or [None], f"candidate v{result.candidate.version}", "#2b7bb9")]
-    if result.champion is not None:
-        series.append((width / 2, [row[2] for row in rows] or [None], f"champion v{result.champion.version}",
-                       "#b0b0b0"))
-    for offset, raws, label, color in series:
-        values = [0.0 if is_missing(raw) else raw for raw in raws]
-        bars = axis.bar([p + offset for p in positions], values, width, label=label, color=color)
-        for bar, value, raw in zip(bars, values, raws):
-            axis.text(bar.get_x() + bar.get_width() / 2, value + 1, points(raw), ha="center", fontsize=7)
-    axis.set_xticks(positions, names, rotation=30, ha="right")
-    axis.set_ylabel("MER-UniBench score (%)")
-    axis.set_ylim(0, 110)
-    axis.set_title(f"{result.candidate.model} v{result.candidate.version}: gate {result.gate.verdict}")
-    axis.legend(loc="upper right")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    with chart_style() as plt:
+        figure, axis = plt.subplots(figsize=(max(6.0, 0.95 * len(names) + 2), 4.0))
+        positions = list(range(len(names)))
+        width = 0.4
+        series = [(-width / 2, [row[1] for row in rows] or [None], f"candidate v{result.candidate.version}",
+                   "#2b7bb9")]
+        if result.champion is not None:
+            series.append((width / 2, [row[2] for row in rows] or [None], f"champion v{result.champion.version}",
+                           "#b0b0b0"))
+        for offset, raws, label, color in series:
+            values = [0.0 if is_missing(raw) else raw for raw in raws]
+            bars = axis.bar([p + offset for p in positions], values, width, label=label, color=color)
+            for bar, value, raw in zip(bars, values, raws):
+                axis.text(bar.get_x() + bar.get_width() / 2, value + 1, points(raw), ha="center",
+                          fontsize=LABEL_PT, rotation=90 if len(names) > 4 else 0, va="bottom")
+        axis.set_xticks(positions, names, rotation=30, ha="right")
+        axis.set_ylabel("MER-UniBench score (%)")
+        axis.set_ylim(0, 125)
+        axis.set_title(f"{result.candidate.model} v{result.candidate.version}: gate {result.gate.verdict}")
+        axis.legend(loc="upper right", ncols=2)
+        figure.tight_layout()
+        return svg_markup(figure, key="review")
 
 
 def data_revision_label(data_rev: str | None) -> str:
@@ -305,8 +301,7 @@ def write_review_html(result: ReviewResult) -> Path:
     """A self-contained page (chart embedded) a reviewer can open or attach to a ticket."""
     from affectgpt.templates import render
 
-    png = score_chart_png(result)
-    result.report_path.with_suffix(".png").write_bytes(png)
+    chart = score_chart_svg(result)
     candidate, champion, gate = result.candidate, result.champion, result.gate
     scores = score_rows(result)
     registration = candidate.registration
@@ -340,7 +335,7 @@ def write_review_html(result: ReviewResult) -> Path:
         baseline_difference=difference_words(gate.baseline_difference),
         champion_difference=difference_words(gate.champion_difference),
         champion_mean=points(gate.champion_mean),
-        chart=base64.b64encode(png).decode(),
+        chart=chart,
         scores=scores,
         decision=decision_in_words(candidate, result.history),
         history=[event_in_words(event) for event in result.history],
