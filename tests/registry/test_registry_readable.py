@@ -116,3 +116,29 @@ def test_an_unreadable_state_tag_is_reported_as_an_edited_record(sqlite_client, 
     sqlite_client.mlflow.set_model_version_tag(candidates_name("garbled"), v1.version, TAG_STATE, "{not json")
     problems = verify_registry(sqlite_client, "garbled").all_problems()
     assert any("registration record" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("record", [
+    {"author": "alice", "registered_by": "pipeline", "authenticated": True, "run_id": "r1", "data_rev": "dvc:1",
+     "code_rev": "abc", "config_hash": "cfg", "scorer_mode": "corrected", "report_artifact": "affectgpt-bench/report.json",
+     "report_sha256": "0" * 64, "scores": {"mer2023": 50.0}},
+    {"author": "alice", "registered_by": "alice", "authenticated": False, "run_id": "r1", "data_rev": "d",
+     "code_rev": "c", "config_hash": "h", "scorer_mode": "official", "manual": True,
+     "scores": {"mer2023": 50.0}},
+], ids=["report", "manual"])
+def test_the_description_is_markdown_mlflow_shows_without_stray_breaks(record):
+    """MLflow renders a description as GitHub-flavoured markdown (showdown, flavour `github`),
+    where a line break inside a paragraph is a visible break: a wrapped source line shows as a
+    sentence cut in two. Each paragraph is one line; tables and lists keep a row per line and
+    are set apart by blank lines."""
+    from affectgpt.registry.description import version_description
+    from affectgpt.registry.gate import GateResult
+
+    gate = GateResult(verdict="fail", reasons=["required dataset meld has no score", "no champion yet"])
+    text = version_description("page", record, gate, None, extra={"affectgpt.unibench_rev": "sha256:feed"})
+    for block in (block for block in text.split("\n\n") if block.strip()):
+        lines = block.strip().splitlines()
+        if all(line.startswith("|") for line in lines) or all(line.startswith("- ") for line in lines[1:]):
+            continue  # a table, or a lead-in line and its list
+        assert len(lines) == 1, f"a paragraph wrapped over {len(lines)} lines: {block!r}"
+    assert "Why:\n- required dataset meld has no score\n- no champion yet" in text
