@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,4 +51,10 @@ def svg_markup(figure: Any, key: str) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(figure)
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    text = text[text.index("<svg"):]
+    # matplotlib's <style> block (`*{stroke-linejoin: round; ...}`) would style the whole page
+    # (CSS in inline SVG is not scoped): its two properties go on the <svg> element instead. The
+    # RDF metadata names only the library.
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.DOTALL)
+    text = re.sub(r"\s*<style[^>]*>[^<]*</style>", "", text, count=1)
+    return text.replace("<svg ", '<svg style="stroke-linejoin: round; stroke-linecap: butt" ', 1)

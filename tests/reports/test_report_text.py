@@ -169,3 +169,4 @@ def test_charts_are_inline_svg_with_labels_of_10_px_or_more(which, request) -> N
     expected_charts = 1 + 3 if which == "bench" else 1  # the overview and one per scored set; the review's
     assert len(sizes) >= expected_charts and all(chart for chart in sizes), sizes
     assert min(min(chart) for chart in sizes) >= 10, sizes
+    assert "<style" not in "".join(re.findall(r"<svg\b.*?</svg>", page, re.DOTALL))  # no CSS leaking to the page
