@@ -20,7 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from affectgpt.paths import reference_data_dir
 
-MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 
 
 def _mlflow_uris() -> tuple[str | None, str | None]:
@@ -35,14 +35,29 @@ def _mlflow_uris() -> tuple[str | None, str | None]:
     return tracking_utils._tracking_uri, registry_utils._registry_uri
 
 
+def _active_experiment() -> str | None:
+    if "mlflow" not in sys.modules:
+        return None
+    from mlflow.tracking import fluent
+
+    return fluent._active_experiment_id
+
+
 @pytest.fixture(autouse=True)
 def restore_mlflow_uris():
     """Tests point MLflow at their own sqlite store (`mlflow.set_tracking_uri`, which also
-    exports MLFLOW_TRACKING_URI); put the process globals and the environment back after each
-    test, so no test runs against a store another test left behind."""
+    exports MLFLOW_TRACKING_URI) and experiment; put the process globals and the environment
+    back after each test, so no test runs against a store or experiment another test left behind."""
     saved_env = {name: os.environ.get(name) for name in MLFLOW_URI_ENV}
     saved_tracking, saved_registry = _mlflow_uris()
+    saved_experiment = _active_experiment()
     yield
+    if "mlflow" in sys.modules and _active_experiment() != saved_experiment:
+        # `mlflow.set_experiment` keeps the id in a module global: another test's store has
+        # no experiment of that id ("No Experiment with id=N exists").
+        from mlflow.tracking import fluent
+
+        fluent._active_experiment_id = saved_experiment
     if "mlflow" in sys.modules and _mlflow_uris() != (saved_tracking, saved_registry):
         from mlflow.tracking._model_registry import utils as registry_utils
         from mlflow.tracking._tracking_service import utils as tracking_utils
