@@ -401,16 +401,18 @@ def _merge(merger, clues: dict[str, str], cache: ClipCache) -> str:
 
 
 def reference_classifier_rows(reference: Path, max_rows: int, seed: int) -> pd.DataFrame:
-    """The rows the high-level filter's classifiers train on with `train_data: reference`: up
-    to `max_rows` MER2023 train-split transcripts (seeded sample), none a MER-UniBench test clip
-    (MER2023's train split holds the OV-MERD check set)."""
+    """The rows the high-level filter's classifiers train on with `train_data: reference`: a
+    seeded sample of `max_rows` MER2023 train-split transcripts, less those that are clips of a
+    MER-UniBench test set (MER2023's train split holds the OV-MERD check set). Sampling first
+    keeps the classifier a subset of the one trained before the test clips were left out, so
+    the verdicts on a corpus's clips move as little as they can."""
     from affectgpt.data.reference_corpus import benchmark_test_clip_ids
 
     table = load_mer2023_text(reference)
-    table = table[(table["split"] == "train") & ~table["name"].isin(benchmark_test_clip_ids(reference))]
+    table = table[table["split"] == "train"]
     if len(table) > max_rows:
         table = table.sample(n=max_rows, random_state=seed)
-    return table
+    return table[~table["name"].isin(benchmark_test_clip_ids(reference))]
 
 
 def _classifiers(config: BuildConfig, ingested: IngestResult, cache_dir: Path) -> TextClassifiers:
