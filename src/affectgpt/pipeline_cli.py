@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,9 +26,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from affectgpt.bench.testsets import FIXTURE_CLIPS_PER_SET
 from affectgpt.cli_common import console, err_console, existing, fail, friendly_errors, new_app, say_path
 from affectgpt.data.revision import content_revision
 from affectgpt.errors import AffectgptError, ExitCode, NotFound
+from affectgpt.manifest import MANIFEST_NAME
 from affectgpt.paths import packaged_config, workspace_dir
 
 pipeline_app = new_app(help="Kubeflow pipelines: run locally (kfp.local), compile, submit, schedule, "
@@ -62,29 +65,37 @@ def _compiled_package(name: str) -> Path:
 # ---------------------------------------------------------------- pipeline run --local
 
 
-FIXTURE_PER_DATASET = 4
 # Inputs a local run fills in when they are not given (`_prepare_local_retrain`).
 LOCAL_DEFAULTS = ("raw_dir", "data_rev")
+# The corpus made when no raw_dir is given and there is no reference data: the 48 sentences
+# written for the demo (more clips would only repeat them).
+DEMO_CORPUS_CLIPS = 24
 
 
-def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> dict[str, Any]:
+def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int | None,
+                           fixture_clips: int = FIXTURE_CLIPS_PER_SET) -> dict[str, Any]:
     """Defaults for a run on one machine: a corpus with real text from the reference data's train
     splits (the written demo sentences when there is no reference data), the MER-UniBench
     fixture (real test labels and subtitles, synthetic media), the tiny config, 1 worker."""
     from affectgpt.paths import reference_data_dir
 
+    # What was given is checked before anything is made: a corpus or a fixture takes minutes.
+    if "raw_dir" in params:
+        params["raw_dir"] = str(_checked_raw_dir(params["raw_dir"]))
+    if params.get("unibench_dir"):
+        params["unibench_dir"] = str(_checked_unibench_dir(params["unibench_dir"]))
     reference = reference_data_dir(required=False)
     if "raw_dir" not in params:
         params["raw_dir"] = str(_local_corpus(home, n_clips, reference is not None) / "raw")
         # The demo model is judged on the sets the fixture really has (configs/promotion-demo.yaml);
         # production uses configs/promotion.yaml (all nine sets).
         params.setdefault("promotion_config", str(packaged_config("promotion-demo.yaml")))
-        # The official OV F is undefined (NaN) whenever precision = recall = 0, which a tiny
-        # model on four fixture clips hits; the demo gate needs a number for every set.
+        # The official OV F is undefined (NaN) whenever precision = recall = 0 on a wheel, which
+        # a tiny model hits easily; the demo gate needs a number for every set.
         params.setdefault("scorer_mode", "corrected")
     if "unibench_dir" not in params:
         if reference is not None:
-            params["unibench_dir"] = str(_local_fixture(home))
+            params["unibench_dir"] = str(_local_fixture(home, fixture_clips))
         else:
             console.print("[yellow]no reference data (AFFECTGPT_REFERENCE_DATA): no MER-UniBench fixture, so the "
                           "nine rows will say 'no test-set folder'; pass --param unibench_dir=DIR[/]")
@@ -102,36 +113,75 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int) -> 
     return params
 
 
-def _local_corpus(home: Path, n_clips: int, real_text: bool) -> Path:
-    """Made once into the workspace: real subtitles and labels from the reference train splits
-    with synthetic media, or (no reference data) the written demo sentences."""
-    corpus = home / ("reference-corpus" if real_text else "demo-corpus")
-    if not (corpus / "clip_manifest.parquet").is_file():
-        if real_text:
-            from affectgpt.data.reference_corpus import make_reference_corpus
+def _checked_raw_dir(value: str) -> Path:
+    raw_dir = Path(value).resolve()
+    if not raw_dir.is_dir() and not (raw_dir.is_file() and raw_dir.suffix == ".parquet"):
+        _fail(f"raw_dir {raw_dir}: expected a clip folder (media + subtitles.csv) or a clip-manifest .parquet")
+    return raw_dir
 
+
+def _checked_unibench_dir(value: str) -> Path:
+    unibench = Path(value).resolve()
+    if not unibench.is_dir():
+        _fail(f"unibench_dir {unibench}: not a folder; see `affectgpt bench check-sets --help` for the layout")
+    return unibench
+
+
+def _local_corpus(home: Path, n_clips: int | None, real_text: bool) -> Path:
+    """Made once into the workspace and reused while its manifest records the size, seed and
+    splits asked for: real subtitles and labels from the reference train splits with synthetic
+    media, or (no reference data) the written demo sentences. Another size is made afresh."""
+    corpus = home / ("reference-corpus" if real_text else "demo-corpus")
+    if real_text:
+        from affectgpt.data.reference_corpus import LOCAL_CORPUS_CLIPS, SPLITS_NAME, make_reference_corpus
+
+        n_clips = n_clips or LOCAL_CORPUS_CLIPS
+        if not _made_with(corpus / MANIFEST_NAME, corpus / "clip_manifest.parquet",
+                          {"n_clips": n_clips, "seed": 0, "splits": SPLITS_NAME}):
             console.print(f"making the training corpus ({n_clips} clips: real text from the reference train "
                           f"splits, synthetic media) in {corpus} ...")
+            shutil.rmtree(corpus, ignore_errors=True)
             make_reference_corpus(corpus, n_clips=n_clips)
-        else:
-            from affectgpt.data.demo_corpus import make_demo_corpus
+    else:
+        from affectgpt.data.demo_corpus import make_demo_corpus
 
+        n_clips = n_clips or DEMO_CORPUS_CLIPS
+        if not _made_with(corpus / MANIFEST_NAME, corpus / "clip_manifest.parquet", {"n_clips": n_clips, "seed": 0}):
             console.print(f"making the demo corpus ({n_clips} clips) in {corpus} ...")
+            shutil.rmtree(corpus, ignore_errors=True)
             make_demo_corpus(corpus, n_clips=n_clips)
     return corpus
 
 
-def _local_fixture(home: Path) -> Path:
+def _local_fixture(home: Path, per_set: int = FIXTURE_CLIPS_PER_SET) -> Path:
+    """Made once into the workspace and reused while its fixture.json records the clip count,
+    seed and selection asked for; another count is made afresh."""
+    from affectgpt.bench.fixture import SELECTION
     from affectgpt.bench.testsets import FIXTURE_FILE
 
     fixture = home / "unibench-fixture"
-    if not (fixture / FIXTURE_FILE).is_file():
+    info = fixture / FIXTURE_FILE
+    if not _made_with(info, info, {"per_dataset": per_set, "seed": 0, "selection": SELECTION}, section=None):
         from affectgpt.bench.fixture import make_fixture
 
-        console.print(f"making the MER-UniBench fixture ({FIXTURE_PER_DATASET} test clips per set: real labels "
+        console.print(f"making the MER-UniBench fixture ({per_set} test clips per set: real labels "
                       f"and subtitles, SYNTHETIC media) in {fixture} ...")
-        make_fixture(fixture, FIXTURE_PER_DATASET)
+        shutil.rmtree(fixture, ignore_errors=True)
+        make_fixture(fixture, per_set)
     return fixture
+
+
+def _made_with(record: Path, output: Path, wanted: dict[str, Any], section: str | None = "parameters") -> bool:
+    """Whether `output` exists and `record` (a JSON file written after it) says it was made with
+    the `wanted` values (under `section`, or at the top level)."""
+    if not output.is_file() or not record.is_file():
+        return False
+    try:
+        written = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return False
+    written = (written.get(section) or {}) if section else written
+    return all(written.get(key) == value for key, value in wanted.items())
 
 
 def _local_environment(home: Path) -> str:
@@ -184,7 +234,11 @@ def run_command(
     local_run: bool = typer.Option(False, "--local", help="run here with kfp.local (no Docker, no cluster)"),
     param: Params = None,
     root: Annotated[Path | None, typer.Option(help="where step outputs go (default: <workspace>/pipeline-runs)")] = None,
-    n_clips: int = typer.Option(24, help="demo corpus size when no raw_dir is given"),
+    n_clips: Annotated[int | None, typer.Option(
+        min=1, help="training corpus size when no raw_dir is given (default: 300 clips of real train-split text; "
+        "24 of the written demo sentences without the reference data)")] = None,
+    fixture_clips: Annotated[int, typer.Option(
+        min=1, help="MER-UniBench fixture clips per set when no unibench_dir is given")] = FIXTURE_CLIPS_PER_SET,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show every step's output, not only the log file"),
 ) -> None:
     """Run a compiled pipeline (src/affectgpt_kfp/pipelines/compiled/NAME.yaml, what a cluster runs) with kfp.local
@@ -211,7 +265,7 @@ def run_command(
     home = workspace_dir().resolve()
     tracking_uri = _local_environment(home)
     # monitor: the retrain it may launch gets the same local defaults as a direct one
-    params = check_arguments(name, declared_inputs(package), _prepare_local_retrain(params, home, n_clips))
+    params = check_arguments(name, declared_inputs(package), _prepare_local_retrain(params, home, n_clips, fixture_clips))
     console.print(f"running [bold]{pipeline.name}[/] with kfp.local: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
     try:

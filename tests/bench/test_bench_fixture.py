@@ -35,6 +35,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_fixture_copies_real_test_labels_and_subtitles(fixture_dir: Path, reference_data: Path):
     info = json.loads((fixture_dir / "fixture.json").read_text())
     assert info["synthetic"] is True and "SYNTHETIC" in (fixture_dir / "README.md").read_text()
+    assert (info["per_dataset"], info["seed"], info["selection"]) == (2, 0, "scored-clips")
     for name, spec in DATASETS.items():
         entry = info["datasets"][name]
         if name == "mer2024":  # the reference data has no MER2024 labels: said, not invented
@@ -57,6 +58,27 @@ def test_fixture_copies_real_test_labels_and_subtitles(fixture_dir: Path, refere
         reference_text = {row["name"]: row["english"] for row in _rows(reference_data / source)}
         for row in _rows(fixture_dir / name / "transcripts.csv"):
             assert row["english"] == reference_text[row["name"]] and row["english"], name
+
+
+def test_n_fixture_clips_a_set_are_n_scored_clips(reference_data: Path):
+    """20 clips a set are 20 clips the set's metric scores (no neutral HIT clip, no zero valence),
+    in both scorer modes, so no set of `make run`'s fixture reads "too few clips to compare"."""
+    from affectgpt.bench.fixture import plan_fixture
+    from affectgpt.bench.metrics import score_task
+    from affectgpt.bench.testsets import FIXTURE_CLIPS_PER_SET
+
+    planned = plan_fixture(FIXTURE_CLIPS_PER_SET, labels_root=reference_data)
+    for name, clip_ids in planned.items():
+        if name == "mer2024":  # no labels in the reference data
+            assert clip_ids == []
+            continue
+        dataset = load_dataset(name, labels_root=reference_data)
+        gold = dataset.gold
+        samples = [{"name": c, "gt": gold[c].gt, "pred": gold[c].gt if dataset.task != "sentiment" else "positive"}
+                   for c in clip_ids]
+        for mode in ("official", "corrected"):
+            assert score_task(dataset.task, samples, mode=mode, keep_samples=False).n_scored == FIXTURE_CLIPS_PER_SET, \
+                (name, mode)
 
 
 def test_check_sets_says_per_dataset_what_is_missing(fixture_dir: Path, tmp_path: Path):
@@ -111,3 +133,24 @@ def test_make_run_corpus_takes_real_train_text_and_never_a_test_clip(fixture_dir
         assert row["clip_id"] in train and row["subtitle"] == text[row["clip_id"]]
         assert row["emotion"] == train[row["clip_id"]]["emo"] and list(row["ov_labels"]) == [row["emotion"]]
     assert {"train", "val", "test"} <= set(corpus["split"])
+
+
+def test_make_runs_corpus_and_fixture_hold_no_common_clip_and_no_test_clip(reference_data: Path):
+    """At the sizes `make run` uses (planned, no media made): no clip of the training corpus is a
+    clip of any MER-UniBench test split, the fixture's clips among them."""
+    from affectgpt.bench.fixture import plan_fixture
+    from affectgpt.bench.testsets import FIXTURE_CLIPS_PER_SET
+    from affectgpt.data.reference_corpus import (
+        LOCAL_CORPUS_CLIPS,
+        benchmark_test_clip_ids,
+        plan_reference_corpus,
+    )
+
+    test_ids = benchmark_test_clip_ids(reference_data)
+    planned = plan_fixture(FIXTURE_CLIPS_PER_SET, labels_root=reference_data)
+    assert sum(map(len, planned.values())) == 8 * FIXTURE_CLIPS_PER_SET  # (CH-SIMS v2 holds clips of CH-SIMS)
+    fixture_ids = {clip for ids in planned.values() for clip in ids}
+    assert fixture_ids <= test_ids
+    corpus = plan_reference_corpus(LOCAL_CORPUS_CLIPS, labels_root=reference_data)
+    corpus_ids = {row["clip_id"] for row in corpus}
+    assert len(corpus_ids) == LOCAL_CORPUS_CLIPS and not corpus_ids & test_ids and not corpus_ids & fixture_ids

@@ -117,3 +117,16 @@ def test_high_level_filter_keeps_matching_descriptions_more_often(emer, classifi
     mismatched_extracted = np.mean([kept_share([labels[i] for i in rng.permutation(len(labels))]) for _ in range(2)])
     assert matched_gold > mismatched_gold + 0.08, (matched_gold, mismatched_gold)
     assert matched_extracted > mismatched_extracted
+
+
+def test_the_caption_filter_never_trains_on_a_test_clip(reference_data):
+    """`train_data: reference` draws from MER2023's train split, which holds the OV-MERD check
+    set (a MER-UniBench test set): the sample leaves those clips out."""
+    from affectgpt.data.build import reference_classifier_rows
+    from affectgpt.data.config import load_build_config
+    from affectgpt.data.reference_corpus import benchmark_test_clip_ids
+
+    settings = load_build_config().postfilter.high_level
+    rows = reference_classifier_rows(reference_data, settings.max_train_rows, settings.seed)
+    assert 0.8 * settings.max_train_rows < len(rows) <= settings.max_train_rows and set(rows["split"]) == {"train"}
+    assert not set(rows["name"]) & benchmark_test_clip_ids(reference_data)

@@ -21,7 +21,8 @@ def retrain_run(tmp_path_factory, demo_clip_manifest, fast_configs):
         monkeypatch.setenv("AFFECTGPT_HOME", str(home))
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
         result = CliRunner().invoke(app, [
-            "pipeline", "run", "retrain", "--local", "--param", f"raw_dir={demo_clip_manifest}",
+            # 2 fixture clips a set: the test follows the run, `make run`'s 20 would only cost time
+            "pipeline", "run", "retrain", "--local", "--fixture-clips", "2", "--param", f"raw_dir={demo_clip_manifest}",
             "--param", f"build_config={fast_configs['build']}", "--param", f"model_config={fast_configs['model']}",
             "--param", "model_name=affectgpt-e2e",
             # corrected mode: the official arithmetic gives NaN whenever one wheel has P = R = 0,

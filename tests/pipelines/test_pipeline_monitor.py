@@ -33,7 +33,8 @@ def test_monitor_branches_on_the_drift_decision(tmp_path: Path, monkeypatch):
     empty_corpus.mkdir()
     # As the README writes it: no data_rev, test sets, gate or sizes; the command fills in what
     # the nested retrain needs (corpus revision, MER-UniBench fixture, demo gate, CPU sizes).
-    common = ["--param", f"reference={reference}", "--param", f"raw_dir={empty_corpus}"]
+    # (1 fixture clip a set: the nested retrain never gets to score here)
+    common = ["--fixture-clips", "1", "--param", f"reference={reference}", "--param", f"raw_dir={empty_corpus}"]
 
     calm = CliRunner().invoke(app, ["pipeline", "run", "monitor", "--local", "--param", f"current={reference}", *common])
     assert calm.exit_code == 0, calm.output

@@ -21,7 +21,8 @@ def test_inconclusive_drift_neither_retrains_nor_crashes(tmp_path: Path, monkeyp
     pd.read_parquet(clip_metadata(tmp_path / "shifted.parquet", 1, 12.0, 30.0, "zh", "tv")).head(1).to_parquet(one_row)
     empty_corpus = tmp_path / "corpus"
     empty_corpus.mkdir()
-    result = CliRunner().invoke(app, ["pipeline", "run", "monitor", "--local", "--param", f"reference={reference}",
+    result = CliRunner().invoke(app, ["pipeline", "run", "monitor", "--local", "--fixture-clips", "1",
+                                      "--param", f"reference={reference}",
                                       "--param", f"current={one_row}", "--param", f"raw_dir={empty_corpus}",
                                       "--param", "data_rev=test"])
     assert result.exit_code == 0, result.output

@@ -84,7 +84,7 @@ def test_reports_scored_from_files_say_the_decoding_is_unknown() -> None:
     assert lines["Scorer"].startswith("official mode (reproduces the AffectGPT scorer exactly")
 
 
-@pytest.mark.parametrize("name", ["promotion.yaml", "promotion-demo.yaml"])
+@pytest.mark.parametrize("name", ["promotion.yaml", "promotion-demo.yaml", "promotion-walkthrough.yaml"])
 def test_every_promotion_rule_reads_as_a_sentence(name: str) -> None:
     rules = load_promotion_config(packaged_config(name))
     sentences = rules_in_words(rules)

@@ -5,7 +5,7 @@
     affectgpt bench run --predictions preds/ --datasets mer2023,meld,ovmerdplus --out out/
     affectgpt bench check-sets unibench/                       # what the test-set folder holds
     affectgpt bench eval --model runs/tiny/model --unibench unibench/ --out reports/unibench
-    affectgpt bench make-fixture --out fixture/ --per-dataset 4   # real labels, synthetic media
+    affectgpt bench make-fixture --out fixture/ --per-dataset 20  # real labels, synthetic media
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from affectgpt.bench.mode import ScorerModeName
+from affectgpt.bench.testsets import FIXTURE_CLIPS_PER_SET
 from affectgpt.cli_common import err_console as console
 from affectgpt.cli_common import existing, fail, friendly_errors, new_app, say_path
 from affectgpt.errors import BadInput, NotFound, Refused
@@ -256,7 +257,8 @@ def eval_command(
 @friendly_errors(RuntimeError, ValueError)
 def make_fixture_command(
     out: Path = typer.Option(..., "--out", "-o", help="output folder (the test-set layout)"),
-    per_dataset: int = typer.Option(4, "--per-dataset", min=1, help="test clips per dataset"),
+    per_dataset: int = typer.Option(FIXTURE_CLIPS_PER_SET, "--per-dataset", min=1,
+                                    help="test clips per dataset, among those its metric scores"),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(2, "--workers", min=1),
 ) -> None:

@@ -40,6 +40,10 @@ LABELS_FILE = "labels.csv"
 TRANSCRIPTS_FILE = "transcripts.csv"
 CLIPS_DIR = "clips"
 FIXTURE_FILE = "fixture.json"
+# A fixture's clips per set by default (`bench make-fixture`, `pipeline run --local`): the reports
+# call a set scored on fewer than 20 clips "too few clips to compare" (affectgpt.bench.bootstrap)
+# and the demo gate requires 20 (configs/promotion-demo.yaml).
+FIXTURE_CLIPS_PER_SET = 20
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 AUDIO_SUFFIX = ".wav"
 

@@ -400,6 +400,21 @@ def _merge(merger, clues: dict[str, str], cache: ClipCache) -> str:
     return cached["text"]
 
 
+def reference_classifier_rows(reference: Path, max_rows: int, seed: int) -> pd.DataFrame:
+    """The rows the high-level filter's classifiers train on with `train_data: reference`: a
+    seeded sample of `max_rows` MER2023 train-split transcripts, less those that are clips of a
+    MER-UniBench test set (MER2023's train split holds the OV-MERD check set). Sampling first
+    keeps the classifier a subset of the one trained before the test clips were left out, so
+    the verdicts on a corpus's clips move as little as they can."""
+    from affectgpt.data.reference_corpus import benchmark_test_clip_ids
+
+    table = load_mer2023_text(reference)
+    table = table[table["split"] == "train"]
+    if len(table) > max_rows:
+        table = table.sample(n=max_rows, random_state=seed)
+    return table[~table["name"].isin(benchmark_test_clip_ids(reference))]
+
+
 def _classifiers(config: BuildConfig, ingested: IngestResult, cache_dir: Path) -> TextClassifiers:
     settings = config.postfilter.high_level
     reference = reference_data_dir(required=False)
@@ -410,11 +425,8 @@ def _classifiers(config: BuildConfig, ingested: IngestResult, cache_dir: Path) -
         if reference is None:
             raise BuildError("postfilter.high_level.train_data=reference but the reference data is missing; "
                              "set AFFECTGPT_REFERENCE_DATA or use train_data: clips")
-        table = load_mer2023_text(reference)
-        table = table[table["split"] == "train"]
-        if len(table) > settings.max_train_rows:
-            table = table.sample(n=settings.max_train_rows, random_state=settings.seed)
-        trained_on = f"MERBench MER2023 train transcripts ({len(table)} rows)"
+        table = reference_classifier_rows(reference, settings.max_train_rows, settings.seed)
+        trained_on = f"MERBench MER2023 train transcripts, no MER-UniBench test clip ({len(table)} rows)"
     else:
         labelled = [c for c in ingested.clips if c.get("emotion") and c.get("split") == "train"]
         table = pd.DataFrame({"text": [c["subtitle"] for c in labelled], "emotion": [c["emotion"] for c in labelled],

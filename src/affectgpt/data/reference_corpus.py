@@ -1,14 +1,17 @@
 """A training corpus with real text: subtitles and labels from the TRAIN splits of the
-reference data, synthetic media, so a model trained on it (`make run`) learns from real
-utterances and its MER-UniBench rows measure something.
+reference data, synthetic media, so a model trained on it (`make run`) sees real utterances
+and its MER-UniBench rows measure something.
 
-    make_reference_corpus(out_dir, n_clips=24)
+    make_reference_corpus(out_dir, n_clips=300)     # make run's size (LOCAL_CORPUS_CLIPS)
 
 Sources: MER2023 (train split; 6 emotions and valence; Mandarin speech of the Chinese line,
 English subtitle), MELD (train split; 7 emotions) and IEMOCAP (Sessions 1-4; 4 emotions). The
 OV label of a clip is its discrete emotion word (no open-vocabulary annotation exists for these
-clips). No clip of any MER-UniBench test split is taken, nor any of the OV-MERD check set
-(whose MER2023 samples sit in MER2023's train split). Media as in `bench make-fixture`: espeak-ng
+clips); it stays in labels.csv. The MER-Caption build does not train on it: as in MER-Caption,
+a record's labels are the ones extracted from its description, which on these clips come
+mostly from the face and prosody clues of the synthetic media (docs/data.md). No clip of any
+MER-UniBench test split is taken, nor any of the OV-MERD check set (whose MER2023 samples sit
+in MER2023's train split). Media as in `bench make-fixture`: espeak-ng
 speaking the line at one neutral prosody over a real LFW face, so the audio carries no label.
 Written like the demo corpus: `raw/` (mp4 + wav, subtitles.csv, labels.csv) and the clip manifest.
 """
@@ -35,6 +38,15 @@ from affectgpt.paths import reference_data_dir
 
 SOURCE = "reference-text-synthetic-media"
 TRAIN_SOURCES: dict[str, str] = {"mer2023": "train", "meld": "train", "iemocapfour": "sessions 1-4"}
+# The split of each group of len(TRAIN_SOURCES) consecutive clips (one per source): 8 train,
+# 1 val, 1 test in 10, ordered so the first 12 clips already hold all three splits. The caption
+# filters keep about a quarter of the clips, so most go to training; val picks the checkpoint,
+# test is the corpus's own `local` report row (not in the MER-UniBench mean).
+SPLIT_CYCLE: tuple[str, ...] = ("train", "val", "train", "test", "train", "train", "train", "train", "train", "train")
+SPLITS_NAME = "8 train : 1 val : 1 test"
+# The corpus `affectgpt pipeline run retrain --local` (`make run`) trains on: see docs/data.md
+# for what it costs and what the caption filters keep of it.
+LOCAL_CORPUS_CLIPS = 300
 README_TEXT = """# affectgpt training corpus: real text, SYNTHETIC media
 
 Made by `affectgpt pipeline run retrain --local` (`make run`) from the research reference data.
@@ -92,20 +104,17 @@ def train_rows(labels_root: Path) -> dict[str, list[dict]]:
     return rows
 
 
-def make_reference_corpus(out_dir: str | Path, n_clips: int = 24, seed: int = 0, workers: int = 2,
-                          labels_root: str | Path | None = None) -> Path:
-    """Write `raw/` and `clip_manifest.parquet` under `out_dir`; return the manifest path.
-    Clips alternate between the sources and, within one, between emotions; splits repeat
-    train, val, train, test so the corpus has a held-out split (the `local` report row)."""
-    if n_clips < 1:
-        raise ValueError(f"n_clips must be >= 1, got {n_clips}")
-    check_tools()
-    started = time.perf_counter()
+def plan_reference_corpus(n_clips: int = LOCAL_CORPUS_CLIPS, seed: int = 0,
+                          labels_root: str | Path | None = None) -> list[dict]:
+    """The rows `make_reference_corpus` would take, each with its split, without making media
+    (what a check of the corpus against the test sets needs)."""
     root = Path(labels_root) if labels_root else reference_data_dir(required=True)
-    if not (root / MERBENCH).is_dir():
-        raise FileNotFoundError(f"{root / MERBENCH}: the reference data's MERBench labels are missing")
-    rng = np.random.default_rng(seed)
-    by_source = train_rows(root)
+    return _choose(train_rows(root), n_clips, np.random.default_rng(seed))
+
+
+def _choose(by_source: dict[str, list[dict]], n_clips: int, rng: np.random.Generator) -> list[dict]:
+    """Up to `n_clips` rows, alternating between the sources and, within one, between emotions
+    (seeded), each given its split from SPLIT_CYCLE."""
     queues: dict[str, dict[str, list[dict]]] = {}
     for source, rows in by_source.items():
         groups: dict[str, list[dict]] = {}
@@ -118,8 +127,26 @@ def make_reference_corpus(out_dir: str | Path, n_clips: int = 24, seed: int = 0,
         for source in TRAIN_SOURCES:
             emotions = [emo for emo, queue in queues[source].items() if queue]
             if emotions and len(chosen) < n_clips:
-                chosen.append(queues[source][emotions[turn % len(emotions)]].pop())
+                row = queues[source][emotions[turn % len(emotions)]].pop()
+                chosen.append({**row, "split": SPLIT_CYCLE[(len(chosen) // len(TRAIN_SOURCES)) % len(SPLIT_CYCLE)]})
         turn += 1
+    return chosen
+
+
+def make_reference_corpus(out_dir: str | Path, n_clips: int = LOCAL_CORPUS_CLIPS, seed: int = 0, workers: int = 2,
+                          labels_root: str | Path | None = None) -> Path:
+    """Write `raw/` and `clip_manifest.parquet` under `out_dir`; return the manifest path.
+    Clips alternate between the sources and, within one, between emotions; splits follow
+    SPLIT_CYCLE, so the corpus has a held-out split (the `local` report row)."""
+    if n_clips < 1:
+        raise ValueError(f"n_clips must be >= 1, got {n_clips}")
+    check_tools()
+    started = time.perf_counter()
+    root = Path(labels_root) if labels_root else reference_data_dir(required=True)
+    if not (root / MERBENCH).is_dir():
+        raise FileNotFoundError(f"{root / MERBENCH}: the reference data's MERBench labels are missing")
+    rng = np.random.default_rng(seed)
+    chosen = _choose(train_rows(root), n_clips, rng)
     out = Path(out_dir).resolve()
     raw_dir = out / "raw"
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +160,7 @@ def make_reference_corpus(out_dir: str | Path, n_clips: int = 24, seed: int = 0,
                                                  voice="cmn" if chinese else "en-us", seed=seed)
         return {"clip_id": row["clip_id"], "video_path": str(mp4), "audio_path": str(wav),
                 "subtitle": row["english"], "language": "zh" if chinese else "en", "duration_s": round(duration_s, 3),
-                "source": f"{SOURCE}:{row['source']}", "split": ("train", "val", "train", "test")[(index // 3) % 4],
+                "source": f"{SOURCE}:{row['source']}", "split": row["split"],
                 "emotion": row["emotion"], "valence": row["valence"], "ov_labels": [row["emotion"]]}
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -147,7 +174,7 @@ def make_reference_corpus(out_dir: str | Path, n_clips: int = 24, seed: int = 0,
     StepManifest(
         step="reference_corpus",
         inputs={"labels_root": str(root), "sources": ", ".join(f"{k} ({v})" for k, v in TRAIN_SOURCES.items())},
-        parameters={"n_clips": n_clips, "seed": seed},
+        parameters={"n_clips": n_clips, "seed": seed, "splits": SPLITS_NAME},
         kept=len(clips),
         outputs={"clip_manifest": str(manifest_path), "raw": str(raw_dir)},
         timings_s={"total": round(time.perf_counter() - started, 3)},
