@@ -43,6 +43,8 @@ def test_a_cached_corpus_of_another_size_is_made_afresh(tmp_path: Path, referenc
     assert len(pd.read_parquet(corpus / "clip_manifest.parquet")) == 3
     assert json.loads((corpus / "manifest.json").read_text())["parameters"] == {"n_clips": 3, "seed": 0,
                                                                                   "splits": SPLITS_NAME}
+    made = (corpus / "manifest.json").stat().st_mtime_ns
+    assert _local_corpus(home, 3, real_text=True) == corpus and (corpus / "manifest.json").stat().st_mtime_ns == made
 
 
 def test_a_bad_raw_dir_is_refused_before_the_fixture_is_made(tmp_path: Path, monkeypatch, reference_data: Path):
