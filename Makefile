@@ -31,7 +31,7 @@ run: $(STAMP)
 TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=1200 --durations=30 \
-	  -n auto --maxprocesses=$(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	  -n auto --maxprocesses=$(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not integration and not e2e"

@@ -19,6 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from affectgpt.paths import reference_data_dir
+from xdist_groups import scheduling_group
 
 MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 
@@ -158,24 +159,32 @@ def killkit() -> type[KillKit]:
     return KillKit
 
 
-# -- parallel runs (pytest-xdist, `make test` runs `-n 2 --dist loadgroup`) ---------------------
+# -- parallel runs (pytest-xdist, `make test` runs `-n auto --dist loadscope`) -------------------
 # A worker runs a whole group: one folder of tests (its conftest's session fixtures, such as the
 # registry gate server or the demo corpus, are built once, not once per worker), or one top-level
-# file. The heaviest groups go first (measured with `make test --durations=0`), so no worker is
-# left at the end with a long group while the other idles.
+# file, in file order. The heaviest groups go first (measured with `make test --durations=0`), so
+# no worker is left at the end with a long group while the other idles.
+# The group is given to xdist's scheduler directly (`pytest_xdist_make_scheduler`): the
+# `xdist_group` marker works by rewriting a test's id, which pytest 9 no longer lets a plugin do,
+# so under it every test was scheduled alone.
 HEAVIEST_GROUPS_FIRST = ("test_readme", "registry", "pipelines", "cluster", "train", "data", "bench",
                          "test_installed_wheel")
 
 
-def _xdist_group(item: pytest.Item) -> str:
-    relative = Path(str(item.path)).resolve().relative_to(Path(__file__).resolve().parent)
-    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: index for index, name in enumerate(HEAVIEST_GROUPS_FIRST)}
-    groups = {id(item): _xdist_group(item) for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
     # sort is stable: within a group, and among the unranked groups, collection order stays
-    items.sort(key=lambda item: rank.get(groups[id(item)], len(rank)))
+    items.sort(key=lambda item: rank.get(scheduling_group(item.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """Under `--dist loadscope`, a scope is a `scheduling_group`, not xdist's default (a file)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scheduling_group(nodeid)
+
+    return GroupScheduling(config, log)
