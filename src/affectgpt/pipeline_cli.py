@@ -76,14 +76,10 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int | No
                            fixture_clips: int = FIXTURE_CLIPS_PER_SET) -> dict[str, Any]:
     """Defaults for a run on one machine: a corpus with real text from the reference data's train
     splits (the written demo sentences when there is no reference data), the MER-UniBench
-    fixture (real test labels and subtitles, synthetic media), the tiny config, 1 worker."""
+    fixture (real test labels and subtitles, synthetic media), the tiny config, 1 worker. What was
+    given was checked before (`check_local_paths`): a corpus or a fixture takes minutes."""
     from affectgpt.paths import reference_data_dir
 
-    # What was given is checked before anything is made: a corpus or a fixture takes minutes.
-    if "raw_dir" in params:
-        params["raw_dir"] = str(_checked_raw_dir(params["raw_dir"]))
-    if params.get("unibench_dir"):
-        params["unibench_dir"] = str(_checked_unibench_dir(params["unibench_dir"]))
     reference = reference_data_dir(required=False)
     if "raw_dir" not in params:
         params["raw_dir"] = str(_local_corpus(home, n_clips, reference is not None) / "raw")
@@ -111,20 +107,6 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int | No
     params.setdefault("workers", 1)
     params.setdefault("gpus_per_node", 0)
     return params
-
-
-def _checked_raw_dir(value: str) -> Path:
-    raw_dir = Path(value).resolve()
-    if not raw_dir.is_dir() and not (raw_dir.is_file() and raw_dir.suffix == ".parquet"):
-        _fail(f"raw_dir {raw_dir}: expected a clip folder (media + subtitles.csv) or a clip-manifest .parquet")
-    return raw_dir
-
-
-def _checked_unibench_dir(value: str) -> Path:
-    unibench = Path(value).resolve()
-    if not unibench.is_dir():
-        _fail(f"unibench_dir {unibench}: not a folder; see `affectgpt bench check-sets --help` for the layout")
-    return unibench
 
 
 def _local_corpus(home: Path, n_clips: int | None, real_text: bool) -> Path:
