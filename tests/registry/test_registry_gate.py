@@ -274,3 +274,45 @@ def test_max_regression_is_judged_per_set_on_the_paired_interval_when_asked() ->
                           candidate_evidence=slight)
     assert blind.verdict == "fail" and "mer2023 regresses by 3.00 (allowed 2.00)" in blind.reasons
     assert any("cannot be judged on an interval" in r for r in blind.reasons)
+
+
+def test_a_report_edited_after_scoring_is_refused_not_judged_twice() -> None:
+    """The point rules read a set's score, the interval rules its per-clip scores: an author who
+    raises the scores (or the baseline's per-clip rows, or the clip count) after scoring would be
+    judged on two models at once. The honest report passes; each edit fails, naming the set."""
+    import copy
+
+    honest_report = _report({"mer2023": [i % 4 != 0 for i in range(300)], "meld": [i % 4 != 0 for i in range(300)]},
+                            baseline={"mer2023": [i % 2 == 0 for i in range(300)],
+                                      "meld": [i % 2 == 0 for i in range(300)]})
+    honest = _evidence(honest_report)
+    assert evaluate_gate(honest.scores, EVIDENCE_RULES, candidate_mode="corrected",
+                         candidate_evidence=honest).verdict == "pass"
+
+    raised = copy.deepcopy(honest_report)
+    raised["datasets"]["meld"]["value"] = 0.95
+    edited = _evidence(raised)
+    gate = evaluate_gate(edited.scores, EVIDENCE_RULES, candidate_mode="corrected", candidate_evidence=edited)
+    assert gate.verdict == "fail"
+    assert any(r.startswith("MELD: the bench report's score 95.00 is not what its per-clip scores give (75.00)")
+               for r in gate.reasons), gate.reasons
+    # Scores taken from elsewhere (tags) than the report they claim to come from
+    gate = evaluate_gate(honest.scores | {"mer2023": 99.0}, EVIDENCE_RULES, candidate_mode="corrected",
+                         candidate_evidence=honest)
+    assert gate.verdict == "fail" and any(r.startswith("MER2023: the bench report's score 99.00") for r in gate.reasons)
+
+    weak_baseline = copy.deepcopy(honest_report)
+    weak_baseline["datasets"]["mer2023"]["baseline_clip_scores"]["rows"] = [[0] * 5] * 300
+    edited = _evidence(weak_baseline)
+    gate = evaluate_gate(edited.scores, EVIDENCE_RULES, candidate_mode="corrected", candidate_evidence=edited)
+    assert gate.verdict == "fail"
+    assert any(r.startswith("MER2023: the bench report's baseline 50.00 is not what its per-clip scores give")
+               for r in gate.reasons), gate.reasons
+
+    padded = copy.deepcopy(honest_report)
+    padded["datasets"]["meld"]["n_scored"] = 3000
+    edited = _evidence(padded)
+    gate = evaluate_gate(edited.scores, EVIDENCE_RULES, candidate_mode="corrected", candidate_evidence=edited)
+    assert gate.verdict == "fail"
+    assert "MELD: the bench report says 3000 clips were scored but its per-clip scores count 300; re-score " \
+           "with `affectgpt bench`" in gate.reasons

@@ -53,6 +53,15 @@ class ClipScores:
             raise ValueError(f"per-clip scores list {len(ids)} clip ids but {len(rows)} rows")
         return cls(task, ids, rows)
 
+    def n_counted(self) -> int:
+        """Clips the metric counts (a set's `n_scored`): OV with some gold word on a wheel, HIT
+        with a wheel the ground truth maps onto, sentiment with a non-zero valence."""
+        if self.task == "ov":
+            return int((self.rows[:, 10:] > 0).any(axis=1).sum())
+        if self.task == "hit":
+            return int((self.rows >= 0).any(axis=1).sum())
+        return int((self.rows[:, 0] >= 0).sum())
+
     def aligned(self, other: ClipScores) -> tuple[ClipScores, ClipScores]:
         """Both sides restricted to the clips both answered, in this side's order (the pairing
         of a paired bootstrap)."""

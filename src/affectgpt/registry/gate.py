@@ -111,6 +111,9 @@ def evaluate_gate(
     for problem in judge.too_few_clips(datasets):
         failed = True
         reasons.append(problem)
+    for problem in judge.inconsistent(candidate_scores, datasets):
+        failed = True
+        reasons.append(problem)
     baseline_failed, baseline_reason = judge.baseline_rule(datasets)
     failed = failed or baseline_failed
     if baseline_reason:

@@ -74,6 +74,45 @@ class EvidenceRules:
                                 f"clips, fewer than {self.config.min_clips}: too few clips to compare")
         return problems
 
+    def inconsistent(self, scores: dict[str, float], datasets: list[str]) -> list[str]:
+        """Where the report's own numbers disagree: a score, baseline or clip count that its
+        per-clip scores do not give. The interval rules read the per-clip scores and the point
+        rules the scores, so a report edited after scoring (one side raised, the other left
+        alone) would be judged on two different models; it is refused instead. Both the
+        scores passed in and the report's are checked, since they may come from other places."""
+        evidence = self.candidate
+        if evidence is None:
+            return []
+        from affectgpt.bench.clip_scores import ClipScores, additive_columns, metric_from_sums
+        from affectgpt.bench.mode import scorer_mode
+
+        mode = scorer_mode(self.mode or evidence.mode or "official")
+        problems = []
+        for name in datasets:
+            entry = evidence.sets.get(name) or {}
+            claimed = {"score": [scores.get(name), evidence.scores.get(name)], "baseline": [entry.get("baseline")]}
+            for what, payload in (("score", evidence.clip_scores.get(name)),
+                                  ("baseline", evidence.baseline_clip_scores.get(name))):
+                if payload is None:
+                    continue
+                try:
+                    clips = ClipScores.from_json(payload)
+                except ValueError as error:
+                    problems.append(f"{_display(name)}: the bench report's per-clip {what} scores are unreadable "
+                                    f"({error})")
+                    continue
+                rebuilt = 100 * float(metric_from_sums(clips.task, mode, additive_columns(clips, mode).sum(axis=0))[0])
+                for value in claimed[what]:
+                    if value is not None and not (rebuilt == rebuilt and abs(rebuilt - value) <= 1e-6):
+                        problems.append(f"{_display(name)}: the bench report's {what} {value:.2f} is not what its "
+                                        f"per-clip scores give ({rebuilt:.2f}); a report edited after scoring "
+                                        "is refused: re-score with `affectgpt bench`")
+                        break
+                if what == "score" and entry.get("n") is not None and entry["n"] != clips.n_counted():
+                    problems.append(f"{_display(name)}: the bench report says {entry['n']} clips were scored but "
+                                    f"its per-clip scores count {clips.n_counted()}; re-score with `affectgpt bench`")
+        return problems
+
     def baseline_rule(self, datasets: list[str]) -> tuple[bool, str | None]:
         """(failed, reason) of min_improvement_over_baseline; no reason when the rule is off."""
         threshold = self.config.min_improvement_over_baseline
