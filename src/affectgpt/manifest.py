@@ -82,10 +82,17 @@ def hash_tree(root: str | Path, ignore: Iterable[str] = (MANIFEST_NAME,)) -> str
     """Content hash of a folder: relative paths and file hashes, order-independent of the walk."""
     root = Path(root)
     ignored = set(ignore)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name not in ignored)
+    return tree_digest((str(path.relative_to(root)), hash_file(path)) for path in files)
+
+
+def tree_digest(files: Iterable[tuple[str, str]]) -> str:
+    """The tree hash of (relative path, file sha256) pairs in path order: what `hash_tree`
+    computes by reading, and a content index (`affectgpt.data.content_index`) from its records."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in ignored):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(hash_file(path).encode())
+    for relative, file_hash in files:
+        digest.update(relative.encode())
+        digest.update(file_hash.encode())
     return digest.hexdigest()
 
 

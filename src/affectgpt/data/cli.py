@@ -3,6 +3,7 @@
     affectgpt build demo-corpus --out demo --n 24
     affectgpt build dataset demo/raw --out data/mer-caption --workers 2
     affectgpt build dataset demo/clip_manifest.parquet --out data/mer-caption --dvc .
+    affectgpt build index /data/raw        # the corpus's revision, read by stat alone at submit
 """
 
 from __future__ import annotations
@@ -84,6 +85,32 @@ def select_describers_command(
                      row.version, f"{row.ov_fs:.4f}", str(row.n_scored))
     console.print(view)
     console.print("set in the build config: " + ", ".join(f"describers.{m}: {n}" for m, n in choices.items()))
+
+
+@build_app.command("index")
+@friendly_errors()
+def index_command(
+    folder: Path = typer.Argument(..., help="a folder of clips (the raw corpus) or of MER-UniBench test sets"),
+) -> None:
+    """Write FOLDER.content-index.json: each file's size, mtime and sha256, so that `pipeline
+    submit` names the folder's revision by stat alone instead of reading every byte. Run it after
+    the corpus changes; only files whose size or mtime changed are read again."""
+    from affectgpt.cli_common import existing
+    from affectgpt.data.content_index import index_path, write_index
+    from affectgpt.progress import step_progress
+
+    folder = existing(folder, "FOLDER", "folder")
+    read = 0
+    with step_progress("index", None, unit="file") as bar:
+        def counted(_: str, was_read: bool) -> None:
+            nonlocal read
+            read += was_read
+            bar.update(1, read=read)
+
+        index = write_index(folder, on_file=counted)
+    console.print(f"{len(index.files)} files ({read} read, {len(index.files) - read} unchanged); "
+                  f"revision {index.revision()}", highlight=False)
+    say_path("content index", index_path(folder))
 
 
 @build_app.command("dvc-init")

@@ -16,7 +16,8 @@ from affectgpt.manifest import hash_file, hash_tree
 
 def content_revision(raw_dir: Path) -> str:
     """`dvc:<md5>` when the folder is DVC-tracked, else `sha256:` of its content (so the kfp
-    cache still can't mix up two versions). For a clip manifest, the manifest and every media
+    cache still can't mix up two versions), from its content index when it has one
+    (`affectgpt.data.content_index`: the same value, read without reading the corpus). For a clip manifest, the manifest and every media
     file it names are hashed. Not the same job as `affectgpt.data.dvc.data_revision` (which
     only reads the md5 a `.dvc` pointer records and is used here for the first case)."""
     tracked = raw_dir.with_name(raw_dir.name + ".dvc")
@@ -27,7 +28,10 @@ def content_revision(raw_dir: Path) -> str:
         if revision:
             return f"dvc:{revision}"
     if raw_dir.is_dir():
-        return f"sha256:{hash_tree(raw_dir)[:16]}"
+        from affectgpt.data.content_index import indexed_revision
+
+        # A content index gives the same string as the full read, by stat alone (no byte read).
+        return indexed_revision(raw_dir) or f"sha256:{hash_tree(raw_dir)[:16]}"
     import pyarrow.parquet as pq  # only a clip manifest needs it
 
     digest = hashlib.sha256(hash_file(raw_dir).encode())
