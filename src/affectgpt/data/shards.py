@@ -17,7 +17,6 @@ A shard's folder holds `shard.json` (its ingest result, records, signals and ref
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from affectgpt.data.build import BuildError, ClipPart, describe_clips, finish_bu
 from affectgpt.data.build_result import BuildResult
 from affectgpt.data.config import BuildConfig, load_build_config
 from affectgpt.data.ingest import IngestResult
+from affectgpt.data.shard_key import shard_of, shard_plan
 from affectgpt.data.signals import ClipSignals
 from affectgpt.errors import BadInput
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest
@@ -36,20 +36,7 @@ from affectgpt.publish import fault_point, published, staged_output
 
 SHARD_FILE = "shard.json"
 SHARD_FORMAT = 1
-MAX_SHARDS = 1024
-
-
-def shard_of(record_id: str, shards: int) -> int:
-    """The shard of a clip (or refused record) id: SHA-256 of the id modulo `shards`. Salted
-    apart from the split hash (`affectgpt.data.splits`), so shards do not follow splits."""
-    return int(hashlib.sha256(f"shard|{record_id}".encode()).hexdigest()[:12], 16) % shards
-
-
-def shard_plan(shards: int) -> list[int]:
-    """The shard indices of a build in `shards` parts (what a pipeline fans out over)."""
-    if not 1 <= shards <= MAX_SHARDS:
-        raise BadInput(f"shards={shards}: give a shard count from 1 to {MAX_SHARDS}")
-    return list(range(shards))
+__all__ = ["build_shard", "join_parts", "reduce_shards", "shard_of", "shard_plan"]
 
 
 def build_shard(raw_dir: str | Path, out_dir: str | Path, *, shard: int, shards: int,
