@@ -105,6 +105,7 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int | No
         params.setdefault("unibench_rev", content_revision(unibench))
     params.setdefault("model_config", str(packaged_config("tiny.yaml")))
     params.setdefault("workers", 1)
+    params.setdefault("shards", 2)  # the cluster's fan-out, at this machine's size
     params.setdefault("gpus_per_node", 0)
     return params
 

@@ -131,7 +131,7 @@ def staged_output(target: str | Path, *, owned: Iterable[str] = ("*",), seed: It
 
     `owned`: name patterns of the step's own entries; old entries matching them are replaced
     (or dropped when the new set lacks them), the others are carried over. `seed`: old entries
-    hard-linked into the stage before the step runs (a cache the step extends, e.g. shards/).
+    hard-linked into the stage before the step runs (a cache the step extends).
     On an exception the stage is removed and the old set stays as it was."""
     target = Path(target)
     owned = tuple(owned)

@@ -1,4 +1,4 @@
-"""Feature extraction over a clip manifest: shards, the feature table, quarantine and the cache."""
+"""Feature extraction over a clip manifest: packs, the feature table, quarantine and the cache."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from affectgpt.features.cache import (
     encoder_fingerprint,
     load_clip_features,
     load_clip_metadata,
-    shard_path,
 )
 from affectgpt.features.extract import FEATURE_TABLE, extract_features
 from affectgpt.manifest import read_manifest
@@ -69,8 +68,8 @@ def test_rerun_is_a_cache_hit_threads_agree_and_edits_invalidate(clip_folder):
     clips = clip_folder / "clips.parquet"
     first = extract_features(clips, out, EncoderConfig(), speech_ratio=False, progress=False)
     assert (first.extra["cache_hits"], first.extra["computed"]) == (0, 1)
-    shard = shard_path(out, "demo")
-    written = shard.stat().st_mtime_ns
+    first_index = pd.read_parquet(out / "index.parquet")
+    assert first_index[["clip_id", "split", "pack"]].values.tolist() == [["demo", "train", "packs/train-s000-p000.safetensors"]]
     first_table = pd.read_parquet(out / FEATURE_TABLE)
 
     # Decoding in threads gives the same bytes out.
@@ -83,7 +82,7 @@ def test_rerun_is_a_cache_hit_threads_agree_and_edits_invalidate(clip_folder):
     again = extract_features(clips, out, EncoderConfig(), speech_ratio=False, progress=False)
     assert (again.extra["cache_hits"], again.extra["computed"]) == (1, 0)
     assert again.timings_s["build_encoders"] == 0.0  # a run of cache hits never loads encoder weights
-    assert shard.stat().st_mtime_ns == written
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "index.parquet"), first_index)
     pd.testing.assert_frame_equal(pd.read_parquet(out / FEATURE_TABLE), first_table)
     assert again.kept == first.kept and len(again.skipped) == len(first.skipped)
 

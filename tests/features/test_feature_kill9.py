@@ -1,5 +1,5 @@
-"""kill -9 during `affectgpt features extract` right after a new shard is written: the feature
-folder keeps the old shards, table and manifest as they were; a rerun finishes the new set."""
+"""kill -9 during `affectgpt features extract` right after a new pack is written: the feature
+folder keeps the old packs, index, table and manifest as they were; a rerun finishes the new set."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from affectgpt.manifest import read_manifest
 from affectgpt.model.encoders import EncoderConfig
 
 
-def test_kill_after_a_shard_keeps_the_old_set_and_rerun_finishes(tmp_path, demo_clip, killkit):
+def test_kill_after_a_pack_keeps_the_old_set_and_rerun_finishes(tmp_path, demo_clip, killkit):
     media = tmp_path / "media"
     media.mkdir()
     shutil.copy(demo_clip["video"], media / "demo.mp4")
@@ -25,7 +25,7 @@ def test_kill_after_a_shard_keeps_the_old_set_and_rerun_finishes(tmp_path, demo_
     old = killkit.snapshot(out)
 
     pd.DataFrame(rows + [{**rows[0], "clip_id": "demo2", "split": "test"}]).to_parquet(clips)
-    killed = killkit.run(["features", "extract", clips, "--out", out], kill_at="features:wrote:demo2")
+    killed = killkit.run(["features", "extract", clips, "--out", out], kill_at="features:wrote:test-s000-p000.safetensors")
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert killkit.snapshot(out) == old
 
@@ -33,7 +33,7 @@ def test_kill_after_a_shard_keeps_the_old_set_and_rerun_finishes(tmp_path, demo_
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert pd.read_parquet(out / FEATURE_TABLE)["clip_id"].tolist() == ["demo", "demo2"]
     manifest = read_manifest(out)
-    assert manifest.kept == 2 and manifest.extra["cache_hits"] == 1  # the old shard was reused, not recomputed
+    assert manifest.kept == 2 and manifest.extra["cache_hits"] == 1  # the old clip was reused, not recomputed
     assert killkit.leftovers(out) == []
 
 

@@ -66,15 +66,22 @@ def test_data_revision_reaches_the_first_step(compiled):
     assert register["inputs"]["parameters"]["data_rev"] == {"componentInputParameter": "data_rev"}
 
 
+def _loop_of(spec: dict, inner: str) -> str:
+    """The root task of the `dsl.ParallelFor` whose body holds the task `inner`."""
+    return next(name for name, task in spec["root"]["dag"]["tasks"].items() if name.startswith("for-loop")
+                and inner in spec["components"][task["componentRef"]["name"]]["dag"]["tasks"])
+
+
 def test_steps_chain_and_request_resources(compiled):
     spec = _spec(compiled["retrain"]["docs"])
     tasks = spec["root"]["dag"]["tasks"]
-    loop = next(name for name in tasks if name.startswith("for-loop"))
-    assert set(tasks) == {"build-dataset", "extract-features", "train", loop, "score", "register"}
-    assert tasks["train"]["inputs"]["artifacts"]["features"]["taskOutputArtifact"]["producerTask"] == "extract-features"
+    loops = {_loop_of(spec, inner) for inner in ("build-dataset-shard", "extract-features-shard", "predict")}
+    assert set(tasks) == {"plan-shards", "build-dataset", "merge-features", "train", "score", "register", *loops}
+    assert tasks["train"]["inputs"]["artifacts"]["features"]["taskOutputArtifact"] == {
+        "producerTask": "merge-features", "outputArtifactKey": "features"}
     assert tasks["register"]["inputs"]["artifacts"]["bench_report"]["taskOutputArtifact"]["producerTask"] == "score"
     executors = spec["deploymentSpec"]["executors"]
-    for task in ("extract-features", "train", "predict"):
+    for task in ("extract-features-shard", "train", "predict"):
         resources = executors[f"exec-{task}"]["container"]["resources"]
         assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu", task
         assert resources["accelerator"]["resourceCount"] == "1", task
@@ -84,6 +91,28 @@ def test_steps_chain_and_request_resources(compiled):
         assert executor["container"]["resources"]["resourceMemoryRequest"]
     assert "retryPolicy" not in tasks["build-dataset"]  # a bad input is not transient
     assert tasks["register"]["retryPolicy"]["maxRetryCount"] == 3
+
+
+def test_build_and_extraction_fan_out_over_the_planned_shards(compiled):
+    """One build task and one extraction task per shard, over the indices `plan-shards` lists
+    from the `shards` input; each loop is collected by its reduce; evaluation gets the test
+    split's features alone."""
+    for name in ("retrain", "retrain-k8s"):
+        spec = _spec(compiled[name]["docs"])
+        root = spec["root"]
+        dag = root["dag"]["tasks"] if "plan-shards" in root["dag"]["tasks"] else next(
+            c["dag"]["tasks"] for c in spec["components"].values() if "plan-shards" in c.get("dag", {}).get("tasks", {}))
+        assert root["inputDefinitions"]["parameters"]["shards"]["defaultValue"] == 4
+        for inner, reduce in (("build-dataset-shard", "build-dataset"), ("extract-features-shard", "merge-features")):
+            loop_name = next(n for n, t in dag.items() if n.startswith("for-loop")
+                             and inner in spec["components"][t["componentRef"]["name"]]["dag"]["tasks"])
+            assert dag[loop_name]["parameterIterator"]["items"]["inputParameter"].endswith("plan-shards-Output")
+            assert dag[reduce]["inputs"]["artifacts"]["parts"]["taskOutputArtifact"]["producerTask"] == loop_name
+        predict_inputs = [t for n, t in dag.items() if n.startswith("for-loop") and "predict" in
+                          spec["components"][t["componentRef"]["name"]]["dag"]["tasks"]][0]["inputs"]["artifacts"]
+        produced = {v["taskOutputArtifact"]["outputArtifactKey"] for v in predict_inputs.values()
+                    if v["taskOutputArtifact"]["producerTask"] == "merge-features"}
+        assert produced == {"test_features"}, name
 
 
 def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_register(compiled):
@@ -96,7 +125,8 @@ def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_registe
     spec = _spec(compiled["retrain"]["docs"])
     tasks = spec["root"]["dag"]["tasks"]
     assert {"unibench_dir", "unibench_rev", "decoding"} <= set(spec["root"]["inputDefinitions"]["parameters"])
-    loop_name, loop = next((name, task) for name, task in tasks.items() if name.startswith("for-loop"))
+    loop_name = _loop_of(spec, "predict")
+    loop = tasks[loop_name]
     assert json.loads(loop["parameterIterator"]["items"]["raw"]) == [*DATASETS, "local"]
     inner = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]["predict"]["inputs"]["parameters"]
     assert inner["unibench_rev"] == {"componentInputParameter": "pipelinechannel--unibench_rev"}
@@ -131,7 +161,7 @@ def test_the_local_run_executes_the_clusters_compiled_graph(compiled):
         cluster = _spec(compiled[name]["docs"])  # the code compiled now, as for a cluster
         graph = _task_graph(cluster)
         assert _task_graph(local) == graph, name
-        loop = next(task for task in graph.values() if task["items"])
+        loop = next(task for task in graph.values() if task["items"] and "raw" in task["items"])
         assert len(json.loads(loop["items"]["raw"])) == 10 and any(task["retry"] for task in graph.values())
     # The multi-GPU variant is the same graph, plus the exit handler that releases its jobs.
     one_gpu, many = _task_graph(_spec(compiled["retrain"]["docs"])), _task_graph(_spec(compiled["retrain-k8s"]["docs"]))
@@ -205,7 +235,7 @@ def test_every_step_pod_sees_the_data_volume_and_a_writable_workspace(compiled):
     cache come from the platform ConfigMap."""
     from affectgpt_kfp.pipelines.retrain import WORKSPACE_ENV
 
-    loads_weights = {"exec-extract-features", "exec-predict"}
+    loads_weights = {"exec-extract-features-shard", "exec-predict"}
     for name in ("retrain", "retrain-k8s", "monitor", "monitor-k8s"):
         platform = _platform(compiled[name]["docs"])
         executors = _spec(compiled[name]["docs"])["deploymentSpec"]["executors"]

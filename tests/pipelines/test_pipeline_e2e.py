@@ -72,3 +72,11 @@ def test_retrain_runs_locally_and_registers_a_scored_candidate(retrain_run, demo
     # The local run was the cluster's graph: one evaluation task per test set, collected.
     per_set = list(run_dir.glob("for-loop-*/predict/executor_output.json"))
     assert len(per_set) == len(TEST_SETS), per_set
+    # The build and the extraction fanned out over the local run's 2 shards, each joined once;
+    # evaluation read the test split's packs alone, training the others.
+    assert len(list(run_dir.glob("for-loop-*/build-dataset-shard/part/shard.json"))) == 2
+    assert len(list(run_dir.glob("for-loop-*/extract-features-shard/part/index.parquet"))) == 2
+    assert build_meta["artifacts"]["dataset"]["artifacts"][0]["metadata"]["shards"] == 2
+    test_packs = {p.name.split("-")[0] for p in (run_dir / "merge-features" / "test_features" / "packs").iterdir()}
+    train_packs = {p.name.split("-")[0] for p in (run_dir / "merge-features" / "features" / "packs").iterdir()}
+    assert test_packs == {"test"} and "test" not in train_packs

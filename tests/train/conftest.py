@@ -14,15 +14,15 @@ from train_testkit import build_reference_records
 def reference_records_dir(reference_data: Path, tmp_path_factory) -> Path:
     import torch
 
-    from affectgpt.features.cache import shard_path, write_shard
+    from affectgpt.features.packs import write_features
 
     folder = tmp_path_factory.mktemp("mer-caption")
     records = build_reference_records(reference_data)
     records.to_parquet(folder / "records.parquet")
     generator = torch.Generator().manual_seed(0)
-    for clip_id in records["clip_id"].head(10):  # a few clips with cached features, the rest text-only
-        tensors = {key: torch.randn(8, 32, generator=generator) for key in ("frames", "faces", "audio")}
-        write_shard(shard_path(folder / "features", clip_id), tensors, {"clip_id": clip_id})
+    write_features(folder / "features", {  # a few clips with cached features, the rest text-only
+        clip_id: {key: torch.randn(8, 32, generator=generator) for key in ("frames", "faces", "audio")}
+        for clip_id in records["clip_id"].head(10)})
     return folder
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from affectgpt.features.cache import shard_path, write_shard
+from affectgpt.features.packs import write_features
 from affectgpt.train.data import DataError, labels_as_written, load_caption_data, stack_features
 
 
@@ -45,15 +45,14 @@ def test_features_from_the_cache_are_used_and_bad_shapes_quarantined(tmp_path):
     folder = _records(tmp_path / "d", name="records.parquet")
     features = folder / "features"
     good = {"frames": torch.randn(8, 32), "faces": torch.randn(8, 32), "audio": torch.randn(8, 32)}
-    write_shard(shard_path(features, "a"), good, {"clip_id": "a"})
-    write_shard(shard_path(features, "d"), {**good, "audio": torch.randn(8, 7)}, {"clip_id": "d"})
+    write_features(features, {"a": good, "d": {**good, "audio": torch.randn(8, 7)}})
     data = load_caption_data(folder, 32, 32)
     by_id = {s.clip_id: s for s in data.samples}
     assert by_id["a"].has_features and torch.equal(by_id["a"].features["faces"], good["faces"])
     assert "d" not in by_id
     bad = next(r for r in data.skipped if r.record_id == "d")
     assert bad.reason == "bad_features" and "'audio' has shape (8, 7)" in bad.detail
-    assert data.missing_features == 3  # b, c and e have no shard: zero features, counted
+    assert data.missing_features == 3  # b, c and e have no features: zero features, counted
     batch = stack_features([by_id["a"], by_id["b"]])
     assert batch["frames"].shape == (2, 8, 32) and torch.count_nonzero(batch["frames"][1]) == 0
 

@@ -12,9 +12,9 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,12 +76,35 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
     timings: dict[str, float] = {}
     config = config or load_build_config(config_path)
     out = Path(out_dir).resolve()
-    data_dir = _check_dvc_layout(out, dvc_repo)
-    cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else workspace_dir() / "build-cache"
-    extractor = _extractor(config)
+    _check_dvc_layout(out, dvc_repo)
+    part = describe_clips(raw_dir, config, workers=workers, show_progress=show_progress, timings=timings)
+    return finish_build(raw_dir, out, part, config, workers=workers, dvc_repo=dvc_repo, timings=timings,
+                        started=started)
 
+
+@dataclass
+class ClipPart:
+    """The per-clip half of a build over some clips (all of them, or one shard's): what ingest
+    kept and refused, a caption record and the signals of each clip that passed the pre-filter,
+    and the clips the decoder or the pre-filter dropped. Nothing in it needs another clip, so a
+    build can compute it shard by shard (`affectgpt.data.shards`)."""
+
+    ingested: IngestResult
+    records: list[dict]
+    signals: dict[str, ClipSignals]
+    quarantine: list[dict]
+    computed: int
+    n_clip_results: int
+
+
+def describe_clips(raw_dir: str | Path, config: BuildConfig, *, workers: int = 1, show_progress: bool = False,
+                   part: Callable[[str], bool] | None = None, timings: dict[str, float] | None = None) -> ClipPart:
+    """Ingest, per-clip work (decode, signals, pre-filter, describers), merge and label
+    extraction over the clips of `raw_dir` (those `part` keeps, when given: see `ingest`)."""
+    timings = timings if timings is not None else {}
+    cache_dir = _cache_dir(config)
     tick = time.perf_counter()
-    ingested = _ingest(raw_dir, config)
+    ingested = _ingest(raw_dir, config) if part is None else ingest(raw_dir, config.ingest, part=part)
     timings["ingest"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -90,9 +113,28 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
                                       quarantined=len(ingested.skipped))
     timings["clips"] = time.perf_counter() - tick
 
-    selected = select_records(ingested, clip_results, config, extractor, cache_dir, out, timings)
-    built = _Built(raw_dir=Path(raw_dir), config=config, workers=workers, ingested=ingested, selected=selected,
-                   computed=sum(1 for r in clip_results.values() if r["computed"]), n_clip_results=len(clip_results))
+    tick = time.perf_counter()
+    quarantine: list[dict] = []
+    records, signals = _describe_clips(ingested, clip_results, config, _extractor(config), cache_dir, quarantine)
+    timings["merge_extract"] = time.perf_counter() - tick
+    return ClipPart(ingested=ingested, records=records, signals=signals, quarantine=quarantine,
+                    computed=sum(1 for r in clip_results.values() if r["computed"]), n_clip_results=len(clip_results))
+
+
+def finish_build(raw_dir: str | Path, out_dir: str | Path, part: ClipPart, config: BuildConfig, *, workers: int = 1,
+                 dvc_repo: str | Path | None = None, timings: dict[str, float] | None = None,
+                 started: float | None = None, parameters: dict | None = None) -> BuildResult:
+    """The corpus-level half of a build over every clip's `part`: the length bounds and the
+    high-level votes (which need all clips), then the tables, the data card, the quarantine and
+    the manifest, published together; then `dvc add` + push with `dvc_repo`."""
+    started = time.perf_counter() if started is None else started
+    timings = timings if timings is not None else {}
+    out = Path(out_dir).resolve()
+    data_dir = _check_dvc_layout(out, dvc_repo)
+    selected = filter_records(part.ingested, part.records, part.signals, list(part.quarantine), config,
+                              _cache_dir(config), out, timings)
+    built = _Built(raw_dir=Path(raw_dir), config=config, workers=workers, ingested=part.ingested, selected=selected,
+                   computed=part.computed, n_clip_results=part.n_clip_results, parameters=parameters or {})
     manifest, paths = _write_dataset(out, built, timings, started)
     dvc_rev = None
     if data_dir is not None:
@@ -104,6 +146,10 @@ def build_dataset(raw_dir: str | Path, out_dir: str | Path, config_path: str | P
                        cached_clips=built.n_clip_results - built.computed,
                        timings_s={k: round(v, 3) for k, v in timings.items()}, dvc_rev=dvc_rev,
                        extra={"high_level": selected.classifier_info})
+
+
+def _cache_dir(config: BuildConfig) -> Path:
+    return Path(config.cache_dir).expanduser() if config.cache_dir else workspace_dir() / "build-cache"
 
 
 @contextmanager
@@ -140,6 +186,7 @@ class _Built:
     selected: SelectedRecords
     computed: int
     n_clip_results: int
+    parameters: dict = field(default_factory=dict)
 
     @property
     def quarantine(self) -> list[dict]:
@@ -183,7 +230,7 @@ def _write_dataset(out: Path, built: _Built, timings: dict[str, float],
         manifest = StepManifest(
             step="build_dataset",
             inputs=inputs,
-            parameters={"workers": built.workers, "config": built.config.model_dump(mode="json")},
+            parameters={"workers": built.workers, **built.parameters, "config": built.config.model_dump(mode="json")},
             kept=len(plus),
             skipped=[SkippedRecord(record_id=row["clip_id"], reason=row["reason"],
                                    detail=f"{row['stage']}: {row['detail']}") for row in quarantine],
@@ -220,7 +267,15 @@ def select_records(ingested: IngestResult, clip_results: dict[str, dict], config
     quarantine: list[dict] = []
     records, signals = _describe_clips(ingested, clip_results, config, extractor, cache_dir, quarantine)
     timings["merge_extract"] = time.perf_counter() - tick
+    return filter_records(ingested, records, signals, quarantine, config, cache_dir, out, timings)
 
+
+def filter_records(ingested: IngestResult, records: list[dict], signals: dict[str, ClipSignals],
+                   quarantine: list[dict], config: BuildConfig, cache_dir: Path, out: Path,
+                   timings: dict[str, float]) -> SelectedRecords:
+    """The post-filters over every described clip: the length bounds and the high-level votes
+    are corpus-level (quantiles, classifiers trained on the corpus), so they run once over all
+    clips, never per shard. `quarantine` holds the earlier refusals and gains the filters' own."""
     tick = time.perf_counter()
     descriptions = {r["clip_id"]: r["description"] for r in records}
     length, length_bounds = length_decisions(descriptions, config.postfilter.length_quantiles,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,12 +42,21 @@ class IngestResult:
     skipped: list[SkippedRecord] = field(default_factory=list)
     data_root: Path | None = None
     notes: dict[str, int] = field(default_factory=dict)
+    # Each clip's and each refusal's place in the input (`affectgpt.data.shards` puts the parts
+    # of a sharded build back in the order of an unsharded one).
+    clip_order: list[int] = field(default_factory=list)
+    skipped_order: list[int] = field(default_factory=list)
 
 
-def ingest(source: str | Path, config: IngestConfig | None = None, data_root: str | Path | None = None) -> IngestResult:
+def ingest(source: str | Path, config: IngestConfig | None = None, data_root: str | Path | None = None, *,
+           part: Callable[[str], bool] | None = None) -> IngestResult:
     """Validate a raw folder (`*.mp4` + optional same-name `.wav` + `subtitles.csv`) or a clip
     manifest (`.parquet`/`.csv`, relative paths resolve against its folder). `data_root` (default:
-    the folder itself / the manifest's folder) bounds where media may live."""
+    the folder itself / the manifest's folder) bounds where media may live.
+
+    `part` (a record id -> bool) keeps one shard of the input: only its clips are validated
+    (the per-clip work, a probe of each video) and only its refusals kept. A duplicate id falls
+    in the same shard as the id it repeats, so duplicates are found within a shard."""
     config = config or IngestConfig()
     source = Path(source)
     if source.is_dir():
@@ -57,21 +67,33 @@ def ingest(source: str | Path, config: IngestConfig | None = None, data_root: st
         candidates, skipped = _candidates_from_manifest(source.resolve())
     else:
         raise IngestInputMissing(f"{source}: no such folder or clip manifest; give a folder of clips or a .parquet/.csv manifest")
-    result = IngestResult(clips=[], skipped=skipped, data_root=root)
+    def mine(record_id: str) -> bool:
+        return part is None or part(record_id)
+
+    result = IngestResult(clips=[], data_root=root)
+    for position, record in enumerate(skipped):
+        if mine(record.record_id):
+            result.skipped.append(record)
+            result.skipped_order.append(position)
     seen: dict[str, str] = {}
-    for candidate in candidates:
+    for position, candidate in enumerate(candidates, start=len(skipped)):
         clip_id, where = candidate["clip_id"], candidate.pop("_where")
+        if not mine(clip_id):
+            continue
         if clip_id in seen:
             result.skipped.append(SkippedRecord(
                 record_id=clip_id, reason="duplicate_id",
                 detail=f"{where}: clip id already used at {seen[clip_id]}; rename one of them"))
+            result.skipped_order.append(position)
             continue
         seen[clip_id] = where
         problem = _validate(candidate, root, config, result.notes)
         if problem is not None:
             result.skipped.append(SkippedRecord(record_id=clip_id, reason=problem[0], detail=f"{where}: {problem[1]}"))
+            result.skipped_order.append(position)
             continue
         result.clips.append(candidate)
+        result.clip_order.append(position)
     return result
 
 

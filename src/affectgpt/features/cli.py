@@ -240,7 +240,7 @@ def extract_command(
     verbose: Verbose = False,
 ) -> None:
     """Encode every clip once with the frozen encoders (frames, faces, audio windows) and cache
-    the result per clip in --out (shards/, clip_features.parquet, manifest.json), so training, the
+    the result in --out (packs/ with index.parquet, clip_features.parquet, manifest.json), so training, the
     feature store and the drift monitor read features instead of video."""
     command_verbose(verbose)
     # The inputs before the encoders' imports (seconds): a typo is refused at once.

@@ -1,10 +1,15 @@
-"""Batch feature extraction: clip manifest -> per-clip encoder shards + a clip feature table.
+"""Batch feature extraction: clip manifest -> packed encoder outputs + a clip feature table.
 
 Each clip is decoded (8 frames, 8 face crops, 8 audio windows), passed through the frozen
-encoders and written to `shards/{clip_id}.safetensors`; pooled vectors and clip facts go to
+encoders and written into a pack of its split (`affectgpt.features.packs`: a few safetensors
+files holding many clips, and `index.parquet`); pooled vectors and clip facts go to
 `clip_features.parquet` (keyed by clip_id with an event_timestamp, ready for a Feast view).
-Shards are keyed by media content hash and encoder config, so a re-run only computes new or
-changed clips. Bad clips are quarantined in manifest.json with the media error's reason.
+Each clip's features carry its media content hash and encoder config, so a re-run copies
+unchanged clips from the previous packs and only computes new or changed ones. Bad clips are
+quarantined in manifest.json with the media error's reason.
+
+`shard`/`shards` extract the clips of one shard (`affectgpt.data.shard_key.shard_of`) and
+`merge_feature_shards` joins the shards' folders into one, or into one per group of splits.
 
     from affectgpt.features.extract import extract_features
     extract_features(Path("data/clips.parquet"), Path("features/"), EncoderConfig(), workers=2)
@@ -27,17 +32,9 @@ import torch
 
 from affectgpt.data.media_root import dataset_media_root
 from affectgpt.data.schema import read_clip_manifest
-from affectgpt.features.cache import (
-    SHARD_DIR,
-    FeatureCacheKey,
-    cached_metadata,
-    decode_metadata,
-    encoder_fingerprint,
-    is_safe_clip_id,
-    load_clip_features,
-    shard_path,
-    write_shard,
-)
+from affectgpt.data.shard_key import shard_of
+from affectgpt.features.cache import FeatureCacheKey, encoder_fingerprint, is_safe_clip_id
+from affectgpt.features.packs import INDEX_FILE, PACK_DIR, FeatureReader, PackWriter, read_index, write_index
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
 from affectgpt.media import ClipMedia, MediaError, load_clip
 from affectgpt.media.clip import FACE_SIZE
@@ -50,6 +47,8 @@ logger = logging.getLogger(__name__)
 STEP_NAME = "extract_features"
 FEATURE_TABLE = "clip_features.parquet"
 REQUIRED_COLUMNS = ("clip_id", "video_path")
+# What the step owns in its output folder (`shards/`: the per-clip files of older runs).
+FEATURE_OUTPUTS = (FEATURE_TABLE, MANIFEST_NAME, INDEX_FILE, PACK_DIR, "shards")
 # Decoded clips waiting for the encoders, per decoding worker: bounds memory on long manifests.
 PREFETCH_PER_WORKER = 2
 
@@ -61,6 +60,7 @@ class _PendingClip:
     audio_path: Path | None
     key: FeatureCacheKey
     passthrough: dict[str, Any]
+    manifest_row: int
 
 
 def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
@@ -139,7 +139,7 @@ def _settle(pending: _PendingClip, future: Future) -> tuple[_PendingClip, tuple]
 
 
 def _table_row(clip_id: str, metadata: dict[str, Any], tensors: dict[str, torch.Tensor],
-               passthrough: dict[str, Any], features_dir: Path) -> dict[str, Any]:
+               passthrough: dict[str, Any], pack: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "clip_id": clip_id,
         "event_timestamp": pd.Timestamp(metadata["extracted_at"]),
@@ -155,7 +155,7 @@ def _table_row(clip_id: str, metadata: dict[str, Any], tensors: dict[str, torch.
         "cache_key": metadata["cache_key"],
         "media_hash": metadata["media_hash"],
         "encoder_hash": metadata["encoder_hash"],
-        "shard": str(shard_path(features_dir, clip_id).relative_to(features_dir)),
+        "pack": pack,
     }
     row.update(passthrough)
     return row
@@ -164,26 +164,29 @@ def _table_row(clip_id: str, metadata: dict[str, Any], tensors: dict[str, torch.
 def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderConfig, *, workers: int = 1,
                      n_frames: int = 8, n_windows: int = 8, face_size: int = FACE_SIZE,
                      speech_ratio: bool = True, progress: bool = True,
-                     media_root: str | Path | None = None) -> StepManifest:
+                     media_root: str | Path | None = None, shard: int = 0, shards: int = 1) -> StepManifest:
     """Extract (or reuse) features for every clip in `clip_manifest`; returns the written manifest.
 
     `workers` decoding threads feed one encoding loop. Clips whose media fail to decode are
     quarantined with the MediaError reason (missing_file, corrupt_video, no_audio, ...).
     `progress` shows the clips to compute, with the quarantined and cached counts. Relative
     media paths resolve against `media_root`, else the root the dataset recorded
-    (`affectgpt.data.media_root`)."""
+    (`affectgpt.data.media_root`). `shard` of `shards`: only the clips of that shard."""
     started = time.perf_counter()
     clip_manifest, out_dir = Path(clip_manifest), Path(out_dir)
     table = _read_clip_manifest(clip_manifest)
     settings = _Settings(encoder_cfg=encoder_cfg, encoder_hash=encoder_fingerprint(encoder_cfg), n_frames=n_frames,
                          n_windows=n_windows, face_size=face_size, speech_ratio=speech_ratio)
-    # The shards, the table and the manifest form one set: they are written into a staging
-    # sibling (old shards hard-linked in as the cache) and published together (affectgpt.publish).
-    with staged_output(out_dir, owned=(FEATURE_TABLE, MANIFEST_NAME), seed=(SHARD_DIR,)) as stage:
-        (stage / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-        scan = _scan_manifest(table, clip_manifest, stage, settings,
-                              dataset_media_root(clip_manifest.parent, media_root))
-        timings = _compute_features(scan, stage, settings, workers, progress)
+    # The packs, the index, the table and the manifest form one set: they are written into a
+    # staging sibling and published together (affectgpt.publish); the published folder, left as
+    # it is until then, is the cache the unchanged clips are copied from.
+    with staged_output(out_dir, owned=FEATURE_OUTPUTS) as stage:
+        writer = PackWriter(stage, shard=shard)
+        scan = _scan_manifest(table, clip_manifest, out_dir, writer, settings,
+                              dataset_media_root(clip_manifest.parent, media_root), shard, shards)
+        timings = _compute_features(scan, writer, settings, workers, progress)
+        index = writer.close()
+        write_index(stage, index)
         _write_feature_table(scan, stage)
         step_manifest = StepManifest(
             step=STEP_NAME,
@@ -191,15 +194,16 @@ def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderCon
             parameters={
                 "encoders": encoder_cfg.model_dump(mode="json"), "encoder_hash": settings.encoder_hash,
                 "n_frames": n_frames, "n_windows": n_windows, "face_size": face_size,
-                "speech_ratio": speech_ratio, "workers": workers,
+                "speech_ratio": speech_ratio, "workers": workers, "shard": shard, "shards": shards,
             },
             kept=len(scan.rows),
             skipped=scan.skipped,
-            outputs={"clip_features": FEATURE_TABLE, "shards": f"{SHARD_DIR}/"},
+            outputs={"clip_features": FEATURE_TABLE, "index": INDEX_FILE, "packs": f"{PACK_DIR}/"},
             timings_s={"hash": round(scan.hashing_s, 4), **{name: round(value, 4) for name, value in timings.items()},
                        "total": round(time.perf_counter() - started, 4)},
             extra={
                 "cache_hits": scan.cache_hits, "computed": len(scan.rows) - scan.cache_hits,
+                "packs": int(index["pack"].nunique()),
                 "d_vision": len(scan.rows[0]["frames_mean"]) if scan.rows else None,
                 "d_audio": len(scan.rows[0]["audio_mean"]) if scan.rows else None,
             },
@@ -238,15 +242,18 @@ class _Scan:
     hashing_s: float = 0.0
 
 
-def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, out_dir: Path, settings: _Settings,
-                   media_root: Path) -> _Scan:
+def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, previous_dir: Path, writer: PackWriter,
+                   settings: _Settings, media_root: Path, shard: int, shards: int) -> _Scan:
     """Refuse bad or duplicate ids and missing files, hash each clip's media into its cache key,
-    and take the cached shard's row where the key matches."""
+    and copy the previous run's features (and table row) where the key matches."""
     hashing_started = time.perf_counter()
     scan, seen = _Scan(), set()
+    previous = _previous_run(previous_dir)
     passthrough_columns = [c for c in ("split", "source", "language", "subtitle") if c in table.columns]
     for line, record in enumerate(table.to_dict(orient="records")):
         clip_id = str(record.get("clip_id") or "").strip()
+        if shards > 1 and shard_of(clip_id or f"row-{line}", shards) != shard:
+            continue
         where = f"{clip_manifest.name} row {line}"
         if not is_safe_clip_id(clip_id):
             scan.skipped.append(SkippedRecord(record_id=clip_id or f"row-{line}", reason="bad_clip_id",
@@ -265,13 +272,14 @@ def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, out_dir: Path, sett
         video_path, audio_path = paths
         key = FeatureCacheKey.for_clip(video_path, audio_path, settings.encoder_hash, settings.decode_settings)
         passthrough = {column: record.get(column) for column in passthrough_columns}
-        metadata = cached_metadata(shard_path(out_dir, clip_id), key)
-        if metadata is not None:
+        if previous is not None and previous[1].get(clip_id) == key.value:
             scan.cache_hits += 1
-            scan.rows.append(_table_row(clip_id, decode_metadata(metadata), load_clip_features(out_dir, clip_id),
-                                        passthrough, out_dir))
+            tensors, metadata = previous[0].tensors(clip_id), previous[0].metadata(clip_id)
+            pack = writer.add(clip_id, passthrough.get("split"), tensors, metadata, cache_key=key.value,
+                              manifest_row=line)
+            scan.rows.append(_table_row(clip_id, metadata, tensors, passthrough, pack))
         else:
-            scan.todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough))
+            scan.todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough, line))
     scan.hashing_s = time.perf_counter() - hashing_started
     return scan
 
@@ -308,10 +316,21 @@ class _Encoders:
         return self.vision, self.audio
 
 
-def _compute_features(scan: _Scan, out_dir: Path, settings: _Settings, workers: int,
+def _previous_run(features_dir: Path) -> tuple[FeatureReader, dict[str, str]] | None:
+    """The published features of the previous run and their cache keys, or None (a first run,
+    or a folder that is unreadable: then every clip is computed again)."""
+    try:
+        index = read_index(features_dir)
+        return FeatureReader(features_dir), dict(zip(index["clip_id"], index["cache_key"], strict=True))
+    except Exception as exc:  # noqa: BLE001 - a damaged cache is a cache miss, not an error
+        logger.warning("%s: previous features unreadable (%s); computing every clip", features_dir, exc)
+        return None
+
+
+def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, workers: int,
                       progress: bool) -> dict[str, float]:
-    """Decode the clips to compute in `workers` threads, encode each, write its shard and table
-    row; a clip that fails to decode is quarantined. The progress counts the clips computed, with
+    """Decode the clips to compute in `workers` threads, encode each, add it to its split's
+    pack and the table; a clip that fails to decode is quarantined. The progress counts the clips computed, with
     all quarantined so far (the manifest's refusals too) and the cache hits. Returns the
     build/decode/encode seconds."""
     decode_s = encode_s = 0.0
@@ -332,11 +351,12 @@ def _compute_features(scan: _Scan, out_dir: Path, settings: _Settings, workers: 
                 vision, audio = encoders.ready()
                 encode_started = time.perf_counter()
                 tensors = encode_clip(clip, vision, audio)
-                metadata = _shard_metadata(pending, clip, settings.encoder_hash, encoders.vad)
-                write_shard(shard_path(out_dir, pending.clip_id), tensors, metadata)
-                fault_point(f"features:wrote:{pending.clip_id}")
+                metadata = _clip_metadata(pending, clip, settings.encoder_hash, encoders.vad)
+                pack = writer.add(pending.clip_id, pending.passthrough.get("split"), tensors, metadata,
+                                  cache_key=pending.key.value, manifest_row=pending.manifest_row)
+                fault_point(f"features:encoded:{pending.clip_id}")
                 encode_s += time.perf_counter() - encode_started
-                scan.rows.append(_table_row(pending.clip_id, metadata, tensors, pending.passthrough, out_dir))
+                scan.rows.append(_table_row(pending.clip_id, metadata, tensors, pending.passthrough, pack))
                 bar.update(1, quarantined=len(scan.skipped), cached=scan.cache_hits)
     finally:
         if pool is not None:
@@ -344,8 +364,8 @@ def _compute_features(scan: _Scan, out_dir: Path, settings: _Settings, workers: 
     return {"build_encoders": encoders.build_s, "decode": decode_s, "encode": encode_s}
 
 
-def _shard_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str, vad) -> dict[str, Any]:
-    """What a shard records beside its tensors: the cache key, clip facts and the speech ratio."""
+def _clip_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str, vad) -> dict[str, Any]:
+    """What a pack records beside a clip's tensors: the cache key, clip facts and the speech ratio."""
     raw_audio = clip.audio_16k[: round(clip.audio_duration_s * clip.sample_rate_hz)]
     return {
         "clip_id": pending.clip_id,

@@ -170,8 +170,14 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
         raise DataError(f"{records_path}: needs a 'description' or an 'ov_labels' column to train on")
     split_source = "column" if "split" in table.columns else "hash-90/10"
     features_dir = data_dir / FEATURES_DIR if (data_dir / FEATURES_DIR).is_dir() else None
+    reader = None
     if features_dir is not None:
-        from affectgpt.features.cache import load_clip_features
+        from affectgpt.features.packs import FeatureReader
+
+        try:
+            reader = FeatureReader(features_dir)  # the index once; each clip's tensors read on demand
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged index
+            raise DataError(f"{features_dir}: unreadable features index ({exc}); extract the features again") from None
     default_dataset = default_dataset or data_dir.name
 
     samples: list[CaptionSample] = []
@@ -201,12 +207,10 @@ def load_caption_data(data_dir: str | Path, vision_dim: int, audio_dim: int, *, 
                                          detail=f"{where}: neither description nor ov_labels"))
             continue
         features, has_features = _zero_features(vision_dim, audio_dim), False
-        if features_dir is not None:
+        if reader is not None and clip_id in reader:
             try:
-                loaded = load_clip_features(features_dir, clip_id)
-            except FileNotFoundError:
-                loaded = None
-            except Exception as exc:  # noqa: BLE001 - a damaged shard: quarantine it, keep going
+                loaded = reader.tensors(clip_id)
+            except Exception as exc:  # noqa: BLE001 - a damaged pack: quarantine the clip, keep going
                 skipped.append(SkippedRecord(record_id=clip_id, reason="unreadable_features", detail=f"{where}: {exc}"))
                 continue
             if loaded is not None:

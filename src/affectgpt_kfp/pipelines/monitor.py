@@ -36,6 +36,7 @@ def make_monitor_pipeline(train_backend: TrainBackend = "step"):
         scorer_mode: str = "official",
         promotion_config: str = "",
         workers: int = 4,
+        shards: int = 4,
         gpus_per_node: int = 8,
         nodes: int = 2,
         train_cpu: str = "32",
@@ -57,7 +58,7 @@ def make_monitor_pipeline(train_backend: TrainBackend = "step"):
         with dsl.If(drift.outputs["Output"] == True, name="drift-crossed-threshold"):
             retrain(raw_dir=raw_dir, data_rev=data_rev, model_config=model_config, build_config=build_config,
                     model_name=model_name, scorer_mode=scorer_mode, promotion_config=promotion_config,
-                    workers=workers, gpus_per_node=gpus_per_node, nodes=nodes, train_cpu=train_cpu,
+                    workers=workers, shards=shards, gpus_per_node=gpus_per_node, nodes=nodes, train_cpu=train_cpu,
                     train_memory=train_memory, train_memory_limit=train_memory_limit,
                     train_shm_size=train_shm_size, unibench_dir=unibench_dir,
                     unibench_rev=unibench_rev, decoding=decoding, extractor=extractor, judge=judge,

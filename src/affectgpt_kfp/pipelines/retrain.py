@@ -1,5 +1,12 @@
-"""`retrain`: build_dataset -> extract_features -> train -> predict (one task per
-MER-UniBench set, `dsl.ParallelFor`) -> score (collect and score) -> register.
+"""`retrain`: plan_shards -> build_dataset_shard (one task per shard, `dsl.ParallelFor`) ->
+build_dataset (reduce) -> extract_features_shard (one task per shard) -> merge_features ->
+train -> predict (one task per MER-UniBench set, `dsl.ParallelFor`) -> score (collect and
+score) -> register.
+
+`shards` splits the per-clip work of the build and of the extraction into that many tasks (a
+clip's shard is a hash of its id, `affectgpt.data.shard_key`); the reduce does what needs every
+clip, and writes the dataset an unsharded build would. The extraction's packs are joined into
+`features` (train/val, what training reads) and `test_features` (what evaluation reads).
 
 The DVC revision of the corpus (`data_rev`) is a pipeline input that reaches the first step,
 so a kfp cache hit can never reuse outputs built from other data; `unibench_rev` (the test
@@ -27,8 +34,8 @@ from kfp import dsl, kubernetes
 
 from affectgpt.bench.datasets import DATASETS, LOCAL
 from affectgpt_kfp.components import step_image
-from affectgpt_kfp.components.build_dataset.component import build_dataset
-from affectgpt_kfp.components.extract_features.component import extract_features
+from affectgpt_kfp.components.build_dataset.component import build_dataset, build_dataset_shard, plan_shards
+from affectgpt_kfp.components.extract_features.component import extract_features_shard, merge_features
 from affectgpt_kfp.components.predict.component import predict
 from affectgpt_kfp.components.register.component import register
 from affectgpt_kfp.components.release_training_jobs.component import release_training_jobs
@@ -108,21 +115,45 @@ def evaluate_test_sets(model, dataset, features, *, unibench_dir, unibench_rev, 
     return scored
 
 
+def _data_steps(*, raw_dir, data_rev, build_config, model_config, workers, shards):
+    """The dataset build and the feature extraction, each fanned out over the shards and joined
+    by one task; returns the (build_dataset, merge_features) tasks."""
+    plan = plan_shards(shards=shards)
+    plan.set_display_name("plan shards").set_cpu_request("100m").set_memory_request("256M")
+    pod_shape(plan, timeout_h=0.25)
+
+    with dsl.ParallelFor(plan.output, name="build-shards") as shard:
+        part = build_dataset_shard(raw_dir=raw_dir, data_rev=data_rev, shard=shard, shards=shards,
+                                   config_path=build_config, workers=workers)
+        part.set_display_name("build dataset shard").set_cpu_request("4").set_memory_request("8G")
+        # No retry: what makes a build fail is its input (a clip, a subtitle, a config), which a retry
+        # cannot fix; a rerun after the fix reuses the per-clip cache on the data volume.
+        pod_shape(part, timeout_h=24)
+    built = build_dataset(parts=dsl.Collected(part.outputs["part"]), raw_dir=raw_dir, data_rev=data_rev,
+                          config_path=build_config)
+    built.set_display_name("build dataset").set_cpu_request("2").set_memory_request("16G")
+    pod_shape(built, timeout_h=6)
+
+    with dsl.ParallelFor(plan.output, name="extract-shards") as shard:
+        extracted = extract_features_shard(dataset=built.outputs["dataset"], model_config=model_config, shard=shard,
+                                           shards=shards, workers=workers)
+        extracted.set_display_name("extract features shard").set_cpu_request("4").set_memory_request("16G")
+        extracted.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+        _retry(extracted, 1, "60s")  # node preemption
+        pod_shape(extracted, loads_weights=True, timeout_h=24)
+    features = merge_features(parts=dsl.Collected(extracted.outputs["part"]))
+    features.set_display_name("merge features").set_cpu_request("2").set_memory_request("8G")
+    pod_shape(features, timeout_h=6)
+    return built, features
+
+
 def _retrain_steps(train_backend: TrainBackend, *,
                    raw_dir, data_rev, model_config, build_config, model_name, scorer_mode, promotion_config,
-                   workers, job_size: dict, unibench_dir, unibench_rev, decoding, extractor, judge, submitted_by):
+                   workers, shards, job_size: dict, unibench_dir, unibench_rev, decoding, extractor, judge,
+                   submitted_by):
     """The steps of `retrain` (inside the exit handler for `k8s`); returns the registered version."""
-    built = build_dataset(raw_dir=raw_dir, data_rev=data_rev, config_path=build_config, workers=workers)
-    built.set_display_name("build dataset").set_cpu_request("4").set_memory_request("8G")
-    # No retry: what makes a build fail is its input (a clip, a subtitle, a config), which a retry
-    # cannot fix; a rerun after the fix reuses the per-clip cache on the data volume.
-    pod_shape(built, timeout_h=24)
-
-    features = extract_features(dataset=built.outputs["dataset"], model_config=model_config, workers=workers)
-    features.set_display_name("extract features").set_cpu_request("4").set_memory_request("16G")
-    features.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-    _retry(features, 1, "60s")  # node preemption
-    pod_shape(features, loads_weights=True, timeout_h=24)
+    built, features = _data_steps(raw_dir=raw_dir, data_rev=data_rev, build_config=build_config,
+                                  model_config=model_config, workers=workers, shards=shards)
 
     trained = train(dataset=built.outputs["dataset"], features=features.outputs["features"],
                     model_config=model_config, backend=train_backend, job_image=step_image("train"),
@@ -144,7 +175,7 @@ def _retrain_steps(train_backend: TrainBackend, *,
             kubernetes.use_field_path_as_env(trained, env_name, field_path)
         pod_shape(trained, timeout_h=24 * 7)  # the job's pods load the weights, not this one
 
-    scored = evaluate_test_sets(trained.outputs["model"], built.outputs["dataset"], features.outputs["features"],
+    scored = evaluate_test_sets(trained.outputs["model"], built.outputs["dataset"], features.outputs["test_features"],
                                 unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding,
                                 scorer_mode=scorer_mode, extractor=extractor, judge=judge)
 
@@ -174,6 +205,7 @@ def make_retrain_pipeline(train_backend: TrainBackend = "step"):
         scorer_mode: str = "official",
         promotion_config: str = "",
         workers: int = 4,
+        shards: int = 4,
         gpus_per_node: int = 8,
         nodes: int = 2,
         train_cpu: str = "32",
@@ -201,14 +233,14 @@ def make_retrain_pipeline(train_backend: TrainBackend = "step"):
                 _retrain_steps(train_backend, raw_dir=raw_dir,
                                       data_rev=data_rev, model_config=model_config, build_config=build_config,
                                       model_name=model_name, scorer_mode=scorer_mode,
-                                      promotion_config=promotion_config, workers=workers, job_size=job_size,
+                                      promotion_config=promotion_config, workers=workers, shards=shards, job_size=job_size,
                                       unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding,
                                       extractor=extractor, judge=judge, submitted_by=submitted_by)
             return None  # kfp takes no pipeline output from inside an exit handler
         return _retrain_steps(train_backend, raw_dir=raw_dir,
                               data_rev=data_rev, model_config=model_config, build_config=build_config,
                               model_name=model_name, scorer_mode=scorer_mode, promotion_config=promotion_config,
-                              workers=workers, job_size=job_size, unibench_dir=unibench_dir,
+                              workers=workers, shards=shards, job_size=job_size, unibench_dir=unibench_dir,
                               unibench_rev=unibench_rev, decoding=decoding, extractor=extractor, judge=judge,
                               submitted_by=submitted_by)
 
