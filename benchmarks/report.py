@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "scoring": ("bench_scoring.py", []),
     "bootstrap": ("bench_bootstrap.py", []),
     "build": ("bench_build.py", ["--n", "40"]),
+    "shards": ("bench_shards.py", []),
     "train": ("bench_train.py", ["--steps", "20", "--samples", "16"]),
 }
 

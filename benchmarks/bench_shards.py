@@ -1,0 +1,242 @@
+"""Build + feature extraction in shards, as the retrain graph runs them (each task its own
+process: 2 build shards side by side, the reduce, 2 extraction shards side by side, the merge)
+against the same work in one process; per-clip cost across sizes; the artifact files a run
+writes; the reduce's peak memory at MER-Caption's 115k rows.
+
+    .venv/bin/python benchmarks/bench_shards.py                       # make bench: 40 and 160 demo clips
+    .venv/bin/python benchmarks/bench_shards.py --sizes 1000 10000    # the corpus-scale run (hours on 2 cores)
+
+Both sides build with the default build config (no high-level classifier training: a per-corpus
+constant) and extract with configs/tiny.yaml's encoders, from empty caches, one thread per
+process (a shard per core). Clips are demo clips (real faces, espeak speech, synthetic): the
+largest size is rendered once and the smaller sizes are its first clips. Each side runs
+`--repeat` times, alternating; the rows give the median and the range (min-max) with n.
+The reduce's memory is the peak RSS of the corpus-level half of the build (`select_records`:
+merge, label extraction, length and A/V filters, selection) on 115k synthetic records in a
+fresh process, beside a process that only imports the same modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rows import BenchRow, load, print_rows, write_rows
+
+DEFAULT_SIZES = [40, 160]
+SHARDS = 2
+REDUCE_ROWS = 115_000
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+# -- the tasks, each run in its own process (`python bench_shards.py --task ...`) ----------------
+
+def _build_config(cache_dir: Path):
+    from affectgpt.data.config import BuildConfig
+
+    config = BuildConfig()
+    config.cache_dir = str(cache_dir)
+    config.postfilter.high_level.train_data = "clips"
+    return config
+
+
+def _encoders():
+    from affectgpt.model.config import load_config
+
+    return load_config("tiny.yaml").encoders
+
+
+def run_task(task: str, args: list[str]) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    work = Path(args[0])
+    if task == "one-process":
+        from affectgpt.data.build import build_dataset
+        from affectgpt.features.extract import extract_features
+
+        build_dataset(args[1], work / "dataset", config=_build_config(work / "cache"))
+        extract_features(work / "dataset" / "clip_manifest.parquet", work / "features", _encoders(), progress=False)
+    elif task == "build-shard":
+        from affectgpt.data.shards import build_shard
+
+        shard = int(args[2])
+        build_shard(args[1], work / f"part-{shard}", shard=shard, shards=SHARDS, config=_build_config(work / "cache"))
+    elif task == "reduce":
+        from affectgpt.data.shards import reduce_shards
+
+        reduce_shards([work / f"part-{shard}" for shard in range(SHARDS)], args[1], work / "dataset",
+                      config=_build_config(work / "cache"))
+    elif task == "extract-shard":
+        from affectgpt.features.extract import extract_features
+
+        shard = int(args[1])
+        extract_features(work / "dataset" / "clip_manifest.parquet", work / f"features-{shard}", _encoders(),
+                         progress=False, shard=shard, shards=SHARDS)
+    elif task == "merge":
+        from affectgpt.features.merge import EVALUATION_SPLITS, TRAINING_SPLITS, merge_feature_shards
+
+        parts = [work / f"features-{shard}" for shard in range(SHARDS)]
+        merge_feature_shards(parts, work / "features", splits=TRAINING_SPLITS)
+        merge_feature_shards(parts, work / "test-features", splits=EVALUATION_SPLITS)
+    elif task in ("reduce-memory", "imports-only"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_build_scale import synthetic
+
+        from affectgpt.data.build import _extractor, select_records
+        from affectgpt.data.ingest import IngestResult
+
+        if task == "reduce-memory":
+            config = _build_config(work / "cache")
+            config.postfilter.high_level.enabled = False
+            clips, results = synthetic(int(args[1]))
+            select_records(IngestResult(clips=clips), results, config, _extractor(config), work / "cache", work, {})
+        print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    else:
+        raise SystemExit(f"unknown task {task}")
+
+
+# -- the measurement -----------------------------------------------------------------------------
+
+def _start(task: str, *args: str | Path, home: Path) -> subprocess.Popen:
+    env = {**os.environ, **ONE_THREAD, "AFFECTGPT_HOME": str(home)}
+    return subprocess.Popen([sys.executable, __file__, "--task", task, *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait(*processes: subprocess.Popen) -> list[str]:
+    outputs = []
+    for process in processes:
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"{process.args[3]} failed ({process.returncode}): {err[-2000:]}")
+        outputs.append(out)
+    return outputs
+
+
+def one_process(raw: Path, work: Path) -> float:
+    started = time.perf_counter()
+    _wait(_start("one-process", work, raw, home=work / "home"))
+    return time.perf_counter() - started
+
+
+def sharded(raw: Path, work: Path) -> float:
+    home = work / "home"
+    started = time.perf_counter()
+    _wait(*[_start("build-shard", work, raw, shard, home=home) for shard in range(SHARDS)])
+    _wait(_start("reduce", work, raw, home=home))
+    _wait(*[_start("extract-shard", work, shard, home=home) for shard in range(SHARDS)])
+    _wait(_start("merge", work, home=home))
+    return time.perf_counter() - started
+
+
+def artifact_files(work: Path) -> int:
+    """Files the steps hand on (what a KFP launcher uploads and downloads): the dataset and both
+    feature artifacts, not the per-shard scratch."""
+    return sum(1 for name in ("dataset", "features", "test-features")
+               for path in (work / name).rglob("*") if path.is_file())
+
+
+def subset(raw_all: Path, n: int, out: Path) -> Path:
+    """The first `n` clips of the rendered corpus (hard links, no copy)."""
+    out.mkdir(parents=True)
+    ids = sorted(path.stem for path in raw_all.glob("*.mp4"))[:n]
+    keep = set(ids)
+    for path in raw_all.iterdir():
+        if path.suffix in {".mp4", ".wav"} and path.stem in keep:
+            os.link(path, out / path.name)
+    for table in ("subtitles.csv", "labels.csv"):
+        lines = (raw_all / table).read_text().splitlines()
+        (out / table).write_text("\n".join([lines[0], *[row for row in lines[1:] if row.split(",", 1)[0] in keep]]) + "\n")
+    return out
+
+
+def peak_rss(task: str, rows: int, work: Path) -> float:
+    work.mkdir(parents=True, exist_ok=True)
+    out = _wait(_start(task, work, rows, home=work / "home"))[0]
+    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mib"])
+
+
+def _spread(values: list[float]) -> str:
+    return f"median of n={len(values)}, range {min(values):.1f}-{max(values):.1f} s"
+
+
+def rows(sizes: list[int] | None = None, repeat: int = 1, reduce_rows: int = REDUCE_ROWS) -> list[BenchRow]:
+    from affectgpt.data.demo_corpus import make_demo_corpus
+
+    sizes = sorted(sizes or DEFAULT_SIZES)
+    work = Path(tempfile.mkdtemp(prefix="bench-shards-"))
+    try:
+        make_demo_corpus(work / "corpus", n_clips=sizes[-1], seed=0)
+        timings: dict[int, dict[str, list[float]]] = {}
+        files: dict[int, int] = {}
+        for n in sizes:
+            raw = subset(work / "corpus" / "raw", n, work / f"raw-{n}")
+            timings[n] = {"one": [], "sharded": []}
+            for attempt in range(repeat):
+                for side, run in (("one", one_process), ("sharded", sharded)):
+                    folder = work / f"{side}-{n}-{attempt}"
+                    timings[n][side].append(run(raw, folder))
+                    if side == "sharded":
+                        files[n] = artifact_files(folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+                print(f"{n} clips: one process {timings[n]['one'][-1]:.1f} s, "
+                      f"{SHARDS} shards {timings[n]['sharded'][-1]:.1f} s", flush=True)
+        big, small = sizes[-1], sizes[0]
+        one, two = (statistics.median(timings[big][side]) for side in ("one", "sharded"))
+        result = [BenchRow(
+            name=f"build + extraction of {big} clips, {SHARDS} shards (a process each)", value=two,
+            baseline_name="one process", baseline=one, target="<= 0.6x on 2 free cores", passed=two <= 0.6 * one,
+            note=f"sharded {_spread(timings[big]['sharded'])}; one process {_spread(timings[big]['one'])}; {load()}")]
+        if big != small:
+            per_big = statistics.median(timings[big]["sharded"]) / big
+            per_small = statistics.median(timings[small]["sharded"]) / small
+            result.append(BenchRow(
+                name=f"sharded, seconds per clip at {big} clips", value=per_big, baseline_name=f"at {small} clips",
+                baseline=per_small, target="<= 1.25x (flat)", passed=per_big <= 1.25 * per_small,
+                note="each task pays its process start and model loads once, so small sizes cost more per clip"))
+            result.append(BenchRow(
+                name=f"artifact files of a run with {big} clips", value=files[big], unit="files",
+                baseline_name=f"with {small} clips", baseline=files[small],
+                target="<= 1.5x (not one per clip)", passed=files[big] <= 1.5 * files[small],
+                note=f"{files[big]} files for {big} clips, {files[small]} for {small}"))
+        imports = peak_rss("imports-only", 0, work / "rss-imports")
+        reduce = peak_rss("reduce-memory", reduce_rows, work / "rss-reduce")
+        result.append(BenchRow(
+            name=f"reduce's peak RSS at {reduce_rows:,} rows", value=reduce, unit="MiB",
+            baseline_name="the same imports, no rows", baseline=imports, target="<= 8 GiB (a step pod's request)",
+            passed=reduce <= 8 * 1024, note="corpus-level half of the build on synthetic records"))
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--task":
+        run_task(sys.argv[2], sys.argv[3:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side and size (alternating)")
+    parser.add_argument("--reduce-rows", type=int, default=REDUCE_ROWS)
+    parser.add_argument("--json", type=Path, help="also write the table rows here (benchmarks/report.py)")
+    args = parser.parse_args()
+    result = rows(args.sizes, args.repeat, args.reduce_rows)
+    print_rows(result, "build + extraction in shards")
+    if args.json:
+        write_rows(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
