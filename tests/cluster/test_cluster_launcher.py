@@ -331,3 +331,34 @@ def test_k8s_options_take_the_step_pods_namespace_and_identity(monkeypatch):
     assert options.namespace == "team-a" and options.owner_pod == ("retrain-xyz-train", "1234")
     assert (options.nodes, options.gpus_per_node, options.cpu, options.memory, options.shm_size) == (
         2, 8, "32", "256Gi", "64Gi")
+
+
+def test_the_training_key_reads_a_step_output_by_its_manifest_and_index_not_its_packs(tmp_path):
+    """A retried train step recomputes the key: the packed features of a corpus are not read
+    again; a re-extraction (a new index) or another dataset table is another key."""
+    from affectgpt.cluster.backend import training_data_dir, training_key
+
+    config = tmp_path / "config.yaml"
+    config.write_text("model: tiny\n")
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "mer-caption.parquet").write_bytes(b"PAR1 table")
+    (data / "manifest.json").write_text('{"step": "build_dataset"}')
+    features = tmp_path / "features"
+    (features / "packs").mkdir(parents=True)
+    (features / "manifest.json").write_text('{"step": "extract_features"}')
+    (features / "index.parquet").write_bytes(b"PAR1 index v1")
+    pack = features / "packs" / "train-s000-p000.safetensors"
+    pack.write_bytes(b"pack bytes")
+
+    def key(view: str) -> str:
+        return training_key(config, training_data_dir(data, features, tmp_path / view))
+
+    first = key("v1")
+    pack.write_bytes(b"other pack bytes of the same clips")  # never read
+    assert key("v2") == first
+    (features / "index.parquet").write_bytes(b"PAR1 index v2")
+    assert key("v3") != first
+    (features / "index.parquet").write_bytes(b"PAR1 index v1")
+    (data / "mer-caption.parquet").write_bytes(b"PAR1 other table")
+    assert key("v4") != first

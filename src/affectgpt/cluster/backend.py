@@ -87,14 +87,34 @@ def training_data_dir(dataset_dir: Path, features_dir: Path | None, into: Path) 
     return into
 
 
+# What identifies a step's output folder without reading its bulk: its manifest (which names the
+# step's inputs and, for the dataset, the sha256 of each table) and, for features, the index and
+# feature table (a row per clip with the content key of its media and encoders).
+IDENTITY_FILES = ("manifest.json", "index.parquet", "clip_features.parquet")
+
+
+def _folder_digest(folder: Path) -> str:
+    """A step's output folder by its identity files; a folder no step wrote (no manifest) by
+    every byte. The packed features of 115k clips are never re-read on a retried attempt."""
+    if not (folder / IDENTITY_FILES[0]).is_file():
+        return hash_tree(folder, ignore=())
+    digest = hashlib.sha256()
+    for name in IDENTITY_FILES:
+        if (folder / name).is_file():
+            digest.update(name.encode())
+            digest.update(hash_file(folder / name).encode())
+    return digest.hexdigest()
+
+
 def training_key(config_path: Path, data_dir: Path) -> str:
-    """Content key of a training run: same config and data -> same job."""
+    """Content key of a training run: same config and data -> same job (a retried step
+    re-attaches to it, or resumes its checkpoints)."""
     digest = hashlib.sha256()
     digest.update(hash_file(config_path).encode())
     for entry in sorted(data_dir.iterdir()):  # entries may be links into the step's inputs
         target = entry.resolve()
         digest.update(entry.name.encode())
-        digest.update((hash_tree(target, ignore=()) if target.is_dir() else hash_file(target)).encode())
+        digest.update((_folder_digest(target) if target.is_dir() else hash_file(target)).encode())
     return digest.hexdigest()[:12]
 
 
