@@ -72,3 +72,22 @@ def test_reduce_refuses_a_set_that_is_not_one_build(demo_corpus, shared_cache, t
     shutil.copytree(first, copy)
     with pytest.raises(BuildError, match="must be given once"):
         reduce_shards([first, copy], demo_corpus / "raw", tmp_path / "out", config=config)
+
+
+def test_the_reduce_checks_a_sha256_revision_against_the_corpus_before_any_work(demo_corpus, shared_cache, tmp_path):
+    """A revision taken by stat alone (a content index) cannot see an edit that kept size and
+    mtime: the reduce reads every byte, so it refuses a corpus its revision does not name."""
+    from affectgpt.data.revision import RevisionMismatch, content_revision
+
+    raw = demo_corpus / "raw"
+    config = fast_config(shared_cache)
+    parts = [build_shard(raw, tmp_path / "parts" / str(k), shard=k, shards=2, config=config) for k in shard_plan(2)]
+    with pytest.raises(RevisionMismatch, match=r"hashes to sha256:[0-9a-f]{16} but the run names "
+                                               r"data_rev=sha256:0123456789abcdef: the corpus changed after"):
+        reduce_shards(parts, raw, tmp_path / "refused", config=config, data_rev="sha256:0123456789abcdef")
+    assert not (tmp_path / "refused").exists()
+    built = reduce_shards(parts, raw, tmp_path / "out", config=config, data_rev=content_revision(raw))
+    manifest = json.loads((built.out_dir / "manifest.json").read_text())
+    assert manifest["inputs"]["raw"].startswith(content_revision(raw))
+    # revisions that name the data by other means are not checked here
+    reduce_shards(parts, raw, tmp_path / "dvc", config=config, data_rev="dvc:0123456789abcdef")

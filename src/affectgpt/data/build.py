@@ -123,7 +123,8 @@ def describe_clips(raw_dir: str | Path, config: BuildConfig, *, workers: int = 1
 
 def finish_build(raw_dir: str | Path, out_dir: str | Path, part: ClipPart, config: BuildConfig, *, workers: int = 1,
                  dvc_repo: str | Path | None = None, timings: dict[str, float] | None = None,
-                 started: float | None = None, parameters: dict | None = None) -> BuildResult:
+                 started: float | None = None, parameters: dict | None = None,
+                 raw_hash: str | None = None) -> BuildResult:
     """The corpus-level half of a build over every clip's `part`: the length bounds and the
     high-level votes (which need all clips), then the tables, the data card, the quarantine and
     the manifest, published together; then `dvc add` + push with `dvc_repo`."""
@@ -134,7 +135,8 @@ def finish_build(raw_dir: str | Path, out_dir: str | Path, part: ClipPart, confi
     selected = filter_records(part.ingested, part.records, part.signals, list(part.quarantine), config,
                               _cache_dir(config), out, timings)
     built = _Built(raw_dir=Path(raw_dir), config=config, workers=workers, ingested=part.ingested, selected=selected,
-                   computed=part.computed, n_clip_results=part.n_clip_results, parameters=parameters or {})
+                   computed=part.computed, n_clip_results=part.n_clip_results, parameters=parameters or {},
+                   raw_hash=raw_hash)
     manifest, paths = _write_dataset(out, built, timings, started)
     dvc_rev = None
     if data_dir is not None:
@@ -187,6 +189,7 @@ class _Built:
     computed: int
     n_clip_results: int
     parameters: dict = field(default_factory=dict)
+    raw_hash: str | None = None  # the input's tree hash when a check already read it
 
     @property
     def quarantine(self) -> list[dict]:
@@ -205,7 +208,7 @@ def _write_dataset(out: Path, built: _Built, timings: dict[str, float],
     counts = {"ingested": len(ingested.clips) + len(ingested.skipped), "valid_clips": len(ingested.clips),
               "described": len(records), "mer_caption": len(caption), "mer_caption_plus": len(plus)}
     describer_versions = {name: version for r in records for name, version in r["describers"].items()}
-    raw_hash = hash_tree(built.raw_dir) if built.raw_dir.is_dir() else hash_file(built.raw_dir)
+    raw_hash = built.raw_hash or (hash_tree(built.raw_dir) if built.raw_dir.is_dir() else hash_file(built.raw_dir))
     inputs = {"raw": f"sha256:{raw_hash}", "config": built.config.digest()}
     # Media paths are stored relative to the raw folder, so the dataset travels as an artifact
     # while the clips stay on the volume (affectgpt.data.media_root).

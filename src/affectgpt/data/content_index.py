@@ -11,8 +11,8 @@ Reading the revision only stats the files (no byte is read): a file added, remov
 touched since the index was written makes the index stale, and the revision is refused with a
 one-line error naming the command that refreshes it. Refreshing re-reads only the files whose
 size or mtime changed. The build step, which reads every byte anyway, checks the revision it was
-given against what it reads (`affectgpt.data.build`), so an edit that kept size and mtime cannot
-pass unseen.
+given against what it reads (`affectgpt.data.revision.checked_revision`), so an edit that kept
+size and mtime cannot pass unseen.
 
     affectgpt build index /data/raw     # writes /data/raw.content-index.json
 """

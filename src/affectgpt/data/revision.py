@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from affectgpt.errors import BadInput
 from affectgpt.manifest import hash_file, hash_tree
 
 
@@ -41,3 +42,24 @@ def content_revision(raw_dir: Path) -> str:
             media = Path(value) if Path(value).is_absolute() else raw_dir.parent / value
             digest.update((hash_file(media) if media.is_file() else f"missing:{value}").encode())
     return f"sha256:{digest.hexdigest()[:16]}"
+
+
+class RevisionMismatch(BadInput):
+    """The corpus a step reads is not the one the run's revision names."""
+
+
+def checked_revision(raw_dir: Path, revision: str | None) -> str | None:
+    """The folder's full tree hash, after checking a `sha256:` revision against it: a revision
+    taken from a content index by stat alone (or before someone edited the corpus) is checked
+    here, by the step that reads every byte anyway. `dvc:` and free-form revisions name the data
+    by other means and are not checked; None when nothing was hashed."""
+    raw_dir = Path(raw_dir)
+    if not revision or not revision.startswith("sha256:") or not raw_dir.is_dir():
+        return None
+    tree = hash_tree(raw_dir)
+    if not tree.startswith(revision.removeprefix("sha256:")):
+        raise RevisionMismatch(
+            f"{raw_dir} hashes to sha256:{tree[:16]} but the run names data_rev={revision}: the corpus changed "
+            f"after its revision was taken; refresh its index (`affectgpt build index {raw_dir}`) if it has one, "
+            "and submit again")
+    return tree

@@ -76,10 +76,14 @@ def build_shard(raw_dir: str | Path, out_dir: str | Path, *, shard: int, shards:
 
 def reduce_shards(shard_dirs: Sequence[str | Path], raw_dir: str | Path, out_dir: str | Path,
                   config_path: str | Path | None = None, *, config: BuildConfig | None = None, workers: int = 1,
-                  dvc_repo: str | Path | None = None) -> BuildResult:
+                  dvc_repo: str | Path | None = None, data_rev: str | None = None) -> BuildResult:
     """Join the shards of one build (each index exactly once, the same configuration) and finish
-    it: corpus-level filters, splits as ingest set them, tables, data card, quarantine, manifest."""
+    it: corpus-level filters, splits as ingest set them, tables, data card, quarantine, manifest.
+    A `sha256:` `data_rev` is checked against the corpus first (`revision.checked_revision`)."""
     started = time.perf_counter()
+    from affectgpt.data.revision import checked_revision
+
+    raw_hash = checked_revision(Path(raw_dir), data_rev)
     config = config or load_build_config(config_path)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
@@ -90,7 +94,7 @@ def reduce_shards(shard_dirs: Sequence[str | Path], raw_dir: str | Path, out_dir
         raise BuildError(f"{raw_dir}: no clips found (no video files / manifest rows); "
                          "give a folder of clips with subtitles.csv or a non-empty clip manifest")
     return finish_build(raw_dir, out_dir, part, config, workers=workers, dvc_repo=dvc_repo, timings=timings,
-                        started=started, parameters={"shards": len(parts)})
+                        started=started, parameters={"shards": len(parts)}, raw_hash=raw_hash)
 
 
 def join_parts(parts: list[dict[str, Any]], config: BuildConfig) -> ClipPart:

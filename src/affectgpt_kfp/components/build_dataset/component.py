@@ -36,6 +36,8 @@ def build_dataset(parts: Input[List[Dataset]], raw_dir: str, data_rev: str,  # n
     card, quarantine, manifest)."""
     from affectgpt.data.shards import reduce_shards
 
-    result = reduce_shards([p.path for p in parts], raw_dir, dataset.path, config_path or None)
+    # A `sha256:` data_rev (a content index's, read by stat alone at submit) is checked here
+    # against every byte, before the corpus-level work.
+    result = reduce_shards([p.path for p in parts], raw_dir, dataset.path, config_path or None, data_rev=data_rev)
     dataset.metadata.update({"data_rev": data_rev, "counts": result.counts, "skipped": result.skipped_by_reason,
                              "shards": len(parts)})
