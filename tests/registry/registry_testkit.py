@@ -85,6 +85,12 @@ def _set_environ(values: dict[str, str | None]) -> None:
 GATE_APP = "affectgpt-gate"
 
 
+def _this_checkout_src() -> str:
+    import affectgpt
+
+    return str(Path(affectgpt.__file__).resolve().parents[1])
+
+
 class MlflowServer:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB.
     With `auth=True` it runs the registry gate app (MLflow's basic-auth app plus the governed
@@ -105,6 +111,9 @@ class MlflowServer:
         # server would start six huey consumer processes, each importing MLflow, as the
         # deployment in infra/base/mlflow also switches off.
         self.env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        # The server imports the gate app (`affectgpt-gate`) from this checkout's code, not from
+        # wherever the package happens to be installed (another checkout's src, in a worktree).
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [_this_checkout_src(), self.env.get("PYTHONPATH")]))
         for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
             self.env.pop(key, None)
         self.extra_args: list[str] = []
