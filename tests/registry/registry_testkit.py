@@ -229,3 +229,22 @@ def forbidden(call) -> str:
         assert "403" in text or "Permission denied" in text or "PERMISSION_DENIED" in text, text
         return text
     raise AssertionError("the server accepted a write it must refuse")
+
+
+def lay_out_the_old_way(client: RegistryClient, model: str) -> None:
+    """Turn `model`'s registry into the layout it had before `<name>-audit-copy` existed: the
+    first copy of the audit log in the tags of `model` itself, no first-copy model."""
+    from affectgpt.registry.audit import AUDIT_TAG_PREFIX, audit_copy_name
+
+    first = audit_copy_name(model)
+    for key, value in client.mlflow.get_registered_model(first).tags.items():
+        if key.startswith(AUDIT_TAG_PREFIX):
+            client.mlflow.set_registered_model_tag(model, key, value)
+    client.mlflow.delete_registered_model(first)
+
+
+def audit_keys(client: RegistryClient, name: str) -> list[str]:
+    """The audit tags on registered model `name`."""
+    from affectgpt.registry.audit import AUDIT_TAG_PREFIX
+
+    return sorted(key for key in client.mlflow.get_registered_model(name).tags if key.startswith(AUDIT_TAG_PREFIX))
