@@ -161,6 +161,31 @@ def test_nothing_written_on_a_candidate_freezes_the_registry(gate_server, gate_r
                    verify_registry(client, "freeze").candidate_findings)  # still reported, read-only
 
 
+def test_nobody_but_the_gate_creates_or_writes_the_first_audit_copy(gate_server, gate_rules):
+    server = gate_server
+    first = audit_copy_name("claim")
+    with acting(server, "mallory") as client:  # before init: the name is the gate's, whatever its case
+        refusal = forbidden(lambda: client.mlflow.create_registered_model(first))
+        assert "kept for the registry gate" in refusal
+        forbidden(lambda: client.mlflow.create_registered_model("CLAIM-Audit-Copy"))
+        client.mlflow.create_registered_model("claim-mine")  # any other name: MLflow's default
+        forbidden(lambda: client.mlflow.rename_registered_model("claim-mine", first))
+    answer = requests.post(f"{server.url}/api/2.0/mlflow/registered-models/create", timeout=30,  # raw REST too
+                           auth=("mallory", GATE_PASSWORDS["mallory"]), json={"name": first})
+    assert answer.status_code == 403 and "kept for the registry gate" in answer.json()["message"]
+    init_governed(server, gate_rules, "claim")
+    for user in ("pipeline", "bob", "carol", "mallory"):
+        with acting(server, user) as client:
+            forbidden(lambda: client.mlflow.set_registered_model_tag(first, audit_key(2), "{}"))
+            forbidden(lambda: client.mlflow.delete_registered_model_tag(first, audit_key(1)))
+            forbidden(lambda: client.mlflow.update_registered_model(first, description="mine now"))
+            forbidden(lambda: client.mlflow.rename_registered_model(first, "claim-elsewhere"))
+            forbidden(lambda: client.mlflow.delete_registered_model(first))
+    with acting(server, "alice") as client:
+        assert audit_keys(client, first) == [audit_key(1)] and audit_keys(client, "claim") == []
+        assert [event.event for event in read_events(client, "claim")] == ["init"]
+
+
 def test_a_first_audit_copy_someone_else_holds_is_never_written(gate_server, gate_rules, tmp_path):
     """An older registry whose `NAME-audit-copy` a user made before the name was kept for the gate
     (so they manage it), holding a well-formed event the log never had: the forged event is named,

@@ -271,8 +271,9 @@ def test_an_older_registry_is_moved_by_the_gate_at_its_next_append(gate_server, 
     gate_models = GateStore(f"sqlite:///{server.root / 'auth.db'}")  # the gate's own table, as then
     with gate_models.engine.begin() as connection:
         connection.execute(OWNED_MODELS.delete().where(OWNED_MODELS.c.name == audit_copy_name("legacy")))
-    with acting(server, "mallory") as client:  # read as it is
+    with acting(server, "mallory") as client:  # read as it is; nobody claims the name meanwhile
         assert read_events(client, "legacy") == before
+        forbidden(lambda: client.mlflow.create_registered_model(audit_copy_name("legacy")))
     assert _problems(server, "legacy") == []
     with acting(server, "bob") as client:  # the gate's next append moves the log
         approve("legacy", version, comment="fine", client=client)

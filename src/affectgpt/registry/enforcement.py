@@ -16,7 +16,9 @@ reviewers, the pipeline identity) must be real users of the server.
 | `NAME--promotion-lock`    | READ          | READ      | MANAGE          | default (READ) |
 
 `NAME-audit-copy` came later than the others: a registry set up before it gets it from the gate
-at its next audit append (`provide_owned_model`).
+at its next audit append (`provide_owned_model`). So that nobody can claim the name first, the
+server refuses every user but an MLflow administrator who creates a registered model, or renames
+one, to a name ending in `-audit-copy` (`server_app`, `reserved_for_gate`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 import yaml
 
 from affectgpt.registry.audit import (
+    AUDIT_COPY_SUFFIX,
     AuditEvent,
     audit_copy_description,
     audit_copy_name,
@@ -59,6 +62,13 @@ def governed_names(model_name: str) -> list[str]:
     """The five registered models the gate owns for `model_name`."""
     return [model_name, candidates_name(model_name), audit_copy_name(model_name), audit_model_name(model_name),
             lock_model_name(model_name)]
+
+
+def reserved_for_gate(name: str) -> bool:
+    """Whether only the gate (or an MLflow administrator) may create a registered model `name`:
+    one ending in `-audit-copy`, the name the gate may still have to create for a registry set up
+    before it (compared without case or surrounding space, as a database collation might)."""
+    return str(name).strip().casefold().endswith(AUDIT_COPY_SUFFIX)
 
 
 # -- the server's users ---------------------------------------------------------------------
