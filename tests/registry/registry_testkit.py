@@ -85,6 +85,12 @@ def _set_environ(values: dict[str, str | None]) -> None:
 GATE_APP = "affectgpt-gate"
 
 
+def _this_checkout_src() -> str:
+    import affectgpt
+
+    return str(Path(affectgpt.__file__).resolve().parents[1])
+
+
 class MlflowServer:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB.
     With `auth=True` it runs the registry gate app (MLflow's basic-auth app plus the governed
@@ -105,6 +111,9 @@ class MlflowServer:
         # server would start six huey consumer processes, each importing MLflow, as the
         # deployment in infra/base/mlflow also switches off.
         self.env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        # The server imports the gate app (`affectgpt-gate`) from this checkout's code, not from
+        # wherever the package happens to be installed (another checkout's src, in a worktree).
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [_this_checkout_src(), self.env.get("PYTHONPATH")]))
         for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
             self.env.pop(key, None)
         self.extra_args: list[str] = []
@@ -220,3 +229,22 @@ def forbidden(call) -> str:
         assert "403" in text or "Permission denied" in text or "PERMISSION_DENIED" in text, text
         return text
     raise AssertionError("the server accepted a write it must refuse")
+
+
+def lay_out_the_old_way(client: RegistryClient, model: str) -> None:
+    """Turn `model`'s registry into the layout it had before `<name>-audit-copy` existed: the
+    first copy of the audit log in the tags of `model` itself, no first-copy model."""
+    from affectgpt.registry.audit import AUDIT_TAG_PREFIX, audit_copy_name
+
+    first = audit_copy_name(model)
+    for key, value in client.mlflow.get_registered_model(first).tags.items():
+        if key.startswith(AUDIT_TAG_PREFIX):
+            client.mlflow.set_registered_model_tag(model, key, value)
+    client.mlflow.delete_registered_model(first)
+
+
+def audit_keys(client: RegistryClient, name: str) -> list[str]:
+    """The audit tags on registered model `name`."""
+    from affectgpt.registry.audit import AUDIT_TAG_PREFIX
+
+    return sorted(key for key in client.mlflow.get_registered_model(name).tags if key.startswith(AUDIT_TAG_PREFIX))

@@ -11,9 +11,11 @@ import requests
 from registry_testkit import (
     GATE_PASSWORDS,
     acting,
+    audit_keys,
     bench_report,
     forbidden,
     init_governed,
+    lay_out_the_old_way,
     pipeline_registers,
 )
 
@@ -24,10 +26,12 @@ from affectgpt.registry import (
     current_alias,
     init_registry,
     promote,
+    read_audit_copy,
     read_events,
 )
-from affectgpt.registry.audit import AuditEvent, audit_key, audit_model_name
+from affectgpt.registry.audit import AuditEvent, audit_copy_name, audit_key, audit_model_name
 from affectgpt.registry.gate_client import GATE_PATH
+from affectgpt.registry.gate_store import OWNED_MODELS, GateStore
 from affectgpt.registry.governance import TAG_RULES
 from affectgpt.registry.lock import lock_model_name
 from affectgpt.registry.records import TAG_STATE, candidates_name
@@ -77,7 +81,7 @@ def test_a_reviewer_cannot_forge_an_init_with_relaxed_rules(gate_server, gate_ru
                                                                                 "reviewers": ["bob", "carol"]}},
                             prev_hash=head.hash)
         forged.hash = forged.compute_hash()
-        for name in ("relax", audit_model_name("relax")):
+        for name in ("relax", audit_copy_name("relax"), audit_model_name("relax")):
             forbidden(lambda name=name: client.mlflow.set_registered_model_tag(name, audit_key(forged.seq),
                                                                                forged.to_json_line()))
         forbidden(lambda: client.mlflow.set_registered_model_tag("relax", TAG_RULES, json.dumps(lax)))
@@ -105,7 +109,7 @@ def test_an_author_reviewer_cannot_write_another_reviewers_approval(gate_server,
                             details={"decision": "approved", "reviewer": "carol", "authenticated": True,
                                      "comment": "ok", "at": head.at, "reviewed_against": "none"})
         forged.hash = forged.compute_hash()
-        for name in ("selfie", audit_model_name("selfie")):
+        for name in ("selfie", audit_copy_name("selfie"), audit_model_name("selfie")):
             forbidden(lambda name=name: client.mlflow.set_registered_model_tag(name, audit_key(forged.seq),
                                                                                forged.to_json_line()))
         with pytest.raises(Refused, match="bob is its author"):
@@ -142,7 +146,7 @@ def test_nothing_written_on_a_candidate_freezes_the_registry(gate_server, gate_r
         forbidden(lambda: client.mlflow.set_model_version_tag(candidates_name("freeze"), version,
                                                               f"affectgpt.approval.{version}", "approved"))
     with acting(server, "bob") as client:  # a reviewer deleting one audit event from both copies
-        for name in ("freeze", audit_model_name("freeze")):
+        for name in (audit_copy_name("freeze"), audit_model_name("freeze")):
             forbidden(lambda name=name: client.mlflow.delete_registered_model_tag(name, audit_key(2)))
     with acting(server, "admin") as client:  # even where someone could write such a tag, it blocks nothing
         client.mlflow.set_model_version_tag(candidates_name("freeze"), version, f"affectgpt.approval.{version}",
@@ -155,6 +159,68 @@ def test_nothing_written_on_a_candidate_freezes_the_registry(gate_server, gate_r
 
         assert any("approval without an event" in finding for finding in
                    verify_registry(client, "freeze").candidate_findings)  # still reported, read-only
+
+
+def test_nobody_but_the_gate_creates_or_writes_the_first_audit_copy(gate_server, gate_rules):
+    server = gate_server
+    first = audit_copy_name("claim")
+    with acting(server, "mallory") as client:  # before init: the name is the gate's, whatever its case
+        refusal = forbidden(lambda: client.mlflow.create_registered_model(first))
+        assert "kept for the registry gate" in refusal
+        forbidden(lambda: client.mlflow.create_registered_model("CLAIM-Audit-Copy"))
+        client.mlflow.create_registered_model("claim-mine")  # any other name: MLflow's default
+        forbidden(lambda: client.mlflow.rename_registered_model("claim-mine", first))
+    answer = requests.post(f"{server.url}/api/2.0/mlflow/registered-models/create", timeout=30,  # raw REST too
+                           auth=("mallory", GATE_PASSWORDS["mallory"]), json={"name": first})
+    assert answer.status_code == 403 and "kept for the registry gate" in answer.json()["message"]
+    init_governed(server, gate_rules, "claim")
+    for user in ("pipeline", "bob", "carol", "mallory"):
+        with acting(server, user) as client:
+            forbidden(lambda: client.mlflow.set_registered_model_tag(first, audit_key(2), "{}"))
+            forbidden(lambda: client.mlflow.delete_registered_model_tag(first, audit_key(1)))
+            forbidden(lambda: client.mlflow.update_registered_model(first, description="mine now"))
+            forbidden(lambda: client.mlflow.rename_registered_model(first, "claim-elsewhere"))
+            forbidden(lambda: client.mlflow.delete_registered_model(first))
+    with acting(server, "alice") as client:
+        assert audit_keys(client, first) == [audit_key(1)] and audit_keys(client, "claim") == []
+        assert [event.event for event in read_events(client, "claim")] == ["init"]
+
+
+def test_a_first_audit_copy_someone_else_holds_is_never_written(gate_server, gate_rules, tmp_path):
+    """An older registry whose `NAME-audit-copy` a user made before the name was kept for the gate
+    (so they manage it), holding a well-formed event the log never had: the forged event is named,
+    never read as part of the log, and the gate moves nothing and writes nothing there."""
+    from mlflow.server import get_app_client
+
+    server = gate_server
+    init_governed(server, gate_rules, "seized")
+    version = pipeline_registers(server, "seized", tmp_path, 50.0).version
+    first = audit_copy_name("seized")
+    with acting(server, "admin") as client:
+        lay_out_the_old_way(client, "seized")
+        init, head = read_events(client, "seized")[0], read_events(client, "seized")[-1]
+        client.mlflow.create_registered_model(first)
+        get_app_client("basic-auth", tracking_uri=server.url).grant_user_permission(
+            "mallory", "registered_model", first, "MANAGE")
+    with GateStore(f"sqlite:///{server.root / 'auth.db'}").engine.begin() as connection:
+        connection.execute(OWNED_MODELS.delete().where(OWNED_MODELS.c.name == first))  # never the gate's
+    with acting(server, "mallory") as client:  # she makes herself a reviewer, in the right shape
+        roles = init.details["roles"] | {"reviewers": ["bob", "mallory"], "admins": ["mallory"]}
+        forged = AuditEvent(seq=head.seq + 1, at=head.at, event="init", model="seized", actor="admin",
+                            authenticated=True, prev_hash=head.hash, details=init.details | {"roles": roles})
+        forged.hash = forged.compute_hash()
+        client.mlflow.set_registered_model_tag(first, audit_key(forged.seq), forged.to_json_line())
+    with acting(server, "bob") as client:
+        assert forged not in read_events(client, "seized")
+        with pytest.raises(Refused, match=f"{first}: event #{forged.seq} is in neither seized nor seized-audit"):
+            approve("seized", version, comment="fine", client=client)
+    with acting(server, "mallory") as client:  # the forged event gone, the model is still hers
+        client.mlflow.delete_registered_model_tag(first, audit_key(forged.seq))
+    with acting(server, "bob") as client, pytest.raises(Refused, match=f"mallory holds MANAGE on {first}"):
+        approve("seized", version, comment="fine", client=client)
+    with acting(server, "alice") as client:
+        assert audit_keys(client, first) == [] and audit_keys(client, "seized") == [audit_key(1), audit_key(2)]
+        assert read_audit_copy(client, "seized") == read_events(client, "seized")
 
 
 @pytest.mark.parametrize("submitter", ["\u0430lice", "nobody-at-all"])  # a Cyrillic 'а'; a made-up user

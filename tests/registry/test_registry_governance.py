@@ -12,9 +12,11 @@ import json
 import pytest
 from registry_testkit import (
     acting,
+    audit_keys,
     bench_report,
     forbidden,
     init_governed,
+    lay_out_the_old_way,
     log_training_run,
     pipeline_registers,
 )
@@ -34,7 +36,8 @@ from affectgpt.registry import (
     unlock,
     verify_registry,
 )
-from affectgpt.registry.audit import audit_key, audit_model_name
+from affectgpt.registry.audit import audit_copy_name, audit_key, audit_model_name
+from affectgpt.registry.gate_store import OWNED_MODELS, GateStore
 from affectgpt.registry.lock import EXPIRES_TAG, HOLDER_TAG, TICKET_SOURCE, TOKEN_TAG, lock_model_name
 from affectgpt.registry.records import candidates_name
 
@@ -89,6 +92,8 @@ def test_honest_flow_register_review_approve_promote_roll_back_and_approve_again
     with acting(server, "alice") as client:
         events = read_events(client, "honest")
         assert events == read_audit_copy(client, "honest")
+        assert audit_keys(client, "honest") == []  # the production page carries no audit events
+        assert audit_keys(client, audit_copy_name("honest")) == [audit_key(event.seq) for event in events]
     names = [event.event for event in events]
     assert names[0] == "init" and names.count("promotion") == 3 and "rollback" in names
     assert names.index("register") < names.index("review")  # logged at registration, by the gate
@@ -182,8 +187,10 @@ def test_aliases_tags_and_the_log_are_written_by_the_gate_alone(gate_server, gat
             forbidden(lambda: client.mlflow.set_registered_model_alias(candidates_name("aliases"), "champion", other))
             forbidden(lambda: client.mlflow.copy_model_version(f"models:/{candidates_name('aliases')}/{other}",
                                                                "aliases"))
-            forbidden(lambda: client.mlflow.set_registered_model_tag("aliases", audit_key(99), "{}"))
-            forbidden(lambda: client.mlflow.delete_registered_model_tag(audit_model_name("aliases"), audit_key(1)))
+            for name in ("aliases", audit_copy_name("aliases"), audit_model_name("aliases")):
+                forbidden(lambda name=name: client.mlflow.set_registered_model_tag(name, audit_key(99), "{}"))
+            for name in (audit_copy_name("aliases"), audit_model_name("aliases")):
+                forbidden(lambda name=name: client.mlflow.delete_registered_model_tag(name, audit_key(1)))
             forbidden(lambda: client.mlflow.create_model_version(lock_model_name("aliases"), TICKET_SOURCE, tags={
                 TOKEN_TAG: "forged", HOLDER_TAG: "someone", EXPIRES_TAG: "9999999999"}))
     assert _problems(server, "aliases") == []
@@ -207,7 +214,7 @@ def test_a_lost_audit_event_blocks_everything_until_an_admin_repairs_it(gate_ser
     with acting(server, "alice") as client:
         register = next(event for event in read_events(client, "tamper") if event.event == "register")
     with acting(server, "admin") as client:  # an administrator's mistake (only they can write it)
-        for name in ("tamper", audit_model_name("tamper")):
+        for name in (audit_copy_name("tamper"), audit_model_name("tamper")):
             client.mlflow.delete_registered_model_tag(name, audit_key(register.seq))
     assert any("missing (deleted)" in problem for problem in _problems(server, "tamper"))
     runner = CliRunner()
@@ -251,3 +258,31 @@ def test_rejection_is_final_and_cli_register_prints_the_version(gate_server, gat
             approve("cliflow", version, comment="changed my mind", client=client)
     with acting(server, "carol") as client, pytest.raises(Refused, match="was rejected by bob"):
         promote("cliflow", version, client=client)
+
+
+def test_an_older_registry_is_moved_by_the_gate_at_its_next_append(gate_server, gate_rules, tmp_path):
+    server = gate_server
+    init_governed(server, gate_rules, "legacy")
+    version = pipeline_registers(server, "legacy", tmp_path, 50.0).version
+    with acting(server, "admin") as client:  # as a registry set up before `legacy-audit-copy` existed
+        before = read_events(client, "legacy")
+        lay_out_the_old_way(client, "legacy")
+        assert audit_keys(client, "legacy") == [audit_key(event.seq) for event in before]
+    gate_models = GateStore(f"sqlite:///{server.root / 'auth.db'}")  # the gate's own table, as then
+    with gate_models.engine.begin() as connection:
+        connection.execute(OWNED_MODELS.delete().where(OWNED_MODELS.c.name == audit_copy_name("legacy")))
+    with acting(server, "mallory") as client:  # read as it is; nobody claims the name meanwhile
+        assert read_events(client, "legacy") == before
+        forbidden(lambda: client.mlflow.create_registered_model(audit_copy_name("legacy")))
+    assert _problems(server, "legacy") == []
+    with acting(server, "bob") as client:  # the gate's next append moves the log
+        approve("legacy", version, comment="fine", client=client)
+        assert audit_keys(client, "legacy") == []
+        events = read_events(client, "legacy")
+        assert events[:len(before)] == before and events[-1].event == "approval"
+        assert events == read_audit_copy(client, "legacy")
+        forbidden(lambda: client.mlflow.set_registered_model_tag(audit_copy_name("legacy"), audit_key(99), "{}"))
+    assert gate_models.owns(audit_copy_name("legacy"))  # created and recorded by the gate
+    with acting(server, "carol") as client:
+        assert promote("legacy", version, client=client).champion == "1"
+    assert _problems(server, "legacy") == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from registry_testkit import log_training_run
+from registry_testkit import audit_keys, log_training_run
 
 from affectgpt.registry import (
     Refused,
@@ -110,6 +110,7 @@ def test_two_concurrent_promotions_exactly_one_wins(server_client, rules, mlflow
         ]
     )
     assert read_audit_copy(server_client, "race") == events
+    assert audit_keys(server_client, "race") == []  # the log has models of its own, not the production page
     assert verify_registry(server_client, "race").ok
 
 

@@ -481,8 +481,9 @@ def init_command(
     ] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """(Administrators) create NAME, NAME-candidates and NAME-audit, set the server permissions of
-    the pipeline identity, the reviewers and the admins, and store the gate rules. Re-run to change."""
+    """(Administrators) create NAME, NAME-candidates, NAME-audit-copy and NAME-audit, set the server
+    permissions of the pipeline identity, the reviewers and the admins, and store the gate rules.
+    Re-run to change."""
     from affectgpt.paths import find_config
     from affectgpt.registry.governance import init_registry
 

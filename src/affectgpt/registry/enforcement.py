@@ -10,9 +10,15 @@ reviewers, the pipeline identity) must be real users of the server.
 | registered model          | pipeline user | reviewers | registry admins | everyone else  |
 | ------------------------- | ------------- | --------- | --------------- | -------------- |
 | `NAME-candidates`         | READ          | READ      | MANAGE          | default (READ) |
-| `NAME` (production, log)  | READ          | READ      | MANAGE          | default (READ) |
+| `NAME` (production)       | READ          | READ      | MANAGE          | default (READ) |
+| `NAME-audit-copy` (log)   | READ          | READ      | MANAGE          | default (READ) |
 | `NAME-audit` (log copy)   | READ          | READ      | MANAGE          | default (READ) |
 | `NAME--promotion-lock`    | READ          | READ      | MANAGE          | default (READ) |
+
+`NAME-audit-copy` came later than the others: a registry set up before it gets it from the gate
+at its next audit append (`provide_owned_model`). So that nobody can claim the name first, the
+server refuses every user but an MLflow administrator who creates a registered model, or renames
+one, to a name ending in `-audit-copy` (`server_app`, `reserved_for_gate`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ from typing import Any
 
 import yaml
 
-from affectgpt.registry.audit import audit_model_name, load_log
+from affectgpt.registry.audit import (
+    AUDIT_COPY_SUFFIX,
+    AuditEvent,
+    audit_copy_description,
+    audit_copy_name,
+    audit_model_name,
+    load_log,
+)
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, NotFound, Refused
 from affectgpt.registry.gate import PromotionConfig
@@ -46,8 +59,16 @@ WRITE_LEVELS = ("EDIT", "MANAGE")
 
 
 def governed_names(model_name: str) -> list[str]:
-    """The four registered models the gate owns for `model_name`."""
-    return [model_name, candidates_name(model_name), audit_model_name(model_name), lock_model_name(model_name)]
+    """The five registered models the gate owns for `model_name`."""
+    return [model_name, candidates_name(model_name), audit_copy_name(model_name), audit_model_name(model_name),
+            lock_model_name(model_name)]
+
+
+def reserved_for_gate(name: str) -> bool:
+    """Whether only the gate (or an MLflow administrator) may create a registered model `name`:
+    one ending in `-audit-copy`, the name the gate may still have to create for a registry set up
+    before it (compared without case or surrounding space, as a database collation might)."""
+    return str(name).strip().casefold().endswith(AUDIT_COPY_SUFFIX)
 
 
 # -- the server's users ---------------------------------------------------------------------
@@ -77,8 +98,8 @@ def _effective_level(user, model: str) -> str:
     return granted.name if granted is not None else auth.auth_config.default_permission
 
 
-def permission_problems(model_name: str, roles: Roles) -> list[str]:
-    """Every user other than an administrator who could write one of the governed models."""
+def permission_problems(model_name: str, roles: Roles, names: list[str] | None = None) -> list[str]:
+    """Every user other than an administrator who could write one of the governed models (or `names`)."""
     from mlflow.server.auth import auth_config, store
 
     problems = []
@@ -88,7 +109,7 @@ def permission_problems(model_name: str, roles: Roles) -> list[str]:
     for user in store.list_users():
         if user.is_admin or roles.is_admin(user.username):
             continue
-        for name in governed_names(model_name):
+        for name in names or governed_names(model_name):
             level = _effective_level(user, name)
             if level in WRITE_LEVELS:
                 problems.append(f"{user.username} holds {level} on {name}")
@@ -180,29 +201,67 @@ def _create_and_grant(client: RegistryClient, store: GateStore, model_name: str,
                       identity: Identity) -> None:
     """Create the missing models in the backend store (so no user becomes their manager), record
     them as the gate's, and grant the plan of the module docstring in the auth store."""
-    from mlflow.server.auth import store as users
-
     purposes = {
         model_name: production_description(model_name),
         candidates_name(model_name): f"candidates of {model_name}, registered through the registry gate",
+        audit_copy_name(model_name): audit_copy_description(model_name),
         audit_model_name(model_name): f"second copy of the audit log of {model_name}",
         lock_model_name(model_name): f"tickets of the alias lease of {model_name}",
     }
     for name, purpose in purposes.items():
-        try:
-            client.mlflow.create_registered_model(name, description=purpose)
-        except Exception as error:
-            if "already exists" not in str(error).lower() and "ALREADY_EXISTS" not in str(error):
-                raise
-            problem = foreign_content(client, store, name)  # created by someone else meanwhile
-            if problem:
-                raise Refused(f"{model_name}: init stopped: {problem}") from error
-        store.record_owned(name, model_name, identity.name)
-        for user, level in ([(roles.pipeline_user, "READ")] + [(reviewer, "READ") for reviewer in roles.reviewers]
-                            + [(admin, "MANAGE") for admin in roles.admins]):
-            users.grant_user_permission(user, "registered_model", name, level)
+        _create_owned(client, store, model_name, name, purpose, roles, identity.name)
     client.call(f"describe {model_name}", client.mlflow.update_registered_model, model_name,
                 description=production_description(model_name))
+
+
+def _create_owned(client: RegistryClient, store: GateStore, model_name: str, name: str, purpose: str,
+                  roles: Roles, created_for: str, stopped: str = "init stopped") -> None:
+    """Create `name` in the backend store unless it exists, record it as the gate's and grant
+    every role its level on it."""
+    from mlflow.server.auth import store as users
+
+    try:
+        client.mlflow.create_registered_model(name, description=purpose)
+    except Exception as error:
+        if "already exists" not in str(error).lower() and "ALREADY_EXISTS" not in str(error):
+            raise
+        problem = foreign_content(client, store, name)  # created by someone else meanwhile
+        if problem:
+            raise Refused(f"{model_name}: {stopped}: {problem}") from error
+    store.record_owned(name, model_name, created_for)
+    for user, level in ([(roles.pipeline_user, "READ")] + [(reviewer, "READ") for reviewer in roles.reviewers]
+                        + [(admin, "MANAGE") for admin in roles.admins]):
+        if user:
+            users.grant_user_permission(user, "registered_model", name, level)
+
+
+def provide_owned_model(client: RegistryClient, store: GateStore, model_name: str, name: str, purpose: str,
+                        events: list[AuditEvent]) -> None:
+    """Create governed model `name` for a registry set up before it was one of them (the first
+    copy of the audit log), as `init` would have: checked first, then created, recorded and
+    granted to the roles of the log `events`. A model of that name the gate did not make is
+    taken over only when `init` would take it over; otherwise the append is refused, naming why."""
+    from affectgpt.registry.governance import replay
+
+    stopped = f"{name} could not be set up, the audit log stays where it is and nothing was written"
+    if store.owns(name) and _exists(client, name):
+        return
+    roles = replay(events).roles
+    problems = [problem for problem in [foreign_content(client, store, name)] if problem]
+    problems += permission_problems(model_name, roles, [name])
+    if problems:
+        raise Refused(f"{model_name}: {stopped}: " + "; ".join(problems))
+    _create_owned(client, store, model_name, name, purpose, roles, client.identity().name, stopped)
+
+
+def _exists(client: RegistryClient, name: str) -> bool:
+    try:
+        client.mlflow.get_registered_model(name)
+    except Exception as error:
+        if "RESOURCE_DOES_NOT_EXIST" in str(error) or "not found" in str(error).lower():
+            return False
+        raise
+    return True
 
 
 def register(client: RegistryClient, identity: Identity, payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """Roles, rules and the check that the registry's state agrees with its audit log.
 
 On an authenticated server every change goes through the registry gate inside the MLflow
-server (`server_app`, `enforcement`): it alone writes the production model, its aliases, the
-audit log, the candidates and the lease, and every role holds only READ there (the table is in
-`enforcement`). A local store has no roles (the demo). `verify_registry` is a read-only
+server (`server_app`, `enforcement`): it alone writes the production model, its aliases, both
+copies of the audit log, the candidates and the lease, and every role holds only READ there (the
+table is in `enforcement`). A local store has no roles (the demo). `verify_registry` is a read-only
 cross-check anyone may run: it replays the log and names every alias, approval, production
 version, rule set or registration that the log did not produce.
 """
@@ -17,7 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from affectgpt.registry.audit import AuditEvent, append_event, audit_model_name, load_log
+from affectgpt.registry.audit import (
+    AuditEvent,
+    append_event,
+    audit_copy_description,
+    audit_copy_name,
+    audit_model_name,
+    load_log,
+)
 from affectgpt.registry.connection import RegistryClient
 from affectgpt.registry.errors import InvalidInput, Refused
 from affectgpt.registry.gate import DEFAULT_PROMOTION_CONFIG, PromotionConfig, load_promotion_config
@@ -196,7 +203,7 @@ def verify_registry(client: RegistryClient, model_name: str) -> VerifyReport:
                 f"{model_name}@{alias} is v{actual or 'none'} but the audit log says v{expected or 'none'} "
                 "(moved outside the registry CLI)"
             )
-    for other in (candidates_name(model_name), audit_model_name(model_name)):
+    for other in (candidates_name(model_name), audit_copy_name(model_name), audit_model_name(model_name)):
         registered = _registered_or_none(client, other)
         for alias, version in ((registered.aliases or {}) if registered else {}).items():
             if str(alias) in (CHAMPION, PREVIOUS):
@@ -264,17 +271,17 @@ def require_clean(client: RegistryClient, model_name: str, what: str) -> VerifyR
 
 
 def production_description(model_name: str) -> str:
-    """What the production model's MLflow page says about its tags, so a person knows which to
-    read (none of them: `affectgpt registry history|review`) and why they are there."""
+    """What the production model's MLflow page says about itself and its few tags, so a person
+    knows where the audit log is and how to read it (`affectgpt registry history|verify`)."""
     return (
         f"**{model_name}**: production versions, copied in by `affectgpt registry promote`; the aliases "
         "`champion` (served) and `previous` (the rollback target) point at them.\n\n"
-        "The tags `affectgpt.audit.NNNNNN` are the tamper-evident audit log, one hash-chained event "
-        f"each, with a second copy on `{model_name}-audit`; they stay tags because only reviewers and "
-        "administrators may write this model, which is what protects the log. Read them with "
-        f"`affectgpt registry history --model {model_name}`, check them with `affectgpt registry verify`. "
-        "`affectgpt.rules` holds the promotion rules, `affectgpt.roles` who plays which part, and "
-        "`affectgpt.approval.N` a readable copy of the decision on candidate N."
+        "Every registration, review, decision, promotion and rollback is in the tamper-evident audit log, "
+        f"kept twice, one hash-chained event per tag, on `{audit_copy_name(model_name)}` and "
+        f"`{audit_model_name(model_name)}`, which only the registry gate writes. Read it with "
+        f"`affectgpt registry history --model {model_name}`, check it with `affectgpt registry verify`. "
+        "The tags here: `affectgpt.rules` holds the promotion rules, `affectgpt.roles` who plays which "
+        "part, and `affectgpt.approval.N` a readable copy of the decision on candidate N."
     )
 
 
@@ -300,7 +307,7 @@ def init_registry(
     tracking_uri: str | None = None,
     actor: Identity | None = None,
 ) -> LogState:
-    """Set up `model_name`: the four registered models, the gate rules stored with the production
+    """Set up `model_name`: the five registered models, the gate rules stored with the production
     model, an `init` event. Run again to change roles or rules (each run is a new, logged `init`).
     On an authenticated server this is one request to its registry gate, which needs an MLflow
     administrator and sets every permission (`enforcement.init`); here it sets up a local store."""
@@ -325,6 +332,7 @@ def init_registry(
     for name, purpose in (
         (model_name, production_description(model_name)),
         (candidates_name(model_name), f"candidates of {model_name}, registered by the pipeline"),
+        (audit_copy_name(model_name), audit_copy_description(model_name)),
         (audit_model_name(model_name), f"second copy of the audit log of {model_name}"),
         (lock_model_name(model_name), f"tickets of the alias lease of {model_name}"),
     ):

@@ -1,9 +1,9 @@
 """What the registry knows about a candidate version, read back from MLflow tags.
 
-A model NAME lives in four registered models: `NAME-candidates` (versions the pipeline
+A model NAME lives in five registered models: `NAME-candidates` (versions the pipeline
 registers), `NAME` (production: versions copied in by promotion, the `champion`/`previous`
-aliases, the rules, the audit log), `NAME-audit` (the second copy of the log) and, while an
-alias change runs, `NAME--promotion-lock`. Tag names live here, once, so writers and readers
+aliases, the rules), `NAME-audit-copy` and `NAME-audit` (the two copies of the audit log) and,
+while an alias change runs, `NAME--promotion-lock`. Tag names live here, once, so writers and readers
 cannot drift apart. A version registered by plain MLflow calls lacks the affectgpt tags: it
 reads as "no scores".
 

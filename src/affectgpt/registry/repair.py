@@ -2,8 +2,10 @@
 
 A broken chain refuses every change, rollback included, so it needs a way back that is itself
 on the record. The repair merges the two copies (an event intact in either copy is kept, so a
-tag lost from one copy is restored from the other), rewrites both copies to that merged log,
-and appends a `repair` event naming the administrator, the reason, the sequence numbers lost
+tag lost from one copy is restored from the other; in a registry set up before
+`<name>-audit-copy` existed, the first copy's tags on `<name>` count as the first copy),
+rewrites both copies to that merged log (the first on `<name>-audit-copy`, none left on
+`<name>`), and appends a `repair` event naming the administrator, the reason, the sequence numbers lost
 for good and every finding that remains: those exact findings stop blocking (`audit.load_log`),
 any later damage still blocks. A lost tail's numbers are taken again by the
 events after the repair (the `repair` event lists them as lost). The event also records the aliases and production versions found
@@ -15,10 +17,12 @@ from __future__ import annotations
 from affectgpt.registry.audit import (
     AUDIT_TAG_PREFIX,
     AuditEvent,
+    audit_copy_name,
     audit_key,
     audit_model_name,
     load_log,
     new_event,
+    provide_first_copy,
     read_copy,
     write_event,
 )
@@ -44,7 +48,7 @@ def _rewrite_copy(client: RegistryClient, name: str, events: list[AuditEvent]) -
     wanted = {audit_key(event.seq): event.to_json_line() for event in events}
     for key in tags:
         if key.startswith(AUDIT_TAG_PREFIX) and key not in wanted:
-            client.call(f"remove the unreadable audit tag {key} of {name}",
+            client.call(f"remove audit tag {key} of {name}",
                         client.mlflow.delete_registered_model_tag, name, key)
     for key, value in wanted.items():
         if tags.get(key) != value:
@@ -69,13 +73,17 @@ def _state_in_place(client: RegistryClient, model_name: str) -> dict:
 def repair_log(client: RegistryClient, model_name: str, *, actor: Identity, reason: str) -> AuditEvent:
     """Merge, rewrite and record (see the module docstring); returns the `repair` event."""
     with hold_lease(client, model_name, holder=actor.name):
-        copy_name = audit_model_name(model_name)
-        primary, _ = read_copy(client, model_name)
+        first_name, copy_name = audit_copy_name(model_name), audit_model_name(model_name)
+        first, _ = read_copy(client, first_name)
+        on_production, _ = read_copy(client, model_name)  # the first copy's older place
         second, _ = read_copy(client, copy_name)
+        primary = first + on_production
         before = load_log(client, model_name).problems
-        events = _merged(model_name, [primary, second])
-        for name in (model_name, copy_name):
+        events = _merged(model_name, [first, on_production, second])
+        provide_first_copy(client, model_name, events)
+        for name in (first_name, copy_name):
             _rewrite_copy(client, name, events)
+        _rewrite_copy(client, model_name, [])
         remaining = load_log(client, model_name).problems
         top = max([event.seq for event in primary + second] + [0])
         kept = {event.seq for event in events}

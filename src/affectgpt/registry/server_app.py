@@ -8,7 +8,9 @@ The entry point `affectgpt-gate` (group `mlflow.app`, pyproject.toml) names `cre
 caller is authenticated by the auth app's own check (`authenticate_request`, the user store's
 password hash), never by a field of the request; the work is done by `enforcement` with the
 server's backend store opened directly, so no registry user needs write access to what the
-gate governs. Frozen evidence and the models the gate created live in `gate_store`.
+gate governs. Frozen evidence and the models the gate created live in `gate_store`. MLflow's own
+create and rename endpoints refuse (HTTP 403) a name the gate keeps for itself
+(`enforcement.reserved_for_gate`) to anyone but an MLflow administrator.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from affectgpt.registry.errors import InvalidInput, NotFound, Refused, RegistryE
 from affectgpt.registry.gate_client import GATE_PATH
 
 _log = logging.getLogger(__name__)
+
+# MLflow's endpoints that give a registered model its name, and the request field holding it.
+NAMING_ROUTES = {"/mlflow/registered-models/create": "name", "/mlflow/registered-models/rename": "new_name"}
 
 STATUS = {Refused: (403, "REFUSED"), InvalidInput: (400, "INVALID_INPUT"), NotFound: (404, "NOT_FOUND"),
           RegistryUnavailable: (503, "UNAVAILABLE")}
@@ -121,6 +126,32 @@ def add_gate_routes(app) -> None:
         auth.BEFORE_REQUEST_VALIDATORS[(path, "POST")] = _authenticated_only
     app.add_url_rule(f"{GATE_PATH}/evidence", endpoint="affectgpt_gate_evidence", view_func=evidence, methods=["GET"])
     auth.BEFORE_REQUEST_VALIDATORS[(f"{GATE_PATH}/evidence", "GET")] = _authenticated_only
+    for (path, method), validator in list(auth.BEFORE_REQUEST_VALIDATORS.items()):
+        field = next((field for route, field in NAMING_ROUTES.items() if path.endswith(route)), None)
+        if field and not getattr(validator, "refuses_reserved_names", False):
+            auth.BEFORE_REQUEST_VALIDATORS[(path, method)] = _refusing_reserved_names(validator, field)
+
+
+def _refusing_reserved_names(validator, field: str):
+    """MLflow's validator for a create or rename, after a check that the new name is not one the
+    gate keeps for itself: a user who created it first would be its manager, and the gate could
+    not take it over (the auth app lets administrators past every validator)."""
+    from flask import request
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
+
+    from affectgpt.registry.enforcement import reserved_for_gate
+
+    def check() -> bool:
+        body = request.get_json(force=True, silent=True)
+        name = (body.get(field) if isinstance(body, dict) else None) or request.args.get(field) or ""
+        if reserved_for_gate(name):
+            raise MlflowException(f"registered model {name!r}: names ending in '-audit-copy' are kept for the "
+                                  "registry gate, which creates them; choose another name", PERMISSION_DENIED)
+        return validator()
+
+    check.refuses_reserved_names = True  # type: ignore[attr-defined]
+    return check
 
 
 def _authenticated_only() -> bool:
