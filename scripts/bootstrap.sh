@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything affectgpt needs into .venv on a fresh Debian machine:
 # the Debian tools the media code shells out to (and chromium, which the report screenshot
-# tests render the HTML reports with, and bubblewrap, which the cluster rehearsal runs each
-# pipeline pod in), then the locked Python stack.
+# tests render the HTML reports with, bubblewrap, which the cluster rehearsal runs each
+# pipeline pod in, and the production stores the tests start their own servers of: postgresql
+# for MLflow and the registry gate, redis-server for Feast's online store), then the locked
+# Python stack. The tests never use the system services these packages start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(ffmpeg espeak-ng sox git chromium bubblewrap)
+DEBIAN_PACKAGES=(ffmpeg espeak-ng sox git chromium bubblewrap postgresql redis-server)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -18,8 +18,10 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from affectgpt.paths import reference_data_dir
+from testkit.required import missing
 from xdist_groups import scheduling_group
+
+from affectgpt.paths import reference_data_dir
 
 MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 
@@ -78,9 +80,7 @@ def reference_data() -> Path:
     AFFECTGPT_REQUIRE_REFERENCE_DATA=1 so the skip becomes a failure there."""
     found = reference_data_dir(required=False)
     if found is None:
-        if os.environ.get("AFFECTGPT_REQUIRE_REFERENCE_DATA") == "1":
-            pytest.fail("AFFECTGPT_REQUIRE_REFERENCE_DATA=1 but the reference data is missing")
-        pytest.skip("reference data absent: set AFFECTGPT_REFERENCE_DATA to ../shared/reference-data")
+        missing("the reference data is absent: set AFFECTGPT_REFERENCE_DATA to ../shared/reference-data")
     return found
 
 
