@@ -11,10 +11,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from testkit.processes import ServerProcess, free_port
 
 from affectgpt.registry.connection import RegistryClient, RetryPolicy
+
+if TYPE_CHECKING:
+    from stores_testkit import PostgresServer
 
 FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.2, max_delay_s=0.5)
 
@@ -92,17 +96,22 @@ def _this_checkout_src() -> str:
 
 
 class MlflowServer:
-    """A real `mlflow server` on 127.0.0.1 with a sqlite backend; restartable on the same DB.
-    With `auth=True` it runs the registry gate app (MLflow's basic-auth app plus the governed
-    registry endpoints) with a test-local auth ini and database. `light=True` is for tests that
-    only need a server that authenticates: MLflow's own basic-auth app on a file store, which has
-    no database migrations to run (a third of the start-up time)."""
+    """A real `mlflow server` on 127.0.0.1, restartable on the same databases. Its backend store
+    is a sqlite file unless `backend_store_uri` names another (`postgresql://...`, as in the
+    cluster). With `auth=True` it runs the registry gate app (MLflow's basic-auth app plus the
+    governed registry endpoints) with a test-local auth ini whose `database_uri` (the users, and
+    the gate's own tables) is `auth_database_uri`, else a sqlite file. `light=True` is for tests
+    that only need a server that authenticates: MLflow's own basic-auth app on a file store,
+    which has no database migrations to run (a third of the start-up time)."""
 
     ADMIN_PASSWORD = "admin-password-for-tests"
 
-    def __init__(self, root: Path, auth: bool = False, light: bool = False) -> None:
+    def __init__(self, root: Path, auth: bool = False, light: bool = False, *,
+                 backend_store_uri: str | None = None, auth_database_uri: str | None = None) -> None:
         self.root = root
         self.light = light
+        self.backend_store_uri = (str(root / "mlruns") if light else
+                                  backend_store_uri or f"sqlite:///{root / 'srv.db'}")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: ServerProcess | None = None
@@ -121,7 +130,7 @@ class MlflowServer:
             ini = root / "auth.ini"
             ini.write_text(
                 "[mlflow]\ndefault_permission = READ\n"
-                f"database_uri = sqlite:///{root / 'auth.db'}\n"
+                f"database_uri = {auth_database_uri or 'sqlite:///' + str(root / 'auth.db')}\n"
                 "admin_username = admin\n"
                 "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
                 "grant_default_workspace_access = false\n"
@@ -139,7 +148,7 @@ class MlflowServer:
     def start(self, timeout_s: float = 90.0) -> None:
         self.process = ServerProcess("mlflow server", [
             sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", str(self.root / "mlruns") if self.light else f"sqlite:///{self.root / 'srv.db'}",
+            "--backend-store-uri", self.backend_store_uri,
             "--artifacts-destination", str(self.root / "artifacts"),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", *self.extra_args,
         ], self.root / "server.log", env=self.env, cwd=self.root)
@@ -169,12 +178,20 @@ def acting(server: MlflowServer, user: str | None) -> Iterator[RegistryClient]:
         yield RegistryClient(server.url, FAST_RETRY)
 
 
-def start_gate_server(root: Path) -> MlflowServer:
+def postgres_store_uris(postgres: PostgresServer, name: str) -> dict[str, str]:
+    """`MlflowServer` arguments for a server on PostgreSQL, as in the cluster: a new database for
+    the backend store and one for the auth app's users and the gate's tables."""
+    return {"backend_store_uri": postgres.uri(postgres.create_database(f"{name}_mlflow")),
+            "auth_database_uri": postgres.uri(postgres.create_database(f"{name}_auth"))}
+
+
+def start_gate_server(root: Path, **store_uris: str) -> MlflowServer:
     """The registry gate app with users pipeline, bob, carol (reviewers to be), alice (an author)
-    and mallory (nobody: the server's default READ), created by the admin."""
+    and mallory (nobody: the server's default READ), created by the admin. `store_uris`: where
+    its databases are (`postgres_store_uris`; default: sqlite files under `root`)."""
     from mlflow.server import get_app_client
 
-    server = MlflowServer(root, auth=True)
+    server = MlflowServer(root, auth=True, **store_uris)
     server.start()
     try:
         with acting(server, "admin"):

@@ -98,8 +98,8 @@ def test_a_reviewer_cannot_forge_an_init_with_relaxed_rules(gate_server, gate_ru
     assert [event.actor for event in inits] == ["admin"]
 
 
-def test_an_author_reviewer_cannot_write_another_reviewers_approval(gate_server, gate_rules, tmp_path):
-    server = gate_server
+def test_an_author_reviewer_cannot_write_another_reviewers_approval(gate_on_each_store, gate_rules, tmp_path):
+    server = gate_on_each_store
     init_governed(server, gate_rules, "selfie")
     own = pipeline_registers(server, "selfie", tmp_path, 50.0, author="bob").version
     with acting(server, "bob") as client:

@@ -56,8 +56,8 @@ def _problems(server, model) -> list[str]:
         return verify_registry(client, model).all_problems()
 
 
-def test_honest_flow_register_review_approve_promote_roll_back_and_approve_again(gate_server, gate_rules, tmp_path):
-    server = gate_server
+def test_honest_flow_register_review_approve_promote_roll_back_and_approve_again(gate_on_each_store, gate_rules, tmp_path):
+    server = gate_on_each_store
     init_governed(server, gate_rules, "honest")
     first = pipeline_registers(server, "honest", tmp_path, 50.0)
     assert first.created and first.author == "alice" and first.verdict == "pass"
@@ -202,8 +202,8 @@ def test_aliases_tags_and_the_log_are_written_by_the_gate_alone(gate_server, gat
         assert promote("aliases", other, client=client).champion == "2"
 
 
-def test_a_lost_audit_event_blocks_everything_until_an_admin_repairs_it(gate_server, gate_rules, tmp_path):
-    server = gate_server
+def test_a_lost_audit_event_blocks_everything_until_an_admin_repairs_it(gate_on_each_store, gate_rules, tmp_path):
+    server = gate_on_each_store
     init_governed(server, gate_rules, "tamper")
     first = _approved(server, "tamper", tmp_path, 50.0)
     with acting(server, "carol") as client:
@@ -240,8 +240,8 @@ def test_a_lost_audit_event_blocks_everything_until_an_admin_repairs_it(gate_ser
     assert repair.details["reason"] == "tag deleted by mistake"
 
 
-def test_rejection_is_final_and_cli_register_prints_the_version(gate_server, gate_rules, tmp_path):
-    server = gate_server
+def test_rejection_is_final_and_cli_register_prints_the_version(gate_on_each_store, gate_rules, tmp_path):
+    server = gate_on_each_store
     init_governed(server, gate_rules, "cliflow")
     runner = CliRunner()
     with acting(server, "pipeline"):

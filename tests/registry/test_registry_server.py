@@ -1,13 +1,14 @@
 """The registry against a real `mlflow server` process without authentication (decisions are
-unauthenticated, as on sqlite): racing promotions, a server that goes down (clear error, nothing
-written) and an audit log that survives the restart."""
+unauthenticated, as on sqlite): racing promotions (on a sqlite and on a PostgreSQL backend
+store), a server that goes down (clear error, nothing written) and an audit log that survives
+the restart."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from registry_testkit import audit_keys, log_training_run
+from registry_testkit import FAST_RETRY, audit_keys, log_training_run
 
 from affectgpt.registry import (
     Refused,
@@ -71,7 +72,12 @@ def _candidate(client, rules, model, level):
     return result.version
 
 
-def test_two_concurrent_promotions_exactly_one_wins(server_client, rules, mlflow_server):
+def test_two_concurrent_promotions_exactly_one_wins(server_on_each_store, rules):
+    """Two promoters at once through one server (sqlite, then PostgreSQL, whose transactions
+    really run side by side): one takes the alias lease and promotes, the other is refused, and
+    the audit chain and its copy stay whole."""
+    server = server_on_each_store
+    server_client = RegistryClient(server.url, FAST_RETRY)
     v1 = _candidate(server_client, rules, "race", 50.0)
     promote("race", v1, actor="carol", client=server_client)
     contenders = [
@@ -82,7 +88,7 @@ def test_two_concurrent_promotions_exactly_one_wins(server_client, rules, mlflow
     outcomes: dict[str, str] = {}
 
     def race(version: str) -> None:
-        client = RegistryClient(mlflow_server.url, server_client.retry)  # one client per promoter
+        client = RegistryClient(server.url, server_client.retry)  # one client per promoter
         start.wait()
         try:
             promote("race", version, actor=f"promoter-{version}", client=client)
