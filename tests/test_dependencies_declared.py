@@ -78,3 +78,39 @@ def test_test_only_packages_are_in_the_dev_extra_not_the_runtime():
     assert not dev & runtime, sorted(dev & runtime)
     assert not dev & imported, f"the shipped code imports {sorted(dev & imported)}: make it a runtime dependency"
     assert "tqdm" not in runtime  # declared once, imported nowhere
+
+
+def test_the_cluster_stores_drivers_are_declared_locked_and_installed():
+    """MLflow, the gate and Feast open the cluster's stores by URI: the driver a documented URI
+    names (SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3) and the Redis client of
+    Feast's online store must be in the image, i.e. runtime dependencies and locked. Nothing
+    of ours imports them, so the import scan above cannot see them."""
+    from importlib import import_module
+
+    import sqlalchemy
+    import yaml
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    runtime = _requirement_names(project["dependencies"])
+    locked = {_norm(line.split("==", 1)[0]) for line in (REPO / "requirements.lock").read_text().splitlines()
+              if "==" in line and not line.startswith((" ", "#"))}
+    secrets = dict(re.findall(r"create secret generic (\S+) --from-literal=uri='([^']+)'",
+                              (REPO / "docs" / "deploy.md").read_text()))
+    assert {"mlflow-db", "feast-registry"} <= set(secrets), secrets
+    modules = {}
+    for secret, uri in secrets.items():
+        dialect = sqlalchemy.engine.make_url(uri).get_dialect()
+        try:
+            modules[secret] = dialect.import_dbapi().__name__.split(".")[0]
+        except ImportError as error:
+            raise AssertionError(f"docs/deploy.md Secret {secret}: {uri} needs {error.name}, which is not installed; "
+                                 "name the driver the lock holds (postgresql+psycopg2://)") from None
+    feast_store = yaml.safe_load(yaml.safe_load((REPO / "infra" / "base" / "feast" / "configmap.yaml").read_text())
+                                 ["data"]["feature_store.yaml"].replace("${", "{"))
+    assert feast_store["online_store"]["type"] == "redis"
+    modules["feast online store"] = import_module("redis").__name__
+    distributions = packages_distributions()
+    for store, module in modules.items():
+        names = {_norm(d) for d in distributions.get(module, [])}
+        assert names & runtime, f"{store}: declare one of {sorted(names)} in [project] dependencies"
+        assert names & locked, f"{store}: pin {sorted(names)} in requirements.lock"

@@ -1,7 +1,7 @@
 """The registry gate as an MLflow server app: MLflow's basic-auth app plus the governed
 endpoints under `/api/2.0/affectgpt/registry/`, in the same process.
 
-    mlflow server --app-name affectgpt-gate --backend-store-uri postgresql://... \\
+    mlflow server --app-name affectgpt-gate --backend-store-uri postgresql+psycopg2://... \\
         --artifacts-destination s3://...      # plus the basic-auth ini and secrets, see docs/registry.md
 
 The entry point `affectgpt-gate` (group `mlflow.app`, pyproject.toml) names `create_app`. The
