@@ -38,7 +38,8 @@ def mlflow_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mlflow_server_on_postgres(tmp_path_factory, postgres_server):  # noqa: F811
-    """A plain `mlflow server` whose backend store is a PostgreSQL database, as in the cluster."""
+    """A plain `mlflow server` whose backend store is a PostgreSQL database, migrated by the
+    deployment's init container first, as in the cluster."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server-pg"),
                           backend_store_uri=postgres_store_uris(postgres_server, "plain")["backend_store_uri"])
     server.start()

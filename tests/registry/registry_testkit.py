@@ -178,11 +178,37 @@ def acting(server: MlflowServer, user: str | None) -> Iterator[RegistryClient]:
         yield RegistryClient(server.url, FAST_RETRY)
 
 
+MLFLOW_DEPLOYMENT = Path(__file__).resolve().parents[2] / "infra" / "base" / "mlflow" / "deployment.yaml"
+
+
+def migrate_as_the_deployment_does(backend_store_uri: str) -> list[str]:
+    """Run the init container of infra/base/mlflow/deployment.yaml here, as the kubelet would:
+    its command line with the Secret `mlflow-db`'s URI set to `backend_store_uri` (`mlflow` is
+    this environment's). Returns the command line it ran; raises with its stderr if it failed."""
+    import subprocess
+
+    import yaml
+    from testkit.pods import container_env, kubelet_argv
+
+    (migrate,) = yaml.safe_load(MLFLOW_DEPLOYMENT.read_text())["spec"]["template"]["spec"]["initContainers"]
+    env = container_env(migrate, {("mlflow-db", "uri"): backend_store_uri})
+    argv = kubelet_argv(migrate, env)
+    if argv[0] != "mlflow":
+        raise AssertionError(f"the init container runs {argv[0]!r}, not the image's mlflow")
+    done = subprocess.run([sys.executable, "-m", *argv], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=300, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(migrate['command'])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return argv
+
+
 def postgres_store_uris(postgres: PostgresServer, name: str) -> dict[str, str]:
     """`MlflowServer` arguments for a server on PostgreSQL, as in the cluster: a new database for
-    the backend store and one for the auth app's users and the gate's tables."""
-    return {"backend_store_uri": postgres.uri(postgres.create_database(f"{name}_mlflow")),
-            "auth_database_uri": postgres.uri(postgres.create_database(f"{name}_auth"))}
+    the backend store, migrated by the deployment's init container, and one for the auth app's
+    users and the gate's tables (which the app creates itself)."""
+    backend = postgres.uri(postgres.create_database(f"{name}_mlflow"))
+    migrate_as_the_deployment_does(backend)
+    return {"backend_store_uri": backend, "auth_database_uri": postgres.uri(postgres.create_database(f"{name}_auth"))}
 
 
 def start_gate_server(root: Path, **store_uris: str) -> MlflowServer:
