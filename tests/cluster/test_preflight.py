@@ -405,6 +405,23 @@ def test_a_schedule_without_test_sets_token_or_gpus_is_caught(good):
     assert any("KFP token" in p for p in problems) and any("backend step" in p for p in problems)
 
 
+@pytest.mark.parametrize("overlay", sorted(MODES))
+def test_a_cronjob_that_starts_no_pipeline_run_is_not_held_to_the_schedule_rules(good, overlay):
+    """The Feast materialisation is a CronJob of its own (`affectgpt features ...`): it needs no
+    test sets, no KFP token and submits nothing. A monitor run without `pipeline submit` is
+    still caught."""
+    inputs = good(overlay)
+    materialize = _doc(inputs, "CronJob", "affectgpt-feast-materialize")
+    assert not [f for f in failing(run_checks(inputs, {"schedule"})).get("schedule", [])
+                if "affectgpt-feast-materialize" in f.where]
+    pod = _doc(inputs, "CronJob", "affectgpt-monitor")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod["containers"][0]["command"] = ["affectgpt", "pipeline", "runs"]
+    problems = [f.problem for f in failing(run_checks(inputs, {"schedule"}))["schedule"]]
+    assert any("submits no pipeline" in p for p in problems)
+    assert materialize["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][:2] == \
+        ["affectgpt", "features"]
+
+
 def test_a_field_the_api_server_refuses_is_caught(good):
     inputs = good()
     _doc(inputs, "Deployment", "feast")["spec"]["replicas"] = "two"

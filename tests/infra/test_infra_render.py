@@ -32,7 +32,8 @@ STEP_FACING = {("ConfigMap", "affectgpt-platform"), ("PersistentVolumeClaim", "a
                ("RoleBinding", "affectgpt-pipeline-runner"), ("CronJob", "affectgpt-monitor"),
                ("ServiceAccount", "affectgpt-trainer"), ("NetworkPolicy", "training-peers"),
                ("ServiceAccount", "affectgpt-monitor"), ("Role", "affectgpt-monitor"),
-               ("RoleBinding", "affectgpt-monitor")}
+               ("RoleBinding", "affectgpt-monitor"), ("CronJob", "affectgpt-feast-materialize"),
+               ("ConfigMap", "affectgpt-feast-repo"), ("ServiceAccount", "affectgpt-feast-materialize")}
 CLUSTER_SCOPED = {"Namespace", "Profile", "ClusterRole", "ClusterRoleBinding", "StorageClass"}
 # The Secrets an operator creates out of band (docs/deploy.md); manifests name them, never hold them.
 KNOWN_SECRETS = {"mlflow-db", "mlflow-s3", "mlflow-auth", "mlflow-pipeline-identity", "feast-redis",
@@ -281,12 +282,17 @@ def test_default_deny_selects_only_our_pods_and_every_service_has_an_allow(rende
         assert any(labels and labels.items() <= selector.items() for labels in allowed), service["metadata"]["name"]
 
 
-def test_pipeline_pods_reach_mlflow_and_feast_only_when_labelled(rendered):
+def test_pipeline_pods_reach_mlflow_feast_and_its_stores_only_when_labelled(rendered):
     target, docs = rendered
-    for service, label in (("mlflow", "affectgpt.io/mlflow-client"), ("feast", "affectgpt.io/feast-client")):
+    services = [("mlflow", "affectgpt.io/mlflow-client"), ("feast", "affectgpt.io/feast-client"),
+                ("redis", "affectgpt.io/redis-client")]
+    if target == "local":  # the in-cluster PostgreSQL (gpu-cluster's is managed, outside)
+        services.append(("postgres", "affectgpt.io/db-client"))
+    for service, label in services:
         peers = [peer for p in by_kind(docs, "NetworkPolicy")
                  if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": service}
                  for rule in p["spec"]["ingress"] for peer in rule["from"]]
+        assert peers, (target, service)
         for peer in peers:  # every peer narrowed to labelled clients, in any namespace
             assert peer.get("podSelector", {}).get("matchLabels") == {label: "true"}, (target, peer)
         other_namespaces = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
@@ -392,6 +398,41 @@ def test_monitor_cronjob_inputs_are_declared_by_the_compiled_monitor(rendered):
     params = split_params([a.split("=", 1)[1] for a in args if a.startswith("--param=")])
     declared = declared_inputs(ROOT / "src" / "affectgpt_kfp" / "pipelines" / "compiled" / "monitor.yaml")
     check_arguments("monitor", declared, params, filled_later={"data_rev", "unibench_rev", "submitted_by"})
+
+
+# -- Feast materialisation ---------------------------------------------------------------------
+
+
+def test_feast_materialize_reads_the_workspace_tables_with_the_servers_feature_store(rendered):
+    """The CronJob runs in the pipeline namespace (the data volume's), over the workspace's
+    feature tables, with the feature_store.yaml `feast serve` reads: the same registry and Redis."""
+    from affectgpt.features.definitions import DATA_SUBDIR
+    from affectgpt.features.repo import STORE_YAML
+
+    target, docs = rendered
+    cronjob = the(docs, "CronJob", "affectgpt-feast-materialize")
+    assert cronjob["metadata"]["namespace"] == PIPELINE_NAMESPACE[target]
+    server_store = the(docs, "ConfigMap", "feast-repo")["data"][STORE_YAML]
+    assert the(docs, "ConfigMap", "affectgpt-feast-repo")["data"][STORE_YAML] == server_store
+    assert "redis.affectgpt.svc.cluster.local:6379" in server_store  # reachable from either namespace
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (apply,), (materialize,) = pod["initContainers"], pod["containers"]
+    assert apply["command"][:3] == ["affectgpt", "features", "apply"]
+    assert materialize["command"][:3] == ["affectgpt", "features", "materialize"]
+    assert "--start" not in materialize["command"]  # incremental: from where the last run ended
+    workspace = Path(the(docs, "ConfigMap", "affectgpt-platform")["data"]["AFFECTGPT_HOME"])
+    for container in (apply, materialize):
+        repo = container["command"][container["command"].index("--repo") + 1]
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert mounts[f"{repo}/{STORE_YAML}"]["subPath"] == STORE_YAML
+        data = mounts[f"{repo}/{DATA_SUBDIR}"]
+        claim = next(v for v in pod["volumes"] if v["name"] == data["name"])["persistentVolumeClaim"]
+        assert claim["claimName"] == "affectgpt-data" and data["readOnly"] is True
+        assert Path("/data") / data["subPath"] == workspace / "feature_repo" / DATA_SUBDIR  # what ingest writes
+        assert _env_secret(container, "REDIS_PASSWORD") == ("feast-redis", "password")
+        assert _env_secret(container, "FEAST_REGISTRY_URI") == ("feast-registry", "uri")
+    labels = _pod_labels(cronjob)
+    assert labels["affectgpt.io/redis-client"] == labels["affectgpt.io/db-client"] == "true"
 
 
 # -- images ------------------------------------------------------------------------------------

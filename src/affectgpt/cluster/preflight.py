@@ -1211,15 +1211,24 @@ def _cronjob_args(doc: dict[str, Any]) -> list[str]:
     return [str(a) for c in pod.get("containers", []) for a in (c.get("command") or []) + (c.get("args") or [])]
 
 
+def _runs_pipelines(args: list[str]) -> bool:
+    """The CronJob runs `affectgpt pipeline ...` (the recurring run), not a job of its own such
+    as the Feast materialisation (`affectgpt features ...`)."""
+    return any(word == "pipeline" and PurePosixPath(args[i - 1]).name == "affectgpt" for i, word in enumerate(args) if i)
+
+
 def check_schedule(inputs: Inputs) -> list[Finding]:
-    """The recurring run (a CronJob, if the overlay ships one) must pass unibench_dir (without
-    test sets the production gate can never pass, so a drift-triggered retrain never registers),
-    mount a KFP token (a projected ServiceAccount token with audience pipelines.kubeflow.org,
-    which multi-user KFP requires) and submit a pipeline whose nested retrain trains with the
-    PyTorchJob (backend k8s), not on the one GPU of a step pod."""
+    """The recurring run (a CronJob running `affectgpt pipeline`, if the overlay ships one) must
+    pass unibench_dir (without test sets the production gate can never pass, so a drift-triggered
+    retrain never registers), mount a KFP token (a projected ServiceAccount token with audience
+    pipelines.kubeflow.org, which multi-user KFP requires) and submit a pipeline whose nested
+    retrain trains with the PyTorchJob (backend k8s), not on the one GPU of a step pod. Other
+    CronJobs start no pipeline run and are not held to this."""
     findings = []
     for doc in (d for d in inputs.docs if d.get("kind") == "CronJob"):
         args = _cronjob_args(doc)
+        if not _runs_pipelines(args):
+            continue
         where = _ref(doc)
         if not any("unibench_dir=" in a for a in args):
             findings.append(Finding("schedule", where, "passes no unibench_dir",
