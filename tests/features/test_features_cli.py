@@ -49,3 +49,15 @@ def test_an_online_store_that_does_not_answer_is_unavailable(tmp_path: Path) -> 
     result = runner.invoke(app, ["features", "online", "clip_a", "--repo", str(repo)])
     assert result.exit_code == 5, result.output
     assert "did not answer" in result.output and "Traceback" not in result.output
+
+
+def test_materialize_without_an_offline_table_names_it_and_the_command_that_writes_it(tmp_path: Path) -> None:
+    """As the cluster's materialisation job meets a data volume nothing was ingested into yet:
+    one line, exit 4, not Feast's reader failing with a traceback."""
+    repo = tmp_path / "repo"
+    assert runner.invoke(app, ["features", "init", "--repo", str(repo)]).exit_code == 0
+    (repo / "data" / "clip_metadata.parquet").unlink()
+    result = runner.invoke(app, ["features", "materialize", "--repo", str(repo)])
+    assert result.exit_code == 4, result.output
+    assert "no offline table data/clip_metadata.parquet" in result.output and "features ingest" in result.output
+    assert "Traceback" not in result.output

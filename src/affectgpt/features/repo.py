@@ -56,6 +56,13 @@ class FeatureRepoMissing(FeatureRepoError, NotFound):
     exit_code = ExitCode.NOT_FOUND
 
 
+class FeatureTableMissing(FeatureRepoError, NotFound):
+    """A view's offline table is not in the repo (nothing ingested where a job reads, e.g. the
+    cluster's materialisation before the first ingest); the message says which command writes it."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 def default_repo_dir() -> Path:
     return workspace_dir() / "feature_repo"
 

@@ -29,7 +29,7 @@ from affectgpt.features.definitions import (
     feature_refs,
     table_path,
 )
-from affectgpt.features.repo import FeatureRepoError, resolve_repo_dir, table_schema
+from affectgpt.features.repo import FeatureRepoError, FeatureTableMissing, resolve_repo_dir, table_schema
 from affectgpt.manifest import SkippedRecord
 
 if TYPE_CHECKING:
@@ -236,8 +236,15 @@ def materialize(
     views: list[str] | None = None,
 ) -> None:
     """Copy the latest offline values up to `end` (default: now) into the online store.
-    Without `start`, continue from the last materialization (Feast's incremental mode)."""
-    store = open_store(repo_dir)
+    Without `start`, continue from the last materialization (Feast's incremental mode).
+    Every view's offline table must exist (Feast would fail deep inside its reader otherwise)."""
+    repo = resolve_repo_dir(repo_dir)
+    absent = [table_path(name) for name in views or sorted(VIEW_FIELDS) if not (repo / table_path(name)).is_file()]
+    if absent:
+        raise FeatureTableMissing(
+            f"{repo}: no offline table {', '.join(absent)}; write it with `affectgpt features ingest TABLE --repo "
+            f"{repo}` (or create empty tables with `affectgpt features init --repo {repo}`)")
+    store = open_store(repo)
     end = end or datetime.now(UTC)
     with _online_store_answers(repo_dir):
         if start is None:
