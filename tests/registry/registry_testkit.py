@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from testkit.processes import ServerProcess, free_port
 
+import affectgpt
 from affectgpt.registry.connection import RegistryClient, RetryPolicy
 
 if TYPE_CHECKING:
@@ -125,6 +126,11 @@ class MlflowServer:
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [_this_checkout_src(), self.env.get("PYTHONPATH")]))
         for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
             self.env.pop(key, None)
+        # The gate app (entry point `affectgpt-gate`) is imported from this checkout, the code under
+        # test: pytest's `pythonpath` puts it first in this process only, and the server process
+        # would otherwise import whichever copy the environment was installed from.
+        checkout_src = str(Path(affectgpt.__file__).resolve().parents[1])
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout_src, self.env.get("PYTHONPATH")]))
         self.extra_args: list[str] = []
         if auth:
             ini = root / "auth.ini"

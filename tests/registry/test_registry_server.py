@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from registry_testkit import FAST_RETRY, audit_keys, log_training_run
+from registry_testkit import FAST_RETRY, MlflowServer, audit_keys, log_training_run
 
 from affectgpt.registry import (
     Refused,
@@ -153,3 +153,16 @@ def test_server_down_is_a_clear_error_and_the_log_survives_a_restart(server_clie
     assert not {"durable-copy", "durable-copy-candidates"} & names
     assert promote("durable", v2, actor="carol", client=client).champion == "2"
     assert [event.event for event in read_events(client, "durable")][-1] == "promotion"
+
+
+def test_a_test_server_runs_the_gate_of_this_checkout(tmp_path):
+    """The server process imports `affectgpt` (the gate app) from the checkout under test, not
+    from the copy the environment was installed from (another work tree's, an older one)."""
+    import os
+    from pathlib import Path
+
+    import affectgpt
+
+    server = MlflowServer(tmp_path, auth=True)
+    first = server.env["PYTHONPATH"].split(os.pathsep)[0]
+    assert Path(first) == Path(affectgpt.__file__).resolve().parents[1] == Path(__file__).resolve().parents[2] / "src"
