@@ -197,9 +197,9 @@ def test_a_workspace_on_a_read_only_root_is_caught(good):
 
 def test_a_step_without_the_models_volume_is_caught(good):
     inputs = good()
-    platform = _platform(inputs, "retrain-k8s", "exec-extract-features")
+    platform = _platform(inputs, "retrain-k8s", "exec-extract-features-shard")
     platform["pvcMount"] = [m for m in platform["pvcMount"] if m["constant"] != MODELS_PVC]
-    findings = assert_only(inputs, "weights", "retrain-k8s: task exit-handler-1/extract-features", MODELS_PVC)
+    findings = assert_only(inputs, "weights", "retrain-k8s: task exit-handler-1/for-loop-3/extract-features-shard", MODELS_PVC)
     assert len(findings) == 1
 
 

@@ -168,18 +168,19 @@ def drop_mount(executor: str, mount_path: str):
 
 
 def test_a_step_without_its_data_volume_fails_naming_what_it_could_not_see(tmp_path, image, volumes, mlflow):
-    """`build-dataset` with its `/data` mount taken out of the IR: the first task fails, and the
-    failure names the path under /data its pod could not see; nothing after it runs but the exit
-    handler's task."""
+    """`build-dataset-shard` (the first task that reads the corpus) with its `/data` mount taken
+    out of the IR: it fails, and the failure names the path under /data its pod could not see;
+    nothing after the shards runs but the exit handler's task."""
     with pytest.raises(TaskFailed) as failed:
-        rehearse(tmp_path, image, volumes, mlflow, drop_mount("exec-build-dataset", "/data"))
+        rehearse(tmp_path, image, volumes, mlflow, drop_mount("exec-build-dataset-shard", "/data"))
     message = str(failed.value)
-    assert failed.value.task.rsplit("/", 1)[-1] == "build-dataset", message  # inside the exit handler
+    assert failed.value.task.rsplit("/", 1)[-1] == "build-dataset-shard", message  # in the exit handler's loop
     log_tail = message.partition("--- last lines of its log ---")[2]
     assert "/data" in log_tail, message
-    # Nothing after it ran; only the exit handler's task, which runs however the work ends.
-    ran = sorted(p.name.split("-", 4)[-1].rsplit("-", 1)[0] for p in (tmp_path / "pods").iterdir())
-    assert ran == ["build-dataset", "release-training-jobs"], ran
+    # Nothing after the shards ran (no reduce, no extraction); only the exit handler's task,
+    # which runs however the work ends.
+    ran = {p.name.split("-", 4)[-1].rsplit("-", 1)[0] for p in (tmp_path / "pods").iterdir()}
+    assert ran == {"plan-shards", "build-dataset-shard", "release-training-jobs"}, ran
 
 
 def test_the_run_follows_kfp_control_flow(tmp_path, image):

@@ -41,7 +41,7 @@ DATA_ROOT = "/data"  # where path inputs live when the pipeline gives no default
 WORKSPACE_ENV = "AFFECTGPT_HOME"
 HF_HOME_ENV = "HF_HOME"
 # Steps by component name (`comp-<name>` in the IR).
-WEIGHT_STEPS = ("extract-features", "train", "predict")
+WEIGHT_STEPS = ("extract-features-shard", "train", "predict")
 SIDE_EFFECT_STEPS = ("drift-report", "register")
 TRAIN_STEP = "train"
 # Component inputs that name a folder or file the step reads.
@@ -693,7 +693,7 @@ def check_workspace(inputs: Inputs) -> list[Finding]:
 
 
 def check_weights(inputs: Inputs) -> list[Finding]:
-    """Steps that load weights (extract-features, train, predict) and the PyTorchJob the
+    """Steps that load weights (extract-features-shard, train, predict) and the PyTorchJob the
     train step launches must mount the models PVC, with HF_HOME under it, and that PVC must exist
     in the pipeline namespace. The model config names hub ids and the image runs offline with no
     weights baked in, so otherwise the first `from_pretrained` fails in every such pod."""
