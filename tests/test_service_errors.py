@@ -1,6 +1,7 @@
 """A service at a wrong address, or not running, is one line that says which: a real HTTP server on
 127.0.0.1 that answers 404 to every path (what a wrong port or path reaches) and a port nobody
-listens on, for the KFP commands, the registry (MLflow) and the chat endpoint of the LLM judge."""
+listens on, for the KFP commands, the registry (MLflow) and the chat endpoint of the LLM judge.
+An auth proxy that answers 401 or 403 to every path gives every command the same exit code."""
 
 from __future__ import annotations
 
@@ -28,6 +29,19 @@ def wrong_address():
     server = LocalServer(NotFoundHandler)
     yield f"http://127.0.0.1:{server.port}"
     server.close()
+
+
+def _auth_proxy(status: int):
+    """A server answering `status` to every path, as an auth proxy in front of a service does
+    (401: no or wrong credentials; 403: the user is known and not allowed)."""
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            send_body(self, status, b"<html><body>not allowed</body></html>", "text/html")
+
+        do_POST = do_GET
+
+    return LocalServer(Handler)
 
 
 @pytest.fixture()
@@ -90,3 +104,33 @@ def test_the_chat_endpoint_says_404_or_refused(wrong_address, nobody_listens):
         complete_endpoint(f"{wrong_address}/v1", "judge", "hi", timeout_s=5)
     with pytest.raises(LLMCallError, match="refused the connection"):
         complete_endpoint(f"{nobody_listens}/v1", "judge", "hi", timeout_s=5)
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, 2), (403, 3)])
+def test_refused_credentials_are_one_exit_code_in_every_command(status, code, tmp_path, monkeypatch):
+    """docs/platform.md, "Exit codes": missing or wrong credentials (HTTP 401) are bad input, 2;
+    a server that knows the user and denies the request (HTTP 403) refuses, 3; the same for
+    `pipeline submit`/`runs` (KFP), `registry history` (MLflow) and `drift report` (MLflow)."""
+    import pandas as pd
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    proxy = _auth_proxy(status)
+    url = f"http://127.0.0.1:{proxy.port}"
+    batch = tmp_path / "batch.parquet"
+    pd.DataFrame({"duration_s": [1.0, 2.0]}).to_parquet(batch)
+    try:
+        commands = {
+            "pipeline submit": (["pipeline", "submit", "retrain", "-p", "raw_dir=/x", "-p", "data_rev=r",
+                                 "--host", url], {}),
+            "pipeline runs": (["pipeline", "runs", "--host", url], {}),
+            "registry history": (["registry", "history", "-m", "affectgpt", "--tracking-uri", url], {}),
+            "drift report": (["drift", "report", "--reference", str(batch), "--current", str(batch), "--out",
+                              str(tmp_path / "drift")], {"MLFLOW_TRACKING_URI": url}),
+        }
+        for name, (args, env) in commands.items():
+            result = CliRunner().invoke(app, args, env={"MLFLOW_TRACKING_USERNAME": "u",
+                                                        "MLFLOW_TRACKING_PASSWORD": "p", **env})
+            assert result.exit_code == code, (name, result.output)
+            assert _one_line(result).startswith("error: "), (name, result.output)
+    finally:
+        proxy.close()

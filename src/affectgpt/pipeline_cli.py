@@ -453,14 +453,13 @@ def _state(state: str) -> str:
 
 
 def _service_code(exc: Exception) -> int:
-    """The documented code for a server's answer: 401/403 refused (3), 404 not found (4), another
+    """The documented code for a server's answer, as every command gives it
+    (`service_errors.error_kind`): 401 bad input (2), 403 refused (3), 404 not found (4), another
     4xx bad input (2); no answer or a 5xx is unavailable (5)."""
+    from affectgpt.service_errors import error_kind
+
     status = int(getattr(exc, "status", 0) or 0)
-    if status in (401, 403):
-        return ExitCode.REFUSED
-    if status == 404:
-        return ExitCode.NOT_FOUND
-    return ExitCode.BAD_INPUT if 400 <= status < 500 else ExitCode.UNAVAILABLE
+    return int(error_kind(status).exit_code) if status else int(ExitCode.UNAVAILABLE)
 
 
 def _short(exc: Exception) -> str:

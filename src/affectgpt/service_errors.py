@@ -104,16 +104,30 @@ def service_error(service: str, url: str, error: BaseException, hint: str = "") 
     return None
 
 
+def error_kind(status: int) -> type[AffectgptError]:
+    """The kind of error (and so the exit code) of a server's HTTP answer, the same for every
+    command and service (docs/platform.md, "Exit codes"): missing or wrong credentials (401) are
+    bad input (2), a server that knows the user and denies the request (403) refuses (3), 404 is
+    not found (4), another 4xx bad input (2), a 5xx unavailable (5)."""
+    if status == 403:
+        return Refused
+    if status == 404:
+        return NotFound
+    return BadInput if 400 <= status < 500 else Unavailable
+
+
 def answered(service: str, url: str, status: int, hint: str = "") -> AffectgptError:
     """The one-line error for an HTTP answer `status` (not 2xx) from `service` at `url`."""
     tail = f" ({hint})" if hint else ""
     if status == 404:
         return ServiceNotThere(f"{service} answered 404 at {url}: is this the {service} endpoint?{tail}")
-    if status in (401, 403):
-        return Refused(f"{service} at {url} refused the credentials (HTTP {status}){tail}")
-    if 400 <= status < 500:
-        return BadInput(f"{service} answered HTTP {status} at {url}{tail}")
-    return Unavailable(f"{service} answered HTTP {status} at {url}{tail}")
+    if status == 401:
+        return error_kind(status)(f"{service} at {url} refused the credentials (HTTP 401): they are missing or "
+                                  f"wrong{tail}")
+    if status == 403:
+        return error_kind(status)(f"{service} at {url} denied the request (HTTP 403): the user is known but not "
+                                  f"allowed to do this{tail}")
+    return error_kind(status)(f"{service} answered HTTP {status} at {url}{tail}")
 
 
 def probe(service: str, url: str, *, headers: Mapping[str, str] | None = None, timeout_s: float = 10.0,

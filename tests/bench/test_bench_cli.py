@@ -115,7 +115,10 @@ def test_run_scores_prediction_files_and_writes_the_report(reference_data, tmp_p
     assert report["datasets"]["meld"]["status"] == "missing_predictions"
     assert report["mean_over"] == ["cmumosi", "mer2023"] and report["complete"] is False
     manifest = json.loads((report_dir / "manifest.json").read_text())
-    assert manifest["skipped_by_reason"] == {"malformed_json": 1, "missing_field": 1, "unknown_clip": 1}
+    # The quarantined lines, and the gold clips no metric scores: MER2023's neutral ones, CMU-MOSI's zero valences.
+    assert manifest["skipped_by_reason"] == {"malformed_json": 1, "missing_field": 1, "unknown_clip": 1,
+                                             "unmapped_label": 88, "neutral_valence": 30}
+    assert mer2023["n_scored"] + mer2023["n_excluded"] == mer2023["n_gold"]
     page = (report_dir / "report.html").read_text(encoding="utf-8")
     for entry in (mer2023, report["datasets"]["cmumosi"]):  # each scored row, with its score in percent
         assert entry["display_name"] in page and f"{100 * entry['value']:.2f}" in page
@@ -126,6 +129,48 @@ def test_run_scores_prediction_files_and_writes_the_report(reference_data, tmp_p
     unknown = runner.invoke(app, ["bench", "run", "--predictions", str(predictions), "--datasets", "mer2030",
                                   "--out", str(report_dir)])
     assert unknown.exit_code == 2 and "unknown dataset 'mer2030'" in unknown.output
+
+
+def test_run_lists_the_gold_clips_a_metric_skips_with_their_reason(tmp_path):
+    """A neutral clip of a HIT set (no emotion wheel holds `neutral`) and a zero-valence clip of
+    a sentiment set are scored by neither metric: report.json lists each with its reason, the
+    console and the page say so, and the manifest counts them as skipped, not silently gone."""
+    sets = tmp_path / "unibench"
+    for name, rows in (("mer2023", ["test1,clip_happy,happy,1.0", "test1,clip_neutral,neutral,0.0",
+                                    "test1,clip_sad,sad,-1.0"]),
+                       ("cmumosi", ["test,clip_up,0,1.5", "test,clip_flat,0,0.0", "test,clip_down,0,-1.0"])):
+        (sets / name).mkdir(parents=True)
+        (sets / name / "labels.csv").write_text("split,name,emo,val\n" + "\n".join(rows) + "\n")
+    predictions = tmp_path / "preds"
+    predictions.mkdir()
+    _jsonl(predictions / "mer2023.jsonl", [{"clip_id": c, "extracted_labels": [label]} for c, label in
+                                           (("clip_happy", "happy"), ("clip_neutral", "calm"), ("clip_sad", "sad"))])
+    _jsonl(predictions / "cmumosi.jsonl", [{"clip_id": c, "output": text} for c, text in
+                                           (("clip_up", "She is delighted."), ("clip_flat", "He is fine."),
+                                            ("clip_down", "He is furious."))])
+    report_dir = tmp_path / "report"
+    result = runner.invoke(app, ["bench", "run", "--predictions", str(predictions), "--datasets", "mer2023,cmumosi",
+                                 "--out", str(report_dir), "--labels", str(sets)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((report_dir / "report.json").read_text())
+    mer2023, cmumosi = report["datasets"]["mer2023"], report["datasets"]["cmumosi"]
+    assert (mer2023["n_gold"], mer2023["n_scored"], mer2023["n_excluded"]) == (3, 2, 1)
+    assert (cmumosi["n_gold"], cmumosi["n_scored"], cmumosi["n_excluded"]) == (3, 2, 1)
+    assert [(c["clip_id"], c["reason"]) for c in mer2023["excluded"]] == [("clip_neutral", "unmapped_label")]
+    assert "['neutral']" in mer2023["excluded"][0]["detail"]
+    assert [(c["clip_id"], c["reason"]) for c in cmumosi["excluded"]] == [("clip_flat", "neutral_valence")]
+    assert ("1 gold clip skipped by the metric, not scored: 1 its label is on no emotion wheel (e.g. neutral) "
+            "(clip_neutral)") in mer2023["notes"]
+    assert "1 gold clip skipped by the metric, not scored: 1 valence 0, neither positive nor negative (clip_flat)" \
+        in cmumosi["notes"]
+    console = " ".join(result.output.replace("│", " ").split())  # the notes column of the table, unwrapped
+    assert console.count("skipped by the metric") == 2 and "(clip_neutral)" in console and "(clip_flat)" in console
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Gold clips skipped by the metric</h2>" in page and "MER2023: 1 of 3 clips" in page
+    assert "clip_neutral" in page and "clip_flat" in page
+    manifest = json.loads((report_dir / "manifest.json").read_text())
+    assert manifest["kept"] == 6 and manifest["skipped_by_reason"] == {"neutral_valence": 1, "unmapped_label": 1}
+    assert {r["record_id"] for r in manifest["skipped"]} == {"mer2023/clip_neutral", "cmumosi/clip_flat"}
 
 
 def test_demo_runs_on_real_files(reference_data, tmp_path):

@@ -23,7 +23,7 @@ def built(demo_corpus, shared_cache, tmp_path_factory):
 
 def test_outputs_and_record_shape(built):
     for name in ("mer-caption.parquet", "mer-caption-plus.parquet", "clip_manifest.parquet", "quarantine.parquet",
-                 "data_card.md", "data_card.html", "length_histogram.png", "manifest.json"):
+                 "data_card.md", "data_card.html", "length_histogram.svg", "manifest.json"):
         assert (built.out_dir / name).is_file(), name
     caption = read_caption_records(built.paths["mer_caption"])
     plus = read_caption_records(built.paths["mer_caption_plus"])

@@ -20,7 +20,7 @@ def _consistent(folder) -> dict:
     names = {"clip_manifest": "clip_manifest.parquet", "mer_caption": "mer-caption.parquet",
              "mer_caption_plus": "mer-caption-plus.parquet", "quarantine": "quarantine.parquet",
              "data_card_md": "data_card.md", "data_card_html": "data_card.html",
-             "length_histogram": "length_histogram.png"}
+             "length_histogram": "length_histogram.svg"}
     for key, name in names.items():
         assert manifest["outputs"][key] == f"sha256:{hash_file(folder / name)}", name
     return manifest

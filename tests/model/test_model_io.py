@@ -99,8 +99,10 @@ def test_pyfunc_round_trip_through_mlflow_sqlite(saved_model, tmp_path, monkeypa
         with pytest.raises(Exception, match=message):
             pyfunc.predict(frame, params={"prompt": "description", **bad_params})
     wrong_width = {key: torch.zeros(4, 3) for key in ("frames", "faces", "audio")}
-    with pytest.raises(Exception, match=r"clip c0: frames has shape \(4, 3\)"):
-        pyfunc.predict(pd.DataFrame({"clip_id": ["c0"], "subtitle": ["x"], "features": [encode_features(wrong_width)]}))
+    refused = pyfunc.predict(pd.DataFrame({"clip_id": ["c0"], "subtitle": ["x"],
+                                           "features": [encode_features(wrong_width)]}))
+    assert refused["output"].tolist() == [None]  # through MLflow too: the row's reason, not a failed request
+    assert refused["error"].tolist() == ["clip c0: frames has shape (4, 3); expected (1..1024, 32)"]
     sampled = pyfunc.predict(frame, params={"prompt": "description", "max_new_tokens": 10, "decoding": "official"})
     assert sampled["output"].tolist() == generate_texts(direct, SUBTITLES[:3], [zeros, features[1], zeros],
                                                         "description", max_new_tokens=10, decoding="official")
@@ -132,6 +134,32 @@ def test_pyfunc_refuses_a_megabyte_subtitle_in_its_row_and_answers_the_others(ti
     assert tiny_config.modality_dims() == (32, 32)
     expected = generate_texts(loaded, [SUBTITLES[0], SUBTITLES[2]], [zeros, zeros], "ov", max_new_tokens=6)
     assert [out["output"][0], out["output"][2]] == expected
+
+
+def test_pyfunc_refuses_a_row_with_bad_features_in_its_row_and_answers_the_others(tiny_model, tiny_tokenizer,
+                                                                                  tiny_config):
+    """One clip's unreadable, mis-shaped or non-finite features refuse that row alone (its
+    reason in `error`, `output` null); the good rows are answered as if it had not been sent."""
+    from affectgpt.model.pyfunc import encode_features
+
+    loaded = LoadedModel(model=tiny_model, tokenizer=tiny_tokenizer, config=tiny_config, metadata={})
+    good = _per_clip_features(2)
+    wrong_width = {key: torch.zeros(4, 3) for key in ("frames", "faces", "audio")}
+    not_finite = {key: value.clone() for key, value in good[0].items()}
+    not_finite["audio"][0, 0] = float("nan")
+    frame = pd.DataFrame({"clip_id": ["c0", "c1", "c2", "c3", "c4"], "subtitle": SUBTITLES,
+                          "features": [encode_features(good[0]), encode_features(wrong_width), b"not safetensors",
+                                       encode_features(not_finite), encode_features(good[1])]})
+    out = _pyfunc(loaded).predict(None, frame, params={"prompt": "ov", "max_new_tokens": 6})
+    errors = out["error"].tolist()
+    assert errors[0] is None and errors[4] is None
+    assert errors[1] == "clip c1: frames has shape (4, 3); expected (1..1024, 32)"
+    assert errors[2].startswith("clip c2: features are not a readable safetensors file")
+    assert errors[3] == "clip c3: audio must hold finite floating-point values"
+    assert all("\n" not in error for error in errors if error)
+    assert out["output"].tolist()[1:4] == [None, None, None]
+    expected = generate_texts(loaded, [SUBTITLES[0], SUBTITLES[4]], good, "ov", max_new_tokens=6)
+    assert [out["output"][0], out["output"][4]] == expected
 
 
 def test_pyfunc_subtitle_limit_is_configurable_and_a_wholly_refused_request_generates_nothing(

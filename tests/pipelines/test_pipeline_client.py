@@ -80,9 +80,14 @@ RUNS = [
 
 
 class FakeKfpServer:
+    """`fail_status` refuses every POST with that status (as KFP's authorization refuses a write);
+    with `fail_everything` every request, the health check too (as an auth proxy in front of KFP
+    answers a request without valid credentials)."""
+
     def __init__(self, fail_status: int | None = None):
         self.requests: list[dict] = []
         self.fail_status = fail_status
+        self.fail_everything = False
         self.experiments: list[dict] = []
         self.runs = list(RUNS)
         server = self
@@ -99,10 +104,12 @@ class FakeKfpServer:
                                         "auth": self.headers.get("Authorization", "")})
                 url = urlsplit(self.path)
                 path, query = url.path, {k: v[0] for k, v in parse_qs(url.query).items()}
+                if server.fail_status and (self.command == "POST" or server.fail_everything):
+                    code = {401: 16, 403: 7}.get(server.fail_status, 2)  # UNAUTHENTICATED, PERMISSION_DENIED
+                    return self._reply(server.fail_status, {"code": code, "message": "denied"},
+                                       "GoogleRpcStatus")
                 if path.endswith("/healthz"):
                     return self._reply(200, {"multi_user": False}, "V2beta1GetHealthzResponse")
-                if server.fail_status and self.command == "POST":
-                    return self._reply(server.fail_status, {"error": "denied", "code": 7, "message": "denied"})
                 if path == "/apis/v2beta1/experiments" and self.command == "GET":
                     wanted = [p["string_value"] if "string_value" in p else p.get("stringValue")
                               for p in json.loads(query.get("filter") or '{"predicates": []}')["predicates"]]
@@ -236,6 +243,24 @@ def test_bad_cron_and_refused_auth_are_one_clear_line(kfp_server, monkeypatch):
     result = CliRunner().invoke(app, ["pipeline", "submit", "retrain", "--host", kfp_server.host,
                                       "--param", "raw_dir=/x", "--param", "data_rev=r"])
     assert result.exit_code == 3 and "HTTP 403" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["submit"], ["schedule", "--cron", "0 3 * * *"]])
+@pytest.mark.parametrize("at_the_proxy", [False, True], ids=["kfp-answers", "proxy-answers"])
+def test_refused_credentials_exit_2_and_a_denied_request_3_as_in_every_command(kfp_server, command, at_the_proxy):
+    """One code per kind of answer across commands (docs/platform.md, "Exit codes"; the registry
+    and `drift report` give the same): missing or wrong credentials (HTTP 401) are bad input, 2;
+    a server that knows the user and denies the request (HTTP 403) refuses, 3. The same whether
+    KFP itself answers or an auth proxy in front of it does (then the health check gets it)."""
+    kfp_server.fail_everything = at_the_proxy
+    args = ["pipeline", command[0], "retrain", *command[1:], "--host", kfp_server.host,
+            "--param", "raw_dir=/x", "--param", "data_rev=r"]
+    for status, code in ((401, 2), (403, 3)):
+        kfp_server.fail_status = status
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == code, (status, result.output)
+        assert f"HTTP {status}" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 @pytest.mark.parametrize("command", [["submit", "retrain"], ["schedule", "retrain", "--cron", "0 3 * * *"]])

@@ -134,6 +134,29 @@ def test_identity_is_the_server_login_not_a_typed_name(gate_server, gate_rules, 
         assert ok.exit_code == 0 and "approved by bob" in ok.output and "unauthenticated" not in ok.output
 
 
+def test_refused_credentials_exit_2_and_a_denied_user_3_as_in_every_command(gate_server, gate_rules, tmp_path):
+    """One code per kind of answer across commands (docs/platform.md, "Exit codes"; `pipeline
+    submit` and `drift report` give the same): missing or wrong credentials are bad input (2),
+    whether the command asks who is acting first (approve) or reads the registry at once
+    (history, review); a user the server knows and a rule refuses is refused (3)."""
+    server = gate_server
+    init_governed(server, gate_rules, "creds")
+    version = pipeline_registers(server, "creds", tmp_path, 50.0, author="carol").version
+    runner = CliRunner()
+    commands = (["history", "-m", "creds"], ["review", "-m", "creds", "--version", version],
+                ["approve", "-m", "creds", "--version", version, "--comment", "x"])
+    for user in ("nobody", None):  # a wrong password, no credentials at all
+        with acting(server, user):
+            for command in commands:
+                result = runner.invoke(app, ["registry", *command, "--tracking-uri", server.url])
+                assert result.exit_code == 2, (user, command, result.output)
+                assert "credentials" in result.output or "requires a login" in result.output, result.output
+                assert "Traceback" not in result.output
+    with acting(server, "mallory"):  # known to the server, not a reviewer
+        denied = runner.invoke(app, ["registry", *commands[2], "--tracking-uri", server.url])
+        assert denied.exit_code == 3 and "not a reviewer" in denied.output, denied.output
+
+
 def test_only_the_pipeline_identity_registers_and_nobody_edits_a_candidate(gate_server, gate_rules, tmp_path):
     server = gate_server
     init_governed(server, gate_rules, "authorship")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from report_pages import bench_page_fixture, review_page_fixture  # noqa: F401
+from testkit.svg import SVG_ELEMENT, chart_label_sizes_px
 
 from affectgpt.bench.report import header_lines, paper_comparison, table_rows, title
 from affectgpt.paths import packaged_config
@@ -146,27 +147,14 @@ def test_review_shows_baseline_paper_n_interval_and_true_lineage(review_page: Pa
     assert "data revision (DVC)" not in page and "<th>data revision</th><td>dvc-53.0</td>" in page
 
 
-def _chart_label_sizes_px(page: str) -> list[list[float]]:
-    """Per inline SVG chart, the size in screen pixels of each of its texts: the font size in the
-    SVG's own units, times the pixels one unit takes (its `width` in pt, 4/3 px each, over its
-    viewBox width). The page shows the SVG at that width (no CSS scales it)."""
-    sizes = []
-    for svg in re.findall(r"<svg\b.*?</svg>", page, re.DOTALL):
-        width_pt = float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', svg).group(1))
-        viewbox_width = float(re.search(r'<svg[^>]*\sviewBox="[\d.]+ [\d.]+ ([\d.]+) [\d.]+"', svg).group(1))
-        scale = width_pt * 4 / 3 / viewbox_width
-        sizes.append([float(size) * scale for size in re.findall(r"font-size: ([\d.]+)px", svg)])
-    return sizes
-
-
 @pytest.mark.parametrize("which", ["bench", "review"])
 def test_charts_are_inline_svg_with_labels_of_10_px_or_more(which, request) -> None:
     """No bitmap squeezed into a smaller box (a 900-px PNG shown at 180 px: 5-px labels): each
     chart is vector, its text is text, every label reads at 10 px or more."""
     page = request.getfixturevalue(f"{which}_page").read_text(encoding="utf-8")
     assert ".png" not in page and "data:image/png" not in page
-    sizes = _chart_label_sizes_px(page)
+    sizes = chart_label_sizes_px(page)
     expected_charts = 1 + 3 if which == "bench" else 1  # the overview and one per scored set; the review's
     assert len(sizes) >= expected_charts and all(chart for chart in sizes), sizes
     assert min(min(chart) for chart in sizes) >= 10, sizes
-    assert "<style" not in "".join(re.findall(r"<svg\b.*?</svg>", page, re.DOTALL))  # no CSS leaking to the page
+    assert "<style" not in "".join(SVG_ELEMENT.findall(page))  # no CSS leaking to the page

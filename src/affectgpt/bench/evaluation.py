@@ -255,7 +255,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
     given, is what the caller believes ran, and a difference is refused (DecodingMismatch)."""
     from affectgpt.bench.extract import get_extractor
     from affectgpt.bench.report import write_report_files
-    from affectgpt.bench.runner import load_gold_sets, run_bench
+    from affectgpt.bench.runner import excluded_records, load_gold_sets, run_bench
     from affectgpt.bench.testsets import fixture_info
 
     started = time.perf_counter()
@@ -342,7 +342,7 @@ def score_test_sets(prediction_dirs: list[str | Path], report_dir: str | Path, *
         parameters={"mode": mode.name, "extractor": judge.info(), "decoding": report.decoding, "datasets": names},
         kept=sum(s.n_predicted for s in statuses.values()),
         skipped=[SkippedRecord(record_id=f"{s.dataset}/{u['clip_id']}", reason=u["reason"], detail=u.get("detail", ""))
-                 for s in statuses.values() for u in s.unreadable],
+                 for s in statuses.values() for u in s.unreadable] + excluded_records(report.datasets),
         outputs={name: str(path) for name, path in outputs.items()},
         timings_s={"total": round(time.perf_counter() - started, 3)},
         extra={"mean": report.mean, "complete": report.complete, "synthetic": bool(fixture)},

@@ -43,6 +43,14 @@ QUARANTINE_WORDS = {
     "wrong_dataset": "the line names another dataset",
     "unknown_clip": "the clip is not in the gold labels",
 }
+# Why a set's metric leaves a gold clip out (`affectgpt.bench.metrics.Unscored` reasons).
+EXCLUDED_WORDS = {
+    "neutral_valence": "valence 0, neither positive nor negative",
+    "unmapped_label": "its label is on no emotion wheel (e.g. neutral)",
+    "no_label": "no gold label",
+    "bad_label": "its valence is not a number",
+}
+EXCLUDED_IDS_SHOWN = 5
 
 
 def scorer_words(mode: str | None) -> str:
@@ -332,6 +340,31 @@ def quarantine_summary(skipped) -> list[str]:
             for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
 
 
+def _excluded_by_reason(excluded: list[dict[str, str]]) -> dict[str, list[str]]:
+    by_reason: dict[str, list[str]] = {}
+    for clip in excluded:
+        by_reason.setdefault(clip["reason"], []).append(clip["clip_id"])
+    return dict(sorted(by_reason.items(), key=lambda item: (-len(item[1]), item[0])))
+
+
+def excluded_note(excluded: list[dict[str, str]]) -> str:
+    """A set's note for the gold clips its metric skipped: how many, why, the first ids."""
+    parts = []
+    for reason, ids in _excluded_by_reason(excluded).items():
+        shown = ", ".join(ids[:EXCLUDED_IDS_SHOWN]) + (", ..." if len(ids) > EXCLUDED_IDS_SHOWN else "")
+        parts.append(f"{len(ids)} {EXCLUDED_WORDS.get(reason, reason.replace('_', ' '))} ({shown})")
+    return (f"{len(excluded)} gold clip{'s' if len(excluded) != 1 else ''} skipped by the metric, not scored: "
+            + "; ".join(parts))
+
+
+def excluded_sections(report: BenchReport) -> list[dict[str, Any]]:
+    """Per set, the gold clips its metric skipped, grouped by reason with every clip id (HTML)."""
+    return [{"set": entry.display_name, "n": entry.n_excluded, "n_gold": entry.n_gold,
+             "reasons": [{"words": EXCLUDED_WORDS.get(reason, reason.replace("_", " ")), "ids": ids}
+                         for reason, ids in _excluded_by_reason(entry.excluded).items()]}
+            for _, entry in _in_paper_order(report.datasets) if entry.excluded]
+
+
 def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
     from affectgpt.templates import render
 
@@ -368,6 +401,7 @@ def write_report_files(report: BenchReport, out_dir: Path) -> dict[str, Path]:
         overview=_overview_svg(report),
         mean_row=cells[-1],
         quarantined=quarantine_summary(report.skipped),
+        excluded=excluded_sections(report),
     )
     html_path = out_dir / "report.html"
     html_path.write_text(document, encoding="utf-8")

@@ -29,6 +29,10 @@ class DatasetReport:
     n_predictions: int = 0
     n_missing_predictions: int = 0
     n_skipped: int = 0
+    # Gold clips the metric leaves out (a neutral valence, a label on no emotion wheel): each
+    # with its clip id, reason and detail, so n_scored + n_excluded = n_gold.
+    n_excluded: int = 0
+    excluded: list[dict[str, str]] = field(default_factory=list)
     secondary: dict[str, Any] = field(default_factory=dict)
     per_wheel: dict[str, Any] = field(default_factory=dict)
     paper_value: float | None = None

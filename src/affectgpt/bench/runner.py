@@ -6,7 +6,10 @@ Predictions are one JSONL file per dataset (`<dataset>.jsonl`, lines as in DESIG
 clip_id, dataset, prompt_type, output, extracted_labels, extractor). Lines with
 `extracted_labels` are scored as given; the others go through the extractor. Bad lines are
 quarantined with a reason; a gold clip without a prediction is scored as an empty answer
-(never dropped, so a model cannot gain by skipping hard clips).
+(never dropped, so a model cannot gain by skipping hard clips). A gold clip the set's metric
+leaves out (a zero valence in a sentiment set, a neutral clip of a HIT set: no emotion wheel
+holds `neutral`) is listed in the report with the metric's reason (`excluded_clips`), in the
+set's notes and in the manifest's skipped records, never just missing from `n_scored`.
 """
 
 from __future__ import annotations
@@ -29,17 +32,17 @@ from affectgpt.bench.datasets import (
     check_dataset_name,
 )
 from affectgpt.bench.extract import LabelExtractor, get_extractor
-from affectgpt.bench.metrics import MetricResult, score_task
+from affectgpt.bench.metrics import MetricResult, Unscored, score_task
 from affectgpt.bench.mode import OFFICIAL, ScorerMode, scorer_mode
-from affectgpt.bench.report import write_report_files
+from affectgpt.bench.report import excluded_note, write_report_files
 from affectgpt.bench.report_model import BenchReport, DatasetReport
 from affectgpt.bench.testsets import load_gold
 from affectgpt.jsonline import JSONLineError, iter_lines, loads_line
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file, hash_tree
 from affectgpt.publish import fault_point, staged_output
 
-__all__ = ["BenchReport", "DatasetReport", "GoldSets", "Prediction", "load_gold_sets", "read_predictions", "run_bench",
-           "score_dataset"]
+__all__ = ["BenchReport", "DatasetReport", "GoldSets", "Prediction", "excluded_clips", "excluded_records",
+           "load_gold_sets", "read_predictions", "run_bench", "score_dataset"]
 
 GoldSets = Mapping[str, BenchDataset | DatasetError]
 """Gold samples already read, by the dataset name `run_bench` is given (a set that could not be
@@ -132,6 +135,20 @@ def score_dataset(dataset: BenchDataset, predictions: dict[str, Prediction], mod
                       keep_samples=False)
 
 
+def excluded_clips(dataset: BenchDataset, unscored: list[Unscored]) -> list[dict[str, str]]:
+    """The gold clips the metric left out, by clip id, with its reason and detail (`Unscored`
+    positions index `dataset.samples`, the order `_samples` hands them to the metric)."""
+    return [{"clip_id": dataset.samples[entry.position].clip_id, "reason": entry.reason, "detail": entry.detail}
+            for entry in unscored]
+
+
+def excluded_records(reports: Mapping[str, DatasetReport]) -> list[SkippedRecord]:
+    """The excluded gold clips of every set as manifest records (`<set>/<clip id>`): skipped by
+    the metric, beside the quarantined lines, so the manifest accounts for every gold clip."""
+    return [SkippedRecord(record_id=f"{name}/{clip['clip_id']}", reason=clip["reason"], detail=clip["detail"])
+            for name, entry in reports.items() for clip in entry.excluded]
+
+
 def _samples(dataset: BenchDataset, predictions: dict[str, Prediction]) -> list[dict[str, Any]]:
     """Every gold clip with its prediction (an empty answer where there is none)."""
     samples = []
@@ -222,6 +239,10 @@ def run_bench(
         report.n_predictions = len(predictions)
         report.n_missing_predictions = len(dataset.samples) - len(predictions)
         report.n_skipped = len(skipped)
+        report.excluded = excluded_clips(dataset, result.unscored)
+        report.n_excluded = len(report.excluded)
+        if report.excluded:
+            report.notes.append(excluded_note(report.excluded))
         report.secondary = result.secondary
         report.per_wheel = {k: v.to_json() for k, v in result.per_wheel.items()}
         clips = clip_scores(dataset.task, _samples(dataset, predictions), mode, level, wheels)
@@ -254,7 +275,7 @@ def run_bench(
                 parameters={"datasets": datasets, "mode": mode.name, "level": level, "wheels": wheels,
                             "extractor": extractor.info(), "re_extract": re_extract},
                 kept=kept,
-                skipped=all_skipped,
+                skipped=all_skipped + excluded_records(reports),
                 outputs={name: str(out / path.name) for name, path in outputs.items()},
                 timings_s={"total": round(time.perf_counter() - started, 3)},
                 extra={"mean": mean, "complete": bench.complete},

@@ -58,7 +58,9 @@ OUTPUT_FILES = {
     "quarantine": "quarantine.parquet",
 }
 # Entries of the output folder the build owns (replaced on each build); others (features/) stay.
-OWNED_OUTPUTS = (*OUTPUT_FILES.values(), "data_card.md", "data_card.html", "length_histogram.png", "manifest.json")
+# `length_histogram.png` is an older build's histogram: owned, so a rebuild removes it.
+OWNED_OUTPUTS = (*OUTPUT_FILES.values(), "data_card.md", "data_card.html", "length_histogram.svg",
+                 "length_histogram.png", "manifest.json")
 
 
 class BuildError(BadInput, ValueError):

@@ -1,5 +1,9 @@
 """The data card of a build: counts per stage and reason, label and category distributions,
-the description-length histogram (PNG) and the describer versions, as Markdown and HTML."""
+the description-length histogram and the describer versions, as Markdown and HTML.
+
+The histogram is SVG (`affectgpt.charts`): inline in the HTML page, so its labels stay text at
+the size the page shows them (a 100-dpi PNG blurred them), and as `length_histogram.svg` beside
+the Markdown card, which links it."""
 
 from __future__ import annotations
 
@@ -7,23 +11,21 @@ import html
 from collections import Counter
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+HISTOGRAM_FILE = "length_histogram.svg"
 
 
 def write_data_card(out: Path, records: list[dict], caption: list[dict], plus: list[dict], quarantine: list[dict],
                     counts: dict[str, int], length_bounds: dict, describers: dict[str, str],
                     classifier_info: dict) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    histogram = out / "length_histogram.png"
-    _length_histogram(records, length_bounds, histogram)
+    chart = length_histogram_svg(records, length_bounds)
+    histogram = out / HISTOGRAM_FILE
+    histogram.write_text(chart, encoding="utf-8")
     sections = _sections(records, caption, plus, quarantine, counts, length_bounds, describers, classifier_info)
     markdown = out / "data_card.md"
     markdown.write_text(_markdown(sections, histogram.name))
     page = out / "data_card.html"
-    page.write_text(_html(sections, histogram.name))
+    page.write_text(_html(sections, chart), encoding="utf-8")
     return {"data_card_md": markdown, "data_card_html": page, "length_histogram": histogram}
 
 
@@ -61,11 +63,13 @@ def _markdown(sections, histogram_name: str) -> str:
     return "\n".join(lines)
 
 
-def _html(sections, histogram_name: str) -> str:
+def _html(sections, histogram_svg: str) -> str:
+    """The card as one page: the histogram inline (no file beside it to lose), then the tables."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>MER-Caption data card</title>",
              "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse;"
              "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>",
-             "<h1>MER-Caption data card</h1>", f"<img src='{histogram_name}' alt='description length histogram'>"]
+             "<h1>MER-Caption data card</h1>",
+             f"<figure class='chart' aria-label='description length histogram'>{histogram_svg}</figure>"]
     for title, header, rows in sections:
         parts.append(f"<h2>{html.escape(title)}</h2><table><tr>"
                      + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
@@ -75,16 +79,21 @@ def _html(sections, histogram_name: str) -> str:
     return "\n".join(parts)
 
 
-def _length_histogram(records: list[dict], bounds: dict, path: Path) -> None:
+def length_histogram_svg(records: list[dict], bounds: dict) -> str:
+    """The description lengths of the described clips, the kept range dashed, as inline SVG."""
+    from affectgpt.charts import chart_style, svg_markup
+
     lengths = [len(r["description"]) for r in records]
-    figure, axis = plt.subplots(figsize=(7, 3.5), dpi=100)
-    axis.hist(lengths, bins=max(5, min(40, len(lengths) // 2 or 1)), color="#4a7bb7")
-    for key in ("low_chars", "high_chars"):
-        if key in bounds:
-            axis.axvline(bounds[key], color="#c44", linestyle="--")
-    axis.set_xlabel("description length (characters); dashed: kept range")
-    axis.set_ylabel("clips")
-    axis.set_title(f"Description lengths ({len(lengths)} described clips)")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    with chart_style() as plt:
+        figure, axis = plt.subplots(figsize=(7, 3.5))
+        axis.hist(lengths, bins=max(5, min(40, len(lengths) // 2 or 1)), color="#4a7bb7")
+        for key in ("low_chars", "high_chars"):
+            if key in bounds:
+                axis.axvline(bounds[key], color="#c44", linestyle="--")
+        axis.set_xlabel("description length (characters); dashed: kept range")
+        axis.set_ylabel("clips")
+        axis.set_title(f"Description lengths ({len(lengths)} described clips)")
+        for side in ("top", "right"):
+            axis.spines[side].set_visible(False)
+        figure.tight_layout()
+        return svg_markup(figure, key="length-histogram")

@@ -8,12 +8,13 @@ text (what MLflow's JSON serving sends for binary). Clips without features get z
 server-side path (`features_path`) is refused: a request must not choose which file the server
 reads. Params: `prompt` (`ov` or `description`), `max_new_tokens` (1..MAX_NEW_TOKENS),
 `batch_size` (1..MAX_BATCH_SIZE), `decoding` (`greedy` or upstream's `official`
-sampling, seeded). Requests are bounded: at most MAX_ROWS clips, MAX_FEATURE_BYTES
-per clip, MAX_STEPS time steps per tensor, finite float values of the model's feature widths;
-breaking one of these refuses the request. A subtitle longer than the model's
+sampling, seeded). A request of more than MAX_ROWS clips, a bad param or a missing column
+refuses the whole request. What is wrong with one row refuses only that row: features over
+MAX_FEATURE_BYTES, not safetensors, without one of the three tensors, over MAX_STEPS time steps,
+of another width than the model's or not finite; a subtitle longer than the model's
 `subtitle_char_limit()` (8 characters per prompt token by default, more than the prompt can
-hold) refuses only its row: the row comes back with `output` null and the reason in `error`,
-and the other rows are answered.
+hold). Such a row comes back with `output` null and the reason in `error`, and the other rows
+are answered, as a batch scorer answers the rows it can.
 Output: a DataFrame with `clip_id`, `prompt_type`, `output` (the generated text, null for a
 refused row) and `error` (null for an answered row).
 """
@@ -89,6 +90,18 @@ def decode_features(value: Any, clip_id: str, vision_dim: int, audio_dim: int) -
     return out
 
 
+def _row_features(value: Any, clip_id: str, vision_dim: int, audio_dim: int) -> dict:
+    """The row's tensors: decoded and checked when it sends some, zeros when it sends none
+    (no column, null, empty). Raises ValueError or TypeError naming the clip otherwise."""
+    import torch
+
+    absent = value is None or (isinstance(value, float) and pd.isna(value))
+    if absent or (isinstance(value, (bytes, bytearray, str)) and not value):
+        return {"frames": torch.zeros(8, vision_dim), "faces": torch.zeros(8, vision_dim),
+                "audio": torch.zeros(8, audio_dim)}
+    return decode_features(value, clip_id, vision_dim, audio_dim)
+
+
 def subtitle_errors(clip_ids: list[str], subtitles: list[str], limit: int) -> list[str | None]:
     """Per row, why its subtitle is refused (None when it is answered). Checked on characters
     before any tokenisation, so an oversized row costs nothing; the row alone is refused, as a
@@ -106,8 +119,6 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
         self.loaded = load_model_dir(context.artifacts[ARTIFACT_KEY])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        import torch
-
         from affectgpt.model.decoding import as_decoding
         from affectgpt.model.generation import generate_texts
 
@@ -125,17 +136,19 @@ class AffectGPTPyfunc(mlflow.pyfunc.PythonModel):
         max_new_tokens = _bounded_int(settings, "max_new_tokens", MAX_NEW_TOKENS)
         batch_size = _bounded_int(settings, "batch_size", MAX_BATCH_SIZE)
         vision_dim, audio_dim = self.loaded.config.modality_dims()
-        features = []
-        for row in model_input.itertuples(index=False):
-            value = getattr(row, "features", None)
-            if value is not None and not (isinstance(value, float) and pd.isna(value)) and len(value):
-                features.append(decode_features(value, str(row.clip_id), vision_dim, audio_dim))
-            else:
-                features.append({"frames": torch.zeros(8, vision_dim), "faces": torch.zeros(8, vision_dim),
-                                 "audio": torch.zeros(8, audio_dim)})
         clip_ids = model_input["clip_id"].astype(str).tolist()
         subtitles = ["" if pd.isna(s) else str(s) for s in model_input["subtitle"]]
         errors = subtitle_errors(clip_ids, subtitles, self.loaded.config.subtitle_char_limit())
+        features: list[dict | None] = []
+        for i, row in enumerate(model_input.itertuples(index=False)):
+            if errors[i] is not None:
+                features.append(None)  # refused already: its features are never decoded
+                continue
+            try:
+                features.append(_row_features(getattr(row, "features", None), clip_ids[i], vision_dim, audio_dim))
+            except (TypeError, ValueError) as error:
+                features.append(None)
+                errors[i] = str(error).splitlines()[0]
         answered = [i for i, error in enumerate(errors) if error is None]
         texts = generate_texts(self.loaded, [subtitles[i] for i in answered], [features[i] for i in answered],
                                str(settings["prompt"]), batch_size=batch_size, max_new_tokens=max_new_tokens,

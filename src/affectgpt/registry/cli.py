@@ -49,7 +49,7 @@ MLFLOW_ERROR_KINDS: dict[str, type[errors.AffectgptError]] = {
     "BAD_REQUEST": errors.BadInput,
     "RESOURCE_ALREADY_EXISTS": errors.BadInput,
     "PERMISSION_DENIED": errors.Refused,
-    "UNAUTHENTICATED": errors.Refused,
+    "UNAUTHENTICATED": errors.BadInput,  # missing or wrong credentials: bad input, as for every service
     "TEMPORARILY_UNAVAILABLE": errors.Unavailable,
     "INTERNAL_ERROR": errors.Unavailable,
 }
