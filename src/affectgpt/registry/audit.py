@@ -326,9 +326,10 @@ def provide_first_copy(client: RegistryClient, model_name: str, events: list[Aud
     copy_name = audit_copy_name(model_name)
     description = audit_copy_description(model_name)
     if client.evidence_store is not None:
-        from affectgpt.registry.enforcement import provide_owned_model
-
-        provide_owned_model(client, client.evidence_store, model_name, copy_name, description, events)
+        if client.provide_owned_model is None:
+            raise Refused(f"{model_name}: the registry gate's client cannot create {copy_name} (no owned-model "
+                          "provider); nothing was written")
+        client.provide_owned_model(client, client.evidence_store, model_name, copy_name, description, events)
         return
 
     def create() -> None:

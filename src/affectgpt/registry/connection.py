@@ -156,15 +156,21 @@ class RegistryClient:
         # Inside the MLflow server only: the enforcement point's store of frozen evidence
         # (`gate_store.GateStore`); None everywhere else.
         self.evidence_store = None
+        # Inside the MLflow server: how the gate creates a model it owns (the first audit copy
+        # of an older registry), `enforcement.provide_owned_model`; handed in by the server so
+        # that the audit log, which the gate's operations use, does not import them back.
+        self.provide_owned_model: Callable[..., None] | None = None
 
     @classmethod
-    def enforcement_point(cls, tracking_uri: str, identity, evidence_store) -> RegistryClient:
+    def enforcement_point(cls, tracking_uri: str, identity, evidence_store,
+                          provide_owned_model: Callable[..., None] | None = None) -> RegistryClient:
         """The gate's own client inside the MLflow server: the server's backend store opened
         directly (no REST, so no user's permissions apply) acting for `identity`, which the
         server authenticated; evidence goes to `evidence_store`."""
         client = cls(tracking_uri, RetryPolicy(attempts=3, first_delay_s=0.2, max_delay_s=1.0))
         client._identity = identity
         client.evidence_store = evidence_store
+        client.provide_owned_model = provide_owned_model
         return client
 
     def identity(self, claimed: str | None = None):

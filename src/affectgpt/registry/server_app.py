@@ -103,7 +103,8 @@ def add_gate_routes(app) -> None:
             return auth.make_basic_auth_response()
         try:
             payload = request.get_json(force=True, silent=True) or {}
-            client = RegistryClient.enforcement_point(_backend_uri(), identity, store())
+            client = RegistryClient.enforcement_point(_backend_uri(), identity, store(),
+                                                      provide_owned_model=enforcement.provide_owned_model)
             if operation == "init":
                 return _answer(enforcement.init(client, store(), identity, payload))
             return _answer(enforcement.OPERATIONS[operation](client, identity, payload))
