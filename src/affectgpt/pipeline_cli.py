@@ -40,6 +40,9 @@ cluster_app = new_app(help="Kubernetes: the DeepSpeed training job (PyTorchJob) 
 
 PIPELINES = ("retrain", "retrain-k8s", "monitor", "monitor-k8s")
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="pipeline input NAME=VALUE (repeatable)")]
+NodeGpus = Annotated[int | None, typer.Option("--node-gpus", min=0, help="GPUs of one node of the training node "
+                                              "pool: no training pod may ask for more (default: "
+                                              "$AFFECTGPT_NODE_GPUS, the platform ConfigMap's key, else 8)")]
 DEFAULT_EXPERIMENT = "affectgpt"
 
 
@@ -304,6 +307,15 @@ def _checked_arguments(name: str, package: Path, param: list[str] | None,
     return checked_arguments(name, package, split_params(param), filled_later=set(filled_later))
 
 
+def _checked_job_shape(name: str, package: Path, arguments: dict[str, Any], node_gpus: int | None) -> None:
+    """The PyTorchJob a cluster pipeline would launch, checked as `cluster train-job` checks one
+    (`pipeline_inputs.check_job_shape`): exit 2 before anything is sent."""
+    from affectgpt.cluster.job_shape import node_gpus_from_env
+    from affectgpt.pipeline_inputs import check_job_shape
+
+    check_job_shape(name, package, arguments, node_gpus_from_env() if node_gpus is None else node_gpus)
+
+
 @pipeline_app.command("submit")
 @friendly_errors()
 def submit_command(
@@ -314,8 +326,10 @@ def submit_command(
     namespace: str | None = typer.Option(None, help="profile namespace (multi-user Kubeflow)"),
     service_account: str | None = typer.Option(None),
     run_name: str | None = typer.Option(None),
+    node_gpus: NodeGpus = None,
 ) -> None:
-    """Start one run of a compiled pipeline (inputs checked against it first, exit 2).
+    """Start one run of a compiled pipeline (inputs checked against it first, and the PyTorchJob
+    of a cluster pipeline as `cluster train-job` checks one: exit 2).
 
     Auth: KFP_TOKEN / KFP_COOKIES or the in-cluster token. The submitter (checked with the MLflow server when MLFLOW_TRACKING_URI
     names one with a login) is recorded in the run name and as the `submitted_by` argument of
@@ -324,6 +338,7 @@ def submit_command(
 
     package = _compiled_package(_check_name(name))
     arguments = _checked_arguments(name, package, param, filled_later=frozenset({"submitted_by"}))
+    _checked_job_shape(name, package, arguments, node_gpus)
     try:
         who = submitter()
     except Exception as exc:  # noqa: BLE001 (refused credentials: one line)
@@ -361,14 +376,17 @@ def schedule_command(
     namespace: str | None = typer.Option(None),
     max_concurrency: int = typer.Option(1, min=1),
     service_account: str | None = typer.Option(None),
+    node_gpus: NodeGpus = None,
 ) -> None:
-    """Create a recurring run of a compiled pipeline (inputs and cron checked first, exit 2)."""
+    """Create a recurring run of a compiled pipeline (inputs, cron and the PyTorchJob of a cluster
+    pipeline checked first, exit 2)."""
     from affectgpt.pipeline_inputs import kfp_cron
     from affectgpt_kfp.pipelines.cluster_client import schedule_run
 
     package = _compiled_package(_check_name(name))
     six_field_cron = kfp_cron(cron)
     arguments = _checked_arguments(name, package, param)
+    _checked_job_shape(name, package, arguments, node_gpus)
     try:
         submitted = schedule_run(host, package, arguments, cron=six_field_cron,
                                  experiment=experiment, job_name=job_name or f"affectgpt-{name}",
@@ -482,7 +500,8 @@ def train_job_command(
     out: str = typer.Option(..., help="output folder on the data volume"),
     name: str = typer.Option("affectgpt-train", help="job name (DNS label)"),
     nodes: int = typer.Option(1, min=1, help="pods (the first is the Master)"),
-    gpus_per_node: int = typer.Option(8, min=0, help="0 trains on CPU"),
+    gpus_per_node: int = typer.Option(8, min=0, help="0 trains on CPU; at most --node-gpus"),
+    node_gpus: NodeGpus = None,
     cpu: str = typer.Option("32", help="CPU request of each pod"),
     memory: str = typer.Option("256Gi", help="memory request of each pod"),
     memory_limit: str = typer.Option("512Gi", help="memory limit of each pod"),
@@ -494,17 +513,18 @@ def train_job_command(
 ) -> None:
     """Print the PyTorchJob YAML for `affectgpt train` under DeepSpeed on NODES x GPUS, or submit it.
 
-    Checked first, as training would check them (exit 2, the rule in the message): the config
-    (loaded by the trainer's loader: a packaged name, ./configs/NAME or a file; exit 4 when it is
-    none of these), its global batch at NODES x GPUS ranks, and CPUs and /dev/shm per rank
-    of each pod. A config path on the data volume that is not mounted here is checked by the
-    job when it starts."""
+    Checked first, as training would check them (exit 2, the rule in the message; nothing is
+    printed or sent): GPUS per node at most the GPUs of one node of the pool (--node-gpus; a
+    bigger pod is never scheduled), the config (loaded by the trainer's loader: a packaged
+    name, ./configs/NAME or a file; exit 4 when it is none of these), its global batch at NODES x
+    GPUS ranks, and CPUs and /dev/shm per rank of each pod. A config path on the data volume
+    that is not mounted here is checked by the job when it starts."""
     import yaml
     from pydantic import ValidationError
 
     from affectgpt.cluster import ManifestInvalid, TrainJobSpec, build_pytorchjob, run_training_job
 
-    _check_train_job(config, nodes, gpus_per_node, cpu=cpu, shm_size=shm_size,
+    _check_train_job(config, nodes, gpus_per_node, cpu=cpu, shm_size=shm_size, node_gpus=node_gpus,
                      data_mount=TrainJobSpec.model_fields["data_mount"].default)
     try:
         spec = TrainJobSpec(name=name, namespace=namespace, config_path=config, data_dir=data, out_dir=out,
@@ -531,30 +551,37 @@ def train_job_command(
 
 
 def _check_train_job(config: str, nodes: int, gpus_per_node: int, *, cpu: str, shm_size: str,
-                     data_mount: str) -> None:
+                     node_gpus: int | None, data_mount: str) -> None:
     """Refuse a job that training would refuse, here and not an hour into the job (after the
-    GPUs were allocated): a config that does not load, a global batch the world size cannot
-    make (`check_global_batch`, what the DeepSpeed config is built from), a pod too small
-    for its ranks (`cluster preflight`'s per-rank rule; the memory rule, which counts the
-    model's parameters, is left to `cluster preflight`)."""
+    GPUs were allocated): the job's shape (`affectgpt.cluster.job_shape`: GPUs per pod within
+    a node of the pool, a global batch the world size can make), a config that does not load,
+    a pod too small for its ranks (`cluster preflight`'s per-rank rule; the memory rule, which
+    counts the model's parameters, is left to `cluster preflight`)."""
+    from affectgpt.cluster.job_shape import (
+        NODE_GPUS_SOURCES,
+        gpus_per_node_problem,
+        node_gpus_from_env,
+        world_size_problem,
+    )
     from affectgpt.cluster.preflight import pod_size_shortfalls
     from affectgpt.errors import BadInput
-    from affectgpt.model.config import ConfigError, check_global_batch, load_config
+    from affectgpt.model.config import load_config
     from affectgpt.paths import resolve_config
 
+    node_gpus = node_gpus_from_env() if node_gpus is None else node_gpus
+    too_many = gpus_per_node_problem(gpus_per_node, node_gpus)
+    if too_many:
+        raise BadInput(f"--gpus-per-node: {too_many} ({NODE_GPUS_SOURCES})")
     ranks_per_pod = max(gpus_per_node, 1)
-    world = nodes * ranks_per_pod
     path = resolve_config(config)
     if not path.is_file() and Path(config).is_absolute() and Path(config).is_relative_to(data_mount):
         err_console.print(f"[dim]config {config}: on the data volume, not mounted here; the job checks it "
                           "when it starts[/]", highlight=False)
     else:
         cfg = load_config(config)  # the trainer's loader: not found (4), malformed (2)
-        try:
-            check_global_batch(cfg.train, world)
-        except ConfigError as exc:
-            raise BadInput(f"{config} on {nodes} node(s) x {ranks_per_pod} rank(s) = {world} rank(s): {exc} "
-                           "(DeepSpeed's train_batch_size is micro batch x accumulation x ranks)") from None
+        batch = world_size_problem(cfg.train, nodes, gpus_per_node)
+        if batch:
+            raise BadInput(f"{config} on {batch}")
     try:
         short = pod_size_shortfalls({"cpu": cpu, "shm_size": shm_size}, ranks_per_pod, None)
     except ValueError as exc:
@@ -595,7 +622,7 @@ def preflight_command(
     workspace: every step has a writable AFFECTGPT_HOME;
     weights: weight-loading pods and the training job mount the models PVC, HF_HOME on it;
     world-size: the config's batch works at 1, 8, 16 and the default ranks;
-    job-size: the train step's PyTorchJob is sized for the model;
+    job-size: the train step's PyTorchJob is sized for the model and fits a node of the pool;
     cleanup: a cancelled or failed run deletes its PyTorchJob (an uncached exit handler);
     pod-security: restricted PSS on the pods the Training Operator and KFP create;
     rbac: the KFP runner account may do what the steps do;

@@ -6,9 +6,11 @@ pipeline with its type and default (`root.inputDefinitions.parameters`), so `pip
 and `pipeline schedule` convert and check the arguments against it here, offline (`decoding`
 and `scorer_mode` also against the library's enums of their values), and so does `pipeline run
 --local`, with the same words, before it makes a corpus or starts a step; a local run also checks
-that every input naming a file or folder exists on this machine (`check_local_paths`). Cron
-expressions are checked with croniter and written in the 6-field form (seconds first) that the
-KFP scheduler expects.
+that every input naming a file or folder exists on this machine (`check_local_paths`). For a
+pipeline that trains with a PyTorchJob, `submit` and `schedule` also check the job's shape its
+arguments give, by the rule `cluster train-job` uses (`check_job_shape`). Cron expressions are
+checked with croniter and written in the 6-field form (seconds first) that the KFP scheduler
+expects.
 """
 
 from __future__ import annotations
@@ -163,6 +165,36 @@ def checked_arguments(pipeline: str, package: Path, raw: dict[str, Any],
         arguments["unibench_rev"] = content_revision(Path(unibench_dir))
     declared = declared_inputs(package)
     return check_arguments(pipeline, declared, arguments, filled_later=set(filled_later) & set(declared))
+
+
+def check_job_shape(pipeline: str, package: Path, arguments: dict[str, Any], node_gpus: int) -> None:
+    """For a pipeline whose train step launches a PyTorchJob: the job its arguments (or the
+    defaults) size, by the rule of `affectgpt.cluster.job_shape`, before anything is sent. GPUs
+    per node at most `node_gpus`, and the model config's batch at the world size when the config
+    is at hand here (a packaged name or a file; a path inside the pod is the step's to check).
+    BadPipelineInput names every problem."""
+    from affectgpt.cluster.job_shape import NODE_GPUS_SOURCES, gpus_per_node_problem, world_size_problem
+    from affectgpt.cluster.preflight import launches_training_job, load_pipeline
+    from affectgpt.model.config import load_config
+    from affectgpt.paths import resolve_config
+
+    compiled = load_pipeline(package)
+    declared = declared_inputs(package)
+    if compiled is None or not launches_training_job(compiled) or not {"nodes", "gpus_per_node"} <= set(declared):
+        return
+    shape = {name: arguments.get(name, declared[name].default) for name in ("nodes", "gpus_per_node")}
+    nodes, gpus_per_node = int(shape["nodes"]), int(shape["gpus_per_node"])
+    problems = []
+    too_many = gpus_per_node_problem(gpus_per_node, node_gpus)
+    if too_many:
+        problems.append(f"--param gpus_per_node={gpus_per_node}: {too_many} ({NODE_GPUS_SOURCES})")
+    config = arguments.get("model_config", declared["model_config"].default if "model_config" in declared else None)
+    if config and resolve_config(str(config)).is_file():
+        batch = world_size_problem(load_config(str(config)).train, nodes, gpus_per_node)
+        if batch:
+            problems.append(f"--param model_config={config} on {batch}")
+    if problems:
+        raise BadPipelineInput(f"{pipeline}: " + "; ".join(problems))
 
 
 def check_local_paths(pipeline: str, arguments: dict[str, Any]) -> None:

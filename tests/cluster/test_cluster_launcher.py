@@ -29,6 +29,7 @@ from affectgpt.cluster import (
 )
 from affectgpt.cluster.backend import release_run_jobs
 from affectgpt.cluster.launcher import TrainingJobFailed, job_status, submit_job, wait_for_job
+from affectgpt.paths import packaged_config
 
 JOBS = "/apis/kubeflow.org/v1/namespaces/affectgpt/pytorchjobs"
 TOKEN = "test-token-123"
@@ -191,7 +192,7 @@ def test_k8s_backend_stages_data_and_copies_the_model_back(tmp_path: Path):
     shared.mkdir(), data.mkdir(), features.mkdir()
     (data / "records.parquet").write_bytes(b"PAR1 demo")
     (features / "demo_00001.safetensors").write_bytes(b"tensor bytes")
-    config.write_text("llm: tiny\n")
+    config.write_text(packaged_config("tiny.yaml").read_text())  # the step loads it to check the job's shape
 
     def operator_finishes(job):
         # What the training pods would leave on the shared volume.
@@ -225,6 +226,31 @@ def test_k8s_backend_stages_data_and_copies_the_model_back(tmp_path: Path):
     assert lines[0].startswith("submitting PyTorchJob affectgpt/affectgpt-train-") and "world size 16" in lines[0]
     with pytest.raises(FileNotFoundError, match="shared data volume is not mounted"):
         train_on_backend(config, data, tmp_path / "m2", backend="k8s", k8s=K8sTrainOptions(shared_dir=str(tmp_path / "nope")))
+
+
+def test_k8s_backend_refuses_a_job_no_node_can_run_before_staging_or_submitting(tmp_path: Path, monkeypatch):
+    """The train step checks the job's shape as `cluster train-job` does: pods of more GPUs than
+    a node of the pool has ($AFFECTGPT_NODE_GPUS, mapped from the platform ConfigMap), or a world
+    size the config's batch cannot make, are refused before anything is staged or sent."""
+    from affectgpt.errors import BadInput
+
+    shared, data, config = tmp_path / "pvc", tmp_path / "dataset", tmp_path / "tiny.yaml"
+    shared.mkdir(), data.mkdir()
+    (data / "records.parquet").write_bytes(b"PAR1 demo")
+    config.write_text(packaged_config("tiny.yaml").read_text())
+    monkeypatch.setenv("AFFECTGPT_NODE_GPUS", "4")
+    with FakeApiServer(["Created"], []) as api:
+        with pytest.raises(BadInput, match="8 GPUs per node, but a node of the pool has 4"):
+            train_on_backend(config, data, tmp_path / "model", backend="k8s", api_client=api.api_client(),
+                             k8s=K8sTrainOptions(shared_dir=str(shared), gpus_per_node=8, nodes=2, timeout_s=2,
+                                                 poll_s=0.01))
+        config.write_text(packaged_config("tiny.yaml").read_text().replace(
+            "  grad_accumulation: 1\n", "  grad_accumulation: 1\n  global_batch_size: 16\n"))
+        with pytest.raises(BadInput, match=r"= 4 rank\(s\): train.global_batch_size 16 != "):
+            train_on_backend(config, data, tmp_path / "model", backend="k8s", api_client=api.api_client(),
+                             k8s=K8sTrainOptions(shared_dir=str(shared), gpus_per_node=2, nodes=2, timeout_s=2,
+                                                 poll_s=0.01))
+    assert not api.requests and not list(shared.iterdir())  # nothing sent, nothing staged
 
 
 def test_train_job_command_prints_the_job_or_one_line_errors():
@@ -272,8 +298,13 @@ def test_train_job_takes_its_size_and_refuses_a_world_size_the_config_cannot_tra
     (["--config", "{exact}", "--nodes", "3", "--gpus-per-node", "5"], 2,
      ("on 3 node(s) x 5 rank(s) = 15 rank(s): train.global_batch_size 16 != micro_batch_size 8 x grad_accumulation 1 "
       "x world size 15 (= 120)")),
-    (["--config", "tiny.yaml", "--gpus-per-node", "20"], 2,
+    (["--config", "tiny.yaml", "--gpus-per-node", "20", "--node-gpus", "24"], 2,
      "--cpu is too small for 20 rank(s) per pod: needs >= 40 (2 CPUs per rank)"),
+    (["--config", "affectgpt-7b.yaml", "--nodes", "3", "--gpus-per-node", "12"], 2,
+     ("--gpus-per-node: 12 GPUs per node, but a node of the pool has 8: no node can schedule the pod (it stays "
+      "Pending); ask for at most 8 per node and more nodes")),
+    (["--config", "affectgpt-7b.yaml", "--nodes", "3", "--gpus-per-node", "5", "--node-gpus", "4"], 2,
+     "--gpus-per-node: 5 GPUs per node, but a node of the pool has 4"),
     (["--config", "tiny.yaml", "--gpus-per-node", "8", "--shm-size", "4Gi"], 2,
      "--shm-size is too small for 8 rank(s) per pod: needs >= 8Gi (1 GiB /dev/shm per rank"),
 ])
@@ -298,6 +329,31 @@ def test_train_job_refuses_what_training_would_refuse_before_printing_a_job(tmp_
     fits = CliRunner().invoke(app, ["cluster", "train-job", "--data", "/data/d", "--out", "/data/o", "--config",
                                     str(exact), "--nodes", "1", "--gpus-per-node", "2"])
     assert fits.exit_code == 0 and "kind: PyTorchJob" in fits.output
+
+
+def test_train_job_takes_the_node_pools_gpus_from_the_platform_config(monkeypatch):
+    """The pool's GPUs per node: --node-gpus, else $AFFECTGPT_NODE_GPUS (the key every pod gets
+    from the platform ConfigMap, infra/steps/platform-config.yaml), else 8, the value shipped."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from affectgpt.cli import app
+    from affectgpt.cluster.job_shape import DEFAULT_NODE_GPUS, NODE_GPUS_ENV
+
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "steps" / "platform-config.yaml")
+                             .read_text())["data"]
+    assert int(shipped[NODE_GPUS_ENV]) == DEFAULT_NODE_GPUS == 8
+    args = ["cluster", "train-job", "--config", "affectgpt-7b.yaml", "--data", "/data/d", "--out", "/data/o",
+            "--nodes", "2", "--gpus-per-node", "8"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    monkeypatch.setenv(NODE_GPUS_ENV, "4")
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "8 GPUs per node, but a node of the pool has 4" in refused.output
+    assert "apiVersion" not in refused.output
+    assert CliRunner().invoke(app, [*args, "--node-gpus", "8"]).exit_code == 0  # the option wins
+    monkeypatch.setenv(NODE_GPUS_ENV, "eight")
+    bad = CliRunner().invoke(app, args)
+    assert bad.exit_code == 2 and f"{NODE_GPUS_ENV}='eight': the GPUs of one node must be a whole number" in bad.output
 
 
 def test_a_runs_exit_handler_deletes_only_its_unfinished_jobs():

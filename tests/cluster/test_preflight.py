@@ -252,6 +252,32 @@ def test_a_missing_size_input_is_caught(good):
     assert_only(inputs, "job-size", "takes no input train_shm_size")
 
 
+def test_a_training_pod_bigger_than_a_node_of_the_pool_is_caught(good):
+    """The rule of `cluster train-job` and `pipeline submit` (affectgpt.cluster.job_shape), with
+    the pool's GPUs per node from the overlay's platform ConfigMap: on nodes of 4 GPUs, the
+    train step's default 8 per node, the nightly run's 8 and an overlay job's 8 never schedule."""
+    inputs = good()
+    _doc(inputs, "ConfigMap", PLATFORM_CONFIG_MAP, "affectgpt")["data"]["AFFECTGPT_NODE_GPUS"] = "4"
+    job = yaml.safe_load((ROOT / "infra" / "examples" / "pytorchjob.yaml").read_text())
+    job["metadata"]["namespace"] = "affectgpt"
+    inputs.docs.append(job)
+    findings = assert_only(inputs, "job-size", "8 GPUs per node, but a node of the pool has 4",
+                           "AFFECTGPT_NODE_GPUS = 4 in ConfigMap affectgpt-platform",
+                           also={"standing-jobs", "images"})  # the example job: standing, its tag unpinned
+    assert {f.where for f in findings} == {"retrain-k8s: task train", "monitor-k8s: task train",
+                                           "PyTorchJob/affectgpt-train-example (namespace affectgpt)",
+                                           "CronJob/affectgpt-monitor (namespace affectgpt)"}
+
+
+def test_a_platform_config_without_the_node_pools_gpus_is_caught(good):
+    """The train step maps AFFECTGPT_NODE_GPUS from the platform ConfigMap: without the key its
+    pod cannot start."""
+    inputs = good()
+    del _doc(inputs, "ConfigMap", PLATFORM_CONFIG_MAP, "affectgpt")["data"]["AFFECTGPT_NODE_GPUS"]
+    findings = assert_only(inputs, "job-size", "has no key AFFECTGPT_NODE_GPUS")
+    assert [f.where for f in findings] == ["ConfigMap/affectgpt-platform (namespace affectgpt)"]
+
+
 def test_a_job_size_unlike_the_overlays_own_job_is_caught(good):
     """An overlay that ships its own job (none does now: infra/examples) must size it alike."""
     inputs = good()

@@ -263,6 +263,36 @@ def test_refused_credentials_exit_2_and_a_denied_request_3_as_in_every_command(k
         assert len(result.output.strip().splitlines()) == 1, result.output
 
 
+def test_submit_and_schedule_refuse_a_training_job_no_node_can_run_before_sending(kfp_server, tmp_path,
+                                                                                     monkeypatch):
+    """A cluster pipeline's PyTorchJob is checked as `cluster train-job` checks one
+    (affectgpt.cluster.job_shape): pods of more GPUs than a node of the pool has (--node-gpus,
+    else $AFFECTGPT_NODE_GPUS, else 8) and a world size the model config's batch cannot make are
+    refused, exit 2, before anything is sent. The in-pod variant (`retrain`) launches no job."""
+    from affectgpt.paths import packaged_config
+
+    base = ["--host", kfp_server.host, "-p", "raw_dir=/x", "-p", "data_rev=r"]
+    submit = ["pipeline", "submit", "retrain-k8s", *base]
+    schedule = ["pipeline", "schedule", "monitor-k8s", "--cron", "0 3 * * *", *base, "-p", "reference=r",
+                "-p", "current=c"]
+    for args in (submit, schedule):
+        result = CliRunner().invoke(app, [*args, "-p", "gpus_per_node=12", "-p", "nodes=3"])
+        assert result.exit_code == 2, result.output
+        assert ("--param gpus_per_node=12: 12 GPUs per node, but a node of the pool has 8: no node can schedule "
+                "the pod") in " ".join(result.output.split())
+    assert not kfp_server.requests  # refused before any call
+    monkeypatch.setenv("AFFECTGPT_NODE_GPUS", "4")
+    by_env = CliRunner().invoke(app, submit)  # the defaults, 2 x 8, on nodes of 4
+    assert by_env.exit_code == 2 and "8 GPUs per node, but a node of the pool has 4" in by_env.output
+    assert CliRunner().invoke(app, [*submit, "--node-gpus", "8"]).exit_code == 0  # the option wins
+    assert CliRunner().invoke(app, ["pipeline", "submit", "retrain", *base, "-p", "gpus_per_node=12"]).exit_code == 0
+    exact = tmp_path / "exact.yaml"
+    exact.write_text(packaged_config("affectgpt-7b.yaml").read_text().replace("batch_policy: per-rank",
+                                                                             "batch_policy: exact"))
+    batch = CliRunner().invoke(app, [*submit, "--node-gpus", "8", "-p", f"model_config={exact}"])
+    assert batch.exit_code == 2 and "= 16 rank(s): train.global_batch_size 3 != " in " ".join(batch.output.split())
+
+
 @pytest.mark.parametrize("command", [["submit", "retrain"], ["schedule", "retrain", "--cron", "0 3 * * *"]])
 @pytest.mark.parametrize("params, expected", [
     (["raw_dir=/d", "data_rev=r", "worker=2"], "unknown input 'worker' (did you mean 'workers'?)"),

@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from affectgpt.cluster.job_shape import job_shape_problems, node_gpus_from_env
 from affectgpt.cluster.pytorchjob import RUN_LABEL, TrainJobSpec, build_pytorchjob
 from affectgpt.image_tag import platform_image
 from affectgpt.manifest import hash_file, hash_tree
@@ -39,6 +40,9 @@ class K8sTrainOptions(BaseModel):
     image: str = Field(default_factory=platform_image, description="what the job's pods run")
     nodes: int = Field(2, ge=1)
     gpus_per_node: int = Field(8, ge=0)
+    node_gpus: int = Field(default_factory=lambda: node_gpus_from_env(), ge=0,
+                           description="GPUs of one node of the pool: $AFFECTGPT_NODE_GPUS (the platform "
+                                       "ConfigMap), else 8; gpus_per_node may not exceed it")
     cpu: str = "32"
     memory: str = "256Gi"
     memory_limit: str = "512Gi"
@@ -188,6 +192,15 @@ def _copy_model(model_dir: Path, out_dir: Path) -> None:
 
 def _train_on_cluster(config_path: Path, data_dir: Path, out_dir: Path, options: K8sTrainOptions,
                       api_client, echo: Callable[[str], None]) -> TrainOutcome:
+    from affectgpt.errors import BadInput
+    from affectgpt.model.config import load_config
+
+    # The job's shape, before anything is staged or submitted (affectgpt.cluster.job_shape).
+    problems = job_shape_problems(options.nodes, options.gpus_per_node, options.node_gpus,
+                                  load_config(config_path).train)
+    if problems:
+        raise BadInput(f"PyTorchJob of {options.nodes} node(s) x {options.gpus_per_node} GPU(s) with "
+                       f"{config_path.name}: " + "; ".join(problems))
     shared = Path(options.shared_dir)
     if not shared.is_dir():
         raise FileNotFoundError(

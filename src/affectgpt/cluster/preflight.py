@@ -290,18 +290,25 @@ def default_pipelines_dir() -> Path | None:
     return None
 
 
-def load_pipelines(folder: Path) -> dict[str, CompiledPipeline]:
-    """Every `*.yaml` of a folder of compiled pipelines: pipeline spec and platform spec."""
+def load_pipeline(path: Path) -> CompiledPipeline | None:
+    """One compiled pipeline file (pipeline spec and platform spec); None when it holds no
+    pipeline spec."""
     import yaml
 
+    docs = [doc for doc in yaml.safe_load_all(Path(path).read_text()) if doc]
+    spec = next((d for d in docs if "pipelineInfo" in d), None)
+    if spec is None:
+        return None
+    return CompiledPipeline(Path(path).stem, spec, next((d for d in docs if "platforms" in d), {}))
+
+
+def load_pipelines(folder: Path) -> dict[str, CompiledPipeline]:
+    """Every `*.yaml` of a folder of compiled pipelines: pipeline spec and platform spec."""
     pipelines: dict[str, CompiledPipeline] = {}
     for path in sorted(folder.glob("*.yaml")):
-        docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-        spec = next((d for d in docs if "pipelineInfo" in d), None)
-        if spec is None:
-            continue
-        platform = next((d for d in docs if "platforms" in d), {})
-        pipelines[path.stem] = CompiledPipeline(path.stem, spec, platform)
+        pipeline = load_pipeline(path)
+        if pipeline is not None:
+            pipelines[path.stem] = pipeline
     if not pipelines:
         raise PreflightError(f"{folder}: no compiled pipeline (*.yaml with a pipelineInfo)")
     return pipelines
@@ -409,10 +416,14 @@ def _walk(pipeline: CompiledPipeline, component: dict[str, Any], scope: dict[str
             yield StepTask(pipeline.name, f"{prefix}/{task_name}", ref, child["executorLabel"], task, params)
 
 
+def launches_training_job(pipeline: CompiledPipeline) -> bool:
+    """Whether the pipeline's train step (a nested one too) launches a PyTorchJob (`backend` = k8s)."""
+    return any(s.step == TRAIN_STEP and s.params.get("backend", Value(False)).value == "k8s" for s in pipeline.steps())
+
+
 def _k8s_pipelines(pipelines: dict[str, CompiledPipeline]) -> list[CompiledPipeline]:
     """Pipelines whose train step launches a PyTorchJob (`backend` = k8s)."""
-    return [p for p in pipelines.values()
-            if any(s.step == TRAIN_STEP and s.params.get("backend", Value(False)).value == "k8s" for s in p.steps())]
+    return [p for p in pipelines.values() if launches_training_job(p)]
 
 
 def _is_path_value(value: Any) -> bool:
@@ -775,14 +786,76 @@ def check_world_size(inputs: Inputs) -> list[Finding]:
     return findings
 
 
-def check_job_size(inputs: Inputs) -> list[Finding]:
-    """The PyTorchJob the train step launches must be sized for the model: its size inputs
-    (nodes, gpus_per_node, train_cpu, train_memory, train_memory_limit, train_shm_size) exist on
-    the train step, and their defaults meet the rule of thumb per rank (host memory for the
-    parameters each rank loads, 1 GiB /dev/shm, 2 CPUs) and equal the overlay's own job for the
-    same config, if it ships one. An undersized pod is OOM-killed while loading the weights,
-    or NCCL fails on a full /dev/shm, hours into a queue wait for 16 GPUs."""
+def _node_gpus(inputs: Inputs) -> tuple[int | None, Finding | None]:
+    """The GPUs of one node of the pool, as the overlay's platform ConfigMap in the pipeline
+    namespace says (`AFFECTGPT_NODE_GPUS`), or why it says none a pod could use."""
+    from affectgpt.cluster.job_shape import NODE_GPUS_ENV, parse_node_gpus
+    from affectgpt.errors import BadInput
+
+    where = f"ConfigMap/{PLATFORM_CONFIG_MAP} (namespace {inputs.kfp.namespace})"
+    config_map = _find(inputs.docs, "ConfigMap", PLATFORM_CONFIG_MAP, inputs.kfp.namespace)
+    data = (config_map or {}).get("data") or {}
+    if NODE_GPUS_ENV not in data:
+        return None, Finding("job-size", where,
+                             f"has no key {NODE_GPUS_ENV} (the GPUs of one node of the training pool): the train "
+                             "step maps it, so its pod cannot start, and no job size can be checked against the nodes",
+                             f"add {NODE_GPUS_ENV}: \"8\" (your nodes' GPUs) to infra/steps/platform-config.yaml")
+    try:
+        return parse_node_gpus(data[NODE_GPUS_ENV], NODE_GPUS_ENV), None
+    except BadInput as exc:
+        return None, Finding("job-size", where, str(exc), f"set {NODE_GPUS_ENV} to your nodes' GPUs, e.g. \"8\"")
+
+
+def _cronjob_job_shapes(inputs: Inputs) -> list[tuple[str, int]]:
+    """(where, gpus_per_node) of each recurring run that passes `--param=gpus_per_node=N`."""
+    shapes = []
+    for doc in (d for d in inputs.docs if d.get("kind") == "CronJob"):
+        for arg in _cronjob_args(doc):
+            if arg.startswith("--param=gpus_per_node="):
+                try:
+                    shapes.append((_ref(doc), int(arg.split("=", 2)[2])))
+                except ValueError:
+                    continue  # not a number: `pipeline submit` refuses it with its own words
+    return shapes
+
+
+def _node_fit_findings(inputs: Inputs, effective: dict[str, dict[str, Any]]) -> list[Finding]:
+    """The rule of `affectgpt.cluster.job_shape`, as `cluster train-job` and `pipeline submit`
+    apply it: every PyTorchJob pod (the train step's default size, the overlay's own jobs, the
+    size a recurring run passes) asks for at most the GPUs of one node of the pool."""
+    from affectgpt.cluster.job_shape import NODE_GPUS_ENV, gpus_per_node_problem
+
+    node_gpus, problem = _node_gpus(inputs)
+    if problem is not None:
+        return [problem]
+    source = f"{NODE_GPUS_ENV} = {node_gpus} in ConfigMap {PLATFORM_CONFIG_MAP}"
+    sizes = [(f"{name}: task train", "gpus_per_node default", int(size["gpus_per_node"] or 0))
+             for name, size in effective.items()]
+    sizes += [(_ref(job), "its pods", _overlay_job_size(job)["gpus_per_node"])
+              for job in inputs.docs if job.get("kind") == "PyTorchJob"]
+    sizes += [(where, "--param=gpus_per_node", gpus) for where, gpus in _cronjob_job_shapes(inputs)]
     findings = []
+    for where, what, gpus in sizes:
+        too_many = gpus_per_node_problem(gpus, node_gpus)
+        if too_many:
+            findings.append(Finding("job-size", where, f"{what}: {too_many} ({source})",
+                                    f"use at most {node_gpus} GPUs per node, or set {NODE_GPUS_ENV} to the nodes' GPUs"))
+    return findings
+
+
+def check_job_size(inputs: Inputs) -> list[Finding]:
+    """The PyTorchJob the train step launches must be sized for the model and the nodes: its
+    size inputs (nodes, gpus_per_node, train_cpu, train_memory, train_memory_limit,
+    train_shm_size) exist on the train step, and their defaults meet the rule of thumb per rank
+    (host memory for the parameters each rank loads, 1 GiB /dev/shm, 2 CPUs) and equal the
+    overlay's own job for the same config, if it ships one. An undersized pod is OOM-killed
+    while loading the weights, or NCCL fails on a full /dev/shm, hours into a queue wait for 16
+    GPUs. And no pod of a training job (the train step's default, the overlay's own jobs, the
+    size the recurring run passes) asks for more GPUs than one node of the pool has
+    (`AFFECTGPT_NODE_GPUS` in the platform ConfigMap, which the train step maps): such a pod is
+    never scheduled and the job waits Pending forever."""
+    findings = []
+    effective_by_pipeline: dict[str, dict[str, Any]] = {}
     for pipeline in _k8s_pipelines(inputs.pipelines):
         where = f"{pipeline.name}: task train"
         size, missing = _job_size(pipeline)
@@ -793,6 +866,7 @@ def check_job_size(inputs: Inputs) -> list[Finding]:
                                     f"{_library_default(field_name)!r}",
                                     f"add {name} to the train component and the pipeline, default as the overlay's job"))
         effective = {f: size.get(f, _library_default(f)) for f in JOB_SIZE_INPUTS}
+        effective_by_pipeline[pipeline.name] = effective
         ranks = max(int(effective["gpus_per_node"] or 0), 1)
         for short in pod_size_shortfalls(effective, ranks, inputs.config):
             findings.append(Finding("job-size", where,
@@ -800,6 +874,8 @@ def check_job_size(inputs: Inputs) -> list[Finding]:
                                     f"rank(s) per pod of {inputs.config_name}; needs >= {short.need} ({short.rule})",
                                     f"raise the default of {JOB_SIZE_INPUTS[short.field][0]} to {short.need} or more"))
         findings += _against_overlay_job(inputs, pipeline, effective, where)
+    if effective_by_pipeline or any(d.get("kind") == "PyTorchJob" for d in inputs.docs):
+        findings += _node_fit_findings(inputs, effective_by_pipeline)
     return findings
 
 
@@ -1269,7 +1345,8 @@ CHECKS: tuple[Check, ...] = (
     Check("workspace", "every step has a writable AFFECTGPT_HOME", check_workspace),
     Check("weights", "weight-loading pods mount the models PVC with HF_HOME on it", check_weights),
     Check("world-size", "the model config trains at 1, 8, 16 and the default ranks", check_world_size),
-    Check("job-size", "the train step's PyTorchJob is sized for the model", check_job_size),
+    Check("job-size", "the train step's PyTorchJob is sized for the model and fits a node of the pool",
+          check_job_size),
     Check("cleanup", "a cancelled or failed run deletes its PyTorchJob (exit handler)", check_cleanup),
     Check("pod-security", "restricted PSS on the pods the operator and KFP create", check_pod_security),
     Check("rbac", "the KFP runner account may do what the steps do", check_rbac),

@@ -51,6 +51,9 @@ MODELS_MOUNT = "/models"
 # Every step's workspace and HF cache come from the platform ConfigMap (infra), where they point
 # into the volumes above: the image's root is read-only and its WORKDIR belongs to root.
 WORKSPACE_ENV = {"AFFECTGPT_HOME": "AFFECTGPT_HOME", "HF_HOME": "HF_HOME", "HF_HUB_OFFLINE": "HF_HUB_OFFLINE"}
+# The GPUs of one node of the pool, from the platform ConfigMap: the train step refuses a
+# PyTorchJob whose pods ask for more (affectgpt.cluster.job_shape).
+NODE_POOL_ENV = {"AFFECTGPT_NODE_GPUS": "AFFECTGPT_NODE_GPUS"}
 # The train step's pod, as the owner of the PyTorchJob it launches and the namespace to launch it in.
 POD_FIELDS = {"POD_NAME": "metadata.name", "POD_UID": "metadata.uid", "POD_NAMESPACE": "metadata.namespace"}
 # How long a step may run before Kubernetes stops it (activeDeadlineSeconds).
@@ -173,6 +176,7 @@ def _retrain_steps(train_backend: TrainBackend, *,
         _retry(trained, 3, "120s")
         for env_name, field_path in POD_FIELDS.items():
             kubernetes.use_field_path_as_env(trained, env_name, field_path)
+        kubernetes.use_config_map_as_env(trained, PLATFORM_CONFIG_MAP, NODE_POOL_ENV)
         pod_shape(trained, timeout_h=24 * 7)  # the job's pods load the weights, not this one
 
     scored = evaluate_test_sets(trained.outputs["model"], built.outputs["dataset"], features.outputs["test_features"],
