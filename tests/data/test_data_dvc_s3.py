@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from affectgpt.cli import app
 from affectgpt.data import dvc as dvc_ops
 from affectgpt.data.build import build_dataset
-from affectgpt.data.dvc_pull import ENDPOINT_ENV, pull_revision, revision_md5
+from affectgpt.data.dvc_pull import ENDPOINT_ENV, corpus_at_revision, pull_revision, revision_md5
 from affectgpt.data.revision import content_revision
 from affectgpt.errors import BadInput, NotFound, Refused
 from affectgpt.manifest import hash_tree
@@ -114,6 +115,22 @@ def test_a_pull_killed_with_minus_9_leaves_no_half_revision(small_pushed_repo, s
     assert hash_tree(target / "raw", ignore=()) == hash_tree(repo / "raw", ignore=())
     assert yaml.safe_load((target / "raw.dvc").read_text())["outs"][0]["md5"] == revision_md5(revision)
     assert killkit.leftovers(target) == []
+
+
+@pytest.mark.integration
+def test_the_pull_step_pulls_into_the_workspace_with_the_endpoint_of_its_environment(small_pushed_repo, s3_credentials,
+                                                                                      tmp_path, monkeypatch):
+    """What the pipeline's pull step calls: no repository, raw_dir handed on; a repository whose
+    own endpoint is wrong for this place, the environment's endpoint (the platform ConfigMap's)."""
+    repo, revision = small_pushed_repo
+    assert corpus_at_revision("", "/data/raw", revision) == "/data/raw"
+    moved = shutil.copytree(repo, tmp_path / "repo")
+    dvc_ops.run_dvc(moved, "remote", "modify", "--local", "s3remote", "endpointurl", "http://127.0.0.1:9")
+    monkeypatch.setenv("AFFECTGPT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(ENDPOINT_ENV, s3_credentials.endpoint)
+    folder = corpus_at_revision(str(moved), "raw/", revision)
+    assert folder == str(tmp_path / "home" / "dvc-revisions" / revision_md5(revision).removesuffix(".dir") / "raw")
+    assert content_revision(Path(folder)) == revision
 
 
 def test_a_pull_names_a_dvc_revision_and_a_tracked_folder(small_pushed_repo, tmp_path):

@@ -100,6 +100,7 @@ def test_a_run_leaves_the_root_logger_as_it_was(tmp_path):
     (["unibench_dir=/nowhere/unibench"], 4, "--param unibench_dir=/nowhere/unibench: no such folder"),
     (["model_config=nosuch.yaml"], 4, "--param model_config=nosuch.yaml: no such file and no packaged config"),
     (["promotion_config=/nowhere/promotion.yaml"], 4, "--param promotion_config=/nowhere/promotion.yaml"),
+    (["dvc_repo=/nowhere/repo", "raw_dir=raw"], 4, "--param dvc_repo=/nowhere/repo: no such folder"),
 ])
 def test_a_local_run_checks_its_inputs_before_any_work(tmp_path: Path, monkeypatch, params, code, expected):
     """The corpus is made only after every input passed: a typo costs a second, not the minutes of

@@ -137,3 +137,12 @@ def _scratch_repo(repo: str, tracked: str, scratch: Path, cache_dir: Path, endpo
     dvc_ops.write_config(scratch / ".dvc" / "config", sections)
     if source.name == ".source":
         shutil.rmtree(source, ignore_errors=True)
+
+
+def corpus_at_revision(dvc_repo: str, raw_dir: str, data_rev: str) -> str:
+    """The folder a build reads, for a run's inputs: `raw_dir` as given when `dvc_repo` is empty
+    (the corpus is on the disk already), else the revision `data_rev` of the folder `raw_dir`
+    names inside `dvc_repo`, pulled (`pull_revision`)."""
+    if not dvc_repo.strip():
+        return raw_dir
+    return str(pull_revision(dvc_repo.strip(), raw_dir, data_rev))
