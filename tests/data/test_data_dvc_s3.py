@@ -141,5 +141,8 @@ def test_a_pull_names_a_dvc_revision_and_a_tracked_folder(small_pushed_repo, tmp
         pull_revision(str(repo), "/data/raw", revision, tmp_path)
     with pytest.raises(NotFound, match="tracks no 'corpus'"):
         pull_revision(str(repo), "corpus", revision, tmp_path)
+    with pytest.raises(NotFound, match=r"^dvc_repo file:///nowhere/repo: not a folder here, and git could not clone "
+                                       r"it: fatal: '/nowhere/repo' does not appear to be a git repository$"):
+        pull_revision("file:///nowhere/repo", "raw", revision, tmp_path)
     with pytest.raises(BadInput, match="only an s3:// remote has an endpoint"):
         dvc_ops.init_repo(tmp_path / "r", tmp_path / "remote", endpoint_url="http://127.0.0.1:9000")

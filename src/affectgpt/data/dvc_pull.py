@@ -117,8 +117,9 @@ def _scratch_repo(repo: str, tracked: str, scratch: Path, cache_dir: Path, endpo
         done = subprocess.run(["git", "clone", "--quiet", "--depth", "1", repo, str(source)], capture_output=True,
                               text=True, timeout=600, check=False)
         if done.returncode != 0:
-            raise NotFound(f"dvc_repo {repo}: not a folder here, and git could not clone it: "
-                           f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            said = next((line for line in lines if line.startswith("fatal:")), lines[-1] if lines else "")
+            raise NotFound(f"dvc_repo {repo}: not a folder here, and git could not clone it: {said}")
     if not (source / ".dvc" / "config").is_file():
         raise BadInput(f"dvc_repo {repo}: not a DVC repository (no .dvc/config); run `affectgpt build dvc-init` there")
     if not (source / f"{tracked.strip().rstrip('/')}.dvc").is_file():
