@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from affectgpt.errors import AffectgptError, BadInput, NotFound, Refused, Unavailable
+from affectgpt.errors import AffectgptError, BadInput, NotFound, Unavailable
+from affectgpt.service_errors import error_kind
 
 DEFAULT_REMOTE = "localremote"
 CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -196,8 +197,9 @@ def remote_failure(repo: str | Path, stderr: str, endpoint_hint: str | None = No
     named = f"DVC remote {remote.describe()}"
     if any(marker in text for marker in NO_CREDENTIALS_TEXT):
         return BadInput(f"{named}: no credentials; set {' and '.join(CREDENTIAL_ENV)} in the environment")
-    if any(marker in text for marker in REFUSED_TEXT):
-        return Refused(f"{named} refused the credentials (403 Forbidden): check {' and '.join(CREDENTIAL_ENV)}")
+    if any(marker in text for marker in REFUSED_TEXT):  # S3 answers 403 to a wrong key as to a denied one
+        return error_kind(403)(f"{named} refused the credentials (403 Forbidden): check "
+                               f"{' and '.join(CREDENTIAL_ENV)}")
     if any(marker in text for marker in NO_BUCKET_TEXT):
         bucket = (remote.url or "").removeprefix("s3://").split("/", 1)[0] or "?"
         return NotFound(f"{named}: no bucket {bucket!r} there; create it or fix the remote's url")
