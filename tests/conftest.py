@@ -111,6 +111,23 @@ def chat_endpoint():
         endpoint.close()
 
 
+@pytest.fixture(scope="session")
+def s3_emulator():
+    """An EMULATOR of S3, not an object store: moto's server on 127.0.0.1 (testkit/s3.py; no
+    S3-compatible server installs here from Debian). Signed requests are checked: a wrong key is
+    refused (403). Yields its endpoint and the key pair it accepts; `bucket(name)` makes one."""
+    import importlib.util
+
+    from testkit.s3 import start_s3_emulator
+
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("dvc_s3") is None:
+        missing("moto or dvc-s3 is not installed: pip install --no-deps --require-hashes -c constraints.txt "
+                "-r requirements.lock (scripts/bootstrap.sh does)")
+
+    with start_s3_emulator() as emulator:
+        yield emulator
+
+
 class KillKit:
     """Run an `affectgpt` command in a child process that SIGKILLs (or SIGTERMs) itself right
     after a named event (`AFFECTGPT_KILL_AT`, see affectgpt.publish.fault_point): the fault tests

@@ -84,7 +84,9 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int | No
     from affectgpt.paths import reference_data_dir
 
     reference = reference_data_dir(required=False)
-    if "raw_dir" not in params:
+    if params.get("dvc_repo"):
+        _prepare_dvc_corpus(params)
+    elif "raw_dir" not in params:
         params["raw_dir"] = str(_local_corpus(home, n_clips, reference is not None) / "raw")
         # The demo model is judged on the sets the fixture really has (configs/promotion-demo.yaml);
         # production uses configs/promotion.yaml (all nine sets).
@@ -99,9 +101,10 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int | No
             console.print("[yellow]no reference data (AFFECTGPT_REFERENCE_DATA): no MER-UniBench fixture, so the "
                           "nine rows will say 'no test-set folder'; pass --param unibench_dir=DIR[/]")
     # Given paths were checked before any work (`check_local_paths`); these are absolute for the steps.
-    raw_dir = Path(params["raw_dir"]).resolve()
-    params["raw_dir"] = str(raw_dir)
-    params.setdefault("data_rev", content_revision(raw_dir))
+    if not params.get("dvc_repo"):
+        raw_dir = Path(params["raw_dir"]).resolve()
+        params["raw_dir"] = str(raw_dir)
+        params.setdefault("data_rev", content_revision(raw_dir))
     if params.get("unibench_dir"):
         unibench = Path(params["unibench_dir"]).resolve()
         params["unibench_dir"] = str(unibench)
@@ -111,6 +114,22 @@ def _prepare_local_retrain(params: dict[str, Any], home: Path, n_clips: int | No
     params.setdefault("shards", 2)  # the cluster's fan-out, at this machine's size
     params.setdefault("gpus_per_node", 0)
     return params
+
+
+def _prepare_dvc_corpus(params: dict[str, Any]) -> None:
+    """With `dvc_repo` the pull step brings the corpus: `raw_dir` names the tracked folder inside
+    the repository (no demo corpus is made), and `data_rev` is its pointer's revision unless
+    given (`checked_arguments` filled it in when it could)."""
+    from affectgpt.errors import BadInput
+    from affectgpt.pipeline_inputs import is_url
+
+    if not params.get("raw_dir"):
+        raise BadInput("--param dvc_repo: name the tracked folder inside it too, --param raw_dir=PATH (e.g. raw)")
+    if not params.get("data_rev"):
+        raise BadInput(f"--param dvc_repo={params['dvc_repo']}: no revision of {params['raw_dir']} found there; "
+                       "pass --param data_rev=dvc:<md5>")
+    if not is_url(str(params["dvc_repo"])):
+        params["dvc_repo"] = str(Path(params["dvc_repo"]).expanduser().resolve())  # the steps run elsewhere
 
 
 def _local_corpus(home: Path, n_clips: int | None, real_text: bool) -> Path:

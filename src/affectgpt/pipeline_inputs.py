@@ -6,11 +6,12 @@ pipeline with its type and default (`root.inputDefinitions.parameters`), so `pip
 and `pipeline schedule` convert and check the arguments against it here, offline (`decoding`
 and `scorer_mode` also against the library's enums of their values), and so does `pipeline run
 --local`, with the same words, before it makes a corpus or starts a step; a local run also checks
-that every input naming a file or folder exists on this machine (`check_local_paths`). For a
-pipeline that trains with a PyTorchJob, `submit` and `schedule` also check the job's shape its
-arguments give, by the rule `cluster train-job` uses (`check_job_shape`). Cron expressions are
-checked with croniter and written in the 6-field form (seconds first) that the KFP scheduler
-expects.
+that every input naming a file or folder exists on this machine (`check_local_paths`). With
+`dvc_repo`, `raw_dir` names the tracked folder inside that repository (the pull step brings it),
+so it is checked, and its revision read, there. For a pipeline that trains with a PyTorchJob,
+`submit` and `schedule` also check the job's shape its arguments give, by the rule `cluster
+train-job` uses (`check_job_shape`). Cron expressions are checked with croniter and written in
+the 6-field form (seconds first) that the KFP scheduler expects.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ FOLDER_INPUTS = ("unibench_dir",)
 CORPUS_INPUTS = ("raw_dir",)
 # Inputs that name drift batches (files, or `feast:` views, several joined with '+').
 BATCH_INPUTS = ("reference", "current")
+# A DVC repository the pull step brings the corpus from: a folder, or a git URL.
+DVC_REPO_INPUT = "dvc_repo"
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,12 @@ def checked_arguments(pipeline: str, package: Path, raw: dict[str, Any],
 
     arguments = dict(raw)
     raw_dir, unibench_dir = arguments.get("raw_dir"), arguments.get("unibench_dir")
-    if raw_dir and "data_rev" not in arguments and (Path(raw_dir).is_dir() or Path(raw_dir).suffix == ".parquet"
-                                                     and Path(raw_dir).is_file()):
+    dvc_repo = str(arguments.get(DVC_REPO_INPUT) or "")
+    if dvc_repo:
+        if raw_dir and "data_rev" not in arguments and (revision := tracked_revision(dvc_repo, str(raw_dir))):
+            arguments["data_rev"] = revision  # what the repository's pointer records today
+    elif raw_dir and "data_rev" not in arguments and (Path(raw_dir).is_dir() or Path(raw_dir).suffix == ".parquet"
+                                                       and Path(raw_dir).is_file()):
         arguments["data_rev"] = content_revision(Path(raw_dir))  # the data volume is mounted here
     if unibench_dir and "unibench_rev" not in arguments and Path(unibench_dir).is_dir():
         arguments["unibench_rev"] = content_revision(Path(unibench_dir))
@@ -197,6 +204,22 @@ def check_job_shape(pipeline: str, package: Path, arguments: dict[str, Any], nod
         raise BadPipelineInput(f"{pipeline}: " + "; ".join(problems))
 
 
+def is_url(value: str) -> bool:
+    """A git URL (`https://...`, `ssh://...`, `git@host:path`), not a path on this machine."""
+    return "://" in value or (value.count(":") == 1 and "@" in value.split(":", 1)[0])
+
+
+def tracked_revision(dvc_repo: str, tracked: str) -> str | None:
+    """`dvc:<md5>` that `<dvc_repo>/<tracked>.dvc` records, when the repository is a folder here
+    and tracks that folder; None otherwise (a git URL, or nothing tracked there)."""
+    from affectgpt.data.dvc import data_revision
+
+    if is_url(dvc_repo) or not Path(dvc_repo).expanduser().is_dir():
+        return None
+    revision = data_revision(Path(dvc_repo).expanduser(), tracked.strip().rstrip("/"))
+    return f"dvc:{revision}" if revision else None
+
+
 def check_local_paths(pipeline: str, arguments: dict[str, Any]) -> None:
     """For a run on this machine: every input that names a file or folder must exist here, so a
     typo is refused at once, not by a step after the corpus was made. PipelineInputMissing
@@ -213,9 +236,17 @@ def check_local_paths(pipeline: str, arguments: dict[str, Any]) -> None:
                 find_config(value, Path(value).name)
             except NotFound:
                 missing.append(f"--param {name}={value}: no such file and no packaged config of that name")
+    dvc_repo = str(arguments.get(DVC_REPO_INPUT) or "")
+    if dvc_repo and not is_url(dvc_repo):
+        raw_dir = str(arguments.get("raw_dir") or "").strip().rstrip("/")
+        if not Path(dvc_repo).expanduser().is_dir():
+            missing.append(f"--param {DVC_REPO_INPUT}={dvc_repo}: no such folder")
+        elif raw_dir and not (Path(dvc_repo).expanduser() / f"{raw_dir}.dvc").is_file():
+            missing.append(f"--param raw_dir={raw_dir}: {dvc_repo} tracks no such folder (no {raw_dir}.dvc); "
+                           "with dvc_repo, raw_dir is the tracked folder's path inside it")
     for name in FOLDER_INPUTS + CORPUS_INPUTS:
         value = str(arguments.get(name) or "")
-        if not value:
+        if not value or (dvc_repo and name in CORPUS_INPUTS):
             continue
         path = Path(value).expanduser()
         if not path.exists():

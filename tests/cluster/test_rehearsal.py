@@ -177,10 +177,11 @@ def test_a_step_without_its_data_volume_fails_naming_what_it_could_not_see(tmp_p
     assert failed.value.task.rsplit("/", 1)[-1] == "build-dataset-shard", message  # in the exit handler's loop
     log_tail = message.partition("--- last lines of its log ---")[2]
     assert "/data" in log_tail, message
-    # Nothing after the shards ran (no reduce, no extraction); only the exit handler's task,
-    # which runs however the work ends.
+    # Nothing after the shards ran (no reduce, no extraction); before them only the plan and
+    # `pull-data` (no DVC repository given: it hands raw_dir on), after them only the exit
+    # handler's task, which runs however the work ends.
     ran = {p.name.split("-", 4)[-1].rsplit("-", 1)[0] for p in (tmp_path / "pods").iterdir()}
-    assert ran == {"plan-shards", "build-dataset-shard", "release-training-jobs"}, ran
+    assert ran == {"pull-data", "plan-shards", "build-dataset-shard", "release-training-jobs"}, ran
 
 
 def test_the_run_follows_kfp_control_flow(tmp_path, image):

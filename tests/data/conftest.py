@@ -54,3 +54,17 @@ def tiny_lm(tmp_path_factory) -> Path:
     model.save_pretrained(path)
     hf_tok.save_pretrained(path)
     return path
+
+
+@pytest.fixture()
+def s3_credentials(s3_emulator, monkeypatch, tmp_path):
+    """The emulator's accepted key pair in the environment, as a step pod gets it from its Secret
+    (and no ~/.aws file of this machine's user in the way)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_emulator.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_emulator.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AFFECTGPT_DVC_ENDPOINT_URL", raising=False)
+    return s3_emulator

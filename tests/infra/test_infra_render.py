@@ -301,6 +301,32 @@ def test_pipeline_pods_reach_mlflow_feast_and_its_stores_only_when_labelled(rend
         assert other_namespaces == ({"kubeflow"} if PIPELINE_NAMESPACE[target] != SERVICES_NAMESPACE else set())
 
 
+def test_the_pull_step_reaches_the_dvc_remote(rendered):
+    """The pull step's endpoint comes from the platform ConfigMap (in `local`, the in-cluster
+    MinIO by its full name, with a bucket for DVC, admitting the labelled step pods of
+    `kubeflow`), its keys from the Secret `dvc-remote` that the example shows and no
+    kustomization ships."""
+    from affectgpt_kfp.pipelines.retrain import DVC_ENDPOINT_ENV, DVC_REMOTE_ENV, DVC_REMOTE_SECRET
+
+    target, docs = rendered
+    platform = the(docs, "ConfigMap", "affectgpt-platform")["data"]
+    (endpoint_key,) = DVC_ENDPOINT_ENV
+    assert platform[endpoint_key] == ("http://minio.affectgpt.svc.cluster.local:9000" if target == "local" else "")
+    if target == "local":
+        peers = [peer for p in by_kind(docs, "NetworkPolicy")
+                 if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": "minio"}
+                 for rule in p["spec"]["ingress"] for peer in rule["from"]]
+        assert all(peer["podSelector"]["matchLabels"] == {"affectgpt.io/s3-client": "true"} for peer in peers)
+        assert {"kubernetes.io/metadata.name": "kubeflow"} in [p.get("namespaceSelector", {}).get("matchLabels")
+                                                               for p in peers]
+        assert "local/affectgpt-dvc" in " ".join(_container(the(docs, "Job", "minio-make-bucket"))["args"])
+    example = yaml.safe_load((INFRA / "steps" / "dvc-remote-secret.example.yaml").read_text())
+    assert check_objects([example]) == []
+    assert example["metadata"]["name"] == DVC_REMOTE_SECRET and set(example["stringData"]) == set(DVC_REMOTE_ENV)
+    for kustomization in INFRA.rglob("kustomization.yaml"):
+        assert "dvc-remote-secret.example.yaml" not in kustomization.read_text(), kustomization
+
+
 def test_pods_that_talk_to_mlflow_hold_the_pipeline_identity_and_are_labelled(rendered):
     _, docs = rendered
     cronjob = the(docs, "CronJob", "affectgpt-monitor")

@@ -214,6 +214,23 @@ def test_submit_computes_data_rev_from_a_mounted_corpus(kfp_server, tmp_path):
     assert runs[1]["body"]["runtime_config"]["parameters"]["data_rev"] != data_rev  # other data, other key
 
 
+def test_with_a_dvc_repo_submit_takes_the_revision_its_pointer_records(kfp_server, tmp_path):
+    """With dvc_repo, raw_dir names the tracked folder inside the repository (the pull step
+    brings it onto the data volume): raw_dir goes as given, data_rev is what raw.dvc records."""
+    repo = tmp_path / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    (repo / "raw.dvc").write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  hash: md5\n  path: raw\n")
+    result = CliRunner().invoke(app, ["pipeline", "submit", "retrain", "--host", kfp_server.host,
+                                      "--param", f"dvc_repo={repo}", "--param", "raw_dir=raw"])
+    assert result.exit_code == 0, result.output
+    sent = kfp_server.posted("/apis/v2beta1/runs")["body"]["runtime_config"]["parameters"]
+    assert sent["data_rev"] == "dvc:0123456789abcdef0123456789abcdef.dir"
+    assert sent["raw_dir"] == "raw" and sent["dvc_repo"] == str(repo)
+    result = CliRunner().invoke(app, ["pipeline", "submit", "retrain", "--host", kfp_server.host,  # a git URL
+                                      "--param", "dvc_repo=https://git.example/corpus.git", "--param", "raw_dir=raw"])
+    assert result.exit_code == 2 and "missing required input 'data_rev'" in result.output
+
+
 def test_schedule_creates_a_recurring_run_with_a_six_field_cron(kfp_server):
     result = CliRunner().invoke(app, [
         "pipeline", "schedule", "monitor", "--host", kfp_server.host, "--cron", "0 3 * * *",

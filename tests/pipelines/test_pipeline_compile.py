@@ -17,7 +17,7 @@ from affectgpt_kfp.pipelines import COMPILED_DIR
 from affectgpt_kfp.pipelines.compile import compile_all, compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ["build_dataset", "extract_features", "train", "predict", "score", "register", "drift_report",
+STEPS = ["pull_data", "build_dataset", "extract_features", "train", "predict", "score", "register", "drift_report",
          "release_training_jobs"]
 
 
@@ -60,8 +60,15 @@ def _platform(docs: list[dict]) -> dict:
 def test_data_revision_reaches_the_first_step(compiled):
     spec = _spec(compiled["retrain"]["docs"])
     assert "data_rev" in spec["root"]["inputDefinitions"]["parameters"]
+    pull = spec["root"]["dag"]["tasks"]["pull-data"]
+    assert {name: binding["componentInputParameter"] for name, binding in pull["inputs"]["parameters"].items()} == {
+        "dvc_repo": "dvc_repo", "raw_dir": "raw_dir", "data_rev": "data_rev"}
+    assert spec["root"]["inputDefinitions"]["parameters"]["dvc_repo"]["defaultValue"] == ""
     build = spec["root"]["dag"]["tasks"]["build-dataset"]
     assert build["inputs"]["parameters"]["data_rev"] == {"componentInputParameter": "data_rev"}
+    # The build reads the folder the pull step hands on (raw_dir itself without a DVC repository).
+    assert build["inputs"]["parameters"]["raw_dir"] == {
+        "taskOutputParameter": {"producerTask": "pull-data", "outputParameterKey": "Output"}}
     register = spec["root"]["dag"]["tasks"]["register"]
     assert register["inputs"]["parameters"]["data_rev"] == {"componentInputParameter": "data_rev"}
 
@@ -76,7 +83,7 @@ def test_steps_chain_and_request_resources(compiled):
     spec = _spec(compiled["retrain"]["docs"])
     tasks = spec["root"]["dag"]["tasks"]
     loops = {_loop_of(spec, inner) for inner in ("build-dataset-shard", "extract-features-shard", "predict")}
-    assert set(tasks) == {"plan-shards", "build-dataset", "merge-features", "train", "score", "register", *loops}
+    assert set(tasks) == {"pull-data", "plan-shards", "build-dataset", "merge-features", "train", "score", "register", *loops}
     assert tasks["train"]["inputs"]["artifacts"]["features"]["taskOutputArtifact"] == {
         "producerTask": "merge-features", "outputArtifactKey": "features"}
     assert tasks["register"]["inputs"]["artifacts"]["bench_report"]["taskOutputArtifact"]["producerTask"] == "score"
@@ -113,6 +120,31 @@ def test_build_and_extraction_fan_out_over_the_planned_shards(compiled):
         produced = {v["taskOutputArtifact"]["outputArtifactKey"] for v in predict_inputs.values()
                     if v["taskOutputArtifact"]["producerTask"] == "merge-features"}
         assert produced == {"test_features"}, name
+
+
+def test_the_pull_step_gets_the_remote_keys_its_endpoint_and_the_object_store_label(compiled):
+    """The DVC remote's keys from the Secret `dvc-remote` (optional: a run without dvc_repo needs
+    none), the S3-compatible endpoint from the platform ConfigMap (optional key), the label the
+    in-cluster object store admits, and never a cache hit (the folder may have been removed)."""
+    from affectgpt_kfp.pipelines.retrain import DVC_REMOTE_ENV, DVC_REMOTE_SECRET
+
+    for name in ("retrain", "retrain-k8s", "monitor", "monitor-k8s"):
+        platform = _platform(compiled[name]["docs"])["exec-pull-data"]
+        (secret,) = platform["secretAsEnv"]
+        assert secret["secretName"] == DVC_REMOTE_SECRET == "dvc-remote" and secret["optional"] is True, name
+        assert {kv["secretKey"]: kv["envVar"] for kv in secret["keyToEnv"]} == DVC_REMOTE_ENV, name
+        endpoint = [item for item in platform["configMapAsEnv"]
+                    if item["keyToEnv"] == [{"configMapKey": "AFFECTGPT_DVC_ENDPOINT_URL",
+                                             "envVar": "AFFECTGPT_DVC_ENDPOINT_URL"}]]
+        assert endpoint and endpoint[0]["optional"] is True, name
+        assert platform["podMetadata"]["labels"] == {"affectgpt.io/s3-client": "true"}, name
+        pull = _all_tasks(_spec(compiled[name]["docs"]))["pull-data"]
+        assert not pull.get("cachingOptions", {}).get("enableCache"), name
+    # No other step holds the remote's keys.
+    for name, item in compiled.items():
+        for executor, config in _platform(item["docs"]).items():
+            if executor != "exec-pull-data":
+                assert all(s["secretName"] != DVC_REMOTE_SECRET for s in config.get("secretAsEnv", [])), executor
 
 
 def test_evaluation_fans_out_one_gpu_task_per_test_set_and_collects_into_register(compiled):

@@ -2,6 +2,7 @@
 step stops the run with that step's own error rather than kfp's traceback."""
 
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,38 @@ def test_a_failing_step_reports_its_own_error(tmp_path: Path):
     assert "Traceback" in failure.value.log_path.read_text()  # the full story stays in the log
 
 
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def fetch_folder(name: str) -> str:
+    return f"/data/{name}"
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def list_shards(n: int) -> list:
+    return list(range(n))
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def read_shard(folder: str, shard: int) -> str:
+    return f"{folder}#{shard}"
+
+
+@dsl.pipeline(name="shards-read-a-folder")
+def shards_read_a_fetched_folder(name: str):
+    folder = fetch_folder(name=name)
+    shards = list_shards(n=2)
+    with dsl.ParallelFor(shards.output) as shard:
+        read_shard(folder=folder.output, shard=shard)
+
+
+def test_a_loop_body_gets_another_tasks_output_not_the_loop_item(tmp_path: Path):
+    """As on a cluster (the retrain graph's build shards read the folder `pull_data` returns):
+    kfp.local alone would hand the body the shard number for the folder."""
+    run = run_local(shards_read_a_fetched_folder, {"name": "raw"}, tmp_path)
+    outputs = sorted(json.loads(p.read_text())["parameterValues"]["Output"]
+                     for p in run.run_dir.rglob("read-shard/executor_output.json"))
+    assert outputs == ["/data/raw#0", "/data/raw#1"]
+
+
 def test_cli_rejects_bad_inputs_in_one_line(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("AFFECTGPT_HOME", str(tmp_path / "home"))
     notes = tmp_path / "notes.txt"
@@ -100,6 +133,7 @@ def test_a_run_leaves_the_root_logger_as_it_was(tmp_path):
     (["unibench_dir=/nowhere/unibench"], 4, "--param unibench_dir=/nowhere/unibench: no such folder"),
     (["model_config=nosuch.yaml"], 4, "--param model_config=nosuch.yaml: no such file and no packaged config"),
     (["promotion_config=/nowhere/promotion.yaml"], 4, "--param promotion_config=/nowhere/promotion.yaml"),
+    (["dvc_repo=/nowhere/repo", "raw_dir=raw"], 4, "--param dvc_repo=/nowhere/repo: no such folder"),
 ])
 def test_a_local_run_checks_its_inputs_before_any_work(tmp_path: Path, monkeypatch, params, code, expected):
     """The corpus is made only after every input passed: a typo costs a second, not the minutes of

@@ -4,6 +4,8 @@
     affectgpt build dataset demo/raw --out data/mer-caption --workers 2
     affectgpt build dataset demo/clip_manifest.parquet --out data/mer-caption --dvc .
     affectgpt build index /data/raw        # the corpus's revision, read by stat alone at submit
+    affectgpt build dvc-init --remote s3://bucket/affectgpt --endpoint-url http://minio:9000
+    affectgpt build dvc-pull --repo /data/dvc-repo --path raw --rev dvc:<md5>   # what the pull step does
 """
 
 from __future__ import annotations
@@ -119,12 +121,35 @@ def dvc_init_command(
     repo: Path = typer.Option(Path("."), "--repo", help="repository root"),
     remote: str = typer.Option("../affectgpt-dvc-remote", "--remote",
                                help="remote URL: a local folder (default) or s3://bucket/path, gs://bucket/path"),
+    endpoint_url: str | None = typer.Option(
+        None, "--endpoint-url", help="an S3-compatible store's address (MinIO, Ceph, ...) for an s3:// remote; "
+        "written to the git-ignored .dvc/config.local"),
 ) -> None:
-    """Set up DVC in a repository with a default remote (local folder unless told otherwise)."""
-    from affectgpt.data.dvc import init_repo
+    """Set up DVC in a repository with a default remote (local folder unless told otherwise).
+    Credentials are never written: DVC reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
+    from affectgpt.data.dvc import init_repo, remote_name_for
 
-    init_repo(repo, remote)
-    console.print(f"DVC ready in {repo.resolve()} (default remote: {remote})", highlight=False)
+    init_repo(repo, remote, endpoint_url=endpoint_url)
+    where = f"{remote} at {endpoint_url}" if endpoint_url else remote
+    console.print(f"DVC ready in {repo.resolve()} (default remote {remote_name_for(remote)}: {where})",
+                  highlight=False)
+
+
+@build_app.command("dvc-pull")
+@friendly_errors()
+def dvc_pull_command(
+    repo: str = typer.Option(..., "--repo", help="the DVC repository: a folder here or a git URL"),
+    path: str = typer.Option(..., "--path", help="the tracked folder's path inside the repository (e.g. raw)"),
+    rev: str = typer.Option(..., "--rev", help="the revision to bring: dvc:<md5> (what its .dvc pointer records)"),
+    cache: Path | None = typer.Option(None, "--cache", help="where revisions are kept "
+                                      "(default: <workspace>/dvc-revisions)"),
+) -> None:
+    """Bring one revision of a DVC-tracked folder onto this disk, into a folder keyed by the
+    revision (all of it or nothing, even when killed); prints that folder. The pipeline's pull
+    step does the same."""
+    from affectgpt.data.dvc_pull import pull_revision
+
+    say_path(f"{rev}", pull_revision(repo, path, rev, cache))
 
 
 def register(app: typer.Typer) -> None:

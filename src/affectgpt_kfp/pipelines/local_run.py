@@ -6,7 +6,9 @@ What runs is the checked-in IR (`src/affectgpt_kfp/pipelines/compiled/NAME.yaml`
 given: the same tasks, fan-out, retries and collection, so a local run proves the cluster's
 graph, not a look-alike (kfp.local ignores what only a cluster has: images, volumes, resources).
 Steps run in the current interpreter (`use_venv=False`) with no runtime installs, so they see
-exactly the affectgpt installed here, each in its own fresh process as in a pod.
+exactly the affectgpt installed here, each in its own fresh process as in a pod. One kfp.local
+defect is put right for the run (`_loop_inputs_as_compiled`): a `dsl.ParallelFor` body that also
+reads another task's output parameter gets that output, as on a cluster, not the loop item.
 """
 
 import contextlib
@@ -147,6 +149,38 @@ def load_compiled(name: str, compiled_dir: Path = COMPILED_DIR):
 
 
 @contextlib.contextmanager
+def _loop_inputs_as_compiled():
+    """kfp.local (2.17) gives a `dsl.ParallelFor` body the loop item for EVERY upstream task
+    output parameter the loop receives, not only for the list it iterates over
+    (`task_spec_utils.create_parameter_loop_iteration_task_spec`): the build shards, which read
+    the folder `pull_data` returns, would be handed a shard number for a path. A cluster
+    resolves those inputs as the IR says; for the run, each iteration keeps them as compiled,
+    and kfp.local resolves them from their producers as it does for any task. Where kfp.local
+    lacks the function (a later release), nothing is changed."""
+    from kfp.local.orchestrator import task_spec_utils
+
+    original = getattr(task_spec_utils, "create_parameter_loop_iteration_task_spec", None)
+    if original is None:
+        yield
+        return
+
+    def iteration_spec(task_spec, loop_item, loop_task_name):
+        spec = original(task_spec, loop_item, loop_task_name)
+        iterated = (task_spec.parameter_iterator.items.input_parameter
+                    if task_spec.WhichOneof("iterator") == "parameter_iterator" else "")
+        for name, given in task_spec.inputs.parameters.items():
+            if given.HasField("task_output_parameter") and name != iterated:
+                spec.inputs.parameters[name].CopyFrom(given)
+        return spec
+
+    task_spec_utils.create_parameter_loop_iteration_task_spec = iteration_spec
+    try:
+        yield
+    finally:
+        task_spec_utils.create_parameter_loop_iteration_task_spec = original
+
+
+@contextlib.contextmanager
 def _root_logging_restored():
     """kfp.local logs through the root logger with module-level `logging.info`, which installs a
     handler on a handler-less root (`basicConfig`) bound to the stderr of that moment; in-process
@@ -179,7 +213,7 @@ def run_local(pipeline_func: Callable, arguments: dict[str, Any], pipeline_root:
             # stop_on_signals: a SIGTERM to this process is passed on to the running step, which ends
             # its MLflow run as KILLED and removes its scratch folders, and this process waits for it.
             with contextlib.redirect_stdout(tee), warnings.catch_warnings(), _step_environment(), \
-                    _root_logging_restored(), stop_on_signals():
+                    _root_logging_restored(), _loop_inputs_as_compiled(), stop_on_signals():
                 # kfp.local notes that resource requests and our platform image do not apply here: by design.
                 warnings.filterwarnings("ignore", module=r"kfp\.local\..*")
                 task = pipeline_func(**arguments)

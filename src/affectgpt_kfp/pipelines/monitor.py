@@ -49,6 +49,7 @@ def make_monitor_pipeline(train_backend: TrainBackend = "step"):
         extractor: str = "lexicon",
         judge: str = "",
         submitted_by: str = "",
+        dvc_repo: str = "",
     ):
         drift = drift_report(reference=reference, current=current, config_path=drift_config)
         drift.set_display_name("drift report").set_cpu_request("2").set_memory_request("4G")
@@ -62,7 +63,7 @@ def make_monitor_pipeline(train_backend: TrainBackend = "step"):
                     train_memory=train_memory, train_memory_limit=train_memory_limit,
                     train_shm_size=train_shm_size, unibench_dir=unibench_dir,
                     unibench_rev=unibench_rev, decoding=decoding, extractor=extractor, judge=judge,
-                    submitted_by=submitted_by)
+                    submitted_by=submitted_by, dvc_repo=dvc_repo)
 
     return monitor
 

@@ -1,4 +1,4 @@
-"""`retrain`: plan_shards -> build_dataset_shard (one task per shard, `dsl.ParallelFor`) ->
+"""`retrain`: pull_data -> plan_shards -> build_dataset_shard (one task per shard, `dsl.ParallelFor`) ->
 build_dataset (reduce) -> extract_features_shard (one task per shard) -> merge_features ->
 train -> predict (one task per MER-UniBench set, `dsl.ParallelFor`) -> score (collect and
 score) -> register.
@@ -9,7 +9,10 @@ clip, and writes the dataset an unsharded build would. The extraction's packs ar
 `features` (train/val, what training reads) and `test_features` (what evaluation reads).
 
 The DVC revision of the corpus (`data_rev`) is a pipeline input that reaches the first step,
-so a kfp cache hit can never reuse outputs built from other data; `unibench_rev` (the test
+so a kfp cache hit can never reuse outputs built from other data. With `dvc_repo` (a DVC
+repository on the data volume, or a git URL) `raw_dir` names the tracked folder inside it, and
+`pull_data` first brings that revision from the repository's remote onto the data volume; the
+build reads the folder it returns (without `dvc_repo` it hands `raw_dir` on unchanged); `unibench_rev` (the test
 sets' revision) does the same for the evaluation. `unibench_dir` is the MER-UniBench test-set
 folder (`affectgpt bench check-sets`); each of the nine sets and the corpus's own `local` split
 is evaluated by its own task (a GPU each on the cluster, one after the other under kfp.local),
@@ -37,6 +40,7 @@ from affectgpt_kfp.components import step_image
 from affectgpt_kfp.components.build_dataset.component import build_dataset, build_dataset_shard, plan_shards
 from affectgpt_kfp.components.extract_features.component import extract_features_shard, merge_features
 from affectgpt_kfp.components.predict.component import predict
+from affectgpt_kfp.components.pull_data.component import pull_data
 from affectgpt_kfp.components.register.component import register
 from affectgpt_kfp.components.release_training_jobs.component import release_training_jobs
 from affectgpt_kfp.components.score.component import score
@@ -65,6 +69,11 @@ MLFLOW_ENV = {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}
 TEST_SETS = [*DATASETS, LOCAL]
 PIPELINE_IDENTITY_SECRET = "mlflow-pipeline-identity"
 PIPELINE_IDENTITY_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
+# The DVC remote's keys (Secret created out of band, docs/deploy.md; optional: a run without
+# `dvc_repo` needs none) and the endpoint of an S3-compatible store (platform ConfigMap).
+DVC_REMOTE_SECRET = "dvc-remote"
+DVC_REMOTE_ENV = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"}
+DVC_ENDPOINT_ENV = {"AFFECTGPT_DVC_ENDPOINT_URL": "AFFECTGPT_DVC_ENDPOINT_URL"}
 
 
 def non_root(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -118,6 +127,22 @@ def evaluate_test_sets(model, dataset, features, *, unibench_dir, unibench_rev, 
     return scored
 
 
+def _pull_step(*, dvc_repo, raw_dir, data_rev) -> dsl.PipelineTask:
+    """`pull_data`: the corpus revision onto the data volume (a no-op without `dvc_repo`); its
+    output is the folder the build reads."""
+    pulled = pull_data(dvc_repo=dvc_repo, raw_dir=raw_dir, data_rev=data_rev)
+    pulled.set_display_name("pull data").set_cpu_request("500m").set_memory_request("1G")
+    # Never a cache hit: the folder it returned last time may have been removed since; a pulled
+    # revision is found on the volume at once, and the build's cache keys on the same path.
+    pulled.set_caching_options(False)
+    _retry(pulled, 2, "30s")  # the object store's blips
+    kubernetes.use_secret_as_env(pulled, DVC_REMOTE_SECRET, DVC_REMOTE_ENV, optional=True)
+    kubernetes.use_config_map_as_env(pulled, PLATFORM_CONFIG_MAP, DVC_ENDPOINT_ENV, optional=True)
+    kubernetes.add_pod_label(pulled, "affectgpt.io/s3-client", "true")
+    pod_shape(pulled, timeout_h=6)
+    return pulled
+
+
 def _data_steps(*, raw_dir, data_rev, build_config, model_config, workers, shards):
     """The dataset build and the feature extraction, each fanned out over the shards and joined
     by one task; returns the (build_dataset, merge_features) tasks."""
@@ -151,11 +176,12 @@ def _data_steps(*, raw_dir, data_rev, build_config, model_config, workers, shard
 
 
 def _retrain_steps(train_backend: TrainBackend, *,
-                   raw_dir, data_rev, model_config, build_config, model_name, scorer_mode, promotion_config,
+                   dvc_repo, raw_dir, data_rev, model_config, build_config, model_name, scorer_mode, promotion_config,
                    workers, shards, job_size: dict, unibench_dir, unibench_rev, decoding, extractor, judge,
                    submitted_by):
     """The steps of `retrain` (inside the exit handler for `k8s`); returns the registered version."""
-    built, features = _data_steps(raw_dir=raw_dir, data_rev=data_rev, build_config=build_config,
+    pulled = _pull_step(dvc_repo=dvc_repo, raw_dir=raw_dir, data_rev=data_rev)
+    built, features = _data_steps(raw_dir=pulled.output, data_rev=data_rev, build_config=build_config,
                                   model_config=model_config, workers=workers, shards=shards)
 
     trained = train(dataset=built.outputs["dataset"], features=features.outputs["features"],
@@ -222,6 +248,7 @@ def make_retrain_pipeline(train_backend: TrainBackend = "step"):
         extractor: str = "lexicon",
         judge: str = "",
         submitted_by: str = "",
+        dvc_repo: str = "",
     ) -> str | None:
         job_size = {"gpus_per_node": gpus_per_node, "nodes": nodes, "train_cpu": train_cpu,
                     "train_memory": train_memory, "train_memory_limit": train_memory_limit,
@@ -234,14 +261,14 @@ def make_retrain_pipeline(train_backend: TrainBackend = "step"):
             kubernetes.use_field_path_as_env(release, "POD_NAMESPACE", POD_FIELDS["POD_NAMESPACE"])  # the jobs' namespace
             pod_shape(release, timeout_h=0.25)
             with dsl.ExitHandler(release, name="release-training-jobs"):
-                _retrain_steps(train_backend, raw_dir=raw_dir,
+                _retrain_steps(train_backend, dvc_repo=dvc_repo, raw_dir=raw_dir,
                                       data_rev=data_rev, model_config=model_config, build_config=build_config,
                                       model_name=model_name, scorer_mode=scorer_mode,
                                       promotion_config=promotion_config, workers=workers, shards=shards, job_size=job_size,
                                       unibench_dir=unibench_dir, unibench_rev=unibench_rev, decoding=decoding,
                                       extractor=extractor, judge=judge, submitted_by=submitted_by)
             return None  # kfp takes no pipeline output from inside an exit handler
-        return _retrain_steps(train_backend, raw_dir=raw_dir,
+        return _retrain_steps(train_backend, dvc_repo=dvc_repo, raw_dir=raw_dir,
                               data_rev=data_rev, model_config=model_config, build_config=build_config,
                               model_name=model_name, scorer_mode=scorer_mode, promotion_config=promotion_config,
                               workers=workers, shards=shards, job_size=job_size, unibench_dir=unibench_dir,
