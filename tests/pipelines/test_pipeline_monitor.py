@@ -44,5 +44,5 @@ def test_monitor_branches_on_the_drift_decision(tmp_path: Path, monkeypatch):
 
     drifted = CliRunner().invoke(app, ["pipeline", "run", "monitor", "--local", "--param", f"current={shifted}", *common])
     assert drifted.exit_code == 1
-    assert "step 'build-dataset' failed" in drifted.output and "subtitles.csv" in drifted.output
+    assert "step 'build-dataset-shard' failed" in drifted.output and "subtitles.csv" in drifted.output
     assert "Traceback" not in drifted.output and "missing 1 required argument" not in drifted.output

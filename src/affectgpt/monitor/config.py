@@ -33,7 +33,7 @@ DEFAULT_IGNORE: dict[str, str] = {
     "split": "corpus bookkeeping: a production batch has no split",
     "video_path": "a location, not content",
     "audio_path": "a location, not content",
-    "shard": "a location, not content",
+    "pack": "a location, not content (the packed features file a clip is in)",
     "cache_key": "identifies a file, not its content's distribution",
     "media_hash": "identifies a file, not its content's distribution",
     "encoder_hash": "identifies the encoders; another encoder shows as embedding drift",
