@@ -295,16 +295,19 @@ def test_train_job_takes_its_size_and_refuses_a_world_size_the_config_cannot_tra
 @pytest.mark.parametrize("extra, code, expected", [
     (["--config", "nosuch.yaml"], 4, "nosuch.yaml: config file not found"),
     (["--config", "{bad}"], 2, "line 3, column 1: not valid YAML"),
-    (["--config", "{exact}", "--nodes", "3", "--gpus-per-node", "5"], 2,
-     ("on 3 node(s) x 5 rank(s) = 15 rank(s): train.global_batch_size 16 != micro_batch_size 8 x grad_accumulation 1 "
-      "x world size 15 (= 120)")),
-    (["--config", "tiny.yaml", "--gpus-per-node", "20", "--node-gpus", "24"], 2,
+    (["--config", "{exact}", "--nodes", "3", "--gpus-per-node", "4"], 2,
+     ("on 3 node(s) x 4 rank(s) = 12 rank(s): train.global_batch_size 16 != micro_batch_size 8 x grad_accumulation 1 "
+      "x world size 12 (= 96)")),
+    (["--config", "tiny.yaml", "--gpus-per-node", "20", "--node-gpus", "20"], 2,
      "--cpu is too small for 20 rank(s) per pod: needs >= 40 (2 CPUs per rank)"),
     (["--config", "affectgpt-7b.yaml", "--nodes", "3", "--gpus-per-node", "12"], 2,
      ("--gpus-per-node: 12 GPUs per node, but a node of the pool has 8: no node can schedule the pod (it stays "
       "Pending); ask for at most 8 per node and more nodes")),
     (["--config", "affectgpt-7b.yaml", "--nodes", "3", "--gpus-per-node", "5", "--node-gpus", "4"], 2,
      "--gpus-per-node: 5 GPUs per node, but a node of the pool has 4"),
+    (["--config", "affectgpt-7b.yaml", "--nodes", "3", "--gpus-per-node", "5"], 2,
+     ("--gpus-per-node: 5 GPUs per node on nodes of 8: each node would keep 3 GPU(s) no rank of the job can use, "
+      "and its ranks would cross the node's GPU groups; ask for one of 1, 2, 4, 8 per node")),
     (["--config", "tiny.yaml", "--gpus-per-node", "8", "--shm-size", "4Gi"], 2,
      "--shm-size is too small for 8 rank(s) per pod: needs >= 8Gi (1 GiB /dev/shm per rank"),
 ])

@@ -2,7 +2,9 @@
 before anything is emitted or submitted, by `cluster train-job`, `pipeline submit`/`schedule`,
 the train step's k8s backend and `cluster preflight` alike.
 
-1. A pod asks for at most the GPUs one node of the node pool has. The Training Operator puts
+1. A pod asks for at most the GPUs one node of the node pool has, and a divisor of them (1, 2,
+   4 or 8 on 8-GPU nodes), so the job's pods fill whole nodes: a 5-GPU pod on an 8-GPU node
+   strands 3 GPUs that no rank of the job can use. The Training Operator puts
    each rank group in one pod, and one pod on one node: a pod asking for 12 GPUs on 8-GPU nodes
    is never scheduled, and the job waits Pending forever while it holds its quota. The pool's
    GPUs per node come from the platform ConfigMap (`AFFECTGPT_NODE_GPUS`, infra/steps), which
@@ -55,11 +57,17 @@ def ranks(nodes: int, gpus_per_node: int) -> int:
 
 
 def gpus_per_node_problem(gpus_per_node: int, node_gpus: int) -> str | None:
-    """Why a pod of `gpus_per_node` GPUs cannot run on the pool, naming both numbers (None: it can)."""
-    if gpus_per_node <= node_gpus:
-        return None
-    return (f"{gpus_per_node} GPUs per node, but a node of the pool has {node_gpus}: no node can schedule "
-            f"the pod (it stays Pending); ask for at most {node_gpus} per node and more nodes")
+    """Why a pod of `gpus_per_node` GPUs cannot run on the pool, or runs on it badly, naming
+    both numbers (None: it can)."""
+    if gpus_per_node > node_gpus:
+        return (f"{gpus_per_node} GPUs per node, but a node of the pool has {node_gpus}: no node can schedule "
+                f"the pod (it stays Pending); ask for at most {node_gpus} per node and more nodes")
+    if gpus_per_node and node_gpus and node_gpus % gpus_per_node:
+        fits = [n for n in range(1, node_gpus + 1) if node_gpus % n == 0]
+        return (f"{gpus_per_node} GPUs per node on nodes of {node_gpus}: each node would keep "
+                f"{node_gpus % gpus_per_node} GPU(s) no rank of the job can use, and its ranks would cross the "
+                f"node's GPU groups; ask for one of {', '.join(map(str, fits))} per node")
+    return None
 
 
 def world_size_problem(train: Any, nodes: int, gpus_per_node: int) -> str | None:
