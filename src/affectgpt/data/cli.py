@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from affectgpt.cli_common import console, friendly_errors, new_app, say_path, use_config
+from affectgpt.cli_common import console, existing, friendly_errors, new_app, say_path, use_config
 
 build_app = new_app(help="Build the MER-Caption dataset (ingest, filters, describers, merger, DVC).")
 
@@ -97,7 +97,6 @@ def index_command(
     """Write FOLDER.content-index.json: each file's size, mtime and sha256, so that `pipeline
     submit` names the folder's revision by stat alone instead of reading every byte. Run it after
     the corpus changes; only files whose size or mtime changed are read again."""
-    from affectgpt.cli_common import existing
     from affectgpt.data.content_index import index_path, write_index
     from affectgpt.progress import step_progress
 
