@@ -78,6 +78,16 @@ def hash_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def media_hash_of(video_sha256: str, audio_sha256: str | None) -> str:
+    """A clip's media identity from its files' sha256: the bytes decide, not paths or mtimes.
+    The build records it beside what it found in the media (the face boxes of the clip
+    manifest), and feature extraction keys its cache by it, so each can tell the other's
+    facts are about the same bytes."""
+    digest = hashlib.sha256(video_sha256.encode())
+    digest.update(b"|" + (audio_sha256.encode() if audio_sha256 is not None else b"-"))
+    return digest.hexdigest()
+
+
 def hash_tree(root: str | Path, ignore: Iterable[str] = (MANIFEST_NAME,)) -> str:
     """Content hash of a folder: relative paths and file hashes, order-independent of the walk."""
     root = Path(root)

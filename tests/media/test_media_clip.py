@@ -174,3 +174,39 @@ def test_media_error_survives_pickling(tmp_path):
 
     error = pickle.loads(pickle.dumps(MediaError(tmp_path / "x.mp4", "corrupt_video", "bad header")))
     assert error.reason == "corrupt_video" and error.path == tmp_path / "x.mp4"
+
+
+def test_known_face_boxes_give_the_detected_crops_without_detecting(demo_clip, demo_media, monkeypatch):
+    """The build hands its boxes on (affectgpt.data.face_boxes); cut from them, the crops are
+    the detector's to the byte, and the detector is not called."""
+    from affectgpt.media import KnownFaces
+    from affectgpt.media import faces as faces_module
+
+    known = KnownFaces(frame_indices=tuple(demo_media.frame_indices.tolist()), boxes=tuple(demo_media.face_boxes))
+    monkeypatch.setattr(faces_module, "detect_face", lambda frame: pytest.fail("the detector ran again"))
+    again = load_clip(demo_clip["video"], demo_clip["audio"], known_faces=known)
+    assert again.faces_known and not demo_media.faces_known
+    assert np.array_equal(again.faces, demo_media.faces)
+    assert again.face_found == demo_media.face_found and again.face_boxes == demo_media.face_boxes
+
+
+def test_known_face_boxes_for_other_frames_or_outside_them_are_not_used(demo_clip, demo_media):
+    from affectgpt.media import KnownFaces, crop_faces
+    from affectgpt.media.faces import fits_frames
+
+    boxes = tuple(demo_media.face_boxes)
+    other_frames = KnownFaces(frame_indices=(0, 1, 2, 3, 4, 5, 6, 7), boxes=boxes)
+    outside = KnownFaces(frame_indices=tuple(demo_media.frame_indices.tolist()),
+                         boxes=((700, 0, 100, 100), *boxes[1:]))
+    for hint in (other_frames, outside):
+        clip = load_clip(demo_clip["video"], demo_clip["audio"], known_faces=hint)
+        assert not clip.faces_known and np.array_equal(clip.faces, demo_media.faces)
+    frames = demo_media.frames
+    assert fits_frames([None] * 8, frames) and fits_frames(list(boxes), frames)
+    assert not fits_frames(list(boxes[:7]), frames)  # one box short
+    assert not fits_frames([(0, 0, 10, 12), *boxes[1:]], frames)  # not a square
+    assert not fits_frames([(-1, 0, 10, 10), *boxes[1:]], frames)
+    assert not fits_frames([(0, 0, 0, 0), *boxes[1:]], frames)
+    assert not fits_frames([(0.5, 0, 10, 10), *boxes[1:]], frames)
+    with pytest.raises(ValueError, match="do not fit"):
+        crop_faces(frames, known_boxes=[(0, 0, 500, 500)] * 8)

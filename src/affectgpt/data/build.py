@@ -32,6 +32,7 @@ from affectgpt.data.classifiers import (
 )
 from affectgpt.data.clipwork import process_clips
 from affectgpt.data.config import BuildConfig, load_build_config
+from affectgpt.data.face_boxes import FACES_COLUMN, faces_cell
 from affectgpt.data.ingest import IngestResult, ingest
 from affectgpt.data.media_root import relative_media
 from affectgpt.data.merger import make_merger
@@ -308,7 +309,8 @@ def filter_records(ingested: IngestResult, records: list[dict], signals: dict[st
 def _describe_clips(ingested: IngestResult, clip_results: dict[str, dict], config: BuildConfig, extractor,
                     cache_dir: Path, quarantine: list[dict]) -> tuple[list[dict], dict[str, ClipSignals]]:
     """A caption record (merged description, labels, sentiment) per clip that decoded and passed
-    the pre-filter, with its signals; the others go to `quarantine`."""
+    the pre-filter, with its signals; the others go to `quarantine`. Each decoded clip's row
+    of the clip manifest gains the face boxes found on it (`affectgpt.data.face_boxes`)."""
     records, signals = [], {}
     merger = make_merger(config.merger, extractor)
     merge_cache = ClipCache(cache_dir)
@@ -318,6 +320,8 @@ def _describe_clips(ingested: IngestResult, clip_results: dict[str, dict], confi
             reason, detail = result["error"]
             quarantine.append({"clip_id": clip["clip_id"], "stage": "decode", "reason": reason, "detail": detail})
             continue
+        clip[FACES_COLUMN] = faces_cell(result.get("media_hash", ""), result["signals"].get("frame_indices", []),
+                                        result["signals"].get("face_boxes", []))
         if not result["prefilter"]["kept"]:
             quarantine.append({"clip_id": clip["clip_id"], "stage": "prefilter",
                                "reason": result["prefilter"]["reason"], "detail": result["prefilter"]["detail"]})

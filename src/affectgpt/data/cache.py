@@ -13,16 +13,25 @@ import json
 from pathlib import Path
 
 from affectgpt.atomic import atomic_path
-from affectgpt.manifest import hash_file
+from affectgpt.manifest import hash_file, media_hash_of
 
 
 def clip_content_key(video_path: str, audio_path: str | None, subtitle: str) -> str:
     """Hash of what a clip *is*: its video and audio bytes and its subtitle (not its id or path)."""
+    return clip_keys(video_path, audio_path, subtitle)[0]
+
+
+def clip_keys(video_path: str, audio_path: str | None, subtitle: str) -> tuple[str, str]:
+    """(content key, media hash) from one read of each file: the cache key of the build's
+    per-clip results, and the media identity feature extraction checks the build's face boxes
+    against (`affectgpt.manifest.media_hash_of`)."""
+    video_sha256 = hash_file(video_path)
+    audio_sha256 = hash_file(audio_path) if audio_path else None
     digest = hashlib.sha256()
-    digest.update(hash_file(video_path).encode())
-    digest.update(hash_file(audio_path).encode() if audio_path else b"-")
+    digest.update(video_sha256.encode())
+    digest.update(audio_sha256.encode() if audio_sha256 else b"-")
     digest.update(subtitle.encode())
-    return digest.hexdigest()
+    return digest.hexdigest(), media_hash_of(video_sha256, audio_sha256)
 
 
 class ClipCache:

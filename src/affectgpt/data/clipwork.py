@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from affectgpt.data.cache import ClipCache, clip_content_key
+from affectgpt.data.cache import ClipCache, clip_keys
 from affectgpt.data.config import BuildConfig
 from affectgpt.data.describers import make_describer
 from affectgpt.data.signals import SIGNALS_VERSION, ClipSignals, measure_signals
@@ -35,11 +35,12 @@ class ClipWorker:
         started = time.perf_counter()
         result = {"clip_id": clip["clip_id"], "computed": [], "error": None}
         try:
-            key = clip_content_key(clip["video_path"], clip.get("audio_path"), clip["subtitle"])
+            key, media_hash = clip_keys(clip["video_path"], clip.get("audio_path"), clip["subtitle"])
         except OSError as exc:
             result["error"] = ("missing_file", f"{clip['video_path']}: {exc}")
             return result
         result["content_key"] = key
+        result["media_hash"] = media_hash
         media = None
         payload = self.cache.get("signals", self.signals_version, key)
         if payload is None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from affectgpt.media import ClipMedia
 
-SIGNALS_VERSION = "1"
+SIGNALS_VERSION = "2"  # 2: frame_indices and face_boxes
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 _FRAME_S, _HOP_S = 0.04, 0.01
 _F0_MIN_HZ, _F0_MAX_HZ = 60.0, 400.0
@@ -41,6 +41,10 @@ class ClipSignals:
     words_per_s: float | None = None
     pauses: int = 0
     pause_s: float = 0.0
+    # The decoded frames' indices and the face crop boxes found on them (None: no face), which
+    # the clip manifest hands to feature extraction so it does not detect the faces again.
+    frame_indices: list[int] = field(default_factory=list)
+    face_boxes: list[list[int] | None] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -70,6 +74,8 @@ def measure_signals(media: ClipMedia, subtitle: str, vad_threshold: float = 0.5)
         fer_probs=face_emotion_probs(np.stack(face_crops)) if face_crops else {},
         smile_frames=count_smiles(face_crops),
         head_motion=round(_head_motion(media.face_boxes), 3),
+        frame_indices=[int(i) for i in media.frame_indices],
+        face_boxes=[None if box is None else [int(v) for v in box] for box in media.face_boxes],
     )
     signals.__dict__.update(prosody(media.audio_16k, media.sample_rate_hz, segments, subtitle))
     return signals

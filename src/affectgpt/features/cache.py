@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from affectgpt.features.packs import FeatureReader
-from affectgpt.manifest import hash_file, hash_tree
+from affectgpt.manifest import hash_file, hash_tree, media_hash_of
 
 # Bump when the layout or the meaning of a tensor changes: old features then miss the cache.
 FEATURE_SCHEMA_VERSION = "2"
@@ -33,10 +33,8 @@ def is_safe_clip_id(clip_id: str) -> bool:
 
 
 def media_hash(video_path: str | Path, audio_path: str | Path | None) -> str:
-    """Content hash of a clip's media: the bytes decide, not the paths or mtimes."""
-    digest = hashlib.sha256(hash_file(video_path).encode())
-    digest.update(b"|" + (hash_file(audio_path).encode() if audio_path is not None else b"-"))
-    return digest.hexdigest()
+    """Content hash of a clip's media (`affectgpt.manifest.media_hash_of` of its files)."""
+    return media_hash_of(hash_file(video_path), hash_file(audio_path) if audio_path is not None else None)
 
 
 def encoder_fingerprint(encoder_cfg: Any) -> str:

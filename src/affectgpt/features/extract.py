@@ -8,6 +8,11 @@ Each clip's features carry its media content hash and encoder config, so a re-ru
 unchanged clips from the previous packs and only computes new or changed ones. Bad clips are
 quarantined in manifest.json with the media error's reason.
 
+Where the build's clip manifest carries the face boxes it found (`faces`, for these very media
+and frames: `affectgpt.data.face_boxes`), the crops are cut from them instead of running the
+face detector again; the features are the same, the manifest counts such clips
+(`faces_from_build`).
+
 `shard`/`shards` extract the clips of one shard (`affectgpt.data.shard_key.shard_of`) and
 `merge_feature_shards` joins the shards' folders into one, or into one per group of splits.
 
@@ -30,13 +35,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from affectgpt.data.face_boxes import FACES_COLUMN, known_faces
 from affectgpt.data.media_root import dataset_media_root
 from affectgpt.data.schema import read_clip_manifest
 from affectgpt.data.shard_key import shard_of
 from affectgpt.features.cache import FeatureCacheKey, encoder_fingerprint, is_safe_clip_id
+from affectgpt.features.outputs import FEATURE_OUTPUTS, FEATURE_TABLE, STEP_NAME
 from affectgpt.features.packs import INDEX_FILE, PACK_DIR, FeatureReader, PackWriter, read_index, write_index
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
-from affectgpt.media import ClipMedia, MediaError, load_clip
+from affectgpt.media import ClipMedia, KnownFaces, MediaError, load_clip
 from affectgpt.media.clip import FACE_SIZE
 from affectgpt.model.encoders import AudioEncoder, EncoderConfig, VisionEncoder, build_encoders, encode_clip
 from affectgpt.progress import step_progress
@@ -44,11 +51,7 @@ from affectgpt.publish import fault_point, staged_output
 
 logger = logging.getLogger(__name__)
 
-STEP_NAME = "extract_features"
-FEATURE_TABLE = "clip_features.parquet"
 REQUIRED_COLUMNS = ("clip_id", "video_path")
-# What the step owns in its output folder (`shards/`: the per-clip files of older runs).
-FEATURE_OUTPUTS = (FEATURE_TABLE, MANIFEST_NAME, INDEX_FILE, PACK_DIR, "shards")
 # Decoded clips waiting for the encoders, per decoding worker: bounds memory on long manifests.
 PREFETCH_PER_WORKER = 2
 
@@ -61,6 +64,7 @@ class _PendingClip:
     key: FeatureCacheKey
     passthrough: dict[str, Any]
     manifest_row: int
+    known_faces: KnownFaces | None = None  # the build's face boxes for these media (`affectgpt.data.face_boxes`)
 
 
 def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
@@ -107,7 +111,7 @@ def _speech_ratio_fn():
 def _decode(pending: _PendingClip, n_frames: int, n_windows: int, face_size: int) -> tuple[ClipMedia, float]:
     started = time.perf_counter()
     clip = load_clip(pending.video_path, pending.audio_path, n_frames=n_frames, n_windows=n_windows,
-                     face_size=face_size)
+                     face_size=face_size, known_faces=pending.known_faces)
     return clip, time.perf_counter() - started
 
 
@@ -203,6 +207,7 @@ def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderCon
                        "total": round(time.perf_counter() - started, 4)},
             extra={
                 "cache_hits": scan.cache_hits, "computed": len(scan.rows) - scan.cache_hits,
+                "faces_from_build": scan.faces_reused,
                 "packs": int(index["pack"].nunique()),
                 "d_vision": len(scan.rows[0]["frames_mean"]) if scan.rows else None,
                 "d_audio": len(scan.rows[0]["audio_mean"]) if scan.rows else None,
@@ -240,6 +245,7 @@ class _Scan:
     seen_in_order: list[str] = field(default_factory=list)
     cache_hits: int = 0
     hashing_s: float = 0.0
+    faces_reused: int = 0  # computed clips whose crops used the build's face boxes
 
 
 def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, previous_dir: Path, writer: PackWriter,
@@ -279,7 +285,8 @@ def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, previous_dir: Path,
                               manifest_row=line)
             scan.rows.append(_table_row(clip_id, metadata, tensors, passthrough, pack))
         else:
-            scan.todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough, line))
+            scan.todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough, line,
+                                          known_faces(record.get(FACES_COLUMN), key.media_hash)))
     scan.hashing_s = time.perf_counter() - hashing_started
     return scan
 
@@ -334,6 +341,7 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
     all quarantined so far (the manifest's refusals too) and the cache hits. Returns the
     build/decode/encode seconds."""
     decode_s = encode_s = 0.0
+    faces_reused = 0
     encoders = _Encoders(settings)
     todo = scan.todo
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") if workers > 1 and todo else None
@@ -348,6 +356,7 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
                     continue
                 clip, clip_decode_s = payload
                 decode_s += clip_decode_s
+                faces_reused += clip.faces_known
                 vision, audio = encoders.ready()
                 encode_started = time.perf_counter()
                 tensors = encode_clip(clip, vision, audio)
@@ -361,6 +370,7 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    scan.faces_reused = faces_reused
     return {"build_encoders": encoders.build_s, "decode": decode_s, "encode": encode_s}
 
 

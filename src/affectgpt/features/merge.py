@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from affectgpt.errors import BadInput
-from affectgpt.features.extract import FEATURE_OUTPUTS, FEATURE_TABLE, STEP_NAME
+from affectgpt.features.outputs import FEATURE_OUTPUTS, FEATURE_TABLE, STEP_NAME
 from affectgpt.features.packs import INDEX_FILE, PACK_DIR, read_index, write_index
 from affectgpt.manifest import MANIFEST_NAME, StepManifest, read_manifest
 from affectgpt.publish import fault_point, published, staged_output

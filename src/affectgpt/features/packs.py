@@ -25,10 +25,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
-import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+
+if TYPE_CHECKING:  # torch loads where tensors are written or read, not to join or index packs
+    import torch
 
 from affectgpt.atomic import atomic_path
 from affectgpt.publish import fault_point, published
@@ -51,6 +54,8 @@ def tensor_key(clip_id: str, name: str) -> str:
 def write_pack(path: Path, clips: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]]) -> list[dict]:
     """Write `clips` (clip_id -> (tensors, metadata)) as one pack, atomically (tmp + rename);
     returns their index rows (without split, cache key and manifest row)."""
+    from safetensors.torch import save_file
+
     tensors, storages = {}, set()
     for clip_id, (named, _) in clips.items():
         for name, tensor in named.items():

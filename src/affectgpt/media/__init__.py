@@ -4,7 +4,7 @@ probing for ingest validation. Every failure is a `MediaError` with a short `.re
 from affectgpt.media.audio import TARGET_SAMPLE_RATE_HZ, cut_windows, load_audio, pad_audio, window_starts
 from affectgpt.media.clip import ClipMedia, load_clip
 from affectgpt.media.errors import REASON_ADVICE, MediaError
-from affectgpt.media.faces import FaceCrops, crop_faces, detect_face
+from affectgpt.media.faces import FaceCrops, KnownFaces, crop_faces, detect_face
 from affectgpt.media.frames import decode_frames, sample_frame_indices
 from affectgpt.media.probe import VideoInfo, probe_video
 
@@ -13,6 +13,7 @@ __all__ = [
     "TARGET_SAMPLE_RATE_HZ",
     "ClipMedia",
     "FaceCrops",
+    "KnownFaces",
     "MediaError",
     "VideoInfo",
     "crop_faces",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from affectgpt.media.audio import TARGET_SAMPLE_RATE_HZ, WINDOW_S, Downmix, cut_windows, load_audio, pad_audio
-from affectgpt.media.faces import crop_faces
+from affectgpt.media.faces import KnownFaces, crop_faces, fits_frames
 from affectgpt.media.frames import decode_frames
 
 FACE_SIZE = 224
@@ -40,6 +40,7 @@ class ClipMedia:
     audio_duration_s: float
     sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ
     audio_source: str = field(default="wav")
+    faces_known: bool = False  # crops cut with boxes an earlier pass found (`KnownFaces`), not detected again
 
     @property
     def face_ratio(self) -> float:
@@ -48,10 +49,13 @@ class ClipMedia:
 
 
 def load_clip(video_path: str | Path, audio_path: str | Path | None = None, *, n_frames: int = 8,
-              n_windows: int = 8, face_size: int = FACE_SIZE, downmix: Downmix = "upstream") -> ClipMedia:
+              n_windows: int = 8, face_size: int = FACE_SIZE, downmix: Downmix = "upstream",
+              known_faces: KnownFaces | None = None) -> ClipMedia:
     """Decode a clip for the encoders.
 
     Audio comes from `audio_path` when given, else from the video's own audio stream.
+    `known_faces` (the caller vouches they are of these media) replace face detection when they
+    are for the frames sampled here and fit them; otherwise faces are detected as usual.
     Raises MediaError (see `affectgpt.media.errors.REASON_ADVICE` for the reason codes) naming
     the file at fault. `downmix` picks how channels become one (`affectgpt.media.audio.downmix`)."""
     video_path = Path(video_path)
@@ -59,7 +63,9 @@ def load_clip(video_path: str | Path, audio_path: str | Path | None = None, *, n
     # Audio before faces: a bad wav fails fast, before the costliest step.
     audio_file = Path(audio_path) if audio_path is not None else video_path
     raw_audio = load_audio(audio_file, TARGET_SAMPLE_RATE_HZ, how=downmix)
-    faces = crop_faces(frames, size=face_size)
+    reuse = (known_faces is not None and list(known_faces.frame_indices) == frame_indices.tolist()
+             and fits_frames(known_faces.boxes, frames))
+    faces = crop_faces(frames, size=face_size, known_boxes=known_faces.boxes if reuse else None)
     audio_16k = pad_audio(raw_audio, TARGET_SAMPLE_RATE_HZ, WINDOW_S)
     audio_windows, window_starts_s = cut_windows(audio_16k, TARGET_SAMPLE_RATE_HZ, n_windows, WINDOW_S)
     duration_s = info.duration_s if info.duration_s > 0 else (n_decoded / info.fps if info.fps > 0 else 0.0)
@@ -79,4 +85,5 @@ def load_clip(video_path: str | Path, audio_path: str | Path | None = None, *, n
         n_video_frames=int(n_decoded),
         audio_duration_s=raw_audio.shape[0] / TARGET_SAMPLE_RATE_HZ,
         audio_source="wav" if audio_path is not None else "video",
+        faces_known=reuse,
     )

@@ -8,6 +8,7 @@ downstream filters and reports can tell a face crop from a fallback.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,16 @@ class FaceCrops:
     crops: np.ndarray
     found: list[bool]
     boxes: list[tuple[int, int, int, int] | None]
+
+
+@dataclass(frozen=True)
+class KnownFaces:
+    """The crop boxes an earlier pass found on a clip's sampled frames (the build's, carried in
+    the clip manifest): valid for a decode that samples the same `frame_indices` of the same
+    media, and used only then (`load_clip`)."""
+
+    frame_indices: tuple[int, ...]
+    boxes: tuple[tuple[int, int, int, int] | None, ...]
 
 
 _per_thread = threading.local()
@@ -83,22 +94,52 @@ def square_crop_box(box: tuple[int, int, int, int], width: int, height: int,
     return left, top, side, side
 
 
-def crop_faces(frames: np.ndarray, size: int = 224) -> FaceCrops:
-    """Face crops [T,size,size,3] for frames [T,H,W,3] uint8 RGB (frame resized where no face)."""
+def crop_faces(frames: np.ndarray, size: int = 224,
+               known_boxes: Sequence[tuple[int, int, int, int] | None] | None = None) -> FaceCrops:
+    """Face crops [T,size,size,3] for frames [T,H,W,3] uint8 RGB (frame resized where no face).
+
+    `known_boxes` are the crop boxes (`FaceCrops.boxes`) an earlier pass over the very same
+    frames found: the cascade, the costliest part of decoding a clip, then does not run again
+    and the crops are the same. A list that does not fit the frames (`fits_frames`) is refused."""
+    if known_boxes is not None and not fits_frames(known_boxes, frames):
+        raise ValueError(f"{len(known_boxes)} known face boxes do not fit {len(frames)} frames of shape "
+                         f"{tuple(frames.shape[1:])}: each must be a square inside its frame, or None")
     crops: list[np.ndarray] = []
     found: list[bool] = []
     boxes: list[tuple[int, int, int, int] | None] = []
-    for frame in frames:
+    for index, frame in enumerate(frames):
         height, width = frame.shape[:2]
-        face = detect_face(frame)
-        if face is None:
+        if known_boxes is not None:
+            known = known_boxes[index]
+            box = None if known is None else tuple(int(v) for v in known)
+        else:
+            face = detect_face(frame)
+            box = None if face is None else square_crop_box(face, width, height)
+        if box is None:
             crop = frame
             boxes.append(None)
         else:
-            left, top, side, _ = square_crop_box(face, width, height)
+            left, top, side, _ = box
             crop = frame[top:top + side, left:left + side]
             boxes.append((left, top, side, side))
         interpolation = cv2.INTER_AREA if min(crop.shape[:2]) >= size else cv2.INTER_LINEAR
         crops.append(cv2.resize(np.ascontiguousarray(crop), (size, size), interpolation=interpolation))
-        found.append(face is not None)
+        found.append(box is not None)
     return FaceCrops(crops=np.stack(crops).astype(np.uint8), found=found, boxes=boxes)
+
+
+def fits_frames(boxes: Sequence[Sequence[int] | None], frames: np.ndarray) -> bool:
+    """Whether `boxes` can be the crop boxes of `frames`: one per frame, each a non-empty
+    square (left, top, side, side) inside the frame, or None."""
+    if frames.ndim != 4 or len(boxes) != len(frames):
+        return False
+    height, width = frames.shape[1:3]
+    for box in boxes:
+        if box is None:
+            continue
+        if len(box) != 4 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in box):
+            return False
+        left, top, side, side_again = (int(v) for v in box)
+        if side <= 0 or side != side_again or left < 0 or top < 0 or left + side > width or top + side > height:
+            return False
+    return True

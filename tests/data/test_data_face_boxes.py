@@ -1,0 +1,76 @@
+"""The build hands the face boxes it found to feature extraction through the clip manifest
+(`faces`): extraction then cuts the same crops without running the detector, and the features
+are those of an extraction that detects; a stale, foreign or malformed cell is not used."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from data_testkit import fast_config
+
+from affectgpt.data.build import build_dataset
+from affectgpt.data.face_boxes import known_faces
+from affectgpt.features.cache import media_hash
+from affectgpt.features.extract import extract_features
+from affectgpt.features.packs import FeatureReader
+from affectgpt.model.encoders import EncoderConfig
+
+SETTINGS = {"speech_ratio": False, "progress": False}
+
+
+@pytest.fixture()
+def built(raw_copy, shared_cache, tmp_path):
+    return build_dataset(raw_copy, tmp_path / "dataset", config=fast_config(shared_cache, high_level=False))
+
+
+def _manifest(built) -> pd.DataFrame:
+    return pd.read_parquet(built.out_dir / "clip_manifest.parquet")
+
+
+def test_the_build_records_each_decoded_clips_face_boxes_for_its_media(built, raw_copy):
+    table = _manifest(built)
+    assert len(table) == 6 and table["faces"].notna().all()
+    found = 0
+    for row in table.itertuples():
+        cell = json.loads(row.faces)
+        assert cell["media_hash"] == media_hash(raw_copy / f"{row.clip_id}.mp4", raw_copy / f"{row.clip_id}.wav")
+        assert len(cell["frame_indices"]) == len(cell["boxes"]) == 8
+        assert all(box is None or (len(box) == 4 and box[2] == box[3] > 0) for box in cell["boxes"])
+        found += sum(box is not None for box in cell["boxes"])
+    assert found > 0
+
+
+def test_extraction_from_the_build_boxes_gives_the_detectors_features(built, raw_copy, tmp_path):
+    clips = built.out_dir / "clip_manifest.parquet"
+    reused = extract_features(clips, tmp_path / "reused", EncoderConfig(), **SETTINGS)
+    assert reused.extra["faces_from_build"] == reused.extra["computed"] == 6
+
+    plain = tmp_path / "plain" / "clip_manifest.parquet"  # the same manifest, without the cells
+    plain.parent.mkdir()
+    _manifest(built).drop(columns=["faces"]).to_parquet(plain)
+    detected = extract_features(plain, tmp_path / "detected", EncoderConfig(), media_root=raw_copy, **SETTINGS)
+    assert detected.extra["faces_from_build"] == 0 and detected.kept == 6
+    one, other = FeatureReader(tmp_path / "reused"), FeatureReader(tmp_path / "detected")
+    for clip_id in one.clip_ids():
+        for name, tensor in one.tensors(clip_id).items():
+            assert tensor.equal(other.tensors(clip_id)[name]), (clip_id, name)
+        assert one.metadata(clip_id)["face_found"] == other.metadata(clip_id)["face_found"]
+
+
+def test_cells_for_other_media_or_malformed_are_not_used(built, raw_copy, tmp_path):
+    table = _manifest(built)
+    cell = json.loads(table.loc[0, "faces"])
+    assert known_faces(table.loc[0, "faces"], cell["media_hash"]) is not None
+    assert known_faces(table.loc[0, "faces"], "another-hash") is None
+    for bad in ("", "{", "[]", json.dumps({**cell, "boxes": cell["boxes"][:3]}),
+                json.dumps({**cell, "boxes": [[1, 2, 3]] * 8}), json.dumps({**cell, "frame_indices": "x"})):
+        assert known_faces(bad, cell["media_hash"]) is None, bad
+
+    # A clip re-encoded after the build (same path, other bytes): its cell no longer applies.
+    first = table.loc[0, "clip_id"]
+    (raw_copy / f"{first}.mp4").write_bytes((raw_copy / f"{table.loc[1, 'clip_id']}.mp4").read_bytes())
+    clips = built.out_dir / "clip_manifest.parquet"
+    run = extract_features(clips, tmp_path / "features", EncoderConfig(), **SETTINGS)
+    assert run.extra["faces_from_build"] == 5 and run.kept == 6
