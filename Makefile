@@ -14,7 +14,7 @@ export DS_ACCELERATOR := cpu
 export KERAS_BACKEND := torch
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast bench lint clean images
+.PHONY: install run test test-fast bench bench-scale lint clean images
 
 $(STAMP): pyproject.toml requirements.lock constraints.txt scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -39,6 +39,10 @@ test-fast: $(STAMP)
 ## make bench: one table of every benchmark against its same-run baseline (benchmarks/report.py)
 bench: $(STAMP)
 	$(PY) benchmarks/report.py
+
+## make bench-scale: build + extraction at 1k and 10k clips, 2 shards vs one process (hours on 2 cores)
+bench-scale: $(STAMP)
+	$(PY) benchmarks/report.py --scale
 
 ## make images: the platform and step images under the tag the compiled pipelines name (DRY_RUN=1: print only)
 images: $(STAMP)

@@ -3,6 +3,7 @@ measured, its baseline from the same run, the ratio, the target and pass/miss.
 
     .venv/bin/python benchmarks/report.py                 # all of them (< 15 min on 2 cores)
     .venv/bin/python benchmarks/report.py --only drift cli
+    .venv/bin/python benchmarks/report.py --scale          # make bench-scale: 1k and 10k clips, sharded (hours)
 
 Each bench_*.py still runs alone (with its own, more detailed table). A benchmark that fails is a
 row marked "error" with the end of its output, and the report carries on. Exit status 1 when any
@@ -37,6 +38,10 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "shards": ("bench_shards.py", []),
     "train": ("bench_train.py", ["--steps", "20", "--samples", "16"]),
 }
+# `make bench-scale` (report.py --scale): the corpus-scale runs, hours on 2 cores, not in `make bench`.
+SCALE_BENCHMARKS: dict[str, tuple[str, list[str]]] = {
+    "shards-scale": ("bench_shards.py", ["--sizes", "1000", "10000"]),
+}
 
 
 def _pipeline_rows(output: str) -> list[BenchRow]:
@@ -53,7 +58,7 @@ def _pipeline_rows(output: str) -> list[BenchRow]:
 
 
 def run_one(name: str, timeout_s: int) -> tuple[list[BenchRow], float]:
-    script, arguments = BENCHMARKS[name]
+    script, arguments = {**BENCHMARKS, **SCALE_BENCHMARKS}[name]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         out = Path(tmp) / "rows.json"
@@ -81,12 +86,17 @@ def _error_row(name: str, why: str) -> BenchRow:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per benchmark")
+    parser.add_argument("--only", nargs="+", choices=[*BENCHMARKS, *SCALE_BENCHMARKS], help="run only these")
+    parser.add_argument("--scale", action="store_true",
+                        help=f"the corpus-scale runs instead ({', '.join(SCALE_BENCHMARKS)}; hours on 2 cores)")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="seconds per benchmark (default 900; 6 hours with --scale)")
     args = parser.parse_args()
+    if args.timeout is None:
+        args.timeout = 6 * 3600 if args.scale else 900
     print(f"before: {load()}", flush=True)
     rows: list[BenchRow] = []
-    for name in args.only or BENCHMARKS:
+    for name in args.only or (SCALE_BENCHMARKS if args.scale else BENCHMARKS):
         print(f"running {name} ...", flush=True)
         found, seconds = run_one(name, args.timeout)
         print(f"  {name}: {seconds:.0f} s", flush=True)
