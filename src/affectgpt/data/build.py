@@ -32,8 +32,8 @@ from affectgpt.data.classifiers import (
 )
 from affectgpt.data.clipwork import process_clips
 from affectgpt.data.config import BuildConfig, load_build_config
-from affectgpt.data.face_boxes import FACES_COLUMN, faces_cell
 from affectgpt.data.ingest import IngestResult, ingest
+from affectgpt.data.media_facts import MEDIA_FACTS_COLUMN, media_facts_cell
 from affectgpt.data.media_root import relative_media
 from affectgpt.data.merger import make_merger
 from affectgpt.data.postfilter import (
@@ -310,7 +310,7 @@ def _describe_clips(ingested: IngestResult, clip_results: dict[str, dict], confi
                     cache_dir: Path, quarantine: list[dict]) -> tuple[list[dict], dict[str, ClipSignals]]:
     """A caption record (merged description, labels, sentiment) per clip that decoded and passed
     the pre-filter, with its signals; the others go to `quarantine`. Each decoded clip's row
-    of the clip manifest gains the face boxes found on it (`affectgpt.data.face_boxes`)."""
+    of the clip manifest gains what was measured in its media (`affectgpt.data.media_facts`)."""
     records, signals = [], {}
     merger = make_merger(config.merger, extractor)
     merge_cache = ClipCache(cache_dir)
@@ -320,8 +320,8 @@ def _describe_clips(ingested: IngestResult, clip_results: dict[str, dict], confi
             reason, detail = result["error"]
             quarantine.append({"clip_id": clip["clip_id"], "stage": "decode", "reason": reason, "detail": detail})
             continue
-        clip[FACES_COLUMN] = faces_cell(result.get("media_hash", ""), result["signals"].get("frame_indices", []),
-                                        result["signals"].get("face_boxes", []))
+        clip[MEDIA_FACTS_COLUMN] = media_facts_cell(result.get("media_hash", ""), result["signals"],
+                                                    config.prefilter.vad_threshold)
         if not result["prefilter"]["kept"]:
             quarantine.append({"clip_id": clip["clip_id"], "stage": "prefilter",
                                "reason": result["prefilter"]["reason"], "detail": result["prefilter"]["detail"]})

@@ -17,7 +17,7 @@ import numpy as np
 
 from affectgpt.media import ClipMedia
 
-SIGNALS_VERSION = "2"  # 2: frame_indices and face_boxes
+SIGNALS_VERSION = "2"  # 2: frame_indices, face_boxes, speech_samples, audio_samples
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 _FRAME_S, _HOP_S = 0.04, 0.01
 _F0_MIN_HZ, _F0_MAX_HZ = 60.0, 400.0
@@ -42,9 +42,12 @@ class ClipSignals:
     pauses: int = 0
     pause_s: float = 0.0
     # The decoded frames' indices and the face crop boxes found on them (None: no face), which
-    # the clip manifest hands to feature extraction so it does not detect the faces again.
+    # the clip manifest hands to feature extraction (affectgpt.data.media_facts).
     frame_indices: list[int] = field(default_factory=list)
     face_boxes: list[list[int] | None] = field(default_factory=list)
+    # The VAD's speech in samples over the audio's samples (speech_s is rounded to 0.1-s segments).
+    speech_samples: int | None = None
+    audio_samples: int | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -58,8 +61,11 @@ class ClipSignals:
 
 def measure_signals(media: ClipMedia, subtitle: str, vad_threshold: float = 0.5) -> ClipSignals:
     """All signals of one decoded clip (needs the VAD and face models; loaded once per process)."""
-    segments = speech_segments(media.audio_16k[: int(media.audio_duration_s * media.sample_rate_hz)],
-                               media.sample_rate_hz, vad_threshold)
+    # The clip's own audio, not the padding: as many samples as feature extraction's speech
+    # ratio reads, so the two can share the VAD's answer (affectgpt.data.media_facts).
+    audio = media.audio_16k[: round(media.audio_duration_s * media.sample_rate_hz)]
+    stamps = speech_stamps(audio, media.sample_rate_hz, vad_threshold)
+    segments = _in_seconds(stamps, len(audio), media.sample_rate_hz)
     speech_s = float(sum(end - start for start, end in segments))
     fps = media.fps if media.fps > 0 else 25.0
     face_crops = [crop for crop, found in zip(media.faces, media.face_found) if found]
@@ -76,6 +82,8 @@ def measure_signals(media: ClipMedia, subtitle: str, vad_threshold: float = 0.5)
         head_motion=round(_head_motion(media.face_boxes), 3),
         frame_indices=[int(i) for i in media.frame_indices],
         face_boxes=[None if box is None else [int(v) for v in box] for box in media.face_boxes],
+        speech_samples=int(sum(end - start for start, end in stamps)),
+        audio_samples=len(audio),
     )
     signals.__dict__.update(prosody(media.audio_16k, media.sample_rate_hz, segments, subtitle))
     return signals
@@ -92,13 +100,25 @@ def _vad_model():
 
 def speech_segments(audio_16k: np.ndarray, sample_rate_hz: int, threshold: float = 0.5) -> list[tuple[float, float]]:
     """Speech (start_s, end_s) from the pretrained silero-vad model its package ships."""
+    return _in_seconds(speech_stamps(audio_16k, sample_rate_hz, threshold), len(audio_16k), sample_rate_hz)
+
+
+def speech_stamps(audio_16k: np.ndarray, sample_rate_hz: int, threshold: float = 0.5) -> list[tuple[int, int]]:
+    """Speech (start, end) in samples: silero-vad's own answer, before any rounding."""
     import torch
     from silero_vad import get_speech_timestamps
 
     stamps = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(audio_16k, dtype=np.float32)),
-                                   _vad_model(), sampling_rate=sample_rate_hz, threshold=threshold,
-                                   return_seconds=True)
-    return [(float(s["start"]), float(s["end"])) for s in stamps]
+                                   _vad_model(), sampling_rate=sample_rate_hz, threshold=threshold)
+    return [(int(s["start"]), int(s["end"])) for s in stamps]
+
+
+def _in_seconds(stamps: list[tuple[int, int]], n_samples: int, sample_rate_hz: int) -> list[tuple[float, float]]:
+    """Samples to seconds exactly as silero-vad's `return_seconds=True` does (0.1 s resolution,
+    clipped to the audio)."""
+    length_s = n_samples / sample_rate_hz
+    return [(float(max(round(start / sample_rate_hz, 1), 0)), float(min(round(end / sample_rate_hz, 1), length_s)))
+            for start, end in stamps]
 
 
 # --- faces -----------------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ Each clip's features carry its media content hash and encoder config, so a re-ru
 unchanged clips from the previous packs and only computes new or changed ones. Bad clips are
 quarantined in manifest.json with the media error's reason.
 
-Where the build's clip manifest carries the face boxes it found (`faces`, for these very media
-and frames: `affectgpt.data.face_boxes`), the crops are cut from them instead of running the
-face detector again; the features are the same, the manifest counts such clips
-(`faces_from_build`).
+Where the build's clip manifest carries what it measured in a clip's media (`media_facts`: the
+face boxes and the VAD's speech, for these very bytes: `affectgpt.data.media_facts`), the crops
+are cut from those boxes and the speech ratio taken from that speech instead of running the
+face detector and the VAD again; the features are the same, the manifest counts such clips
+(`from_build`).
 
 `shard`/`shards` extract the clips of one shard (`affectgpt.data.shard_key.shard_of`) and
 `merge_feature_shards` joins the shards' folders into one, or into one per group of splits.
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from affectgpt.data.face_boxes import FACES_COLUMN, known_faces
+from affectgpt.data.media_facts import MEDIA_FACTS_COLUMN, MediaFacts, read_media_facts
 from affectgpt.data.media_root import dataset_media_root
 from affectgpt.data.schema import read_clip_manifest
 from affectgpt.data.shard_key import shard_of
@@ -43,7 +44,7 @@ from affectgpt.features.cache import FeatureCacheKey, encoder_fingerprint, is_sa
 from affectgpt.features.outputs import FEATURE_OUTPUTS, FEATURE_TABLE, STEP_NAME
 from affectgpt.features.packs import INDEX_FILE, PACK_DIR, FeatureReader, PackWriter, read_index, write_index
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
-from affectgpt.media import ClipMedia, KnownFaces, MediaError, load_clip
+from affectgpt.media import ClipMedia, MediaError, load_clip
 from affectgpt.media.clip import FACE_SIZE
 from affectgpt.model.encoders import AudioEncoder, EncoderConfig, VisionEncoder, build_encoders, encode_clip
 from affectgpt.progress import step_progress
@@ -52,6 +53,7 @@ from affectgpt.publish import fault_point, staged_output
 logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("clip_id", "video_path")
+SPEECH_THRESHOLD = 0.5  # silero-vad's default: the speech_ratio column's definition
 # Decoded clips waiting for the encoders, per decoding worker: bounds memory on long manifests.
 PREFETCH_PER_WORKER = 2
 
@@ -64,7 +66,7 @@ class _PendingClip:
     key: FeatureCacheKey
     passthrough: dict[str, Any]
     manifest_row: int
-    known_faces: KnownFaces | None = None  # the build's face boxes for these media (`affectgpt.data.face_boxes`)
+    known: MediaFacts | None = None  # what the build measured in these media (`affectgpt.data.media_facts`)
 
 
 def _read_clip_manifest(clip_manifest: Path) -> pd.DataFrame:
@@ -102,7 +104,8 @@ def _speech_ratio_fn():
     def speech_ratio(samples_16k: np.ndarray) -> float:
         if samples_16k.size == 0:
             return 0.0
-        segments = get_speech_timestamps(torch.from_numpy(samples_16k), vad_model, sampling_rate=16000)
+        segments = get_speech_timestamps(torch.from_numpy(samples_16k), vad_model, sampling_rate=16000,
+                                         threshold=SPEECH_THRESHOLD)
         return float(sum(segment["end"] - segment["start"] for segment in segments) / samples_16k.size)
 
     return speech_ratio
@@ -111,7 +114,7 @@ def _speech_ratio_fn():
 def _decode(pending: _PendingClip, n_frames: int, n_windows: int, face_size: int) -> tuple[ClipMedia, float]:
     started = time.perf_counter()
     clip = load_clip(pending.video_path, pending.audio_path, n_frames=n_frames, n_windows=n_windows,
-                     face_size=face_size, known_faces=pending.known_faces)
+                     face_size=face_size, known_faces=pending.known.faces if pending.known else None)
     return clip, time.perf_counter() - started
 
 
@@ -207,7 +210,7 @@ def extract_features(clip_manifest: Path, out_dir: Path, encoder_cfg: EncoderCon
                        "total": round(time.perf_counter() - started, 4)},
             extra={
                 "cache_hits": scan.cache_hits, "computed": len(scan.rows) - scan.cache_hits,
-                "faces_from_build": scan.faces_reused,
+                "from_build": dict(scan.from_build),
                 "packs": int(index["pack"].nunique()),
                 "d_vision": len(scan.rows[0]["frames_mean"]) if scan.rows else None,
                 "d_audio": len(scan.rows[0]["audio_mean"]) if scan.rows else None,
@@ -245,7 +248,8 @@ class _Scan:
     seen_in_order: list[str] = field(default_factory=list)
     cache_hits: int = 0
     hashing_s: float = 0.0
-    faces_reused: int = 0  # computed clips whose crops used the build's face boxes
+    # Computed clips whose face crops / speech ratio came from the build's media facts.
+    from_build: dict[str, int] = field(default_factory=lambda: {"faces": 0, "speech": 0})
 
 
 def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, previous_dir: Path, writer: PackWriter,
@@ -286,7 +290,7 @@ def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, previous_dir: Path,
             scan.rows.append(_table_row(clip_id, metadata, tensors, passthrough, pack))
         else:
             scan.todo.append(_PendingClip(clip_id, video_path, audio_path, key, passthrough, line,
-                                          known_faces(record.get(FACES_COLUMN), key.media_hash)))
+                                          read_media_facts(record.get(MEDIA_FACTS_COLUMN), key.media_hash)))
     scan.hashing_s = time.perf_counter() - hashing_started
     return scan
 
@@ -341,7 +345,6 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
     all quarantined so far (the manifest's refusals too) and the cache hits. Returns the
     build/decode/encode seconds."""
     decode_s = encode_s = 0.0
-    faces_reused = 0
     encoders = _Encoders(settings)
     todo = scan.todo
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") if workers > 1 and todo else None
@@ -356,11 +359,11 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
                     continue
                 clip, clip_decode_s = payload
                 decode_s += clip_decode_s
-                faces_reused += clip.faces_known
+                scan.from_build["faces"] += clip.faces_known
                 vision, audio = encoders.ready()
                 encode_started = time.perf_counter()
                 tensors = encode_clip(clip, vision, audio)
-                metadata = _clip_metadata(pending, clip, settings.encoder_hash, encoders.vad)
+                metadata = _clip_metadata(pending, clip, settings.encoder_hash, encoders.vad, scan.from_build)
                 pack = writer.add(pending.clip_id, pending.passthrough.get("split"), tensors, metadata,
                                   cache_key=pending.key.value, manifest_row=pending.manifest_row)
                 fault_point(f"features:encoded:{pending.clip_id}")
@@ -370,13 +373,22 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    scan.faces_reused = faces_reused
     return {"build_encoders": encoders.build_s, "decode": decode_s, "encode": encode_s}
 
 
-def _clip_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str, vad) -> dict[str, Any]:
-    """What a pack records beside a clip's tensors: the cache key, clip facts and the speech ratio."""
+def _clip_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str, vad,
+                   from_build: dict[str, int]) -> dict[str, Any]:
+    """What a pack records beside a clip's tensors: the cache key, clip facts and the speech ratio
+    (the build's measurement when it is this one, `affectgpt.data.media_facts`)."""
     raw_audio = clip.audio_16k[: round(clip.audio_duration_s * clip.sample_rate_hz)]
+    speech_ratio = None
+    if vad is not None:
+        known = pending.known.speech if pending.known else None
+        speech_ratio = known.ratio(SPEECH_THRESHOLD, raw_audio.size) if known else None
+        if speech_ratio is None:
+            speech_ratio = vad(raw_audio)
+        else:
+            from_build["speech"] += 1
     return {
         "clip_id": pending.clip_id,
         "cache_key": pending.key.value,
@@ -392,7 +404,7 @@ def _clip_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str, va
         "face_found": clip.face_found,
         "frame_indices": clip.frame_indices.tolist(),
         "window_starts_s": clip.window_starts_s.tolist(),
-        "speech_ratio": vad(raw_audio) if vad is not None else None,
+        "speech_ratio": speech_ratio,
     }
 
 
