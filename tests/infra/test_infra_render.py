@@ -604,8 +604,10 @@ def test_mlflow_runs_the_registry_gate_with_credentials_from_secrets(rendered):
     volume = next(v for v in mlflow["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "mlflow-auth" and mount["readOnly"] is True
     # the schema is migrated before the server starts, in the same image, on the same database
-    (migrate,) = mlflow["spec"]["template"]["spec"]["initContainers"]
+    migrate, migrate_auth = mlflow["spec"]["template"]["spec"]["initContainers"]
     assert migrate["command"] == ["mlflow", "db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"]
+    assert migrate_auth["command"] == ["affectgpt", "registry", "db-upgrade"]  # the user database, same ini
+    assert _env(migrate_auth, "MLFLOW_AUTH_CONFIG_PATH") == ini_path and migrate_auth["image"] == container["image"]
     assert migrate["image"] == container["image"]
     assert _env_secret(migrate, "MLFLOW_BACKEND_STORE_URI") == _env_secret(container, "MLFLOW_BACKEND_STORE_URI") \
         == ("mlflow-db", "uri")

@@ -40,8 +40,8 @@ def mlflow_server(tmp_path_factory):
 def mlflow_server_on_postgres(tmp_path_factory, postgres_server):  # noqa: F811
     """A plain `mlflow server` whose backend store is a PostgreSQL database, migrated by the
     deployment's init container first, as in the cluster."""
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server-pg"),
-                          backend_store_uri=postgres_store_uris(postgres_server, "plain")["backend_store_uri"])
+    root = tmp_path_factory.mktemp("mlflow-server-pg")
+    server = MlflowServer(root, backend_store_uri=postgres_store_uris(postgres_server, "plain", root)["backend_store_uri"])
     server.start()
     yield server
     server.stop()
@@ -70,7 +70,8 @@ def gate_server(tmp_path_factory):
 def gate_server_on_postgres(tmp_path_factory, postgres_server):  # noqa: F811
     """The registry gate server with its backend store, its users and the gate's own tables in
     PostgreSQL databases, as in the cluster."""
-    server = start_gate_server(tmp_path_factory.mktemp("mlflow-gate-pg"), **postgres_store_uris(postgres_server, "gate"))
+    root = tmp_path_factory.mktemp("mlflow-gate-pg")
+    server = start_gate_server(root, **postgres_store_uris(postgres_server, "gate", root))
     yield server
     server.stop()
 

@@ -6,6 +6,7 @@ modules import from here, never from `conftest`: with several conftest.py files 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -196,7 +197,7 @@ def migrate_as_the_deployment_does(backend_store_uri: str) -> list[str]:
     import yaml
     from testkit.pods import container_env, kubelet_argv
 
-    (migrate,) = yaml.safe_load(MLFLOW_DEPLOYMENT.read_text())["spec"]["template"]["spec"]["initContainers"]
+    migrate = init_container("migrate")
     env = container_env(migrate, {("mlflow-db", "uri"): backend_store_uri})
     argv = kubelet_argv(migrate, env)
     if argv[0] != "mlflow":
@@ -208,13 +209,48 @@ def migrate_as_the_deployment_does(backend_store_uri: str) -> list[str]:
     return argv
 
 
-def postgres_store_uris(postgres: PostgresServer, name: str) -> dict[str, str]:
+def init_container(name: str) -> dict:
+    """The init container `name` of infra/base/mlflow/deployment.yaml."""
+    import yaml
+
+    pod = yaml.safe_load(MLFLOW_DEPLOYMENT.read_text())["spec"]["template"]["spec"]
+    return next(c for c in pod["initContainers"] if c["name"] == name)
+
+
+def migrate_auth_as_the_deployment_does(auth_database_uri: str, root: Path) -> subprocess.CompletedProcess:
+    """Run the init container `migrate-auth` here, as the kubelet would: its command line and
+    env, with its Secret volume (the auth ini, `database_uri` = `auth_database_uri`) mounted from
+    a folder under `root`. `affectgpt` is this environment's, importing this checkout."""
+    from testkit.pods import container_env, kubelet_argv
+
+    migrate = init_container("migrate-auth")
+    (mount,) = [m for m in migrate["volumeMounts"] if m["name"] == "auth-config"]
+    folder = root / "mlflow-auth"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "basic_auth.ini").write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = {auth_database_uri}\n"
+                                           "admin_username = admin\n")
+    env = {name: value.replace(mount["mountPath"], str(folder), 1) if value.startswith(mount["mountPath"] + "/")
+           else value for name, value in container_env(migrate, {}).items()}
+    argv = kubelet_argv(migrate, env)
+    if argv[0] != "affectgpt":
+        raise AssertionError(f"the init container runs {argv[0]!r}, not the image's affectgpt")
+    checkout_src = str(Path(affectgpt.__file__).resolve().parents[1])
+    return subprocess.run([str(Path(sys.executable).parent / "affectgpt"), *argv[1:]], capture_output=True, text=True,
+                          env={**os.environ, **env, "HOME": str(root), "PYTHONPATH": checkout_src},
+                          timeout=300, check=False)
+
+
+def postgres_store_uris(postgres: PostgresServer, name: str, root: Path) -> dict[str, str]:
     """`MlflowServer` arguments for a server on PostgreSQL, as in the cluster: a new database for
-    the backend store, migrated by the deployment's init container, and one for the auth app's
-    users and the gate's tables (which the app creates itself)."""
+    the backend store and one for the auth app's users and the gate's tables, each migrated by
+    the deployment's init container (`migrate`, `migrate-auth`) before the server starts."""
     backend = postgres.uri(postgres.create_database(f"{name}_mlflow"))
     migrate_as_the_deployment_does(backend)
-    return {"backend_store_uri": backend, "auth_database_uri": postgres.uri(postgres.create_database(f"{name}_auth"))}
+    auth = postgres.uri(postgres.create_database(f"{name}_auth"))
+    done = migrate_auth_as_the_deployment_does(auth, root)
+    if done.returncode != 0:
+        raise AssertionError(f"migrate-auth failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return {"backend_store_uri": backend, "auth_database_uri": auth}
 
 
 def start_gate_server(root: Path, **store_uris: str) -> MlflowServer:

@@ -12,6 +12,7 @@ verify the audit log, show history, break a stuck lease.
     affectgpt registry verify   --model affectgpt
     affectgpt registry history  --model affectgpt
     affectgpt registry repair   --model affectgpt --reason "restored the DB from backup"   # admin
+    affectgpt registry db-upgrade                  # operators: the server's user database, before it starts
 
 Every command acts as the user the MLflow server authenticates (MLFLOW_TRACKING_USERNAME /
 MLFLOW_TRACKING_PASSWORD), and every change is a request to the server's registry gate
@@ -495,6 +496,24 @@ def init_command(
         f"admins {', '.join(state.roles.admins) or '-'}; rules {state.rules_hash[:12]}",
         highlight=False,
     )
+
+
+@registry_app.command("db-upgrade")
+@_friendly
+def db_upgrade_command(
+    database_uri: Annotated[
+        str | None, typer.Option("--database-uri", help="The user database (default: database_uri of the auth ini "
+                                 "that MLFLOW_AUTH_CONFIG_PATH names, as the server reads it).")
+    ] = None,
+) -> None:
+    """(Operators, before the server starts) bring the MLflow server's user database (basic-auth
+    tables) and the registry gate's tables to this release. A no-op on a current database; the
+    cluster runs it as the init container `migrate-auth`, after `mlflow db upgrade`."""
+    from affectgpt.registry.gate_store import upgrade_gate_databases
+
+    done = upgrade_gate_databases(database_uri)
+    console.print(f"{done['database']}: auth schema {done['auth_revision']}, gate tables {done['gate_tables']}",
+                  highlight=False)
 
 
 @registry_app.command("verify")

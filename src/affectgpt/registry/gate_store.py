@@ -43,9 +43,41 @@ def default_database_uri() -> str:
     """`AFFECTGPT_GATE_DATABASE_URI`, else the auth app's user database."""
     if os.environ.get(GATE_DATABASE_ENV):
         return os.environ[GATE_DATABASE_ENV]
-    from mlflow.server.auth import auth_config
+    return _auth_database_uri()
 
-    return auth_config.database_uri
+
+def upgrade_gate_databases(database_uri: str | None = None) -> dict[str, str]:
+    """Bring the server's user database (MLflow's basic-auth tables, its own alembic history)
+    and the gate's tables to this release, before a server starts on them: the cluster's init
+    container `migrate-auth` (infra/base/mlflow/deployment.yaml) runs it, so the server's
+    workers, which otherwise each migrate that database at start, find nothing to do and never
+    race on an empty one. Idempotent: a current database is left as it is. Returns the database
+    (password hidden), the auth schema revision and the gate's tables."""
+    from mlflow.server.auth.db.utils import migrate
+
+    from affectgpt.errors import Unavailable
+
+    uri = database_uri or _auth_database_uri()
+    engine = sa.create_engine(uri)
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        migrate(engine, "head")
+        _metadata.create_all(engine, checkfirst=True)
+        with engine.connect() as connection:
+            revision = connection.execute(sa.text("SELECT version_num FROM alembic_version_auth")).scalar_one()
+    except sa.exc.OperationalError as exc:
+        raise Unavailable(f"{shown}: the user database did not answer ({str(exc.orig).strip().splitlines()[0]}); "
+                          "check the database_uri of the auth ini and that the database server is up") from None
+    finally:
+        engine.dispose()
+    return {"database": shown, "auth_revision": str(revision), "gate_tables": ", ".join(sorted(_metadata.tables))}
+
+
+def _auth_database_uri() -> str:
+    """The user database of the auth ini (`MLFLOW_AUTH_CONFIG_PATH`), as the server reads it."""
+    from mlflow.server.auth.config import read_auth_config
+
+    return read_auth_config().database_uri
 
 
 class GateStore:
