@@ -90,3 +90,21 @@ def test_cells_for_other_media_or_malformed_are_not_used(built, raw_copy, tmp_pa
     clips = built.out_dir / "clip_manifest.parquet"
     run = extract_features(clips, tmp_path / "features", EncoderConfig(), **SETTINGS)
     assert run.extra["from_build"] == {"faces": 5, "speech": 5} and run.kept == 6
+
+
+def test_speech_segments_in_seconds_are_silero_own(demo_clip):
+    """The build now asks the VAD for samples (to hand them on) and converts them to seconds
+    itself: the segments must be what silero-vad's own `return_seconds=True` gives."""
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    from affectgpt.data.signals import _vad_model, speech_segments, speech_stamps
+    from affectgpt.media import load_clip
+
+    media = load_clip(demo_clip["video"], demo_clip["audio"])
+    audio = media.audio_16k[: round(media.audio_duration_s * media.sample_rate_hz)]
+    for threshold in (0.3, 0.5, 0.8):
+        theirs = get_speech_timestamps(torch.from_numpy(audio.copy()), _vad_model(), sampling_rate=16000,
+                                       threshold=threshold, return_seconds=True)
+        assert speech_segments(audio, 16000, threshold) == [(s["start"], s["end"]) for s in theirs]
+    assert speech_stamps(audio, 16000)  # the demo clip speaks

@@ -19,8 +19,6 @@ from affectgpt.atomic import atomic_path
 CLIP_MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "video_path", "audio_path", "subtitle", "language", "duration_s", "source", "split",
 )
-# Written by the build for the clips it decoded (`affectgpt.data.media_facts`); optional on input.
-CLIP_FACT_COLUMNS: tuple[str, ...] = ("media_facts",)
 CLIP_LABEL_COLUMNS: tuple[str, ...] = ("emotion", "valence", "ov_labels")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 CLIP_MANIFEST_FILE = "clip_manifest.parquet"  # the clip manifest's name inside a built dataset folder
@@ -42,7 +40,7 @@ CLIP_MANIFEST_SCHEMA = pa.schema([
     ("emotion", pa.string()),
     ("valence", pa.float64()),
     ("ov_labels", pa.list_(pa.string())),
-    ("media_facts", pa.string()),
+    ("media_facts", pa.string()),  # the build's, for the clips it decoded (affectgpt.data.media_facts); optional on input
 ])
 
 _FILTER_DECISION = pa.struct([("kept", pa.bool_()), ("reason", pa.string())])

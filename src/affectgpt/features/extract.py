@@ -363,7 +363,9 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
                 vision, audio = encoders.ready()
                 encode_started = time.perf_counter()
                 tensors = encode_clip(clip, vision, audio)
-                metadata = _clip_metadata(pending, clip, settings.encoder_hash, encoders.vad, scan.from_build)
+                speech_ratio, speech_known = _speech_ratio(pending, clip, encoders.vad)
+                scan.from_build["speech"] += speech_known
+                metadata = _clip_metadata(pending, clip, settings.encoder_hash, speech_ratio)
                 pack = writer.add(pending.clip_id, pending.passthrough.get("split"), tensors, metadata,
                                   cache_key=pending.key.value, manifest_row=pending.manifest_row)
                 fault_point(f"features:encoded:{pending.clip_id}")
@@ -376,19 +378,20 @@ def _compute_features(scan: _Scan, writer: PackWriter, settings: _Settings, work
     return {"build_encoders": encoders.build_s, "decode": decode_s, "encode": encode_s}
 
 
-def _clip_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str, vad,
-                   from_build: dict[str, int]) -> dict[str, Any]:
-    """What a pack records beside a clip's tensors: the cache key, clip facts and the speech ratio
-    (the build's measurement when it is this one, `affectgpt.data.media_facts`)."""
+def _speech_ratio(pending: _PendingClip, clip: ClipMedia, vad) -> tuple[float | None, bool]:
+    """The clip's speech ratio (None without a VAD) and whether it is the build's measurement
+    (`affectgpt.data.media_facts`) rather than one made here."""
+    if vad is None:
+        return None, False
     raw_audio = clip.audio_16k[: round(clip.audio_duration_s * clip.sample_rate_hz)]
-    speech_ratio = None
-    if vad is not None:
-        known = pending.known.speech if pending.known else None
-        speech_ratio = known.ratio(SPEECH_THRESHOLD, raw_audio.size) if known else None
-        if speech_ratio is None:
-            speech_ratio = vad(raw_audio)
-        else:
-            from_build["speech"] += 1
+    known = pending.known.speech if pending.known else None
+    ratio = known.ratio(SPEECH_THRESHOLD, raw_audio.size) if known else None
+    return (ratio, True) if ratio is not None else (vad(raw_audio), False)
+
+
+def _clip_metadata(pending: _PendingClip, clip: ClipMedia, encoder_hash: str,
+                   speech_ratio: float | None) -> dict[str, Any]:
+    """What a pack records beside a clip's tensors: the cache key, clip facts and the speech ratio."""
     return {
         "clip_id": pending.clip_id,
         "cache_key": pending.key.value,
