@@ -66,6 +66,17 @@ def test_extraction_from_the_build_boxes_gives_the_detectors_features(built, raw
     assert tables[0]["speech_ratio"].between(0.01, 1).all()
 
 
+def test_shards_use_the_build_facts_and_the_merge_counts_them_all(built, tmp_path):
+    from affectgpt.features.merge import merge_feature_shards
+
+    clips = built.out_dir / "clip_manifest.parquet"
+    parts = [tmp_path / f"part-{k}" for k in range(3)]  # 3: the six demo ids hash to 2, 2 and 2 clips
+    shards = [extract_features(clips, part, EncoderConfig(), shard=k, shards=3, **SETTINGS) for k, part in enumerate(parts)]
+    assert [shard.extra["from_build"] for shard in shards] == [{"faces": 2, "speech": 2}] * 3
+    merged = merge_feature_shards(parts, tmp_path / "features")
+    assert merged.extra["from_build"] == {"faces": 6, "speech": 6} and merged.extra["computed"] == 6
+
+
 def test_cells_for_other_media_or_malformed_are_not_used(built, raw_copy, tmp_path):
     table = _manifest(built)
     text = table.loc[0, "media_facts"]

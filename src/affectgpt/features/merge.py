@@ -69,6 +69,8 @@ def merge_feature_shards(shard_dirs: Sequence[str | Path], out_dir: str | Path, 
                        "shards_total": round(sum(m.timings_s.get("total", 0.0) for m in manifests), 4)},
             extra={"cache_hits": sum(m.extra.get("cache_hits", 0) for m in manifests),
                    "computed": sum(m.extra.get("computed", 0) for m in manifests),
+                   "from_build": {fact: sum(m.extra.get("from_build", {}).get(fact, 0) for m in manifests)
+                                  for fact in ("faces", "speech")},
                    "packs": int(index["pack"].nunique()), "d_vision": first.extra.get("d_vision"),
                    "d_audio": first.extra.get("d_audio")},
         )
