@@ -192,9 +192,6 @@ def migrate_as_the_deployment_does(backend_store_uri: str) -> list[str]:
     """Run the init container of infra/base/mlflow/deployment.yaml here, as the kubelet would:
     its command line with the Secret `mlflow-db`'s URI set to `backend_store_uri` (`mlflow` is
     this environment's). Returns the command line it ran; raises with its stderr if it failed."""
-    import subprocess
-
-    import yaml
     from testkit.pods import container_env, kubelet_argv
 
     migrate = init_container("migrate")

@@ -32,7 +32,7 @@ def test_the_deployments_init_container_migrates_postgres_before_the_server_star
 
     pod = yaml.safe_load(MLFLOW_DEPLOYMENT.read_text())["spec"]["template"]["spec"]
     (server,) = pod["containers"]
-    migrate = next(c for c in pod["initContainers"] if c["name"] == "migrate")
+    migrate = init_container("migrate")
     assert migrate["image"] == server["image"]
     assert secret_refs(migrate) == {"MLFLOW_BACKEND_STORE_URI": secret_refs(server)["MLFLOW_BACKEND_STORE_URI"]}
     assert "--backend-store-uri=$(MLFLOW_BACKEND_STORE_URI)" in server["args"]  # the database it migrated

@@ -41,7 +41,7 @@ from affectgpt.data.media_root import dataset_media_root
 from affectgpt.data.schema import read_clip_manifest
 from affectgpt.data.shard_key import shard_of
 from affectgpt.features.cache import FeatureCacheKey, encoder_fingerprint, is_safe_clip_id
-from affectgpt.features.outputs import FEATURE_OUTPUTS, FEATURE_TABLE, STEP_NAME
+from affectgpt.features.outputs import FEATURE_OUTPUTS, FEATURE_TABLE, FROM_BUILD_FACTS, STEP_NAME
 from affectgpt.features.packs import INDEX_FILE, PACK_DIR, FeatureReader, PackWriter, read_index, write_index
 from affectgpt.manifest import MANIFEST_NAME, SkippedRecord, StepManifest, hash_file
 from affectgpt.media import ClipMedia, MediaError, load_clip
@@ -249,7 +249,7 @@ class _Scan:
     cache_hits: int = 0
     hashing_s: float = 0.0
     # Computed clips whose face crops / speech ratio came from the build's media facts.
-    from_build: dict[str, int] = field(default_factory=lambda: {"faces": 0, "speech": 0})
+    from_build: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FROM_BUILD_FACTS, 0))
 
 
 def _scan_manifest(table: pd.DataFrame, clip_manifest: Path, previous_dir: Path, writer: PackWriter,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from affectgpt.errors import BadInput
-from affectgpt.features.outputs import FEATURE_OUTPUTS, FEATURE_TABLE, STEP_NAME
+from affectgpt.features.outputs import FEATURE_OUTPUTS, FEATURE_TABLE, FROM_BUILD_FACTS, STEP_NAME
 from affectgpt.features.packs import INDEX_FILE, PACK_DIR, read_index, write_index
 from affectgpt.manifest import MANIFEST_NAME, StepManifest, read_manifest
 from affectgpt.publish import fault_point, published, staged_output
@@ -70,7 +70,7 @@ def merge_feature_shards(shard_dirs: Sequence[str | Path], out_dir: str | Path, 
             extra={"cache_hits": sum(m.extra.get("cache_hits", 0) for m in manifests),
                    "computed": sum(m.extra.get("computed", 0) for m in manifests),
                    "from_build": {fact: sum(m.extra.get("from_build", {}).get(fact, 0) for m in manifests)
-                                  for fact in ("faces", "speech")},
+                                  for fact in FROM_BUILD_FACTS},
                    "packs": int(index["pack"].nunique()), "d_vision": first.extra.get("d_vision"),
                    "d_audio": first.extra.get("d_audio")},
         )
